@@ -1,0 +1,38 @@
+/*
+ * mb.h - definitions shared by every part of Moonbase: status codes,
+ * allocation that cannot fail, small helpers.
+ *
+ * Allocation: mb_malloc / mb_calloc / mb_realloc / mb_strdup abort the
+ * process (after logging the size) when the system is out of memory, so
+ * call sites carry no NULL checks. The only recoverable allocation failure
+ * is inside a Lua VM (see runtime/lua/).
+ */
+#ifndef MB_H
+#define MB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* One status vocabulary: functions that can fail return mb_status. */
+typedef enum { MB_OK = 0, MB_ERR = -1 } mb_status;
+
+void *mb_malloc(size_t n);
+void *mb_calloc(size_t count, size_t size);
+void *mb_realloc(void *p, size_t n);
+char *mb_strdup(const char *s);
+char *mb_strndup(const char *s, size_t n);
+/* printf into a freshly allocated string; caller frees. */
+char *mb_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void mb_free(void *p);
+
+/* Monotonic clock in milliseconds / microseconds (CLOCK_MONOTONIC). */
+int64_t mb_now_ms(void);
+int64_t mb_now_us(void);
+/* Wall clock in milliseconds since the Unix epoch. */
+int64_t mb_wall_ms(void);
+
+#define MB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MB_UNUSED(x) ((void)(x))
+
+#endif
