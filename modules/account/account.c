@@ -1,0 +1,571 @@
+/* account.c - REST authentication and account routes (see account.h). */
+#include "account.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ratelimit.h"
+
+/* ------------------------------------------------------- validation */
+
+const char *account_check_username(const char *u)
+{
+    size_t n = strlen(u);
+    if (n < 3 || n > 32) return "username must be 3..32 characters";
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)u[i]) && u[i] != '_' && u[i] != '.' && u[i] != '-')
+            return "username may contain only letters, digits, '_', '.' and '-'";
+    return NULL;
+}
+
+const char *account_check_email(const char *e)
+{
+    size_t n = strlen(e);
+    if (n < 3 || n > 254) return "email must be 3..254 characters";
+    const char *at = strchr(e, '@');
+    if (!at || at == e || strchr(at + 1, '@')) return "email must contain exactly one '@'";
+    const char *dot = strrchr(at + 1, '.');
+    if (!dot || dot == at + 1 || dot[1] == '\0') return "email domain is not valid";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)e[i] <= ' ' || e[i] == 0x7f) return "email must not contain spaces";
+    return NULL;
+}
+
+const char *account_check_password(const char *p)
+{
+    size_t n = strlen(p);
+    if (n < 8) return "password must be at least 8 characters";
+    if (n > 128) return "password must be at most 128 characters";
+    bool same = true;
+    for (size_t i = 1; i < n; i++)
+        if (p[i] != p[0]) same = false;
+    if (same) return "password is too weak";
+    static const char *common[] = {"password", "12345678", "123456789", "1234567890", "qwertyuiop",
+                                   "qwerty123", "password1", "iloveyou", "11111111", "abcdefgh",
+                                   "letmein1", "moonbase"};
+    for (size_t i = 0; i < MB_ARRAY_LEN(common); i++)
+        if (strcasecmp(p, common[i]) == 0) return "password is too common";
+    return NULL;
+}
+
+const char *account_check_device_id(const char *d)
+{
+    size_t n = strlen(d);
+    if (n < 6 || n > 128) return "device_id must be 6..128 characters";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)d[i] < 0x21 || d[i] == 0x7f) return "device_id must be printable without spaces";
+    return NULL;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+typedef struct auth_ctx {
+    mb_http_req *req;
+    char *email, *password, *username, *device_id;
+    char *pw_hash;          /* from db (verify) or computed (create) */
+    bool create, pw_ok, retried;
+    char account_id[64], account_name[64];
+    bool created;
+    char refresh[64], refresh_hash[65];
+} auth_ctx;
+
+static void ctx_free(auth_ctx *c)
+{
+    if (c->password) {
+        sodium_memzero(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->email);
+    free(c->username);
+    free(c->device_id);
+    free(c->pw_hash);
+    sodium_memzero(c->refresh, sizeof c->refresh);
+    free(c);
+}
+
+static void hash_token(const char *tok, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)tok, strlen(tok));
+    sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+static void new_refresh(auth_ctx *c)
+{
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(c->refresh, sizeof c->refresh, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    hash_token(c->refresh, c->refresh_hash);
+}
+
+static void db_fail(mb_http_req *r, const mb_db_result *res, const char *what)
+{
+    if (res->code == MB_E_UNAVAILABLE)
+        mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
+    else if (res->code == MB_E_CONFLICT) mb_http_error(r, MB_E_CONFLICT, "%s", what);
+    else mb_http_error(r, MB_E_INTERNAL, "internal error");
+}
+
+static void respond_session(auth_ctx *c, int status)
+{
+    char *tok = mb_token_issue(c->account_id, c->account_name);
+    json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:i,s:b}", "token", tok, "refresh_token", c->refresh,
+                             "player_id", c->account_id, "username", c->account_name, "expires_in",
+                             mb_cfg()->token_ttl_s, "created", c->created);
+    free(tok);
+    mb_http_respond(c->req, status, body);
+    ctx_free(c);
+}
+
+static void token_stored(void *ud, const mb_db_result *res)
+{
+    auth_ctx *c = ud;
+    if (!res->ok) {
+        db_fail(c->req, res, "conflict");
+        ctx_free(c);
+        return;
+    }
+    respond_session(c, c->created ? 201 : 200);
+}
+
+/* Store a fresh refresh token for c->account_id, then respond. */
+static void issue_tokens(auth_ctx *c)
+{
+    new_refresh(c);
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%d", mb_cfg()->refresh_ttl_s);
+    const char *p[] = {c->refresh_hash, c->account_id, ttl};
+    mb_db_query("INSERT INTO refresh_tokens (token_hash, account_id, expires_at) "
+                "VALUES ($1, $2, now() + make_interval(secs => $3::int))",
+                3, p, token_stored, c);
+}
+
+static const char *body_str(mb_http_req *r, const char *name, bool required, bool *bad)
+{
+    json_t *b = mb_http_body(r);
+    json_t *v = b ? json_object_get(b, name) : NULL;
+    if (!v || json_is_null(v)) {
+        if (required) {
+            mb_http_error(r, MB_E_BAD_REQUEST, "missing field '%s'", name);
+            *bad = true;
+        }
+        return NULL;
+    }
+    if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v))) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "field '%s' must be a string", name);
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* ------------------------------------------------------------- device */
+
+static void device_done(void *ud, const mb_db_result *res);
+
+static void device_query(auth_ctx *c)
+{
+    const char *p[] = {c->device_id, c->username};
+    mb_db_query(
+        "WITH existing AS ("
+        "  SELECT a.id, a.username FROM account_devices d JOIN accounts a ON a.id = d.account_id"
+        "  WHERE d.device_id = $1),"
+        " new_acc AS ("
+        "  INSERT INTO accounts (username)"
+        "  SELECT COALESCE($2, 'player_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10))"
+        "  WHERE NOT EXISTS (SELECT 1 FROM existing) RETURNING id, username),"
+        " new_dev AS ("
+        "  INSERT INTO account_devices (device_id, account_id) SELECT $1, id FROM new_acc RETURNING 1)"
+        " SELECT id, username, false FROM existing"
+        " UNION ALL SELECT id, username, true FROM new_acc",
+        2, p, device_done, c);
+}
+
+static void device_done(void *ud, const mb_db_result *res)
+{
+    auth_ctx *c = ud;
+    if (!res->ok) {
+        /* Two first-time requests for one device race on the device key:
+         * retry once, the second attempt finds the account. */
+        if (res->code == MB_E_CONFLICT && !c->retried &&
+            strstr(res->message, "account_devices") != NULL) {
+            c->retried = true;
+            device_query(c);
+            return;
+        }
+        db_fail(c->req, res, "username already taken");
+        ctx_free(c);
+        return;
+    }
+    if (PQntuples(res->res) < 1) {
+        mb_http_error(c->req, MB_E_INTERNAL, "internal error");
+        ctx_free(c);
+        return;
+    }
+    snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
+    snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
+    c->created = PQgetvalue(res->res, 0, 2)[0] == 't';
+    issue_tokens(c);
+}
+
+static void route_device(mb_http_req *r)
+{
+    bool bad = false;
+    const char *dev = body_str(r, "device_id", true, &bad);
+    if (bad) return;
+    const char *usn = body_str(r, "username", false, &bad);
+    if (bad) return;
+    const char *why = account_check_device_id(dev);
+    if (!why && usn) why = account_check_username(usn);
+    if (why) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+        return;
+    }
+    auth_ctx *c = mb_calloc(1, sizeof *c);
+    c->req = r;
+    c->device_id = mb_strdup(dev);
+    c->username = usn ? mb_strdup(usn) : NULL;
+    device_query(c);
+}
+
+/* -------------------------------------------------------------- email */
+
+static mb_smap login_buckets; /* email -> failed-login bucket */
+
+static bool login_allowed(const char *email)
+{
+    mb_bucket *b = mb_smap_get(&login_buckets, email);
+    if (!b) return true;
+    /* peek: 5 failures per minute per account */
+    mb_bucket tmp = *b;
+    return mb_bucket_take(&tmp, 5.0 / 60.0, 5, mb_now_ms());
+}
+
+static void login_failed(const char *email)
+{
+    mb_bucket *b = mb_smap_get(&login_buckets, email);
+    if (!b) {
+        if (login_buckets.count > 100000) {
+            size_t it = 0;
+            void *v;
+            while (mb_smap_next(&login_buckets, &it, NULL, &v)) free(v);
+            mb_smap_free(&login_buckets);
+        }
+        b = mb_malloc(sizeof *b);
+        mb_bucket_init(b, 5, mb_now_ms());
+        mb_smap_put(&login_buckets, email, b);
+    }
+    mb_bucket_take(b, 5.0 / 60.0, 5, mb_now_ms());
+}
+
+static void work_hash(void *ud)
+{
+    auth_ctx *c = ud;
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(out, c->password, strlen(c->password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0)
+        c->pw_hash = mb_strdup(out);
+}
+
+static void work_verify(void *ud)
+{
+    auth_ctx *c = ud;
+    c->pw_ok = c->pw_hash && crypto_pwhash_str_verify(c->pw_hash, c->password, strlen(c->password)) == 0;
+}
+
+static void email_created(void *ud, const mb_db_result *res)
+{
+    auth_ctx *c = ud;
+    if (!res->ok) {
+        db_fail(c->req, res, "email or username already taken");
+        ctx_free(c);
+        return;
+    }
+    snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
+    snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
+    c->created = true;
+    issue_tokens(c);
+}
+
+static void hash_done(void *ud)
+{
+    auth_ctx *c = ud;
+    if (!c->pw_hash) {
+        mb_http_error(c->req, MB_E_INTERNAL, "could not hash the password");
+        ctx_free(c);
+        return;
+    }
+    const char *p[] = {c->username, c->email, c->pw_hash};
+    mb_db_query("INSERT INTO accounts (username, email, password_hash) VALUES "
+                "(COALESCE($1, 'player_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10)), $2, $3) "
+                "RETURNING id, username",
+                3, p, email_created, c);
+}
+
+static void verify_done(void *ud)
+{
+    auth_ctx *c = ud;
+    if (!c->pw_ok) {
+        login_failed(c->email);
+        mb_info("login_failed", "ip=%s", mb_http_ip(c->req));
+        mb_http_error(c->req, MB_E_UNAUTHORIZED, "invalid email or password");
+        ctx_free(c);
+        return;
+    }
+    issue_tokens(c);
+}
+
+static void email_found(void *ud, const mb_db_result *res)
+{
+    auth_ctx *c = ud;
+    if (!res->ok) {
+        db_fail(c->req, res, "conflict");
+        ctx_free(c);
+        return;
+    }
+    if (PQntuples(res->res) == 0) {
+        if (!c->create) {
+            login_failed(c->email);
+            mb_http_error(c->req, MB_E_UNAUTHORIZED, "invalid email or password");
+            ctx_free(c);
+            return;
+        }
+        mb_worker_submit(work_hash, hash_done, c);
+        return;
+    }
+    snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
+    snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
+    c->pw_hash = PQgetisnull(res->res, 0, 2) ? NULL : mb_strdup(PQgetvalue(res->res, 0, 2));
+    mb_worker_submit(work_verify, verify_done, c);
+}
+
+static void route_email(mb_http_req *r)
+{
+    bool bad = false;
+    const char *email = body_str(r, "email", true, &bad);
+    if (bad) return;
+    const char *pw = body_str(r, "password", true, &bad);
+    if (bad) return;
+    const char *usn = body_str(r, "username", false, &bad);
+    if (bad) return;
+    json_t *cr = json_object_get(mb_http_body(r), "create");
+    if (cr && !json_is_boolean(cr)) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "field 'create' must be a boolean");
+        return;
+    }
+    const char *why = account_check_email(email);
+    if (!why && json_is_true(cr)) why = account_check_password(pw);
+    else if (!why && (strlen(pw) == 0 || strlen(pw) > 128)) why = "password must be 1..128 characters";
+    if (!why && usn) why = account_check_username(usn);
+    if (why) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+        return;
+    }
+    auth_ctx *c = mb_calloc(1, sizeof *c);
+    c->req = r;
+    c->email = mb_strdup(email);
+    for (char *p = c->email; *p; p++) *p = (char)tolower((unsigned char)*p);
+    if (!login_allowed(c->email)) {
+        mb_http_error(r, MB_E_RATE_LIMITED, "too many failed logins for this account; retry later");
+        ctx_free(c);
+        return;
+    }
+    c->password = mb_strdup(pw);
+    c->username = usn ? mb_strdup(usn) : NULL;
+    c->create = json_is_true(cr);
+    const char *p[] = {c->email};
+    mb_db_query("SELECT id, username, password_hash FROM accounts WHERE email = $1", 1, p,
+                email_found, c);
+}
+
+/* ------------------------------------------------------ refresh/logout */
+
+static void refresh_done(void *ud, const mb_db_result *res)
+{
+    auth_ctx *c = ud;
+    if (!res->ok) {
+        db_fail(c->req, res, "conflict");
+        ctx_free(c);
+        return;
+    }
+    if (PQntuples(res->res) == 0) {
+        mb_http_error(c->req, MB_E_UNAUTHORIZED, "refresh token invalid, expired or revoked");
+        ctx_free(c);
+        return;
+    }
+    snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
+    snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
+    respond_session(c, 200);
+}
+
+static void route_refresh(mb_http_req *r)
+{
+    bool bad = false;
+    const char *tok = body_str(r, "refresh_token", true, &bad);
+    if (bad) return;
+    if (strlen(tok) < 16 || strlen(tok) > 128) {
+        mb_http_error(r, MB_E_UNAUTHORIZED, "refresh token invalid, expired or revoked");
+        return;
+    }
+    auth_ctx *c = mb_calloc(1, sizeof *c);
+    c->req = r;
+    char old_hash[65];
+    hash_token(tok, old_hash);
+    new_refresh(c);
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%d", mb_cfg()->refresh_ttl_s);
+    /* Rotate atomically: revoke the old token and store the new one in one
+     * statement, so a failure never leaves the player without a token. */
+    const char *p[] = {old_hash, c->refresh_hash, ttl};
+    mb_db_query("WITH old AS (UPDATE refresh_tokens SET revoked_at = now()"
+                "  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
+                "  RETURNING account_id),"
+                " ins AS (INSERT INTO refresh_tokens (token_hash, account_id, expires_at)"
+                "  SELECT $2, account_id, now() + make_interval(secs => $3::int) FROM old"
+                "  RETURNING account_id)"
+                " SELECT a.id, a.username FROM ins JOIN accounts a ON a.id = ins.account_id",
+                3, p, refresh_done, c);
+}
+
+static void logout_done(void *ud, const mb_db_result *res)
+{
+    mb_http_req *r = ud;
+    if (!res->ok) {
+        db_fail(r, res, "conflict");
+        return;
+    }
+    mb_http_respond(r, 200, json_pack("{s:b}", "revoked", PQcmdTuples(res->res)[0] != '0'));
+}
+
+static void route_logout(mb_http_req *r)
+{
+    bool bad = false;
+    const char *tok = body_str(r, "refresh_token", true, &bad);
+    if (bad) return;
+    char h[65];
+    hash_token(tok, h);
+    const char *p[] = {h};
+    mb_db_query("UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+                1, p, logout_done, r);
+}
+
+/* ------------------------------------------------------------ account */
+
+static json_t *account_row(PGresult *res)
+{
+    json_t *meta = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+    json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:s}", "player_id", PQgetvalue(res, 0, 0),
+                          "username", PQgetvalue(res, 0, 1), "display_name",
+                          PQgetisnull(res, 0, 2) ? json_null() : json_string(PQgetvalue(res, 0, 2)),
+                          "metadata", meta ? meta : json_object(), "email",
+                          PQgetisnull(res, 0, 4) ? json_null() : json_string(PQgetvalue(res, 0, 4)),
+                          "created_at", PQgetvalue(res, 0, 5), "updated_at", PQgetvalue(res, 0, 6));
+    return o;
+}
+
+#define ACCOUNT_COLS "id, username, display_name, metadata::text, email, " \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static void account_done(void *ud, const mb_db_result *res)
+{
+    mb_http_req *r = ud;
+    if (!res->ok) {
+        db_fail(r, res, "username already taken");
+        return;
+    }
+    if (PQntuples(res->res) == 0) {
+        mb_http_error(r, MB_E_NOT_FOUND, "account not found");
+        return;
+    }
+    mb_http_respond(r, 200, account_row(res->res));
+}
+
+static void route_get_account(mb_http_req *r)
+{
+    const char *p[] = {mb_http_player(r)};
+    mb_db_query("SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1::uuid", 1, p, account_done, r);
+}
+
+static void route_patch_account(mb_http_req *r)
+{
+    json_t *b = mb_http_body(r);
+    if (!b) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "JSON body required");
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v) {
+        if (strcmp(key, "username") && strcmp(key, "display_name") && strcmp(key, "metadata")) {
+            mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (username, display_name, metadata)", key);
+            return;
+        }
+    }
+    bool bad = false;
+    const char *usn = body_str(r, "username", false, &bad);
+    if (bad) return;
+    const char *dn = body_str(r, "display_name", false, &bad);
+    if (bad) return;
+    const char *why = usn ? account_check_username(usn) : NULL;
+    if (!why && dn && mb_utf8_len(dn, strlen(dn)) > 64) why = "display_name must be at most 64 characters";
+    json_t *meta = json_object_get(b, "metadata");
+    char *meta_s = NULL;
+    if (!why && meta) {
+        if (!json_is_object(meta)) why = "metadata must be an object";
+        else {
+            meta_s = json_dumps(meta, JSON_COMPACT);
+            if (strlen(meta_s) > 16384) why = "metadata must be at most 16 KiB of JSON";
+        }
+    }
+    if (why) {
+        free(meta_s);
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+        return;
+    }
+    const char *p[] = {mb_http_player(r), usn, dn, meta_s};
+    mb_db_query("UPDATE accounts SET username = COALESCE($2, username),"
+                " display_name = COALESCE($3, display_name),"
+                " metadata = COALESCE($4::jsonb, metadata), updated_at = now()"
+                " WHERE id = $1::uuid RETURNING " ACCOUNT_COLS,
+                4, p, account_done, r);
+    free(meta_s);
+}
+
+/* ------------------------------------------------------------- module */
+
+static mb_status account_init(void)
+{
+    mb_smap_init(&login_buckets);
+    return MB_OK;
+}
+
+static void account_destroy(void)
+{
+    size_t it = 0;
+    void *v;
+    while (mb_smap_next(&login_buckets, &it, NULL, &v)) free(v);
+    mb_smap_free(&login_buckets);
+}
+
+static const mb_route routes[] = {
+    {"POST", "/v1/auth/device", route_device, MB_AUTH_NONE, true},
+    {"POST", "/v1/auth/email", route_email, MB_AUTH_NONE, true},
+    {"POST", "/v1/auth/refresh", route_refresh, MB_AUTH_NONE, true},
+    {"POST", "/v1/auth/logout", route_logout, MB_AUTH_NONE, true},
+    {"GET", "/v1/account", route_get_account, MB_AUTH_BEARER, false},
+    {"PATCH", "/v1/account", route_patch_account, MB_AUTH_BEARER, false},
+};
+
+const mb_module account_module = {
+    .api = MB_MODULE_API,
+    .name = "account",
+    .init = account_init,
+    .destroy = account_destroy,
+    .routes = routes,
+    .n_routes = MB_ARRAY_LEN(routes),
+};

@@ -1,0 +1,22 @@
+/*
+ * account.h - accounts and authentication over REST:
+ *   POST /v1/auth/device, /v1/auth/email, /v1/auth/refresh, /v1/auth/logout
+ *   GET/PATCH /v1/account
+ * Session tokens are HS256 JWTs (runtime), refresh tokens are random,
+ * stored as SHA-256 hashes, rotated on every refresh and revocable.
+ */
+#ifndef MB_ACCOUNT_H
+#define MB_ACCOUNT_H
+
+#include "server.h"
+
+extern const mb_module account_module;
+
+/* Validation helpers, exposed for unit tests. Return NULL when valid, else
+ * a client-facing reason. */
+const char *account_check_username(const char *u);
+const char *account_check_email(const char *e);
+const char *account_check_password(const char *p);
+const char *account_check_device_id(const char *d);
+
+#endif

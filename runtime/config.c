@@ -1,0 +1,259 @@
+/* config.c - option table, parsing and precedence (see config.h). */
+#include "config.h"
+#include "mb.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OPT_STR, OPT_INT } opt_type;
+
+typedef struct {
+    const char *name; /* long flag, also config-file key; env is MOONBASE_<NAME> */
+    opt_type type;
+    size_t offset;
+    const char *def;  /* default as text; NULL = unset */
+    long min, max;
+    const char *help;
+} opt_def;
+
+#define S(field) OPT_STR, offsetof(mb_config, field)
+#define I(field) OPT_INT, offsetof(mb_config, field)
+
+static const opt_def opts[] = {
+    {"host", S(host), "127.0.0.1", 0, 0, "address to listen on"},
+    {"port", I(port), "7350", 1, 65535, "TCP port for WebSocket and HTTP"},
+    {"database-url", S(database_url), NULL, 0, 0, "PostgreSQL connection URL (required)"},
+    {"scripts", S(scripts_dir), "./scripts", 0, 0, "Lua scripts folder (modes/, lib/, server.lua)"},
+    {"data-dir", S(data_dir), ".moonbase", 0, 0, "state folder (development keys)"},
+    {"migrations", S(migrations_dir), "./migrations", 0, 0, "SQL migrations folder"},
+    {"static", S(static_dir), ".", 0, 0, "folder holding console/ and demo/"},
+    {"log-level", S(log_level), "info", 0, 0, "debug | info | warn | error"},
+    {"mode", S(mode), "development", 0, 0, "development | production (production refuses dev keys)"},
+    {"jwt-secret", S(jwt_secret), NULL, 0, 0, "HS256 key for session tokens (>= 32 chars)"},
+    {"admin-token", S(admin_token), NULL, 0, 0, "bearer token for /v1/admin/* (>= 16 chars)"},
+    {"cors-origins", S(cors_origins), "", 0, 0, "allowed Origins for REST, comma separated or *"},
+    {"token-ttl", I(token_ttl_s), "900", 10, 86400, "session token lifetime, seconds"},
+    {"refresh-ttl", I(refresh_ttl_s), "2592000", 60, 31536000, "refresh token lifetime, seconds"},
+    {"max-message-bytes", I(max_message_bytes), "65536", 256, 16777216, "largest WebSocket message"},
+    {"max-json-depth", I(max_json_depth), "32", 2, 256, "deepest JSON nesting accepted"},
+    {"msg-rate", I(msg_rate), "50", 1, 100000, "messages per second per connection"},
+    {"msg-burst", I(msg_burst), "100", 1, 100000, "message burst per connection"},
+    {"auth-rate", I(auth_rate_per_min), "60", 1, 1000000, "auth requests per minute per IP"},
+    {"auth-timeout-ms", I(auth_timeout_ms), "10000", 100, 600000, "close sockets not authenticated by then"},
+    {"idle-timeout-ms", I(idle_timeout_ms), "60000", 100, 3600000, "close sockets silent this long"},
+    {"outbound-limit", I(outbound_limit_bytes), "1048576", 4096, 268435456, "queued bytes per socket before it is closed"},
+    {"max-connections", I(max_connections), "20000", 1, 1000000, "open sockets at most"},
+    {"db-pool-size", I(db_pool_size), "4", 1, 64, "PostgreSQL connections"},
+    {"db-startup-timeout-ms", I(db_startup_timeout_ms), "30000", 0, 600000, "wait this long for PostgreSQL at start-up"},
+    {"db-query-timeout-ms", I(db_query_timeout_ms), "5000", 100, 600000, "statement timeout"},
+    {"shutdown-timeout-ms", I(shutdown_timeout_ms), "5000", 100, 600000, "graceful shutdown bound"},
+    {"input-rate", I(input_rate), "60", 1, 10000, "match.input per second per player"},
+    {"matchmaker-interval-ms", I(matchmaker_interval_ms), "100", 10, 10000, "matchmaker pass interval"},
+    {"chat-rate", I(chat_rate), "10", 1, 10000, "chat.send per second per player"},
+    {"chat-max-length", I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
+};
+
+#undef S
+#undef I
+
+static void env_name(const char *name, char *buf, size_t cap)
+{
+    size_t o = (size_t)snprintf(buf, cap, "MOONBASE_");
+    for (; *name && o + 1 < cap; name++)
+        buf[o++] = *name == '-' ? '_' : (char)toupper((unsigned char)*name);
+    buf[o] = '\0';
+}
+
+static int set_opt(mb_config *cfg, const opt_def *o, const char *val, const char *src, char *err,
+                   size_t errlen)
+{
+    char *base = (char *)cfg + o->offset;
+    if (o->type == OPT_STR) {
+        char **p = (char **)base;
+        free(*p);
+        *p = val ? mb_strdup(val) : NULL;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end != '\0' || v < o->min || v > o->max) {
+        snprintf(err, errlen, "%s: option %s must be an integer in %ld..%ld (got \"%s\")", src,
+                 o->name, o->min, o->max, val);
+        return -1;
+    }
+    *(int *)base = (int)v;
+    return 0;
+}
+
+static const opt_def *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++)
+        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+    return NULL;
+}
+
+static int load_file(mb_config *cfg, const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "config file %s: %s (line %d)", path, jerr.text, jerr.line);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "config file %s: must be a JSON object", path);
+        json_decref(root);
+        return -1;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        const opt_def *o = find_opt(key, strlen(key));
+        if (!o) {
+            snprintf(err, errlen, "config file %s: unknown option \"%s\"", path, key);
+            json_decref(root);
+            return -1;
+        }
+        char num[32];
+        const char *text;
+        if (json_is_string(val)) text = json_string_value(val);
+        else if (json_is_integer(val)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(val));
+            text = num;
+        } else {
+            snprintf(err, errlen, "config file %s: option \"%s\" must be a string or integer", path, key);
+            json_decref(root);
+            return -1;
+        }
+        if (set_opt(cfg, o, text, path, err, errlen) < 0) {
+            json_decref(root);
+            return -1;
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+void mb_config_usage(const char *prog)
+{
+    printf("Usage: %s [serve|migrate|simulate] [options]\n\n"
+           "Commands:\n"
+           "  serve      run the server (default)\n"
+           "  migrate    apply migrations and exit\n"
+           "  simulate   run a match offline: simulate <mode> --players N --ticks T [--inputs FILE]\n\n"
+           "Options (flag > MOONBASE_* environment > --config FILE (JSON) > default):\n",
+           prog);
+    char env[64];
+    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
+        env_name(opts[i].name, env, sizeof env);
+        printf("  --%-24s %s\n  %-26s env %s, default %s\n", opts[i].name, opts[i].help, "", env,
+               opts[i].def ? opts[i].def : "(none)");
+    }
+    printf("  --%-24s %s\n  --%-24s %s\n  --%-24s %s\n", "config FILE", "JSON config file",
+           "help", "show this help", "version", "print the version");
+}
+
+int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++)
+        if (opts[i].def) set_opt(cfg, &opts[i], opts[i].def, "default", err, errlen);
+
+    /* config file: from --config (flag) or MOONBASE_CONFIG */
+    const char *file = NULL;
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, "MOONBASE_CONFIG=", 16) == 0) file = *e + 16;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            mb_config_usage("moonbase");
+            return 1;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+    }
+    if (file && *file && load_file(cfg, file, err, errlen) < 0) goto fail;
+
+    char env[64];
+    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
+        env_name(opts[i].name, env, sizeof env);
+        const char *v = NULL;
+        size_t n = strlen(env);
+        for (char **e = envp; e && *e; e++)
+            if (strncmp(*e, env, n) == 0 && (*e)[n] == '=') v = *e + n + 1;
+        if (v && set_opt(cfg, &opts[i], v, env, err, errlen) < 0) goto fail;
+    }
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+            goto fail;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const char *val = eq ? eq + 1 : NULL;
+        if (len == 6 && strncmp(a, "config", 6) == 0) {
+            if (!eq) i++;
+            continue;
+        }
+        const opt_def *o = find_opt(a, len);
+        if (!o) {
+            snprintf(err, errlen, "unknown option --%.*s (see --help)", (int)len, a);
+            goto fail;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option --%s needs a value", o->name);
+                goto fail;
+            }
+            val = argv[++i];
+        }
+        if (set_opt(cfg, o, val, "flag", err, errlen) < 0) goto fail;
+    }
+
+    if (strcmp(cfg->mode, "development") != 0 && strcmp(cfg->mode, "production") != 0) {
+        snprintf(err, errlen, "option mode must be development or production (got \"%s\")", cfg->mode);
+        goto fail;
+    }
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+        snprintf(err, errlen, "option log-level must be debug, info, warn or error (got \"%s\")",
+                 cfg->log_level);
+        goto fail;
+    }
+    if (cfg->jwt_secret && strlen(cfg->jwt_secret) < 32) {
+        snprintf(err, errlen, "option jwt-secret must be at least 32 characters");
+        goto fail;
+    }
+    if (cfg->admin_token && *cfg->admin_token && strlen(cfg->admin_token) < 16) {
+        snprintf(err, errlen, "option admin-token must be at least 16 characters");
+        goto fail;
+    }
+    if (cfg->msg_burst < 1) cfg->msg_burst = 1;
+    return 0;
+fail:
+    mb_config_free(cfg);
+    return -1;
+}
+
+void mb_config_free(mb_config *cfg)
+{
+    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
+        if (opts[i].type != OPT_STR) continue;
+        char **p = (char **)((char *)cfg + opts[i].offset);
+        free(*p);
+        *p = NULL;
+    }
+}
+
+bool mb_config_production(const mb_config *cfg)
+{
+    return cfg->mode && strcmp(cfg->mode, "production") == 0;
+}

@@ -1,0 +1,447 @@
+/*
+ * http.c - REST requests: routing by method and pattern, bearer/admin
+ * authentication, JSON bodies, JSON responses and errors, CORS, the per-IP
+ * auth rate limit, and the built-in /healthz and /metrics routes.
+ *
+ * A handler may answer later (after a database query): the request stays
+ * owned by the runtime until mb_http_respond is called, even if the client
+ * has gone (then the response is dropped).
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#define MAX_BODY (1024 * 1024)
+
+typedef struct route_entry {
+    const mb_route *r;
+    char **segs;   /* pattern split on '/', "{x}" segments are captures */
+    int nsegs;
+} route_entry;
+
+static route_entry *routes;
+static size_t n_routes;
+static uint64_t next_req_id = 1;
+static mb_smap ip_buckets; /* ip -> mb_bucket* for auth rate limit */
+static size_t live_reqs;
+
+/* ----------------------------------------------------------- helpers */
+
+const char *mb_http_method(const mb_http_req *r) { return r->method; }
+const char *mb_http_path(const mb_http_req *r) { return r->path; }
+const char *mb_http_param(const mb_http_req *r, int i)
+{
+    return i >= 0 && i < MB_HTTP_MAX_PARAMS ? r->params[i] : NULL;
+}
+json_t *mb_http_body(const mb_http_req *r) { return r->body; }
+const char *mb_http_player(const mb_http_req *r) { return r->player_id; }
+const char *mb_http_username(const mb_http_req *r) { return r->username; }
+const char *mb_http_ip(const mb_http_req *r) { return r->ip; }
+
+const char *mb_http_query(const mb_http_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nargs; i++)
+        if (strncmp(r->args[i], name, n) == 0 && r->args[i][n] == '=') return r->args[i] + n + 1;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static char *url_decode(const char *s, size_t n)
+{
+    char *o = mb_malloc(n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else o[j++] = s[i];
+    }
+    o[j] = '\0';
+    return o;
+}
+
+bool mb_http_origin_allowed(const char *origin)
+{
+    const char *list = mb_cfg()->cors_origins;
+    if (!list || !*list) return false;
+    if (strcmp(list, "*") == 0) return true;
+    size_t n = strlen(origin);
+    for (const char *p = list; *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        while (l && *p == ' ') { p++; l--; }
+        if (l == n && strncmp(p, origin, n) == 0) return true;
+        if (!c) break;
+        p = c + 1;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------- requests */
+
+mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri)
+{
+    mb_http_req *r = mb_calloc(1, sizeof *r);
+    r->id = next_req_id++;
+    r->wsi = wsi;
+    r->started_us = mb_now_us();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    r->path = mb_strdup(uri);
+    lws_get_peer_simple(wsi, r->ip, sizeof r->ip);
+    if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        r->auth[0] = '\0';
+    if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';
+    char frag[1024];
+    for (int i = 0; i < 32; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n <= 0) break;
+        r->args = mb_realloc(r->args, (size_t)(r->nargs + 1) * sizeof *r->args);
+        r->args[r->nargs++] = url_decode(frag, (size_t)n);
+    }
+    live_reqs++;
+    return r;
+}
+
+int mb_http_on_body(mb_http_req *r, const void *in, size_t len)
+{
+    if (r->body_too_large || r->body_len + len > MAX_BODY) {
+        r->body_too_large = true;
+        return 0;
+    }
+    r->body_raw = mb_realloc(r->body_raw, r->body_len + len + 1);
+    memcpy(r->body_raw + r->body_len, in, len);
+    r->body_len += len;
+    r->body_raw[r->body_len] = '\0';
+    return 0;
+}
+
+static void req_free(mb_http_req *r)
+{
+    free(r->path);
+    for (int i = 0; i < r->nargs; i++) free(r->args[i]);
+    free(r->args);
+    for (int i = 0; i < MB_HTTP_MAX_PARAMS; i++) free(r->params[i]);
+    free(r->body_raw);
+    json_decref(r->body);
+    free(r->resp);
+    free(r);
+    live_reqs--;
+}
+
+void mb_http_on_closed(mb_http_req *r)
+{
+    /* Client gone (or response written). If the handler still owes a
+     * response, it will find wsi == NULL and free the request then. */
+    r->wsi = NULL;
+    if (r->responded) req_free(r);
+}
+
+static void respond_raw(mb_http_req *r, int status, const char *ctype, char *body, size_t len)
+{
+    if (r->responded) { /* a handler bug: never answer twice */
+        mb_error("http_double_response", "path=%s", r->path);
+        free(body);
+        return;
+    }
+    r->responded = true;
+    r->status = status;
+    r->content_type = ctype;
+    r->resp = mb_malloc(LWS_PRE + len + 1);
+    memcpy(r->resp + LWS_PRE, body, len);
+    r->resp_len = len;
+    free(body);
+    char pq[256];
+    mb_log(status >= 500 ? MB_LOG_WARN : MB_LOG_DEBUG, "http_request",
+           "method=%s path=%s status=%d ms=%.2f", r->method, mb_log_quote(pq, sizeof pq, r->path),
+           status, (double)(mb_now_us() - r->started_us) / 1000.0);
+    double *m = mb_metric("moonbase_http_requests_total",
+                          status < 300 ? "class=\"2xx\"" : status < 400 ? "class=\"3xx\""
+                                         : status < 500 ? "class=\"4xx\"" : "class=\"5xx\"",
+                          MB_COUNTER, "HTTP requests by status class");
+    *m += 1;
+    if (!r->wsi) {
+        req_free(r);
+        return;
+    }
+    lws_callback_on_writable(r->wsi);
+}
+
+void mb_http_respond(mb_http_req *r, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : mb_strdup("");
+    json_decref(body);
+    if (!s) s = mb_strdup("{}");
+    respond_raw(r, status, "application/json", s, strlen(s));
+}
+
+void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    *mb_m_errors[code] += 1;
+    mb_http_respond(r, mb_errcode_http_status(code),
+                    json_pack("{s:{s:s,s:s}}", "error", "code", mb_errcode_str(code), "message", msg));
+}
+
+/* ------------------------------------------------------------ routing */
+
+int mb_http_register(const mb_route *rs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        routes = mb_realloc(routes, (n_routes + 1) * sizeof *routes);
+        route_entry *e = &routes[n_routes++];
+        e->r = &rs[i];
+        e->segs = NULL;
+        e->nsegs = 0;
+        char *pat = mb_strdup(rs[i].pattern);
+        char *save = NULL;
+        for (char *t = strtok_r(pat, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+            e->segs = mb_realloc(e->segs, (size_t)(e->nsegs + 1) * sizeof *e->segs);
+            e->segs[e->nsegs++] = mb_strdup(t);
+        }
+        free(pat);
+    }
+    return 0;
+}
+
+/* Match path against e; fills captures (owned by caller) on success. */
+static bool route_match(const route_entry *e, const char *path, char **caps)
+{
+    int seg = 0, ncap = 0;
+    const char *p = path;
+    while (*p == '/') p++;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t l = end ? (size_t)(end - p) : strlen(p);
+        if (seg >= e->nsegs) goto no;
+        const char *s = e->segs[seg];
+        if (s[0] == '{') {
+            if (ncap >= MB_HTTP_MAX_PARAMS || l == 0) goto no;
+            caps[ncap++] = url_decode(p, l);
+        } else if (strlen(s) != l || strncmp(s, p, l) != 0) goto no;
+        seg++;
+        p += l;
+        while (*p == '/') p++;
+    }
+    if (seg != e->nsegs) goto no;
+    return true;
+no:
+    for (int i = 0; i < ncap; i++) {
+        free(caps[i]);
+        caps[i] = NULL;
+    }
+    return false;
+}
+
+static bool auth_rate_ok(const char *ip)
+{
+    mb_bucket *b = mb_smap_get(&ip_buckets, ip);
+    double per_min = mb_cfg()->auth_rate_per_min;
+    int64_t now = mb_now_ms();
+    if (!b) {
+        if (ip_buckets.count > 100000) { /* bound memory: forget everyone */
+            size_t it = 0;
+            void *v;
+            while (mb_smap_next(&ip_buckets, &it, NULL, &v)) free(v);
+            mb_smap_free(&ip_buckets);
+        }
+        b = mb_malloc(sizeof *b);
+        mb_bucket_init(b, per_min, now);
+        mb_smap_put(&ip_buckets, ip, b);
+    }
+    return mb_bucket_take(b, per_min / 60.0, per_min, now);
+}
+
+static bool bearer(mb_http_req *r, const char **tok)
+{
+    if (strncasecmp(r->auth, "Bearer ", 7) != 0) return false;
+    *tok = r->auth + 7;
+    while (**tok == ' ') (*tok)++;
+    return **tok != '\0';
+}
+
+void mb_http_dispatch(mb_http_req *r)
+{
+    if (strcmp(r->method, "OPTIONS") == 0) {
+        respond_raw(r, 204, "text/plain", mb_strdup(""), 0);
+        return;
+    }
+    const route_entry *found = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < n_routes && !found; i++) {
+        char *caps[MB_HTTP_MAX_PARAMS] = {0};
+        if (!route_match(&routes[i], r->path, caps)) continue;
+        path_known = true;
+        if (strcmp(routes[i].r->method, r->method) == 0) {
+            found = &routes[i];
+            memcpy(r->params, caps, sizeof caps);
+        } else {
+            for (int k = 0; k < MB_HTTP_MAX_PARAMS; k++) free(caps[k]);
+        }
+    }
+    if (!found) {
+        if (path_known) mb_http_error(r, MB_E_UNSUPPORTED, "method %s not allowed here", r->method);
+        else mb_http_error(r, MB_E_NOT_FOUND, "no such route: %s %s", r->method, r->path);
+        return;
+    }
+    r->route = found->r;
+    if (found->r->auth_rate_limited && !auth_rate_ok(r->ip)) {
+        mb_http_error(r, MB_E_RATE_LIMITED, "too many authentication attempts; retry later");
+        return;
+    }
+    const char *tok = NULL;
+    if (found->r->auth == MB_AUTH_BEARER) {
+        const char *why = "missing Authorization: Bearer token";
+        if (!bearer(r, &tok) || !mb_token_verify(tok, r->player_id, r->username, &why)) {
+            mb_http_error(r, MB_E_UNAUTHORIZED, "%s", why);
+            return;
+        }
+    } else if (found->r->auth == MB_AUTH_ADMIN) {
+        const char *admin = mb_admin_token();
+        if (!admin) {
+            mb_http_error(r, MB_E_FORBIDDEN, "admin API disabled: set --admin-token");
+            return;
+        }
+        size_t al = strlen(admin);
+        if (!bearer(r, &tok) || strlen(tok) != al ||
+            sodium_memcmp(tok, admin, al) != 0) {
+            mb_http_error(r, MB_E_UNAUTHORIZED, "admin token required");
+            return;
+        }
+    }
+    if (r->body_too_large) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "request body over %d bytes", MAX_BODY);
+        return;
+    }
+    if (r->body_len) {
+        json_error_t jerr;
+        r->body = json_loadb(r->body_raw, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!r->body) {
+            mb_http_error(r, MB_E_BAD_REQUEST, "invalid JSON body: %s", jerr.text);
+            return;
+        }
+        if (!json_is_object(r->body)) {
+            mb_http_error(r, MB_E_BAD_REQUEST, "JSON body must be an object");
+            return;
+        }
+        if (mb_json_depth(r->body) > mb_cfg()->max_json_depth) {
+            mb_http_error(r, MB_E_BAD_REQUEST, "JSON nested deeper than %d levels",
+                          mb_cfg()->max_json_depth);
+            return;
+        }
+    }
+    found->r->handler(r);
+}
+
+/* ----------------------------------------------------------- builtins */
+
+typedef struct health_ctx {
+    mb_http_req *req;
+} health_ctx;
+
+static void health_done(void *ud, const mb_db_result *res)
+{
+    mb_http_req *r = ud;
+    if (res->ok) {
+        mb_http_respond(r, 200, json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok",
+                                          "sessions", (json_int_t)mb_session_count()));
+    } else {
+        mb_http_respond(r, 503, json_pack("{s:s,s:s,s:s}", "status", "unavailable", "database",
+                                          "unreachable", "reason",
+                                          "PostgreSQL is not answering"));
+    }
+}
+
+static void route_healthz(mb_http_req *r)
+{
+    if (mb_shutting_down()) {
+        mb_http_respond(r, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason",
+                                          "shutting down"));
+        return;
+    }
+    mb_db_query("SELECT 1", 0, NULL, health_done, r);
+}
+
+static void route_metrics(mb_http_req *r)
+{
+    /* refresh gauges */
+    const mb_db_stats *st = mb_db_get_stats();
+    *mb_metric("moonbase_db_pool_size", "", MB_GAUGE, "PostgreSQL pool size") = st->pool_size;
+    *mb_metric("moonbase_db_pool_connected", "", MB_GAUGE, "PostgreSQL connections up") =
+        st->connected;
+    *mb_metric("moonbase_db_pool_busy", "", MB_GAUGE, "PostgreSQL connections running a query") =
+        st->busy;
+    *mb_metric("moonbase_db_queue_length", "", MB_GAUGE, "queries waiting for a connection") =
+        (double)st->queued;
+    *mb_metric("moonbase_db_queries_total", "", MB_COUNTER, "queries completed") =
+        (double)st->queries;
+    *mb_metric("moonbase_db_errors_total", "", MB_COUNTER, "queries that failed") =
+        (double)st->errors;
+    *mb_metric("moonbase_db_unavailable_total", "", MB_COUNTER,
+               "queries refused because PostgreSQL was unavailable") = (double)st->unavailable;
+    *mb_metric("moonbase_connections", "", MB_GAUGE, "open TCP connections (WebSocket + HTTP)") =
+        (double)mb_transport_connections();
+    char *text = mb_metrics_render();
+    /* db latency histogram from the pool's buckets */
+    static const char *les[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "+Inf"};
+    size_t cap = strlen(text) + 2048;
+    char *out = mb_malloc(cap);
+    size_t o = (size_t)snprintf(out, cap, "%s# HELP moonbase_db_query_seconds query latency\n"
+                                          "# TYPE moonbase_db_query_seconds histogram\n", text);
+    uint64_t cum = 0;
+    for (int i = 0; i < 8; i++) {
+        cum += st->latency_buckets[i];
+        o += (size_t)snprintf(out + o, cap - o, "moonbase_db_query_seconds_bucket{le=\"%s\"} %llu\n",
+                              les[i], (unsigned long long)cum);
+    }
+    o += (size_t)snprintf(out + o, cap - o,
+                          "moonbase_db_query_seconds_sum %.9g\nmoonbase_db_query_seconds_count %llu\n",
+                          st->latency_sum_s, (unsigned long long)cum);
+    free(text);
+    char *extra = mb_modules_metrics();
+    if (extra && *extra) {
+        size_t el = strlen(extra);
+        out = mb_realloc(out, o + el + 1);
+        memcpy(out + o, extra, el + 1);
+        o += el;
+    }
+    free(extra);
+    respond_raw(r, 200, "text/plain; version=0.0.4", out, o);
+}
+
+static const mb_route builtin_routes[] = {
+    {"GET", "/healthz", route_healthz, MB_AUTH_NONE, false},
+    {"GET", "/metrics", route_metrics, MB_AUTH_NONE, false},
+};
+
+void mb_http_register_builtin(void) { mb_http_register(builtin_routes, MB_ARRAY_LEN(builtin_routes)); }
+
+void mb_http_free_all(void)
+{
+    for (size_t i = 0; i < n_routes; i++) {
+        for (int k = 0; k < routes[i].nsegs; k++) free(routes[i].segs[k]);
+        free(routes[i].segs);
+    }
+    free(routes);
+    routes = NULL;
+    n_routes = 0;
+    size_t it = 0;
+    void *v;
+    while (mb_smap_next(&ip_buckets, &it, NULL, &v)) free(v);
+    mb_smap_free(&ip_buckets);
+}

@@ -1,0 +1,186 @@
+/*
+ * vm.h - the Lua VM host: one sandboxed, budgeted LuaJIT state.
+ *
+ * Every match (and the server script) runs in its own mb_lua_vm. A VM owns
+ * one lua_State created with a counting allocator, opens only the sandboxed
+ * libraries, and runs every call under a time budget and a memory cap:
+ *
+ *   mb_lua_limits lim = { .mem_bytes = 32u << 20 };          // 0 = default
+ *   char err[512];
+ *   mb_lua_vm *vm = mb_lua_vm_new(&lim, "scripts/lib", err, sizeof err);
+ *   if (mb_lua_vm_load_file(vm, "scripts/modes/arena.lua", NULL, err, sizeof err) != MB_LUA_OK) ...
+ *   if (mb_lua_vm_pcall(vm, 0, 1, err, sizeof err) != MB_LUA_OK) ...   // runs the chunk
+ *   ...
+ *   mb_lua_vm_free(vm);
+ *
+ * Context: the event-loop thread only. Nothing here is thread-safe.
+ *
+ * Sandbox. Globals are limited to: assert error ipairs next pairs pcall
+ * rawequal rawget rawset select getmetatable setmetatable tonumber
+ * tostring type unpack xpcall _G _VERSION, plus
+ *   load / loadstring  text only (a binary chunk is refused);
+ *   collectgarbage      "count", "collect" and "step" only;
+ *   print               goes to the log (event=lua_print), not stdout;
+ *   require             see below;
+ * and the libraries string (without dump), table, math, os (time, date,
+ * clock only), coroutine and bit. There is no io, debug, ffi, jit, package,
+ * dofile, loadfile, getfenv, setfenv, newproxy or module. The string
+ * metatable and every host userdata metatable carry __metatable, so scripts
+ * can neither read nor replace them.
+ *
+ * require(name): "moonbase" and "cjson" return the built-in modules (see
+ * module section below). Any other name must match [A-Za-z0-9_.]+, contain
+ * no "..", and resolves only to <lib_dir>/<name with '.' -> '/'>.lua, loaded
+ * as text. Results are cached per VM in a private table (not package.loaded).
+ * The file is read with blocking stdio the first time: require at the top of
+ * a script (load time), not inside a per-tick callback.
+ *
+ * Time budget. The JIT compiler is OFF in these states: LuaJIT's count hook
+ * does not fire inside compiled traces, so a JIT-compiled `while true do end`
+ * could never be stopped. An instruction-count hook checks a monotonic
+ * deadline every MB_LUA_HOOK_INSTRUCTIONS bytecodes, including in
+ * coroutines. Past the deadline the call is aborted: the hook then fires on
+ * every instruction, so pcall/xpcall/coroutine.resume inside the script
+ * cannot swallow the abort. C functions are not interrupted while they run
+ * (string.rep, table.concat and friends are bounded by the memory cap).
+ *
+ * Memory cap. The allocator refuses growth past mem_bytes while a call or a
+ * load runs; Lua then raises "not enough memory", which ends the call with
+ * MB_LUA_ERR_MEMORY. Outside calls the host may use MB_LUA_HOST_HEADROOM more
+ * bytes so its own small pushes (ids, a tick number, a short string) cannot
+ * fail; push large data (JSON) with mb_lua_push_json_protected (convert.h)
+ * or from a C function run through mb_lua_vm_pcall. A memory error never
+ * aborts the process; the VM stays usable.
+ */
+#ifndef MB_LUA_VM_H
+#define MB_LUA_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+/* Status of a call into Lua. MB_LUA_OK == MB_OK and every error is < 0, so
+ * `if (rc != MB_OK)` reads the same as elsewhere in Moonbase. */
+typedef enum mb_lua_status {
+    MB_LUA_OK = 0,
+    MB_LUA_ERR_RUNTIME = -1, /* error raised by the script (or a syntax error) */
+    MB_LUA_ERR_TIMEOUT = -2, /* the call ran past limits.time_ms */
+    MB_LUA_ERR_MEMORY = -3,  /* the VM hit limits.mem_bytes */
+} mb_lua_status;
+
+#define MB_LUA_DEFAULT_MEM_BYTES ((size_t)64 << 20)
+#define MB_LUA_DEFAULT_TIME_MS 1000u
+#define MB_LUA_DEFAULT_WARN_MS 50u
+#define MB_LUA_HOST_HEADROOM ((size_t)1 << 20)
+#define MB_LUA_HOOK_INSTRUCTIONS 1000
+
+/* Budgets of one VM. A zero field takes its default. */
+typedef struct mb_lua_limits {
+    size_t mem_bytes; /* memory cap of the lua_State (default 64 MiB) */
+    unsigned time_ms; /* hard limit of one outermost call (default 1000) */
+    unsigned warn_ms; /* log event=lua_slow_call past this (default 50) */
+} mb_lua_limits;
+
+typedef struct mb_lua_vm mb_lua_vm;
+
+/* "ok", "runtime", "timeout", "memory" (or "unknown"). */
+const char *mb_lua_status_name(int status);
+
+/* Create a sandboxed VM. lim may be NULL (all defaults). lib_dir is the only
+ * directory require() reads from (copied; NULL = require of files always
+ * fails). Returns NULL and writes err when the state cannot be set up (e.g.
+ * mem_bytes too small for the libraries). */
+mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *err, size_t errlen);
+
+/* Close the state and free the VM. NULL is a no-op. Never call it from a C
+ * function that Lua is running on this VM (close after the call returns). */
+void mb_lua_vm_free(mb_lua_vm *vm);
+
+/* The state, for pushing arguments and reading results with the lua_* API.
+ * Read values the script returns with raw accessors (lua_rawget, lua_next):
+ * lua_getfield may run script metamethods outside any budget. */
+lua_State *mb_lua_vm_state(mb_lua_vm *vm);
+
+/* The VM owning L (any coroutine of it), or NULL when L was not created by
+ * mb_lua_vm_new. */
+mb_lua_vm *mb_lua_vm_from_state(lua_State *L);
+
+/* Effective limits (defaults filled in). */
+const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm);
+
+/* Bytes currently allocated by this VM's lua_State. */
+size_t mb_lua_vm_mem_used(const mb_lua_vm *vm);
+
+/* Bytes allocated by all live VMs of the process (0 when none is alive). */
+size_t mb_lua_mem_total(void);
+
+/* Host slot: an opaque pointer the host attaches (e.g. its match). Borrowed:
+ * the VM never frees it. Default NULL. */
+void mb_lua_vm_set_host(mb_lua_vm *vm, void *host);
+void *mb_lua_vm_get_host(const mb_lua_vm *vm);
+
+/* A label used in this VM's log lines (script=...), e.g. "arena@3 match=12".
+ * Copied. Default "lua". */
+void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name);
+const char *mb_lua_vm_name(const mb_lua_vm *vm);
+
+/* Compile a script file (text only; a bytecode file is refused) and push the
+ * resulting function. chunkname NULL means "@<path>", which makes error
+ * messages read "path:line: ...". Reads with stdio: call at load/reload
+ * time, not per message. Returns MB_LUA_OK (one value pushed), or
+ * MB_LUA_ERR_RUNTIME (missing file, syntax error) / MB_LUA_ERR_MEMORY with
+ * nothing pushed and the message in err. */
+int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err,
+                        size_t errlen);
+
+/* Same for source text in memory (NUL-terminated). chunkname NULL means
+ * "=(string)". */
+int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err,
+                          size_t errlen);
+
+/* Call the function below the top nargs values, like lua_pcall, under the
+ * VM's budgets and with a traceback message handler.
+ *   MB_LUA_OK: the function and arguments are replaced by nresults values
+ *     (LUA_MULTRET allowed).
+ *   otherwise: the function and arguments are popped, nothing is pushed, and
+ *     err holds the message plus "stack traceback:" lines (file:line of the
+ *     script). MB_LUA_ERR_TIMEOUT / MB_LUA_ERR_MEMORY tell the budget that
+ *     ended the call; the VM stays usable for the next call.
+ * Logs event=lua_slow_call ms=N when the call took more than warn_ms.
+ * err may be NULL when errlen is 0. Nested calls (a C function called by
+ * Lua calling back into Lua) share the outermost call's deadline, and a
+ * timeout inside ends the outermost call too. */
+int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t errlen);
+
+/* Add (or replace) moonbase.<name> = fn in the built-in module, so the host
+ * can offer notify, rpc, ... Scripts cannot modify the module table. fn finds
+ * its VM with mb_lua_vm_from_state and the host with mb_lua_vm_get_host.
+ * Returns MB_LUA_OK, or MB_LUA_ERR_RUNTIME when name is not an identifier or
+ * names a built-in (now, mono_ms, uuid, json, null, log). */
+int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
+
+/*
+ * Host userdata (udata.c). A host object exposed to scripts is a full
+ * userdata whose metatable lives in the registry under tname, with
+ * __index = methods and __metatable = "protected": getmetatable(u) returns
+ * the string "protected", setmetatable cannot change it, and scripts cannot
+ * create or forge such values.
+ */
+
+/* Define a type (idempotent). methods end with {NULL, NULL}; gc may be NULL
+ * (it runs when the value is collected or the VM is closed, and must not
+ * raise). Raises a Lua error on out of memory: call at set-up (the
+ * headroom covers it) or inside a protected call. */
+void mb_lua_udata_define(lua_State *L, const char *tname, const luaL_Reg *methods,
+                         lua_CFunction gc);
+/* Push a new zeroed userdata of `size` bytes of type tname; returns its
+ * memory (owned by Lua: valid while the value is reachable). */
+void *mb_lua_udata_new(lua_State *L, const char *tname, size_t size);
+/* The userdata at idx if it has type tname, else raise "bad argument". */
+void *mb_lua_udata_check(lua_State *L, int idx, const char *tname);
+/* The userdata at idx if it has type tname, else NULL. */
+void *mb_lua_udata_test(lua_State *L, int idx, const char *tname);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * main.c - the moonbase binary: `moonbase [serve]`, `moonbase migrate`,
+ * `moonbase simulate`. Assembles the modules; the runtime itself knows
+ * none of them.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+#include "db.h"
+#include "log.h"
+
+#include "account.h"
+
+#ifndef MB_VERSION
+#define MB_VERSION "0.1.0"
+#endif
+
+extern char **environ;
+
+static const mb_module *const modules[] = {
+    &account_module,
+    NULL,
+};
+
+int main(int argc, char **argv)
+{
+    const char *cmd = "serve";
+    int first = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        cmd = argv[1];
+        first = 2;
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("moonbase %s\n", MB_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
+        fprintf(stderr, "moonbase: unknown command \"%s\" (serve, migrate; see --help)\n", cmd);
+        return 2;
+    }
+    mb_config cfg;
+    char err[512];
+    int rc = mb_config_load(&cfg, argc - first, argv + first, environ, err, sizeof err);
+    if (rc == 1) return 0;
+    if (rc < 0) {
+        fprintf(stderr, "moonbase: %s\n", err);
+        return 2;
+    }
+    mb_log_set_level((mb_log_level)mb_log_parse_level(cfg.log_level));
+    if (!cfg.database_url || !*cfg.database_url) {
+        fprintf(stderr, "moonbase: no database configured: pass --database-url or set "
+                        "MOONBASE_DATABASE_URL (make run starts a private PostgreSQL for you)\n");
+        mb_config_free(&cfg);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "moonbase: libsodium failed to initialise\n");
+        mb_config_free(&cfg);
+        return 1;
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        rc = mb_db_migrate(cfg.database_url, cfg.migrations_dir, cfg.db_startup_timeout_ms) == 0 ? 0 : 1;
+        mb_config_free(&cfg);
+        return rc;
+    }
+    mb_info("starting", "version=%s mode=%s", MB_VERSION, cfg.mode);
+    if (mb_core_keys_init(&cfg) < 0 ||
+        mb_db_migrate(cfg.database_url, cfg.migrations_dir, cfg.db_startup_timeout_ms) < 0) {
+        mb_config_free(&cfg);
+        return 1;
+    }
+    rc = mb_core_serve(&cfg, modules);
+    mb_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * metrics.h - Prometheus counters and gauges kept by the loop thread.
+ *
+ * A metric is a (name, labels) pair registered once; callers keep the
+ * returned pointer and bump it (no lookups on the hot path). Rendering
+ * walks the table and prints the Prometheus text format.
+ */
+#ifndef MB_METRICS_H
+#define MB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { MB_COUNTER, MB_GAUGE } mb_metric_kind;
+
+/* Returns a stable pointer to the value of metric name{labels}.
+ * labels is the text inside the braces (e.g. "type=\"chat.send\"") or "". */
+double *mb_metric(const char *name, const char *labels, mb_metric_kind kind, const char *help);
+/* Prometheus text of every registered metric; malloc'd. */
+char *mb_metrics_render(void);
+void mb_metrics_free(void);
+
+/* A fixed-bucket histogram (seconds). */
+typedef struct mb_histogram {
+    const char *name, *help;
+    const double *bounds;
+    size_t nbounds;
+    uint64_t *buckets; /* nbounds + 1 */
+    double sum;
+    uint64_t count;
+} mb_histogram;
+
+mb_histogram *mb_histogram_new(const char *name, const char *help, const double *bounds, size_t n);
+void mb_histogram_observe(mb_histogram *h, double v);
+/* Approximate quantile (upper bound of the bucket holding it). */
+double mb_histogram_quantile(const mb_histogram *h, double q);
+
+#endif

@@ -1,0 +1,245 @@
+/* protocol.c - envelope parsing, validation, registry (see protocol.h). */
+#include "protocol.h"
+#include "mb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const codes[MB_E__COUNT] = {
+    "bad_request", "unauthorized", "forbidden",   "not_found", "conflict",
+    "rate_limited", "unavailable", "internal", "unsupported",
+};
+static const int statuses[MB_E__COUNT] = {400, 401, 403, 404, 409, 429, 503, 500, 404};
+
+const char *mb_errcode_str(mb_errcode c) { return c < MB_E__COUNT ? codes[c] : "internal"; }
+int mb_errcode_http_status(mb_errcode c) { return c < MB_E__COUNT ? statuses[c] : 500; }
+
+/* ---- registry: open-addressing hash of type -> def ---- */
+#define REG_CAP 256
+static const mb_msg_def *reg[REG_CAP];
+static const mb_msg_def *reg_list[REG_CAP];
+static size_t reg_n;
+
+static uint32_t hash_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+int mb_protocol_register(const mb_msg_def *defs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (reg_n + 1 >= REG_CAP / 2) return -1;
+        uint32_t h = hash_str(defs[i].type) & (REG_CAP - 1);
+        while (reg[h]) {
+            if (strcmp(reg[h]->type, defs[i].type) == 0) return -1;
+            h = (h + 1) & (REG_CAP - 1);
+        }
+        reg[h] = &defs[i];
+        reg_list[reg_n++] = &defs[i];
+    }
+    return 0;
+}
+
+const mb_msg_def *mb_protocol_find(const char *type)
+{
+    uint32_t h = hash_str(type) & (REG_CAP - 1);
+    while (reg[h]) {
+        if (strcmp(reg[h]->type, type) == 0) return reg[h];
+        h = (h + 1) & (REG_CAP - 1);
+    }
+    return NULL;
+}
+
+void mb_protocol_reset(void)
+{
+    memset(reg, 0, sizeof reg);
+    memset(reg_list, 0, sizeof reg_list);
+    reg_n = 0;
+}
+
+size_t mb_protocol_count(void) { return reg_n; }
+const mb_msg_def *mb_protocol_at(size_t i) { return i < reg_n ? reg_list[i] : NULL; }
+
+/* ---- JSON helpers ---- */
+int mb_json_depth(const json_t *v)
+{
+    int best = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach((json_t *)v, k, c) {
+            int d = mb_json_depth(c);
+            if (d > best) best = d;
+        }
+        return best + 1;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c) {
+            int d = mb_json_depth(c);
+            if (d > best) best = d;
+        }
+        return best + 1;
+    }
+    return 0;
+}
+
+size_t mb_utf8_len(const char *s, size_t bytes)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < bytes; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
+    return n;
+}
+
+int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
+                      size_t errlen)
+{
+    memset(env, 0, sizeof *env);
+    json_error_t jerr;
+    env->root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!env->root) {
+        snprintf(err, errlen, "invalid JSON: %s at position %d", jerr.text, jerr.position);
+        return -1;
+    }
+    if (!json_is_object(env->root)) {
+        snprintf(err, errlen, "message must be a JSON object");
+        return -1;
+    }
+    json_t *cid = json_object_get(env->root, "cid");
+    if (cid) {
+        if (!json_is_string(cid) || json_string_length(cid) == 0 || json_string_length(cid) > 128) {
+            snprintf(err, errlen, "cid must be a string of 1..128 characters");
+            return -1;
+        }
+        env->cid = json_string_value(cid);
+    }
+    json_t *type = json_object_get(env->root, "type");
+    if (!type) {
+        snprintf(err, errlen, "missing field 'type'");
+        return -1;
+    }
+    if (!json_is_string(type) || json_string_length(type) == 0 || json_string_length(type) > 64) {
+        snprintf(err, errlen, "field 'type' must be a string of 1..64 characters");
+        return -1;
+    }
+    env->type = json_string_value(type);
+    json_t *payload = json_object_get(env->root, "payload");
+    if (payload && !json_is_object(payload)) {
+        snprintf(err, errlen, "field 'payload' must be an object");
+        return -1;
+    }
+    if (mb_json_depth(env->root) > max_depth) {
+        snprintf(err, errlen, "JSON nested deeper than %d levels", max_depth);
+        return -1;
+    }
+    if (!payload) {
+        payload = json_object();
+        json_object_set_new(env->root, "payload", payload);
+    }
+    env->payload = payload;
+    return 0;
+}
+
+void mb_envelope_free(mb_envelope *env)
+{
+    json_decref(env->root);
+    memset(env, 0, sizeof *env);
+}
+
+static const char *type_name(mb_field_type t)
+{
+    switch (t) {
+    case MB_F_STRING: return "a string";
+    case MB_F_INTEGER: return "an integer";
+    case MB_F_NUMBER: return "a number";
+    case MB_F_BOOL: return "a boolean";
+    case MB_F_OBJECT: return "an object";
+    case MB_F_ARRAY: return "an array";
+    case MB_F_STRING_OR_ARRAY: return "a string or an array";
+    case MB_F_ANY: return "a value";
+    }
+    return "a value";
+}
+
+int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen)
+{
+    for (const mb_field *f = fields; f && f->name; f++) {
+        json_t *v = json_object_get(payload, f->name);
+        if (!v || json_is_null(v)) {
+            if (f->required) {
+                snprintf(err, errlen, "missing field '%s'", f->name);
+                return -1;
+            }
+            continue;
+        }
+        bool ok = false;
+        switch (f->type) {
+        case MB_F_STRING: ok = json_is_string(v); break;
+        case MB_F_INTEGER: ok = json_is_integer(v); break;
+        case MB_F_NUMBER: ok = json_is_number(v); break;
+        case MB_F_BOOL: ok = json_is_boolean(v); break;
+        case MB_F_OBJECT: ok = json_is_object(v); break;
+        case MB_F_ARRAY: ok = json_is_array(v); break;
+        case MB_F_STRING_OR_ARRAY: ok = json_is_string(v) || json_is_array(v); break;
+        case MB_F_ANY: ok = true; break;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "field '%s' must be %s", f->name, type_name(f->type));
+            return -1;
+        }
+        if (json_is_string(v)) {
+            size_t n = mb_utf8_len(json_string_value(v), json_string_length(v));
+            if ((f->min > 0 && (double)n < f->min) || (f->max > 0 && (double)n > f->max)) {
+                snprintf(err, errlen, "field '%s' must be %g..%g characters long", f->name,
+                         f->min, f->max);
+                return -1;
+            }
+            if (memchr(json_string_value(v), '\0', json_string_length(v))) {
+                snprintf(err, errlen, "field '%s' must not contain NUL characters", f->name);
+                return -1;
+            }
+        } else if (json_is_number(v) && (f->min != 0 || f->max != 0)) {
+            double d = json_number_value(v);
+            if (!isfinite(d) || d < f->min || d > f->max) {
+                snprintf(err, errlen, "field '%s' must be in %g..%g", f->name, f->min, f->max);
+                return -1;
+            }
+        } else if (json_is_array(v) && f->max > 0 && (double)json_array_size(v) > f->max) {
+            snprintf(err, errlen, "field '%s' has more than %g items", f->name, f->max);
+            return -1;
+        } else if (json_is_object(v) && f->max > 0 && (double)json_object_size(v) > f->max) {
+            snprintf(err, errlen, "field '%s' has more than %g members", f->name, f->max);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+char *mb_envelope_encode(const char *type, const char *cid, const json_t *payload, size_t *len)
+{
+    json_t *env = json_object();
+    if (cid) json_object_set_new(env, "cid", json_string(cid));
+    json_object_set_new(env, "type", json_string(type));
+    if (payload) json_object_set(env, "payload", (json_t *)payload);
+    else json_object_set_new(env, "payload", json_object());
+    char *s = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(env);
+    if (!s) s = mb_strdup("{}");
+    *len = strlen(s);
+    return s;
+}
+
+json_t *mb_error_payload(mb_errcode code, const char *message, const char *request_type)
+{
+    json_t *p = json_object();
+    json_object_set_new(p, "code", json_string(mb_errcode_str(code)));
+    json_object_set_new(p, "message", json_string(message ? message : mb_errcode_str(code)));
+    if (request_type) json_object_set_new(p, "request_type", json_string(request_type));
+    else json_object_set_new(p, "request_type", json_null());
+    return p;
+}

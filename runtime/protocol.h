@@ -1,0 +1,112 @@
+/*
+ * protocol.h - the WebSocket envelope {cid?, type, payload}: parsing,
+ * declarative payload validation, error codes, and reply encoding.
+ *
+ * Message types are data: each module declares an array of mb_msg_def
+ * (type name, fields, handler). The runtime registers them at start-up;
+ * one validator produces the bad_request error for every type, so
+ * handlers see only payloads whose declared fields have the right types.
+ */
+#ifndef MB_PROTOCOL_H
+#define MB_PROTOCOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Error codes shared by the socket and REST (docs/PROTOCOL.md). */
+typedef enum {
+    MB_E_BAD_REQUEST = 0,
+    MB_E_UNAUTHORIZED,
+    MB_E_FORBIDDEN,
+    MB_E_NOT_FOUND,
+    MB_E_CONFLICT,
+    MB_E_RATE_LIMITED,
+    MB_E_UNAVAILABLE,
+    MB_E_INTERNAL,
+    MB_E_UNSUPPORTED,
+    MB_E__COUNT
+} mb_errcode;
+
+const char *mb_errcode_str(mb_errcode c);
+int mb_errcode_http_status(mb_errcode c);
+
+typedef enum {
+    MB_F_STRING = 1,
+    MB_F_INTEGER,
+    MB_F_NUMBER,
+    MB_F_BOOL,
+    MB_F_OBJECT,
+    MB_F_ARRAY,
+    MB_F_STRING_OR_ARRAY, /* vote.cast option_id */
+    MB_F_ANY,
+} mb_field_type;
+
+/* One declared payload field. Strings: min/max length in characters
+ * (UTF-8 code points). Numbers: min/max value. Arrays: max items in max.
+ * Objects: max members in max. 0 for max means "no limit beyond the
+ * message size". */
+typedef struct mb_field {
+    const char *name;
+    mb_field_type type;
+    bool required;
+    double min, max;
+} mb_field;
+
+struct mb_session;
+
+/* Handler for a validated message. payload is borrowed (valid for the
+ * call). cid is NULL when the client sent none; the handler must send
+ * exactly one reply or error when cid is non-NULL (mb_session_reply /
+ * mb_session_error), possibly later (then it copies cid). */
+typedef void (*mb_msg_fn)(struct mb_session *s, const char *cid, json_t *payload);
+
+typedef struct mb_msg_def {
+    const char *type;
+    const mb_field *fields;   /* terminated by {NULL} */
+    mb_msg_fn handler;
+    bool before_auth;         /* allowed before session.connect succeeds */
+} mb_msg_def;
+
+/* Register a module's message types (borrowed; must outlive the server).
+ * Returns -1 when a type is registered twice. */
+int mb_protocol_register(const mb_msg_def *defs, size_t n);
+const mb_msg_def *mb_protocol_find(const char *type);
+void mb_protocol_reset(void);
+/* All registered definitions, for docs and metrics. */
+size_t mb_protocol_count(void);
+const mb_msg_def *mb_protocol_at(size_t i);
+
+/* A parsed envelope. env owns the json root; type/cid point into it. */
+typedef struct mb_envelope {
+    json_t *root;
+    const char *type;   /* NULL when missing/invalid */
+    const char *cid;    /* NULL when absent */
+    json_t *payload;    /* borrowed from root; an empty object when absent */
+} mb_envelope;
+
+/* Parse one text message. On success returns 0 with env filled (free with
+ * mb_envelope_free). On failure returns -1, writes a client-facing reason
+ * to err and may still fill env->cid/type when they were readable (so the
+ * error can echo them); env must still be freed. */
+int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
+                      size_t errlen);
+void mb_envelope_free(mb_envelope *env);
+
+/* Validate payload against def->fields. Returns 0 or -1 with err set
+ * ("field 'x' must be a string", ...). */
+int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen);
+
+/* Nesting depth of a JSON value (scalars are 0, [] is 1). */
+int mb_json_depth(const json_t *v);
+/* Number of UTF-8 code points in a valid UTF-8 string. */
+size_t mb_utf8_len(const char *s, size_t bytes);
+
+/* Encode an envelope as compact JSON: {"cid":..,"type":..,"payload":..}.
+ * payload is borrowed (NULL encodes {}). Returns a malloc'd string and
+ * its length. */
+char *mb_envelope_encode(const char *type, const char *cid, const json_t *payload, size_t *len);
+/* Build an error payload {code, message, request_type} (new reference). */
+json_t *mb_error_payload(mb_errcode code, const char *message, const char *request_type);
+
+#endif

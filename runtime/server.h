@@ -1,0 +1,146 @@
+/*
+ * server.h - the one narrow interface between the runtime and feature
+ * modules (modules/<name>/). A module sees sessions, HTTP requests, the
+ * database, timers on the loop and metrics only through these calls.
+ *
+ * Threading: everything here runs on the single event-loop thread.
+ * Identity: sessions are reached by integer ids (mb_session_get returns
+ * NULL for a closed one); pointers are valid only for the current callback.
+ */
+#ifndef MB_SERVER_H
+#define MB_SERVER_H
+
+#include <ev.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "map.h"
+#include "mb.h"
+#include "metrics.h"
+#include "protocol.h"
+
+/* ---------------------------------------------------------------- loop */
+struct ev_loop *mb_loop(void);
+const mb_config *mb_cfg(void);
+/* Has shutdown begun (SIGTERM/SIGINT)? */
+bool mb_shutting_down(void);
+
+/* Run fn(ud) later on the loop, before it next sleeps (never from inside
+ * the caller's stack). Used to defer callbacks and destruction. */
+typedef void (*mb_defer_fn)(void *ud);
+void mb_defer(mb_defer_fn fn, void *ud);
+
+/* ---------------------------------------------------------- sessions */
+typedef struct mb_session mb_session;
+
+/* A refcounted, pre-encoded outbound message: the same bytes can be
+ * queued on many sockets (encode once, write to every player). */
+typedef struct mb_frame mb_frame;
+mb_frame *mb_frame_new(const char *data, size_t len);     /* refs = 1 */
+/* Envelope {"cid"?,"type","payload"} with payload borrowed. */
+mb_frame *mb_frame_envelope(const char *type, const char *cid, const json_t *payload);
+/* Raw envelope around already-encoded payload JSON text. */
+mb_frame *mb_frame_envelope_raw(const char *type, const char *payload_json, size_t len);
+void mb_frame_ref(mb_frame *f);
+void mb_frame_unref(mb_frame *f);
+
+mb_session *mb_session_get(uint64_t id);
+uint64_t mb_session_id(const mb_session *s);
+/* Player id of an authenticated session ("" before session.connect). */
+const char *mb_session_player(const mb_session *s);
+const char *mb_session_username(const mb_session *s);
+bool mb_session_authed(const mb_session *s);
+
+/* Queue a frame (adds a reference; the caller keeps its own). */
+void mb_session_send_frame(mb_session *s, mb_frame *f);
+/* Send {type, cid?, payload}; payload is STOLEN (may be NULL for {}). */
+void mb_session_send(mb_session *s, const char *type, const char *cid, json_t *payload);
+/* Send an error reply {code, message, request_type}. */
+void mb_session_error(mb_session *s, const char *cid, const char *request_type, mb_errcode code,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Error with an extra "reason" field in the payload (vote intake etc.). */
+void mb_session_error_reason(mb_session *s, const char *cid, const char *request_type,
+                             mb_errcode code, const char *reason, const char *message);
+/* Close with a WebSocket close code; destruction is deferred. */
+void mb_session_close(mb_session *s, int code, const char *reason);
+
+/* Sessions of one player (several sockets are allowed). Calls fn for each
+ * authenticated session of player_id; returns how many. */
+typedef void (*mb_session_each_fn)(mb_session *s, void *ud);
+int mb_player_each_session(const char *player_id, mb_session_each_fn fn, void *ud);
+bool mb_player_online(const char *player_id);
+/* Send to every socket of a player; payload borrowed. Returns sockets. */
+int mb_player_send(const char *player_id, const char *type, const json_t *payload);
+int mb_player_send_frame(const char *player_id, mb_frame *f);
+size_t mb_session_count(void);
+/* Iterate all sessions: returns false when done. */
+bool mb_session_next(size_t *iter, mb_session **out);
+
+/* -------------------------------------------------------------- HTTP */
+typedef struct mb_http_req mb_http_req;
+
+typedef enum { MB_AUTH_NONE = 0, MB_AUTH_BEARER, MB_AUTH_ADMIN } mb_route_auth;
+typedef void (*mb_route_fn)(mb_http_req *req);
+
+typedef struct mb_route {
+    const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    const char *pattern; /* "/v1/matches/{id}": {x} captures one segment */
+    mb_route_fn handler; /* must end in exactly one mb_http_respond*, maybe later */
+    mb_route_auth auth;
+    bool auth_rate_limited; /* per-IP auth rate limit applies */
+} mb_route;
+
+const char *mb_http_method(const mb_http_req *r);
+const char *mb_http_path(const mb_http_req *r);
+/* The i-th {capture} of the matched pattern, URL-decoded. */
+const char *mb_http_param(const mb_http_req *r, int i);
+/* A query argument, URL-decoded, or NULL. */
+const char *mb_http_query(const mb_http_req *r, const char *name);
+/* Parsed JSON body (object) or NULL when the request had none. */
+json_t *mb_http_body(const mb_http_req *r);
+/* Player id from a verified bearer token (MB_AUTH_BEARER routes). */
+const char *mb_http_player(const mb_http_req *r);
+const char *mb_http_username(const mb_http_req *r);
+const char *mb_http_ip(const mb_http_req *r);
+/* Respond with JSON; body STOLEN. Frees the request when it is done. */
+void mb_http_respond(mb_http_req *r, int status, json_t *body);
+/* Respond {"error":{"code","message"}} with the code's HTTP status. */
+void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ tokens */
+/* Issue a session token for a player; returns malloc'd JWT. */
+char *mb_token_issue(const char *player_id, const char *username);
+/* Verify; on success copies the player id/username (<= 63 chars). */
+bool mb_token_verify(const char *token, char player_id[64], char username[64], const char **why);
+
+/* ----------------------------------------------------------- modules */
+#define MB_MODULE_API 1
+
+typedef struct mb_module {
+    int api;                              /* MB_MODULE_API */
+    const char *name;
+    mb_status (*init)(void);              /* mandatory */
+    void (*shutdown)(void);               /* graceful stop begins (optional) */
+    void (*destroy)(void);                /* free everything (mandatory) */
+    const mb_msg_def *messages;
+    size_t n_messages;
+    const mb_route *routes;
+    size_t n_routes;
+    void (*session_authed)(mb_session *s);  /* optional */
+    void (*session_closed)(mb_session *s);  /* optional; s still readable */
+    void (*before_sleep)(void);             /* optional batch hook */
+    /* optional: extra /metrics text appended (caller frees the string) */
+    char *(*metrics)(void);
+} mb_module;
+
+/* Off-loop CPU work (argon2id): work runs on a worker thread and must not
+ * touch loop state; done runs on the loop afterwards with the same ud. */
+typedef void (*mb_work_fn)(void *ud);
+void mb_worker_submit(mb_work_fn work, mb_work_fn done, void *ud);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * transport.c - libwebsockets on the libev loop (foreign loop): one port
+ * serving GET /ws (WebSocket), REST under /v1, /healthz, /metrics and the
+ * static console/demo mounts. Turns lws callbacks into session and HTTP
+ * request events; nothing here knows any message type.
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct pss {
+    mb_session *session; /* WebSocket connections */
+    mb_http_req *req;    /* HTTP transaction in progress */
+    bool http_counted;
+    bool headers_sent;
+} pss;
+
+static struct lws_context *ctx;
+static size_t n_connections;
+static struct lws_http_mount mounts[2];
+static char *mount_origins[2];
+
+size_t mb_transport_connections(void) { return n_connections; }
+
+void mb_transport_wake(struct lws *wsi)
+{
+    if (wsi) lws_callback_on_writable(wsi);
+}
+
+static const char *http_method(struct lws *wsi, char *uri, size_t cap)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } m[] = {
+        {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
+        {WSI_TOKEN_PATCH_URI, "PATCH"},   {WSI_TOKEN_PUT_URI, "PUT"},
+        {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+        {WSI_TOKEN_HEAD_URI, "HEAD"},
+    };
+    for (size_t i = 0; i < MB_ARRAY_LEN(m); i++) {
+        if (lws_hdr_total_length(wsi, m[i].tok) > 0) {
+            if (lws_hdr_copy(wsi, uri, (int)cap, m[i].tok) < 0) return NULL;
+            return m[i].name;
+        }
+    }
+    return NULL;
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    pss *p = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        if (mb_shutting_down()) return 1;
+        if (n_connections >= (size_t)mb_cfg()->max_connections) {
+            mb_warn("connection_refused", "reason=max_connections limit=%d",
+                    mb_cfg()->max_connections);
+            return 1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[128];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
+            return 1; /* WebSocket only on /ws */
+        return 0;
+    }
+
+    case LWS_CALLBACK_ESTABLISHED: {
+        char ip[64] = "";
+        lws_get_peer_simple(wsi, ip, sizeof ip);
+        p->session = mb_session_new(wsi, ip);
+        n_connections++;
+        return 0;
+    }
+
+    case LWS_CALLBACK_RECEIVE:
+        if (!p->session) return -1;
+        mb_session_on_rx(p->session, in, len, lws_is_first_fragment(wsi) != 0,
+                         lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0,
+                         lws_frame_is_binary(wsi) != 0);
+        if (p->session->closing && p->session->close_code == LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                             (unsigned char *)p->session->close_reason,
+                             strlen(p->session->close_reason));
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!p->session) return -1;
+        return mb_session_on_writable(p->session);
+
+    case LWS_CALLBACK_CLOSED:
+        if (p->session) {
+            mb_session_on_closed(p->session);
+            p->session = NULL;
+            n_connections--;
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP: {
+        char uri[2048];
+        const char *method = http_method(wsi, uri, sizeof uri);
+        if (!method) {
+            lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
+            return -1;
+        }
+        if (!p->http_counted) {
+            p->http_counted = true;
+            n_connections++;
+        }
+        if (p->req) mb_http_on_closed(p->req); /* should not happen: pipelining */
+        p->req = mb_http_req_new(wsi, method, uri);
+        p->headers_sent = false;
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+            strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            return 0; /* wait for the body */
+        mb_http_dispatch(p->req);
+        return 0;
+    }
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (p->req) return mb_http_on_body(p->req, in, len);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (p->req) mb_http_dispatch(p->req);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        mb_http_req *r = p->req;
+        if (!r || !r->responded) return 0;
+        if (!p->headers_sent) {
+            unsigned char hbuf[LWS_PRE + 1024], *start = &hbuf[LWS_PRE], *hp = start,
+                                                 *end = &hbuf[sizeof hbuf - 1];
+            if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->content_type,
+                                            r->resp_len, &hp, end))
+                return 1;
+            if (*r->origin && mb_http_origin_allowed(r->origin)) {
+                if (add_header(wsi, "access-control-allow-origin:", r->origin, &hp, end) ||
+                    add_header(wsi, "vary:", "Origin", &hp, end))
+                    return 1;
+                if (strcmp(r->method, "OPTIONS") == 0) {
+                    static const char am[] = "GET, POST, PATCH, PUT, DELETE, OPTIONS";
+                    static const char ah[] = "Authorization, Content-Type";
+                    if (add_header(wsi, "access-control-allow-methods:", am, &hp, end) ||
+                        add_header(wsi, "access-control-allow-headers:", ah, &hp, end))
+                        return 1;
+                }
+            }
+            if (add_header(wsi, "cache-control:", "no-store", &hp, end)) return 1;
+            if (lws_finalize_write_http_header(wsi, start, &hp, end)) return 1;
+            p->headers_sent = true;
+            if (r->resp_len) {
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
+        } else if (r->resp_len) {
+            if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len,
+                          LWS_WRITE_HTTP_FINAL) != (int)r->resp_len)
+                return 1;
+        }
+        p->req = NULL;
+        r->wsi = NULL;
+        mb_http_on_closed(r); /* frees it: the response is written */
+        if (lws_http_transaction_completed(wsi)) return -1;
+        return 0;
+    }
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (p && p->req) {
+            p->req->wsi = NULL;
+            mb_http_on_closed(p->req);
+            p->req = NULL;
+        }
+        if (p && p->http_counted) {
+            p->http_counted = false;
+            n_connections--;
+        }
+        return 0;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols protocols[] = {
+    {"moonbase", callback, sizeof(pss), 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_bridge(int level, const char *line)
+{
+    char q[512];
+    size_t n = strlen(line);
+    char tmp[512];
+    if (n >= sizeof tmp) n = sizeof tmp - 1;
+    memcpy(tmp, line, n);
+    while (n && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r')) n--;
+    tmp[n] = '\0';
+    mb_log(level == LLL_ERR ? MB_LOG_ERROR : MB_LOG_WARN, "lws", "msg=%s",
+           mb_log_quote(q, sizeof q, tmp));
+}
+
+static void add_mount(int i, const char *mountpoint, const char *sub)
+{
+    char *path = mb_sprintf("%s/%s", mb_cfg()->static_dir, sub);
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(path, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(path);
+        return;
+    }
+    free(path);
+    mount_origins[i] = mb_strdup(real);
+    memset(&mounts[i], 0, sizeof mounts[i]);
+    mounts[i].mountpoint = mountpoint;
+    mounts[i].mountpoint_len = (unsigned char)strlen(mountpoint);
+    mounts[i].origin = mount_origins[i];
+    mounts[i].def = "index.html";
+    mounts[i].origin_protocol = LWSMPRO_FILE;
+    mounts[i].cache_max_age = 0;
+}
+
+int mb_transport_start(void)
+{
+    lws_set_log_level(LLL_ERR, lws_log_bridge);
+    add_mount(0, "/console", "console");
+    add_mount(1, "/demo", "demo");
+    const struct lws_http_mount *first = NULL;
+    if (mount_origins[1]) {
+        first = &mounts[1];
+    }
+    if (mount_origins[0]) {
+        mounts[0].mount_next = first;
+        first = &mounts[0];
+    }
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *foreign[1] = {mb_loop()};
+    info.port = mb_cfg()->port;
+    info.iface = mb_cfg()->host;
+    info.protocols = protocols;
+    info.mounts = first;
+    info.foreign_loops = foreign;
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.timeout_secs = 10; /* slow headers (slowloris) */
+    info.count_threads = 1;
+    info.fd_limit_per_thread = (unsigned int)mb_cfg()->max_connections + 64;
+    info.max_http_header_data = 4096;
+    info.keepalive_timeout = 5;
+    info.vhost_name = "moonbase";
+    ctx = lws_create_context(&info);
+    if (!ctx) {
+        mb_error("listen_failed", "host=%s port=%d", mb_cfg()->host, mb_cfg()->port);
+        return -1;
+    }
+    return 0;
+}
+
+void mb_transport_stop(void)
+{
+    if (ctx) lws_context_destroy(ctx);
+    ctx = NULL;
+    for (int i = 0; i < 2; i++) {
+        free(mount_origins[i]);
+        mount_origins[i] = NULL;
+    }
+}

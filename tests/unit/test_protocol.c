@@ -1,0 +1,186 @@
+/* Unit tests: envelope parsing, validation, registry, encoding. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+static int parse(const char *s, mb_envelope *env, char *err)
+{
+    return mb_envelope_parse(s, strlen(s), 32, env, err, 256);
+}
+
+static void test_valid_envelope(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse("{\"cid\":\"7\",\"type\":\"chat.send\",\"payload\":{\"a\":1}}", &env, err), 0);
+    assert_string_equal(env.type, "chat.send");
+    assert_string_equal(env.cid, "7");
+    assert_int_equal(json_integer_value(json_object_get(env.payload, "a")), 1);
+    mb_envelope_free(&env);
+}
+
+static void test_payload_optional(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse("{\"type\":\"session.heartbeat\"}", &env, err), 0);
+    assert_null(env.cid);
+    assert_true(json_is_object(env.payload));
+    assert_int_equal(json_object_size(env.payload), 0);
+    mb_envelope_free(&env);
+}
+
+static void test_invalid_json(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse("{\"type\":", &env, err), -1);
+    assert_non_null(strstr(err, "invalid JSON"));
+    mb_envelope_free(&env);
+    assert_int_equal(parse("[1,2]", &env, err), -1);
+    assert_non_null(strstr(err, "object"));
+    mb_envelope_free(&env);
+}
+
+static void test_missing_type_keeps_cid(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse("{\"cid\":\"x1\",\"payload\":{}}", &env, err), -1);
+    assert_string_equal(err, "missing field 'type'");
+    assert_string_equal(env.cid, "x1");
+    mb_envelope_free(&env);
+}
+
+static void test_bad_field_types(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse("{\"type\":5}", &env, err), -1);
+    assert_non_null(strstr(err, "'type' must be a string"));
+    mb_envelope_free(&env);
+    assert_int_equal(parse("{\"type\":\"a\",\"payload\":[]}", &env, err), -1);
+    assert_non_null(strstr(err, "'payload' must be an object"));
+    mb_envelope_free(&env);
+    assert_int_equal(parse("{\"type\":\"a\",\"cid\":12}", &env, err), -1);
+    assert_non_null(strstr(err, "cid"));
+    mb_envelope_free(&env);
+}
+
+static void test_depth_limit(void **st)
+{
+    char buf[512] = "{\"type\":\"a\",\"payload\":{\"x\":";
+    for (int i = 0; i < 40; i++) strcat(buf, "[");
+    for (int i = 0; i < 40; i++) strcat(buf, "]");
+    strcat(buf, "}}");
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse(buf, &env, err), -1);
+    assert_non_null(strstr(err, "nested deeper"));
+    mb_envelope_free(&env);
+}
+
+static void test_duplicate_keys_rejected(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    assert_int_equal(parse("{\"type\":\"a\",\"type\":\"b\"}", &env, err), -1);
+    mb_envelope_free(&env);
+}
+
+static const mb_field fields[] = {
+    {"name", MB_F_STRING, true, 1, 5},
+    {"n", MB_F_INTEGER, false, 0, 10},
+    {"opt", MB_F_STRING_OR_ARRAY, false, 0, 3},
+    {NULL},
+};
+
+static void test_validate(void **st)
+{
+    char err[256];
+    json_t *p = json_pack("{s:s,s:i}", "name", "abc", "n", 3);
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), 0);
+    json_object_set_new(p, "n", json_integer(11));
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'n' must be in"));
+    json_object_set_new(p, "n", json_string("3"));
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'n' must be an integer"));
+    json_object_del(p, "n");
+    json_object_set_new(p, "name", json_string("abcdef"));
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'name' must be 1..5 characters"));
+    /* 5 code points of multi-byte UTF-8 are fine */
+    json_object_set_new(p, "name", json_string("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"));
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), 0);
+    json_object_set_new(p, "opt", json_pack("[s,s,s,s]", "a", "b", "c", "d"));
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than 3 items"));
+    json_object_set_new(p, "opt", json_integer(1));
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), -1);
+    json_object_del(p, "opt");
+    json_object_del(p, "name");
+    assert_int_equal(mb_validate(fields, p, err, sizeof err), -1);
+    assert_string_equal(err, "missing field 'name'");
+    json_decref(p);
+}
+
+static void dummy(struct mb_session *s, const char *cid, json_t *p) {}
+
+static void test_registry(void **st)
+{
+    static const mb_msg_def defs[] = {{"a.b", fields, dummy, false}, {"c.d", fields, dummy, true}};
+    static const mb_msg_def dup[] = {{"a.b", fields, dummy, false}};
+    mb_protocol_reset();
+    assert_int_equal(mb_protocol_register(defs, 2), 0);
+    assert_ptr_equal(mb_protocol_find("a.b"), &defs[0]);
+    assert_ptr_equal(mb_protocol_find("c.d"), &defs[1]);
+    assert_null(mb_protocol_find("x.y"));
+    assert_int_equal(mb_protocol_register(dup, 1), -1);
+    assert_int_equal(mb_protocol_count(), 2);
+    mb_protocol_reset();
+}
+
+static void test_encode(void **st)
+{
+    size_t len;
+    json_t *p = json_pack("{s:s}", "player_id", "p1");
+    char *s = mb_envelope_encode("session.connected", "c\"1", p, &len);
+    assert_string_equal(s, "{\"cid\":\"c\\\"1\",\"type\":\"session.connected\",\"payload\":{\"player_id\":\"p1\"}}");
+    assert_int_equal(len, strlen(s));
+    free(s);
+    s = mb_envelope_encode("x", NULL, NULL, &len);
+    assert_string_equal(s, "{\"type\":\"x\",\"payload\":{}}");
+    free(s);
+    json_decref(p);
+}
+
+static void test_error_payload(void **st)
+{
+    json_t *e = mb_error_payload(MB_E_RATE_LIMITED, "slow", "chat.send");
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "rate_limited");
+    assert_string_equal(json_string_value(json_object_get(e, "request_type")), "chat.send");
+    json_decref(e);
+    assert_int_equal(mb_errcode_http_status(MB_E_UNAVAILABLE), 503);
+    assert_int_equal(mb_errcode_http_status(MB_E_CONFLICT), 409);
+    assert_string_equal(mb_errcode_str(MB_E_UNSUPPORTED), "unsupported");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_envelope), cmocka_unit_test(test_payload_optional),
+        cmocka_unit_test(test_invalid_json),   cmocka_unit_test(test_missing_type_keeps_cid),
+        cmocka_unit_test(test_bad_field_types), cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_duplicate_keys_rejected), cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_registry),       cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_error_payload),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
