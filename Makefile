@@ -1,0 +1,77 @@
+# Moonbase: a thin wrapper over CMake (CMakePresets.json) and tools/*.sh.
+#
+#   make run                 install deps, build, serve on 127.0.0.1:7350 (private PostgreSQL)
+#   make test                every suite: C unit (build/ + build-asan/), valgrind, Node integration x2
+#   make test-unit           C unit tests only (both trees) + valgrind
+#   make test-integration    Node suites only (TESTS="tests/integration/x.test.js" for some files)
+#   make [build] | build-asan  one CMake tree (build/, build-asan/)
+#   make bench | fuzz        benchmarks / fuzz targets that exist (they say what they ran)
+#   make deps                tools/install-deps.sh
+#   make format              clang-format -i over C sources (when .clang-format exists)
+#   make clean               remove build trees (not .moonbase/: the dev database lives there)
+#
+# Pass server flags to `make run` with ARGS="--log-level debug".
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+TESTS ?=
+ARGS ?=
+
+.PHONY: help run test test-unit test-integration build build-asan bench fuzz deps format clean distclean pg-start pg-stop pg-status
+
+help:
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+
+run:
+	@tools/run.sh $(ARGS)
+
+test:
+	@tools/test.sh all
+
+test-unit:
+	@tools/test.sh unit
+
+test-integration:
+	@tools/test.sh integration $(TESTS)
+
+build: deps
+	@tools/build.sh default
+
+build-asan: deps
+	@tools/build.sh asan
+
+bench:
+	@tools/test.sh bench
+
+fuzz:
+	@tools/test.sh fuzz
+
+deps:
+	@tools/install-deps.sh
+
+format:
+	@if [ -f .clang-format ]; then \
+	  files=$$(git ls-files '*.c' '*.h'); \
+	  [ -z "$$files" ] || clang-format -i $$files; \
+	  echo "format: clang-format -i on $$(echo $$files | wc -w) files"; \
+	else \
+	  echo "format: no .clang-format in the repo root; nothing done"; \
+	fi
+
+# The private cluster `make run` uses (.moonbase/pg, port 5433).
+pg-start:
+	@tools/pg.sh start .moonbase/pg 5433
+
+pg-stop:
+	@tools/pg.sh stop .moonbase/pg
+
+pg-status:
+	@tools/pg.sh status .moonbase/pg
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+# Also the dev state: the private database and data dir under .moonbase/, and node_modules.
+distclean: clean
+	@if [ -d .moonbase/pg ]; then tools/pg.sh destroy .moonbase/pg; fi
+	rm -rf .moonbase node_modules
