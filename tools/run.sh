@@ -32,6 +32,10 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    # Ctrl-C reached the server too (same process group): give it a moment to stop by itself.
+    if ((INTERRUPTED)); then
+      for _ in $(seq 1 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -46,7 +50,8 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+INTERRUPTED=0
+trap 'INTERRUPTED=1; exit 130' INT
 trap 'exit 143' TERM
 
 if [[ -z ${MOONBASE_DATABASE_URL:-} ]]; then
