@@ -16,8 +16,8 @@
  * All sums and comparisons are done on integers (128-bit accumulators), so
  * ties are detected exactly: 0.1 + 0.2 ties with 0.3. Doubles appear only
  * when a result is printed. With at most VOTE_MAX_ELIGIBLE voters of weight
- * at most VOTE_MAX_WEIGHT, every per-option tally is below 10^18 micro-units
- * and every Borda score below 64 x 10^18: overflow is impossible.
+ * at most VOTE_MAX_WEIGHT, every per-option tally is at most 10^18 micro-units
+ * and every Borda score at most 63 x 10^18: overflow is impossible.
  *
  * JSON ownership follows jansson: "borrows" means the caller keeps its
  * reference, "new reference" means the caller must json_decref() the value.

@@ -800,18 +800,27 @@ static void test_tennessee_condorcet(void **state)
     vote_free(v);
 }
 
-/* The same electorate as four weighted voters. */
+/* The same electorate as four weighted voters; plurality picks memphis. */
 static void test_tennessee_weighted(void **state)
 {
-    static const char *const methods[] = {"ranked", "borda", "condorcet"};
-    static const char *const winners[] = {"knoxville", "nashville", "nashville"};
-    for (size_t m = 0; m < 3; m++) {
+    static const char *const methods[] = {"ranked", "borda", "condorcet", "plurality"};
+    static const char *const winners[] = {"knoxville", "nashville", "nashville", "memphis"};
+    for (size_t m = 0; m < 4; m++) {
+        bool plurality = strcmp(methods[m], "plurality") == 0;
         vote_t *v = vote_of(methods[m], "memphis,nashville,chattanooga,knoxville",
                             "{\"weights\":{\"p0\":42,\"p1\":26,\"p2\":15,\"p3\":17}}", 4);
-        cast_ok(v, "p0", "[\"memphis\",\"nashville\",\"chattanooga\",\"knoxville\"]");
-        cast_ok(v, "p1", "[\"nashville\",\"chattanooga\",\"knoxville\",\"memphis\"]");
-        cast_ok(v, "p2", "[\"chattanooga\",\"knoxville\",\"nashville\",\"memphis\"]");
-        cast_ok(v, "p3", "[\"knoxville\",\"chattanooga\",\"nashville\",\"memphis\"]");
+        cast_ok(v, "p0",
+                plurality ? "\"memphis\""
+                          : "[\"memphis\",\"nashville\",\"chattanooga\",\"knoxville\"]");
+        cast_ok(v, "p1",
+                plurality ? "\"nashville\""
+                          : "[\"nashville\",\"chattanooga\",\"knoxville\",\"memphis\"]");
+        cast_ok(v, "p2",
+                plurality ? "\"chattanooga\""
+                          : "[\"chattanooga\",\"knoxville\",\"nashville\",\"memphis\"]");
+        cast_ok(v, "p3",
+                plurality ? "\"knoxville\""
+                          : "[\"knoxville\",\"chattanooga\",\"nashville\",\"memphis\"]");
         json_t *res = vote_result(v, "tn", 1);
         assert_string_equal(winner(res), winners[m]);
         assert_field(res, "total_votes", "4");
