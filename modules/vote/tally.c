@@ -594,7 +594,7 @@ json_t *vote_sum_json(vote_sum micro)
 
 json_t *vote_start_payload(const vote_t *v, const char *vote_id)
 {
-    return json_pack("{s:s, s:o, s:I, s:s, s:s, s:s, s:b}", "vote_id", vote_id, "options",
+    return json_pack("{s:s?, s:o, s:I, s:s, s:s, s:s, s:b}", "vote_id", vote_id, "options",
                      json_deep_copy(v->options), "window_ms", (json_int_t)v->window_ms, "method",
                      vote_method_name(v->method), "visibility",
                      vote_visibility_name(v->visibility), "tie_breaker",

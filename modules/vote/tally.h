@@ -177,7 +177,7 @@ const char *vote_tie_breaker_name(vote_tie_breaker_t tb);
 /*
  * The payload of match.vote_start. New reference:
  *   {vote_id, options, window_ms, method, visibility, tie_breaker, veto_enabled}
- * vote_id borrows (copied into the object).
+ * vote_id borrows (copied into the object; NULL gives a JSON null).
  */
 json_t *vote_start_payload(const vote_t *v, const char *vote_id);
 
@@ -194,7 +194,7 @@ json_t *vote_live_tallies(const vote_t *v);
  * result object"). New reference; NULL when the vote was vetoed (no result
  * is produced for a vetoed vote).
  *
- *   vote_id   borrows (copied into the object).
+ *   vote_id   borrows (copied into the object; NULL gives a JSON null).
  *   rng_seed  seeds the deterministic PRNG used by the `random` tie-breaker;
  *             the same ballots and seed give the same result.
  *

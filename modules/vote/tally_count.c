@@ -418,8 +418,8 @@ json_t *vote_result(vote_t *v, const char *vote_id, uint64_t rng_seed)
     v->open = false;
 
     vote_rng rng = {.state = rng_seed};
-    vote_ballots b;
-    ballots_load(v, &b);
+    vote_ballots b = {0};
+    if (v->method != VOTE_PLURALITY && v->method != VOTE_APPROVAL) ballots_load(v, &b);
     vote_sum deciding[VOTE_MAX_OPTIONS];
     vote_pick pk = {.winner = -1, .tied = 0, .tie_break = NULL};
     json_t *extra = NULL;
@@ -443,7 +443,7 @@ json_t *vote_result(vote_t *v, const char *vote_id, uint64_t rng_seed)
     vote_sum counts[VOTE_MAX_OPTIONS];
     for (size_t i = 0; i < v->n; i++) counts[i] = v->counts[i];
     json_t *res = json_object();
-    json_object_set_new(res, "vote_id", json_string(vote_id));
+    json_object_set_new(res, "vote_id", vote_id ? json_string(vote_id) : json_null());
     json_object_set_new(res, "winner",
                         pk.winner >= 0 ? json_string(v->option_ids[pk.winner]) : json_null());
     json_object_set_new(res, "counts", tallies_json(v, counts, set_all(v->n)));

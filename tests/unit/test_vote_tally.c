@@ -573,6 +573,13 @@ static void test_result_closes_vote(void **state)
     assert_field(r1, "vote_id", "\"v\"");
     json_decref(r1);
     json_decref(r2);
+    /* a missing id is a JSON null, not a missing key */
+    r1 = vote_result(v, NULL, 1);
+    assert_field(r1, "vote_id", "null");
+    json_decref(r1);
+    r1 = vote_start_payload(v, NULL);
+    assert_field(r1, "vote_id", "null");
+    json_decref(r1);
     vote_free(v);
 }
 
