@@ -51,9 +51,8 @@ typedef struct {
 } mm_age;
 
 typedef struct {
-    mm_entry e;         /* e.same points at the bucket's values */
+    mm_entry e; /* e.same points at the bucket's values */
     uint32_t bucket;
-    uint32_t done_pass; /* pass in which it was rejected as a seed */
 } mm_ticket;
 
 typedef struct {
@@ -100,7 +99,6 @@ struct mm_pool {
     size_t nbuckets, bucket_cap;
 
     size_t count;
-    uint32_t pass_no;
     bool busy;          /* inside a callback or a pass */
 
     /* Scratch, grown on demand and reused across passes. */
@@ -566,7 +564,6 @@ mb_status mm_pool_add(mm_pool *p, const mm_entry *t)
     tk->e.skill = skill;
     tk->e.same = ns > 0 ? (const char *const *)b->values : NULL;
     tk->bucket = bidx;
-    tk->done_pass = 0;
     p->pos[slot] = -1;
     p->state[slot] = ST_LIVE;
     if (b->npend == b->pend_cap) {
@@ -810,8 +807,19 @@ static bool find_group(mm_pool *p, const mm_bucket *b, int32_t u, size_t k)
     return m >= k && exact_group(p, b, p->cand, m, sidx, k);
 }
 
-/* Offer p->members[0..k) to the callback; remove them if accepted. */
-static bool offer(mm_pool *p, const mm_bucket *b, size_t k, mm_group_fn fn, void *ud)
+/* Take position u out of the rest of this pass. */
+static void take(mm_pool *p, int32_t u)
+{
+    p->nr[u] = u + 1;
+    p->nl[u] = u - 1;
+}
+
+/*
+ * Offer p->members[0..k) to the callback. Accepted: the tickets leave the
+ * pool. Rejected: the seed u sits out the rest of the pass (neither seed nor
+ * member), so every later candidate differs from this one.
+ */
+static bool offer(mm_pool *p, const mm_bucket *b, int32_t u, size_t k, mm_group_fn fn, void *ud)
 {
     int32_t *mem = p->members;
     /* Oldest first (stable on skill order for equal times). */
@@ -833,12 +841,13 @@ static bool offer(mm_pool *p, const mm_bucket *b, size_t k, mm_group_fn fn, void
         mm_teams_balance(p->skills, k, p->cfg.teams, p->teams_out);
         teams = p->teams_out;
     }
-    if (!fn(ud, p->ents, k, teams)) return false;
+    if (!fn(ud, p->ents, k, teams)) {
+        take(p, u);
+        return false;
+    }
     for (size_t i = 0; i < k; i++) {
-        int32_t v = mem[i];
-        p->nr[v] = v + 1;
-        p->nl[v] = v - 1;
-        ticket_kill(p, b->sk[v - 1].slot);
+        take(p, mem[i]);
+        ticket_kill(p, b->sk[mem[i] - 1].slot);
     }
     return true;
 }
@@ -860,13 +869,13 @@ static size_t bucket_pass(mm_pool *p, uint32_t bidx, int64_t now, mm_group_fn fn
     for (size_t a = 0; a < n && free_left >= kmax; a++) {
         uint32_t s = b->age[a].slot;
         int32_t u = p->pos[s] + 1;
-        if (p->nr[u] != u) continue; /* taken by an older seed's group */
+        if (p->nr[u] != u) continue; /* in an older seed's group, or rejected */
         if (!find_group(p, b, u, kmax)) continue;
-        if (offer(p, b, kmax, fn, ud)) {
+        if (offer(p, b, u, kmax, fn, ud)) {
             formed++;
             free_left -= kmax;
         } else {
-            p->tk[s].done_pass = p->pass_no;
+            free_left--;
         }
     }
 
@@ -877,15 +886,15 @@ static size_t bucket_pass(mm_pool *p, uint32_t bidx, int64_t now, mm_group_fn fn
         if (now - b->age[a].enq < c->fill_after_ms) break;
         uint32_t s = b->age[a].slot;
         int32_t u = p->pos[s] + 1;
-        if (p->nr[u] != u || p->tk[s].done_pass == p->pass_no) continue;
+        if (p->nr[u] != u) continue;
         for (size_t k = kmax - 1; k >= (size_t)p->min_group; k--) {
             if ((c->teams > 0 && k % (size_t)c->teams != 0) || k > free_left) continue;
             if (!find_group(p, b, u, k)) continue;
-            if (offer(p, b, k, fn, ud)) {
+            if (offer(p, b, u, k, fn, ud)) {
                 formed++;
                 free_left -= k;
             } else {
-                p->tk[s].done_pass = p->pass_no;
+                free_left--;
             }
             break;
         }
@@ -897,7 +906,6 @@ size_t mm_pool_pass(mm_pool *p, int64_t now_ms, mm_group_fn on_group, void *ud)
 {
     if (refuse_busy(p, "pass") || !on_group) return 0;
     fold_all(p);
-    if (++p->pass_no == 0) p->pass_no = 1; /* 0 means "never rejected" */
     p->busy = true;
     size_t formed = 0;
     for (uint32_t i = 0; i < p->nbuckets; i++)

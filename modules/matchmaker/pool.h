@@ -109,9 +109,11 @@ typedef struct mm_pool mm_pool;
  * Return true to accept: the pool removes the n tickets as soon as the
  * callback returns, before forming the next group; afterwards it owns
  * nothing of them (mm_pool_find returns NULL, ids may be reused).
- * Return false to reject: the tickets stay in the pool; the seed of this
- * candidate (its oldest ticket being grouped) is not used as a seed again
- * in this pass (its tickets may still join other seeds' groups).
+ * Return false to reject: the tickets stay in the pool for the next pass.
+ * The candidate's seed (the ticket it was built around, normally
+ * entries[0]) sits out the rest of this pass, neither seed nor member, so
+ * no candidate is offered twice in one pass; the other tickets remain
+ * available to later seeds.
  *
  * The callback must not call mm_pool_add / remove / pass / expire / free on
  * this pool (they fail and log an error); mm_pool_find / count / config /

@@ -47,7 +47,6 @@ static bool on_group(void *ud, const mm_entry *e, size_t n, int *teams)
         mm_entry t = {.ticket_id = 999999, .skill = 1, .enqueued_ms = 0, .same = same};
         r->add_in_cb = mm_pool_add(r->pool, &t);
     }
-    if (r->reject) return false;
     assert_true(r->ngroups < MAX_GROUPS);
     assert_true(n <= MAX_N);
     size_t g = r->ngroups++;
@@ -58,7 +57,7 @@ static bool on_group(void *ud, const mm_entry *e, size_t n, int *teams)
         r->skill[g][i] = e[i].skill;
         r->team[g][i] = teams ? teams[i] : -1;
     }
-    return true;
+    return !r->reject;
 }
 
 static size_t pass(rec *r, int64_t now)
@@ -72,6 +71,17 @@ static bool group_has(const rec *r, size_t g, uint64_t id)
     for (size_t i = 0; i < r->size[g]; i++)
         if (r->ids[g][i] == id) return true;
     return false;
+}
+
+/* No candidate was offered twice (in the record since the last reset). */
+static void assert_offers_distinct(const rec *r)
+{
+    for (size_t g = 0; g < r->ngroups; g++)
+        for (size_t h = 0; h < g; h++) {
+            bool same = r->size[g] == r->size[h];
+            for (size_t i = 0; same && i < r->size[g]; i++) same = group_has(r, h, r->ids[g][i]);
+            if (same) fail_msg("offers %zu and %zu are the same group", h, g);
+        }
 }
 
 static mm_config cfg_base(void)
@@ -564,11 +574,15 @@ static void test_rejection_keeps_tickets(void **state)
     mm_config c = cfg_base();
     rec r;
     mm_pool *p = new_pool(&c, &r);
-    for (int i = 0; i < 4; i++) add(p, (uint64_t)i + 1, 1000 + i, "eu", i);
+    /* {1,2} is the tightest pair for both 1 and 2: once rejected with seed 1
+     * it must not come back with seed 2. */
+    const double sk[4] = {1000, 1001, 1050, 1051};
+    for (int i = 0; i < 4; i++) add(p, (uint64_t)i + 1, sk[i], "eu", i);
     r.reject = true;
     assert_int_equal(pass(&r, 10), 0);
     assert_true(r.calls >= 1);
     assert_true(r.calls <= 4); /* each seed proposes at most once per pass */
+    assert_offers_distinct(&r);
     assert_int_equal(mm_pool_count(p), 4);
     for (uint64_t id = 1; id <= 4; id++) assert_non_null(mm_pool_find(p, id));
 
@@ -577,9 +591,24 @@ static void test_rejection_keeps_tickets(void **state)
     assert_true(r.calls > before);
 
     r.reject = false;
+    r.ngroups = 0;
     assert_int_equal(pass(&r, 30), 2);
     assert_int_equal(mm_pool_count(p), 0);
     for (uint64_t id = 1; id <= 4; id++) assert_null(mm_pool_find(p, id));
+    mm_pool_free(p);
+
+    /* With fill: every candidate offered in one pass is different (a
+     * rejected seed sits out, also from the smaller groups of phase 2). */
+    c.size_min = 2;
+    c.size_max = 4;
+    c.fill_after_ms = 0;
+    p = new_pool(&c, &r);
+    for (int i = 0; i < 6; i++) add(p, (uint64_t)i + 1, 1000 + i, "eu", i);
+    r.reject = true;
+    assert_int_equal(pass(&r, 10), 0);
+    assert_true(r.calls >= 2 && r.calls <= 6);
+    assert_offers_distinct(&r);
+    assert_int_equal(mm_pool_count(p), 6);
     mm_pool_free(p);
 }
 
@@ -665,30 +694,35 @@ static double win_of(const mm_config *c, int64_t enq, int64_t now)
     return w < c->max_window ? w : c->max_window;
 }
 
-/* Does an acceptable group of exactly k exist among the live tickets?
- * Brute force over k-subsets of one region (pruned: a partial subset whose
- * spread already exceeds its smallest window cannot recover), independent
- * of pool.c. */
+/* Does an acceptable group of exactly k exist among the live tickets (one
+ * that contains t[must], unless must is SIZE_MAX)? Brute force over subsets
+ * of one region, pruned (a partial subset whose spread already exceeds its
+ * smallest window cannot recover); independent of pool.c. */
 static bool any_group_from(const mm_config *c, const sim_ticket *t, size_t n, size_t k, int64_t now,
-                           size_t start, size_t depth, int region, double lo, double hi, double w)
+                           size_t skip, size_t start, size_t depth, int region, double lo, double hi,
+                           double w)
 {
     if (depth == k) return true;
     for (size_t i = start; i < n; i++) {
-        if (depth > 0 && t[i].region != region) continue;
+        if (i == skip || (depth > 0 && t[i].region != region)) continue;
         double lo2 = fmin(lo, t[i].skill), hi2 = fmax(hi, t[i].skill);
         double w2 = fmin(w, win_of(c, t[i].enq, now));
         if (hi2 - lo2 > w2) continue;
-        if (any_group_from(c, t, n, k, now, i + 1, depth + 1, t[i].region, lo2, hi2, w2)) return true;
+        if (any_group_from(c, t, n, k, now, skip, i + 1, depth + 1, t[i].region, lo2, hi2, w2))
+            return true;
     }
     return false;
 }
 
-static bool any_group(const mm_config *c, const sim_ticket *t, size_t n, size_t k, int64_t now)
+static bool any_group(const mm_config *c, const sim_ticket *t, size_t n, size_t k, int64_t now, size_t must)
 {
-    return any_group_from(c, t, n, k, now, 0, 0, -1, INFINITY, -INFINITY, INFINITY);
+    if (must == SIZE_MAX) return any_group_from(c, t, n, k, now, SIZE_MAX, 0, 0, -1, INFINITY, -INFINITY, INFINITY);
+    const sim_ticket *m = &t[must];
+    return any_group_from(c, t, n, k, now, must, 0, 1, m->region, m->skill, m->skill, win_of(c, m->enq, now));
 }
 
-static void run_random(const mm_config *c, uint64_t seed, int rounds)
+static void run_random(const mm_config *c, uint64_t seed, int rounds, int max_arrivals, int64_t age_spread,
+                       uint64_t skill_range)
 {
     rng_state = seed;
     rec r;
@@ -700,9 +734,9 @@ static void run_random(const mm_config *c, uint64_t seed, int rounds)
     size_t matched_total = 0;
     for (int round = 0; round < rounds; round++) {
         /* Arrivals and cancellations. */
-        int arrivals = (int)(rnd() % 6);
+        int arrivals = (int)(rnd() % (uint64_t)(max_arrivals + 1));
         for (int i = 0; i < arrivals && nlive < 200; i++) {
-            sim_ticket t = {next_id++, 1000 + (double)(rnd() % 600), now - (int64_t)(rnd() % 3000),
+            sim_ticket t = {next_id++, 1000 + (double)(rnd() % skill_range), now - (int64_t)(rnd() % (uint64_t)age_spread),
                             (int)(rnd() % 2)};
             const char *same[1] = {t.region ? "us" : "eu"};
             add2(p, t.id, t.skill, same, t.enq);
@@ -715,8 +749,32 @@ static void run_random(const mm_config *c, uint64_t seed, int rounds)
         }
 
         now += 100 + (int64_t)(rnd() % 200);
+
+        /* Longest-waiting first: the oldest ticket of each region must be
+         * matched by this pass whenever a full group containing it exists. */
+        uint64_t must_match[2] = {0, 0};
+        for (int region = 0; region < 2; region++) {
+            size_t oldest = SIZE_MAX;
+            bool unique = true;
+            for (size_t i = 0; i < nlive; i++) {
+                if (live[i].region != region) continue;
+                if (oldest == SIZE_MAX || live[i].enq < live[oldest].enq) {
+                    oldest = i;
+                    unique = true;
+                } else if (live[i].enq == live[oldest].enq) {
+                    unique = false;
+                }
+            }
+            if (oldest != SIZE_MAX && unique && any_group(c, live, nlive, (size_t)c->size_max, now, oldest))
+                must_match[region] = live[oldest].id;
+        }
+
         r.ngroups = 0; /* the record holds this pass's groups only */
         pass(&r, now);
+        for (int region = 0; region < 2; region++)
+            if (must_match[region] && mm_pool_find(p, must_match[region]))
+                fail_msg("seed %llu round %d: oldest ticket %llu had a group but was left",
+                         (unsigned long long)seed, round, (unsigned long long)must_match[region]);
         assert_int_equal(r.invalid, 0);
 
         for (size_t g = 0; g < r.ngroups; g++) {
@@ -737,7 +795,7 @@ static void run_random(const mm_config *c, uint64_t seed, int rounds)
         }
         assert_int_equal(mm_pool_count(p), nlive);
         /* Maximality: no full group is left behind by a pass. */
-        if (any_group(c, live, nlive, (size_t)c->size_max, now))
+        if (any_group(c, live, nlive, (size_t)c->size_max, now, SIZE_MAX))
             fail_msg("seed %llu round %d: an acceptable full group was left unmatched",
                      (unsigned long long)seed, round);
     }
@@ -754,14 +812,19 @@ static void test_random_maximal(void **state)
     c.max_window = 200;
     for (int size = 2; size <= 4; size++) {
         c.size_min = c.size_max = size;
-        for (uint64_t seed = 1; seed <= 20; seed++) run_random(&c, seed * 7919 + (uint64_t)size, 150);
+        for (uint64_t seed = 1; seed <= 20; seed++) {
+            run_random(&c, seed * 7919 + (uint64_t)size, 150, 5, 3000, 600);
+            /* Wide spread of ages (so of windows): the nearest neighbours
+             * often do not fit and the exact search has to find the group. */
+            run_random(&c, seed * 7907 + (uint64_t)size, 150, 3, 20000, 600);
+        }
     }
     /* Fill and teams: sizes obey both; full groups still maximal. */
     c.size_min = 2;
     c.size_max = 4;
     c.teams = 2;
     c.fill_after_ms = 1500;
-    for (uint64_t seed = 1; seed <= 20; seed++) run_random(&c, seed * 104729, 150);
+    for (uint64_t seed = 1; seed <= 20; seed++) run_random(&c, seed * 104729, 150, 5, 5000, 600);
 }
 
 int main(void)
