@@ -175,13 +175,66 @@ function pgTool(cmd) {
   if (!dir) throw new Error('MOONBASE_TEST_PG_DIR is not set (run through tools/test.sh)');
   return execFileP(path.join(REPO_ROOT, 'tools', 'pg.sh'), [cmd, dir], { timeout: 90000 });
 }
-/** Stops the test cluster (fast shutdown): every server loses its database. */
+/**
+ * Stops the shared test cluster (fast shutdown): every server of every test file running now
+ * loses its database. Prefer privatePostgres() for outage tests.
+ */
 async function pgStop() {
   await pgTool('stop');
 }
 /** Starts the test cluster again on the same port. */
 async function pgStart() {
   await pgTool('start');
+}
+
+const privateClusters = new Set(); // folders of privatePostgres() clusters, destroyed at exit
+
+/**
+ * A PostgreSQL cluster of this test file's own (tools/pg.sh in a temp folder, free port),
+ * for tests that stop and start the database: stopping the shared cluster (pgStop) would break
+ * every other test file running at the same time. Takes about a second. Resolves with
+ * {dir, port, url (superuser, database postgres), createDatabase(prefix), stop(), start(), destroy()}.
+ * Destroyed automatically when the test file ends.
+ */
+async function privatePostgres() {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'moonbase-pg-'));
+  await fsp.chmod(dir, 0o755);
+  privateClusters.add(dir);
+  const pgsh = path.join(REPO_ROOT, 'tools', 'pg.sh');
+  const env = { ...process.env, MOONBASE_PG_FAST: '1' };
+  let port;
+  let lastErr;
+  for (let attempt = 0; attempt < 3 && !port; attempt++) {
+    const p = await freePort();
+    try {
+      await execFileP(pgsh, ['start', dir, String(p)], { env, timeout: 90000 });
+      port = p;
+    } catch (e) {
+      lastErr = e;
+    }
+  }
+  if (!port) throw lastErr;
+  const { stdout } = await execFileP(pgsh, ['url', dir, 'postgres']);
+  const url = stdout.trim();
+  let n = 0;
+  return {
+    dir,
+    port,
+    url,
+    async createDatabase(prefix = 'mbtest') {
+      const name = `${prefix}_${process.pid}_p${++n}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+      await execFileP(psql(), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', `CREATE DATABASE "${name}"`]);
+      const u = new URL(url);
+      u.pathname = '/' + name;
+      return u.toString();
+    },
+    stop: () => execFileP(pgsh, ['stop', dir], { timeout: 90000 }),
+    start: () => execFileP(pgsh, ['start', dir], { env, timeout: 90000 }),
+    async destroy() {
+      privateClusters.delete(dir);
+      await execFileP(pgsh, ['destroy', dir], { timeout: 90000 });
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,7 +746,8 @@ function fmtExit(info) {
   return info.signal ? `signal ${info.signal}` : `code ${info.code}`;
 }
 
-// Stop whatever a test file left running, and check it for sanitizer reports.
+// Stop whatever a test file left running, and check it for sanitizer reports; then remove
+// the private clusters.
 async function stopAll() {
   const problems = [];
   for (const s of [...live]) {
@@ -702,6 +756,10 @@ async function stopAll() {
     } catch (e) {
       problems.push(e.message);
     }
+  }
+  for (const dir of [...privateClusters]) {
+    privateClusters.delete(dir);
+    await execFileP(path.join(REPO_ROOT, 'tools', 'pg.sh'), ['destroy', dir], { timeout: 90000 }).catch(() => {});
   }
   if (problems.length) {
     process.exitCode = 1;
@@ -727,6 +785,14 @@ process.on('exit', () => {
   }
   if (process.env.MOONBASE_TEST_KEEP !== '1') {
     for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+  // Clusters still here (no node:test root hook ran): stop them synchronously.
+  for (const dir of privateClusters) {
+    try {
+      require('node:child_process').execFileSync(path.join(REPO_ROOT, 'tools', 'pg.sh'), ['destroy', dir], { stdio: 'ignore', timeout: 60000 });
+    } catch {
+      /* best effort */
+    }
   }
 });
 
@@ -768,6 +834,7 @@ module.exports = {
   sql,
   pgStop,
   pgStart,
+  privatePostgres,
   authed,
   connectWs,
   WsClient,

@@ -105,3 +105,31 @@ describe('harness: moonbase server', () => {
     assert.equal(code, 0);
   });
 });
+
+describe('harness: privatePostgres', () => {
+  it('gives a file its own cluster: stop makes /healthz 503, start brings it back', async () => {
+    const pg = await h.privatePostgres();
+    const server = await h.startServer({ databaseUrl: await pg.createDatabase() });
+    try {
+      assert.equal((await server.http('GET', '/healthz')).status, 200);
+      await pg.stop();
+      let res;
+      for (let i = 0; i < 100; i++) {
+        res = await server.http('GET', '/healthz');
+        if (res.status === 503) break;
+        await h.sleep(100);
+      }
+      assert.equal(res.status, 503, 'healthz while the database is down');
+      await pg.start();
+      for (let i = 0; i < 300; i++) {
+        res = await server.http('GET', '/healthz');
+        if (res.status === 200) break;
+        await h.sleep(100);
+      }
+      assert.equal(res.status, 200, 'healthz after the database came back');
+    } finally {
+      assert.equal(await server.stop(), 0);
+      await pg.destroy();
+    }
+  });
+});
