@@ -255,22 +255,26 @@ static json_t *count_condorcet(const vote_t *v, const vote_ballots *b, vote_rng 
 {
     size_t n = v->n;
     vote_set all = set_all(n);
-    vote_sum *pw = mb_calloc(n * n, sizeof(*pw)); /* pw[x*n+y]: x ranked above y */
-    vote_sum *p = mb_calloc(n * n, sizeof(*p));   /* widest path strengths */
-
+    /* Pairwise counts fit in 64 bits (each is at most the total weight, see
+     * tally.h), which halves the memory traffic of the hot loop. */
+    int64_t *acc = mb_calloc(n * n, sizeof(*acc));
     for (size_t i = 0; i < b->nb; i++) {
         const uint8_t *rk = b->rank + i * b->stride;
         size_t len = b->len[i];
-        vote_sum w = b->w[i];
+        int64_t w = b->w[i];
         vote_set ranked = 0;
         for (size_t k = 0; k < len; k++) ranked |= (vote_set)1 << rk[k];
         vote_set unranked = all & ~ranked;
         for (size_t k = 0; k < len; k++) {
-            vote_sum *row = pw + (size_t)rk[k] * n;
+            int64_t *row = acc + (size_t)rk[k] * n;
             for (size_t j = k + 1; j < len; j++) row[rk[j]] += w;
             for (vote_set s = unranked; s; s &= s - 1) row[set_first(s)] += w;
         }
     }
+    vote_sum *pw = mb_calloc(n * n, sizeof(*pw)); /* pw[x*n+y]: x ranked above y */
+    vote_sum *p = mb_calloc(n * n, sizeof(*p));   /* widest path strengths */
+    for (size_t i = 0; i < n * n; i++) pw[i] = acc[i];
+    mb_free(acc);
 
     int cw = -1;
     for (size_t x = 0; x < n && cw < 0; x++) {
