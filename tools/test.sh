@@ -44,8 +44,9 @@ case $MODE in all|unit|integration|bench|fuzz) ;; *)
   sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
-LOGDIR=$ROOT/$BUILD/test-logs
-[[ $BUILD == /* ]] && LOGDIR=$BUILD/test-logs
+case $MODE in bench|fuzz) logname=$MODE-logs ;; *) logname=test-logs ;; esac
+LOGDIR=$ROOT/$BUILD/$logname
+[[ $BUILD == /* ]] && LOGDIR=$BUILD/$logname
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 export MOONBASE_TEST_LOG_DIR=$LOGDIR
 export MOONBASE_TEST_PID_FILE=$LOGDIR/server.pids
