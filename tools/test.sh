@@ -25,6 +25,7 @@
 #   MOONBASE_TEST_CONCURRENCY   node test files run at once (default: number of cores)
 #   MOONBASE_TEST_NAME_PATTERN  passed to node --test-name-pattern
 #   MOONBASE_TEST_TIMEOUT       seconds for one node run (default 1200)
+#   MOONBASE_TEST_CASE_TIMEOUT_MS  one test (it/describe) at most (default 180000; Node >= 20.11)
 #   MOONBASE_FUZZ_SECONDS       seconds per libFuzzer target (default 30)
 set -uo pipefail
 
@@ -200,9 +201,10 @@ test_files() {
 
 node_flags() {
   local flags=(--test --test-reporter=spec)
-  # --test-concurrency exists from Node 20.10 / 21
-  if node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=10)?0:1)'; then
+  # --test-concurrency exists from Node 20.10, --test-timeout (per test) from 20.11
+  if node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=11)?0:1)'; then
     flags+=("--test-concurrency=${MOONBASE_TEST_CONCURRENCY:-$JOBS}")
+    flags+=("--test-timeout=${MOONBASE_TEST_CASE_TIMEOUT_MS:-180000}")
   fi
   [[ -n ${MOONBASE_TEST_NAME_PATTERN:-} ]] && flags+=("--test-name-pattern=$MOONBASE_TEST_NAME_PATTERN")
   printf '%s\n' "${flags[@]}"
