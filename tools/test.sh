@@ -30,7 +30,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 MODE=${1:-all}; shift || true
 FILES=("$@")
 BUILD=${MOONBASE_BUILD_DIR:-build}
@@ -137,8 +137,8 @@ free_port() {
 start_pg() {
   PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/moonbase-test-pg.XXXXXX")
   chmod 0755 "$PGDIR"
-  local port tries
-  for tries in 1 2 3; do
+  local port
+  for _ in 1 2 3; do
     port=$(free_port)
     if MOONBASE_PG_FAST=1 tools/pg.sh start "$PGDIR" "$port"; then
       export MOONBASE_TEST_PG_DIR=$PGDIR
