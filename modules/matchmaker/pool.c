@@ -39,9 +39,13 @@ enum { ST_FREE = 0, ST_LIVE = 1, ST_DEAD = 2 };
 /* Fold a bucket outside a pass when its backlog exceeds this and its size. */
 #define FOLD_BACKLOG 4096
 
+/* Everything a pass needs of a ticket, so that it never touches the cold
+ * per-slot data (one cache miss per member saved on busy passes). */
 typedef struct {
     double key;     /* skill (has_skill) or enqueue time as a double */
     int64_t enq;
+    uint64_t id;
+    uint64_t owner;
     uint32_t slot;
 } mm_sk;
 
@@ -93,7 +97,9 @@ struct mm_pool {
     uint32_t *free_slots;
     size_t nfree;
 
-    mm_htab ids;        /* ticket_id -> slot */
+    mm_htab ids;        /* ticket_id -> slot; may hold zombies, see below */
+    mm_kv *zombies;     /* (ticket_id, slot) killed in a pass, still in `ids` */
+    size_t nzombies, zombie_cap;
     mm_htab bmap;       /* bucket hash -> bucket index (hash may collide) */
     mm_bucket **buckets;
     size_t nbuckets, bucket_cap;
@@ -187,12 +193,6 @@ static void ht_put(mm_htab *t, uint64_t key, uint32_t val)
     ht_insert_raw(t, key, val);
 }
 
-static uint32_t ht_get(const mm_htab *t, uint64_t key)
-{
-    for (size_t i = mix64(key) & t->mask; t->e[i].val != NO_SLOT; i = (i + 1) & t->mask)
-        if (t->e[i].key == key) return t->e[i].val;
-    return NO_SLOT;
-}
 
 /* Delete the entry (key, val); backward-shift so probes need no tombstones. */
 static void ht_del(mm_htab *t, uint64_t key, uint32_t val)
@@ -303,11 +303,56 @@ static void slot_release(mm_pool *p, uint32_t slot)
     p->free_slots[p->nfree++] = slot;
 }
 
-/* Take a live ticket out: lookups fail at once, storage is reclaimed by the
- * next fold of its bucket. */
-static void ticket_kill(mm_pool *p, uint32_t slot)
+/*
+ * Id lookup. Inside passes and expiry, killed tickets are not deleted from
+ * `ids` one by one (a random probe and shift each, the main cost of a busy
+ * pass): they stay as zombies, skipped here because their slot is no longer
+ * live or now holds another ticket, and zombies_purge() clears them at the
+ * end, by rebuilding the table when they outnumber the live tickets.
+ */
+static uint32_t id_lookup(const mm_pool *p, uint64_t id)
 {
-    ht_del(&p->ids, p->tk[slot].e.ticket_id, slot);
+    const mm_htab *t = &p->ids;
+    for (size_t i = mix64(id) & t->mask; t->e[i].val != NO_SLOT; i = (i + 1) & t->mask) {
+        uint32_t s = t->e[i].val;
+        if (t->e[i].key == id && p->state[s] == ST_LIVE && p->tk[s].e.ticket_id == id) return s;
+    }
+    return NO_SLOT;
+}
+
+static void zombie_add(mm_pool *p, uint64_t id, uint32_t slot)
+{
+    if (p->nzombies == p->zombie_cap) {
+        p->zombie_cap = p->zombie_cap ? p->zombie_cap * 2 : 256;
+        p->zombies = mb_realloc(p->zombies, p->zombie_cap * sizeof *p->zombies);
+    }
+    p->zombies[p->nzombies++] = (mm_kv){id, slot};
+}
+
+static void zombies_purge(mm_pool *p)
+{
+    if (p->nzombies == 0) return;
+    if (p->nzombies <= p->count) {
+        for (size_t i = 0; i < p->nzombies; i++) ht_del(&p->ids, p->zombies[i].key, p->zombies[i].idx);
+    } else {
+        size_t cap = 64;
+        while (cap < 2 * (p->count + 1)) cap *= 2;
+        mb_free(p->ids.e);
+        ht_init(&p->ids, cap);
+        for (uint32_t s = 0; s < p->nslots; s++)
+            if (p->state[s] == ST_LIVE) ht_insert_raw(&p->ids, p->tk[s].e.ticket_id, s);
+    }
+    p->nzombies = 0;
+}
+
+/* Take a live ticket out: lookups fail at once, storage is reclaimed by the
+ * next fold of its bucket. `defer`: leave a zombie in `ids` (see above). */
+static void ticket_kill(mm_pool *p, uint32_t slot, bool defer)
+{
+    if (defer)
+        zombie_add(p, p->tk[slot].e.ticket_id, slot);
+    else
+        ht_del(&p->ids, p->tk[slot].e.ticket_id, slot);
     p->state[slot] = ST_DEAD;
     p->buckets[p->tk[slot].bucket]->dead++;
     p->count--;
@@ -405,19 +450,22 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
 
     /* Compact both arrays forward; each dead slot appears once in each, so
      * it is released while compacting age[]. */
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (p->state[b->sk[i].slot] == ST_LIVE) b->sk[n++] = b->sk[i];
-    size_t na = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        uint32_t s = b->age[i].slot;
-        if (p->state[s] == ST_LIVE)
-            b->age[na++] = b->age[i];
-        else
-            slot_release(p, s);
+    size_t n = b->n;
+    if (b->dead > 0) {
+        n = 0;
+        for (size_t i = 0; i < b->n; i++)
+            if (p->state[b->sk[i].slot] == ST_LIVE) b->sk[n++] = b->sk[i];
+        size_t na = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            uint32_t s = b->age[i].slot;
+            if (p->state[s] == ST_LIVE)
+                b->age[na++] = b->age[i];
+            else
+                slot_release(p, s);
+        }
+        b->n = n;
+        b->dead = 0;
     }
-    b->n = n;
-    b->dead = 0;
 
     size_t total = n + m;
     if (total == 0) {
@@ -443,7 +491,7 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
             if (i > 0 && b->sk[i - 1].key > key)
                 b->sk[--k] = b->sk[--i];
             else
-                b->sk[--k] = (mm_sk){key, t->e.enqueued_ms, sorted[--j].idx};
+                b->sk[--k] = (mm_sk){key, t->e.enqueued_ms, t->e.ticket_id, t->e.owner, sorted[--j].idx};
         }
 
         /* age[]: the pending list is usually already in time order (a
@@ -526,6 +574,7 @@ void mm_pool_free(mm_pool *p)
     mb_free(p->state);
     mb_free(p->free_slots);
     mb_free(p->ids.e);
+    mb_free(p->zombies);
     mb_free(p->bmap.e);
     mb_free(p->nl);
     mb_free(p->nr);
@@ -543,7 +592,7 @@ const mm_config *mm_pool_config(const mm_pool *p)
 mb_status mm_pool_add(mm_pool *p, const mm_entry *t)
 {
     if (refuse_busy(p, "add")) return MB_ERR;
-    if (ht_get(&p->ids, t->ticket_id) != NO_SLOT) return MB_ERR;
+    if (id_lookup(p, t->ticket_id) != NO_SLOT) return MB_ERR;
     double skill = t->skill;
     if (p->cfg.has_skill) {
         if (!isfinite(skill)) return MB_ERR;
@@ -580,17 +629,17 @@ mb_status mm_pool_add(mm_pool *p, const mm_entry *t)
 mb_status mm_pool_remove(mm_pool *p, uint64_t ticket_id)
 {
     if (refuse_busy(p, "remove")) return MB_ERR;
-    uint32_t slot = ht_get(&p->ids, ticket_id);
+    uint32_t slot = id_lookup(p, ticket_id);
     if (slot == NO_SLOT) return MB_ERR;
     uint32_t bidx = p->tk[slot].bucket;
-    ticket_kill(p, slot);
+    ticket_kill(p, slot, false);
     maybe_fold(p, bidx);
     return MB_OK;
 }
 
 const mm_entry *mm_pool_find(const mm_pool *p, uint64_t ticket_id)
 {
-    uint32_t slot = ht_get(&p->ids, ticket_id);
+    uint32_t slot = id_lookup(p, ticket_id);
     return slot == NO_SLOT ? NULL : &p->tk[slot].e;
 }
 
@@ -798,11 +847,18 @@ static bool find_group(mm_pool *p, const mm_bucket *b, int32_t u, size_t k)
     double spread;
     bool first_fit = !p->cfg.has_skill;
     m = gather(p, b, u, k - 1, &sidx, &more);
-    if (m >= k && best_run(p, b, p->cand, m, sidx, k, first_fit, &spread)) return true;
+    if (m < k) return false; /* every candidate within reach was gathered */
+    if (best_run(p, b, p->cand, m, sidx, k, first_fit, &spread)) return true;
     if (!p->cfg.has_skill) return false; /* every run fits without skill */
     if (more) {
         size_t per_side = k - 1 > EXACT_CAP ? k - 1 : EXACT_CAP;
         m = gather(p, b, u, per_side, &sidx, &more);
+    } else {
+        /* All candidates are in hand; with one common window the exact
+         * search would only repeat the runs just tried. */
+        bool one_window = true;
+        for (size_t i = 0; i < m && one_window; i++) one_window = p->win[p->cand[i]] == p->win[u];
+        if (one_window) return false;
     }
     return m >= k && exact_group(p, b, p->cand, m, sidx, k);
 }
@@ -819,7 +875,7 @@ static void take(mm_pool *p, int32_t u)
  * pool. Rejected: the seed u sits out the rest of the pass (neither seed nor
  * member), so every later candidate differs from this one.
  */
-static bool offer(mm_pool *p, const mm_bucket *b, int32_t u, size_t k, mm_group_fn fn, void *ud)
+static bool offer(mm_pool *p, mm_bucket *b, int32_t u, size_t k, mm_group_fn fn, void *ud)
 {
     int32_t *mem = p->members;
     /* Oldest first (stable on skill order for equal times). */
@@ -832,8 +888,11 @@ static bool offer(mm_pool *p, const mm_bucket *b, int32_t u, size_t k, mm_group_
         }
         mem[j] = v;
     }
+    const char *const *same = p->cfg.same_count > 0 ? (const char *const *)b->values : NULL;
     for (size_t i = 0; i < k; i++) {
-        p->ents[i] = p->tk[b->sk[mem[i] - 1].slot].e;
+        const mm_sk *e = &b->sk[mem[i] - 1];
+        p->ents[i] = (mm_entry){e->id, e->owner, p->cfg.has_skill ? e->key : p->tk[e->slot].e.skill, e->enq,
+                                same};
         p->skills[i] = p->ents[i].skill;
     }
     int *teams = NULL;
@@ -845,16 +904,21 @@ static bool offer(mm_pool *p, const mm_bucket *b, int32_t u, size_t k, mm_group_
         take(p, u);
         return false;
     }
+    /* ticket_kill() without touching the cold slot data. */
     for (size_t i = 0; i < k; i++) {
+        const mm_sk *e = &b->sk[mem[i] - 1];
         take(p, mem[i]);
-        ticket_kill(p, b->sk[mem[i] - 1].slot);
+        zombie_add(p, e->id, e->slot);
+        p->state[e->slot] = ST_DEAD;
     }
+    b->dead += k;
+    p->count -= k;
     return true;
 }
 
 static size_t bucket_pass(mm_pool *p, uint32_t bidx, int64_t now, mm_group_fn fn, void *ud)
 {
-    const mm_bucket *b = p->buckets[bidx];
+    mm_bucket *b = p->buckets[bidx];
     const mm_config *c = &p->cfg;
     const size_t n = b->n, kmax = (size_t)c->size_max;
     if (n < (size_t)p->min_group) return 0;
@@ -865,8 +929,18 @@ static size_t bucket_pass(mm_pool *p, uint32_t bidx, int64_t now, mm_group_fn fn
 
     size_t formed = 0, free_left = n;
 
-    /* Phase 1: full groups, seeds oldest first. */
+    /* Phase 1: full groups, seeds oldest first. Seeds are scattered over
+     * sk[], so fetch a few seeds ahead: the loop is bound by memory latency. */
     for (size_t a = 0; a < n && free_left >= kmax; a++) {
+        if (a + 16 < n) __builtin_prefetch(&p->pos[b->age[a + 16].slot]);
+        if (a + 8 < n) {
+            int32_t ua = p->pos[b->age[a + 8].slot] + 1;
+            /* the seed and its nearest neighbours on both sides */
+            __builtin_prefetch(&b->sk[ua - 1]);
+            __builtin_prefetch(&p->win[ua]);
+            __builtin_prefetch(&p->nr[ua]);
+            __builtin_prefetch(&p->nl[ua]);
+        }
         uint32_t s = b->age[a].slot;
         int32_t u = p->pos[s] + 1;
         if (p->nr[u] != u) continue; /* in an older seed's group, or rejected */
@@ -911,6 +985,7 @@ size_t mm_pool_pass(mm_pool *p, int64_t now_ms, mm_group_fn on_group, void *ud)
     for (uint32_t i = 0; i < p->nbuckets; i++)
         if (p->buckets[i]) formed += bucket_pass(p, i, now_ms, on_group, ud);
     p->busy = false;
+    zombies_purge(p);
     return formed;
 }
 
@@ -929,11 +1004,12 @@ size_t mm_pool_expire(mm_pool *p, int64_t now_ms, mm_expired_fn on_expired, void
             if (now_ms - b->age[a].enq < p->cfg.timeout_ms) break;
             uint32_t s = b->age[a].slot;
             mm_entry e = p->tk[s].e;
-            ticket_kill(p, s);
+            ticket_kill(p, s, true);
             removed++;
             if (on_expired) on_expired(ud, &e);
         }
     }
     p->busy = false;
+    zombies_purge(p);
     return removed;
 }
