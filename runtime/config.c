@@ -55,6 +55,9 @@ static const opt_def opts[] = {
     {"input-rate", I(input_rate), "60", 1, 10000, "match.input per second per player"},
     {"matchmaker-interval-ms", I(matchmaker_interval_ms), "100", 10, 10000, "matchmaker pass interval"},
     {"chat-rate", I(chat_rate), "10", 1, 10000, "chat.send per second per player"},
+    {"lua-memory-mb", I(lua_memory_mb), "64", 4, 4096, "memory cap of each match's Lua VM, MiB"},
+    {"lua-time-ms", I(lua_time_ms), "1000", 10, 60000, "hard time limit of one Lua callback"},
+    {"lua-warn-ms", I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
     {"chat-max-length", I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
 };
 

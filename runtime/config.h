@@ -45,6 +45,9 @@ typedef struct mb_config {
     int matchmaker_interval_ms;
     int chat_rate;             /* chat.send per second per player */
     int chat_max_length;
+    int lua_memory_mb;         /* per match VM */
+    int lua_time_ms;           /* hard limit per callback */
+    int lua_warn_ms;           /* slow-callback warning */
 } mb_config;
 
 /* Fill cfg from defaults, file, environment and argv (argv[0] and the

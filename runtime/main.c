@@ -14,6 +14,9 @@
 
 #include "account.h"
 
+extern const mb_module match_module;
+int match_simulate_main(int argc, char **argv);
+
 #ifndef MB_VERSION
 #define MB_VERSION "0.1.0"
 #endif
@@ -22,6 +25,7 @@ extern char **environ;
 
 static const mb_module *const modules[] = {
     &account_module,
+    &match_module,
     NULL,
 };
 
@@ -37,6 +41,7 @@ int main(int argc, char **argv)
         printf("moonbase %s\n", MB_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "simulate") == 0) return match_simulate_main(argc - 2, argv + 2);
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
         fprintf(stderr, "moonbase: unknown command \"%s\" (serve, migrate; see --help)\n", cmd);
         return 2;

@@ -77,6 +77,8 @@ bool mb_player_online(const char *player_id);
 int mb_player_send(const char *player_id, const char *type, const json_t *payload);
 int mb_player_send_frame(const char *player_id, mb_frame *f);
 size_t mb_session_count(void);
+/* Count a message of this type as sent (for frames queued directly). */
+double *mb_metric_msg_out(const char *type);
 /* Iterate all sessions: returns false when done. */
 bool mb_session_next(size_t *iter, mb_session **out);
 

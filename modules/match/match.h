@@ -1,0 +1,89 @@
+/*
+ * match.h - authoritative matches running a mode script, and the narrow
+ * interface other modules (matchmaker, vote, admin) use to reach them.
+ *
+ * A match is identified by a UUID string (match_id on the wire). It owns
+ * one Lua VM running its pinned mode version, a tick timer, its seats and
+ * its input queue. All calls run on the loop thread.
+ */
+#ifndef MB_MATCH_H
+#define MB_MATCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "modes.h"
+#include "server.h"
+
+typedef struct match match;
+
+typedef enum { MATCH_WAITING, MATCH_RUNNING, MATCH_FINISHED } match_status;
+
+/* Create a match of mode with params (borrowed, object or NULL). Runs the
+ * script's init. Returns NULL with a reason in err (unknown mode: *code =
+ * MB_E_NOT_FOUND; script error: MB_E_INTERNAL). */
+match *match_create(const char *mode, json_t *params, int *code, char *err, size_t errlen);
+match *match_find(const char *match_id);
+const char *match_id(const match *m);
+const char *match_mode(const match *m);
+match_status match_get_status(const match *m);
+const mode_version *match_version(const match *m);
+size_t match_player_count(const match *m);
+/* Reserve a seat for a matched player (matchmaker); released when not
+ * claimed by a match.join within timeout_ms. */
+void match_reserve(match *m, const char *player_id, int timeout_ms);
+/* End a match from outside (admin): result borrowed. */
+void match_end(match *m, json_t *result);
+/* JSON summary for listings (new reference). */
+json_t *match_summary(const match *m);
+/* Current get_state(nil) view as JSON (new reference) or NULL. */
+json_t *match_state_json(match *m);
+size_t match_count(void);
+bool match_next(size_t *iter, match **out);
+
+/* Observer for `moonbase simulate`: called with each broadcast state
+ * payload (JSON text, not NUL-terminated). */
+typedef void (*match_state_observer)(match *m, const char *json, size_t len, void *ud);
+void match_set_observer(match_state_observer fn, void *ud);
+/* Offline driving (simulate): add a seat without a session, queue an
+ * input, run one tick now with the given simulated clock. */
+bool match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen);
+void match_sim_input(match *m, const char *player_id, json_t *input);
+void match_sim_step(match *m, int64_t now_ms);
+bool match_is_over(const match *m);
+json_t *match_result(const match *m);
+
+/* Hooks the vote module uses (set once at init). */
+typedef struct match_vote_hooks {
+    /* spec at stack idx of L; returns vote id string pushed or raises */
+    int (*vote_start)(match *m, lua_State *L);
+    int (*vote_close)(match *m, lua_State *L);
+    void (*match_ended)(match *m);
+} match_vote_hooks;
+void match_set_vote_hooks(const match_vote_hooks *h);
+
+/* For modules that call back into a match script (vote results):
+ * call M[name](match, state, <nargs values pushed by push_args>) under the
+ * budgets; a script error ends the match. */
+typedef void (*match_push_fn)(lua_State *L, void *ud);
+bool match_call(match *m, const char *name, int nargs, match_push_fn push_args, void *ud);
+/* Broadcast a pre-encoded frame to every connected player of the match. */
+void match_broadcast_frame(match *m, mb_frame *f);
+/* Is player_id seated (joined) in m? */
+bool match_has_player(const match *m, const char *player_id);
+/* Player ids currently seated, as a JSON array (new reference). */
+json_t *match_player_ids(const match *m);
+int match_veto_tokens(const match *m);
+
+/* Module glue (match_module.c). */
+void match_runtime_init(void);
+void match_runtime_shutdown(void);   /* terminate all with "shutdown" */
+void match_runtime_destroy(void);
+void match_session_closed(const char *player_id, bool last_socket);
+void match_on_join(mb_session *s, const char *cid, json_t *payload);
+void match_on_input(mb_session *s, const char *cid, json_t *payload);
+void match_on_leave(mb_session *s, const char *cid, json_t *payload);
+void match_persist_flush(void);
+
+#endif

@@ -1,0 +1,84 @@
+/* match_internal.h - the match struct, shared by match.c, match_lua.c and
+ * match_module.c. Other modules use match.h. */
+#ifndef MB_MATCH_INTERNAL_H
+#define MB_MATCH_INTERNAL_H
+
+#include "buf.h"
+#include "convert.h"
+#include "match.h"
+#include "ratelimit.h"
+#include "server.h"
+
+typedef struct seat {
+    char player_id[64];
+    char username[64];
+    json_t *metadata;
+    int lua_ref;             /* player table in the registry */
+    bool joined;             /* false: only a reservation */
+    bool connected;
+    int64_t disconnected_at; /* mono ms, when !connected */
+    int64_t reserved_until;  /* mono ms, reservations only */
+    mb_bucket input_bucket;
+    int veto_used;
+} seat;
+
+typedef struct input_item {
+    char player_id[64];
+    json_t *payload;
+} input_item;
+
+typedef struct after_item {
+    int64_t due_ms;
+    int ref;
+} after_item;
+
+typedef struct kick_item {
+    char player_id[64];
+    char reason[64];
+} kick_item;
+
+struct match {
+    char id[40];
+    mode_version *v;
+    mb_lua_vm *vm;
+    int mode_ref, state_ref, match_ref;
+    match_status status;
+    uint64_t tick;
+    ev_timer tick_w;
+    int64_t period_us, next_due_us;
+    int64_t last_step_ms;
+    seat *seats;
+    size_t n_seats, cap_seats;
+    input_item *inputs;
+    size_t n_inputs, cap_inputs;
+    after_item *afters;
+    size_t n_afters, cap_afters;
+    kick_item *kicks;
+    size_t n_kicks, cap_kicks;
+    json_t *params;
+    json_t *history;          /* [{player_id, username, joined_at, left_at, reason}] */
+    int64_t created_at, started_at, finished_at; /* wall ms */
+    int64_t created_mono, empty_since;
+    bool start_requested;
+    bool finishing;
+    json_t *finish_result;
+    char finish_reason[32];
+    bool failed;
+    bool dead;
+    int depth;                /* nested script calls */
+    mb_buf out;
+    bool sim;
+    int64_t sim_now;
+};
+
+int64_t match_now(const match *m);
+seat *match_seat(match *m, const char *player_id);
+/* match_lua.c */
+void match_lua_setup(match *m);  /* builds the match table; raises nothing */
+bool match_begin_call(match *m, const char *name);
+bool match_end_call(match *m, int nargs, int nresults);
+void match_fail(match *m, const char *msg);
+void match_post_call(match *m);
+int match_push_player(match *m, seat *s);
+
+#endif

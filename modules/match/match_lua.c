@@ -1,0 +1,310 @@
+/*
+ * match_lua.c - the `match` object scripts receive, and protected calls
+ * into a match's mode script.
+ *
+ * The match object is a table {id, mode, tick, params, version} whose
+ * protected metatable holds the methods. Methods find their match through
+ * the VM's host slot (one VM per match), never through a pointer stored in
+ * Lua. Actions with consequences (finish, start, kick) are queued and
+ * applied after the running callback returns, at a safe point.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match_internal.h"
+
+static match *self(lua_State *L)
+{
+    mb_lua_vm *vm = mb_lua_vm_from_state(L);
+    match *m = vm ? mb_lua_vm_get_host(vm) : NULL;
+    if (!m || m->dead) luaL_error(L, "match is gone");
+    return m;
+}
+
+int match_push_player(match *m, seat *s)
+{
+    lua_State *L = mb_lua_vm_state(m->vm);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->lua_ref);
+    return 1;
+}
+
+/* Encode a Lua value (at idx) as JSON into b or raise. */
+static void encode_or_raise(lua_State *L, int idx, mb_buf *b, const char *what)
+{
+    char err[256];
+    if (mb_lua_encode_json(L, idx, b, err, sizeof err) != MB_OK) luaL_error(L, "%s: %s", what, err);
+}
+
+static mb_frame *message_frame(lua_State *L, match *m, int subj_idx, int data_idx)
+{
+    if (lua_type(L, subj_idx) != LUA_TSTRING) luaL_error(L, "subject must be a string");
+    size_t sl;
+    lua_tolstring(L, subj_idx, &sl);
+    if (sl == 0 || sl > 128) luaL_error(L, "subject must be 1..128 bytes");
+    mb_buf *b = &m->out;
+    mb_buf_reset(b);
+    mb_buf_puts(b, "{\"type\":\"match.message\",\"payload\":{\"match_id\":\"");
+    mb_buf_puts(b, m->id);
+    mb_buf_puts(b, "\",\"subject\":");
+    encode_or_raise(L, subj_idx, b, "subject");
+    mb_buf_puts(b, ",\"data\":");
+    if (lua_isnoneornil(L, data_idx)) mb_buf_puts(b, "null");
+    else encode_or_raise(L, data_idx, b, "data");
+    mb_buf_puts(b, "}}");
+    return mb_frame_new(b->data, b->len);
+}
+
+static int l_broadcast(lua_State *L)
+{
+    match *m = self(L);
+    /* called as match:broadcast(subject, data): index 1 is the match table */
+    mb_frame *f = message_frame(L, m, 2, 3);
+    match_broadcast_frame(m, f);
+    mb_frame_unref(f);
+    return 0;
+}
+
+static int l_send(lua_State *L)
+{
+    match *m = self(L);
+    const char *pid = luaL_checkstring(L, 2);
+    seat *s = match_seat(m, pid);
+    if (!s || !s->joined) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, "not in this match");
+        return 2;
+    }
+    mb_frame *f = message_frame(L, m, 3, 4);
+    if (s->connected) mb_player_send_frame(pid, f);
+    mb_frame_unref(f);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_players(lua_State *L)
+{
+    match *m = self(L);
+    lua_createtable(L, (int)m->n_seats, 0);
+    int n = 0;
+    for (size_t i = 0; i < m->n_seats; i++) {
+        if (!m->seats[i].joined) continue;
+        match_push_player(m, &m->seats[i]);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int l_start(lua_State *L)
+{
+    match *m = self(L);
+    if (m->status != MATCH_WAITING) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, "already started");
+        return 2;
+    }
+    m->start_requested = true;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_finish(lua_State *L)
+{
+    match *m = self(L);
+    if (m->finishing) return 0;
+    json_t *result;
+    if (lua_isnoneornil(L, 2)) result = json_object();
+    else {
+        char err[256];
+        result = mb_lua_to_json(L, 2, err, sizeof err);
+        if (!result) return luaL_error(L, "finish: result %s", err);
+    }
+    m->finishing = true;
+    m->finish_result = result;
+    snprintf(m->finish_reason, sizeof m->finish_reason, "finished");
+    return 0;
+}
+
+static int l_kick(lua_State *L)
+{
+    match *m = self(L);
+    const char *pid = luaL_checkstring(L, 2);
+    const char *reason = luaL_optstring(L, 3, "kicked");
+    seat *s = match_seat(m, pid);
+    if (!s || !s->joined) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, "not in this match");
+        return 2;
+    }
+    if (m->n_kicks == m->cap_kicks) {
+        m->cap_kicks = m->cap_kicks ? m->cap_kicks * 2 : 4;
+        m->kicks = mb_realloc(m->kicks, m->cap_kicks * sizeof *m->kicks);
+    }
+    kick_item *k = &m->kicks[m->n_kicks++];
+    snprintf(k->player_id, sizeof k->player_id, "%s", pid);
+    snprintf(k->reason, sizeof k->reason, "%s", reason);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_after(lua_State *L)
+{
+    match *m = self(L);
+    lua_Number ms = luaL_checknumber(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    if (!(ms >= 0 && ms <= 86400000)) return luaL_error(L, "after: ms must be 0..86400000");
+    if (m->n_afters >= 10000) return luaL_error(L, "after: too many pending timers (10000)");
+    lua_pushvalue(L, 3);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (m->n_afters == m->cap_afters) {
+        m->cap_afters = m->cap_afters ? m->cap_afters * 2 : 8;
+        m->afters = mb_realloc(m->afters, m->cap_afters * sizeof *m->afters);
+    }
+    m->afters[m->n_afters++] = (after_item){match_now(m) + (int64_t)ms, ref};
+    return 0;
+}
+
+static int l_log(lua_State *L)
+{
+    match *m = self(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int n = lua_gettop(L);
+    for (int i = 2; i <= n; i++) {
+        size_t l;
+        const char *s = NULL;
+        if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) s = lua_tolstring(L, i, &l);
+        else {
+            s = lua_type(L, i) == LUA_TBOOLEAN ? (lua_toboolean(L, i) ? "true" : "false")
+                                                : luaL_typename(L, i);
+            l = strlen(s);
+        }
+        if (i > 2) luaL_addchar(&b, ' ');
+        luaL_addlstring(&b, s, l);
+    }
+    luaL_pushresult(&b);
+    char q[1024];
+    mb_info("match_log", "match=%s mode=%s version=%d tick=%llu msg=%s", m->id, m->v->mode,
+            m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, lua_tostring(L, -1)));
+    return 0;
+}
+
+static match_vote_hooks vote_hooks;
+void match_set_vote_hooks(const match_vote_hooks *h) { vote_hooks = *h; }
+
+static int l_vote_start(lua_State *L)
+{
+    match *m = self(L);
+    if (!vote_hooks.vote_start) return luaL_error(L, "voting is not available");
+    return vote_hooks.vote_start(m, L);
+}
+
+static int l_vote_close(lua_State *L)
+{
+    match *m = self(L);
+    if (!vote_hooks.vote_close) return luaL_error(L, "voting is not available");
+    return vote_hooks.vote_close(m, L);
+}
+
+void match_notify_vote_ended(match *m)
+{
+    if (vote_hooks.match_ended) vote_hooks.match_ended(m);
+}
+
+static const luaL_Reg methods[] = {
+    {"players", l_players}, {"broadcast", l_broadcast}, {"send", l_send},
+    {"start", l_start},     {"finish", l_finish},       {"kick", l_kick},
+    {"after", l_after},     {"log", l_log},             {"vote_start", l_vote_start},
+    {"vote_close", l_vote_close}, {NULL, NULL},
+};
+
+/* Runs inside a protected call: builds the match table. */
+static int build_match_table(lua_State *L)
+{
+    match *m = lua_touserdata(L, 1);
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, m->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, m->v->mode);
+    lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, m->v->version);
+    lua_setfield(L, -2, "version");
+    lua_pushnumber(L, 0);
+    lua_setfield(L, -2, "tick");
+    if (m->params) mb_lua_push_json(L, m->params);
+    else lua_newtable(L);
+    lua_setfield(L, -2, "params");
+    lua_createtable(L, 0, 3);             /* metatable */
+    lua_createtable(L, 0, MB_ARRAY_LEN(methods));
+    for (const luaL_Reg *r = methods; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, "protected");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+void match_lua_setup(match *m)
+{
+    lua_State *L = mb_lua_vm_state(m->vm);
+    lua_pushcfunction(L, build_match_table);
+    lua_pushlightuserdata(L, m);
+    char err[512];
+    if (mb_lua_vm_pcall(m->vm, 1, 1, err, sizeof err) != MB_LUA_OK) {
+        m->match_ref = LUA_NOREF;
+        return;
+    }
+    m->match_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Push M[name], match, state. false (nothing pushed) when not defined. */
+bool match_begin_call(match *m, const char *name)
+{
+    if (m->dead || m->failed || !m->vm) return false;
+    lua_State *L = mb_lua_vm_state(m->vm);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->mode_ref);
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return false;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->match_ref);
+    lua_pushstring(L, "tick");
+    lua_pushnumber(L, (lua_Number)m->tick);
+    lua_rawset(L, -3);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
+    return true;
+}
+
+/* Call with nargs extra arguments (match and state are added here). On a
+ * script error the match fails; returns false then (nothing pushed). */
+bool match_end_call(match *m, int nargs, int nresults)
+{
+    char err[4096];
+    m->depth++;
+    int rc = mb_lua_vm_pcall(m->vm, nargs + 2, nresults, err, sizeof err);
+    m->depth--;
+    if (rc != MB_LUA_OK) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s%s", rc == MB_LUA_ERR_TIMEOUT ? "time budget exceeded: "
+                                          : rc == MB_LUA_ERR_MEMORY ? "memory budget exceeded: " : "",
+                 err);
+        match_fail(m, msg);
+        return false;
+    }
+    return true;
+}
+
+bool match_call(match *m, const char *name, int nargs, match_push_fn push_args, void *ud)
+{
+    if (!match_begin_call(m, name)) return false;
+    if (push_args) push_args(mb_lua_vm_state(m->vm), ud);
+    bool ok = match_end_call(m, nargs, 0);
+    if (ok) match_post_call(m);
+    return ok;
+}

@@ -1,0 +1,401 @@
+/*
+ * match_module.c - the match module's face to the runtime: match.* socket
+ * messages, REST (/v1/matches, /v1/rpc, /v1/admin/scripts,
+ * /v1/admin/matches), persistence of finished matches, and the server
+ * script (scripts/server.lua) that registers RPCs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match_internal.h"
+
+/* ---------------------------------------------------------- persistence */
+
+typedef struct persist_item {
+    struct persist_item *next;
+    char *params[11];
+    int attempts;
+} persist_item;
+
+static persist_item *persist_head, *persist_tail;
+static size_t persist_n;
+static bool persist_inflight;
+static ev_timer persist_retry_w;
+static void persist_pump(void);
+
+static void persist_done(void *ud, const mb_db_result *r)
+{
+    persist_item *p = ud;
+    persist_inflight = false;
+    if (!r->ok && r->code == MB_E_UNAVAILABLE && p->attempts < 1000) {
+        /* Keep it: PostgreSQL is away; retry with the queue. */
+        p->attempts++;
+        p->next = persist_head;
+        persist_head = p;
+        if (!persist_tail) persist_tail = p;
+        persist_n++;
+        if (mb_loop() && !ev_is_active(&persist_retry_w)) {
+            ev_timer_set(&persist_retry_w, 1.0, 0.);
+            ev_timer_start(mb_loop(), &persist_retry_w);
+        }
+        return;
+    }
+    if (!r->ok) mb_error("match_persist_failed", "match=%s sqlstate=%s", p->params[0], r->sqlstate);
+    for (int i = 0; i < 11; i++) free(p->params[i]);
+    free(p);
+    persist_pump();
+}
+
+static void persist_pump(void)
+{
+    if (persist_inflight || !persist_head) return;
+    persist_item *p = persist_head;
+    persist_head = p->next;
+    if (!persist_head) persist_tail = NULL;
+    persist_n--;
+    persist_inflight = true;
+    mb_db_query("INSERT INTO matches (id, mode, script_version, params, players, status, reason,"
+                " result, ticks, created_at, started_at, finished_at) VALUES ($1::uuid, $2, $3::int,"
+                " $4::jsonb, $5::jsonb, 'finished', $6, $7::jsonb, $8::bigint,"
+                " to_timestamp($9::double precision / 1000),"
+                " to_timestamp($10::double precision / 1000),"
+                " to_timestamp($11::double precision / 1000))"
+                " ON CONFLICT (id) DO UPDATE SET result = EXCLUDED.result, players = EXCLUDED.players,"
+                " finished_at = EXCLUDED.finished_at, reason = EXCLUDED.reason",
+                11, (const char *const *)p->params, persist_done, p);
+}
+
+static void persist_retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { persist_pump(); }
+
+void match_persist(match *m)
+{
+    persist_item *p = mb_calloc(1, sizeof *p);
+    p->params[0] = mb_strdup(m->id);
+    p->params[1] = mb_strdup(m->v->mode);
+    p->params[2] = mb_sprintf("%d", m->v->version);
+    p->params[3] = json_dumps(m->params, JSON_COMPACT);
+    p->params[4] = json_dumps(m->history, JSON_COMPACT);
+    p->params[5] = mb_strdup(m->finish_reason);
+    p->params[6] = json_dumps(m->finish_result, JSON_COMPACT | JSON_ENCODE_ANY);
+    p->params[7] = mb_sprintf("%llu", (unsigned long long)m->tick);
+    p->params[8] = mb_sprintf("%lld", (long long)m->created_at);
+    p->params[9] = m->started_at ? mb_sprintf("%lld", (long long)m->started_at) : NULL;
+    p->params[10] = mb_sprintf("%lld", (long long)m->finished_at);
+    if (persist_n >= 100000) {
+        mb_error("match_persist_dropped", "match=%s reason=\"persist queue full\"", m->id);
+        for (int i = 0; i < 11; i++) free(p->params[i]);
+        free(p);
+        return;
+    }
+    if (persist_tail) persist_tail->next = p;
+    else persist_head = p;
+    persist_tail = p;
+    persist_n++;
+    persist_pump();
+}
+
+void match_persist_flush(void) { persist_pump(); }
+
+/* A finished match not yet stored: answer GET from the queue. */
+static persist_item *persist_find(const char *id)
+{
+    for (persist_item *p = persist_head; p; p = p->next)
+        if (strcmp(p->params[0], id) == 0) return p;
+    return NULL;
+}
+
+/* --------------------------------------------------------------- REST */
+
+static void route_create(mb_http_req *r)
+{
+    json_t *b = mb_http_body(r);
+    const char *mode = b ? json_string_value(json_object_get(b, "mode")) : NULL;
+    json_t *params = b ? json_object_get(b, "params") : NULL;
+    if (!mode) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "field 'mode' (string) is required");
+        return;
+    }
+    if (params && !json_is_object(params)) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "field 'params' must be an object");
+        return;
+    }
+    int code = MB_E_INTERNAL;
+    char err[512];
+    match *m = match_create(mode, params, &code, err, sizeof err);
+    if (!m) {
+        mb_http_error(r, (mb_errcode)code, "%s", err);
+        return;
+    }
+    mb_http_respond(r, 201, json_pack("{s:s,s:s,s:i}", "match_id", match_id(m), "mode", mode,
+                                      "script_version", match_version(m)->version));
+}
+
+static void route_list(mb_http_req *r)
+{
+    const char *mode = mb_http_query(r, "mode");
+    json_t *arr = json_array();
+    size_t it = 0;
+    match *m;
+    while (match_next(&it, &m)) {
+        if (mode && strcmp(mode, match_mode(m)) != 0) continue;
+        if (match_is_over(m)) continue;
+        json_t *s = match_summary(m);
+        json_object_del(s, "players");
+        json_array_append_new(arr, s);
+        if (json_array_size(arr) >= 1000) break;
+    }
+    mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
+}
+
+static bool uuid_ok(const char *s)
+{
+    if (strlen(s) != 36) return false;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+typedef void (*match_extra_fn)(mb_http_req *r, json_t *match_json, const char *id);
+static match_extra_fn get_extra; /* the vote module adds the match's votes */
+void match_set_get_extra(match_extra_fn fn) { get_extra = fn; }
+
+static void respond_match(mb_http_req *r, json_t *j, const char *id)
+{
+    if (get_extra) get_extra(r, j, id);
+    else mb_http_respond(r, 200, j);
+}
+
+static json_t *jparse(const char *s)
+{
+    json_t *j = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+static void get_done(void *ud, const mb_db_result *res)
+{
+    mb_http_req *r = ud;
+    if (!res->ok) {
+        mb_http_error(r, res->code == MB_E_UNAVAILABLE ? MB_E_UNAVAILABLE : MB_E_INTERNAL,
+                      "could not read the match");
+        return;
+    }
+    if (PQntuples(res->res) == 0) {
+        mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", mb_http_param(r, 0));
+        return;
+    }
+    PGresult *p = res->res;
+    json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o}", "match_id",
+                          PQgetvalue(p, 0, 0), "mode", PQgetvalue(p, 0, 1), "script_version",
+                          atoi(PQgetvalue(p, 0, 2)), "status", PQgetvalue(p, 0, 5), "params",
+                          jparse(PQgetvalue(p, 0, 3)), "players", jparse(PQgetvalue(p, 0, 4)),
+                          "reason", PQgetisnull(p, 0, 6) ? json_null() : json_string(PQgetvalue(p, 0, 6)),
+                          "result", PQgetisnull(p, 0, 7) ? json_null() : jparse(PQgetvalue(p, 0, 7)),
+                          "ticks", (json_int_t)atoll(PQgetvalue(p, 0, 8)), "created_at",
+                          json_integer(atoll(PQgetvalue(p, 0, 9))), "started_at",
+                          PQgetisnull(p, 0, 10) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 10))),
+                          "finished_at",
+                          PQgetisnull(p, 0, 11) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 11))));
+    respond_match(r, j, mb_http_param(r, 0));
+}
+
+static void route_get(mb_http_req *r)
+{
+    const char *id = mb_http_param(r, 0);
+    match *m = match_find(id);
+    if (m && !match_is_over(m)) {
+        json_t *j = match_summary(m);
+        json_object_set_new(j, "result", json_null());
+        respond_match(r, j, id);
+        return;
+    }
+    if (!uuid_ok(id)) {
+        mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", id);
+        return;
+    }
+    persist_item *p = persist_find(id);
+    if (p) {
+        json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:s,s:o,s:o}", "match_id", id, "mode",
+                              p->params[1], "script_version", atoi(p->params[2]), "status", "finished",
+                              "params", jparse(p->params[3]), "players", jparse(p->params[4]),
+                              "reason", p->params[5], "result", jparse(p->params[6]), "finished_at",
+                              json_integer(atoll(p->params[10])));
+        respond_match(r, j, id);
+        return;
+    }
+    const char *params[] = {id};
+    mb_db_query("SELECT id, mode, script_version, params::text, players::text, status, reason,"
+                " result::text, ticks,"
+                " (extract(epoch from created_at) * 1000)::bigint,"
+                " (extract(epoch from started_at) * 1000)::bigint,"
+                " (extract(epoch from finished_at) * 1000)::bigint"
+                " FROM matches WHERE id = $1::uuid",
+                1, params, get_done, r);
+}
+
+/* ------------------------------------------------------------- admin */
+
+static void route_admin_scripts(mb_http_req *r)
+{
+    json_t *arr = json_array();
+    mode_status st;
+    for (size_t i = 0; modes_status_at(i, &st); i++) {
+        json_t *o = json_pack("{s:s}", "mode", st.mode);
+        if (st.current) {
+            json_object_set_new(o, "version", json_integer(st.current->version));
+            json_object_set_new(o, "path", json_string(st.current->path));
+            json_object_set_new(o, "loaded_at", json_integer(st.current->loaded_at));
+            json_object_set_new(o, "tick_rate", json_integer(st.current->tick_rate));
+        } else {
+            json_object_set_new(o, "version", json_null());
+        }
+        json_object_set_new(o, "error", st.error ? json_string(st.error) : json_null());
+        json_object_set_new(o, "error_at", st.error ? json_integer(st.error_at) : json_null());
+        json_array_append_new(arr, o);
+    }
+    json_t *body = json_pack("{s:o}", "modes", arr);
+    extern json_t *rpc_status_json(void);
+    json_object_set_new(body, "server", rpc_status_json());
+    mb_http_respond(r, 200, body);
+}
+
+static void route_admin_reload(mb_http_req *r)
+{
+    int failures = modes_reload_all();
+    mb_info("scripts_reload", "trigger=admin failures=%d", failures);
+    route_admin_scripts(r);
+}
+
+static void route_admin_matches(mb_http_req *r)
+{
+    json_t *arr = json_array();
+    size_t it = 0;
+    match *m;
+    while (match_next(&it, &m))
+        if (!match_is_over(m)) json_array_append_new(arr, match_summary(m));
+    mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
+}
+
+static void route_admin_match_state(mb_http_req *r)
+{
+    match *m = match_find(mb_http_param(r, 0));
+    if (!m || match_is_over(m)) {
+        mb_http_error(r, MB_E_NOT_FOUND, "no live match '%s'", mb_http_param(r, 0));
+        return;
+    }
+    json_t *st = match_state_json(m);
+    json_t *j = match_summary(m);
+    json_object_set_new(j, "state", st ? st : json_null());
+    mb_http_respond(r, 200, j);
+}
+
+static void route_admin_match_end(mb_http_req *r)
+{
+    match *m = match_find(mb_http_param(r, 0));
+    if (!m || match_is_over(m)) {
+        mb_http_error(r, MB_E_NOT_FOUND, "no live match '%s'", mb_http_param(r, 0));
+        return;
+    }
+    json_t *res = json_pack("{s:s}", "reason", "ended_by_admin");
+    match_end(m, res);
+    json_decref(res);
+    mb_http_respond(r, 200, json_pack("{s:s,s:s}", "match_id", mb_http_param(r, 0), "status", "finished"));
+}
+
+/* ------------------------------------------------------------- module */
+
+void rpc_init(void);
+void rpc_destroy(void);
+void rpc_route(mb_http_req *r);
+
+static const mb_field join_fields[] = {
+    {"match_id", MB_F_STRING, true, 1, 64},
+    {"metadata", MB_F_OBJECT, false, 0, 32},
+    {NULL},
+};
+static const mb_field no_fields[] = {{NULL}};
+
+static const mb_msg_def messages[] = {
+    {"match.join", join_fields, match_on_join, false},
+    {"match.input", no_fields, match_on_input, false},
+    {"match.leave", no_fields, match_on_leave, false},
+};
+
+static const mb_route routes[] = {
+    {"POST", "/v1/matches", route_create, MB_AUTH_BEARER, false},
+    {"GET", "/v1/matches", route_list, MB_AUTH_BEARER, false},
+    {"GET", "/v1/matches/{id}", route_get, MB_AUTH_BEARER, false},
+    {"POST", "/v1/rpc/{name}", rpc_route, MB_AUTH_BEARER, false},
+    {"GET", "/v1/admin/scripts", route_admin_scripts, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/scripts/reload", route_admin_reload, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/matches", route_admin_matches, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/matches/{id}", route_admin_match_state, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/matches/{id}/end", route_admin_match_end, MB_AUTH_ADMIN, false},
+};
+
+static mb_status module_init(void)
+{
+    const mb_config *c = mb_cfg();
+    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_warn_ms);
+    match_runtime_init();
+    ev_init(&persist_retry_w, persist_retry_cb);
+    rpc_init();
+    int failures = modes_init(c->scripts_dir, true);
+    if (failures) mb_warn("scripts_failed_at_start", "count=%d", failures);
+    return MB_OK;
+}
+
+static void module_shutdown(void)
+{
+    match_runtime_shutdown();
+}
+
+static void module_destroy(void)
+{
+    ev_timer_stop(mb_loop(), &persist_retry_w);
+    match_runtime_destroy();
+    while (persist_head) {
+        persist_item *p = persist_head;
+        persist_head = p->next;
+        mb_error("match_persist_lost", "match=%s reason=\"server stopped while PostgreSQL was away\"",
+                 p->params[0]);
+        for (int i = 0; i < 11; i++) free(p->params[i]);
+        free(p);
+    }
+    persist_tail = NULL;
+    persist_n = 0;
+    rpc_destroy();
+    modes_shutdown();
+}
+
+static void module_session_closed(mb_session *s)
+{
+    match_session_closed(mb_session_player(s), !mb_player_online(mb_session_player(s)));
+}
+
+static char *module_metrics(void)
+{
+    return mb_sprintf("# HELP moonbase_lua_memory_bytes memory used by all Lua VMs\n"
+                      "# TYPE moonbase_lua_memory_bytes gauge\nmoonbase_lua_memory_bytes %zu\n"
+                      "# HELP moonbase_match_persist_queue finished matches waiting to be stored\n"
+                      "# TYPE moonbase_match_persist_queue gauge\nmoonbase_match_persist_queue %zu\n",
+                      mb_lua_mem_total(), persist_n);
+}
+
+const mb_module match_module = {
+    .api = MB_MODULE_API,
+    .name = "match",
+    .init = module_init,
+    .shutdown = module_shutdown,
+    .destroy = module_destroy,
+    .messages = messages,
+    .n_messages = MB_ARRAY_LEN(messages),
+    .routes = routes,
+    .n_routes = MB_ARRAY_LEN(routes),
+    .session_closed = module_session_closed,
+    .metrics = module_metrics,
+};

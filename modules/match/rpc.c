@@ -1,0 +1,204 @@
+/*
+ * rpc.c - the server script (scripts/server.lua, optional): one VM for
+ * server-wide Lua. It registers RPCs with moonbase.rpc(name, fn); clients
+ * call POST /v1/rpc/{name} with a JSON object body and receive fn's
+ * return value as the JSON body. fn(ctx, payload) gets ctx.player_id and
+ * ctx.username. Returning nil, "message" answers 400 with that message;
+ * an error raised by fn answers 500 (details in the server log).
+ * Hot reload: a changed server.lua is loaded into a fresh VM that replaces
+ * the old one only when it loads cleanly.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "match_internal.h"
+
+static struct {
+    mb_lua_vm *vm;
+    int table_ref;
+    char *error;
+    int64_t loaded_at, error_at;
+    int version;
+    double *calls, *errors;
+} S;
+
+static int l_rpc(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    size_t n = strlen(name);
+    if (n == 0 || n > 64) return luaL_error(L, "rpc name must be 1..64 characters");
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.'))
+            return luaL_error(L, "rpc name may contain only letters, digits, '_', '-' and '.'");
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.rpc");
+    if (!lua_istable(L, -1)) return luaL_error(L, "moonbase.rpc is only available in scripts/server.lua");
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+static int l_rpc_unavailable(lua_State *L)
+{
+    return luaL_error(L, "moonbase.rpc is only available in scripts/server.lua");
+}
+
+/* Runs protected: create the registry table of RPCs. */
+static int make_table(lua_State *L)
+{
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moonbase.rpc");
+    return 0;
+}
+
+static void set_error(const char *e)
+{
+    free(S.error);
+    S.error = e ? mb_strdup(e) : NULL;
+    S.error_at = e ? mb_wall_ms() : 0;
+}
+
+static void load_server(const char *mode, const mode_version *v)
+{
+    if (strcmp(mode, "server") != 0) return;
+    const char *dir = modes_scripts_dir();
+    char *path = mb_sprintf("%s/server.lua", dir);
+    if (access(path, R_OK) != 0) {
+        if (S.vm) mb_info("server_script_removed", "path=%s note=\"keeping the loaded version\"", path);
+        free(path);
+        return;
+    }
+    char err[2048];
+    char *lib = mb_sprintf("%s/lib", dir);
+    mb_lua_limits lim = {0};
+    mb_lua_vm *vm = mb_lua_vm_new(&lim, lib, err, sizeof err);
+    free(lib);
+    bool ok = vm != NULL;
+    if (ok) {
+        modes_install_lua_functions(vm);
+        mb_lua_vm_module_set(vm, "rpc", l_rpc);
+        lua_State *L = mb_lua_vm_state(vm);
+        lua_pushcfunction(L, make_table);
+        ok = mb_lua_vm_pcall(vm, 0, 0, err, sizeof err) == MB_LUA_OK &&
+             mb_lua_vm_load_file(vm, path, NULL, err, sizeof err) == MB_LUA_OK &&
+             mb_lua_vm_pcall(vm, 0, 0, err, sizeof err) == MB_LUA_OK;
+    }
+    if (!ok) {
+        char q[1024];
+        mb_error("script_load_failed", "mode=server path=%s error=%s%s", path,
+                 mb_log_quote(q, sizeof q, err), S.vm ? " kept_version=live" : "");
+        set_error(err);
+        mb_lua_vm_free(vm);
+        free(path);
+        return;
+    }
+    mb_lua_vm_set_name(vm, "server.lua");
+    mb_lua_vm_free(S.vm);
+    S.vm = vm;
+    S.version++;
+    S.loaded_at = mb_wall_ms();
+    set_error(NULL);
+    mb_info("script_loaded", "mode=server path=%s version=%d", path, S.version);
+    free(path);
+}
+
+json_t *rpc_status_json(void)
+{
+    json_t *names = json_array();
+    if (S.vm) {
+        lua_State *L = mb_lua_vm_state(S.vm);
+        lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.rpc");
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) == LUA_TSTRING) json_array_append_new(names, json_string(lua_tostring(L, -2)));
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    return json_pack("{s:b,s:i,s:o,s:o,s:o}", "loaded", S.vm != NULL, "version", S.version, "rpcs",
+                     names, "error", S.error ? json_string(S.error) : json_null(), "loaded_at",
+                     S.vm ? json_integer(S.loaded_at) : json_null());
+}
+
+void rpc_route(mb_http_req *r)
+{
+    const char *name = mb_http_param(r, 0);
+    if (!S.vm) {
+        mb_http_error(r, MB_E_NOT_FOUND, "no rpc '%s' (scripts/server.lua is not loaded)", name);
+        return;
+    }
+    lua_State *L = mb_lua_vm_state(S.vm);
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.rpc");
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        mb_http_error(r, MB_E_NOT_FOUND, "no rpc '%s'", name);
+        return;
+    }
+    *S.calls += 1;
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, mb_http_player(r));
+    lua_setfield(L, -2, "player_id");
+    lua_pushstring(L, mb_http_username(r));
+    lua_setfield(L, -2, "username");
+    char err[4096];
+    json_t *body = mb_http_body(r);
+    json_t *empty = NULL;
+    if (!body) body = empty = json_object();
+    int rc = mb_lua_push_json_protected(S.vm, body, err, sizeof err);
+    json_decref(empty);
+    if (rc != MB_LUA_OK) {
+        lua_pop(L, 2);
+        mb_http_error(r, MB_E_BAD_REQUEST, "payload too large for the script: %s", err);
+        return;
+    }
+    rc = mb_lua_vm_pcall(S.vm, 2, 2, err, sizeof err);
+    if (rc != MB_LUA_OK) {
+        *S.errors += 1;
+        char q[2048];
+        mb_error("rpc_failed", "rpc=%s player=%s status=%s error=%s", name, mb_http_player(r),
+                 mb_lua_status_name(rc), mb_log_quote(q, sizeof q, err));
+        mb_http_error(r, MB_E_INTERNAL, "rpc '%s' failed", name);
+        return;
+    }
+    if (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return;
+    }
+    json_t *out = lua_isnil(L, -2) ? json_null() : mb_lua_to_json(L, -2, err, sizeof err);
+    lua_pop(L, 2);
+    if (!out) {
+        *S.errors += 1;
+        mb_error("rpc_bad_result", "rpc=%s error=\"%s\"", name, err);
+        mb_http_error(r, MB_E_INTERNAL, "rpc '%s' returned a value that is not JSON: %s", name, err);
+        return;
+    }
+    mb_http_respond(r, 200, out);
+}
+
+void rpc_init(void)
+{
+    memset(&S, 0, sizeof S);
+    S.calls = mb_metric("moonbase_rpc_calls_total", "", MB_COUNTER, "Lua RPC calls");
+    S.errors = mb_metric("moonbase_rpc_errors_total", "", MB_COUNTER, "Lua RPC calls that failed");
+    modes_add_lua_function("rpc", l_rpc_unavailable);
+    modes_on_reload(load_server);
+}
+
+void rpc_destroy(void)
+{
+    mb_lua_vm_free(S.vm);
+    free(S.error);
+    memset(&S, 0, sizeof S);
+}
