@@ -48,6 +48,8 @@ static struct {
     mb_db_stats stats;
 } db;
 
+static size_t dur_n; /* durable writes queued (see below) */
+
 /* Results delivered later from the prepare hook (never re-entrantly). */
 typedef struct deferred_fail {
     query *q;
@@ -96,7 +98,7 @@ static int count_connected(void)
 bool mb_db_available(void) { return count_connected() > 0; }
 int mb_db_pending(void)
 {
-    int n = db.queued;
+    int n = db.queued + (int)dur_n;
     for (int i = 0; i < db.size; i++)
         if (db.conns[i].q) n++;
     return n;
@@ -356,8 +358,122 @@ void mb_db_stop(void)
     fail_all_queued();
 }
 
+/* ------------------------------------------------------------ durable */
+
+typedef struct durable {
+    struct durable *next;
+    char *what, *sql;
+    int nparams;
+    char **params;
+    int attempts;
+} durable;
+
+static durable *dur_head, *dur_tail;
+static size_t dur_n;
+static bool dur_inflight;
+static ev_timer dur_retry;
+static bool dur_timer_init;
+
+static void durable_free(durable *d)
+{
+    for (int i = 0; i < d->nparams; i++) free(d->params[i]);
+    free(d->params);
+    free(d->sql);
+    free(d->what);
+    free(d);
+}
+
+static void durable_pump(void);
+
+static void durable_done(void *ud, const mb_db_result *r)
+{
+    durable *d = ud;
+    dur_inflight = false;
+    if (!r->ok && r->code == MB_E_UNAVAILABLE && !db.stopped) {
+        d->attempts++;
+        d->next = dur_head; /* keep order: retry it first */
+        dur_head = d;
+        if (!dur_tail) dur_tail = d;
+        dur_n++;
+        double delay = d->attempts < 10 ? 0.2 * d->attempts : 2.0;
+        ev_timer_stop(mb_loop(), &dur_retry);
+        ev_timer_set(&dur_retry, delay, 0.);
+        ev_timer_start(mb_loop(), &dur_retry);
+        return;
+    }
+    if (!r->ok) {
+        char m[512];
+        mb_error("durable_write_failed", "what=%s sqlstate=%s error=%s", d->what, r->sqlstate,
+                 mb_log_quote(m, sizeof m, r->message));
+    }
+    durable_free(d);
+    durable_pump();
+}
+
+static void durable_retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { durable_pump(); }
+
+static void durable_pump(void)
+{
+    if (dur_inflight || !dur_head || db.stopped) return;
+    if (!mb_db_available()) {
+        if (!ev_is_active(&dur_retry)) {
+            ev_timer_set(&dur_retry, 0.5, 0.);
+            ev_timer_start(mb_loop(), &dur_retry);
+        }
+        return;
+    }
+    durable *d = dur_head;
+    dur_head = d->next;
+    if (!dur_head) dur_tail = NULL;
+    dur_n--;
+    d->next = NULL;
+    dur_inflight = true;
+    mb_db_query(d->sql, d->nparams, (const char *const *)d->params, durable_done, d);
+}
+
+void mb_db_durable(const char *what, const char *sql, int nparams, const char *const *params)
+{
+    if (!dur_timer_init) {
+        ev_init(&dur_retry, durable_retry_cb);
+        dur_timer_init = true;
+    }
+    durable *d = mb_calloc(1, sizeof *d);
+    d->what = mb_strdup(what);
+    d->sql = mb_strdup(sql);
+    d->nparams = nparams;
+    d->params = mb_calloc((size_t)(nparams ? nparams : 1), sizeof(char *));
+    for (int i = 0; i < nparams; i++) d->params[i] = params[i] ? mb_strdup(params[i]) : NULL;
+    if (dur_tail) dur_tail->next = d;
+    else dur_head = d;
+    dur_tail = d;
+    dur_n++;
+    durable_pump();
+}
+
+size_t mb_db_durable_pending(void) { return dur_n + (dur_inflight ? 1 : 0); }
+
+char *const *mb_db_durable_find(const char *what, const char *key)
+{
+    for (durable *d = dur_head; d; d = d->next)
+        if (strcmp(d->what, what) == 0 && d->nparams > 0 && d->params[0] && strcmp(d->params[0], key) == 0)
+            return d->params;
+    return NULL;
+}
+
 void mb_db_free(void)
 {
+    if (dur_timer_init) ev_timer_stop(mb_loop(), &dur_retry);
+    while (dur_head) {
+        durable *d = dur_head;
+        dur_head = d->next;
+        mb_error("durable_write_lost", "what=%s key=%s reason=\"stopped while PostgreSQL was away\"",
+                 d->what, d->nparams && d->params[0] ? d->params[0] : "");
+        durable_free(d);
+    }
+    dur_tail = NULL;
+    dur_n = 0;
+    dur_timer_init = false;
+
     free(db.conns);
     free(db.url);
     db.conns = NULL;

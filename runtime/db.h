@@ -52,6 +52,17 @@ const mb_db_stats *mb_db_get_stats(void);
 
 void mb_db_free(void); /* after mb_db_stop and the last callback */
 
+/* Durable write: a statement that must eventually commit even if
+ * PostgreSQL is away right now (finished matches, vote audit rows). Queued
+ * in order and retried with backoff while the database is unavailable;
+ * dropped (and logged) only on a non-retryable SQL error or when the
+ * process stops with writes still queued. `what` names it in logs. */
+void mb_db_durable(const char *what, const char *sql, int nparams, const char *const *params);
+size_t mb_db_durable_pending(void);
+/* Find a queued durable write whose first parameter equals key (to answer
+ * reads of rows not stored yet); returns its params or NULL. */
+char *const *mb_db_durable_find(const char *what, const char *key);
+
 /* Blocking helpers for start-up only (before the loop serves): apply the
  * numbered *.sql files in dir in order, each once, in one transaction per
  * file under an advisory lock, recorded in schema_migrations. Retries the

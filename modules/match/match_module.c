@@ -12,98 +12,36 @@
 
 /* ---------------------------------------------------------- persistence */
 
-typedef struct persist_item {
-    struct persist_item *next;
-    char *params[11];
-    int attempts;
-} persist_item;
+static const char persist_sql[] =
+    "INSERT INTO matches (id, mode, script_version, params, players, status, reason,"
+    " result, ticks, created_at, started_at, finished_at) VALUES ($1::uuid, $2, $3::int,"
+    " $4::jsonb, $5::jsonb, 'finished', $6, $7::jsonb, $8::bigint,"
+    " to_timestamp($9::double precision / 1000),"
+    " to_timestamp($10::double precision / 1000),"
+    " to_timestamp($11::double precision / 1000))"
+    " ON CONFLICT (id) DO UPDATE SET result = EXCLUDED.result, players = EXCLUDED.players,"
+    " finished_at = EXCLUDED.finished_at, reason = EXCLUDED.reason";
 
-static persist_item *persist_head, *persist_tail;
-static size_t persist_n;
-static bool persist_inflight;
-static ev_timer persist_retry_w;
-static void persist_pump(void);
-
-static void persist_done(void *ud, const mb_db_result *r)
-{
-    persist_item *p = ud;
-    persist_inflight = false;
-    if (!r->ok && r->code == MB_E_UNAVAILABLE && p->attempts < 1000) {
-        /* Keep it: PostgreSQL is away; retry with the queue. */
-        p->attempts++;
-        p->next = persist_head;
-        persist_head = p;
-        if (!persist_tail) persist_tail = p;
-        persist_n++;
-        if (mb_loop() && !ev_is_active(&persist_retry_w)) {
-            ev_timer_set(&persist_retry_w, 1.0, 0.);
-            ev_timer_start(mb_loop(), &persist_retry_w);
-        }
-        return;
-    }
-    if (!r->ok) mb_error("match_persist_failed", "match=%s sqlstate=%s", p->params[0], r->sqlstate);
-    for (int i = 0; i < 11; i++) free(p->params[i]);
-    free(p);
-    persist_pump();
-}
-
-static void persist_pump(void)
-{
-    if (persist_inflight || !persist_head) return;
-    persist_item *p = persist_head;
-    persist_head = p->next;
-    if (!persist_head) persist_tail = NULL;
-    persist_n--;
-    persist_inflight = true;
-    mb_db_query("INSERT INTO matches (id, mode, script_version, params, players, status, reason,"
-                " result, ticks, created_at, started_at, finished_at) VALUES ($1::uuid, $2, $3::int,"
-                " $4::jsonb, $5::jsonb, 'finished', $6, $7::jsonb, $8::bigint,"
-                " to_timestamp($9::double precision / 1000),"
-                " to_timestamp($10::double precision / 1000),"
-                " to_timestamp($11::double precision / 1000))"
-                " ON CONFLICT (id) DO UPDATE SET result = EXCLUDED.result, players = EXCLUDED.players,"
-                " finished_at = EXCLUDED.finished_at, reason = EXCLUDED.reason",
-                11, (const char *const *)p->params, persist_done, p);
-}
-
-static void persist_retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { persist_pump(); }
-
+/* Store a finished match; retried by the runtime while PostgreSQL is away. */
 void match_persist(match *m)
 {
-    persist_item *p = mb_calloc(1, sizeof *p);
-    p->params[0] = mb_strdup(m->id);
-    p->params[1] = mb_strdup(m->v->mode);
-    p->params[2] = mb_sprintf("%d", m->v->version);
-    p->params[3] = json_dumps(m->params, JSON_COMPACT);
-    p->params[4] = json_dumps(m->history, JSON_COMPACT);
-    p->params[5] = mb_strdup(m->finish_reason);
-    p->params[6] = json_dumps(m->finish_result, JSON_COMPACT | JSON_ENCODE_ANY);
-    p->params[7] = mb_sprintf("%llu", (unsigned long long)m->tick);
-    p->params[8] = mb_sprintf("%lld", (long long)m->created_at);
-    p->params[9] = m->started_at ? mb_sprintf("%lld", (long long)m->started_at) : NULL;
-    p->params[10] = mb_sprintf("%lld", (long long)m->finished_at);
-    if (persist_n >= 100000) {
-        mb_error("match_persist_dropped", "match=%s reason=\"persist queue full\"", m->id);
-        for (int i = 0; i < 11; i++) free(p->params[i]);
-        free(p);
-        return;
-    }
-    if (persist_tail) persist_tail->next = p;
-    else persist_head = p;
-    persist_tail = p;
-    persist_n++;
-    persist_pump();
+    char *p[11];
+    p[0] = mb_strdup(m->id);
+    p[1] = mb_strdup(m->v->mode);
+    p[2] = mb_sprintf("%d", m->v->version);
+    p[3] = json_dumps(m->params, JSON_COMPACT);
+    p[4] = json_dumps(m->history, JSON_COMPACT);
+    p[5] = mb_strdup(m->finish_reason);
+    p[6] = json_dumps(m->finish_result, JSON_COMPACT | JSON_ENCODE_ANY);
+    p[7] = mb_sprintf("%llu", (unsigned long long)m->tick);
+    p[8] = mb_sprintf("%lld", (long long)m->created_at);
+    p[9] = m->started_at ? mb_sprintf("%lld", (long long)m->started_at) : NULL;
+    p[10] = mb_sprintf("%lld", (long long)m->finished_at);
+    mb_db_durable("match", persist_sql, 11, (const char *const *)p);
+    for (int i = 0; i < 11; i++) free(p[i]);
 }
 
-void match_persist_flush(void) { persist_pump(); }
-
-/* A finished match not yet stored: answer GET from the queue. */
-static persist_item *persist_find(const char *id)
-{
-    for (persist_item *p = persist_head; p; p = p->next)
-        if (strcmp(p->params[0], id) == 0) return p;
-    return NULL;
-}
+void match_persist_flush(void) {}
 
 /* --------------------------------------------------------------- REST */
 
@@ -217,8 +155,9 @@ static void route_get(mb_http_req *r)
         mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", id);
         return;
     }
-    persist_item *p = persist_find(id);
-    if (p) {
+    char *const *pp = mb_db_durable_find("match", id);
+    if (pp) {
+        struct { char *const *params; } pw = {pp}, *p = &pw;
         json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:s,s:o,s:o}", "match_id", id, "mode",
                               p->params[1], "script_version", atoi(p->params[2]), "status", "finished",
                               "params", jparse(p->params[3]), "players", jparse(p->params[4]),
@@ -342,7 +281,6 @@ static mb_status module_init(void)
     const mb_config *c = mb_cfg();
     modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_warn_ms);
     match_runtime_init();
-    ev_init(&persist_retry_w, persist_retry_cb);
     rpc_init();
     int failures = modes_init(c->scripts_dir, true);
     if (failures) mb_warn("scripts_failed_at_start", "count=%d", failures);
@@ -356,18 +294,7 @@ static void module_shutdown(void)
 
 static void module_destroy(void)
 {
-    ev_timer_stop(mb_loop(), &persist_retry_w);
     match_runtime_destroy();
-    while (persist_head) {
-        persist_item *p = persist_head;
-        persist_head = p->next;
-        mb_error("match_persist_lost", "match=%s reason=\"server stopped while PostgreSQL was away\"",
-                 p->params[0]);
-        for (int i = 0; i < 11; i++) free(p->params[i]);
-        free(p);
-    }
-    persist_tail = NULL;
-    persist_n = 0;
     rpc_destroy();
     modes_shutdown();
 }
@@ -381,9 +308,9 @@ static char *module_metrics(void)
 {
     return mb_sprintf("# HELP moonbase_lua_memory_bytes memory used by all Lua VMs\n"
                       "# TYPE moonbase_lua_memory_bytes gauge\nmoonbase_lua_memory_bytes %zu\n"
-                      "# HELP moonbase_match_persist_queue finished matches waiting to be stored\n"
-                      "# TYPE moonbase_match_persist_queue gauge\nmoonbase_match_persist_queue %zu\n",
-                      mb_lua_mem_total(), persist_n);
+                      "# HELP moonbase_db_durable_queue durable writes waiting for PostgreSQL\n"
+                      "# TYPE moonbase_db_durable_queue gauge\nmoonbase_db_durable_queue %zu\n",
+                      mb_lua_mem_total(), mb_db_durable_pending());
 }
 
 const mb_module match_module = {
