@@ -19,7 +19,8 @@
  * by walking outwards in sk[] from the seed's position. Tickets taken by an
  * earlier group of the same pass are skipped through "next free" links with
  * path halving (nl/nr), so the many removals of a busy pass cost near O(1)
- * each and the pass never goes quadratic.
+ * each and the pass never goes quadratic. Ids removed during a pass stay in
+ * the id table as "zombies" until the end of the pass (see id_lookup).
  */
 #include "pool.h"
 #include "teams.h"
@@ -192,7 +193,6 @@ static void ht_put(mm_htab *t, uint64_t key, uint32_t val)
     }
     ht_insert_raw(t, key, val);
 }
-
 
 /* Delete the entry (key, val); backward-shift so probes need no tombstones. */
 static void ht_del(mm_htab *t, uint64_t key, uint32_t val)
@@ -935,7 +935,6 @@ static size_t bucket_pass(mm_pool *p, uint32_t bidx, int64_t now, mm_group_fn fn
         if (a + 16 < n) __builtin_prefetch(&p->pos[b->age[a + 16].slot]);
         if (a + 8 < n) {
             int32_t ua = p->pos[b->age[a + 8].slot] + 1;
-            /* the seed and its nearest neighbours on both sides */
             __builtin_prefetch(&b->sk[ua - 1]);
             __builtin_prefetch(&p->win[ua]);
             __builtin_prefetch(&p->nr[ua]);

@@ -39,6 +39,19 @@
  * the skill order, skipping tickets already taken in this pass through
  * union-find "next free" links. Ids are found through an open-addressing
  * hash table.
+ *
+ * Cost of a pass: O(n) to fold the changes since the last pass, then per
+ * seed its k-1 nearest neighbours on each side (plus the taken ones skipped
+ * in near O(1)); only when those do not fit, an exact search over at most
+ * 64 eligible neighbours per side, O(m^2). Measured (tests/bench/
+ * bench_matchmaker.c): about 12 ms for a pass over 100,000 waiting tickets
+ * that forms 25,000 groups, about 5 ms when none can be grouped.
+ *
+ * Limits (deliberate approximations, they only bite in pathological
+ * buckets): the exact search sees at most 64 eligible neighbours per side,
+ * and a seed walks over at most 16,384 tickets per side. A group hidden
+ * beyond those may be formed by a later seed or pass instead. A pool holds
+ * fewer than 2^31 tickets.
  */
 #ifndef MM_POOL_H
 #define MM_POOL_H

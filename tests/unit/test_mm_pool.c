@@ -42,6 +42,10 @@ static bool on_group(void *ud, const mm_entry *e, size_t n, int *teams)
     if (!mm_pool_group_ok(r->pool, e, n, r->now)) r->invalid++;
     for (size_t i = 0; i < n; i++)
         if (mm_pool_find(r->pool, e[i].ticket_id) == NULL) r->invalid++;
+    /* The tickets of the group accepted just before are already gone. */
+    if (r->ngroups > 0 && !r->reject)
+        for (size_t i = 0; i < r->size[r->ngroups - 1]; i++)
+            if (mm_pool_find(r->pool, r->ids[r->ngroups - 1][i]) != NULL) r->invalid++;
     if (r->try_add) {
         const char *same[1] = {"eu"};
         mm_entry t = {.ticket_id = 999999, .skill = 1, .enqueued_ms = 0, .same = same};
@@ -794,10 +798,40 @@ static void run_random(const mm_config *c, uint64_t seed, int rounds, int max_ar
             matched_total += k;
         }
         assert_int_equal(mm_pool_count(p), nlive);
+        for (size_t i = 0; i < nlive; i++) {
+            const mm_entry *e = mm_pool_find(p, live[i].id);
+            assert_true(e && e->ticket_id == live[i].id && e->enqueued_ms == live[i].enq);
+        }
         /* Maximality: no full group is left behind by a pass. */
         if (any_group(c, live, nlive, (size_t)c->size_max, now, SIZE_MAX))
             fail_msg("seed %llu round %d: an acceptable full group was left unmatched",
                      (unsigned long long)seed, round);
+
+        /* Expiry: exactly the tickets that waited timeout_ms go. */
+        if (c->timeout_ms != MM_NEVER) {
+            expired_rec x = {0};
+            size_t before = nlive;
+            size_t n = mm_pool_expire(p, now, on_expired, &x);
+            assert_int_equal(n, x.n);
+            for (size_t i = 0; i < nlive;) {
+                if (now - live[i].enq >= c->timeout_ms) {
+                    assert_null(mm_pool_find(p, live[i].id));
+                    live[i] = live[--nlive];
+                } else {
+                    i++;
+                }
+            }
+            assert_int_equal(before - nlive, n);
+            assert_int_equal(mm_pool_count(p), nlive);
+        }
+
+        /* An id that just left in a group can be used again at once. */
+        if (r.ngroups > 0 && nlive < 200) {
+            sim_ticket t = {r.ids[0][0], 1000 + (double)(rnd() % skill_range), now, (int)(rnd() % 2)};
+            const char *same[1] = {t.region ? "us" : "eu"};
+            add2(p, t.id, t.skill, same, t.enq);
+            live[nlive++] = t;
+        }
     }
     assert_true(matched_total > 0);
     mm_pool_free(p);
@@ -825,6 +859,9 @@ static void test_random_maximal(void **state)
     c.teams = 2;
     c.fill_after_ms = 1500;
     for (uint64_t seed = 1; seed <= 20; seed++) run_random(&c, seed * 104729, 150, 5, 5000, 600);
+    /* With a timeout, over a wider skill range so that some tickets wait. */
+    c.timeout_ms = 4000;
+    for (uint64_t seed = 1; seed <= 20; seed++) run_random(&c, seed * 15485863, 150, 5, 3000, 3000);
 }
 
 int main(void)
