@@ -100,6 +100,20 @@ size_t mb_lua_mem_total(void)
 
 /* ---- time budget -------------------------------------------------------- */
 
+/* LuaJIT has no emergency GC: when garbage piles up near the cap an
+ * allocation fails although the live data would fit. Collect fully before
+ * that happens, at most once per 1/8 of the cap of growth. Called from the
+ * hook (an instruction boundary) and before calls and loads. */
+static void pressure_gc(mb_lua_vm *vm)
+{
+    size_t cap = vm->lim.mem_bytes;
+    if (vm->mem_used < vm->gc_mark) vm->gc_mark = vm->mem_used;
+    if (vm->mem_used > cap / 4 * 3 && vm->mem_used - vm->gc_mark > cap / 8) {
+        lua_gc(vm->L, LUA_GCCOLLECT, 0);
+        vm->gc_mark = vm->mem_used;
+    }
+}
+
 static void vm_hook(lua_State *L, lua_Debug *ar)
 {
     MB_UNUSED(ar);
@@ -108,15 +122,7 @@ static void vm_hook(lua_State *L, lua_Debug *ar)
 
     if (!vm->abort) {
         if (mb_now_us() < vm->deadline_us) {
-            /* LuaJIT has no emergency GC: when garbage piles up near the cap
-             * an allocation would fail although the live data fits. Collect
-             * fully before that happens, at most once per 1/8 of the cap. */
-            size_t cap = vm->lim.mem_bytes;
-            if (vm->mem_used < vm->gc_mark) vm->gc_mark = vm->mem_used;
-            if (vm->mem_used > cap / 4 * 3 && vm->mem_used - vm->gc_mark > cap / 8) {
-                lua_gc(L, LUA_GCCOLLECT, 0);
-                vm->gc_mark = vm->mem_used;
-            }
+            pressure_gc(vm);
             return;
         }
         vm->abort = MB_LUA_ERR_TIMEOUT;
@@ -314,6 +320,7 @@ static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *
         set_err(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
+    if (vm->depth == 0) pressure_gc(vm);
     vm->depth++; /* compile under the strict cap */
     mb_lua_vm_update_limit(vm);
     int st = mb_lua_load_text(vm->L, code, len, chunkname);
@@ -366,6 +373,7 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
         vm->deadline_us = t0 + (int64_t)vm->lim.time_ms * 1000;
         vm->abort = 0;
         vm->mem_refused = false;
+        pressure_gc(vm);
     }
     vm->depth++;
     mb_lua_vm_update_limit(vm);
@@ -399,6 +407,12 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     }
 
     if (outer) {
+        /* The failed call's garbage may sit right at the cap: free it now
+         * rather than fail the next call's first allocation. */
+        if (rc == MB_LUA_ERR_MEMORY) {
+            lua_gc(L, LUA_GCCOLLECT, 0);
+            vm->gc_mark = vm->mem_used;
+        }
         if (vm->abort) {
             vm->abort = 0;
             lua_sethook(L, vm_hook, LUA_MASKCOUNT, MB_LUA_HOOK_INSTRUCTIONS);
