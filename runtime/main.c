@@ -15,6 +15,7 @@
 #include "account.h"
 
 extern const mb_module match_module;
+extern const mb_module vote_module;
 int match_simulate_main(int argc, char **argv);
 
 #ifndef MB_VERSION
@@ -26,6 +27,7 @@ extern char **environ;
 static const mb_module *const modules[] = {
     &account_module,
     &match_module,
+    &vote_module,
     NULL,
 };
 

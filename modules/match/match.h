@@ -63,11 +63,11 @@ typedef struct match_vote_hooks {
 } match_vote_hooks;
 void match_set_vote_hooks(const match_vote_hooks *h);
 
-/* For modules that call back into a match script (vote results):
- * call M[name](match, state, <nargs values pushed by push_args>) under the
- * budgets; a script error ends the match. */
-typedef void (*match_push_fn)(lua_State *L, void *ud);
-bool match_call(match *m, const char *name, int nargs, match_push_fn push_args, void *ud);
+/* For modules that call back into a match script (vote results): call
+ * M[name](match, state, args...) where each element of the JSON array
+ * args (borrowed) is one argument, under the budgets; a script error ends
+ * the match. Returns false when the callback is not defined or failed. */
+bool match_call_json(match *m, const char *name, json_t *args);
 /* Broadcast a pre-encoded frame to every connected player of the match. */
 void match_broadcast_frame(match *m, mb_frame *f);
 /* Is player_id seated (joined) in m? */

@@ -300,11 +300,20 @@ bool match_end_call(match *m, int nargs, int nresults)
     return true;
 }
 
-bool match_call(match *m, const char *name, int nargs, match_push_fn push_args, void *ud)
+bool match_call_json(match *m, const char *name, json_t *args)
 {
     if (!match_begin_call(m, name)) return false;
-    if (push_args) push_args(mb_lua_vm_state(m->vm), ud);
-    bool ok = match_end_call(m, nargs, 0);
-    if (ok) match_post_call(m);
+    size_t n = json_array_size(args);
+    for (size_t i = 0; i < n; i++) {
+        char err[256];
+        if (mb_lua_push_json_protected(m->vm, json_array_get(args, i), err, sizeof err) != MB_LUA_OK) {
+            lua_pop(mb_lua_vm_state(m->vm), 3 + (int)i);
+            match_fail(m, err);
+            match_post_call(m);
+            return false;
+        }
+    }
+    bool ok = match_end_call(m, (int)n, 0);
+    match_post_call(m);
     return ok;
 }
