@@ -16,6 +16,7 @@
 
 extern const mb_module match_module;
 extern const mb_module vote_module;
+extern const mb_module matchmaker_module;
 int match_simulate_main(int argc, char **argv);
 
 #ifndef MB_VERSION
@@ -28,6 +29,7 @@ static const mb_module *const modules[] = {
     &account_module,
     &match_module,
     &vote_module,
+    &matchmaker_module,
     NULL,
 };
 

@@ -247,6 +247,7 @@ static void seat_leave(match *m, seat *s, const char *reason)
 /* ------------------------------------------------------------- create */
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void maybe_autostart(match *m);
 
 static void uuid4(char out[37])
 {
@@ -602,6 +603,8 @@ static void check_seats(match *m, int64_t now)
         if (!s->joined && now >= s->reserved_until) {
             mb_debug("match_reservation_expired", "match=%s player=%s", m->id, s->player_id);
             seat_release(m, s);
+            maybe_autostart(m);
+            match_post_call(m);
             continue;
         }
         if (s->joined && !s->connected && now - s->disconnected_at >= m->v->reconnect_grace_ms) {
@@ -682,6 +685,17 @@ void match_sim_step(match *m, int64_t now_ms)
 
 /* --------------------------------------------------------------- join */
 
+/* Start once players.min have joined and no matchmaker reservation is
+ * still waiting to be claimed (or manual_start leaves it to the script). */
+static void maybe_autostart(match *m)
+{
+    if (m->status != MATCH_WAITING || m->v->manual_start || m->dead) return;
+    if (match_player_count(m) < (size_t)m->v->players_min) return;
+    for (size_t i = 0; i < m->n_seats; i++)
+        if (!m->seats[i].joined) return;
+    m->start_requested = true;
+}
+
 typedef enum { J_OK, J_NOT_FOUND, J_FORBIDDEN, J_CONFLICT, J_INTERNAL } join_rc;
 
 static join_rc do_join(match *m, const char *player_id, const char *username, json_t *metadata,
@@ -750,9 +764,7 @@ static join_rc do_join(match *m, const char *player_id, const char *username, js
         snprintf(reason, rlen, "match ended");
         return m->failed ? J_INTERNAL : J_NOT_FOUND;
     }
-    if (m->status == MATCH_WAITING && !m->v->manual_start &&
-        match_player_count(m) >= (size_t)m->v->players_min)
-        m->start_requested = true;
+    maybe_autostart(m);
     mb_info("match_join", "match=%s player=%s players=%zu", m->id, player_id, match_player_count(m));
     return J_OK;
 }

@@ -37,8 +37,13 @@ function arena.init(match, params)
   }
 end
 
+-- Matchmade players (params.players) may always take their seat; others
+-- only before the round starts.
 function arena.join_attempt(match, state, player, metadata)
   if state.started and not state.players[player.id] then
+    for _, p in ipairs(match.params.players or {}) do
+      if p.player_id == player.id then return true end
+    end
     return false, "round already running"
   end
   return true

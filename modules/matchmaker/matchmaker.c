@@ -1,0 +1,590 @@
+/*
+ * matchmaker.c - matchmaking on the wire: matchmaker.add / remove /
+ * matched / removed, one pool (pool.c) per mode configured by the mode's
+ * M.matchmaker table, passes on an interval on the loop, the optional Lua
+ * hook M.matchmaker_matched(entries) -> ok[, teams], match creation with
+ * reserved seats, ticket timeouts, tickets ending with the player's last
+ * socket, and GET /v1/matchmaker/stats (also as Prometheus metrics).
+ */
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+#include "match.h"
+#include "pool.h"
+#include "server.h"
+
+#define MAX_PROPS 16
+#define JOIN_TIMEOUT_MS 15000
+#define RECENT 1024
+
+typedef struct ticket {
+    uint64_t id;
+    char ticket_id[40];
+    char player_id[64];
+    char username[64];
+    char mode[72];
+    json_t *properties;
+    double skill;
+    char *same_vals[MM_SAME_MAX];
+    const char *same_ptrs[MM_SAME_MAX];
+    int64_t enqueued_ms;
+} ticket;
+
+typedef struct mode_pool {
+    char mode[72];
+    mm_pool *pool;
+    mm_config cfg;
+    char *same_names[MM_SAME_MAX];
+    char *skill_prop;
+    int version;
+    mb_lua_vm *hook_vm;      /* runs M.matchmaker_matched, NULL when absent */
+    int hook_ref;
+    uint64_t formed;
+    double waits[RECENT], spreads[RECENT];
+    size_t n_recent, recent_pos;
+} mode_pool;
+
+static mb_imap tickets;          /* internal id -> ticket */
+static mb_smap tickets_by_str;   /* ticket_id string -> ticket */
+static mode_pool **pools;
+static size_t n_pools;
+static uint64_t next_id = 1;
+static ev_timer pass_w;
+static double *m_formed, *m_added, *m_timeouts;
+
+/* ------------------------------------------------------------ helpers */
+
+static void uuid4(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+static void ticket_free(ticket *t)
+{
+    for (int i = 0; i < MM_SAME_MAX; i++) free(t->same_vals[i]);
+    json_decref(t->properties);
+    free(t);
+}
+
+static void ticket_forget(ticket *t)
+{
+    mb_imap_del(&tickets, t->id);
+    mb_smap_del(&tickets_by_str, t->ticket_id);
+    ticket_free(t);
+}
+
+static void pool_destroy(mode_pool *p)
+{
+    mm_pool_free(p->pool);
+    for (int i = 0; i < MM_SAME_MAX; i++) free(p->same_names[i]);
+    free(p->skill_prop);
+    mb_lua_vm_free(p->hook_vm);
+    free(p);
+}
+
+static mode_pool *find_pool(const char *mode)
+{
+    for (size_t i = 0; i < n_pools; i++)
+        if (strcmp(pools[i]->mode, mode) == 0) return pools[i];
+    return NULL;
+}
+
+static double num(json_t *o, const char *k, double def)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* Build a pool config from a mode's M.matchmaker table. */
+static mode_pool *pool_from_mode(const mode_version *v, char *err, size_t errlen)
+{
+    json_t *mm = v->matchmaker;
+    mode_pool *p = mb_calloc(1, sizeof *p);
+    snprintf(p->mode, sizeof p->mode, "%s", v->mode);
+    p->version = v->version;
+    p->hook_ref = LUA_NOREF;
+    json_t *size = json_object_get(mm, "size");
+    p->cfg.size_min = (int)num(size, "min", v->players_min);
+    p->cfg.size_max = (int)num(size, "max", v->players_max);
+    p->cfg.teams = (int)num(mm, "teams", 0);
+    const char *skill = json_string_value(json_object_get(mm, "skill"));
+    p->cfg.has_skill = skill != NULL;
+    p->skill_prop = skill ? mb_strdup(skill) : NULL;
+    p->cfg.window = num(mm, "window", 100);
+    p->cfg.widen_per_second = num(mm, "widen_per_second", 0);
+    p->cfg.max_window = num(mm, "max_window", p->cfg.window > 1000 ? p->cfg.window : 1000);
+    if (p->cfg.max_window < p->cfg.window) p->cfg.max_window = p->cfg.window;
+    json_t *same = json_object_get(mm, "same");
+    size_t i;
+    json_t *s;
+    json_array_foreach(same, i, s) {
+        if (!json_is_string(s) || i >= MM_SAME_MAX) {
+            snprintf(err, errlen, "%s: matchmaker.same must be a list of at most %d property names", v->path, MM_SAME_MAX);
+            pool_destroy(p);
+            return NULL;
+        }
+        p->same_names[i] = mb_strdup(json_string_value(s));
+        p->cfg.same[i] = p->same_names[i];
+        p->cfg.same_count = i + 1;
+    }
+    json_t *fa = json_object_get(mm, "fill_after_ms");
+    p->cfg.fill_after_ms = json_is_number(fa) ? (int64_t)json_number_value(fa) : 10000;
+    json_t *to = json_object_get(mm, "timeout_ms");
+    p->cfg.timeout_ms = json_is_number(to) ? (int64_t)json_number_value(to) : 120000;
+    if (p->cfg.timeout_ms <= 0) p->cfg.timeout_ms = MM_NEVER;
+    const char *why = mm_config_check(&p->cfg);
+    if (why) {
+        snprintf(err, errlen, "%s: matchmaker: %s", v->path, why);
+        pool_destroy(p);
+        return NULL;
+    }
+    p->pool = mm_pool_new(&p->cfg);
+    return p;
+}
+
+/* Current pool of a mode, (re)built when the mode's version changed. */
+static mode_pool *pool_for(const char *mode, char *err, size_t errlen, bool *no_mm)
+{
+    *no_mm = false;
+    mode_version *v = modes_get(mode);
+    mode_pool *p = find_pool(mode);
+    if (!v || !v->matchmaker) {
+        *no_mm = true;
+        snprintf(err, errlen, v ? "mode '%s' has no matchmaker configuration" : "unknown mode '%s'", mode);
+        return NULL;
+    }
+    if (p && p->version == v->version) return p;
+    mode_pool *np = pool_from_mode(v, err, errlen);
+    if (!np) return NULL;
+    if (p) {
+        /* Move the waiting tickets to the new configuration, keeping their
+         * wait time. */
+        size_t it = 0;
+        void *val;
+        while (mb_imap_next(&tickets, &it, NULL, &val)) {
+            ticket *t = val;
+            if (strcmp(t->mode, mode) != 0) continue;
+            mm_entry e = {t->id, t->id, t->skill, t->enqueued_ms, NULL};
+            if (np->cfg.same_count) {
+                for (size_t k = 0; k < np->cfg.same_count; k++) {
+                    const char *val2 = json_string_value(json_object_get(t->properties, np->cfg.same[k]));
+                    free(t->same_vals[k]);
+                    t->same_vals[k] = mb_strdup(val2 ? val2 : "");
+                    t->same_ptrs[k] = t->same_vals[k];
+                }
+                e.same = t->same_ptrs;
+            }
+            mm_pool_add(np->pool, &e);
+        }
+        np->formed = p->formed;
+        for (size_t k = 0; k < n_pools; k++)
+            if (pools[k] == p) pools[k] = np;
+        pool_destroy(p);
+    } else {
+        pools = mb_realloc(pools, (n_pools + 1) * sizeof *pools);
+        pools[n_pools++] = np;
+    }
+    return np;
+}
+
+/* ---------------------------------------------------------- messages */
+
+static int player_tickets(const char *player_id, const char *mode)
+{
+    int n = 0;
+    size_t it = 0;
+    void *v;
+    while (mb_imap_next(&tickets, &it, NULL, &v)) {
+        ticket *t = v;
+        if (strcmp(t->player_id, player_id) == 0 && (!mode || strcmp(t->mode, mode) == 0)) n++;
+    }
+    return n;
+}
+
+static void on_add(mb_session *s, const char *cid, json_t *payload)
+{
+    const char *mode = json_string_value(json_object_get(payload, "mode"));
+    json_t *props = json_object_get(payload, "properties");
+    char err[512];
+    bool no_mm;
+    mode_pool *p = pool_for(mode, err, sizeof err, &no_mm);
+    if (!p) {
+        mb_session_error(s, cid, "matchmaker.add", no_mm ? MB_E_NOT_FOUND : MB_E_INTERNAL, "%s", err);
+        return;
+    }
+    if (!props) props = json_object();
+    else json_incref(props);
+    const char *k;
+    json_t *v;
+    json_object_foreach(props, k, v) {
+        if (strlen(k) == 0 || strlen(k) > 32) {
+            mb_session_error(s, cid, "matchmaker.add", MB_E_BAD_REQUEST, "property names must be 1..32 characters");
+            goto out;
+        }
+        if (json_is_string(v) ? mb_utf8_len(json_string_value(v), json_string_length(v)) > 64
+                              : !(json_is_number(v) && isfinite(json_number_value(v)))) {
+            mb_session_error(s, cid, "matchmaker.add", MB_E_BAD_REQUEST,
+                             "property '%s' must be a finite number or a string of at most 64 characters", k);
+            goto out;
+        }
+    }
+    double skill = 0;
+    if (p->cfg.has_skill) {
+        json_t *sv = json_object_get(props, p->skill_prop);
+        if (!json_is_number(sv)) {
+            mb_session_error(s, cid, "matchmaker.add", MB_E_BAD_REQUEST,
+                             "properties.%s (number) is required by mode '%s'", p->skill_prop, mode);
+            goto out;
+        }
+        skill = json_number_value(sv);
+    }
+    for (size_t i = 0; i < p->cfg.same_count; i++) {
+        if (!json_is_string(json_object_get(props, p->cfg.same[i]))) {
+            mb_session_error(s, cid, "matchmaker.add", MB_E_BAD_REQUEST,
+                             "properties.%s (string) is required by mode '%s'", p->cfg.same[i], mode);
+            goto out;
+        }
+    }
+    if (player_tickets(mb_session_player(s), mode) >= 1) {
+        mb_session_error(s, cid, "matchmaker.add", MB_E_CONFLICT,
+                         "you already have a ticket for mode '%s'; remove it first", mode);
+        goto out;
+    }
+    ticket *t = mb_calloc(1, sizeof *t);
+    t->id = next_id++;
+    uuid4(t->ticket_id);
+    snprintf(t->player_id, sizeof t->player_id, "%s", mb_session_player(s));
+    snprintf(t->username, sizeof t->username, "%s", mb_session_username(s));
+    snprintf(t->mode, sizeof t->mode, "%s", mode);
+    t->properties = json_incref(props);
+    t->skill = skill;
+    t->enqueued_ms = mb_now_ms();
+    mm_entry e = {t->id, t->id, skill, t->enqueued_ms, NULL};
+    for (size_t i = 0; i < p->cfg.same_count; i++) {
+        t->same_vals[i] = mb_strdup(json_string_value(json_object_get(props, p->cfg.same[i])));
+        t->same_ptrs[i] = t->same_vals[i];
+    }
+    if (p->cfg.same_count) e.same = t->same_ptrs;
+    if (mm_pool_add(p->pool, &e) != MB_OK) {
+        ticket_free(t);
+        mb_session_error(s, cid, "matchmaker.add", MB_E_INTERNAL, "could not add the ticket");
+        goto out;
+    }
+    mb_imap_put(&tickets, t->id, t);
+    mb_smap_put(&tickets_by_str, t->ticket_id, t);
+    *m_added += 1;
+    mb_session_send(s, "matchmaker.ticket", cid, json_pack("{s:s,s:s}", "ticket_id", t->ticket_id, "mode", mode));
+out:
+    json_decref(props);
+}
+
+static void remove_ticket(ticket *t, const char *reason, bool notify)
+{
+    mode_pool *p = find_pool(t->mode);
+    if (p) mm_pool_remove(p->pool, t->id);
+    if (notify)
+        mb_player_send(t->player_id, "matchmaker.removed",
+                       json_pack("{s:s,s:s,s:s}", "ticket_id", t->ticket_id, "mode", t->mode, "reason", reason));
+    ticket_forget(t);
+}
+
+static void on_remove(mb_session *s, const char *cid, json_t *payload)
+{
+    const char *id = json_string_value(json_object_get(payload, "ticket_id"));
+    ticket *t = mb_smap_get(&tickets_by_str, id);
+    if (!t || strcmp(t->player_id, mb_session_player(s)) != 0) {
+        mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours", id);
+        return;
+    }
+    char tid[40];
+    snprintf(tid, sizeof tid, "%s", t->ticket_id);
+    remove_ticket(t, "removed", false);
+    mb_session_send(s, "matchmaker.removed", cid, json_pack("{s:s,s:s}", "ticket_id", tid, "reason", "removed"));
+}
+
+static void session_closed(mb_session *s)
+{
+    if (mb_player_online(mb_session_player(s))) return; /* another socket remains */
+    for (;;) {
+        ticket *found = NULL;
+        size_t it = 0;
+        void *v;
+        while (mb_imap_next(&tickets, &it, NULL, &v))
+            if (strcmp(((ticket *)v)->player_id, mb_session_player(s)) == 0) {
+                found = v;
+                break;
+            }
+        if (!found) break;
+        remove_ticket(found, "disconnected", false);
+    }
+}
+
+/* ------------------------------------------------------------- passes */
+
+typedef struct pass_ctx {
+    mode_pool *p;
+    int64_t now;
+} pass_ctx;
+
+/* M.matchmaker_matched(entries) -> ok[, teams] */
+static bool run_hook(mode_pool *p, ticket **ts, size_t n, int *teams)
+{
+    mode_version *v = modes_get(p->mode);
+    if (!v) return true;
+    if (!p->hook_vm) {
+        char err[1024];
+        p->hook_vm = modes_new_vm(v, err, sizeof err);
+        if (!p->hook_vm) return true;
+        lua_State *L = mb_lua_vm_state(p->hook_vm);
+        lua_pushstring(L, "matchmaker_matched");
+        lua_rawget(L, -2);
+        if (lua_type(L, -1) != LUA_TFUNCTION) {
+            lua_pop(L, 2);
+            mb_lua_vm_free(p->hook_vm);
+            p->hook_vm = NULL;
+            p->hook_ref = LUA_REFNIL;
+            return true;
+        }
+        p->hook_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_pop(L, 1);
+    }
+    json_t *entries = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:s,s:s,s:s,s:O}", "player_id", ts[i]->player_id, "ticket_id",
+                              ts[i]->ticket_id, "username", ts[i]->username, "properties", ts[i]->properties);
+        json_object_set_new(e, "team", teams ? json_integer(teams[i] + 1) : json_null());
+        json_array_append_new(entries, e);
+    }
+    lua_State *L = mb_lua_vm_state(p->hook_vm);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->hook_ref);
+    char err[1024];
+    bool accept = true;
+    if (mb_lua_push_json_protected(p->hook_vm, entries, err, sizeof err) != MB_LUA_OK) {
+        lua_pop(L, 1);
+    } else if (mb_lua_vm_pcall(p->hook_vm, 1, 2, err, sizeof err) != MB_LUA_OK) {
+        char q[1024];
+        mb_error("matchmaker_hook_failed", "mode=%s error=%s", p->mode, mb_log_quote(q, sizeof q, err));
+    } else {
+        accept = lua_toboolean(L, -2);
+        if (accept && teams && lua_type(L, -1) == LUA_TTABLE) {
+            for (size_t i = 0; i < n; i++) {
+                lua_rawgeti(L, -1, (int)i + 1);
+                if (lua_type(L, -1) == LUA_TNUMBER) {
+                    int tm = (int)lua_tonumber(L, -1) - 1;
+                    if (tm >= 0 && tm < p->cfg.teams) teams[i] = tm;
+                }
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 2);
+    }
+    json_decref(entries);
+    return accept;
+}
+
+static bool on_group(void *ud, const mm_entry *entries, size_t n, int *teams)
+{
+    pass_ctx *c = ud;
+    mode_pool *p = c->p;
+    ticket **ts = mb_malloc(n * sizeof *ts);
+    for (size_t i = 0; i < n; i++) ts[i] = mb_imap_get(&tickets, entries[i].owner);
+    if (p->hook_ref != LUA_REFNIL && !run_hook(p, ts, n, teams)) {
+        free(ts);
+        return false;
+    }
+    json_t *players = json_array(), *props = json_object();
+    int nteams = p->cfg.teams;
+    json_t *team_lists = json_array();
+    for (int k = 0; k < nteams; k++) json_array_append_new(team_lists, json_array());
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        json_t *pl = json_pack("{s:s,s:s,s:O}", "player_id", ts[i]->player_id, "username", ts[i]->username,
+                               "properties", ts[i]->properties);
+        json_object_set_new(pl, "team", teams ? json_integer(teams[i] + 1) : json_null());
+        json_array_append_new(players, pl);
+        json_object_set(props, ts[i]->player_id, ts[i]->properties);
+        if (teams) json_array_append_new(json_array_get(team_lists, (size_t)teams[i]), json_string(ts[i]->player_id));
+        if (ts[i]->skill < lo) lo = ts[i]->skill;
+        if (ts[i]->skill > hi) hi = ts[i]->skill;
+    }
+    json_t *params = json_pack("{s:o,s:o,s:o}", "players", json_incref(players), "teams", team_lists,
+                               "properties", props);
+    int code;
+    char err[512];
+    match *m = match_create(p->mode, params, &code, err, sizeof err);
+    json_decref(params);
+    if (!m) {
+        mb_error("matchmaker_match_failed", "mode=%s error=\"%s\"", p->mode, err);
+        for (size_t i = 0; i < n; i++) {
+            mb_player_send(ts[i]->player_id, "matchmaker.removed",
+                           json_pack("{s:s,s:s,s:s}", "ticket_id", ts[i]->ticket_id, "mode", p->mode,
+                                     "reason", "match_failed"));
+            ticket_forget(ts[i]);
+        }
+        json_decref(players);
+        free(ts);
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) match_reserve(m, ts[i]->player_id, JOIN_TIMEOUT_MS);
+    for (size_t i = 0; i < n; i++) {
+        json_t *msg = json_pack("{s:s,s:s,s:O}", "match_id", match_id(m), "ticket_id", ts[i]->ticket_id,
+                                "players", players);
+        mb_player_send(ts[i]->player_id, "matchmaker.matched", msg);
+        json_decref(msg);
+        double wait = (double)(c->now - ts[i]->enqueued_ms);
+        p->waits[p->recent_pos] = wait;
+        p->spreads[p->recent_pos] = p->cfg.has_skill ? hi - lo : 0;
+        p->recent_pos = (p->recent_pos + 1) % RECENT;
+        if (p->n_recent < RECENT) p->n_recent++;
+        ticket_forget(ts[i]);
+    }
+    p->formed++;
+    *m_formed += 1;
+    mb_info("matchmaker_matched", "mode=%s match=%s players=%zu spread=%.1f", p->mode, match_id(m), n,
+            p->cfg.has_skill ? hi - lo : 0.0);
+    json_decref(players);
+    free(ts);
+    return true;
+}
+
+static void on_expired(void *ud, const mm_entry *e)
+{
+    ticket *t = mb_imap_get(&tickets, e->owner);
+    if (!t) return;
+    *m_timeouts += 1;
+    mb_player_send(t->player_id, "matchmaker.removed",
+                   json_pack("{s:s,s:s,s:s}", "ticket_id", t->ticket_id, "mode", t->mode, "reason", "timeout"));
+    ticket_forget(t);
+}
+
+static void pass_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    int64_t now = mb_now_ms();
+    for (size_t i = 0; i < n_pools; i++) {
+        mode_pool *p = pools[i];
+        if (!mm_pool_count(p->pool)) continue;
+        /* pick up a reloaded mode's new configuration */
+        char err[256];
+        bool no_mm;
+        mode_pool *cur = pool_for(p->mode, err, sizeof err, &no_mm);
+        if (!cur) continue;
+        pass_ctx c = {cur, now};
+        mm_pool_expire(cur->pool, now, on_expired, &c);
+        mm_pool_pass(cur->pool, now, on_group, &c);
+    }
+}
+
+/* -------------------------------------------------------------- stats */
+
+static json_t *stats_json(void)
+{
+    json_t *modes = json_object();
+    int64_t now = mb_now_ms();
+    for (size_t i = 0; i < n_pools; i++) {
+        mode_pool *p = pools[i];
+        double wsum = 0, ssum = 0;
+        for (size_t k = 0; k < p->n_recent; k++) {
+            wsum += p->waits[k];
+            ssum += p->spreads[k];
+        }
+        json_object_set_new(modes, p->mode,
+                            json_pack("{s:I,s:I,s:I,s:f,s:f}", "tickets", (json_int_t)mm_pool_count(p->pool),
+                                      "oldest_wait_ms", (json_int_t)mm_pool_oldest_wait_ms(p->pool, now),
+                                      "matches_formed", (json_int_t)p->formed, "mean_wait_ms",
+                                      p->n_recent ? wsum / (double)p->n_recent : 0.0, "mean_skill_spread",
+                                      p->n_recent ? ssum / (double)p->n_recent : 0.0));
+    }
+    return json_pack("{s:o,s:I}", "modes", modes, "tickets", (json_int_t)tickets.count);
+}
+
+static void route_stats(mb_http_req *r) { mb_http_respond(r, 200, stats_json()); }
+
+static char *metrics(void)
+{
+    char *out = mb_strdup("# HELP moonbase_matchmaker_tickets waiting tickets by mode\n"
+                          "# TYPE moonbase_matchmaker_tickets gauge\n");
+    int64_t now = mb_now_ms();
+    for (size_t i = 0; i < n_pools; i++) {
+        char *n = mb_sprintf("%smoonbase_matchmaker_tickets{mode=\"%s\"} %zu\n"
+                             "moonbase_matchmaker_oldest_wait_seconds{mode=\"%s\"} %.3f\n"
+                             "moonbase_matchmaker_matches_formed{mode=\"%s\"} %llu\n",
+                             out, pools[i]->mode, mm_pool_count(pools[i]->pool), pools[i]->mode,
+                             (double)mm_pool_oldest_wait_ms(pools[i]->pool, now) / 1000.0, pools[i]->mode,
+                             (unsigned long long)pools[i]->formed);
+        free(out);
+        out = n;
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------- module */
+
+static const mb_field add_fields[] = {
+    {"mode", MB_F_STRING, true, 1, 64},
+    {"properties", MB_F_OBJECT, false, 0, MAX_PROPS},
+    {NULL},
+};
+static const mb_field remove_fields[] = {
+    {"ticket_id", MB_F_STRING, true, 1, 64},
+    {NULL},
+};
+
+static const mb_msg_def messages[] = {
+    {"matchmaker.add", add_fields, on_add, false},
+    {"matchmaker.remove", remove_fields, on_remove, false},
+};
+
+static const mb_route routes[] = {
+    {"GET", "/v1/matchmaker/stats", route_stats, MB_AUTH_BEARER, false},
+    {"GET", "/v1/admin/matchmaker", route_stats, MB_AUTH_ADMIN, false},
+};
+
+static mb_status mm_init(void)
+{
+    mb_imap_init(&tickets);
+    mb_smap_init(&tickets_by_str);
+    m_formed = mb_metric("moonbase_matchmaker_matches_total", "", MB_COUNTER, "matches formed by the matchmaker");
+    m_added = mb_metric("moonbase_matchmaker_tickets_added_total", "", MB_COUNTER, "tickets submitted");
+    m_timeouts = mb_metric("moonbase_matchmaker_timeouts_total", "", MB_COUNTER, "tickets that timed out");
+    double iv = mb_cfg()->matchmaker_interval_ms / 1000.0;
+    ev_timer_init(&pass_w, pass_cb, iv, iv);
+    ev_timer_start(mb_loop(), &pass_w);
+    return MB_OK;
+}
+
+static void mm_destroy(void)
+{
+    ev_timer_stop(mb_loop(), &pass_w);
+    size_t it = 0;
+    void *v;
+    while (mb_imap_next(&tickets, &it, NULL, &v)) ticket_free(v);
+    mb_imap_free(&tickets);
+    mb_smap_free(&tickets_by_str);
+    for (size_t i = 0; i < n_pools; i++) pool_destroy(pools[i]);
+    free(pools);
+    pools = NULL;
+    n_pools = 0;
+}
+
+const mb_module matchmaker_module = {
+    .api = MB_MODULE_API,
+    .name = "matchmaker",
+    .init = mm_init,
+    .destroy = mm_destroy,
+    .messages = messages,
+    .n_messages = MB_ARRAY_LEN(messages),
+    .routes = routes,
+    .n_routes = MB_ARRAY_LEN(routes),
+    .session_closed = session_closed,
+    .metrics = metrics,
+};
