@@ -395,6 +395,28 @@ static void test_fill_after_wait(void **state)
     mm_pool_free(p);
 }
 
+static void test_single_player_groups(void **state)
+{
+    (void)state;
+    mm_config c = cfg_base();
+    c.size_min = 1;
+    c.size_max = 2;
+    c.widen_per_second = 0;
+    c.fill_after_ms = 1000;
+    rec r;
+    mm_pool *p = new_pool(&c, &r);
+    add(p, 1, 1000, "eu", 0);
+    add(p, 2, 5000, "eu", 500); /* nobody within its window */
+    assert_int_equal(pass(&r, 999), 0);
+    assert_int_equal(pass(&r, 1000), 1); /* ticket 1 alone, after the fill wait */
+    assert_int_equal(r.size[0], 1);
+    assert_int_equal(r.ids[0][0], 1);
+    assert_non_null(mm_pool_find(p, 2));
+    assert_int_equal(pass(&r, 1500), 1);
+    assert_int_equal(mm_pool_count(p), 0);
+    mm_pool_free(p);
+}
+
 static void test_fill_sizes_follow_teams(void **state)
 {
     (void)state;
@@ -876,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_max_window_cap),
         cmocka_unit_test(test_same_buckets_never_mixed),
         cmocka_unit_test(test_fill_after_wait),
+        cmocka_unit_test(test_single_player_groups),
         cmocka_unit_test(test_fill_sizes_follow_teams),
         cmocka_unit_test(test_full_groups_preferred),
         cmocka_unit_test(test_longest_waiting_preferred),
