@@ -76,6 +76,15 @@ bool match_has_player(const match *m, const char *player_id);
 json_t *match_player_ids(const match *m);
 int match_veto_tokens(const match *m);
 
+/* The server script (scripts/server.lua) VM, or NULL when not loaded. */
+mb_lua_vm *rpc_server_vm(void);
+/* Run moonbase.on_chat(ctx, channel_id, content) if server.lua set one.
+ * Returns 0 = accept (*out = replacement content, malloc'd, or NULL to keep
+ * content), 1 = rejected (reason filled), -1 = the filter failed (reason
+ * filled; the message must be refused). */
+int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
+                    const char *content, char **out, char *reason, size_t rlen);
+
 /* Module glue (match_module.c). */
 void match_runtime_init(void);
 void match_runtime_shutdown(void);   /* terminate all with "shutdown" */

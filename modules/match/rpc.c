@@ -44,6 +44,60 @@ static int l_rpc(lua_State *L)
     return 0;
 }
 
+/* moonbase.on_chat(fn): fn(ctx, channel_id, content) -> content | nil, reason */
+static int l_on_chat(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.rpc");
+    if (!lua_istable(L, -1)) return luaL_error(L, "moonbase.on_chat is only available in scripts/server.lua");
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moonbase.on_chat");
+    return 0;
+}
+
+mb_lua_vm *rpc_server_vm(void) { return S.vm; }
+
+int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
+                    const char *content, char **out, char *reason, size_t rlen)
+{
+    *out = NULL;
+    if (!S.vm) return 0;
+    lua_State *L = mb_lua_vm_state(S.vm);
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.on_chat");
+    if (lua_type(L, -1) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, player_id);
+    lua_setfield(L, -2, "player_id");
+    lua_pushstring(L, username);
+    lua_setfield(L, -2, "username");
+    lua_pushstring(L, channel_id);
+    lua_pushstring(L, content);
+    char err[2048];
+    int rc = mb_lua_vm_pcall(S.vm, 3, 2, err, sizeof err);
+    if (rc != MB_LUA_OK) {
+        char q[1024];
+        mb_error("on_chat_failed", "error=%s", mb_log_quote(q, sizeof q, err));
+        snprintf(reason, rlen, "message filter failed");
+        return -1;
+    }
+    int result = 0;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+        size_t l;
+        const char *c = lua_tolstring(L, -2, &l);
+        *out = mb_strndup(c, l);
+        result = 0;
+    } else {
+        snprintf(reason, rlen, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "message rejected");
+        result = 1;
+    }
+    lua_pop(L, 2);
+    return result;
+}
+
 static int l_rpc_unavailable(lua_State *L)
 {
     return luaL_error(L, "moonbase.rpc is only available in scripts/server.lua");
@@ -83,6 +137,7 @@ static void load_server(const char *mode, const mode_version *v)
     if (ok) {
         modes_install_lua_functions(vm);
         mb_lua_vm_module_set(vm, "rpc", l_rpc);
+        mb_lua_vm_module_set(vm, "on_chat", l_on_chat);
         lua_State *L = mb_lua_vm_state(vm);
         lua_pushcfunction(L, make_table);
         ok = mb_lua_vm_pcall(vm, 0, 0, err, sizeof err) == MB_LUA_OK &&
