@@ -17,6 +17,7 @@
 extern const mb_module match_module;
 extern const mb_module vote_module;
 extern const mb_module matchmaker_module;
+extern const mb_module admin_module;
 int match_simulate_main(int argc, char **argv);
 
 #ifndef MB_VERSION
@@ -30,6 +31,7 @@ static const mb_module *const modules[] = {
     &match_module,
     &vote_module,
     &matchmaker_module,
+    &admin_module,
     NULL,
 };
 
