@@ -16,8 +16,10 @@
 #
 # PostgreSQL refuses to run as root. As root the cluster is owned and run by the `postgres`
 # system user (from Debian's postgresql package), or a `moonbase` system user created on
-# demand; every directory above DIR must be traversable (o+x) by that user. As any other user
-# the cluster is run by that user.
+# demand, which must be able to traverse every directory above DIR. When it cannot (a checkout
+# under /root, mode 0700), the cluster is created in /var/lib/moonbase/pg-<hash of DIR> and DIR
+# becomes a symlink to it (MOONBASE_PG_RELOCATE=0: fail instead). As any other user the cluster
+# is run by that user.
 #
 # Environment: PG_BINDIR (where initdb/pg_ctl live; default: newest /usr/lib/postgresql/*/bin),
 # MOONBASE_PG_FAST=1 on first start turns off fsync & co (throwaway test clusters only).
@@ -78,7 +80,6 @@ psql_cmd() { # psql as the cluster superuser over TCP (trust)
 init_cluster() {
   mkdir -p "$DIR"
   DIR=$(cd "$DIR" && pwd)
-  local sock=$DIR
   if [[ $(id -u) -eq 0 ]]; then
     chown "$PGOSUSER:" "$DIR"
     chmod 0700 "$DIR"
@@ -88,12 +89,28 @@ init_cluster() {
         p=$(dirname "$p")
         runuser -u "$PGOSUSER" -- test -x "$p" || bad=$p
       done
-      die "user $PGOSUSER cannot reach $DIR: ${bad:-a parent} is not traversable by it." \
-          "Put the cluster elsewhere (e.g. MOONBASE_PG_DIR=/var/tmp/moonbase-pg make run)" \
-          "or allow it: chmod o+x ${bad:-<parent>}"
+      if [[ ${MOONBASE_PG_RELOCATE:-1} == 1 ]] && rmdir "$DIR" 2>/dev/null; then
+        # e.g. a checkout under /root (0700): keep the cluster where the user can reach it,
+        # and link it from DIR so that every pg.sh command still takes DIR.
+        local alt
+        alt=/var/lib/moonbase/pg-$(printf '%s' "$DIR" | sha256sum | cut -c1-12)
+        mkdir -p /var/lib/moonbase "$alt"
+        chmod 0755 /var/lib/moonbase
+        ln -s "$alt" "$DIR"
+        say "user $PGOSUSER cannot reach $DIR (${bad:-a parent} is not traversable):" \
+            "the cluster lives in $alt, linked from $DIR"
+        DIR=$alt
+        chown "$PGOSUSER:" "$DIR"
+        chmod 0700 "$DIR"
+      else
+        die "user $PGOSUSER cannot reach $DIR: ${bad:-a parent} is not traversable by it." \
+            "Put the cluster elsewhere (e.g. MOONBASE_PG_DIR=/var/tmp/moonbase-pg make run)" \
+            "or allow it: chmod o+x ${bad:-<parent>}"
+      fi
     fi
   fi
   # A unix socket path must fit in sun_path (107 bytes); otherwise TCP only.
+  local sock=$DIR
   if (( ${#sock} + 20 > 107 )); then sock=""; fi
   say "initdb $DIR/data (owner $PGOSUSER)"
   as_user "$BINDIR/initdb" -D "$DIR/data" -U "$PGOSUSER" --auth-local=trust --auth-host=trust \
@@ -118,6 +135,8 @@ init_cluster() {
 cmd=${1:-}; [[ -n $cmd ]] || usage
 DIR=${2:-}; [[ -n $DIR ]] || usage
 [[ $DIR == /* ]] || DIR=$PWD/$DIR
+LINK=""
+if [[ -L $DIR ]]; then LINK=$DIR; DIR=$(readlink -f "$DIR"); fi   # relocated cluster (see init_cluster)
 BINDIR=$(find_bindir)
 
 case $cmd in
@@ -184,6 +203,7 @@ case $cmd in
       fi
     fi
     rm -rf "$DIR"
+    [[ -n $LINK ]] && rm -f "$LINK"
     say "destroyed $DIR"
     ;;
   *) usage ;;
