@@ -68,6 +68,7 @@ struct match {
     int depth;                /* nested script calls */
     mb_buf out;
     bool sim;
+    bool reload_pending;      /* a new version with reload() is live */
     int64_t sim_now;
 };
 

@@ -276,12 +276,19 @@ static const mb_route routes[] = {
     {"POST", "/v1/admin/matches/{id}/end", route_admin_match_end, MB_AUTH_ADMIN, false},
 };
 
+void match_mode_reloaded(const char *mode);
+static void on_mode_reload(const char *mode, const mode_version *v)
+{
+    if (v && v->has_reload) match_mode_reloaded(mode);
+}
+
 static mb_status module_init(void)
 {
     const mb_config *c = mb_cfg();
     modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_warn_ms);
     match_runtime_init();
     rpc_init();
+    modes_on_reload(on_mode_reload);
     int failures = modes_init(c->scripts_dir, true);
     if (failures) mb_warn("scripts_failed_at_start", "count=%d", failures);
     return MB_OK;
