@@ -28,10 +28,12 @@ RUN mkdir -p /out/opt/moonbase \
     done
 
 # ---- runtime stage: only the shared libraries the binary needs ------------------------------
+# (libwebsockets-evlib-ev: lws 4.1 loads its libev event loop as a plugin at run time.)
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libwebsockets17 libev4 libluajit2-5.1-2 lua-cjson libjansson4 libsodium23 libpq5 \
+      libwebsockets17 libwebsockets-evlib-ev libev4 libluajit2-5.1-2 lua-cjson \
+      libjansson4 libsodium23 libpq5 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/moonbase --shell /usr/sbin/nologin moonbase

@@ -30,7 +30,7 @@ fi
 PACKAGES=(
   build-essential cmake pkg-config
   clang libclang-rt-14-dev clang-format      # fuzz targets (libFuzzer), make format
-  libwebsockets-dev libev-dev libluajit2-5.1-dev lua-cjson lua-cjson-dev
+  libwebsockets-dev libwebsockets-evlib-ev libev-dev libluajit2-5.1-dev lua-cjson lua-cjson-dev
   libjansson-dev libsodium-dev libpq-dev libcmocka-dev
   postgresql postgresql-contrib
   valgrind
