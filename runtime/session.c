@@ -362,7 +362,7 @@ void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, boo
         return;
     }
     dispatch(s, s->rx, n);
-    if (s->rx_cap > 16384 && !s->dead) { /* give back a big buffer after a big message */
+    if (s->rx_cap > 2048 && !s->dead) { /* idle sessions keep at most a small buffer */
         free(s->rx);
         s->rx = NULL;
         s->rx_cap = 0;

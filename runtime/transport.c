@@ -199,7 +199,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static struct lws_protocols protocols[] = {
-    {"moonbase", callback, sizeof(pss), 65536, 0, NULL, 0},
+    /* rx_buffer_size is allocated per connection: keep it small (messages
+     * larger than it arrive in pieces that session.c reassembles). */
+    {"moonbase", callback, sizeof(pss), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
