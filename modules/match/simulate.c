@@ -5,6 +5,7 @@
  * broadcast state as one JSON line on stdout. Designers use it to test
  * mode scripts; tests/lua/ uses it for the example modes.
  *
+ * --params JSON is passed to init(match, params).
  * Inputs file: one JSON object per line,
  *   {"tick": 3, "player": 1, "input": {"action": "move", "x": 1, "y": 0}}
  * ("player" is 1..N, or "player_id": "p2"); an input is applied in the
@@ -27,7 +28,7 @@ static void print_state(match *m, const char *json, size_t len, void *ud)
 
 int match_simulate_main(int argc, char **argv)
 {
-    const char *mode = NULL, *inputs = NULL, *scripts = "./scripts";
+    const char *mode = NULL, *inputs = NULL, *scripts = "./scripts", *params_text = NULL;
     long players = 2, ticks = 10;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -36,8 +37,9 @@ int match_simulate_main(int argc, char **argv)
         else if (!strcmp(a, "--ticks") && v) ticks = strtol(argv[++i], NULL, 10);
         else if (!strcmp(a, "--inputs") && v) inputs = argv[++i];
         else if (!strcmp(a, "--scripts") && v) scripts = argv[++i];
+        else if (!strcmp(a, "--params") && v) params_text = argv[++i];
         else if (!strcmp(a, "--help")) {
-            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--scripts DIR]\n");
+            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--scripts DIR]\n");
             return 0;
         } else if (a[0] != '-' && !mode) mode = a;
         else {
@@ -92,13 +94,31 @@ int match_simulate_main(int argc, char **argv)
     (void)by_tick;
     int code;
     char err[1024];
-    match *m = match_create(mode, NULL, &code, err, sizeof err);
+    json_t *params = NULL;
+    if (params_text) {
+        json_error_t je;
+        params = json_loads(params_text, 0, &je);
+        if (!json_is_object(params)) {
+            fprintf(stderr, "simulate: --params must be a JSON object (%s)\n", je.text);
+            json_decref(params);
+            rc = 2;
+            goto out;
+        }
+    }
+    match *m = match_create(mode, params, &code, err, sizeof err);
+    json_decref(params);
     if (!m) {
         fprintf(stderr, "simulate: %s\n", err);
         rc = 1;
         goto out;
     }
     int64_t period = 1000 / m->v->tick_rate;
+    /* Reserve every seat first, so the match starts once all have joined. */
+    for (long p = 1; p <= players; p++) {
+        char pid[32];
+        snprintf(pid, sizeof pid, "p%ld", p);
+        match_reserve(m, pid, 1000000000);
+    }
     for (long p = 1; p <= players && !match_is_over(m); p++) {
         char pid[32], usn[32];
         snprintf(pid, sizeof pid, "p%ld", p);
