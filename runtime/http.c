@@ -145,7 +145,8 @@ void mb_http_on_closed(mb_http_req *r)
     /* Client gone (or response written). If the handler still owes a
      * response, it will find wsi == NULL and free the request then. */
     r->wsi = NULL;
-    if (r->responded) req_free(r);
+    /* Never dispatched (the client left mid-body): nobody else will free it. */
+    if (r->responded || !r->dispatched) req_free(r);
 }
 
 static void respond_raw(mb_http_req *r, int status, const char *ctype, char *body, size_t len)
@@ -277,6 +278,7 @@ static bool bearer(mb_http_req *r, const char **tok)
 
 void mb_http_dispatch(mb_http_req *r)
 {
+    r->dispatched = true;
     if (strcmp(r->method, "OPTIONS") == 0) {
         respond_raw(r, 204, "text/plain", mb_strdup(""), 0);
         return;

@@ -62,6 +62,7 @@ struct mb_http_req {
     char origin[256];
     const mb_route *route;
     /* response */
+    bool dispatched;        /* a handler owns it until it responds */
     bool responded;
     int status;
     char *resp;
