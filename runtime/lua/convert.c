@@ -59,24 +59,44 @@ static bool as_integer(double d, long long *out)
     return true;
 }
 
-/* Shortest of %.15g / %.17g that reads back as d. buf must hold 32 bytes.
- * d is finite. Returns the length. */
+/* Decimal digits of u, with a '.' before the last `frac` digits. */
+static int fmt_fixed(unsigned long long u, bool neg, int frac, char *buf)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n <= frac) tmp[n++] = '0'; /* 0.05: at least one integer digit */
+    int len = 0;
+    if (neg) buf[len++] = '-';
+    while (n) {
+        if (n == frac) buf[len++] = '.';
+        buf[len++] = tmp[--n];
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* Text that reads back as exactly d (finite): integers as integers, short
+ * decimals such as 13.25 without printf, else the shorter of %.15g/%.17g.
+ * buf must hold 32 bytes. Returns the length. */
 static int fmt_number(double d, char *buf)
 {
+    static const double p10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8 };
     long long i;
-    if (as_integer(d, &i)) {
-        char tmp[24];
-        int n = 0;
-        unsigned long long u = i < 0 ? 0ull - (unsigned long long)i : (unsigned long long)i;
-        do {
-            tmp[n++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        int len = 0;
-        if (i < 0) buf[len++] = '-';
-        while (n) buf[len++] = tmp[--n];
-        buf[len] = '\0';
-        return len;
+    if (as_integer(d, &i))
+        return fmt_fixed(i < 0 ? 0ull - (unsigned long long)i : (unsigned long long)i, i < 0, 0, buf);
+    double a = fabs(d);
+    if (a >= 1e-4 && a < 1e7) {
+        for (int k = 1; k <= 8; k++) {
+            double m = nearbyint(a * p10[k]);
+            /* IEEE division is correctly rounded, so m / 10^k == a means the
+             * decimal m * 10^-k parses back to exactly a. */
+            if (m < 9007199254740992.0 && m / p10[k] == a)
+                return fmt_fixed((unsigned long long)m, d < 0, k, buf);
+        }
     }
     int len = snprintf(buf, 32, "%.15g", d);
     if (strtod(buf, NULL) != d) len = snprintf(buf, 32, "%.17g", d);
@@ -222,19 +242,56 @@ static bool numeric_twin(const char *s, size_t len, double *d)
     return strcmp(back, tmp) == 0;
 }
 
-/* Decide array vs object for the table at absolute index t; errors on bad
- * key types, bad marked tables and number/string key clashes. */
-static bool classify(enc_ctx *c, int t, table_shape *shape)
+/* After an object was written: if it had number keys and string keys that
+ * look like numbers, make sure no two became the same text ({[1]=.., ["1"]=..}). */
+static bool check_twins(enc_ctx *c, int t)
 {
     lua_State *L = c->L;
-    size_t count = 0, maxk = 0, twins = 0;
-    bool posint = true, has_num = false;
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
+        size_t len;
+        double d;
+        if (lua_type(L, -1) != LUA_TSTRING) continue;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (!numeric_twin(s, len, &d)) continue;
+        lua_pushnumber(L, d);
+        lua_rawget(L, t);
+        bool clash = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (clash) {
+            fail(c, "duplicate key \"%s\" (number and string)", s);
+            lua_pop(L, 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decide array vs object for the table at absolute index t. A table whose
+ * first key is not a number is an object at once (the common case); key
+ * types are checked while the object is written. */
+static bool classify(enc_ctx *c, int t, table_shape *shape)
+{
+    lua_State *L = c->L;
+    bool marked = has_marker(L, t);
+    shape->array = false;
+    shape->n = 0;
+    lua_pushnil(L);
+    if (!lua_next(L, t)) {
+        shape->array = marked;
+        return true;
+    }
+    if (!marked && lua_type(L, -2) != LUA_TNUMBER) {
+        lua_pop(L, 2);
+        return true;
+    }
+    lua_pop(L, 1);
+    size_t count = 0, maxk = 0;
+    bool posint = true;
+    do {
         int kt = lua_type(L, -1);
         if (kt == LUA_TNUMBER) {
-            has_num = true;
             double d = lua_tonumber(L, -1);
             if (posint && d >= 1 && d <= 9007199254740992.0 && d == floor(d)) {
                 if ((size_t)d > maxk) maxk = (size_t)d;
@@ -243,50 +300,57 @@ static bool classify(enc_ctx *c, int t, table_shape *shape)
             }
         } else if (kt == LUA_TSTRING) {
             posint = false;
-            const char *s = lua_tostring(L, -1);
-            if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') twins++;
         } else {
             fail(c, "cannot use a %s as a key", lua_typename(L, kt));
             lua_pop(L, 1);
             return false;
         }
         count++;
-    }
-    if (has_marker(L, t)) {
-        if (!posint || maxk != count) {
-            fail(c, "array-marked table has keys other than 1..n");
-            return false;
+        if (!posint && !marked) { /* an object: stop early */
+            lua_pop(L, 1);
+            return true;
         }
-        shape->array = true;
-        shape->n = count;
+        if (!lua_next(L, t)) break;
+        lua_pop(L, 1);
+    } while (true);
+    if (marked && (!posint || maxk != count)) {
+        fail(c, "array-marked table has keys other than 1..n");
+        return false;
+    }
+    shape->array = posint && maxk == count;
+    shape->n = shape->array ? count : 0;
+    return true;
+}
+
+/* Key bookkeeping while an object is written. */
+typedef struct key_seen {
+    bool num;  /* a number key was written */
+    bool twin; /* a string key looking like a number was written */
+} key_seen;
+
+/* Check the key at the top-1 of the stack (lua_next position); set *str. */
+static bool object_key(enc_ctx *c, int d, key_seen *ks, bool *str)
+{
+    lua_State *L = c->L;
+    int kt = lua_type(L, -2);
+    if (kt == LUA_TSTRING) {
+        size_t klen;
+        const char *key = lua_tolstring(L, -2, &klen);
+        c->path[d] = (path_ent){ PK_KEY, key, klen, 0 };
+        if ((key[0] >= '0' && key[0] <= '9') || key[0] == '-') ks->twin = true;
+        *str = true;
         return true;
     }
-    shape->array = count > 0 && posint && maxk == count;
-    shape->n = shape->array ? count : 0;
-    if (shape->array || !has_num || !twins) return true;
-
-    /* Mixed keys: "1" and 1 would both become "1". */
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        size_t len;
-        double d;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            const char *s = lua_tolstring(L, -1, &len);
-            if (numeric_twin(s, len, &d)) {
-                lua_pushnumber(L, d);
-                lua_rawget(L, t);
-                bool clash = !lua_isnil(L, -1);
-                lua_pop(L, 1);
-                if (clash) {
-                    fail(c, "duplicate key \"%s\" (number and string)", s);
-                    lua_pop(L, 1);
-                    return false;
-                }
-            }
-        }
+    if (kt == LUA_TNUMBER) {
+        c->path[d] = (path_ent){ PK_NUMKEY, NULL, 0, lua_tonumber(L, -2) };
+        ks->num = true;
+        *str = false;
+        return true;
     }
-    return true;
+    c->depth = d; /* the path ends at the table: the key has no text */
+    fail(c, "cannot use a %s as a key", lua_typename(L, kt));
+    c->depth = d + 1;
+    return false;
 }
 
 /* Number key -> key text. */
@@ -323,23 +387,26 @@ static json_t *table_to_json(enc_ctx *c, int t)
         }
     } else {
         out = json_object();
+        key_seen ks = { false, false };
         lua_pushnil(L);
         while (lua_next(L, t)) {
             char num[32];
             const char *key;
             size_t klen;
-            if (lua_type(L, -2) == LUA_TSTRING) {
+            bool str;
+            if (!object_key(c, d, &ks, &str)) {
+                lua_pop(L, 2);
+                goto fail;
+            }
+            if (str) {
                 key = lua_tolstring(L, -2, &klen);
-                c->path[d] = (path_ent){ PK_KEY, key, klen, 0 };
                 if (!utf8_valid(key, klen)) {
                     fail(c, "key is not valid UTF-8");
                     lua_pop(L, 2);
                     goto fail;
                 }
             } else {
-                double kd = lua_tonumber(L, -2);
-                c->path[d] = (path_ent){ PK_NUMKEY, NULL, 0, kd };
-                klen = (size_t)number_key(kd, num);
+                klen = (size_t)number_key(lua_tonumber(L, -2), num);
                 key = num;
             }
             if (c->budget < klen + 4) {
@@ -360,6 +427,7 @@ static json_t *table_to_json(enc_ctx *c, int t)
                 goto fail;
             }
         }
+        if (ks.num && ks.twin && !check_twins(c, t)) goto fail;
     }
     c->depth--;
     return out;
@@ -440,6 +508,16 @@ json_t *mb_lua_to_json(lua_State *L, int idx, char *err, size_t errlen)
 
 /* ---- Lua -> JSON text --------------------------------------------------- */
 
+/* 1 for bytes a JSON string carries verbatim without a UTF-8 check. */
+static const unsigned char plain_char[256] = {
+    ['\x20'] = 1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \\ */, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70..0x7f */
+};
+
 static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -449,11 +527,9 @@ static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len)
     size_t run = 0; /* start of bytes to copy verbatim */
     size_t i = 0;
     while (i < len) {
+        while (i < len && plain_char[p[i]]) i++;
+        if (i == len) break;
         unsigned char ch = p[i];
-        if (ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\') {
-            i++;
-            continue;
-        }
         if (ch >= 0x80) {
             size_t n = utf8_seq(p + i, len - i);
             if (!n) {
@@ -521,26 +597,24 @@ static bool encode_table(enc_ctx *c, int t, mb_buf *out, size_t start_len)
         mb_buf_putc(out, ']');
     } else {
         bool first = true;
+        key_seen ks = { false, false };
         mb_buf_putc(out, '{');
         lua_pushnil(L);
         while (lua_next(L, t)) {
             if (!first) mb_buf_putc(out, ',');
             first = false;
-            bool ok;
-            if (lua_type(L, -2) == LUA_TSTRING) {
+            bool str;
+            bool ok = object_key(c, d, &ks, &str);
+            if (ok && str) {
                 size_t klen;
                 const char *key = lua_tolstring(L, -2, &klen);
-                c->path[d] = (path_ent){ PK_KEY, key, klen, 0 };
                 ok = put_string(c, out, key, klen);
-            } else {
+            } else if (ok) {
                 char num[34];
-                double kd = lua_tonumber(L, -2);
-                c->path[d] = (path_ent){ PK_NUMKEY, NULL, 0, kd };
-                int n = number_key(kd, num + 1);
+                int n = number_key(lua_tonumber(L, -2), num + 1);
                 num[0] = '"';
                 num[n + 1] = '"';
                 mb_buf_append(out, num, (size_t)n + 2);
-                ok = true;
             }
             if (ok) {
                 mb_buf_putc(out, ':');
@@ -552,6 +626,7 @@ static bool encode_table(enc_ctx *c, int t, mb_buf *out, size_t start_len)
                 return false;
             }
         }
+        if (ks.num && ks.twin && !check_twins(c, t)) return false;
         mb_buf_putc(out, '}');
     }
     c->depth--;

@@ -1,1 +1,201 @@
-int main(void){return 0;}
+/*
+ * bench_lua.c - what the sandbox costs, and the JSON encoders.
+ *
+ *   build-lua/runtime/lua/bench_lua [scale]
+ *
+ * 1. Three workloads in four setups:
+ *      jit      plain luaL_newstate, JIT on (what LuaJIT can do)
+ *      interp   plain luaL_newstate, JIT off, no hook
+ *      counted  lua_newstate with a counting realloc allocator, JIT off
+ *      mb_lua   mb_lua_vm (JIT off, count hook with deadline, capped allocator)
+ * 2. Per-call overhead: mb_lua_vm_pcall vs lua_pcall of an empty function.
+ * 3. Encoding a typical state (8 players with x, y, hp, name): the direct
+ *    encoder mb_lua_encode_json vs mb_lua_to_json + json_dumps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <luajit.h>
+#include <lualib.h>
+
+#include "convert.h"
+#include "mb.h"
+#include "vm.h"
+
+static const struct {
+    const char *name;
+    const char *code;
+} workloads[] = {
+    { "numeric loop", "local n = 0 for i = 1, 3e7 * S do n = n + i % 7 end return n" },
+    { "table-heavy",
+      "local s = 0 for r = 1, 10 * S do local t = {} for i = 1, 2e4 do t[i] = {x = i, y = i * 2, "
+      "name = 'p' .. (i % 10)} end for i = 1, #t do s = s + t[i].x + #t[i].name end end return s" },
+    { "function calls", "local function f(a) return a + 1 end local n = 0 for i = 1, 1e7 * S do n = f(n) end return n" },
+};
+
+static size_t g_counted;
+
+static void *counting_alloc(void *ud, void *p, size_t o, size_t n)
+{
+    (void)ud;
+    if (n == 0) {
+        if (p) g_counted -= o;
+        free(p);
+        return NULL;
+    }
+    void *q = realloc(p, n);
+    if (q) g_counted += n - (p ? o : 0);
+    return q;
+}
+
+static double run_plain(lua_State *L, const char *code, double scale)
+{
+    lua_pushnumber(L, scale);
+    lua_setglobal(L, "S");
+    int64_t t0 = mb_now_us();
+    if (luaL_loadstring(L, code) || lua_pcall(L, 0, 1, 0)) {
+        fprintf(stderr, "error: %s\n", lua_tostring(L, -1));
+        exit(1);
+    }
+    lua_pop(L, 1);
+    return (double)(mb_now_us() - t0) / 1000.0;
+}
+
+static double run_vm(mb_lua_vm *vm, const char *code, double scale)
+{
+    lua_State *L = mb_lua_vm_state(vm);
+    char err[512];
+    lua_pushnumber(L, scale);
+    lua_setglobal(L, "S");
+    int64_t t0 = mb_now_us();
+    if (mb_lua_vm_load_string(vm, code, "=bench", err, sizeof err) != MB_LUA_OK ||
+        mb_lua_vm_pcall(vm, 0, 1, err, sizeof err) != MB_LUA_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        exit(1);
+    }
+    lua_pop(L, 1);
+    return (double)(mb_now_us() - t0) / 1000.0;
+}
+
+static void bench_workloads(double scale)
+{
+    mb_lua_limits lim = { .mem_bytes = 256u << 20, .time_ms = 600000, .warn_ms = 600000 };
+    printf("== workloads (ms, best of 3; ratio vs interp) ==\n");
+    printf("%-16s %9s %9s %9s %9s   %s\n", "workload", "jit", "interp", "counted", "mb_lua", "mb_lua/interp");
+    for (size_t w = 0; w < MB_ARRAY_LEN(workloads); w++) {
+        double best[4] = { 1e18, 1e18, 1e18, 1e18 };
+        for (int rep = 0; rep < 3; rep++) {
+            for (int mode = 0; mode < 4; mode++) {
+                double ms;
+                if (mode == 3) {
+                    mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
+                    ms = run_vm(vm, workloads[w].code, scale);
+                    mb_lua_vm_free(vm);
+                } else {
+                    lua_State *L = mode == 2 ? lua_newstate(counting_alloc, NULL) : luaL_newstate();
+                    luaL_openlibs(L);
+                    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | (mode == 0 ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
+                    ms = run_plain(L, workloads[w].code, scale);
+                    lua_close(L);
+                }
+                if (ms < best[mode]) best[mode] = ms;
+            }
+        }
+        printf("%-16s %9.1f %9.1f %9.1f %9.1f   %.2fx\n", workloads[w].name, best[0], best[1], best[2],
+               best[3], best[3] / best[1]);
+    }
+}
+
+static int l_empty(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+
+static void bench_calls(void)
+{
+    const int n = 1000000;
+    mb_lua_vm *vm = mb_lua_vm_new(NULL, NULL, NULL, 0);
+    lua_State *L = mb_lua_vm_state(vm);
+    char err[256];
+    mb_lua_vm_load_string(vm, "return function(a, b) return a end", NULL, err, sizeof err);
+    mb_lua_vm_pcall(vm, 0, 1, err, sizeof err);
+    int fn = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    int64_t t0 = mb_now_us();
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, fn);
+        lua_pushnumber(L, i);
+        lua_pushnumber(L, i);
+        if (mb_lua_vm_pcall(vm, 2, 1, err, sizeof err) != MB_LUA_OK) exit(1);
+        lua_pop(L, 1);
+    }
+    double mb_ns = (double)(mb_now_us() - t0) * 1000.0 / n;
+
+    t0 = mb_now_us();
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, fn);
+        lua_pushnumber(L, i);
+        lua_pushnumber(L, i);
+        if (lua_pcall(L, 2, 1, 0) != 0) exit(1);
+        lua_pop(L, 1);
+    }
+    double raw_ns = (double)(mb_now_us() - t0) * 1000.0 / n;
+    (void)l_empty;
+    printf("\n== calls ==\nmb_lua_vm_pcall: %.0f ns/call   lua_pcall: %.0f ns/call\n", mb_ns, raw_ns);
+    mb_lua_vm_free(vm);
+}
+
+static void bench_encode(void)
+{
+    const int n = 200000;
+    mb_lua_vm *vm = mb_lua_vm_new(NULL, NULL, NULL, 0);
+    lua_State *L = mb_lua_vm_state(vm);
+    char err[256];
+    const char *state =
+        "local p = {} for i = 1, 8 do p['player-' .. i] = {x = i * 13.25, y = 200 - i * 7.5, hp = 100 - i, "
+        "name = 'Player ' .. i} end return {tick = 1234, players = p}";
+    if (mb_lua_vm_load_string(vm, state, NULL, err, sizeof err) || mb_lua_vm_pcall(vm, 0, 1, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    int idx = lua_gettop(L);
+
+    mb_buf b = MB_BUF_INIT;
+    int64_t t0 = mb_now_us();
+    for (int i = 0; i < n; i++) {
+        mb_buf_reset(&b);
+        if (mb_lua_encode_json(L, idx, &b, err, sizeof err) != MB_OK) exit(1);
+    }
+    double fast_ns = (double)(mb_now_us() - t0) * 1000.0 / n;
+    size_t fast_len = b.len;
+
+    size_t jlen = 0;
+    t0 = mb_now_us();
+    for (int i = 0; i < n; i++) {
+        json_t *j = mb_lua_to_json(L, idx, err, sizeof err);
+        char *s = json_dumps(j, JSON_COMPACT);
+        jlen = strlen(s);
+        free(s);
+        json_decref(j);
+    }
+    double jansson_ns = (double)(mb_now_us() - t0) * 1000.0 / n;
+    printf("\n== encode state (8 players: x, y, hp, name) ==\n");
+    printf("mb_lua_encode_json:         %6.0f ns/op  (%zu bytes)\n", fast_ns, fast_len);
+    printf("mb_lua_to_json + json_dumps: %6.0f ns/op  (%zu bytes)\n", jansson_ns, jlen);
+    printf("speed-up: %.1fx\n", jansson_ns / fast_ns);
+    mb_buf_free(&b);
+    mb_lua_vm_free(vm);
+}
+
+int main(int argc, char **argv)
+{
+    double scale = argc > 1 ? atof(argv[1]) : 1.0;
+    if (scale <= 0) scale = 1.0;
+    bench_workloads(scale);
+    bench_calls();
+    bench_encode();
+    return 0;
+}

@@ -751,6 +751,8 @@ static void encode_exact(mb_lua_vm *vm, const char *code, const char *want)
     lua_pop(L, 1);
 }
 
+static void encode_error(mb_lua_vm *vm, const char *code, const char *needle);
+
 static void test_convert_encode(void **state)
 {
     MB_UNUSED(state);
@@ -789,6 +791,35 @@ static void test_convert_encode(void **state)
     encode_exact(vm, "return {3, 2.5, -0.0, 1e15, 0.1}", "[3,2.5,0,1000000000000000,0.1]");
     encode_exact(vm, "return 'q\"b\\\\n\\nt\\tc\\1z\\127'", "\"q\\\"b\\\\n\\nt\\tc\\u0001z\x7f\"");
     encode_exact(vm, "return {a = {1, {b = true}}}", "{\"a\":[1,{\"b\":true}]}");
+    /* every byte 1..127 inside a string: controls escaped, the rest verbatim */
+    {
+        char code[600], want[1200];
+        size_t w = 0;
+        int n = snprintf(code, sizeof code, "local t = {} for i = 1, 127 do t[i] = string.char(i) end return table.concat(t)");
+        assert_true(n > 0);
+        want[w++] = '"';
+        for (int ch = 1; ch < 128; ch++) {
+            if (ch == '"' || ch == '\\') {
+                want[w++] = '\\';
+                want[w++] = (char)ch;
+            } else if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\b' || ch == '\f') {
+                want[w++] = '\\';
+                want[w++] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : ch == '\t' ? 't' : ch == '\b' ? 'b' : 'f';
+            } else if (ch < 0x20) {
+                w += (size_t)snprintf(want + w, sizeof want - w, "\\u%04x", ch);
+            } else {
+                want[w++] = (char)ch;
+            }
+        }
+        want[w++] = '"';
+        want[w] = '\0';
+        encode_exact(vm, code, want);
+        encode_same(vm, code, want);
+    }
+    encode_error(vm, "return {['x'] = 1, [2] = 2, ['2'] = 3}", "duplicate key \"2\"");
+    encode_error(vm, "return {['-1.5'] = 1, [-1.5] = 2}", "duplicate key \"-1.5\"");
+    encode_same(vm, "return {['01'] = 1, [1.5] = 2, ['1e3'] = 3, [1000] = 4}",
+                "{\"01\":1,\"1.5\":2,\"1e3\":3,\"1000\":4}");
     encode_exact(vm, "return 'caf\\195\\169 \\240\\159\\152\\128'", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
     /* the script-side encoder is the same one */
     expect_str(vm, "return require('moonbase').json.encode({a = {1, 2}})", "{\"a\":[1,2]}");
