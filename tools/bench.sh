@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# `make bench`: load-test the real server with tests/bench/loadgen, run the in-process
+# benches, print one table, keep the runs in tests/bench/results/.
+#
+#   tools/bench.sh [SET]                        SET: default (make bench) | quick | sweep | idle | full
+#   tools/bench.sh run SCENARIO [OPTIONS...]    one loadgen run against a fresh server
+#
+# Steps: build build-bench/ (Release); start a throwaway PostgreSQL (tools/pg.sh, removed at
+# exit); for every run start a fresh server with load-friendly limits (below), run the load
+# generator with --server-pid, stop the server by its PID; then bench_vote, bench_matchmaker
+# and bench_lua when built. Everything it started is stopped by PID at exit.
+#
+# Sets (the load generator and the server share this machine's cores: see docs/PERFORMANCE.md):
+#   quick    smoke run, about a minute (tests/bench/loadgen.sh uses it)
+#   default  rpc, match 100 and 600 x 8 players, idle 15,000, matchmaker, chat; < 5 minutes
+#   sweep    match at rising match counts until one does not hold 20 Hz (largest that holds)
+#   idle     idle at 5,000, 10,000, 15,000 sessions
+#   full     default + sweep
+#
+# Environment:
+#   MOONBASE_BENCH_BUILD_DIR  build folder (build-bench)
+#   MOONBASE_BENCH_NO_BUILD=1 use the binaries already in it
+#   MOONBASE_BENCH_REPEAT=N   run each loadgen scenario N times (table shows medians)
+#   MOONBASE_BENCH_SAVE=0     do not write tests/bench/results/<date>-<commit>.json
+#   MOONBASE_BENCH_SERVER_ARGS extra server flags
+#   MOONBASE_BENCH_PERF=1     record `perf record -g` of the server during each run
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+SET=${1:-default}
+BUILD=${MOONBASE_BENCH_BUILD_DIR:-build-bench}
+[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+REPEAT=${MOONBASE_BENCH_REPEAT:-1}
+LG=$BUILD/tests/bench/loadgen/loadgen
+BIN=$BUILD/moonbase
+T_START=$(date +%s)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+case $SET in default|quick|sweep|idle|full|run) ;; *)
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
+
+# ---- build --------------------------------------------------------------------------------
+if [[ ${MOONBASE_BENCH_NO_BUILD:-0} != 1 ]]; then
+  say "build: cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release && cmake --build $BUILD -j$(nproc)"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release --log-level=WARNING >/dev/null || exit 1
+  cmake --build "$BUILD" -j"$(nproc)" >"${TMPDIR:-/tmp}/moonbase-bench-build.log" 2>&1 || {
+    tail -n 40 "${TMPDIR:-/tmp}/moonbase-bench-build.log" >&2; say "build failed"; exit 1; }
+fi
+[[ -x $BIN ]] || { say "no server at $BIN"; exit 1; }
+[[ -x $LG ]] || { say "no load generator at $LG"; exit 1; }
+
+LOGDIR=$BUILD/bench-logs
+rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+RUNS=$LOGDIR/runs.jsonl
+: >"$RUNS"
+
+# ---- cleanup: only what this script started, by PID ----------------------------------------
+PGDIR="" SERVER_PID="" DATADIR="" PERF_PID=""
+stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      say "server $SERVER_PID did not stop in 10 s: SIGKILL"; kill -KILL "$SERVER_PID" 2>/dev/null
+    fi
+  fi
+  wait "$SERVER_PID" 2>/dev/null
+  SERVER_PID=""
+}
+cleanup() {
+  [[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
+  stop_server
+  [[ -n $PGDIR ]] && tools/pg.sh destroy "$PGDIR" >/dev/null 2>&1
+  [[ -n $DATADIR ]] && rm -rf "$DATADIR"
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT TERM
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# ---- PostgreSQL -----------------------------------------------------------------------------
+PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/moonbase-bench-pg.XXXXXX"); chmod 0755 "$PGDIR"
+if ! MOONBASE_PG_FAST=1 tools/pg.sh start "$PGDIR" "$(free_port)" >"$LOGDIR/pg.log" 2>&1; then
+  cat "$LOGDIR/pg.log" >&2; say "could not start PostgreSQL"; exit 1
+fi
+DBURL=$(tools/pg.sh url "$PGDIR")
+DATADIR=$(mktemp -d "${TMPDIR:-/tmp}/moonbase-bench-data.XXXXXX")
+say "PostgreSQL $DBURL"
+
+# ---- server ---------------------------------------------------------------------------------
+# Load-friendly limits: per-connection message and input rates above what the scenarios send,
+# the per-IP auth limit out of the way (every client is 127.0.0.1), room for 19,000 sockets,
+# tokens that outlive the run, warn-level logs (info logs a line per session).
+SERVER_ARGS=(--host 127.0.0.1 --database-url "$DBURL" --scripts "$ROOT/scripts"
+  --migrations "$ROOT/migrations" --data-dir "$DATADIR" --mode development --log-level warn
+  --msg-rate 1000 --msg-burst 2000 --input-rate 100 --auth-rate 1000000
+  --max-connections 19500 --token-ttl 86400 --idle-timeout-ms 120000)
+# shellcheck disable=SC2206
+EXTRA_ARGS=(${MOONBASE_BENCH_SERVER_ARGS:-})
+PORT=""
+start_server() { # LOGNAME
+  PORT=$(free_port)
+  "$BIN" --port "$PORT" "${SERVER_ARGS[@]}" "${EXTRA_ARGS[@]}" >"$LOGDIR/$1.server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  say "server did not come up (log: $LOGDIR/$1.server.log)"; tail -n 20 "$LOGDIR/$1.server.log" >&2
+  return 1
+}
+
+RUN_N=0 FAILED=0
+# run SCENARIO LABEL [loadgen options...]: fresh server, one loadgen run, server stopped.
+run() {
+  local sc=$1 label=$2; shift 2
+  local r
+  for ((r = 1; r <= REPEAT; r++)); do
+    RUN_N=$((RUN_N + 1))
+    local name
+    name=$(printf '%02d-%s-%s' "$RUN_N" "$sc" "${label// /_}")
+    start_server "$name" || { FAILED=1; return 1; }
+    if [[ ${MOONBASE_BENCH_PERF:-0} == 1 ]]; then
+      perf record -g -F 499 -p "$SERVER_PID" -o "$LOGDIR/$name.perf.data" >/dev/null 2>&1 &
+      PERF_PID=$!
+    fi
+    local t0=$SECONDS rc
+    "$LG" "$sc" --port "$PORT" --server-pid "$SERVER_PID" --label "$label" --out "$RUNS" "$@" \
+      >/dev/null 2>"$LOGDIR/$name.log"
+    rc=$?
+    if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; PERF_PID=""; fi
+    if ((rc == 0)); then say "$sc $label: ok ($((SECONDS - t0)) s)"
+    else say "$sc $label: FAILED (exit $rc; log $LOGDIR/$name.log)"; tail -n 5 "$LOGDIR/$name.log" >&2; FAILED=1; fi
+    stop_server
+  done
+}
+
+# sweep START STEP MAX: match runs at rising counts until one does not hold.
+sweep() {
+  local m=$1 step=$2 max=$3 best=0
+  while ((m <= max)); do
+    run match "sweep ${m}x8" --matches "$m" --players 8 --duration 8 --warmup 3
+    if tail -n 1 "$RUNS" | grep -q '"holds":true'; then best=$m; else break; fi
+    m=$((m + step))
+  done
+  say "sweep: largest match count that held 20 Hz (lateness p99 < 5 ms, input-to-state p99 < 55 ms): $best"
+  printf '{"scenario":"sweep","label":"8 players 20 Hz","largest_holding":%d,"headline":[{"figure":"largest match count holding 20 Hz","value":%d,"unit":"matches","target":">= 600","met":%s}]}\n' \
+    "$best" "$best" "$( ((best >= 600)) && echo true || echo false)" >>"$RUNS"
+}
+
+quick_set() {
+  run rpc "32 conns" --connections 32 --duration 4 --warmup 1 --prefix lg-rpc
+  run match "50x8" --matches 50 --players 8 --duration 4 --warmup 2
+  run idle "2000" --clients 2000 --duration 3
+  run matchmaker "500 @200/s" --clients 500 --rate 200 --duration 3 --prefix lg-mm
+  run chat "200 members" --clients 200 --rate 20 --duration 3 --prefix lg-chat
+}
+default_set() {
+  run rpc "64 conns" --connections 64 --duration 10 --warmup 2 --prefix lg-rpc
+  run match "100x8" --matches 100 --players 8 --duration 10 --warmup 3
+  run match "600x8" --matches 600 --players 8 --duration 10 --warmup 3
+  run idle "15000" --clients 15000 --duration 8 --heartbeat 15
+  run matchmaker "2000 @400/s" --clients 2000 --rate 400 --duration 5 --prefix lg-mm
+  run chat "1000 members" --clients 1000 --rate 20 --duration 5 --prefix lg-chat
+}
+
+if [[ $SET == run ]]; then
+  shift
+  sc=${1:?scenario}; shift
+  run "$sc" "manual" "$@"
+else
+  case $SET in
+    quick) quick_set ;;
+    default) default_set ;;
+    sweep) sweep 200 100 1200 ;;
+    idle) for n in 5000 10000 15000; do run idle "$n" --clients "$n" --duration 8; done ;;
+    full) default_set; sweep 200 100 1200 ;;
+  esac
+fi
+stop_server
+
+# ---- in-process benches ---------------------------------------------------------------------
+INPROC=$LOGDIR/inprocess.jsonl
+: >"$INPROC"
+if [[ $SET != run && $SET != sweep && $SET != idle ]]; then
+  for b in modules/vote/bench_vote modules/matchmaker/bench_matchmaker runtime/lua/bench_lua; do
+    exe=$BUILD/$b
+    if [[ ! -x $exe ]]; then say "$(basename "$b"): not built, skipped"; continue; fi
+    say "$(basename "$b")"
+    if ! (cd "$(dirname "$exe")" && "$exe") >"$LOGDIR/$(basename "$b").log" 2>&1; then
+      say "$(basename "$b") FAILED (log $LOGDIR/$(basename "$b").log)"; FAILED=1; continue
+    fi
+    grep -a '^{"bench"' "$LOGDIR/$(basename "$b").log" >>"$INPROC"
+    if [[ $b == */bench_lua ]]; then # plain text: keep the state-encoding figures
+      enc=$(grep -a 'mb_lua_encode_json:' "$LOGDIR/bench_lua.log" | grep -oE '[0-9]+ ns/op' | grep -oE '[0-9]+')
+      pc=$(grep -a 'mb_lua_vm_pcall:' "$LOGDIR/bench_lua.log" | grep -oE 'mb_lua_vm_pcall: [0-9]+' | grep -oE '[0-9]+$')
+      [[ -n $enc ]] && printf '{"bench":"lua","config":"encode state 8 players","median_ns":%s}\n' "$enc" >>"$INPROC"
+      [[ -n $pc ]] && printf '{"bench":"lua","config":"mb_lua_vm_pcall","median_ns":%s}\n' "$pc" >>"$INPROC"
+    fi
+  done
+fi
+
+# ---- table and history ----------------------------------------------------------------------
+echo
+echo "Moonbase bench ($SET), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores shared by server and load generator"
+"$LG" table --median "$RUNS" "$INPROC"
+echo
+say "logs: $LOGDIR   total $(( $(date +%s) - T_START )) s"
+if [[ ${MOONBASE_BENCH_SAVE:-1} != 0 && $SET != quick && $SET != run ]]; then
+  mkdir -p tests/bench/results
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$([[ -n $(git status --porcelain -- runtime modules scripts 2>/dev/null) ]] && echo true || echo false)
+  out=tests/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$SET-$commit.json
+  node -e '
+    const fs = require("fs"), os = require("os");
+    const lines = f => fs.readFileSync(f, "utf8").split("\n").filter(Boolean).map(l => JSON.parse(l));
+    const [runs, inproc, out, set, commit, dirty] = process.argv.slice(1);
+    const doc = { date: new Date().toISOString(), set, commit, server_code_dirty: dirty === "true",
+      machine: { cores: os.cpus().length, cpu: os.cpus()[0].model, kernel: os.release(),
+                 memory_gib: Math.round(os.totalmem() / 2 ** 30) },
+      note: "server and load generator share the cores; other builds may have been running",
+      runs: lines(runs), inprocess: lines(inproc) };
+    fs.writeFileSync(out, JSON.stringify(doc, null, 1) + "\n");
+  ' "$RUNS" "$INPROC" "$out" "$SET" "$commit" "$dirty" && say "saved $out"
+fi
+exit "$FAILED"
