@@ -41,8 +41,14 @@
  * deadline every MB_LUA_HOOK_INSTRUCTIONS bytecodes, including in
  * coroutines. Past the deadline the call is aborted: the hook then fires on
  * every instruction, so pcall/xpcall/coroutine.resume inside the script
- * cannot swallow the abort. C functions are not interrupted while they run
- * (string.rep, table.concat and friends are bounded by the memory cap).
+ * cannot swallow the abort (xpcall is wrapped so that its message handler
+ * is skipped once aborted: LuaJIT runs it with hooks still blocked).
+ * C functions are not interrupted while they run: string.rep,
+ * table.concat and friends are bounded by the memory cap, and the pattern
+ * functions (string.find/match/gmatch/gsub) refuse, with an error, a
+ * pattern whose worst-case backtracking on the subject exceeds 1e8 steps
+ * (e.g. ".-.-b" on 5000 bytes); plain finds and ordinary patterns pass.
+ * Cost of JIT off + hook: see tests/bench/bench_lua.c.
  *
  * Memory cap. The allocator refuses growth past mem_bytes while a call or a
  * load runs; Lua then raises "not enough memory", which ends the call with

@@ -346,6 +346,32 @@ static void test_runaway_loops(void **state)
     mb_lua_vm_free(vm);
 }
 
+static void test_runaway_patterns(void **state)
+{
+    MB_UNUSED(state);
+    /* Backtracking patterns run in C where no hook fires: refused up front
+     * when their worst case is too large, so one call cannot freeze the loop. */
+    mb_lua_vm *vm = new_vm(0, 1000);
+    int64_t t0 = mb_now_ms();
+    expect_fail(vm, "string.find(string.rep('a', 5000), '.-.-b')", MB_LUA_ERR_RUNTIME, "too complex");
+    expect_fail(vm, "local s = ('x'):rep(20000) return s:find('a.-b')", MB_LUA_ERR_RUNTIME, "too complex");
+    expect_fail(vm, "local s = ('x'):rep(20000) for w in s:gmatch('(.-)y(.-)z') do end", MB_LUA_ERR_RUNTIME, "too complex");
+    expect_fail(vm, "local s = ('x'):rep(20000) s:gsub('x*y', '')", MB_LUA_ERR_RUNTIME, "too complex");
+    expect_fail(vm, "local s = ('('):rep(3000) .. (')'):rep(3000) s:find('%b()%b()')", MB_LUA_ERR_RUNTIME, "too complex");
+    assert_true(mb_now_ms() - t0 < 500);
+    /* ordinary uses still work, including on long subjects */
+    expect_str(vm, "return ('  hi  '):match('^%s*(.-)%s*$')", "hi");
+    expect_str(vm, "return ('key=val'):match('^(%w+)=(%w+)$')", "key");
+    expect_str(vm, "return (('a b '):rep(100000):gsub('%s+', '')):sub(1, 4)", "abab");
+    expect_str(vm, "local s = ('x'):rep(9000) return tostring(s:find('a.-b'))", "nil");
+    expect_str(vm, "return tostring(('a.b'):find('.', 1, true))", "2");
+    expect_str(vm, "return tostring((('a.b'):rep(50000)):find('.ba', 1, true))", "2");
+    expect_str(vm, "local t = {} for k, v in ('a=1, b=2'):gmatch('(%w+)=(%w+)') do t[#t + 1] = k .. v end return table.concat(t, ',')", "a1,b2");
+    expect_str(vm, "return (('hello world'):gsub('o', '0'))", "hell0 w0rld");
+    expect_str(vm, "return (('[x]'):gsub('[%[%]]', ''))", "x");
+    mb_lua_vm_free(vm);
+}
+
 static int l_call_back(lua_State *L)
 {
     /* a host function calling back into Lua through the VM */
@@ -948,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_sandbox_coroutines),
         cmocka_unit_test(test_runaway_loops),
         cmocka_unit_test(test_runaway_nested_call),
+        cmocka_unit_test(test_runaway_patterns),
         cmocka_unit_test(test_memory_bombs),
         cmocka_unit_test(test_memory_live_near_cap),
         cmocka_unit_test(test_memory_too_small),
