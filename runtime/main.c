@@ -18,6 +18,8 @@ extern const mb_module match_module;
 extern const mb_module vote_module;
 extern const mb_module matchmaker_module;
 extern const mb_module admin_module;
+extern const mb_module social_module; /* before match: scripts get moonbase.notify */
+extern const mb_module chat_module;
 int match_simulate_main(int argc, char **argv);
 
 #ifndef MB_VERSION
@@ -28,6 +30,8 @@ extern char **environ;
 
 static const mb_module *const modules[] = {
     &account_module,
+    &social_module,
+    &chat_module,
     &match_module,
     &vote_module,
     &matchmaker_module,

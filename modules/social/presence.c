@@ -1,0 +1,491 @@
+/*
+ * presence.c - who is online and what they are doing.
+ *
+ * A player is online from their first authenticated socket; when the last
+ * one closes they stay online for PRESENCE_GRACE_MS, so a reconnect (page
+ * reload, network switch) changes nothing for their friends. While online,
+ * their relationships (friends, invites, blocks both ways) are cached here,
+ * loaded by one query at connect and kept current by friends.c after each
+ * committed change; presence.changed goes to the online friends from that
+ * cache. Changes are coalesced: presence_flush (before the loop sleeps)
+ * sends a player's presence once per iteration, and only when it differs
+ * from what their friends last saw.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ratelimit.h"
+#include "social.h"
+
+#define PRESENCE_GRACE_MS 2000
+#define METADATA_MAX_BYTES 1024
+#define UPDATE_RATE 5.0 /* presence.update per second per player */
+#define UPDATE_BURST 10.0
+#define GET_MAX_IDS 100
+
+#define REL_TAG 0x100u      /* map values must be non-NULL */
+#define REL_BLOCKED_BY 0x10u /* they blocked me */
+
+typedef struct pres {
+    char id[40];
+    uint64_t gen;        /* tells a reused id from this entry in callbacks */
+    char *status;
+    json_t *metadata;    /* object or NULL */
+    char *sent;          /* last presence.changed payload friends got, or NULL */
+    int sockets;
+    bool loaded, loading, reload, dirty, gone;
+    mb_smap rels;        /* other id -> (void *)(REL_TAG | social_rel | REL_BLOCKED_BY?) */
+    ev_timer grace_w, retry_w;
+    int retry_ms;
+    mb_bucket rate;
+} pres;
+
+static mb_smap players;   /* player id -> pres */
+static pres **dirty;      /* to flush before the loop sleeps */
+static size_t n_dirty, cap_dirty;
+static uint64_t next_gen = 1;
+static double *m_changed, *m_loads;
+
+static const char rels_sql[] =
+    "SELECT other_id::text, state FROM friendships WHERE player_id = $1::uuid"
+    " UNION ALL SELECT player_id::text, 'blocked_by' FROM friendships"
+    " WHERE other_id = $1::uuid AND state = 'blocked'";
+
+/* ------------------------------------------------------------ entries */
+
+static unsigned rel_get(const pres *p, const char *other)
+{
+    return (unsigned)(uintptr_t)mb_smap_get(&p->rels, other);
+}
+
+static void rel_put(pres *p, const char *other, unsigned v)
+{
+    if ((v & ~REL_TAG) == 0) mb_smap_del(&p->rels, other);
+    else mb_smap_put(&p->rels, other, (void *)(uintptr_t)(v | REL_TAG));
+}
+
+static bool is_friend(unsigned v) { return (v & 0x0f) == REL_FRIEND && !(v & REL_BLOCKED_BY); }
+
+static void mark_dirty(pres *p)
+{
+    if (p->dirty) return;
+    p->dirty = true;
+    if (n_dirty == cap_dirty) {
+        cap_dirty = cap_dirty ? cap_dirty * 2 : 64;
+        dirty = mb_realloc(dirty, cap_dirty * sizeof *dirty);
+    }
+    dirty[n_dirty++] = p;
+}
+
+static void set_status(pres *p, const char *status, json_t *metadata /* steals */)
+{
+    free(p->status);
+    p->status = mb_strdup(status);
+    json_decref(p->metadata);
+    p->metadata = metadata;
+    mark_dirty(p);
+}
+
+static void pres_free(pres *p)
+{
+    ev_timer_stop(mb_loop(), &p->grace_w);
+    ev_timer_stop(mb_loop(), &p->retry_w);
+    mb_smap_free(&p->rels);
+    free(p->status);
+    free(p->sent);
+    json_decref(p->metadata);
+    free(p);
+}
+
+static void load_rels(pres *p);
+
+typedef struct load_ctx {
+    char id[40];
+    uint64_t gen;
+} load_ctx;
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { load_rels(w->data); }
+
+static void rels_loaded(void *ud, const mb_db_result *res)
+{
+    load_ctx *c = ud;
+    pres *p = mb_smap_get(&players, c->id);
+    bool mine = p && p->gen == c->gen;
+    free(c);
+    if (!mine || p->gone) return;
+    p->loading = false;
+    if (!res->ok) {
+        /* Keep what we had (if anything) and try again with backoff. */
+        p->retry_ms = p->retry_ms ? (p->retry_ms * 2 > 5000 ? 5000 : p->retry_ms * 2) : 250;
+        ev_timer_set(&p->retry_w, p->retry_ms / 1000.0, 0.);
+        ev_timer_start(mb_loop(), &p->retry_w);
+        return;
+    }
+    p->retry_ms = 0;
+    if (p->reload) { /* a change committed while we read: read again */
+        p->reload = false;
+        load_rels(p);
+        return;
+    }
+    mb_smap_free(&p->rels);
+    mb_smap_init(&p->rels);
+    for (int i = 0; i < PQntuples(res->res); i++) {
+        const char *other = PQgetvalue(res->res, i, 0);
+        const char *st = PQgetvalue(res->res, i, 1);
+        unsigned v = rel_get(p, other) & ~REL_TAG;
+        if (strcmp(st, "blocked_by") == 0) v |= REL_BLOCKED_BY;
+        else v = (v & ~0x0fu) | (unsigned)social_rel_parse(st);
+        rel_put(p, other, v);
+    }
+    p->loaded = true;
+    mark_dirty(p); /* announce to friends now that we know them */
+}
+
+static void load_rels(pres *p)
+{
+    if (p->loading) {
+        p->reload = true;
+        return;
+    }
+    p->loading = true;
+    p->reload = false;
+    *m_loads += 1;
+    load_ctx *c = mb_malloc(sizeof *c);
+    snprintf(c->id, sizeof c->id, "%s", p->id);
+    c->gen = p->gen;
+    const char *params[] = {p->id};
+    mb_db_query(rels_sql, 1, params, rels_loaded, c);
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    pres *p = w->data;
+    if (p->sockets > 0) return;
+    p->gone = true;
+    set_status(p, "offline", NULL); /* flushed (and freed) before the loop sleeps */
+}
+
+static pres *pres_get(const char *player_id, bool create)
+{
+    pres *p = mb_smap_get(&players, player_id);
+    if (p || !create) return p;
+    p = mb_calloc(1, sizeof *p);
+    snprintf(p->id, sizeof p->id, "%s", player_id);
+    p->gen = next_gen++;
+    p->status = mb_strdup("online");
+    mb_smap_init(&p->rels);
+    ev_init(&p->grace_w, grace_cb);
+    p->grace_w.data = p;
+    ev_init(&p->retry_w, retry_cb);
+    p->retry_w.data = p;
+    mb_bucket_init(&p->rate, UPDATE_BURST, mb_now_ms());
+    mb_smap_put(&players, p->id, p);
+    return p;
+}
+
+/* Online for others: has a live entry that is not on its way out. */
+static pres *online(const char *player_id)
+{
+    pres *p = mb_smap_get(&players, player_id);
+    return p && !p->gone ? p : NULL;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+void presence_session_authed(mb_session *s)
+{
+    const char *pid = mb_session_player(s);
+    if (strlen(pid) >= 40) return;
+    pres *p = mb_smap_get(&players, pid);
+    if (p && p->gone) {
+        /* Grace ran out in this very iteration: let the old entry flush
+         * its offline, start a fresh one. */
+        mb_smap_del(&players, pid);
+        p = NULL;
+    }
+    if (!p) {
+        p = pres_get(pid, true);
+        load_rels(p);
+    }
+    p->sockets++;
+    ev_timer_stop(mb_loop(), &p->grace_w);
+}
+
+void presence_session_closed(mb_session *s)
+{
+    pres *p = online(mb_session_player(s));
+    if (!p || p->sockets <= 0) return;
+    if (--p->sockets > 0) return;
+    ev_timer_set(&p->grace_w, PRESENCE_GRACE_MS / 1000.0, 0.);
+    ev_timer_start(mb_loop(), &p->grace_w);
+}
+
+/* ---------------------------------------------------------- fan-out */
+
+static json_t *payload_of(const pres *p, bool full)
+{
+    json_t *o = json_pack("{s:s,s:s}", "player_id", p->id, "status", p->status);
+    if (full && p->metadata) json_object_set(o, "metadata", p->metadata);
+    return o;
+}
+
+static void fan_out(pres *p)
+{
+    json_t *pl = payload_of(p, true);
+    char *text = json_dumps(pl, JSON_COMPACT);
+    json_decref(pl);
+    /* Friends never saw this player online: nothing to tell about offline. */
+    bool skip = (!p->sent && p->gone) || (p->sent && strcmp(p->sent, text) == 0);
+    if (skip) {
+        free(text);
+        return;
+    }
+    mb_frame *f = mb_frame_envelope_raw("presence.changed", text, strlen(text));
+    size_t it = 0;
+    const char *other;
+    void *v;
+    int n = 0;
+    while (mb_smap_next(&p->rels, &it, &other, &v))
+        if (is_friend((unsigned)(uintptr_t)v) && online(other)) n += mb_player_send_frame(other, f);
+    mb_frame_unref(f);
+    *mb_metric_msg_out("presence.changed") += n;
+    *m_changed += 1;
+    free(p->sent);
+    p->sent = text;
+}
+
+void presence_flush(void)
+{
+    /* Entries may be freed here, and fan-out never marks others dirty. */
+    for (size_t i = 0; i < n_dirty; i++) {
+        pres *p = dirty[i];
+        p->dirty = false;
+        if (p->loaded) fan_out(p);
+        if (p->gone) {
+            if (mb_smap_get(&players, p->id) == p) mb_smap_del(&players, p->id);
+            pres_free(p);
+        }
+    }
+    n_dirty = 0;
+}
+
+void presence_tell(const char *to, const char *about, bool hide)
+{
+    pres *p = online(about);
+    if (!p || !online(to)) return;
+    json_t *pl = hide ? json_pack("{s:s,s:s}", "player_id", p->id, "status", "offline") : payload_of(p, true);
+    mb_player_send(to, "presence.changed", pl);
+    json_decref(pl);
+}
+
+/* ----------------------------------------------------- relationships */
+
+int presence_blocked(const char *a, const char *b)
+{
+    pres *p = online(a);
+    if (!p || !p->loaded) return -1;
+    unsigned v = rel_get(p, b);
+    return (v & REL_BLOCKED_BY) || (v & 0x0f) == REL_BLOCKED ? 1 : 0;
+}
+
+void presence_rel_set(const char *a, const char *b, int state, int blocked_by)
+{
+    pres *p = online(a);
+    if (!p) return;
+    if (p->loading) {
+        p->reload = true;
+        return;
+    }
+    if (!p->loaded) return; /* the pending retry reads everything */
+    unsigned v = rel_get(p, b) & ~REL_TAG;
+    if (state >= 0) v = (v & ~0x0fu) | (unsigned)state;
+    if (blocked_by == 1) v |= REL_BLOCKED_BY;
+    else if (blocked_by == 0) v &= ~REL_BLOCKED_BY;
+    rel_put(p, b, v);
+}
+
+void presence_rel_stale(const char *a)
+{
+    pres *p = online(a);
+    if (p && !ev_is_active(&p->retry_w)) load_rels(p);
+}
+
+json_t *presence_json(const char *player_id, bool full)
+{
+    pres *p = online(player_id);
+    if (!p) return json_pack("{s:s}", "status", "offline");
+    json_t *o = json_pack("{s:s}", "status", p->status);
+    if (full && p->metadata) json_object_set(o, "metadata", p->metadata);
+    return o;
+}
+
+/* -------------------------------------------------- presence.update */
+
+void presence_on_update(mb_session *s, const char *cid, json_t *payload)
+{
+    const char *pid = mb_session_player(s);
+    json_t *st = json_object_get(payload, "status");
+    json_t *meta = json_object_get(payload, "metadata");
+    if (strlen(json_string_value(st)) != json_string_length(st)) {
+        mb_session_error(s, cid, "presence.update", MB_E_BAD_REQUEST, "status must not contain NUL");
+        return;
+    }
+    if (meta && json_is_null(meta)) meta = NULL;
+    if (meta) {
+        char *t = json_dumps(meta, JSON_COMPACT);
+        size_t n = strlen(t);
+        free(t);
+        if (n > METADATA_MAX_BYTES) {
+            mb_session_error(s, cid, "presence.update", MB_E_BAD_REQUEST,
+                             "metadata must be at most %d bytes of JSON", METADATA_MAX_BYTES);
+            return;
+        }
+    }
+    pres *p = online(pid);
+    if (!p) { /* cannot happen for an authenticated socket; be safe */
+        mb_session_error(s, cid, "presence.update", MB_E_INTERNAL, "no presence for this session");
+        return;
+    }
+    if (!mb_bucket_take(&p->rate, UPDATE_RATE, UPDATE_BURST, mb_now_ms())) {
+        mb_session_error(s, cid, "presence.update", MB_E_RATE_LIMITED,
+                         "too many presence updates; at most %g per second", UPDATE_RATE);
+        return;
+    }
+    set_status(p, json_string_value(st), meta ? json_deep_copy(meta) : NULL);
+    if (cid) {
+        json_t *r = json_pack("{s:s}", "status", p->status);
+        if (p->metadata) json_object_set(r, "metadata", p->metadata);
+        mb_session_send(s, "presence.updated", cid, r);
+    }
+}
+
+/* --------------------------------------------------- GET /v1/presence */
+
+typedef struct get_ctx {
+    mb_http_req *req;
+    char viewer[40];
+    char (*ids)[37];
+    size_t n;
+} get_ctx;
+
+/* What viewer may see of target: full for self and friends, status only
+ * for others, "offline" across a block. rel is viewer's relation bits. */
+static json_t *view(const char *viewer, const char *target, unsigned rel)
+{
+    bool blocked = (rel & REL_BLOCKED_BY) || (rel & 0x0f) == REL_BLOCKED;
+    bool full = strcmp(viewer, target) == 0 || (rel & 0x0f) == REL_FRIEND;
+    json_t *o = blocked ? json_pack("{s:s}", "status", "offline") : presence_json(target, full);
+    json_object_set_new(o, "player_id", json_string(target));
+    return o;
+}
+
+static void respond_get(get_ctx *c, const mb_smap *rels)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < c->n; i++)
+        json_array_append_new(arr, view(c->viewer, c->ids[i], (unsigned)(uintptr_t)mb_smap_get(rels, c->ids[i])));
+    mb_http_respond(c->req, 200, json_pack("{s:o}", "presences", arr));
+    free(c->ids);
+    free(c);
+}
+
+static void get_rels_done(void *ud, const mb_db_result *res)
+{
+    get_ctx *c = ud;
+    if (!res->ok) {
+        social_http_db_error(c->req, res);
+        free(c->ids);
+        free(c);
+        return;
+    }
+    mb_smap rels;
+    mb_smap_init(&rels);
+    for (int i = 0; i < PQntuples(res->res); i++) {
+        const char *other = PQgetvalue(res->res, i, 0);
+        const char *st = PQgetvalue(res->res, i, 1);
+        unsigned v = (unsigned)(uintptr_t)mb_smap_get(&rels, other) & ~REL_TAG;
+        if (strcmp(st, "blocked_by") == 0) v |= REL_BLOCKED_BY;
+        else v |= (unsigned)social_rel_parse(st);
+        mb_smap_put(&rels, other, (void *)(uintptr_t)(v | REL_TAG));
+    }
+    respond_get(c, &rels);
+    mb_smap_free(&rels);
+}
+
+void presence_route_get(mb_http_req *r)
+{
+    const char *q = mb_http_query(r, "ids");
+    if (!q || !*q) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "query parameter 'ids' (comma-separated player ids) is required");
+        return;
+    }
+    get_ctx *c = mb_calloc(1, sizeof *c);
+    c->req = r;
+    snprintf(c->viewer, sizeof c->viewer, "%s", mb_http_player(r));
+    c->ids = mb_malloc(GET_MAX_IDS * sizeof *c->ids);
+    for (const char *p = q; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        char one[40] = "";
+        if (l == 36) {
+            memcpy(one, p, 36);
+            one[36] = '\0';
+        }
+        if (l != 36 || !social_is_uuid(one) || c->n >= GET_MAX_IDS) {
+            if (c->n >= GET_MAX_IDS) mb_http_error(r, MB_E_BAD_REQUEST, "at most %d ids", GET_MAX_IDS);
+            else mb_http_error(r, MB_E_BAD_REQUEST, "ids must be player ids (UUIDs), comma-separated");
+            free(c->ids);
+            free(c);
+            return;
+        }
+        social_uuid_lower(one, c->ids[c->n++]);
+        p += l;
+        if (*p == ',') p++;
+    }
+    pres *me = online(c->viewer);
+    if (me && me->loaded) {
+        respond_get(c, &me->rels);
+        return;
+    }
+    /* Not online (a REST-only client): read the relationships. */
+    const char *params[] = {c->viewer};
+    mb_db_query(rels_sql, 1, params, get_rels_done, c);
+}
+
+/* ------------------------------------------------------------- module */
+
+void presence_init(void)
+{
+    mb_smap_init(&players);
+    m_changed = mb_metric("moonbase_presence_changes_total", "", MB_COUNTER,
+                          "presence changes fanned out to friends");
+    m_loads = mb_metric("moonbase_presence_relationship_loads_total", "", MB_COUNTER,
+                        "relationship reads for players coming online");
+}
+
+void presence_destroy(void)
+{
+    /* Entries already gone are only in the dirty list. */
+    for (size_t i = 0; i < n_dirty; i++)
+        if (dirty[i]->gone && mb_smap_get(&players, dirty[i]->id) != dirty[i]) pres_free(dirty[i]);
+    size_t it = 0;
+    void *v;
+    while (mb_smap_next(&players, &it, NULL, &v)) pres_free(v);
+    mb_smap_free(&players);
+    free(dirty);
+    dirty = NULL;
+    n_dirty = cap_dirty = 0;
+}
+
+char *presence_metrics(void)
+{
+    size_t online_n = 0;
+    size_t it = 0;
+    void *v;
+    while (mb_smap_next(&players, &it, NULL, &v))
+        if (!((pres *)v)->gone) online_n++;
+    return mb_sprintf("# HELP moonbase_presence_online players online (including the reconnect grace)\n"
+                      "# TYPE moonbase_presence_online gauge\nmoonbase_presence_online %zu\n",
+                      online_n);
+}
