@@ -192,10 +192,10 @@ describe('hot reload', () => {
       const now = (await scripts()).modes;
       return now.every((m) => m.version === before[m.mode] + 1);
     });
-    const res = await server.http('POST', '/v1/admin/scripts/reload', undefined, admin);
+    const res = await server.http('POST', '/v1/admin/scripts/reload', {}, admin);
     assert.equal(res.status, 200, res.text);
     for (const m of res.json.modes) assert.equal(m.version, before[m.mode] + 2, m.mode);
-    assert.equal((await server.http('POST', '/v1/admin/scripts/reload')).status, 401);
+    assert.equal((await server.http('POST', '/v1/admin/scripts/reload', {})).status, 401);
     const q = await newPlayer();
     const m = await createAndJoin(q);
     assert.equal(m.joined.state.tag, 'v6');
