@@ -379,7 +379,7 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     mb_lua_vm_update_limit(vm);
     int st = lua_pcall(L, nargs, nresults, base + 1);
     vm->depth--;
-    if (outer) vm->in_handler = false;
+    vm->in_handler = false; /* the handler (if any) has finished */
     mb_lua_vm_update_limit(vm);
 
     int rc;

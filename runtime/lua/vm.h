@@ -14,13 +14,15 @@
  *   mb_lua_vm_free(vm);
  *
  * Context: the event-loop thread only. Nothing here is thread-safe.
+ * Run Lua only through mb_lua_vm_pcall: lua_call / lua_pcall used directly
+ * run without the time budget and without a traceback.
  *
  * Sandbox. Globals are limited to: assert error ipairs next pairs pcall
  * rawequal rawget rawset select getmetatable setmetatable tonumber
  * tostring type unpack xpcall _G _VERSION, plus
  *   load / loadstring  text only (a binary chunk is refused);
  *   collectgarbage      "count", "collect" and "step" only;
- *   print               goes to the log (event=lua_print), not stdout;
+ *   print               goes to the log (event=lua_log, level info), not stdout;
  *   require             see below;
  * and the libraries string (without dump), table, math, os (time, date,
  * clock only), coroutine and bit. There is no io, debug, ffi, jit, package,
@@ -29,7 +31,7 @@
  * can neither read nor replace them.
  *
  * require(name): "moonbase" and "cjson" return the built-in modules (see
- * module section below). Any other name must match [A-Za-z0-9_.]+, contain
+ * module.c for their functions). Any other name must match [A-Za-z0-9_.]+, contain
  * no "..", and resolves only to <lib_dir>/<name with '.' -> '/'>.lua, loaded
  * as text. Results are cached per VM in a private table (not package.loaded).
  * The file is read with blocking stdio the first time: require at the top of
@@ -56,7 +58,10 @@
  * bytes so its own small pushes (ids, a tick number, a short string) cannot
  * fail; push large data (JSON) with mb_lua_push_json_protected (convert.h)
  * or from a C function run through mb_lua_vm_pcall. A memory error never
- * aborts the process; the VM stays usable.
+ * aborts the process; the VM stays usable (its garbage is collected right
+ * after the failed call). LuaJIT has no emergency GC, so the hook also runs
+ * a full collection when usage passes 3/4 of the cap (at most once per 1/8
+ * of the cap of growth): live data near the cap plus garbage does not fail.
  */
 #ifndef MB_LUA_VM_H
 #define MB_LUA_VM_H
