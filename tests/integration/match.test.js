@@ -61,6 +61,7 @@ describe('matches', () => {
   };
   before(async () => {
     dir = scriptsDir(['grace', 'timed', 'hidden']);
+    assert.ok(fs.existsSync(path.join(dir, 'modes', 'mapvote.lua')), 'the mapvote example mode');
     // arena8: the arena mode as shipped, but the round starts once all eight joined
     const arena = fs.readFileSync(path.join(dir, 'modes', 'arena.lua'), 'utf8');
     const arena8 = arena.replace('players = { min = 2, max = 8 }', 'players = { min = 8, max = 8 }');
@@ -376,6 +377,174 @@ describe('matches', () => {
     // oversized input: the message limit (64 KiB) closes the socket with 1009
     a.ws.send({ type: 'match.input', payload: { action: 'echo', value: 'x'.repeat(70000) } });
     assert.equal((await a.ws.waitClosed(3000)).code, 1009);
+  });
+
+  it('admin: GET /v1/admin/matches, GET /v1/admin/matches/{id} (state), POST /v1/admin/matches/{id}/end', async () => {
+    const adm = { authorization: `Bearer ${server.adminToken}` };
+    const a = await player();
+    const b = await player();
+    const { match_id: id } = await createMatch(server, a, 'tictactoe');
+    await a.ws.ok('match.join', { match_id: id });
+    await b.ws.ok('match.join', { match_id: id });
+    await a.ws.next('match.started', 3000);
+    const list = await server.http('GET', '/v1/admin/matches', undefined, adm);
+    assert.equal(list.status, 200, list.text);
+    const entry = list.json.matches.find((m) => m.match_id === id);
+    assert.equal(entry.status, 'running');
+    assert.equal(entry.players.length, 2, 'the admin list includes players');
+    assert.equal(typeof entry.started_at, 'number');
+    const one = await server.http('GET', `/v1/admin/matches/${id}`, undefined, adm);
+    assert.equal(one.status, 200);
+    assert.deepEqual(one.json.state.board, ['', '', '', '', '', '', '', '', '']);
+    assert.equal(one.json.state.turn, a.player_id);
+    assert.equal((await server.http('GET', `/v1/admin/matches/${id}`, undefined, bearer(a))).status, 401, 'players are not admins');
+    const end = await server.http('POST', `/v1/admin/matches/${id}/end`, {}, adm);
+    assert.equal(end.status, 200, end.text);
+    assert.deepEqual(end.json, { match_id: id, status: 'finished' });
+    for (const p of [a, b]) {
+      const fin = await p.ws.next('match.finished', 3000);
+      assert.deepEqual(fin.payload, { match_id: id, result: { reason: 'ended_by_admin' } });
+    }
+    const again = await server.http('POST', `/v1/admin/matches/${id}/end`, {}, adm);
+    assert.equal(again.status, 404);
+    assert.match(again.json.error.message, /no live match/);
+    assert.equal((await server.http('GET', `/v1/admin/matches/${id}`, undefined, adm)).status, 404);
+  });
+
+  it('matchmaking: matchmaker.add -> matchmaker.ticket; four arena tickets -> matchmaker.matched; join the reserved seats', async () => {
+    const adm = { authorization: `Bearer ${server.adminToken}` };
+    const solo = await player();
+    // errors
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'tictactoe' }), 'not_found', 'matchmaker.add');
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'no_such_mode' }), 'not_found', 'matchmaker.add');
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'arena', properties: { region: 'eu' } }), 'bad_request', 'matchmaker.add',
+      /properties\.skill \(number\) is required by mode 'arena'/);
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'arena', properties: { skill: 1200 } }), 'bad_request', 'matchmaker.add',
+      /properties\.region \(string\) is required by mode 'arena'/);
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'arena', properties: { skill: 1200, region: 'eu', deck: [1] } }), 'bad_request', 'matchmaker.add',
+      /property 'deck' must be a finite number or a string of at most 64 characters/);
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'arena', properties: 'eu' }), 'bad_request', 'matchmaker.add', /field 'properties' must be an object/);
+    // a ticket, a duplicate, removal
+    const t = await solo.ws.request('matchmaker.add', { mode: 'arena', properties: { skill: 1500, region: 'mars' } });
+    assert.equal(t.type, 'matchmaker.ticket', JSON.stringify(t));
+    assert.deepEqual(Object.keys(t.payload).sort(), ['mode', 'ticket_id']);
+    assert.equal(t.payload.mode, 'arena');
+    assertError(await solo.ws.request('matchmaker.add', { mode: 'arena', properties: { skill: 1500, region: 'mars' } }), 'conflict', 'matchmaker.add',
+      /already have a ticket for mode 'arena'/);
+    const stats = await server.http('GET', '/v1/matchmaker/stats', undefined, bearer(solo));
+    assert.equal(stats.status, 200, stats.text);
+    assert.equal(stats.json.modes.arena.tickets, 1);
+    assert.deepEqual(Object.keys(stats.json.modes.arena).sort(), ['matches_formed', 'mean_skill_spread', 'mean_wait_ms', 'oldest_wait_ms', 'tickets']);
+    assert.equal((await server.http('GET', '/v1/admin/matchmaker', undefined, adm)).json.modes.arena.tickets, 1);
+    assertError(await solo.ws.request('matchmaker.remove', { ticket_id: 'nope' }), 'not_found', 'matchmaker.remove', /no ticket 'nope' of yours/);
+    const other = await player();
+    assertError(await other.ws.request('matchmaker.remove', { ticket_id: t.payload.ticket_id }), 'not_found', 'matchmaker.remove');
+    const removed = await solo.ws.request('matchmaker.remove', { ticket_id: t.payload.ticket_id });
+    assert.deepEqual(removed.payload, { ticket_id: t.payload.ticket_id, reason: 'removed' });
+    assert.equal(removed.type, 'matchmaker.removed');
+
+    // four compatible tickets: a full group at the next pass
+    const ps = [];
+    for (let i = 0; i < 4; i++) ps.push(await player());
+    const tickets = [];
+    for (const [i, p] of ps.entries()) tickets.push((await p.ws.ok('matchmaker.add', { mode: 'arena', properties: { skill: 1200 + i * 10, region: 'eu' } })).ticket_id);
+    const matched = [];
+    for (const p of ps) matched.push(await p.ws.next('matchmaker.matched', 5000));
+    const id = matched[0].payload.match_id;
+    for (const [i, m] of matched.entries()) {
+      assert.deepEqual(Object.keys(m.payload).sort(), ['match_id', 'players', 'ticket_id']);
+      assert.equal(m.payload.match_id, id);
+      assert.equal(m.payload.ticket_id, tickets[i]);
+      assert.deepEqual(m.payload.players.map((x) => x.player_id).sort(), ps.map((x) => x.player_id).sort());
+    }
+    const me = matched[0].payload.players.find((x) => x.player_id === ps[0].player_id);
+    assert.deepEqual(me, { player_id: ps[0].player_id, username: ps[0].username, properties: { skill: 1200, region: 'eu' }, team: null });
+    // seats are reserved: the match starts once all four claimed theirs
+    for (const [i, p] of ps.entries()) {
+      const j = await p.ws.ok('match.join', { match_id: id });
+      assert.equal(j.players.length, i + 1);
+      if (i < 3) assert.ok(!ps[0].ws.buffer.some((m) => m.type === 'match.started'), 'not started before every reservation is claimed');
+    }
+    for (const p of ps) await p.ws.next('match.started', 3000);
+    const after = await server.http('GET', '/v1/matchmaker/stats', undefined, bearer(solo));
+    assert.equal(after.json.modes.arena.tickets, 0);
+    assert.equal(after.json.modes.arena.matches_formed, 1);
+  });
+
+  it('voting in a match (mapvote): match.vote_start, vote.cast -> vote.accepted, live match.vote_tally, match.vote_result, vote.veto, errors', async () => {
+    const a = await player();
+    const b = await player();
+    const { match_id: id } = await createMatch(server, a, 'mapvote', { round_ms: 300, vote_ms: 5000, rounds: 4 });
+    await a.ws.ok('match.join', { match_id: id });
+    await b.ws.ok('match.join', { match_id: id });
+    const options = [{ id: 'jungle', label: 'Jungle Path' }, { id: 'volcano', label: 'Volcano Path' }, { id: 'caves', label: 'Crystal Caves' }];
+
+    // round 1 ends: a plurality vote with live tallies
+    const start1 = await a.ws.next('match.vote_start', 3000);
+    assert.deepEqual({ ...start1.payload, vote_id: 'x' }, {
+      vote_id: 'x', options, window_ms: 5000, method: 'plurality', visibility: 'live', tie_breaker: 'status_quo', veto_enabled: true,
+    });
+    const v1 = start1.payload.vote_id;
+    assert.deepEqual((await b.ws.next('match.vote_start', 3000)).payload, start1.payload);
+    const castErr = async (payload, code, reason) => {
+      const r = await a.ws.request('vote.cast', payload);
+      assert.equal(r.type, 'error', JSON.stringify(r));
+      assert.equal(r.payload.code, code);
+      assert.equal(r.payload.reason, reason);
+      assert.equal(r.payload.request_type, 'vote.cast');
+    };
+    await castErr({ vote_id: 'no-such-vote', option_id: 'jungle' }, 'not_found', 'not_found');
+    await castErr({ vote_id: v1, option_id: 'lava' }, 'bad_request', 'unknown_option');
+    await castErr({ vote_id: v1, option_id: ['jungle'] }, 'bad_request', 'malformed');
+    assertError(await a.ws.request('vote.cast', { vote_id: v1 }), 'bad_request', 'vote.cast', /missing field 'option_id'/);
+    const acc = await a.ws.request('vote.cast', { vote_id: v1, option_id: 'volcano' });
+    assert.deepEqual(acc.payload, { vote_id: v1, total_votes: 1 });
+    assert.equal(acc.type, 'vote.accepted');
+    const tally = await b.ws.next('match.vote_tally', 3000);
+    assert.deepEqual({ ...tally.payload, time_remaining_ms: 0 }, { vote_id: v1, tallies: { jungle: 0, volcano: 1, caves: 0 }, time_remaining_ms: 0, total_votes: 1 });
+    assert.ok(tally.payload.time_remaining_ms > 0 && tally.payload.time_remaining_ms <= 5000);
+    await b.ws.ok('vote.cast', { vote_id: v1, option_id: 'volcano' }); // everyone voted: the vote closes
+    const res1 = await a.ws.next('match.vote_result', 3000);
+    assert.equal(res1.payload.vote_id, v1);
+    assert.equal(res1.payload.winner, 'volcano');
+    assert.deepEqual(res1.payload.counts, { jungle: 0, volcano: 2, caves: 0 });
+    assert.equal(res1.payload.total_votes, 2);
+    assert.equal(res1.payload.turnout, 1);
+    assert.equal(res1.payload.tie, false);
+    await stateWhere(a.ws, (st) => st.map === 'volcano' && st.round === 2);
+
+    // round 2: a ranked, hidden vote; A vetoes it (one token per player per match)
+    const start2 = await a.ws.next('match.vote_start', 3000);
+    assert.equal(start2.payload.method, 'ranked');
+    assert.equal(start2.payload.visibility, 'hidden');
+    const v2 = start2.payload.vote_id;
+    const veto = await a.ws.request('vote.veto', { vote_id: v2 });
+    assert.deepEqual(veto, { cid: veto.cid, type: 'vote.veto_accepted', payload: { vote_id: v2, tokens_left: 0 } });
+    for (const p of [a, b]) assert.deepEqual((await p.ws.next('match.vote_vetoed', 3000)).payload, { vote_id: v2, vetoed_by: a.player_id });
+    await castErr({ vote_id: v2, option_id: ['caves'] }, 'not_found', 'not_found');
+    await stateWhere(b.ws, (st) => st.round === 3 && st.last_vote.vetoed_by === a.player_id);
+
+    // round 3: A has no token left
+    const v3 = (await a.ws.next('match.vote_start', 3000)).payload.vote_id;
+    const noTok = await a.ws.request('vote.veto', { vote_id: v3 });
+    assert.equal(noTok.payload.code, 'forbidden');
+    assert.equal(noTok.payload.reason, 'no_tokens');
+    await a.ws.ok('vote.cast', { vote_id: v3, option_id: 'caves' });
+    await b.ws.ok('vote.cast', { vote_id: v3, option_id: 'caves' });
+    assert.equal((await b.ws.next((m) => m.type === 'match.vote_result' && m.payload.vote_id === v3, 3000)).payload.winner, 'caves');
+
+    // round 4 is the last: finished with the maps played
+    const fin = await a.ws.next('match.finished', 5000);
+    assert.deepEqual(fin.payload.result.maps, ['jungle', 'volcano', 'volcano', 'caves']);
+    // the votes are stored with the match
+    const stored = await waitFor('the stored votes', async () => {
+      const r = await server.http('GET', `/v1/matches/${id}`, undefined, bearer(a));
+      return r.json && r.json.ticks !== undefined && Array.isArray(r.json.votes) && r.json.votes.length === 3 ? r.json : null;
+    });
+    assert.deepEqual(stored.votes.map((v) => [v.vote_id, v.method, v.status, v.vetoed_by]), [
+      [v1, 'plurality', 'closed', null], [v2, 'ranked', 'vetoed', a.player_id], [v3, 'plurality', 'closed', null],
+    ]);
+    assert.equal(stored.votes[0].result.winner, 'volcano');
   });
 
   it('GET /v1/matches?mode= lists live matches; GET /v1/matches/{id} reads one; POST errors', async () => {
