@@ -160,6 +160,73 @@ describe('sessions', () => {
   });
 });
 
+describe('admin: sessions and players', () => {
+  let server;
+  let adm;
+  before(async () => {
+    server = await h.startServer();
+    adm = { authorization: `Bearer ${server.adminToken}` };
+  });
+  after(async () => {
+    if (server) assert.equal(await server.stop(), 0);
+  });
+
+  it('GET /v1/admin/overview', async () => {
+    const s = await h.authed(server);
+    const anon = await server.ws();
+    const res = await server.http('GET', '/v1/admin/overview', undefined, adm);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(Object.keys(res.json).sort(), ['authenticated_sessions', 'database', 'matches', 'matches_by_mode', 'messages_in_per_s', 'messages_out_per_s', 'sessions', 'uptime_s']);
+    assert.equal(res.json.sessions, 2);
+    assert.equal(res.json.authenticated_sessions, 1);
+    assert.equal(res.json.database.up, true);
+    assert.deepEqual(Object.keys(res.json.database).sort(), ['busy', 'connected', 'durable_pending', 'pool_size', 'queued', 'up']);
+    assert.equal((await server.http('GET', '/v1/admin/overview', undefined, { authorization: `Bearer ${s.token}` })).status, 401);
+    await s.ws.close();
+    await anon.close();
+  });
+
+  it('GET /v1/admin/players?q=, GET /v1/admin/players/{id}, POST /v1/admin/players/{id}/kick closes every socket (4001)', async () => {
+    const username = `kickme_${crypto.randomBytes(4).toString('hex')}`;
+    const a = await h.authed(server, { username });
+    const second = await server.ws();
+    await second.ok('session.connect', { token: a.token });
+    const bystander = await h.authed(server);
+
+    const found = await server.http('GET', `/v1/admin/players?q=${username.slice(0, 10)}`, undefined, adm);
+    assert.equal(found.status, 200, found.text);
+    assert.equal(found.json.players.length, 1);
+    const row = found.json.players[0];
+    assert.equal(row.player_id, a.player_id);
+    assert.equal(row.username, username);
+    assert.equal(row.online, true);
+    assert.equal(row.sessions.length, 2);
+    const byId = await server.http('GET', `/v1/admin/players?q=${a.player_id}`, undefined, adm);
+    assert.equal(byId.json.players[0].player_id, a.player_id);
+
+    const detail = await server.http('GET', `/v1/admin/players/${a.player_id}`, undefined, adm);
+    assert.equal(detail.status, 200, detail.text);
+    assert.equal(detail.json.username, username);
+    assert.equal(detail.json.online, true);
+    assert.equal(detail.json.sessions.length, 2);
+    assert.equal(typeof detail.json.created_at, 'string');
+    assert.equal((await server.http('GET', '/v1/admin/players/00000000-0000-4000-8000-000000000000', undefined, adm)).status, 404);
+    assert.equal((await server.http('GET', '/v1/admin/players/not-a-uuid', undefined, adm)).status, 404);
+
+    const kick = await server.http('POST', `/v1/admin/players/${a.player_id}/kick`, {}, adm);
+    assert.equal(kick.status, 200, kick.text);
+    assert.deepEqual(kick.json, { player_id: a.player_id, closed_sockets: 2 });
+    assert.deepEqual(await a.ws.waitClosed(3000), { code: 4001, reason: 'kicked by an administrator' });
+    assert.equal((await second.waitClosed(3000)).code, 4001);
+    assert.ok(bystander.ws.isOpen);
+    const offline = await server.http('GET', `/v1/admin/players/${a.player_id}`, undefined, adm);
+    assert.equal(offline.json.online, false);
+    const none = await server.http('POST', `/v1/admin/players/${a.player_id}/kick`, {}, adm);
+    assert.deepEqual(none.json, { player_id: a.player_id, closed_sockets: 0 });
+    await bystander.ws.close();
+  });
+});
+
 describe('session timeouts (--idle-timeout-ms 1500 --auth-timeout-ms 1000)', () => {
   let server;
   before(async () => {
