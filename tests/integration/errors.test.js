@@ -73,10 +73,14 @@ describe('malformed messages', () => {
       const r = await s.ws.request('session.heartbeat', payload);
       assertError(r, { cid: r.cid, code: 'bad_request', requestType: 'session.heartbeat', messageRe: /field 'payload' must be an object/ });
     }
-    // payload null is treated as absent (an empty object)
+    // payload null is refused too (only an absent payload means {})
     s.ws.sendRaw(JSON.stringify({ cid: 'null-payload', type: 'session.heartbeat', payload: null }));
-    const r = await s.ws.next((m) => m.cid === 'null-payload');
-    assert.equal(r.type, 'error', 'payload null is not an object');
+    assertError(await s.ws.next((m) => m.cid === 'null-payload'), {
+      cid: 'null-payload', code: 'bad_request', requestType: 'session.heartbeat', messageRe: /field 'payload' must be an object/,
+    });
+    // an absent payload is {}; unknown envelope members are ignored
+    s.ws.sendRaw(JSON.stringify({ cid: 'no-payload', type: 'session.heartbeat', extra: 1 }));
+    assert.equal((await s.ws.next((m) => m.cid === 'no-payload')).type, 'session.heartbeat');
     await usable(s.ws);
   });
 
