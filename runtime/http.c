@@ -116,6 +116,7 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
 
 int mb_http_on_body(mb_http_req *r, const void *in, size_t len)
 {
+    if (!in || !len) return 0;
     if (r->body_too_large || r->body_len + len > MAX_BODY) {
         r->body_too_large = true;
         return 0;
@@ -325,6 +326,10 @@ void mb_http_dispatch(mb_http_req *r)
             mb_http_error(r, MB_E_UNAUTHORIZED, "admin token required");
             return;
         }
+    }
+    if (r->chunked) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "chunked request bodies are not supported; send Content-Length");
+        return;
     }
     if (r->body_too_large) {
         mb_http_error(r, MB_E_BAD_REQUEST, "request body over %d bytes", MAX_BODY);

@@ -54,6 +54,7 @@ struct mb_http_req {
     char *body_raw;
     size_t body_len;
     bool body_too_large;
+    bool chunked;           /* Transfer-Encoding: refused */
     json_t *body;
     char player_id[64];
     char username[64];

@@ -50,6 +50,15 @@ static const char *http_method(struct lws *wsi, char *uri, size_t cap)
     return NULL;
 }
 
+/* Does the request announce a body (Content-Length > 0)? */
+static bool expects_body(struct lws *wsi)
+{
+    char v[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) return false;
+    if (lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0) return false;
+    return strtoll(v, NULL, 10) > 0;
+}
+
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
                       unsigned char *end)
 {
@@ -125,8 +134,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p->req) mb_http_on_closed(p->req); /* should not happen: pipelining */
         p->req = mb_http_req_new(wsi, method, uri);
         p->headers_sent = false;
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-            strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            /* lws 4.1 does not hand us chunked request bodies: refuse clearly. */
+            p->req->chunked = true;
+            mb_http_dispatch(p->req);
+            return 0;
+        }
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && expects_body(wsi))
             return 0; /* wait for the body */
         mb_http_dispatch(p->req);
         return 0;

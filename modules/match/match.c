@@ -429,10 +429,12 @@ void match_post_call(match *m)
             if (s && s->joined) {
                 bool connected = s->connected;
                 seat_leave(m, s, "kicked");
-                if (connected)
-                    mb_player_send(k.player_id, "match.left",
-                                   json_pack("{s:s,s:s,s:s}", "match_id", m->id, "reason", "kicked",
-                                             "message", k.reason));
+                if (connected) {
+                    json_t *p = json_pack("{s:s,s:s,s:s}", "match_id", m->id, "reason", "kicked",
+                                          "message", k.reason);
+                    mb_player_send(k.player_id, "match.left", p);
+                    json_decref(p);
+                }
             }
             continue;
         }

@@ -68,6 +68,7 @@ void modes_set_limits(size_t mem_bytes, unsigned time_ms, unsigned warn_ms)
 }
 
 const char *modes_scripts_dir(void) { return R.dir; }
+const mb_lua_limits *modes_get_limits(void) { return &R.limits; }
 void modes_on_reload(modes_reload_fn fn)
 {
     if (R.n_on_reload < 4) R.on_reload[R.n_on_reload++] = fn;

@@ -72,6 +72,7 @@ void modes_install_lua_functions(mb_lua_vm *vm);
 
 /* Lua limits from configuration. */
 void modes_set_limits(size_t mem_bytes, unsigned time_ms, unsigned warn_ms);
+const mb_lua_limits *modes_get_limits(void);
 const char *modes_scripts_dir(void);
 /* Called after a successful (re)load of any mode or of server.lua. */
 typedef void (*modes_reload_fn)(const char *mode, const mode_version *v);

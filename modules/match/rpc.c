@@ -130,8 +130,7 @@ static void load_server(const char *mode, const mode_version *v)
     }
     char err[2048];
     char *lib = mb_sprintf("%s/lib", dir);
-    mb_lua_limits lim = {0};
-    mb_lua_vm *vm = mb_lua_vm_new(&lim, lib, err, sizeof err);
+    mb_lua_vm *vm = mb_lua_vm_new(modes_get_limits(), lib, err, sizeof err);
     free(lib);
     bool ok = vm != NULL;
     if (ok) {

@@ -114,7 +114,7 @@ int match_simulate_main(int argc, char **argv)
     }
     int64_t period = 1000 / m->v->tick_rate;
     /* Reserve every seat first, so the match starts once all have joined. */
-    for (long p = 1; p <= players; p++) {
+    for (long p = 1; p <= players && p <= m->v->players_max; p++) {
         char pid[32];
         snprintf(pid, sizeof pid, "p%ld", p);
         match_reserve(m, pid, 1000000000);

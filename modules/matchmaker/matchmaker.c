@@ -288,13 +288,20 @@ out:
     json_decref(props);
 }
 
+/* matchmaker.removed {ticket_id, mode, reason} to every socket of the player. */
+static void send_removed(const char *player_id, const char *ticket_id, const char *mode, const char *reason)
+{
+    json_t *p = json_pack("{s:s,s:s,s:s}", "ticket_id", ticket_id, "mode", mode, "reason", reason);
+    mb_player_send(player_id, "matchmaker.removed", p);
+    json_decref(p);
+}
+
 static void remove_ticket(ticket *t, const char *reason, bool notify)
 {
     mode_pool *p = find_pool(t->mode);
     if (p) mm_pool_remove(p->pool, t->id);
     if (notify)
-        mb_player_send(t->player_id, "matchmaker.removed",
-                       json_pack("{s:s,s:s,s:s}", "ticket_id", t->ticket_id, "mode", t->mode, "reason", reason));
+        send_removed(t->player_id, t->ticket_id, t->mode, reason);
     ticket_forget(t);
 }
 
@@ -426,9 +433,7 @@ static bool on_group(void *ud, const mm_entry *entries, size_t n, int *teams)
     if (!m) {
         mb_error("matchmaker_match_failed", "mode=%s error=\"%s\"", p->mode, err);
         for (size_t i = 0; i < n; i++) {
-            mb_player_send(ts[i]->player_id, "matchmaker.removed",
-                           json_pack("{s:s,s:s,s:s}", "ticket_id", ts[i]->ticket_id, "mode", p->mode,
-                                     "reason", "match_failed"));
+            send_removed(ts[i]->player_id, ts[i]->ticket_id, p->mode, "match_failed");
             ticket_forget(ts[i]);
         }
         json_decref(players);
@@ -462,8 +467,7 @@ static void on_expired(void *ud, const mm_entry *e)
     ticket *t = mb_imap_get(&tickets, e->owner);
     if (!t) return;
     *m_timeouts += 1;
-    mb_player_send(t->player_id, "matchmaker.removed",
-                   json_pack("{s:s,s:s,s:s}", "ticket_id", t->ticket_id, "mode", t->mode, "reason", "timeout"));
+    send_removed(t->player_id, t->ticket_id, t->mode, "timeout");
     ticket_forget(t);
 }
 
