@@ -43,8 +43,8 @@ build-asan: deps
 bench:
 	@tools/test.sh bench
 
-fuzz:
-	@tools/test.sh fuzz
+fuzz: deps
+	@tools/fuzz.sh
 
 deps:
 	@tools/install-deps.sh
