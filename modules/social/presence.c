@@ -22,7 +22,7 @@
 #define METADATA_MAX_BYTES 1024
 #define UPDATE_RATE 5.0 /* presence.update per second per player */
 #define UPDATE_BURST 10.0
-#define GET_MAX_IDS 100
+#define GET_MAX_IDS 25 /* the runtime drops query arguments over 1023 bytes */
 
 #define REL_TAG 0x100u      /* map values must be non-NULL */
 #define REL_BLOCKED_BY 0x10u /* they blocked me */
