@@ -292,6 +292,13 @@ if [[ $MODE == all || $MODE == integration ]]; then
   fi
 fi
 
+# ---- fuzz: tools/fuzz.sh (tests/fuzz/README.md) with a short budget; MOONBASE_TEST_FUZZ=0 skips
+if [[ $MODE == all ]]; then
+  if [[ ${MOONBASE_TEST_FUZZ:-1} == 1 ]]; then
+    step fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-${MOONBASE_FUZZ_SECONDS:-30}}" tools/fuzz.sh
+  else skip fuzz "MOONBASE_TEST_FUZZ=0"; fi
+fi
+
 if [[ $MODE == bench ]]; then
   if ((BUILD_OK)); then
     export MOONBASE_BIN=$ROOT/$BUILD/moonbase
