@@ -41,7 +41,7 @@ build-asan: deps
 	@tools/build.sh asan
 
 bench:
-	@tools/test.sh bench
+	@tools/bench.sh
 
 fuzz: deps
 	@tools/fuzz.sh

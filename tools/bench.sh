@@ -23,7 +23,8 @@
 #   MOONBASE_BENCH_REPEAT=N   run each loadgen scenario N times (table shows medians)
 #   MOONBASE_BENCH_SAVE=0     do not write tests/bench/results/<date>-<commit>.json
 #   MOONBASE_BENCH_SERVER_ARGS extra server flags
-#   MOONBASE_BENCH_PERF=1     record `perf record -g` of the server during each run
+#   MOONBASE_BENCH_PERF=1     perf record -e cpu-clock the server during each run (=dwarf: with
+#                             call graphs); reports in build-bench/bench-logs/NN-*.perf.data
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -125,10 +126,12 @@ run() {
   for ((r = 1; r <= REPEAT; r++)); do
     RUN_N=$((RUN_N + 1))
     local name
-    name=$(printf '%02d-%s-%s' "$RUN_N" "$sc" "${label// /_}")
+    name=$(printf '%02d-%s-%s' "$RUN_N" "$sc" "$label" | tr -c 'A-Za-z0-9_.\n-' '_')
     start_server "$name" || { FAILED=1; return 1; }
-    if [[ ${MOONBASE_BENCH_PERF:-0} == 1 ]]; then
-      perf record -g -F 499 -p "$SERVER_PID" -o "$LOGDIR/$name.perf.data" >/dev/null 2>&1 &
+    if [[ ${MOONBASE_BENCH_PERF:-0} != 0 ]]; then
+      local cg=()
+      [[ $MOONBASE_BENCH_PERF == dwarf ]] && cg=(--call-graph dwarf,16384)
+      perf record -e cpu-clock "${cg[@]}" -F 999 -p "$SERVER_PID" -o "$LOGDIR/$name.perf.data" >/dev/null 2>&1 &
       PERF_PID=$!
     fi
     local t0=$SECONDS rc

@@ -29,7 +29,7 @@ struct lg_http {
     struct sockaddr_in addr;
     int fd;
     ev_io io;
-    bool connecting, busy, want_write;
+    bool connecting, busy, want_write, close_each;
     int retries;
     char *out;
     size_t out_len, out_off, out_cap;
@@ -62,6 +62,8 @@ static void conn_close(lg_http *c)
     c->connecting = false;
     c->want_write = false;
 }
+
+void lg_http_set_close(lg_http *c, bool close_each) { c->close_each = close_each; }
 
 void lg_http_free(lg_http *c)
 {
@@ -148,10 +150,10 @@ int lg_http_request(lg_http *c, const char *method, const char *path, const char
         if (!c->out) lg_die("out of memory");
     }
     int n = snprintf(c->out, c->out_cap,
-                     "%s %s HTTP/1.1\r\nHost: loadgen\r\n%s%s%sContent-Type: application/json\r\n"
+                     "%s %s HTTP/1.1\r\nHost: loadgen\r\n%s%s%s%sContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n",
                      method, path, bearer ? "Authorization: Bearer " : "", bearer ? bearer : "",
-                     bearer ? "\r\n" : "", blen);
+                     bearer ? "\r\n" : "", c->close_each ? "Connection: close\r\n" : "", blen);
     memcpy(c->out + n, body ? body : "", blen);
     c->out_len = (size_t)n + blen;
     c->busy = true;
@@ -186,6 +188,7 @@ static int parse(lg_http *c, int *status, size_t *body_off, size_t *body_len, bo
 
 static void on_readable(lg_http *c)
 {
+    bool eof = false;
     for (;;) {
         if (c->in_cap - c->in_len < 4096) {
             c->in_cap = c->in_cap ? c->in_cap * 2 : 16384;
@@ -198,32 +201,37 @@ static void on_readable(lg_http *c)
             continue;
         }
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        /* EOF or error: an idle keep-alive connection the server closed
-         * gets reopened (once) for the request that found it closed. */
-        bool fresh = c->busy && c->in_len == 0 && c->retries == 0;
+        eof = true; /* or an error: same handling */
+        break;
+    }
+    if (!c->busy) { /* unsolicited bytes, or the server closed an idle connection */
+        c->in_len = 0;
+        if (eof) conn_close(c);
+        return;
+    }
+    int status = 0;
+    size_t off = 0, len = 0;
+    bool close_after = false;
+    int rc = c->in_len ? parse(c, &status, &off, &len, &close_after) : 0;
+    if (rc == 0 && eof) {
+        /* An idle keep-alive connection the server closed just as we sent:
+         * reopen once for this request. */
+        bool fresh = c->in_len == 0 && c->retries == 0;
         conn_close(c);
         if (fresh) {
             c->retries++;
             start(c);
-        } else if (c->busy) {
+        } else {
             fail(c);
         }
         return;
     }
-    if (!c->busy) { /* unsolicited bytes: drop them */
-        c->in_len = 0;
-        return;
-    }
-    int status;
-    size_t off, len;
-    bool close_after = false;
-    int rc = parse(c, &status, &off, &len, &close_after);
     if (rc == 0) return;
     if (rc < 0) {
         fail(c);
         return;
     }
-    if (close_after) conn_close(c);
+    if (close_after || c->close_each || eof) conn_close(c);
     c->busy = false;
     c->in[off + len] = '\0'; /* in_cap keeps a spare byte */
     c->fn(c, status, c->in + off, len, c->ud);
@@ -273,7 +281,10 @@ int lg_http_call(const char *method, const char *path, const char *bearer, const
                  char **resp)
 {
     static lg_http *c;
-    if (!c) c = lg_http_new(lg_opt.host, lg_opt.port);
+    if (!c) {
+        c = lg_http_new(lg_opt.host, lg_opt.port);
+        lg_http_set_close(c, true); /* see lg_http_set_close */
+    }
     call_res r = {0};
     lg_http_request(c, method, path, bearer, body, call_done, &r);
     lg_phase_run(30);
@@ -349,6 +360,7 @@ lg_account *lg_accounts_create(int n)
     for (int k = 0; k < ACCT_CONNS; k++) {
         j.slots[k].j = &j;
         j.slots[k].c = lg_http_new(lg_opt.host, lg_opt.port);
+        lg_http_set_close(j.slots[k].c, true); /* see lg_http_set_close */
         acct_send(&j.slots[k]);
     }
     bool ok = lg_phase_run(120);

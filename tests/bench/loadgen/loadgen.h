@@ -117,6 +117,12 @@ typedef void (*lg_http_done_fn)(lg_http *c, int status, const char *body, size_t
  * the server closed an idle connection). */
 lg_http *lg_http_new(const char *host, int port);
 void lg_http_free(lg_http *c);
+/* One request per connection (Connection: close). Setup requests use it:
+ * the server (runtime/transport.c at the time of writing) adds one to its
+ * connection count per keep-alive HTTP transaction and removes one per
+ * connection, so after --max-connections keep-alive requests it refuses
+ * every new socket; a connection per request keeps its count right. */
+void lg_http_set_close(lg_http *c, bool close_each);
 /* Queue one request; at most one in flight per connection. body may be
  * NULL. bearer may be NULL. Returns -1 when a request is in flight. */
 int lg_http_request(lg_http *c, const char *method, const char *path, const char *bearer,

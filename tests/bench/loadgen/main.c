@@ -464,6 +464,11 @@ int main(int argc, char **argv)
         return 2;
     }
     lg_proc self1 = lg_proc_sample(getpid());
+    /* The server's own count of sockets at the end (a cross-check). */
+    char *mt = lg_metrics_fetch();
+    double conns = lg_metrics_value(mt, "moonbase_connections");
+    free(mt);
+    if (isfinite(conns)) json_object_set_new(out, "server_connections_at_end", json_real(conns));
     if (self0.ok && self1.ok)
         json_object_set_new(out, "loadgen_cpu_s", json_real(lg_round(self1.cpu_s - self0.cpu_s, 2)));
     json_object_set_new(out, "loadavg_after", json_real(lg_round(loadavg1(), 2)));

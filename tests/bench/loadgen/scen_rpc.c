@@ -89,6 +89,13 @@ int lg_scen_rpc(json_t *out)
     }
     if (g0.ok && g1.ok) lg_figure(out, "loadgen CPU", 100 * (g1.cpu_s - g0.cpu_s) / win, "%", NULL, -1);
     for (int i = 0; i < C; i++) lg_http_free(rc[i].h);
+    /* Does the server still accept a new connection after that many
+     * keep-alive requests? (It counts one connection per request; see
+     * lg_http_set_close.) */
+    int st = lg_http_call("GET", "/healthz", NULL, NULL, NULL);
+    json_object_set_new(out, "new_connection_after_run", json_string(st == 200 ? "accepted" : "refused"));
+    if (st != 200) lg_say("after %llu keep-alive calls the server refuses new connections (GET /healthz: %d)",
+                          (unsigned long long)calls, st);
     free(rc);
     lg_lat_free(&lat);
     lg_accounts_free(acc, C);
