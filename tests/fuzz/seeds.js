@@ -23,10 +23,10 @@ const messages = {
   'matchmaker.remove': { ticket_id: 't-1' },
   'vote.cast': { vote_id: 'v1', option_id: 'jungle' },
   'vote.veto': { vote_id: 'v1' },
-  'chat.join': { channel: 'lobby' },
-  'chat.leave': { channel: 'lobby' },
-  'chat.send': { channel: 'lobby', content: 'hello' },
-  'presence.update': { status: 'online', data: {} },
+  'chat.join': { channel_id: 'lobby' },
+  'chat.leave': { channel_id: 'match:m-1' },
+  'chat.send': { channel_id: 'dm:7f1c2a9e-0000-4000-8000-000000000001', content: 'hello' },
+  'presence.update': { status: 'online', metadata: { game: 'arena' } },
 };
 let n = 0;
 for (const [type, payload] of Object.entries(messages)) {
