@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import WebSocket from 'ws';
 import harness from '../../../tests/integration/harness.js';
 import { Client } from '../src/moonbase-client.js';
@@ -40,10 +41,23 @@ export async function signedIn(server, { device = deviceId(), username, ...optio
   return client;
 }
 
-/** A signed-in Client and its connected Socket. */
+// Sockets made here are closed when the test file ends, so none keeps reconnecting to a
+// stopped server (which would keep the process alive).
+const sockets = new Set();
+after(() => {
+  for (const s of sockets) s.close();
+});
+
+/** A new Socket of `client`, closed automatically when the file ends. */
+export function track(socket) {
+  sockets.add(socket);
+  return socket;
+}
+
+/** A signed-in Client and its connected Socket (heartbeats every 500 ms unless told). */
 export async function player(server, { socket: socketOptions = {}, ...opts } = {}) {
   const client = await signedIn(server, opts);
-  const socket = client.socket({ heartbeatMs: 0, requestTimeoutMs: 5000, ...socketOptions });
+  const socket = track(client.socket({ heartbeatMs: 500, requestTimeoutMs: 5000, ...socketOptions }));
   await socket.connect();
   return { client, socket, id: client.session.player_id, name: client.session.username };
 }
