@@ -159,6 +159,9 @@ const seg = (s) => encodeURIComponent(String(s));
  */
 async function httpJson(fetchFn, url, { method = 'GET', body, headers = {}, timeoutMs = 10000 } = {}) {
   const init = { method, headers: { accept: 'application/json', ...headers } };
+  // Every request but GET carries a JSON body, {} when there is nothing to say: the server
+  // mishandles an empty POST/PATCH body (docs/REST.md, Known limitations).
+  if (body === undefined && method !== 'GET' && method !== 'HEAD') body = {};
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -408,18 +411,18 @@ export class Client {
 
   // ---- friends
 
-  /** GET /v1/friends?state= (friend | invite_sent | invite_received | blocked) */
+  /** GET /v1/friends?state= (friend | invite_sent | invite_received | blocked) -> {friends} */
   listFriends({ state } = {}) {
     return this.request('GET', '/v1/friends', { query: { state } });
   }
 
-  /** POST /v1/friends {player_id} or {username}: sends a request, or accepts one. */
+  /** POST /v1/friends {player_id} or {username}: sends a request, or accepts one -> {player_id, username, state} */
   addFriend(target) {
     const body = typeof target === 'string' ? { player_id: target } : target;
     return this.request('POST', '/v1/friends', { body });
   }
 
-  /** DELETE /v1/friends/{player_id}: removes a friend, or declines/cancels a request. */
+  /** DELETE /v1/friends/{player_id}: unfriend, cancel, decline or unblock -> {player_id, state, previous_state} */
   removeFriend(playerId) {
     return this.request('DELETE', `/v1/friends/${seg(playerId)}`);
   }
@@ -431,14 +434,15 @@ export class Client {
 
   // ---- notifications
 
-  /** GET /v1/notifications?unread=&limit=&cursor= */
+  /** GET /v1/notifications?unread=&limit=&cursor= -> {notifications, next_cursor} */
   listNotifications({ unread, limit, cursor } = {}) {
     return this.request('GET', '/v1/notifications', { query: { unread, limit, cursor } });
   }
 
-  /** POST /v1/notifications/read {ids} */
+  /** POST /v1/notifications/read {ids} (1..100), or every notification with 'all' -> {updated} */
   markNotificationsRead(ids) {
-    return this.request('POST', '/v1/notifications/read', { body: { ids: [].concat(ids) } });
+    const body = ids === 'all' ? { all: true } : { ids: [].concat(ids) };
+    return this.request('POST', '/v1/notifications/read', { body });
   }
 
   /** DELETE /v1/notifications/{id} */
@@ -448,12 +452,12 @@ export class Client {
 
   // ---- chat and presence
 
-  /** GET /v1/chat/{channel_id}/messages?limit=&before=: newest first. */
+  /** GET /v1/chat/{channel_id}/messages?limit=&before= -> {channel_id, messages, next_cursor}, newest first. */
   chatHistory(channelId, { limit, before } = {}) {
     return this.request('GET', `/v1/chat/${seg(channelId)}/messages`, { query: { limit, before } });
   }
 
-  /** GET /v1/presence?ids=a,b */
+  /** GET /v1/presence?ids=a,b (up to 25) -> {presences: [{player_id, status, metadata?}]} */
   getPresence(ids) {
     return this.request('GET', '/v1/presence', { query: { ids: [].concat(ids) } });
   }
@@ -1098,4 +1102,10 @@ export class AdminClient {
   scripts() { return this.request('GET', '/v1/admin/scripts'); }
   /** POST /v1/admin/scripts/reload: reloads every script; resolves with scripts(). */
   reloadScripts() { return this.request('POST', '/v1/admin/scripts/reload'); }
+  /** POST /v1/admin/notifications: stores a notification and delivers it live (notification.new). */
+  notify(playerId, type, subject, content) {
+    const body = { player_id: playerId, type, subject };
+    if (content !== undefined) body.content = content;
+    return this.request('POST', '/v1/admin/notifications', { body });
+  }
 }

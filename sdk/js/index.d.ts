@@ -179,8 +179,9 @@ export interface Friend {
   player_id: string;
   username: string;
   state: FriendState;
-  presence?: { status: string; metadata?: JsonObject } | string | null;
-  [key: string]: unknown;
+  /** For friends; null otherwise. */
+  presence: { status: string; metadata?: JsonObject } | null;
+  updated_at?: string;
 }
 
 export interface Notification {
@@ -273,17 +274,20 @@ export declare class Client {
   rpc<T = Json>(name: string, payload?: JsonObject): Promise<T>;
   matchmakerStats(): Promise<MatchmakerStats>;
 
-  listFriends(options?: { state?: FriendState }): Promise<{ friends: Friend[] } & Record<string, unknown>>;
-  addFriend(target: string | { player_id: string } | { username: string }): Promise<any>;
-  removeFriend(playerId: string): Promise<any>;
-  blockPlayer(playerId: string): Promise<any>;
+  listFriends(options?: { state?: FriendState }): Promise<{ friends: Friend[] }>;
+  /** A player id string, {player_id} or {username}. */
+  addFriend(target: string | { player_id: string } | { username: string }): Promise<{ player_id: string; username: string; state: FriendState }>;
+  removeFriend(playerId: string): Promise<{ player_id: string; state: 'none'; previous_state: FriendState }>;
+  blockPlayer(playerId: string): Promise<{ player_id: string; username: string; state: 'blocked' }>;
 
-  listNotifications(options?: { unread?: boolean; limit?: number; cursor?: string }): Promise<{ notifications: Notification[]; cursor?: string | null } & Record<string, unknown>>;
-  markNotificationsRead(ids: string | string[]): Promise<any>;
-  deleteNotification(id: string): Promise<any>;
+  listNotifications(options?: { unread?: boolean; limit?: number; cursor?: string }): Promise<{ notifications: Notification[]; next_cursor: string | null }>;
+  /** Ids (1..100), or 'all'. */
+  markNotificationsRead(ids: string | string[] | 'all'): Promise<{ updated: number }>;
+  deleteNotification(id: string): Promise<{ id: string; deleted: true }>;
 
-  chatHistory(channelId: string, options?: { limit?: number; before?: string }): Promise<{ messages: ChatMessage[] } & Record<string, unknown>>;
-  getPresence(ids: string | string[]): Promise<{ presence: Presence[] } & Record<string, unknown>>;
+  chatHistory(channelId: string, options?: { limit?: number; before?: string }): Promise<{ channel_id: string; messages: ChatMessage[]; next_cursor: string | null }>;
+  /** Up to 25 ids. */
+  getPresence(ids: string | string[]): Promise<{ presences: Presence[] }>;
 
   health(): Promise<{ status: string; database: string; sessions: number }>;
   socket(options?: SocketOptions): Socket;
@@ -436,7 +440,7 @@ export declare class Socket {
   joinChat(channelId: string): Promise<ChatJoined>;
   leaveChat(channelId: string): Promise<ChatLeft>;
   sendChat(channelId: string, content: string): Promise<ChatMessage>;
-  updatePresence(status: string, metadata?: JsonObject): Promise<any>;
+  updatePresence(status: string, metadata?: JsonObject): Promise<{ status: string; metadata?: JsonObject }>;
   castVote(voteId: string, optionId: string | string[]): Promise<VoteAccepted>;
   veto(voteId: string): Promise<VetoAccepted>;
 
@@ -522,4 +526,5 @@ export declare class AdminClient {
   matchmaker(): Promise<MatchmakerStats>;
   scripts(): Promise<ScriptsStatus>;
   reloadScripts(): Promise<ScriptsStatus>;
+  notify(playerId: string, type: string, subject: string, content?: JsonObject): Promise<Notification & { player_id: string }>;
 }
