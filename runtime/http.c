@@ -290,7 +290,9 @@ void mb_http_dispatch(mb_http_req *r)
         char *caps[MB_HTTP_MAX_PARAMS] = {0};
         if (!route_match(&routes[i], r->path, caps)) continue;
         path_known = true;
-        if (strcmp(routes[i].r->method, r->method) == 0) {
+        /* HEAD is answered like GET, without the body (transport.c). */
+        const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+        if (strcmp(routes[i].r->method, method) == 0) {
             found = &routes[i];
             memcpy(r->params, caps, sizeof caps);
         } else {

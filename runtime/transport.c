@@ -178,6 +178,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             if (add_header(wsi, "cache-control:", "no-store", &hp, end)) return 1;
             if (lws_finalize_write_http_header(wsi, start, &hp, end)) return 1;
             p->headers_sent = true;
+            if (strcmp(r->method, "HEAD") == 0) r->resp_len = 0; /* headers only */
             if (r->resp_len) {
                 lws_callback_on_writable(wsi);
                 return 0;
