@@ -195,6 +195,7 @@ void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    mb_utf8_sanitize(msg);
     *mb_m_errors[code] += 1;
     mb_http_respond(r, mb_errcode_http_status(code),
                     json_pack("{s:{s:s,s:s}}", "error", "code", mb_errcode_str(code), "message", msg));

@@ -16,6 +16,13 @@ static char *b64url(const unsigned char *bin, size_t len)
 /* Decode base64url segment [s, s+len) into a new buffer; NULL if invalid. */
 static unsigned char *unb64url(const char *s, size_t len, size_t *outlen)
 {
+    /* libsodium 1.0.18 decodes bytes >= 0x80 as '_': accept only the
+     * base64url alphabet, so a token string has exactly one spelling. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return NULL;
+    }
     unsigned char *out = mb_malloc(len + 1);
     const char *end = NULL;
     if (sodium_base642bin(out, len + 1, s, len, NULL, outlen, &end,

@@ -88,6 +88,33 @@ int mb_json_depth(const json_t *v)
     return 0;
 }
 
+char *mb_utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = 0;
+        unsigned char c = *p;
+        if (c < 0x80) n = 1;
+        else if (c >= 0xC2 && c <= 0xDF) n = 2;
+        else if (c >= 0xE0 && c <= 0xEF) n = 3;
+        else if (c >= 0xF0 && c <= 0xF4) n = 4;
+        bool ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            if ((p[i] & 0xC0) != 0x80) ok = false;
+        if (ok && n == 3) {
+            if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)) ok = false;
+        } else if (ok && n == 4) {
+            if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)) ok = false;
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+    return s;
+}
+
 size_t mb_utf8_len(const char *s, size_t bytes)
 {
     size_t n = 0;
@@ -238,8 +265,11 @@ json_t *mb_error_payload(mb_errcode code, const char *message, const char *reque
 {
     json_t *p = json_object();
     json_object_set_new(p, "code", json_string(mb_errcode_str(code)));
-    json_object_set_new(p, "message", json_string(message ? message : mb_errcode_str(code)));
-    if (request_type) json_object_set_new(p, "request_type", json_string(request_type));
+    char *msg = mb_strdup(message ? message : mb_errcode_str(code));
+    json_object_set_new(p, "message", json_string(mb_utf8_sanitize(msg)));
+    free(msg);
+    json_t *rt = request_type ? json_string(request_type) : NULL;
+    if (rt) json_object_set_new(p, "request_type", rt);
     else json_object_set_new(p, "request_type", json_null());
     return p;
 }

@@ -99,6 +99,10 @@ int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errle
 
 /* Nesting depth of a JSON value (scalars are 0, [] is 1). */
 int mb_json_depth(const json_t *v);
+/* Make s valid UTF-8 in place: every byte that does not belong to a
+ * well-formed sequence becomes '?'. Returns s. For error texts that may
+ * quote client input. */
+char *mb_utf8_sanitize(char *s);
 /* Number of UTF-8 code points in a valid UTF-8 string. */
 size_t mb_utf8_len(const char *s, size_t bytes);
 

@@ -110,6 +110,24 @@ static void test_missing_claims(void **st)
     free(t);
 }
 
+static void test_non_alphabet_bytes(void **st)
+{
+    /* libsodium decodes bytes >= 0x80 like '_': such a token must not verify. */
+    char *t = make(2000);
+    char *sig = strrchr(t, '.') + 1;
+    size_t n = strlen(t);
+    char *alt = malloc(n + 2);
+    memcpy(alt, t, (size_t)(sig - t));
+    size_t o = (size_t)(sig - t);
+    alt[o++] = (char)0xC3; /* a high byte in front of a valid signature */
+    strcpy(alt + o, sig);
+    json_t *claims = NULL;
+    assert_int_not_equal(mb_jwt_verify(alt, key, KL, 1000, &claims), MB_JWT_OK);
+    assert_null(claims);
+    free(alt);
+    free(t);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
@@ -117,7 +135,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_expired),
         cmocka_unit_test(test_wrong_key),      cmocka_unit_test(test_tampered_payload),
         cmocka_unit_test(test_alg_none),       cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_missing_claims),
+        cmocka_unit_test(test_missing_claims), cmocka_unit_test(test_non_alphabet_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,19 @@ static void test_error_payload(void **st)
     assert_string_equal(mb_errcode_str(MB_E_UNSUPPORTED), "unsupported");
 }
 
+static void test_utf8_sanitize(void **st)
+{
+    char a[] = "ok \xc3\xa9 \xf0\x9f\x9a\x80";
+    assert_string_equal(mb_utf8_sanitize(a), "ok \xc3\xa9 \xf0\x9f\x9a\x80");
+    char b[] = "cut \xf0\x9f";          /* truncated 4-byte sequence */
+    assert_string_equal(mb_utf8_sanitize(b), "cut ??");
+    char c[] = "\xff\xc0\x80x\xed\xa0\x80"; /* invalid lead, overlong, surrogate */
+    assert_string_equal(mb_utf8_sanitize(c), "???x???");
+    json_t *e = mb_error_payload(MB_E_BAD_REQUEST, "near '\"\xf0'", NULL);
+    assert_string_equal(json_string_value(json_object_get(e, "message")), "near '\"?'");
+    json_decref(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,7 +193,7 @@ int main(void)
         cmocka_unit_test(test_bad_field_types), cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_duplicate_keys_rejected), cmocka_unit_test(test_validate),
         cmocka_unit_test(test_registry),       cmocka_unit_test(test_encode),
-        cmocka_unit_test(test_error_payload),
+        cmocka_unit_test(test_error_payload),  cmocka_unit_test(test_utf8_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
