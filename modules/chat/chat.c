@@ -67,6 +67,8 @@ static size_t q_n;
 static bool busy;
 static size_t n_memberships;
 static double *m_messages, *m_batches, *m_failed;
+static mb_histogram *commit_h;  /* INSERT sent -> result read */
+static int64_t commit_started_us;
 
 static const char insert_sql[] =
     "INSERT INTO chat_messages (id, channel_id, sender_id, content)"
@@ -417,6 +419,7 @@ static void batch_done(void *ud, const mb_db_result *res)
 {
     send_item *list = ud;
     busy = false;
+    mb_histogram_observe(commit_h, (double)(mb_now_us() - commit_started_us) / 1e6);
     *m_batches += 1;
     mb_smap rows;
     mb_smap_init(&rows);
@@ -465,6 +468,7 @@ static void chat_before_sleep(void)
     json_decref(rows);
     const char *p[] = {param};
     busy = true;
+    commit_started_us = mb_now_us();
     mb_db_query(insert_sql, 1, p, batch_done, list);
     free(param);
 }
@@ -593,6 +597,9 @@ static mb_status chat_init(void)
     m_messages = mb_metric("moonbase_chat_messages_total", "", MB_COUNTER, "chat messages committed and sent");
     m_batches = mb_metric("moonbase_chat_commits_total", "", MB_COUNTER, "chat INSERT statements (group commits)");
     m_failed = mb_metric("moonbase_chat_failed_total", "", MB_COUNTER, "chat messages refused because the INSERT failed");
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+    commit_h = mb_histogram_new("moonbase_chat_commit_seconds", "chat group commit: INSERT sent to result read",
+                                bounds, MB_ARRAY_LEN(bounds));
     return MB_OK;
 }
 
