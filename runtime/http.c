@@ -280,6 +280,7 @@ static bool bearer(mb_http_req *r, const char **tok)
 
 void mb_http_dispatch(mb_http_req *r)
 {
+    if (r->dispatched) return; /* e.g. a refused chunked body completing later */
     r->dispatched = true;
     if (strcmp(r->method, "OPTIONS") == 0) {
         respond_raw(r, 204, "text/plain", mb_strdup(""), 0);

@@ -298,9 +298,18 @@ describe('matches', () => {
       const fin = await p.ws.next('match.finished', 3000);
       assert.deepEqual(fin.payload, { match_id: id, result: { by: b.player_id } });
     }
-    // BUG: match:kick leaks the match.left payload (match.c passes a new json_pack() to
-    // mb_player_send, which borrows it): LeakSanitizer fails the ASan run, so kick
-    // (match.left {reason: "kicked", message}) is not exercised here.
+  });
+
+  it('match:kick -> leave(..., "kicked") and match.left {match_id, reason: "kicked", message} to the player', async () => {
+    const a = await player();
+    const b = await player();
+    const { match_id: id } = await createMatch(server, a, 'grace');
+    for (const p of [a, b]) await p.ws.ok('match.join', { match_id: id });
+    await a.ws.ok('match.input', { action: 'kick', target: b.player_id });
+    const left = await b.ws.next('match.left', 3000);
+    assert.deepEqual(left.payload, { match_id: id, reason: 'kicked', message: 'bye' });
+    await stateWhere(a.ws, (s) => s.left[b.player_id] === 'kicked');
+    assertError(await b.ws.request('match.input', { action: 'echo', value: 1 }), 'not_found', 'match.input', /not in a match/);
   });
 
   it('nobody connected for empty_timeout_ms: finished with result {reason: "empty"}', async () => {

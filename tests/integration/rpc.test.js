@@ -41,8 +41,10 @@ describe('rpc (test server.lua)', () => {
     const empty = await call('echo', {});
     assert.equal(empty.status, 200, empty.text);
     assert.deepEqual(empty.json.echo, {});
-    // BUG: a POST without a body (Content-Length: 0 or chunked) makes the UBSan build abort
-    // (memcpy from NULL in mb_http_on_body); the no-body case (payload {}) is not exercised here.
+    // no body at all: the payload is {}
+    const none = await call('echo', undefined);
+    assert.equal(none.status, 200, none.text);
+    assert.deepEqual(none.json.echo, {});
   });
 
   it('return nil, "message" -> 400 bad_request with that message', async () => {
@@ -72,8 +74,8 @@ describe('rpc (test server.lua)', () => {
     const t0 = Date.now();
     const res = await call('spin', {});
     assert.equal(res.status, 500);
-    // BUG: the server.lua VM runs with the default budget (1000 ms), not --lua-time-ms (300 here)
-    assert.ok(Date.now() - t0 < 3000, `answered after ${Date.now() - t0} ms`);
+    // the server.lua VM runs with --lua-time-ms (300 here), not the 1000 ms default
+    assert.ok(Date.now() - t0 < 900, `answered after ${Date.now() - t0} ms`);
     await server.waitForLog(/event=rpc_failed rpc=spin .*status=timeout/, 2000);
     assert.equal((await call('echo', { after: 'spin' })).status, 200);
     assert.equal((await p.ws.request('session.heartbeat', {})).type, 'session.heartbeat');

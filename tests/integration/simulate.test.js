@@ -125,8 +125,7 @@ describe('moonbase simulate', () => {
     assert.equal(r.code, 0);
     assert.match(r.stderr, /simulate: p3 could not join: match is full \(2 players\)/);
     assert.equal(r.states.length, 2);
-    // BUG: p1 and p2 are refused too (the three reservations made first count against
-    // players.max), so nobody plays; not asserted until fixed: r.states[0].order == ['p1', 'p2']
+    assert.deepEqual(r.states[0].order, ['p1', 'p2']);
   });
 
   it('needs no database and no network: runs with a --scripts folder from any directory', async () => {
