@@ -100,12 +100,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         mb_session_on_rx(p->session, in, len, lws_is_first_fragment(wsi) != 0,
                          lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0,
                          lws_frame_is_binary(wsi) != 0);
-        if (p->session->closing && p->session->close_code == LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE) {
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                             (unsigned char *)p->session->close_reason,
-                             strlen(p->session->close_reason));
-            return -1;
-        }
+        /* Over the size limit: the session is closing; the close frame (1009)
+         * goes out from the writable callback while lws keeps reading and
+         * discarding what the client still sends, so the close frame is not
+         * lost to a TCP reset. */
+        if (p->session->closing) lws_callback_on_writable(wsi);
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
