@@ -98,49 +98,28 @@ static void pres_free(pres *p)
     free(p);
 }
 
-static void load_rels(pres *p);
-
-typedef struct load_ctx {
+/* Relationship reads are grouped: every player coming online in one loop
+ * iteration is read by one query (a reconnect storm costs a few queries,
+ * not one per player), sent from presence_flush. */
+typedef struct load_ref {
     char id[40];
     uint64_t gen;
-} load_ctx;
+} load_ref;
 
-static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { load_rels(w->data); }
+typedef struct load_batch {
+    load_ref *refs;
+    size_t n;
+} load_batch;
 
-static void rels_loaded(void *ud, const mb_db_result *res)
-{
-    load_ctx *c = ud;
-    pres *p = mb_smap_get(&players, c->id);
-    bool mine = p && p->gen == c->gen;
-    free(c);
-    if (!mine || p->gone) return;
-    p->loading = false;
-    if (!res->ok) {
-        /* Keep what we had (if anything) and try again with backoff. */
-        p->retry_ms = p->retry_ms ? (p->retry_ms * 2 > 5000 ? 5000 : p->retry_ms * 2) : 250;
-        ev_timer_set(&p->retry_w, p->retry_ms / 1000.0, 0.);
-        ev_timer_start(mb_loop(), &p->retry_w);
-        return;
-    }
-    p->retry_ms = 0;
-    if (p->reload) { /* a change committed while we read: read again */
-        p->reload = false;
-        load_rels(p);
-        return;
-    }
-    mb_smap_free(&p->rels);
-    mb_smap_init(&p->rels);
-    for (int i = 0; i < PQntuples(res->res); i++) {
-        const char *other = PQgetvalue(res->res, i, 0);
-        const char *st = PQgetvalue(res->res, i, 1);
-        unsigned v = rel_get(p, other) & ~REL_TAG;
-        if (strcmp(st, "blocked_by") == 0) v |= REL_BLOCKED_BY;
-        else v = (v & ~0x0fu) | (unsigned)social_rel_parse(st);
-        rel_put(p, other, v);
-    }
-    p->loaded = true;
-    mark_dirty(p); /* announce to friends now that we know them */
-}
+static load_ref *load_q;
+static size_t n_load_q, cap_load_q;
+
+#define LOAD_BATCH_MAX 500
+
+static const char rels_batch_sql[] =
+    "SELECT player_id::text, other_id::text, state FROM friendships WHERE player_id = ANY($1::uuid[])"
+    " UNION ALL SELECT other_id::text, player_id::text, 'blocked_by' FROM friendships"
+    " WHERE other_id = ANY($1::uuid[]) AND state = 'blocked'";
 
 static void load_rels(pres *p)
 {
@@ -150,12 +129,78 @@ static void load_rels(pres *p)
     }
     p->loading = true;
     p->reload = false;
-    *m_loads += 1;
-    load_ctx *c = mb_malloc(sizeof *c);
-    snprintf(c->id, sizeof c->id, "%s", p->id);
-    c->gen = p->gen;
-    const char *params[] = {p->id};
-    mb_db_query(rels_sql, 1, params, rels_loaded, c);
+    if (n_load_q == cap_load_q) {
+        cap_load_q = cap_load_q ? cap_load_q * 2 : 64;
+        load_q = mb_realloc(load_q, cap_load_q * sizeof *load_q);
+    }
+    snprintf(load_q[n_load_q].id, sizeof load_q[n_load_q].id, "%s", p->id);
+    load_q[n_load_q++].gen = p->gen;
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { load_rels(w->data); }
+
+static void rels_loaded(void *ud, const mb_db_result *res)
+{
+    load_batch *b = ud;
+    mb_smap mine; /* id -> pres of this batch still waiting for it */
+    mb_smap_init(&mine);
+    for (size_t i = 0; i < b->n; i++) {
+        pres *p = mb_smap_get(&players, b->refs[i].id);
+        if (!p || p->gen != b->refs[i].gen || p->gone) continue;
+        p->loading = false;
+        if (!res->ok) {
+            /* Keep what we had (if anything) and try again with backoff. */
+            p->retry_ms = p->retry_ms ? (p->retry_ms * 2 > 5000 ? 5000 : p->retry_ms * 2) : 250;
+            ev_timer_set(&p->retry_w, p->retry_ms / 1000.0, 0.);
+            ev_timer_start(mb_loop(), &p->retry_w);
+            continue;
+        }
+        p->retry_ms = 0;
+        if (p->reload) { /* a change committed while we read: read again */
+            load_rels(p);
+            continue;
+        }
+        mb_smap_free(&p->rels);
+        mb_smap_init(&p->rels);
+        p->loaded = true;
+        mark_dirty(p); /* announce to friends now that we know them */
+        mb_smap_put(&mine, p->id, p);
+    }
+    for (int i = 0; res->ok && mine.count && i < PQntuples(res->res); i++) {
+        pres *p = mb_smap_get(&mine, PQgetvalue(res->res, i, 0));
+        if (!p) continue;
+        const char *other = PQgetvalue(res->res, i, 1);
+        const char *st = PQgetvalue(res->res, i, 2);
+        unsigned v = rel_get(p, other) & ~REL_TAG;
+        if (strcmp(st, "blocked_by") == 0) v |= REL_BLOCKED_BY;
+        else v = (v & ~0x0fu) | (unsigned)social_rel_parse(st);
+        rel_put(p, other, v);
+    }
+    mb_smap_free(&mine);
+    free(b->refs);
+    free(b);
+}
+
+static void load_flush(void)
+{
+    while (n_load_q) {
+        size_t k = n_load_q > LOAD_BATCH_MAX ? LOAD_BATCH_MAX : n_load_q;
+        load_batch *b = mb_malloc(sizeof *b);
+        b->n = k;
+        b->refs = mb_malloc(k * sizeof *b->refs);
+        memcpy(b->refs, load_q, k * sizeof *b->refs);
+        memmove(load_q, load_q + k, (n_load_q - k) * sizeof *load_q);
+        n_load_q -= k;
+        char *lit = mb_malloc(k * 37 + 3), *o = lit;
+        *o++ = '{';
+        for (size_t i = 0; i < k; i++) o += sprintf(o, "%s%.36s", i ? "," : "", b->refs[i].id);
+        *o++ = '}';
+        *o = '\0';
+        *m_loads += 1;
+        const char *params[] = {lit};
+        mb_db_query(rels_batch_sql, 1, params, rels_loaded, b);
+        free(lit);
+    }
 }
 
 static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -257,6 +302,7 @@ static void fan_out(pres *p)
 
 void presence_flush(void)
 {
+    load_flush();
     /* Entries may be freed here, and fan-out never marks others dirty. */
     for (size_t i = 0; i < n_dirty; i++) {
         pres *p = dirty[i];
@@ -461,7 +507,7 @@ void presence_init(void)
     m_changed = mb_metric("moonbase_presence_changes_total", "", MB_COUNTER,
                           "presence changes fanned out to friends");
     m_loads = mb_metric("moonbase_presence_relationship_loads_total", "", MB_COUNTER,
-                        "relationship reads for players coming online");
+                        "relationship queries for players coming online (one per group)");
 }
 
 void presence_destroy(void)
@@ -476,6 +522,9 @@ void presence_destroy(void)
     free(dirty);
     dirty = NULL;
     n_dirty = cap_dirty = 0;
+    free(load_q);
+    load_q = NULL;
+    n_load_q = cap_load_q = 0;
 }
 
 char *presence_metrics(void)

@@ -45,12 +45,15 @@ function token(playerId, username) {
 }
 
 /** Open a socket, session.connect, then optionally chat.join; resolves with the socket. */
-function connect(url, tok, channel, onMessage) {
+function connect(url, tok, channel, onMessage, onOpen) {
   return new Promise((resolve, reject) => {
     const ws = new WS(url, { perMessageDeflate: false, skipUTF8Validation: true });
     let step = 0;
     const timer = setTimeout(() => reject(new Error('connect timed out')), 30000);
-    ws.on('open', () => ws.send(JSON.stringify({ cid: 'c', type: 'session.connect', payload: { token: tok } })));
+    ws.on('open', () => {
+      if (onOpen) onOpen();
+      ws.send(JSON.stringify({ cid: 'c', type: 'session.connect', payload: { token: tok } }));
+    });
     ws.on('error', (e) => reject(e));
     ws.on('message', (data) => {
       if (step === 0) {
@@ -87,13 +90,12 @@ if (!isMainThread) {
   const { url, channel, tokens, sampleEvery, base } = workerData;
   const sockets = [];
   let received = 0;
+  let since = 0; // count messages sent at or after this time (us)
   let samples = new Float64Array(1 << 20);
   let nsamples = 0;
   let closed = 0;
   const MARK = Buffer.from('"content":"b:');
   const onMessageFor = (sample) => (data) => {
-    received++;
-    if (!sample) return;
     const i = data.indexOf(MARK);
     if (i < 0) return;
     let v = 0;
@@ -102,6 +104,9 @@ if (!isMainThread) {
       if (c < 48 || c > 57) break;
       v = v * 10 + (c - 48);
     }
+    if (v < since) return;
+    received++;
+    if (!sample) return;
     if (nsamples === samples.length) {
       const bigger = new Float64Array(samples.length * 2);
       bigger.set(samples);
@@ -119,6 +124,7 @@ if (!isMainThread) {
       parentPort.postMessage({ ev: 'connected', n: sockets.length });
     } else if (msg.cmd === 'reset') {
       received = 0;
+      since = msg.since;
       nsamples = 0;
       parentPort.postMessage({ ev: 'reset' });
     } else if (msg.cmd === 'report') {
@@ -211,6 +217,7 @@ async function benchChat(server, o) {
     return p;
   }));
   const senderSockets = [];
+  let windowStart = Infinity; // set when measuring starts
   const pending = new Map(); // cid -> send time (us)
   let acked = 0;
   let refused = 0;
@@ -222,6 +229,7 @@ async function benchChat(server, o) {
       const cid = /^\{"cid":"(m\d+)"/.exec(s)[1];
       const t = pending.get(cid);
       pending.delete(cid);
+      if (t === undefined || t < windowStart) return;
       if (s.includes('"type":"chat.message"')) {
         acked++;
         ackLat.push((nowUs() - t) / 1000);
@@ -255,27 +263,41 @@ async function benchChat(server, o) {
     }
   }, interval);
   await h.sleep(1500);
+  windowStart = nowUs();
+  measuring = true;
   await Promise.all(workers.map((w) => {
     const p = waitFor(w, 'reset');
-    w.postMessage({ cmd: 'reset' });
+    w.postMessage({ cmd: 'reset', since: windowStart });
     return p;
   }));
-  acked = 0;
-  refused = 0;
-  ackLat.length = 0;
-  measuring = true;
   const meter = cpuMeter(server.pid);
   await h.sleep(o.duration * 1000);
   measuring = false;
   running = false;
   clearInterval(tick);
   const cpu = meter();
-  await h.sleep(2000); // let the last messages arrive
-  const reports = await Promise.all(workers.map((w) => {
+  const report = () => Promise.all(workers.map((w) => {
     const p = waitFor(w, 'report');
     w.postMessage({ cmd: 'report' });
     return p;
   }));
+  // wait for the backlog to drain: until every acknowledged message reached every receiver, or
+  // nothing arrived for 3 s, or 90 s passed
+  const drainStart = Date.now();
+  let reports;
+  let lastTotal = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    await h.sleep(500);
+    reports = await report();
+    const total = reports.reduce((a, r) => a + r.received, 0);
+    if (total !== lastTotal) {
+      lastTotal = total;
+      lastChange = Date.now();
+    }
+    if (total >= acked * rest.length && !pending.size || Date.now() - lastChange > 3000 || Date.now() - drainStart > 90000) break;
+  }
+  const drainMs = Date.now() - drainStart;
   let received = 0;
   let closed = 0;
   let all = [];
@@ -293,7 +315,8 @@ async function benchChat(server, o) {
   console.log(`sent ${sentInWindow} in ${cpu.wall.toFixed(1)} s (${f1(sentInWindow / cpu.wall)} msg/s), acknowledged ${acked}, refused ${refused}`);
   console.log(`delivered ${received} chat.message to ${receivers} receiving sockets (expected about ${acked * receivers}; ` +
     `${f1((100 * received) / Math.max(1, acked * receivers))}%), ${f1(received / cpu.wall)} frames/s; sockets closed: ${closed}`);
-  console.log(`server CPU ${f1(cpu.server * 100)}% of one core; this client ${f1(cpu.client * 100)}%`);
+  console.log(`server CPU ${f1(cpu.server * 100)}% of one core while sending; this client ${f1(cpu.client * 100)}%; ` +
+    `backlog drained ${(drainMs / 1000).toFixed(1)} s after the last send`);
   console.log(`delivery latency (${lat.length} samples): p50 ${f2(pct(lat, 0.5))} ms, p99 ${f2(pct(lat, 0.99))} ms, max ${f2(lat[lat.length - 1])} ms`);
   console.log(`sender ack latency (commit + reply): p50 ${f2(pct(ackLat, 0.5))} ms, p99 ${f2(pct(ackLat, 0.99))} ms`);
   console.log(`group commits: ${committed} messages in ${commits} INSERTs since start`);
@@ -304,7 +327,7 @@ async function benchChat(server, o) {
     return p;
   }));
   await Promise.all(workers.map((w) => w.terminate()));
-  return { cpu: cpu.server, p50: pct(lat, 0.5), p99: pct(lat, 0.99), delivered: received / Math.max(1, acked * receivers) };
+  return { cpu: cpu.server, p50: pct(lat, 0.5), p99: pct(lat, 0.99), delivered: received / Math.max(1, acked * receivers), closed };
 }
 
 async function benchPresence(server, o) {
@@ -323,7 +346,7 @@ async function benchPresence(server, o) {
   );
   const index = new Map(ids.map((id, i) => [id, i]));
   const tokens = ids.map((id, i) => token(id, `presence_${i}`));
-  const sentAt = new Float64Array(n); // session.connect time of player i (us)
+  const sentAt = new Float64Array(n); // when player i sent session.connect (us)
   let frames = 0;
   let lastFrame = 0;
   const lat = [];
@@ -342,8 +365,9 @@ async function benchPresence(server, o) {
     const meter = cpuMeter(server.pid);
     const t0 = nowUs();
     await pool(ids, 200, async (id, i) => {
-      sentAt[i] = nowUs();
-      sockets[i] = await connect(server.wsUrl, tokens[i], null, onMessage);
+      sockets[i] = await connect(server.wsUrl, tokens[i], null, onMessage, () => {
+        sentAt[i] = nowUs();
+      });
     });
     const connectedMs = (nowUs() - t0) / 1000;
     // wait until presence traffic has been quiet for 500 ms (or 30 s at most)
@@ -396,7 +420,7 @@ async function main() {
   try {
     if (!o.only || o.only === 'chat') {
       const r = await benchChat(server, o);
-      if (!(r.delivered > 0.99)) ok = false;
+      if (!(r.delivered > 0.999) || r.closed) ok = false; // every acknowledged message reached everyone
     }
     if (!o.only || o.only === 'presence') {
       const r = await benchPresence(server, o);
