@@ -464,6 +464,9 @@ int main(int argc, char **argv)
         return 2;
     }
     lg_proc self1 = lg_proc_sample(getpid());
+    /* Close the WebSockets first: no client callback runs after this, so
+     * scenarios may leave their client and account arrays to the exit. */
+    lg_ws_shutdown();
     /* The server's own count of sockets at the end (a cross-check). */
     char *mt = lg_metrics_fetch();
     double conns = lg_metrics_value(mt, "moonbase_connections");

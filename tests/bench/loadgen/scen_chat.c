@@ -139,6 +139,5 @@ int lg_scen_chat(json_t *out)
     if (s0.ok && s1.ok && delivered)
         lg_figure(out, "server CPU per 100k deliveries", (s1.cpu_s - s0.cpu_s) / delivered * 1e5, "s", NULL, -1);
     lg_lat_free(&lat);
-    lg_accounts_free(acc, n_cl);
     return 0;
 }

@@ -87,6 +87,5 @@ int lg_scen_idle(json_t *out)
     lg_figure(out, "server RSS per session", per, "KiB", "<= 12 @15k", ok >= 15000 ? per <= 12 : -1);
     if (s0.ok && s1.ok)
         lg_figure(out, "server CPU while idle", 100 * (s1.cpu_s - s0.cpu_s) / (s1.at - s0.at), "%", NULL, -1);
-    lg_accounts_free(acc, n_cl);
     return ok == n_cl ? 0 : -1;
 }

@@ -239,12 +239,10 @@ int lg_scen_match(json_t *out)
     int ok = lg_ws_connect_all(cl, n_cl, 180, &elapsed);
     lg_say("%d players authenticated in %.2f s", ok, elapsed);
     if (ok < n_cl) {
-        lg_accounts_free(acc, n_cl);
         return -1;
     }
     double t0 = lg_now();
     if (!create_matches(M, P)) {
-        lg_accounts_free(acc, n_cl);
         return -1;
     }
     lg_say("%d matches created in %.2f s", M, lg_now() - t0);
@@ -254,7 +252,6 @@ int lg_scen_match(json_t *out)
     lg_phase_run(120);
     lg_say("%d players joined (%d refused) in %.2f s", n_joined, n_join_failed, lg_now() - t0);
     if (n_joined < n_cl) {
-        lg_accounts_free(acc, n_cl);
         return -1;
     }
 
@@ -353,6 +350,5 @@ int lg_scen_match(json_t *out)
     if (s0.ok && s1.ok) lg_figure(out, "server CPU", 100 * (s1.cpu_s - s0.cpu_s) / win, "%", NULL, -1);
     if (g0.ok && g1.ok) lg_figure(out, "loadgen CPU", 100 * (g1.cpu_s - g0.cpu_s) / win, "%", NULL, -1);
     lg_lat_free(&lat);
-    lg_accounts_free(acc, n_cl);
     return 0;
 }

@@ -89,7 +89,6 @@ int lg_scen_matchmaker(json_t *out)
     double elapsed;
     int ok = lg_ws_connect_all(cl, n_cl, 180, &elapsed);
     if (ok < n_cl) {
-        lg_accounts_free(acc, n_cl);
         return -1;
     }
     lg_proc s0 = lg_proc_sample(lg_opt.server_pid);
@@ -120,6 +119,5 @@ int lg_scen_matchmaker(json_t *out)
     if (s0.ok && s1.ok && n_added)
         lg_figure(out, "server CPU per ticket (+its matches)", (s1.cpu_s - s0.cpu_s) / n_added * 1e6, "us", NULL, -1);
     lg_lat_free(&lat);
-    lg_accounts_free(acc, n_cl);
     return n_errors == 0 ? 0 : -1;
 }
