@@ -199,17 +199,24 @@ static void batch_done(void *ud, const mb_db_result *res)
     } else if (res->ok) retry_ms = 0;
 }
 
-/* Answer queued admin requests now: nothing of theirs was sent. */
-static void fail_admin_queued(void)
+/* PostgreSQL is away: answer queued admin requests now (nothing of theirs
+ * was sent) and give up script notifications queued too long ago. */
+static void fail_queued_while_down(void)
 {
     notif **pp = &q_head;
     q_tail = NULL;
+    int64_t now = mb_now_ms();
     while (*pp) {
         notif *n = *pp;
-        if (n->req) {
+        if (n->req || now - n->queued_ms >= SCRIPT_RETRY_MS) {
             *pp = n->next;
             q_n--;
-            mb_http_error(n->req, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
+            if (n->req) mb_http_error(n->req, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
+            else {
+                *m_dropped += 1;
+                mb_error("notification_dropped", "id=%s player=%s reason=\"database unavailable too long\"", n->id,
+                         n->player);
+            }
             notif_free(n);
         } else {
             q_tail = n;
@@ -222,7 +229,7 @@ void notifications_flush(void)
 {
     if (busy || !q_head || ev_is_active(&retry_w)) return;
     if (!mb_db_available()) {
-        fail_admin_queued();
+        fail_queued_while_down();
         if (q_head) schedule_retry();
         return;
     }
