@@ -1,0 +1,308 @@
+'use strict';
+// End to end in a real browser (Debian's chromium driven by playwright-core): two players play
+// the demo (/demo) against each other — matched together, each sees the other move, a chat line
+// arrives, a round ends and the map vote completes — while the admin console (/console) shows
+// the live match. Screenshots go to build/screenshots/.
+//
+// The server is the real binary (tests/integration/harness.js) with --static pointing at the
+// repo, so /demo and /console are served from demo/ and console/ as committed.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('../integration/harness');
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join(h.REPO_ROOT, 'build', 'screenshots');
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const WAIT = Number(process.env.MOONBASE_BROWSER_WAIT_MS || 30000);
+const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (tools/install-deps.sh installs chromium)`;
+
+/** A browser of its own with a fresh profile (--user-data-dir) per player. */
+async function browser(name) {
+  const { chromium } = require('playwright-core');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `moonbase-chromium-${name}-`));
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1280, height: 860 },
+  });
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
+  page.on('console', (m) => {
+    // A refused admin token is an expected 401 in the console test.
+    if (m.type() === 'error' && !/401/.test(m.text())) errors.push(`${name} console: ${m.text()}`);
+  });
+  return {
+    name,
+    ctx,
+    page,
+    errors,
+    async close() {
+      await ctx.close().catch(() => {});
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const shot = (page, file) => page.screenshot({ path: path.join(SHOTS, file) });
+
+/** The demo's state as the page sees it. */
+const demoState = (page) =>
+  page.evaluate(() => {
+    const p = window.demo.player;
+    const players = p.arena ? Object.fromEntries([...p.arena.players.values()].map((x) => [x.id, { x: x.x, y: x.y, hp: x.hp, name: x.name }])) : {};
+    return { phase: p.phase, me: p.me, match_id: p.arena && p.arena.match_id, started: !!(p.arena && p.arena.started), players, local: p.local, map: p.map, channel: p.channel };
+  });
+
+async function waitState(page, pred, what, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    last = await demoState(page);
+    if (pred(last)) return last;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`${what}: not reached within ${timeout} ms; last state ${JSON.stringify(last)}`);
+}
+
+/** Holds arrow keys toward the nearest living opponent and zaps in range, until the round ends. */
+async function hunt(page) {
+  const end = Date.now() + 45000;
+  while (Date.now() < end) {
+    const st = await demoState(page);
+    if (st.phase !== 'playing') return;
+    const foe = Object.entries(st.players).find(([id, p]) => id !== st.me.player_id && p.hp > 0);
+    if (!foe || !st.local) return;
+    const dx = foe[1].x - st.local.x;
+    const dy = foe[1].y - st.local.y;
+    if (Math.hypot(dx, dy) < 8) {
+      await page.keyboard.press('Space');
+      await page.waitForTimeout(270);
+      continue;
+    }
+    const keys = [];
+    if (Math.abs(dx) > 2) keys.push(dx > 0 ? 'ArrowRight' : 'ArrowLeft');
+    if (Math.abs(dy) > 2) keys.push(dy > 0 ? 'ArrowDown' : 'ArrowUp');
+    for (const k of keys) await page.keyboard.down(k);
+    await page.waitForTimeout(120);
+    for (const k of keys) await page.keyboard.up(k);
+  }
+  throw new Error('the round did not end');
+}
+
+describe('browser: demo and console', { skip }, () => {
+  let server, scripts, a, b, admin;
+  const pages = [];
+
+  before(async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    scripts = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-browser-scripts-'));
+    fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), scripts, { recursive: true });
+    server = await h.startServer({ scripts, args: ['--static', h.REPO_ROOT, '--auth-rate', '1000'] });
+    [a, b, admin] = await Promise.all([browser('alice'), browser('bob'), browser('admin')]);
+    pages.push(a, b, admin);
+  });
+
+  after(async () => {
+    for (const p of pages) await p.close();
+    if (server) await server.stop();
+    if (scripts) fs.rmSync(scripts, { recursive: true, force: true });
+  });
+
+  let matchId;
+
+  it('two guests sign in (device id kept in localStorage)', async () => {
+    for (const p of [a, b]) {
+      await p.page.goto(`${server.baseUrl}/demo/`);
+      await p.page.waitForSelector('#ov-lobby:not(.hidden)');
+    }
+    const [sa, sb] = await Promise.all([demoState(a.page), demoState(b.page)]);
+    assert.notEqual(sa.me.player_id, sb.me.player_id);
+    assert.equal(await a.page.textContent('#me-name'), sa.me.username);
+    const device = await a.page.evaluate(() => localStorage.getItem('moonbase.demo.device'));
+    assert.match(device, /^web-/);
+    await a.page.reload();
+    await a.page.waitForSelector('#ov-lobby:not(.hidden)');
+    assert.equal((await demoState(a.page)).me.player_id, sa.me.player_id, 'same account after a reload');
+    assert.match(await a.page.textContent('#conn'), /online/);
+    await shot(a.page, 'demo-lobby.png');
+  });
+
+  it('"Find a match" puts both in the same arena match', async () => {
+    await a.page.click('#btn-find');
+    await a.page.waitForSelector('#ov-searching:not(.hidden)');
+    await b.page.click('#btn-find');
+    await a.page.waitForSelector('#ticket-id:not(:empty)');
+    await shot(a.page, 'demo-searching.png');
+    const [sa, sb] = await Promise.all([
+      waitState(a.page, (s) => s.phase === 'playing' && s.started, 'A playing'),
+      waitState(b.page, (s) => s.phase === 'playing' && s.started, 'B playing'),
+    ]);
+    assert.equal(sa.match_id, sb.match_id);
+    matchId = sa.match_id;
+    assert.deepEqual(Object.keys(sa.players).sort(), [sa.me.player_id, sb.me.player_id].sort());
+    await waitState(a.page, (s) => s.channel === `match:${matchId}`, 'A in the match chat channel');
+    await waitState(b.page, (s) => s.channel === `match:${matchId}`, 'B in the match chat channel');
+    await a.page.waitForSelector(`#players li[data-player-id="${sb.me.player_id}"]`);
+  });
+
+  it('each sees the other move', async () => {
+    const sb = await demoState(b.page);
+    const before = (await demoState(a.page)).players[sb.me.player_id];
+    await b.page.keyboard.down('ArrowRight');
+    await b.page.waitForTimeout(500);
+    await b.page.keyboard.up('ArrowRight');
+    const moved = await waitState(a.page, (s) => s.players[sb.me.player_id].x > before.x + 5, 'A sees B move right');
+    assert.ok(Math.abs(moved.players[sb.me.player_id].y - before.y) < 0.001);
+
+    const sa = await demoState(a.page);
+    const beforeA = (await demoState(b.page)).players[sa.me.player_id];
+    await a.page.keyboard.down('ArrowDown');
+    await a.page.waitForTimeout(500);
+    await a.page.keyboard.up('ArrowDown');
+    await waitState(b.page, (s) => s.players[sa.me.player_id].y > beforeA.y + 5, 'B sees A move down');
+    await a.page.waitForTimeout(300);
+    await shot(a.page, 'demo-playing-alice.png');
+    await shot(b.page, 'demo-playing-bob.png');
+  });
+
+  it('a chat line arrives in the match channel', async () => {
+    await a.page.keyboard.press('Enter'); // focuses the chat input
+    await a.page.keyboard.type('gl hf from alice');
+    await a.page.keyboard.press('Enter');
+    await b.page.waitForSelector('#messages li:has-text("gl hf from alice")');
+    await a.page.waitForSelector('#messages li:has-text("gl hf from alice")');
+    await b.page.fill('#chat-input', 'you too!');
+    await b.page.click('#chat-form button');
+    await a.page.waitForSelector('#messages li:has-text("you too!")');
+    await a.page.locator('#chat-input').blur();
+    await shot(b.page, 'demo-chat.png');
+  });
+
+  it('the console shows the live match (overview, matches, state, players, matchmaker)', async () => {
+    const c = admin.page;
+    await c.goto(`${server.baseUrl}/console/`);
+    await c.waitForSelector('#signin:not(.hidden)');
+    await c.fill('#token', 'not-the-admin-token-at-all');
+    await c.click('#signin-form button');
+    await c.waitForSelector('#signin-error:has-text("refused")');
+    await c.fill('#token', server.adminToken);
+    await c.click('#signin-form button');
+    await c.waitForSelector('#shell:not(.hidden)');
+    await c.waitForFunction(() => Number(document.querySelector('#ov-matches').textContent) >= 1);
+    await c.waitForTimeout(2500); // a few samples for the charts
+    await shot(c, 'console-overview.png');
+    assert.equal(await c.evaluate(() => sessionStorage.getItem('moonbase.console.token')), server.adminToken);
+
+    await c.click('.nav a[data-page="matches"]');
+    const row = c.locator(`tbody tr[data-key="${matchId}"]`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /arena/);
+    assert.match(await row.textContent(), /running/);
+    await shot(c, 'console-matches.png');
+    await row.click();
+    await c.waitForSelector('#match-state pre');
+    const [sa, sb] = await Promise.all([demoState(a.page), demoState(b.page)]);
+    await c.waitForFunction(
+      ([ida, idb]) => {
+        const t = document.querySelector('#match-state').textContent;
+        return t.includes(ida) && t.includes(idb) && t.includes('time_left_ms');
+      },
+      [sa.me.player_id, sb.me.player_id]
+    );
+    assert.match(await c.textContent('#match-players'), new RegExp(sa.me.username));
+    await c.waitForTimeout(1200);
+    await shot(c, 'console-match.png');
+
+    await c.click('.nav a[data-page="players"]');
+    await c.waitForSelector(`tbody tr[data-key="${sb.me.player_id}"]`);
+    await c.fill('#player-q', sb.me.username.slice(0, 6));
+    await c.press('#player-q', 'Enter');
+    await c.waitForSelector(`tbody tr[data-key="${sb.me.player_id}"]`);
+    await shot(c, 'console-players.png');
+    await c.click('.nav a[data-page="matchmaker"]');
+    await c.waitForSelector('tbody tr[data-key="arena"]');
+    assert.match(await c.textContent('tbody tr[data-key="arena"]'), /arena/);
+    await shot(c, 'console-matchmaker.png');
+  });
+
+  it('the round ends and the map vote completes on both pages', async () => {
+    const sa = await demoState(a.page);
+    await hunt(a.page);
+    await Promise.all([a.page.waitForSelector('#ov-vote:not(.hidden)'), b.page.waitForSelector('#ov-vote:not(.hidden)')]);
+    assert.match(await a.page.textContent('#round-result'), /You win the round/);
+    assert.match(await b.page.textContent('#round-result'), new RegExp(`${sa.me.username} wins the round`));
+    await Promise.all([a.page.waitForSelector('#vote-maps .map'), b.page.waitForSelector('#vote-maps .map')]);
+    await a.page.click('#vote-maps .map[data-option="caves"]');
+    await b.page.waitForSelector('#vote-maps .map[data-option="caves"] .votes:has-text("1 vote")'); // live tally
+    await shot(b.page, 'demo-vote-live.png');
+    await b.page.click('#vote-maps .map[data-option="caves"]');
+    await Promise.all([
+      a.page.waitForSelector('#vote-maps .map.winner[data-option="caves"]'),
+      b.page.waitForSelector('#vote-maps .map.winner[data-option="caves"]'),
+    ]);
+    assert.match(await b.page.textContent('#vote-title'), /Next map: Crystal Caves/);
+    await shot(a.page, 'demo-vote-result.png');
+    await Promise.all([a.page.waitForSelector('#ov-lobby:not(.hidden)'), b.page.waitForSelector('#ov-lobby:not(.hidden)')]);
+    assert.equal((await demoState(b.page)).map, 'caves');
+    assert.match(await a.page.textContent('#hud-map'), /Crystal Caves/);
+    assert.match(await a.page.textContent('#btn-find'), /Play again/);
+    await shot(a.page, 'demo-next-round-lobby.png');
+  });
+
+  it('the console scripts page shows a reload error with file:line, and reloads again', async () => {
+    const c = admin.page;
+    const file = path.join(scripts, 'modes', 'tictactoe.lua');
+    const good = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, `${good}\nlocal broken = (\n`);
+    try {
+      await c.click('.nav a[data-page="scripts"]');
+      await c.waitForSelector('tbody tr[data-key="arena"]');
+      await c.click('#reload');
+      const err = c.locator('tbody tr[data-key="tictactoe"] .err .loc');
+      await err.waitFor();
+      assert.match(await err.textContent(), /tictactoe\.lua:\d+/);
+      await shot(c, 'console-scripts-error.png');
+    } finally {
+      fs.writeFileSync(file, good);
+    }
+    await c.click('#reload');
+    await c.waitForFunction(() => !document.querySelector('tbody tr[data-key="tictactoe"] .err'));
+  });
+
+  it('the console kicks a player; the demo shows it is offline', async () => {
+    const c = admin.page;
+    const sb = await demoState(b.page);
+    await c.goto(`${server.baseUrl}/console/#/players/${sb.me.player_id}`);
+    await c.waitForSelector('#player-card .btn.danger');
+    await c.click('#player-card .btn.danger');
+    await c.click('#player-card .btn.danger.armed');
+    await b.page.waitForSelector('#conn[data-state="offline"]');
+    await c.waitForSelector('#player-card:has-text("offline")');
+    await shot(c, 'console-player-kicked.png');
+  });
+
+  it('a lone visitor can practise against the bot', async () => {
+    const solo = await browser('solo');
+    pages.push(solo);
+    await solo.page.goto(`${server.baseUrl}/demo/`);
+    await solo.page.waitForSelector('#ov-lobby:not(.hidden)');
+    await solo.page.click('#btn-bot');
+    const st = await waitState(solo.page, (s) => s.phase === 'playing' && s.started, 'playing the bot');
+    const names = Object.values(st.players).map((p) => p.name);
+    assert.equal(names.length, 2);
+    const botName = await solo.page.evaluate(() => window.demo.bot.player.me.username);
+    assert.ok(names.includes(botName));
+    await solo.page.waitForTimeout(1500); // the bot walks over
+    await shot(solo.page, 'demo-vs-bot.png');
+  });
+
+  it('no page had a script error', () => {
+    assert.deepEqual(pages.flatMap((p) => p.errors), []);
+  });
+});
