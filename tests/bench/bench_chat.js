@@ -90,12 +90,14 @@ if (!isMainThread) {
   const { url, channel, tokens, sampleEvery, base } = workerData;
   const sockets = [];
   let received = 0;
+  let any = 0; // every chat.message, for progress
   let since = 0; // count messages sent at or after this time (us)
   let samples = new Float64Array(1 << 20);
   let nsamples = 0;
   let closed = 0;
   const MARK = Buffer.from('"content":"b:');
   const onMessageFor = (sample) => (data) => {
+    any++;
     const i = data.indexOf(MARK);
     if (i < 0) return;
     let v = 0;
@@ -129,7 +131,7 @@ if (!isMainThread) {
       parentPort.postMessage({ ev: 'reset' });
     } else if (msg.cmd === 'report') {
       const out = samples.slice(0, nsamples);
-      parentPort.postMessage({ ev: 'report', received, closed, samples: out }, [out.buffer]);
+      parentPort.postMessage({ ev: 'report', received, any, closed, samples: out }, [out.buffer]);
     } else if (msg.cmd === 'close') {
       for (const ws of sockets) ws.terminate();
       parentPort.postMessage({ ev: 'closed' });
@@ -291,13 +293,15 @@ async function benchChat(server, o) {
     await h.sleep(500);
     reports = await report();
     const total = reports.reduce((a, r) => a + r.received, 0);
-    if (total !== lastTotal) {
-      lastTotal = total;
+    const progress = reports.reduce((a, r) => a + r.any, 0);
+    if (progress !== lastTotal) {
+      lastTotal = progress;
       lastChange = Date.now();
     }
     if (total >= acked * rest.length && !pending.size || Date.now() - lastChange > 3000 || Date.now() - drainStart > 90000) break;
   }
   const drainMs = Date.now() - drainStart;
+  const total = meter(); // sending + draining
   let received = 0;
   let closed = 0;
   let all = [];
@@ -313,10 +317,13 @@ async function benchChat(server, o) {
   const commits = Number((/^moonbase_chat_commits_total (\d+)/m.exec(metrics) || [])[1]);
   const committed = Number((/^moonbase_chat_messages_total (\d+)/m.exec(metrics) || [])[1]);
   console.log(`sent ${sentInWindow} in ${cpu.wall.toFixed(1)} s (${f1(sentInWindow / cpu.wall)} msg/s), acknowledged ${acked}, refused ${refused}`);
-  console.log(`delivered ${received} chat.message to ${receivers} receiving sockets (expected about ${acked * receivers}; ` +
-    `${f1((100 * received) / Math.max(1, acked * receivers))}%), ${f1(received / cpu.wall)} frames/s; sockets closed: ${closed}`);
-  console.log(`server CPU ${f1(cpu.server * 100)}% of one core while sending; this client ${f1(cpu.client * 100)}%; ` +
-    `backlog drained ${(drainMs / 1000).toFixed(1)} s after the last send`);
+  console.log(`delivered ${received} chat.message to ${receivers} receiving sockets (expected ${acked * receivers}; ` +
+    `${f1((100 * received) / Math.max(1, acked * receivers))}%); sockets closed: ${closed}`);
+  console.log(`server CPU ${f1(cpu.server * 100)}% of one core while sending (this client ${f1(cpu.client * 100)}%); ` +
+    `the last frame arrived ${(drainMs / 1000).toFixed(1)} s after the last send`);
+  const cpuSec = total.server * total.wall;
+  console.log(`throughput ${f1(received / total.wall)} frames/s over ${total.wall.toFixed(1)} s; server ${cpuSec.toFixed(2)} CPU-s in all = ` +
+    `${f2((cpuSec * 1e6) / Math.max(1, received + acked))} us per delivered frame`);
   console.log(`delivery latency (${lat.length} samples): p50 ${f2(pct(lat, 0.5))} ms, p99 ${f2(pct(lat, 0.99))} ms, max ${f2(lat[lat.length - 1])} ms`);
   console.log(`sender ack latency (commit + reply): p50 ${f2(pct(ackLat, 0.5))} ms, p99 ${f2(pct(ackLat, 0.99))} ms`);
   console.log(`group commits: ${committed} messages in ${commits} INSERTs since start`);
@@ -410,7 +417,7 @@ async function main() {
     logLevel: 'info', // the harness waits for event=listening (info)
     name: 'bench_chat',
     args: ['--jwt-secret', JWT_SECRET, '--chat-rate', '10000', '--msg-rate', '10000', '--msg-burst', '10000',
-      '--max-connections', '19000', '--token-ttl', '3600'],
+      '--max-connections', '19000', '--token-ttl', '3600', '--idle-timeout-ms', '600000'],
   });
   const os = require('node:os');
   const load = os.loadavg()[0];
