@@ -255,7 +255,7 @@ const player = {
   mount(root, ctx) {
     const id = ctx.params[0];
     const card = el('div', { className: 'card', id: 'player-card' });
-    const type = el('input', { value: 'message', placeholder: 'type' });
+    const type = el('input', { value: 'message', placeholder: 'type', style: { maxWidth: '130px' } });
     const subject = el('input', { placeholder: 'Subject, e.g. "Welcome to the beta!"' });
     const notifyForm = el(
       'form',

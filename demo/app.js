@@ -1,5 +1,5 @@
 // The demo page: DOM and input around one DemoPlayer (game.js) and the canvas view (render.js).
-import { DemoPlayer, MAPS, ARENA, hueOf } from './game.js';
+import { DemoPlayer, MAPS, ARENA } from './game.js';
 import { ArenaView } from './render.js';
 import { Bot } from './bot.js';
 
@@ -26,7 +26,7 @@ window.demo = { player, view, get bot() { return bot; } };
 // ---------------------------------------------------------------------------------------------
 // overlays and HUD
 
-const OVERLAYS = ['ov-connecting', 'ov-lobby', 'ov-searching', 'ov-waiting', 'ov-vote'];
+const OVERLAYS = ['ov-connecting', 'ov-lobby', 'ov-searching', 'ov-waiting', 'ov-vote', 'ov-offline'];
 function show(id) {
   for (const o of OVERLAYS) $(o).classList.toggle('hidden', o !== id);
 }
@@ -59,7 +59,24 @@ function renderMap() {
 
 player.addEventListener('phase', renderPhase);
 player.addEventListener('map', renderMap);
-player.addEventListener('connection', (e) => setConn(e.detail.state));
+player.addEventListener('connection', (e) => {
+  setConn(e.detail.state);
+  if (e.detail.state === 'offline') {
+    $('offline-reason').textContent =
+      e.detail.code === 4001 ? 'An administrator closed your connection.' : `The connection closed${e.detail.reason ? ` (${e.detail.reason})` : ''}.`;
+    show('ov-offline');
+  }
+});
+$('btn-reconnect').addEventListener('click', async () => {
+  $('btn-reconnect').disabled = true;
+  try {
+    await player.reconnect();
+  } catch (err) {
+    $('offline-reason').textContent = `Still offline: ${err.message}`;
+  } finally {
+    $('btn-reconnect').disabled = false;
+  }
+});
 
 function setConn(state) {
   const c = $('conn');
@@ -99,7 +116,7 @@ function renderPlayers() {
     const li = el('li', { className: p.hp > 0 ? '' : 'dead' });
     li.dataset.playerId = p.id;
     const sw = el('span', { className: 'swatch' });
-    sw.style.background = `hsl(${hueOf(p.id)} 75% 55%)`;
+    sw.style.background = `hsl(${player.hueOf(p.id)} 75% 55%)`;
     const name = el('span', { className: 'name', textContent: p.name });
     if (p.id === player.me.player_id) name.append(el('span', { className: 'you', textContent: ' (you)' }));
     const hp = el('span', { className: 'hp', title: `${p.hp} hp` }, el('i'));
@@ -214,7 +231,7 @@ function appendMessage(li) {
 }
 function chatLine(m) {
   const who = el('span', { className: 'who', textContent: m.name });
-  who.style.color = `hsl(${hueOf(m.sender_id)} 80% 70%)`;
+  who.style.color = `hsl(${player.hueOf(m.sender_id)} 80% 70%)`;
   const li = el('li', {}, who, document.createTextNode(m.content));
   li.dataset.messageId = m.message_id;
   appendMessage(li);
@@ -336,7 +353,7 @@ player
   .then(() => {
     $('me-name').textContent = player.me.username;
     $('lobby-name').textContent = player.me.username;
-    document.querySelector('#me-chip .dot').style.background = `hsl(${hueOf(player.me.player_id)} 75% 55%)`;
+    document.querySelector('#me-chip .dot').style.background = `hsl(${player.hueOf(player.me.player_id)} 75% 55%)`;
     setConn('online');
   })
   .catch((err) => {

@@ -48,6 +48,8 @@ export function hueOf(id) {
   return h % 360;
 }
 
+const PALETTE = [222, 330, 140, 38, 190, 280, 0, 95];
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class DemoPlayer extends EventTarget {
@@ -160,14 +162,21 @@ export class DemoPlayer extends EventTarget {
     s.onChatMessage((m) => this._emit('chat', { ...m, name: this.nameOf(m.sender_id) }));
     s.onError((e) => this.log('error', `${e.requestType || 'error'}: ${e.code} (${e.message})`));
     s.onDisconnect((d) => {
-      this.log('ws', `disconnected (${d.code})${d.willReconnect ? ': reconnecting…' : ''}`);
-      this._emit('connection', { state: d.willReconnect ? 'reconnecting' : 'offline' });
+      this.log('ws', `disconnected (${d.code}${d.reason ? `, ${d.reason}` : ''})${d.willReconnect ? ': reconnecting…' : ''}`);
+      this._emit('connection', { state: d.willReconnect ? 'reconnecting' : 'offline', code: d.code, reason: d.reason });
     });
     s.onReconnect((r) => {
       this.log('ws', `reconnected${r.match && r.match.ok ? ', back in the match' : ''}`);
       if (r.tickets.length && this.ticket) this.ticket = { ...this.ticket, ticket_id: r.tickets[0].ticket_id };
       this._emit('connection', { state: 'online' });
     });
+  }
+
+  /** Hue of a player: distinct colours within a match (by sorted id), stable elsewhere. */
+  hueOf(id) {
+    const ids = this.names ? [...this.names.keys()].sort() : [];
+    const i = ids.indexOf(id);
+    return i >= 0 ? PALETTE[i % PALETTE.length] : hueOf(id);
   }
 
   nameOf(id) {
@@ -216,6 +225,21 @@ export class DemoPlayer extends EventTarget {
       this.log('error', `matchmaker.add: ${err.message}`);
       this._setPhase('lobby');
     }
+  }
+
+  /** Connects again after the server closed the connection for good (e.g. a kick). */
+  async reconnect() {
+    await this.socket.connect();
+    this._emit('connection', { state: 'online' });
+    // A seat kept for us (reconnect grace) would block the next match: give it up.
+    if (this.socket.match) await this.socket.leaveMatch().catch(() => {});
+    this.arena = null;
+    this.vote = null;
+    this.ticket = null;
+    this.channel = null;
+    await this._enterChannel('lobby');
+    this.phase = 'lobby';
+    this._emit('phase', 'lobby');
   }
 
   async cancelSearch() {

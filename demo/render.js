@@ -1,6 +1,6 @@
 // Canvas view of the arena: the map's floor, the players (interpolated between server states;
 // your own position predicted), hit flashes and attack rings.
-import { MAPS, ARENA, hueOf } from './game.js';
+import { MAPS, ARENA } from './game.js';
 
 const LERP_MS = 50; // one server tick at 20 Hz
 
@@ -97,7 +97,7 @@ export class ArenaView {
       }
       const cx = x * u;
       const cy = y * u;
-      const hue = hueOf(p.id);
+      const hue = player.hueOf(p.id);
       const alive = p.hp > 0;
       const r = 3.2 * u;
 

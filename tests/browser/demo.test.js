@@ -140,8 +140,8 @@ describe('browser: demo and console', { skip }, () => {
     await a.page.waitForSelector('#ticket-id:not(:empty)');
     await shot(a.page, 'demo-searching.png');
     const [sa, sb] = await Promise.all([
-      waitState(a.page, (s) => s.phase === 'playing' && s.started, 'A playing'),
-      waitState(b.page, (s) => s.phase === 'playing' && s.started, 'B playing'),
+      waitState(a.page, (s) => s.phase === 'playing' && s.started && Object.keys(s.players).length === 2, 'A playing with B'),
+      waitState(b.page, (s) => s.phase === 'playing' && s.started && Object.keys(s.players).length === 2, 'B playing with A'),
     ]);
     assert.equal(sa.match_id, sb.match_id);
     matchId = sa.match_id;
@@ -283,8 +283,14 @@ describe('browser: demo and console', { skip }, () => {
     await c.click('#player-card .btn.danger');
     await c.click('#player-card .btn.danger.armed');
     await b.page.waitForSelector('#conn[data-state="offline"]');
+    await b.page.waitForSelector('#ov-offline:not(.hidden)');
+    assert.match(await b.page.textContent('#offline-reason'), /administrator/);
     await c.waitForSelector('#player-card:has-text("offline")');
     await shot(c, 'console-player-kicked.png');
+    await shot(b.page, 'demo-kicked.png');
+    await b.page.click('#btn-reconnect');
+    await b.page.waitForSelector('#ov-lobby:not(.hidden)');
+    await b.page.waitForSelector('#conn[data-state="online"]');
   });
 
   it('a lone visitor can practise against the bot', async () => {
@@ -293,7 +299,7 @@ describe('browser: demo and console', { skip }, () => {
     await solo.page.goto(`${server.baseUrl}/demo/`);
     await solo.page.waitForSelector('#ov-lobby:not(.hidden)');
     await solo.page.click('#btn-bot');
-    const st = await waitState(solo.page, (s) => s.phase === 'playing' && s.started, 'playing the bot');
+    const st = await waitState(solo.page, (s) => s.phase === 'playing' && s.started && Object.keys(s.players).length === 2, 'playing the bot');
     const names = Object.values(st.players).map((p) => p.name);
     assert.equal(names.length, 2);
     const botName = await solo.page.evaluate(() => window.demo.bot.player.me.username);
