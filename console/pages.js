@@ -15,25 +15,38 @@ const overview = {
     const dbCard = el('div', { className: 'card', id: 'ov-db' }, el('h3', { textContent: 'PostgreSQL' }));
     const modesCard = el('div', { className: 'card', id: 'ov-modes' }, el('h3', { textContent: 'Live matches by mode' }));
     root.append(
-      el('div', { className: 'grid' }, stat('Players online', 'players'), stat('Live matches', 'matches'), stat('Messages in / s', 'in'), stat('Messages out / s', 'out')),
+      el('div', { className: 'grid' }, stat('Sessions', 'players'), stat('Live matches', 'matches'), stat('Messages in / s', 'in'), stat('Messages out / s', 'out')),
       el('div', { className: 'row' }, dbCard, modesCard)
     );
     const q = (id) => root.querySelector(`#${id}`);
+    // The overview's messages_out_per_s leaves out match.state broadcasts (counted only in
+    // /metrics as moonbase_match_states_sent_total): add their rate from there.
+    let statesPrev = null;
+    const stateRate = async () => {
+      const text = await fetch('/metrics').then((r) => (r.ok ? r.text() : ''), () => '');
+      const m = /^moonbase_match_states_sent_total\s+([0-9.e+]+)$/m.exec(text);
+      if (!m) return 0;
+      const now = { t: performance.now(), v: Number(m[1]) };
+      const prev = statesPrev;
+      statesPrev = now;
+      return prev && now.t > prev.t ? Math.max(0, ((now.v - prev.v) * 1000) / (now.t - prev.t)) : 0;
+    };
     ctx.poll(async () => {
-      const o = await ctx.admin.overview();
-      for (const [k, v] of [['in', o.messages_in_per_s], ['out', o.messages_out_per_s], ['sessions', o.authenticated_sessions]]) {
+      const [o, states] = await Promise.all([ctx.admin.overview(), stateRate()]);
+      const out = o.messages_out_per_s + states;
+      for (const [k, v] of [['in', o.messages_in_per_s], ['out', out], ['sessions', o.authenticated_sessions]]) {
         hist[k].push(v);
         if (hist[k].length > 60) hist[k].shift();
       }
       q('ov-players').textContent = fmtNum(o.authenticated_sessions);
-      q('ov-players-sub').textContent = `${fmtNum(o.sessions)} sockets · up ${fmtMs(o.uptime_s * 1000)}`;
+      q('ov-players-sub').textContent = `signed in, of ${fmtNum(o.sessions)} sockets · up ${fmtMs(o.uptime_s * 1000)}`;
       q('ov-matches').textContent = fmtNum(o.matches);
       const nModes = Object.keys(o.matches_by_mode).length;
       q('ov-matches-sub').textContent = `${nModes} mode${nModes === 1 ? '' : 's'} running`;
       q('ov-in').textContent = fmtNum(o.messages_in_per_s, 1);
-      q('ov-out').textContent = fmtNum(o.messages_out_per_s, 1);
-      q('ov-in-sub').textContent = 'last minute below';
-      q('ov-out-sub').textContent = 'last minute below';
+      q('ov-out').textContent = fmtNum(out, 1);
+      q('ov-in-sub').textContent = 'from clients';
+      q('ov-out-sub').textContent = `${fmtNum(states, 1)} of them match.state`;
       sparkline(q('ov-players-spark'), hist.sessions, '#4ade80');
       sparkline(q('ov-in-spark'), hist.in, '#7c9cff');
       sparkline(q('ov-out-spark'), hist.out, '#f0abfc');
