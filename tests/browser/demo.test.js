@@ -34,8 +34,9 @@ async function browser(name) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
   page.on('console', (m) => {
-    // A refused admin token is an expected 401 in the console test.
-    if (m.type() === 'error' && !/401/.test(m.text())) errors.push(`${name} console: ${m.text()}`);
+    // Expected HTTP failures the pages handle: a refused admin token (401), a match that has
+    // just ended (404). Script errors and anything else count.
+    if (m.type() === 'error' && !/^Failed to load resource: .* (401|404) /.test(m.text())) errors.push(`${name} console: ${m.text()}`);
   });
   return {
     name,
@@ -306,6 +307,20 @@ describe('browser: demo and console', { skip }, () => {
     assert.ok(names.includes(botName));
     await solo.page.waitForTimeout(1500); // the bot walks over
     await shot(solo.page, 'demo-vs-bot.png');
+  });
+
+  it('the console ends a live match; its players see the round end', async () => {
+    const c = admin.page;
+    const solo = pages.find((p) => p.name === 'solo');
+    const st = await demoState(solo.page);
+    await c.goto(`${server.baseUrl}/console/#/matches/${st.match_id}`);
+    await c.waitForSelector('#end-match');
+    await c.click('#end-match');
+    await c.click('#end-match.armed');
+    await solo.page.waitForSelector('#ov-vote:not(.hidden)');
+    assert.match(await solo.page.textContent('#round-result'), /Round over/);
+    await c.waitForSelector('#match-info:has-text("finished")');
+    await shot(c, 'console-match-ended.png');
   });
 
   it('no page had a script error', () => {
