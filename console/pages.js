@@ -180,7 +180,8 @@ const match = {
         if (err.code !== 'not_found') throw err;
         gone = true;
         info.replaceChildren(el('h3', {}, 'Match ', badge('finished', 'info')), el('p', { className: 'muted', textContent: 'This match is over (its result is stored: GET /v1/matches/{id} with a player token).' }));
-        playersCard.replaceChildren();
+        playersCard.classList.add('hidden');
+        stateCard.querySelector('h3').replaceChildren('Last state seen');
         return;
       }
       info.replaceChildren(
