@@ -114,8 +114,16 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
     return r;
 }
 
+#define BODY_TIMEOUT_US (10 * 1000000LL)
+
 int mb_http_on_body(mb_http_req *r, const void *in, size_t len)
 {
+    /* lws restarts its timeout on every chunk: bound the whole body too,
+     * so a client dripping one byte a second cannot hold the connection. */
+    if (mb_now_us() - r->started_us > BODY_TIMEOUT_US) {
+        mb_info("http_body_timeout", "path=%s received=%zu", r->path, r->body_len);
+        return -1;
+    }
     if (!in || !len) return 0;
     if (r->body_too_large || r->body_len + len > MAX_BODY) {
         r->body_too_large = true;

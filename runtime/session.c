@@ -176,6 +176,14 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
         /* A client that stops reading must not grow our memory. */
         mb_warn("slow_client_closed", "session=%llu queued_bytes=%zu",
                 (unsigned long long)s->id, s->tx_bytes);
+        /* Drop what it never read: the close frame goes first, and the
+         * memory is given back now, not when the client reads again. */
+        while (s->tx_count) {
+            mb_frame_unref(s->txq[s->tx_head]);
+            s->tx_head = (s->tx_head + 1) % s->tx_cap;
+            s->tx_count--;
+        }
+        s->tx_bytes = 0;
         mb_session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue full");
         return;
     }
@@ -237,6 +245,11 @@ void mb_session_close(mb_session *s, int code, const char *reason)
     s->close_code = code;
     snprintf(s->close_reason, sizeof s->close_reason, "%s", reason ? reason : "");
     mb_transport_wake(s->wsi);
+    /* A peer that never reads never lets the close frame out: the session
+     * timer drops the connection if it is still open 3 s from now. */
+    ev_timer_stop(mb_loop(), &s->timer);
+    s->timer.repeat = 3.0;
+    ev_timer_again(mb_loop(), &s->timer);
 }
 
 int mb_session_on_writable(mb_session *s)
@@ -269,11 +282,21 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     mb_session *s = w->data;
     int64_t now = mb_now_ms();
+    if (s->closing) {
+        ev_timer_stop(loop, w);
+        if (s->wsi) {
+            mb_info("session_close_forced", "session=%llu note=\"peer did not read the close\"",
+                    (unsigned long long)s->id);
+            /* Not inside any callback of this wsi: closing synchronously is
+             * allowed; CLOSED marks the session dead, freed before sleep. */
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+        }
+        return;
+    }
     if (!s->authed) {
         if (now - s->connected_ms >= mb_cfg()->auth_timeout_ms) {
             mb_info("session_auth_timeout", "session=%llu", (unsigned long long)s->id);
             mb_session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
-            ev_timer_stop(loop, w);
             return;
         }
         w->repeat = (double)(mb_cfg()->auth_timeout_ms - (now - s->connected_ms)) / 1000.0;
@@ -283,7 +306,6 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             mb_info("session_idle_timeout", "session=%llu player=%s", (unsigned long long)s->id,
                     s->player_id);
             mb_session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "idle timeout");
-            ev_timer_stop(loop, w);
             return;
         }
         w->repeat = (double)(mb_cfg()->idle_timeout_ms - idle) / 1000.0;

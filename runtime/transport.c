@@ -19,11 +19,16 @@ typedef struct pss {
 } pss;
 
 static struct lws_context *ctx;
-static size_t n_connections;
+static size_t n_connections;  /* WebSocket + HTTP transactions (for metrics) */
+static long n_wsi, wsi_baseline; /* every lws connection object, accepted or not */
 static struct lws_http_mount mounts[2];
 static char *mount_origins[2];
 
-size_t mb_transport_connections(void) { return n_connections; }
+size_t mb_transport_connections(void)
+{
+    long n = n_wsi - wsi_baseline;
+    return n > 0 ? (size_t)n : 0;
+}
 
 void mb_transport_wake(struct lws *wsi)
 {
@@ -73,11 +78,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         if (mb_shutting_down()) return 1;
-        if (n_connections >= (size_t)mb_cfg()->max_connections) {
+        /* Count every accepted socket, not only established ones, so a burst
+         * of parallel connects cannot exceed the limit. */
+        if (mb_transport_connections() >= (size_t)mb_cfg()->max_connections) {
             mb_warn("connection_refused", "reason=max_connections limit=%d",
                     mb_cfg()->max_connections);
             return 1;
         }
+        return 0;
+
+    case LWS_CALLBACK_WSI_CREATE:
+        n_wsi++;
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        n_wsi--;
         return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -283,6 +298,7 @@ int mb_transport_start(void)
     info.keepalive_timeout = 5;
     info.vhost_name = "moonbase";
     ctx = lws_create_context(&info);
+    wsi_baseline = n_wsi; /* the listening socket(s) */
     if (!ctx) {
         mb_error("listen_failed", "host=%s port=%d", mb_cfg()->host, mb_cfg()->port);
         return -1;
