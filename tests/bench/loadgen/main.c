@@ -154,7 +154,7 @@ static void print_row(FILE *o, json_t *run)
     char name[64];
     snprintf(name, sizeof name, "%s%s%s", sc ? sc : "?", label && *label ? " " : "", label ? label : "");
     if (json_object_get(run, "skipped")) {
-        fprintf(o, "%-22s %-36s %s\n", name, "skipped",
+        fprintf(o, "%-40s %-36s %s\n", name, "skipped",
                 json_string_value(json_object_get(run, "skipped")));
         return;
     }
@@ -173,7 +173,7 @@ static void print_row(FILE *o, json_t *run)
         else if (fabs(v) >= 1000 || v == floor(v)) snprintf(val, sizeof val, "%.0f", v);
         else if (fabs(v) >= 10) snprintf(val, sizeof val, "%.1f", v);
         else snprintf(val, sizeof val, "%.3g", v);
-        fprintf(o, "%-22s %-36s %12s %-10s %-14s %s\n", i == 0 ? name : "", fn ? fn : "", val,
+        fprintf(o, "%-40s %-36s %12s %-10s %-14s %s\n", i == 0 ? name : "", fn ? fn : "", val,
                 unit ? unit : "", target ? target : "",
                 json_is_boolean(met) ? (json_is_true(met) ? "MET" : "MISSED") : "");
     }
@@ -181,8 +181,8 @@ static void print_row(FILE *o, json_t *run)
 
 static void print_header(FILE *o)
 {
-    fprintf(o, "%-22s %-36s %12s %-10s %-14s %s\n", "scenario", "figure", "value", "unit", "target", "");
-    fprintf(o, "%.*s\n", 104, "--------------------------------------------------------------------"
+    fprintf(o, "%-40s %-36s %12s %-10s %-14s %s\n", "scenario", "figure", "value", "unit", "target", "");
+    fprintf(o, "%.*s\n", 122, "--------------------------------------------------------------------"
                                 "--------------------------------------------------------------------");
 }
 
@@ -204,7 +204,7 @@ static void print_inproc(FILE *o, json_t *b)
         char bn[64], fig[96];
         snprintf(bn, sizeof bn, "bench_%s", name ? name : "?");
         snprintf(fig, sizeof fig, "%s %s", cfg ? cfg : "", keys[i].fig);
-        fprintf(o, "%-22s %-36.36s %12.3f %-10s\n", first ? bn : "", fig, json_number_value(v), keys[i].unit);
+        fprintf(o, "%-40s %-36.36s %12.3f %-10s\n", first ? bn : "", fig, json_number_value(v), keys[i].unit);
         first = false;
     }
 }
