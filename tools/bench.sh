@@ -78,6 +78,7 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null
   SERVER_PID=""
 }
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   [[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
   stop_server
@@ -144,7 +145,7 @@ run() {
     start_server "$name" || { FAILED=1; return 1; }
     if [[ ${MOONBASE_BENCH_PERF:-0} != 0 ]]; then
       local cg=()
-      [[ $MOONBASE_BENCH_PERF == dwarf ]] && cg=(--call-graph dwarf,16384)
+      [[ $MOONBASE_BENCH_PERF == dwarf ]] && cg=(--call-graph "dwarf,16384")
       perf record -e cpu-clock "${cg[@]}" -F "${MOONBASE_BENCH_PERF_HZ:-999}" -p "$SERVER_PID" -o "$LOGDIR/$name.perf.data" >/dev/null 2>&1 &
       PERF_PID=$!
     fi
