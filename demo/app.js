@@ -207,6 +207,10 @@ function renderVote() {
     card.querySelector('.votes').textContent = `${n} vote${n === 1 ? '' : 's'}`;
   }
   $('btn-veto').disabled = !!v.done;
+  if (v.done) {
+    $('vote-timer').style.width = '0';
+    $('hud-time').textContent = '--:--';
+  }
 }
 
 player.addEventListener('vote', renderVote);
