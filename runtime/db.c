@@ -371,6 +371,7 @@ typedef struct durable {
 static durable *dur_head, *dur_tail;
 static size_t dur_n;
 static bool dur_inflight;
+static durable *dur_current; /* the write in flight, still findable */
 static ev_timer dur_retry;
 static bool dur_timer_init;
 
@@ -389,6 +390,7 @@ static void durable_done(void *ud, const mb_db_result *r)
 {
     durable *d = ud;
     dur_inflight = false;
+    dur_current = NULL;
     if (!r->ok && r->code == MB_E_UNAVAILABLE && !db.stopped) {
         d->attempts++;
         d->next = dur_head; /* keep order: retry it first */
@@ -428,6 +430,7 @@ static void durable_pump(void)
     dur_n--;
     d->next = NULL;
     dur_inflight = true;
+    dur_current = d;
     mb_db_query(d->sql, d->nparams, (const char *const *)d->params, durable_done, d);
 }
 
@@ -454,6 +457,11 @@ size_t mb_db_durable_pending(void) { return dur_n + (dur_inflight ? 1 : 0); }
 
 char *const *mb_db_durable_find(const char *what, const char *key)
 {
+    /* The write in flight counts too: until its callback, readers must not
+     * conclude the row does not exist. */
+    durable *c = dur_current;
+    if (c && strcmp(c->what, what) == 0 && c->nparams > 0 && c->params[0] && strcmp(c->params[0], key) == 0)
+        return c->params;
     for (durable *d = dur_head; d; d = d->next)
         if (strcmp(d->what, what) == 0 && d->nparams > 0 && d->params[0] && strcmp(d->params[0], key) == 0)
             return d->params;

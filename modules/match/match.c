@@ -16,7 +16,8 @@ static match_state_observer observer;
 static void *observer_ud;
 static mb_histogram *lateness_h;
 static double *m_matches_live, *m_matches_created, *m_matches_finished, *m_matches_failed;
-static double *m_states_sent, *m_ticks;
+static double *m_states_sent, *m_ticks, *m_states_out;
+double *match_m_messages_out;
 
 void match_notify_vote_ended(match *m);
 void match_persist(match *m);   /* match_module.c */
@@ -517,6 +518,7 @@ static void send_states(match *m)
         if (!f) return;
         match_broadcast_frame(m, f);
         *m_states_sent += (double)connected;
+        *m_states_out += (double)connected;
         mb_frame_unref(f);
         return;
     }
@@ -536,6 +538,7 @@ static void send_states(match *m)
         mb_frame *f = mb_frame_new(m->out.data, m->out.len);
         mb_player_send_frame(s->player_id, f);
         *m_states_sent += 1;
+        *m_states_out += 1;
         mb_frame_unref(f);
     }
 }
@@ -1027,6 +1030,12 @@ void match_runtime_init(void)
     m_matches_failed = mb_metric("moonbase_matches_failed_total", "", MB_COUNTER, "matches ended by a script error");
     m_states_sent = mb_metric("moonbase_match_states_sent_total", "", MB_COUNTER, "match.state messages queued");
     m_ticks = mb_metric("moonbase_match_ticks_total", "", MB_COUNTER, "match ticks run");
+    /* the same series as mb_metric_msg_out() would create, without its cache
+     * (simulate runs without the core) */
+    m_states_out = mb_metric("moonbase_messages_out_total", "type=\"match.state\"", MB_COUNTER,
+                             "messages sent by type");
+    match_m_messages_out = mb_metric("moonbase_messages_out_total", "type=\"match.message\"",
+                                     MB_COUNTER, "messages sent by type");
 }
 
 void match_runtime_shutdown(void)

@@ -14,6 +14,8 @@
 
 #include "match_internal.h"
 
+extern double *match_m_messages_out;
+
 static match *self(lua_State *L)
 {
     mb_lua_vm *vm = mb_lua_vm_from_state(L);
@@ -61,6 +63,7 @@ static int l_broadcast(lua_State *L)
     /* called as match:broadcast(subject, data): index 1 is the match table */
     mb_frame *f = message_frame(L, m, 2, 3);
     match_broadcast_frame(m, f);
+    *match_m_messages_out += (double)match_player_count(m);
     mb_frame_unref(f);
     return 0;
 }
@@ -76,7 +79,7 @@ static int l_send(lua_State *L)
         return 2;
     }
     mb_frame *f = message_frame(L, m, 3, 4);
-    if (s->connected) mb_player_send_frame(pid, f);
+    if (s->connected) *match_m_messages_out += mb_player_send_frame(pid, f);
     mb_frame_unref(f);
     lua_pushboolean(L, 1);
     return 1;
