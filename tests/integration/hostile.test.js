@@ -8,6 +8,8 @@
 //
 // The message types and their field tables are read from the C sources (mb_msg_def / mb_field
 // arrays in runtime/ and modules/), so a new message type is attacked as soon as it exists.
+// A server bug found here and not fixed yet is kept as a `todo` test (it runs and reports, but
+// does not fail the suite); none at the moment.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
@@ -271,28 +273,23 @@ describe('every client message type, attacked field by field', () => {
     });
   }
 
-  it(
-    'an error reply always carries its message (valid UTF-8 input with a bad escape)',
-    {},
-    async () => {
-      const p = await h.authed(server);
-      p.ws.sendRaw('{"cid":"u8","type":"match.join","payload":{"match_id":"\\🚀"}}');
-      const r = await p.ws.next('error', 5000);
-      await p.ws.close();
-      assert.equal(r.payload.code, 'bad_request');
-      assert.equal(typeof r.payload.message, 'string', `error without message: ${JSON.stringify(r)}`);
-    }
-  );
+  // found by fuzz_envelope / fuzz_rest_body: jansson's error text could end in half a UTF-8
+  // sequence, and the reply lost its message (fixed: mb_utf8_sanitize)
+  it('an error reply always carries its message (valid UTF-8 input with a bad escape)', async () => {
+    const p = await h.authed(server);
+    p.ws.sendRaw('{"cid":"u8","type":"match.join","payload":{"match_id":"\\🚀"}}');
+    const r = await p.ws.next('error', 5000);
+    await p.ws.close();
+    assert.equal(r.payload.code, 'bad_request');
+    assert.equal(typeof r.payload.message, 'string', `error without message: ${JSON.stringify(r)}`);
+  });
 
-  it(
-    'a REST error always has a JSON body (valid UTF-8 body with a bad escape)',
-    {},
-    async () => {
-      const res = await server.http('POST', '/v1/auth/device', '{"device_id":"\\🚀"}');
-      assert.equal(res.status, 400);
-      assert.equal(res.json && res.json.error && res.json.error.code, 'bad_request', `body: ${JSON.stringify(res.text)}`);
-    }
-  );
+  it('a REST error always has a JSON body (valid UTF-8 body with a bad escape)', async () => {
+    const res = await server.http('POST', '/v1/auth/device', '{"device_id":"\\🚀"}');
+    assert.equal(res.status, 400);
+    assert.equal(res.json && res.json.error && res.json.error.code, 'bad_request', `body: ${JSON.stringify(res.text)}`);
+    assert.match(res.json.error.message, /^invalid JSON body/);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -419,21 +416,17 @@ describe('floods meet the rate limits', () => {
     }
   });
 
-  it(
-    'connections opened all at once cannot exceed --max-connections either',
-    {},
-    async () => {
-      const small = await h.startServer({ env: serverEnv(), args: ['--max-connections', '40'] });
-      try {
-        const attempts = await Promise.allSettled(Array.from({ length: 80 }, () => small.ws('/ws', { timeoutMs: 5000 })));
-        const open = attempts.filter((a) => a.status === 'fulfilled').map((a) => a.value);
-        await Promise.all(open.map((w) => w.close()));
-        assert.ok(open.length <= 40, `${open.length} of 80 parallel connections accepted`);
-      } finally {
-        await small.stop();
-      }
+  it('connections opened all at once cannot exceed --max-connections either', async () => {
+    const small = await h.startServer({ env: serverEnv(), args: ['--max-connections', '40'] });
+    try {
+      const attempts = await Promise.allSettled(Array.from({ length: 80 }, () => small.ws('/ws', { timeoutMs: 5000 })));
+      const open = attempts.filter((a) => a.status === 'fulfilled').map((a) => a.value);
+      await Promise.all(open.map((w) => w.close()));
+      assert.ok(open.length <= 40, `${open.length} of 80 parallel connections accepted`);
+    } finally {
+      await small.stop();
     }
-  );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -506,37 +499,29 @@ return M
     await good.ws.close();
   });
 
-  it(
-    'once it reads again it finds the socket closed: 1008 "outbound queue full", or 1006 when the server had to drop it unread (docs/PROTOCOL.md)',
-    {},
-    () => {
-      if (slowClose.code === 1008) assert.deepEqual(slowClose, { code: 1008, reason: 'outbound queue full' });
-      else assert.equal(slowClose.code, 1006);
-    }
-  );
+  it('once it reads again it finds the socket closed: 1008 "outbound queue full", or 1006 when the server had to drop it unread (docs/PROTOCOL.md)', () => {
+    if (slowClose.code === 1008) assert.deepEqual(slowClose, { code: 1008, reason: 'outbound queue full' });
+    else assert.equal(slowClose.code, 1006);
+  });
 
-  it(
-    'its connection (fd, queue) is released while it still does not read',
-    {},
-    async () => {
-      // its own server with a 3 s idle timeout: the slow socket is both over the limit and idle
-      const srv = await h.startServer({ scripts, env: serverEnv(), args: ['--outbound-limit', String(LIMIT), '--idle-timeout-ms', '3000'] });
-      const slow = await h.authed(srv);
-      try {
-        const m = await srv.http('POST', '/v1/matches', { mode: 'flood' }, { authorization: `Bearer ${slow.token}` });
-        assert.equal((await slow.ws.request('match.join', { match_id: m.json.match_id })).type, 'match.joined');
-        await slow.ws.next('match.state', 5000);
-        const logFrom = srv.logs().length;
-        slow.ws.socket._socket.pause();
-        await srv.waitForLog(/event=(slow_client_closed|session_idle_timeout)/, 30000, { from: logFrom });
-        // the server must let go of the socket within a few seconds, reading or not
-        await srv.waitForLog(/event=session_closed session=\d+ player=/, 8000, { from: logFrom });
-      } finally {
-        slow.ws.socket._socket.resume();
-        await srv.stop();
-      }
+  it('its connection (fd, queue) is released while it still does not read', async () => {
+    // its own server with a 3 s idle timeout: the slow socket is both over the limit and idle
+    const srv = await h.startServer({ scripts, env: serverEnv(), args: ['--outbound-limit', String(LIMIT), '--idle-timeout-ms', '3000'] });
+    const slow = await h.authed(srv);
+    try {
+      const m = await srv.http('POST', '/v1/matches', { mode: 'flood' }, { authorization: `Bearer ${slow.token}` });
+      assert.equal((await slow.ws.request('match.join', { match_id: m.json.match_id })).type, 'match.joined');
+      await slow.ws.next('match.state', 5000);
+      const logFrom = srv.logs().length;
+      slow.ws.socket._socket.pause();
+      await srv.waitForLog(/event=(slow_client_closed|session_idle_timeout)/, 30000, { from: logFrom });
+      // the server must let go of the socket within a few seconds, reading or not
+      await srv.waitForLog(/event=session_closed session=\d+ player=/, 8000, { from: logFrom });
+    } finally {
+      slow.ws.socket._socket.resume();
+      await srv.stop();
     }
-  );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -603,21 +588,17 @@ describe('slowloris and half-open HTTP', () => {
     assert.match(metrics, /^moonbase_connections 1$/m);
   });
 
-  it(
-    'a body sent a byte per second (slow POST) is timed out too',
-    {},
-    async () => {
-      const s = await open(server.port);
-      s.write('POST /v1/auth/device HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
-      const iv = setInterval(() => (s.destroyed ? clearInterval(iv) : s.write(' ')), 1000);
-      try {
-        assert.ok(await closedWithin(s, 16000), 'still open after 16 s (headers time out after 10 s)');
-      } finally {
-        clearInterval(iv);
-        s.destroy();
-      }
+  it('a body sent a byte per second (slow POST) is timed out too', async () => {
+    const s = await open(server.port);
+    s.write('POST /v1/auth/device HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+    const iv = setInterval(() => (s.destroyed ? clearInterval(iv) : s.write(' ')), 1000);
+    try {
+      assert.ok(await closedWithin(s, 16000), 'still open after 16 s (headers time out after 10 s)');
+    } finally {
+      clearInterval(iv);
+      s.destroy();
     }
-  );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
