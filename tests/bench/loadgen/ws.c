@@ -15,10 +15,10 @@
 #include <sys/resource.h>
 
 static struct lws_context *ctx;
-/* No lws validity (ping/hangup) timers: lws 4.1 re-inserts a connection's
- * validity timer into one sorted list on every received message, a walk
- * over all connections; with thousands of clients that walk dominated the
- * load generator's CPU. The server's own idle timeout is what we test. */
+/* No lws validity (ping/hangup) timers: lws 4.1 puts each connection's
+ * validity timer into one sorted list, and with every deadline the latest
+ * each insertion walks the whole list (O(N^2) for N connects). The
+ * server's own idle timeout is what we test. */
 static const lws_retry_bo_t no_validity = {0};
 static const lg_ws_handlers *H;
 static int n_open;
