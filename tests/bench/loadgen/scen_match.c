@@ -347,6 +347,14 @@ int lg_scen_match(json_t *out)
     snprintf(tgt, sizeof tgt, "< %.0f", lat_bound);
     lg_figure(out, "input-to-state p99", l99, "ms", tgt, lat_ok);
     lg_figure(out, "server RSS per player", rss_per, "KiB", NULL, -1);
+    /* What one whole core would deliver at this cost: comparable across
+     * runs even when the machine is shared and the server got less. */
+    if (isfinite(cpu100k) && cpu100k > 0) {
+        double per_core = 1e5 / cpu100k;
+        json_object_set_new(out, "states_per_cpu_second", json_real(lg_round(per_core, 0)));
+        json_object_set_new(out, "matches_per_core_estimate", json_real(lg_round(per_core / (P * T), 0)));
+        lg_figure(out, "matches per core at this cost", per_core / (P * T), "", NULL, -1);
+    }
     if (s0.ok && s1.ok) lg_figure(out, "server CPU", 100 * (s1.cpu_s - s0.cpu_s) / win, "%", NULL, -1);
     if (g0.ok && g1.ok) lg_figure(out, "loadgen CPU", 100 * (g1.cpu_s - g0.cpu_s) / win, "%", NULL, -1);
     lg_lat_free(&lat);

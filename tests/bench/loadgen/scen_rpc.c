@@ -86,6 +86,7 @@ int lg_scen_rpc(json_t *out)
         lg_figure(out, "server CPU per call", (s1.cpu_s - s0.cpu_s) / calls * 1e6, "us", NULL, -1);
         lg_figure(out, "server CPU", 100 * (s1.cpu_s - s0.cpu_s) / win, "%", NULL, -1);
         json_object_set_new(out, "server_cpu_us_per_call", json_real(lg_round((s1.cpu_s - s0.cpu_s) / calls * 1e6, 2)));
+        lg_figure(out, "calls per server CPU-second", calls / (s1.cpu_s - s0.cpu_s), "/s", ">= 50000", -1);
     }
     if (g0.ok && g1.ok) lg_figure(out, "loadgen CPU", 100 * (g1.cpu_s - g0.cpu_s) / win, "%", NULL, -1);
     for (int i = 0; i < C; i++) lg_http_free(rc[i].h);
