@@ -29,8 +29,7 @@
 
 #define MAX_JOINED 64      /* channels per socket */
 #define BATCH_MAX 1000     /* messages per INSERT */
-#define PENDING_MAX 20000  /* messages waiting for their INSERT or their fan-out */
-#define FANOUT_BUDGET 20000 /* chat.message frames queued per loop iteration */
+#define PENDING_MAX 20000  /* messages waiting for their INSERT */
 #define HISTORY_DEFAULT 50
 #define HISTORY_MAX 100
 
@@ -58,17 +57,13 @@ typedef struct send_item {
     chat_ref ref;
     char sender[40];
     char *content;
-    char sent_at[32]; /* once committed */
 } send_item;
 
 static mb_smap channels;   /* key -> channel */
 static mb_imap members;    /* session id -> member */
 static mb_smap buckets;    /* player id -> mb_bucket (chat.send rate) */
-static send_item *q_head, *q_tail; /* waiting for their INSERT */
+static send_item *q_head, *q_tail;
 static size_t q_n;
-static send_item *f_head, *f_tail; /* committed, waiting for their fan-out */
-static size_t f_n;
-static ev_idle fanout_w;           /* keeps the loop from sleeping while f_head */
 static bool busy;
 static size_t n_memberships;
 static double *m_messages, *m_batches, *m_failed;
@@ -346,10 +341,10 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
         else mb_session_error_reason(s, cid, "chat.send", MB_E_FORBIDDEN, "rejected", reason);
         return;
     }
-    if (!mb_db_available() || q_n + f_n >= PENDING_MAX) {
+    if (!mb_db_available() || q_n >= PENDING_MAX) {
         free(filtered);
         mb_session_error(s, cid, "chat.send", MB_E_UNAVAILABLE,
-                         q_n + f_n >= PENDING_MAX ? "chat is overloaded; retry shortly" : "database unavailable; retry shortly");
+                         q_n >= PENDING_MAX ? "chat is overloaded; retry shortly" : "database unavailable; retry shortly");
         return;
     }
     send_item *it = mb_calloc(1, sizeof *it);
@@ -433,17 +428,11 @@ static void batch_done(void *ud, const mb_db_result *res)
             mb_smap_put(&rows, PQgetvalue(res->res, i, 0), (void *)(uintptr_t)(i + 1));
     for (send_item *it = list, *next; it; it = next) {
         next = it->next;
-        it->next = NULL;
         uintptr_t row = res->ok ? (uintptr_t)mb_smap_get(&rows, it->id) : 0;
         mb_session *s = mb_session_get(it->sid);
-        if (row) { /* fanned out by chat_before_sleep, in commit order */
+        if (row) {
             *m_messages += 1;
-            snprintf(it->sent_at, sizeof it->sent_at, "%s", PQgetvalue(res->res, (int)row - 1, 1));
-            if (f_tail) f_tail->next = it;
-            else f_head = it;
-            f_tail = it;
-            f_n++;
-            continue;
+            deliver(it, PQgetvalue(res->res, (int)row - 1, 1));
         } else if (res->ok) { /* the block check in the INSERT left it out */
             if (s) mb_session_error_reason(s, it->cid, "chat.send", MB_E_FORBIDDEN, "blocked", "one of you blocked the other");
         } else {
@@ -459,36 +448,8 @@ static void batch_done(void *ud, const mb_db_result *res)
     mb_smap_free(&rows);
 }
 
-/* Fan committed messages out, at most about FANOUT_BUDGET frames per loop
- * iteration: the writes happen in the next iteration, and a huge channel
- * must not hold up database results, timers and match ticks for seconds. */
-static void fanout_run(void)
-{
-    size_t budget = FANOUT_BUDGET;
-    while (f_head && budget > 0) {
-        send_item *it = f_head;
-        f_head = it->next;
-        if (!f_head) f_tail = NULL;
-        f_n--;
-        channel *ch = mb_smap_get(&channels, it->ref.key);
-        size_t cost = ch && ch->n ? ch->n : 1;
-        deliver(it, it->sent_at);
-        item_free(it);
-        budget -= cost < budget ? cost : budget;
-    }
-    if (f_head && !ev_is_active(&fanout_w)) ev_idle_start(mb_loop(), &fanout_w);
-    else if (!f_head && ev_is_active(&fanout_w)) ev_idle_stop(mb_loop(), &fanout_w);
-}
-
-static void fanout_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    /* nothing: being active makes the loop poll without sleeping, and the
-     * prepare hook (chat_before_sleep) sends the next share */
-}
-
 static void chat_before_sleep(void)
 {
-    fanout_run();
     if (busy || !q_head) return;
     json_t *rows = json_array();
     send_item *list = q_head, *last = NULL;
@@ -633,7 +594,6 @@ static mb_status chat_init(void)
     mb_smap_init(&channels);
     mb_imap_init(&members);
     mb_smap_init(&buckets);
-    ev_idle_init(&fanout_w, fanout_idle_cb);
     m_messages = mb_metric("moonbase_chat_messages_total", "", MB_COUNTER, "chat messages committed and sent");
     m_batches = mb_metric("moonbase_chat_commits_total", "", MB_COUNTER, "chat INSERT statements (group commits)");
     m_failed = mb_metric("moonbase_chat_failed_total", "", MB_COUNTER, "chat messages refused because the INSERT failed");
@@ -660,14 +620,6 @@ static void chat_destroy(void)
         item_free(q_head);
         q_head = next;
     }
-    while (f_head) {
-        send_item *next = f_head->next;
-        item_free(f_head);
-        f_head = next;
-    }
-    f_tail = NULL;
-    f_n = 0;
-    ev_idle_stop(mb_loop(), &fanout_w);
     q_tail = NULL;
     q_n = 0;
     busy = false;
@@ -681,10 +633,8 @@ static char *chat_metrics(void)
                       "# HELP moonbase_chat_members channel memberships (sockets x channels)\n"
                       "# TYPE moonbase_chat_members gauge\nmoonbase_chat_members %zu\n"
                       "# HELP moonbase_chat_pending messages waiting for their INSERT\n"
-                      "# TYPE moonbase_chat_pending gauge\nmoonbase_chat_pending %zu\n"
-                      "# HELP moonbase_chat_fanout_pending committed messages waiting for their fan-out\n"
-                      "# TYPE moonbase_chat_fanout_pending gauge\nmoonbase_chat_fanout_pending %zu\n",
-                      channels.count, n_memberships, q_n, f_n);
+                      "# TYPE moonbase_chat_pending gauge\nmoonbase_chat_pending %zu\n",
+                      channels.count, n_memberships, q_n);
 }
 
 const mb_module chat_module = {
