@@ -389,15 +389,19 @@ async function benchPresence(server, o) {
     console.log(`${name}: ${n} connected in ${connectedMs.toFixed(0)} ms; ${frames} presence.changed in ${spanMs.toFixed(0)} ms; ` +
       `server CPU ${f1(cpu.server * 100)}% over ${cpu.wall.toFixed(1)} s` +
       (lat.length ? `; latency p50 ${f2(pct(lat, 0.5))} ms, p99 ${f2(pct(lat, 0.99))} ms` : ''));
-    return { frames, spanMs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+    return { frames, spanMs, doneUs: t0 + connectedMs * 1000, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
   }
   const closeAll = () => Promise.all(sockets.map((ws) => new Promise((resolve) => {
     ws.once('close', resolve);
     ws.close();
   })));
   const first = await wave('(1) everyone connects', true);
+  const dropUs = nowUs();
   await closeAll();
   const blip = await wave('(2) everyone drops and reconnects inside the grace', false);
+  // only a real check when the whole drop + reconnect fit in the 2 s grace (a busy machine may not)
+  blip.inGrace = blip.doneUs - dropUs < 1900000;
+  if (!blip.inGrace) console.log(`    (drop + reconnect took ${((blip.doneUs - dropUs) / 1000).toFixed(0)} ms, longer than the grace: not checked)`);
   await closeAll();
   await h.sleep(3500); // past the 2 s grace: everyone offline
   const cold = await wave('(3) everyone reconnects after being offline', true);
@@ -431,7 +435,7 @@ async function main() {
     }
     if (!o.only || o.only === 'presence') {
       const r = await benchPresence(server, o);
-      if (r.blip.frames !== 0 || r.first.frames === 0 || r.cold.frames === 0) ok = false;
+      if ((r.blip.inGrace && r.blip.frames !== 0) || r.first.frames === 0 || r.cold.frames === 0) ok = false;
     }
   } finally {
     await server.stop().catch((e) => {
