@@ -255,7 +255,9 @@ void mb_session_close(mb_session *s, int code, const char *reason)
 int mb_session_on_writable(mb_session *s)
 {
     struct lws *wsi = s->wsi;
-    while (s->tx_count && !lws_send_pipe_choked(wsi)) {
+    /* Write everything queued in one go (no poll() per frame); stop when the
+     * kernel buffer is full and lws had to keep part of a frame. */
+    while (s->tx_count) {
         mb_frame *f = s->txq[s->tx_head];
         s->tx_head = (s->tx_head + 1) % s->tx_cap;
         s->tx_count--;
@@ -263,6 +265,7 @@ int mb_session_on_writable(mb_session *s)
         int w = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
         mb_frame_unref(f);
         if (w < 0) return -1;
+        if (lws_partial_buffered(wsi)) break;
     }
     if (s->tx_count) {
         lws_callback_on_writable(wsi);

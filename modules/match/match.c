@@ -349,8 +349,11 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
     if (mb_loop() && !observer) {
         ev_init(&m->tick_w, tick_cb);
         m->tick_w.data = m;
-        m->next_due_us = mb_now_us() + m->period_us;
-        ev_timer_set(&m->tick_w, (double)m->period_us / 1e6, 0.);
+        /* Spread first ticks over one period, so matches created together
+         * (one matchmaker pass) do not all tick at the same instant. */
+        uint32_t jitter = randombytes_uniform((uint32_t)m->period_us);
+        m->next_due_us = mb_now_us() + m->period_us + jitter;
+        ev_timer_set(&m->tick_w, (double)(m->period_us + jitter) / 1e6, 0.);
         ev_timer_start(mb_loop(), &m->tick_w);
     } else {
         m->sim = true;

@@ -78,8 +78,9 @@ function arena.input(match, state, player, input)
     local dx, dy = input.x - p.x, input.y - p.y
     local d = math.sqrt(dx * dx + dy * dy)
     if d > SPEED then dx, dy = dx / d * SPEED, dy / d * SPEED end
-    p.x = vec.clamp(p.x + dx, 0, SIZE)
-    p.y = vec.clamp(p.y + dy, 0, SIZE)
+    -- two decimals are plenty on screen and keep the state JSON short
+    p.x = math.floor(vec.clamp(p.x + dx, 0, SIZE) * 100 + 0.5) / 100
+    p.y = math.floor(vec.clamp(p.y + dy, 0, SIZE) * 100 + 0.5) / 100
   elseif input.action == "attack" then
     for id, other in pairs(state.players) do
       if id ~= player.id and other.hp > 0 and vec.dist(p.x, p.y, other.x, other.y) <= RANGE then
