@@ -193,11 +193,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             if (lws_finalize_write_http_header(wsi, start, &hp, end)) return 1;
             p->headers_sent = true;
             if (strcmp(r->method, "HEAD") == 0) r->resp_len = 0; /* headers only */
-            if (r->resp_len) {
+            /* The body may follow in this same callback when the headers
+             * went out whole (saves a poll cycle per request). */
+            if (r->resp_len && lws_partial_buffered(wsi)) {
                 lws_callback_on_writable(wsi);
                 return 0;
             }
-        } else if (r->resp_len) {
+        }
+        if (r->resp_len) {
             if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len,
                           LWS_WRITE_HTTP_FINAL) != (int)r->resp_len)
                 return 1;
