@@ -130,7 +130,7 @@ static void fail_all_queued(void)
 static void conn_set_io(conn *c, int events)
 {
     struct ev_loop *loop = mb_loop();
-    if (ev_is_active(&c->io)) ev_io_stop(loop, &c->io);
+    ev_io_stop(loop, &c->io); /* also clears an event already pending */
     if (!c->pg || PQsocket(c->pg) < 0) return;
     ev_io_set(&c->io, PQsocket(c->pg), events);
     ev_io_start(loop, &c->io);
@@ -140,7 +140,7 @@ static void conn_down(conn *c, const char *why)
 {
     struct ev_loop *loop = mb_loop();
     bool was_up = c->state == C_IDLE || c->state == C_BUSY;
-    if (ev_is_active(&c->io)) ev_io_stop(loop, &c->io);
+    ev_io_stop(loop, &c->io); /* also clears an event already pending */
     if (c->last) {
         PQclear(c->last);
         c->last = NULL;
@@ -346,7 +346,7 @@ void mb_db_stop(void)
     for (int i = 0; i < db.size; i++) {
         conn *c = &db.conns[i];
         ev_timer_stop(loop, &c->retry);
-        if (ev_is_active(&c->io)) ev_io_stop(loop, &c->io);
+        ev_io_stop(loop, &c->io); /* also clears an event already pending */
         if (c->last) PQclear(c->last);
         c->last = NULL;
         if (c->q) fail_later(c->q, MB_E_UNAVAILABLE);

@@ -187,6 +187,16 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
         mb_session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue full");
         return;
     }
+    /* Fast path: nothing queued and lws holds no partial frame, so write
+     * now. This saves the two epoll_ctl calls and the loop round trip of a
+     * writable callback per frame; if the kernel takes only part of it,
+     * lws keeps the rest and sends it when the socket drains (frames
+     * queued meanwhile wait in txq, bounded by --outbound-limit). */
+    if (s->tx_count == 0 && s->wsi && !lws_partial_buffered(s->wsi)) {
+        if (lws_write(s->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < 0)
+            mb_session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
+        return;
+    }
     if (s->tx_count == s->tx_cap) {
         size_t ncap = s->tx_cap ? s->tx_cap * 2 : 8;
         mb_frame **q = mb_malloc(ncap * sizeof *q);

@@ -376,7 +376,9 @@ static void finalize(match *m, bool call_terminate)
     m->status = MATCH_FINISHED;
     m->finished_at = mb_wall_ms();
     if (!m->finish_result) m->finish_result = json_object();
-    if (mb_loop() && ev_is_active(&m->tick_w)) ev_timer_stop(mb_loop(), &m->tick_w);
+    /* unconditionally: a tick that already fired may be pending in this
+     * loop iteration, and the match is freed before the loop sleeps */
+    if (mb_loop() && !m->sim) ev_timer_stop(mb_loop(), &m->tick_w);
     broadcast_json(m, "match.finished",
                    json_pack("{s:s,s:O}", "match_id", m->id, "result", m->finish_result));
     for (size_t i = 0; i < m->n_seats; i++) {
@@ -1066,7 +1068,9 @@ void match_runtime_destroy(void)
     void *v;
     while (mb_smap_next(&matches, &it, NULL, &v)) {
         match *m = v;
-        if (mb_loop() && ev_is_active(&m->tick_w)) ev_timer_stop(mb_loop(), &m->tick_w);
+        /* unconditionally: a tick that already fired may be pending in this
+     * loop iteration, and the match is freed before the loop sleeps */
+    if (mb_loop() && !m->sim) ev_timer_stop(mb_loop(), &m->tick_w);
         match_free(m);
     }
     mb_smap_free(&matches);
