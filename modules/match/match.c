@@ -1068,9 +1068,7 @@ void match_runtime_destroy(void)
     void *v;
     while (mb_smap_next(&matches, &it, NULL, &v)) {
         match *m = v;
-        /* unconditionally: a tick that already fired may be pending in this
-     * loop iteration, and the match is freed before the loop sleeps */
-    if (mb_loop() && !m->sim) ev_timer_stop(mb_loop(), &m->tick_w);
+        if (mb_loop() && !m->sim) ev_timer_stop(mb_loop(), &m->tick_w);
         match_free(m);
     }
     mb_smap_free(&matches);
