@@ -103,8 +103,12 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
     if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         r->auth[0] = '\0';
     if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';
-    char frag[1024];
-    for (int i = 0; i < 32; i++) {
+    char frag[4096];
+    for (int i = 0; i < 64; i++) {
+        if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) >= (int)sizeof frag) {
+            r->query_too_long = true; /* refused in dispatch, never silently dropped */
+            break;
+        }
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n <= 0) break;
         r->args = mb_realloc(r->args, (size_t)(r->nargs + 1) * sizeof *r->args);
@@ -338,6 +342,10 @@ void mb_http_dispatch(mb_http_req *r)
             mb_http_error(r, MB_E_UNAUTHORIZED, "admin token required");
             return;
         }
+    }
+    if (r->query_too_long) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "a query argument is longer than 4095 bytes");
+        return;
     }
     if (r->chunked) {
         mb_http_error(r, MB_E_BAD_REQUEST, "chunked request bodies are not supported; send Content-Length");

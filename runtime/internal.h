@@ -55,6 +55,7 @@ struct mb_http_req {
     size_t body_len;
     bool body_too_large;
     bool chunked;           /* Transfer-Encoding: refused */
+    bool query_too_long;
     json_t *body;
     char player_id[64];
     char username[64];

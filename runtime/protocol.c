@@ -128,7 +128,9 @@ int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *
 {
     memset(env, 0, sizeof *env);
     json_error_t jerr;
-    env->root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* \u0000 is valid JSON: accept it here (so the reply can carry the cid)
+     * and refuse it where it matters (cid, type, declared string fields). */
+    env->root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!env->root) {
         snprintf(err, errlen, "invalid JSON: %s at position %d", jerr.text, jerr.position);
         return -1;
@@ -139,7 +141,8 @@ int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *
     }
     json_t *cid = json_object_get(env->root, "cid");
     if (cid) {
-        if (!json_is_string(cid) || json_string_length(cid) == 0 || json_string_length(cid) > 128) {
+        if (!json_is_string(cid) || json_string_length(cid) == 0 || json_string_length(cid) > 128 ||
+            strlen(json_string_value(cid)) != json_string_length(cid)) {
             snprintf(err, errlen, "cid must be a string of 1..128 characters");
             return -1;
         }
@@ -150,7 +153,8 @@ int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *
         snprintf(err, errlen, "missing field 'type'");
         return -1;
     }
-    if (!json_is_string(type) || json_string_length(type) == 0 || json_string_length(type) > 64) {
+    if (!json_is_string(type) || json_string_length(type) == 0 || json_string_length(type) > 64 ||
+        strlen(json_string_value(type)) != json_string_length(type)) {
         snprintf(err, errlen, "field 'type' must be a string of 1..64 characters");
         return -1;
     }

@@ -115,7 +115,10 @@ const char *chat_parse(const char *id, const char *player_id, chat_ref *out)
 static void view_for(const chat_ref *ref, const char *key, const char *player_id, char out[CHAT_CHANNEL_MAX + 1])
 {
     if (ref->kind != CHAT_DM) {
-        snprintf(out, CHAT_CHANNEL_MAX + 1, "%s", key);
+        /* keys of rooms and match channels are channel ids (<= CHAT_CHANNEL_MAX) */
+        size_t n = strnlen(key, CHAT_CHANNEL_MAX);
+        memcpy(out, key, n);
+        out[n] = '\0';
         return;
     }
     /* key = dm:<a>:<b> */

@@ -172,6 +172,26 @@ static void test_error_payload(void **st)
     assert_string_equal(mb_errcode_str(MB_E_UNSUPPORTED), "unsupported");
 }
 
+static void test_nul_in_strings(void **st)
+{
+    mb_envelope env;
+    char err[256];
+    /* a NUL inside the payload parses (and keeps the cid for the reply) */
+    assert_int_equal(parse("{\"cid\":\"n1\",\"type\":\"a.b\",\"payload\":{\"s\":\"x\\u0000y\"}}", &env, err), 0);
+    assert_string_equal(env.cid, "n1");
+    assert_int_equal(json_string_length(json_object_get(env.payload, "s")), 3);
+    /* but a declared string field refuses it */
+    static const mb_field f[] = {{"s", MB_F_STRING, true, 0, 0}, {NULL}};
+    assert_int_equal(mb_validate(f, env.payload, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NUL"));
+    mb_envelope_free(&env);
+    /* and cid/type may not hold one */
+    assert_int_equal(parse("{\"cid\":\"a\\u0000\",\"type\":\"x\"}", &env, err), -1);
+    mb_envelope_free(&env);
+    assert_int_equal(parse("{\"type\":\"x\\u0000y\"}", &env, err), -1);
+    mb_envelope_free(&env);
+}
+
 static void test_utf8_sanitize(void **st)
 {
     char a[] = "ok \xc3\xa9 \xf0\x9f\x9a\x80";
@@ -194,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_keys_rejected), cmocka_unit_test(test_validate),
         cmocka_unit_test(test_registry),       cmocka_unit_test(test_encode),
         cmocka_unit_test(test_error_payload),  cmocka_unit_test(test_utf8_sanitize),
+        cmocka_unit_test(test_nul_in_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
