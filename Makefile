@@ -5,7 +5,8 @@
 #   make test-unit           C unit tests only (both trees) + valgrind
 #   make test-integration    Node suites only (TESTS="tests/integration/x.test.js" for some files)
 #   make [build] | build-asan  one CMake tree (build/, build-asan/)
-#   make bench | fuzz        benchmarks / fuzz targets that exist (they say what they ran)
+#   make bench               load generator + in-process benches (tools/bench.sh, < 5 min)
+#   make fuzz                every libFuzzer target for 300 s (tools/fuzz.sh)
 #   make deps                tools/install-deps.sh
 #   make format              clang-format -i over C sources (when .clang-format exists)
 #   make clean               remove build trees (not .moonbase/: the dev database lives there)

@@ -120,6 +120,23 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
 
 #define BODY_TIMEOUT_US (10 * 1000000LL)
 
+static void body_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    mb_http_req *r = w->data;
+    ev_timer_stop(loop, w);
+    if (!r->wsi || r->dispatched) return;
+    mb_info("http_body_timeout", "path=%s received=%zu", r->path, r->body_len);
+    /* Outside any lws callback: close now. CLOSED_HTTP frees r. */
+    lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_SYNC);
+}
+
+void mb_http_wait_body(mb_http_req *r)
+{
+    ev_timer_init(&r->body_w, body_timeout_cb, (double)BODY_TIMEOUT_US / 1e6, 0.);
+    r->body_w.data = r;
+    ev_timer_start(mb_loop(), &r->body_w);
+}
+
 int mb_http_on_body(mb_http_req *r, const void *in, size_t len)
 {
     /* lws restarts its timeout on every chunk: bound the whole body too,
@@ -142,6 +159,7 @@ int mb_http_on_body(mb_http_req *r, const void *in, size_t len)
 
 static void req_free(mb_http_req *r)
 {
+    ev_timer_stop(mb_loop(), &r->body_w);
     free(r->path);
     for (int i = 0; i < r->nargs; i++) free(r->args[i]);
     free(r->args);
@@ -294,6 +312,7 @@ void mb_http_dispatch(mb_http_req *r)
 {
     if (r->dispatched) return; /* e.g. a refused chunked body completing later */
     r->dispatched = true;
+    ev_timer_stop(mb_loop(), &r->body_w);
     if (strcmp(r->method, "OPTIONS") == 0) {
         respond_raw(r, 204, "text/plain", mb_strdup(""), 0);
         return;

@@ -56,6 +56,7 @@ struct mb_http_req {
     bool body_too_large;
     bool chunked;           /* Transfer-Encoding: refused */
     bool query_too_long;
+    ev_timer body_w;        /* bounds the wait for the body */
     json_t *body;
     char player_id[64];
     char username[64];
@@ -95,6 +96,9 @@ void mb_session_register_builtin(void);
 mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri);
 /* returns 0 to continue, -1 to close the connection */
 int mb_http_on_body(mb_http_req *r, const void *in, size_t len);
+/* The request announced a body: close the connection if it is not
+ * complete within a bounded time. */
+void mb_http_wait_body(mb_http_req *r);
 void mb_http_dispatch(mb_http_req *r);
 /* Write the response on HTTP_WRITEABLE; returns lws return code. */
 int mb_http_on_writable(mb_http_req *r);

@@ -154,8 +154,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             mb_http_dispatch(p->req);
             return 0;
         }
-        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && expects_body(wsi))
-            return 0; /* wait for the body */
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && expects_body(wsi)) {
+            mb_http_wait_body(p->req); /* bounded: http.c closes a stalled body */
+            return 0;
+        }
         mb_http_dispatch(p->req);
         return 0;
     }

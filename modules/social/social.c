@@ -88,12 +88,16 @@ social_rel social_rel_parse(const char *s)
 
 typedef struct undo_list {
     const char *table;
+    const char *delete_sql; /* a fixed statement per table: no SQL is built from strings */
     char (*ids)[37];
     size_t n, cap;
     size_t inflight; /* the first `inflight` ids are being deleted now */
 } undo_list;
 
-static undo_list undo[2] = {{.table = "chat_messages"}, {.table = "notifications"}};
+static undo_list undo[2] = {
+    {.table = "chat_messages", .delete_sql = "DELETE FROM chat_messages WHERE id = ANY($1::uuid[])"},
+    {.table = "notifications", .delete_sql = "DELETE FROM notifications WHERE id = ANY($1::uuid[])"},
+};
 static ev_timer undo_w;
 static double *m_undo;
 
@@ -151,10 +155,8 @@ static void undo_pump(void)
         if (!u->n || u->inflight || !mb_db_available()) continue;
         u->inflight = u->n > 1000 ? 1000 : u->n;
         char *lit = ids_literal(u, u->inflight);
-        char *sql = mb_sprintf("DELETE FROM %s WHERE id = ANY($1::uuid[])", u->table);
         const char *p[] = {lit};
-        mb_db_query(sql, 1, p, undo_done, u);
-        free(sql);
+        mb_db_query(u->delete_sql, 1, p, undo_done, u);
         free(lit);
     }
 }
