@@ -16,6 +16,10 @@
  * nothing is broadcast; with `unavailable` the rows may have committed
  * anyway, so they are deleted again by the social undo queue and hidden
  * from history until then.
+ *
+ * Admin (console): GET /v1/admin/chat/channels lists the live channels from
+ * memory; GET /v1/admin/chat/{channel_id}/messages reads any channel's
+ * history by its storage key (match:<id>, dm:<low>:<high>, rooms).
  */
 #include "chat.h"
 
@@ -484,6 +488,7 @@ typedef struct hist_ctx {
     char me[40];
     char before[37];
     long long limit;
+    bool admin; /* admin route: channel_id is ref.key, rows carry sender_username */
 } hist_ctx;
 
 static void history_done(void *ud, const mb_db_result *res)
@@ -496,14 +501,20 @@ static void history_done(void *ud, const mb_db_result *res)
     }
     int rows = PQntuples(res->res);
     int shown = rows > c->limit ? (int)c->limit : rows;
+    const char *chan = c->admin ? c->ref.key : c->ref.view;
     json_t *arr = json_array();
-    for (int i = 0; i < shown; i++)
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s}", "message_id", PQgetvalue(res->res, i, 0),
-                                             "channel_id", c->ref.view, "sender_id", PQgetvalue(res->res, i, 1),
-                                             "content", PQgetvalue(res->res, i, 2), "sent_at",
-                                             PQgetvalue(res->res, i, 3)));
+    for (int i = 0; i < shown; i++) {
+        json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:s}", "message_id", PQgetvalue(res->res, i, 0), "channel_id", chan,
+                              "sender_id", PQgetvalue(res->res, i, 1), "content", PQgetvalue(res->res, i, 2),
+                              "sent_at", PQgetvalue(res->res, i, 3));
+        if (c->admin)
+            json_object_set_new(m, "sender_username", PQgetisnull(res->res, i, 4)
+                                                          ? json_null()
+                                                          : json_string(PQgetvalue(res->res, i, 4)));
+        json_array_append_new(arr, m);
+    }
     json_t *next = rows > shown && shown > 0 ? json_string(PQgetvalue(res->res, shown - 1, 0)) : json_null();
-    mb_http_respond(c->req, 200, json_pack("{s:s,s:o,s:o}", "channel_id", c->ref.view, "messages", arr,
+    mb_http_respond(c->req, 200, json_pack("{s:s,s:o,s:o}", "channel_id", chan, "messages", arr,
                                            "next_cursor", next));
     free(c);
 }
@@ -514,11 +525,19 @@ static void history_query(hist_ctx *c)
     snprintf(lim, sizeof lim, "%lld", c->limit + 1);
     char *undo = social_undo_ids("chat_messages");
     const char *p[] = {c->ref.key, c->before[0] ? c->before : NULL, undo, lim};
-    mb_db_query("SELECT id::text, sender_id::text, content, " SOCIAL_TS("sent_at") " FROM chat_messages"
-                " WHERE channel_id = $1 AND ($2::uuid IS NULL OR"
-                "  seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
-                " AND NOT (id = ANY($3::uuid[])) ORDER BY seq DESC LIMIT $4::int",
-                4, p, history_done, c);
+    if (c->admin)
+        mb_db_query("SELECT m.id::text, m.sender_id::text, m.content, " SOCIAL_TS("m.sent_at") ", a.username"
+                    " FROM chat_messages m LEFT JOIN accounts a ON a.id = m.sender_id"
+                    " WHERE m.channel_id = $1 AND ($2::uuid IS NULL OR"
+                    "  m.seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
+                    " AND NOT (m.id = ANY($3::uuid[])) ORDER BY m.seq DESC LIMIT $4::int",
+                    4, p, history_done, c);
+    else
+        mb_db_query("SELECT id::text, sender_id::text, content, " SOCIAL_TS("sent_at") " FROM chat_messages"
+                    " WHERE channel_id = $1 AND ($2::uuid IS NULL OR"
+                    "  seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
+                    " AND NOT (id = ANY($3::uuid[])) ORDER BY seq DESC LIMIT $4::int",
+                    4, p, history_done, c);
     free(undo);
 }
 
@@ -570,6 +589,101 @@ static void route_history(mb_http_req *r)
                 2, p, access_done, c);
 }
 
+/* ------------------------------------------------------------ admin routes */
+
+/* GET /v1/admin/chat/channels: live channels (at least one member), most
+ * members first, at most ADMIN_CHANNELS_MAX. */
+#define ADMIN_CHANNELS_MAX 500
+
+static const char *kind_name(chat_kind k)
+{
+    return k == CHAT_MATCH ? "match" : k == CHAT_DM ? "dm" : "room";
+}
+
+static int channel_cmp(const void *x, const void *y)
+{
+    const channel *a = *(channel *const *)x, *b = *(channel *const *)y;
+    if (a->players.count != b->players.count) return a->players.count < b->players.count ? 1 : -1;
+    return strcmp(a->key, b->key);
+}
+
+static void route_admin_channels(mb_http_req *r)
+{
+    size_t n = 0, it = 0;
+    void *v;
+    channel **all = mb_malloc((channels.count ? channels.count : 1) * sizeof *all);
+    while (mb_smap_next(&channels, &it, NULL, &v))
+        if (((channel *)v)->n > 0 && n < channels.count) all[n++] = v;
+    qsort(all, n, sizeof *all, channel_cmp);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && i < ADMIN_CHANNELS_MAX; i++) {
+        const channel *ch = all[i];
+        json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "channel_id", ch->key, "kind", kind_name(ch->kind), "members",
+                              (json_int_t)ch->players.count, "sockets", (json_int_t)ch->n);
+        if (ch->kind == CHAT_MATCH) json_object_set_new(o, "match_id", json_string(ch->key + 6));
+        if (ch->kind == CHAT_DM) { /* key = dm:<low>:<high> */
+            char a[37], b[37];
+            snprintf(a, sizeof a, "%.36s", ch->key + 3);
+            snprintf(b, sizeof b, "%.36s", ch->key + 3 + 37);
+            json_object_set_new(o, "player_ids", json_pack("[s,s]", a, b));
+        }
+        json_array_append_new(arr, o);
+    }
+    free(all);
+    mb_http_respond(r, 200, json_pack("{s:o,s:I}", "channels", arr, "total", (json_int_t)n));
+}
+
+/* A storage key as the admin names it: rooms and match:<id> as players do,
+ * direct channels as dm:<a>:<b> (either order, any case). NULL or why not. */
+static const char *admin_key(const char *id, chat_ref *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = strlen(id);
+    if (strncmp(id, "dm:", 3) == 0) {
+        char a[37], b[37];
+        if (n != 3 + 36 + 1 + 36 || id[3 + 36] != ':')
+            return "direct channels are named dm:<player_id>:<player_id>";
+        memcpy(a, id + 3, 36);
+        a[36] = '\0';
+        memcpy(b, id + 3 + 37, 36);
+        b[36] = '\0';
+        if (!social_is_uuid(a) || !social_is_uuid(b))
+            return "direct channels are named dm:<player_id>:<player_id>";
+        char la[37], lb[37];
+        social_uuid_lower(a, la);
+        social_uuid_lower(b, lb);
+        bool low = strcmp(la, lb) < 0;
+        out->kind = CHAT_DM;
+        snprintf(out->key, sizeof out->key, "dm:%s:%s", low ? la : lb, low ? lb : la);
+        return NULL;
+    }
+    return chat_parse(id, "", out);
+}
+
+/* GET /v1/admin/chat/{channel_id}/messages?limit=&before= */
+static void route_admin_messages(mb_http_req *r)
+{
+    hist_ctx *c = mb_calloc(1, sizeof *c);
+    c->req = r;
+    c->admin = true;
+    const char *why = admin_key(mb_http_param(r, 0), &c->ref);
+    const char *before = mb_http_query(r, "before");
+    if (!why && before && *before) {
+        if (social_is_uuid(before)) social_uuid_lower(before, c->before);
+        else why = "before must be a message_id";
+    }
+    if (why) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+        free(c);
+        return;
+    }
+    if (!social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit)) {
+        free(c);
+        return;
+    }
+    history_query(c);
+}
+
 /* ------------------------------------------------------------- module */
 
 static const mb_field channel_fields[] = {
@@ -590,6 +704,8 @@ static const mb_msg_def messages[] = {
 
 static const mb_route routes[] = {
     {"GET", "/v1/chat/{channel_id}/messages", route_history, MB_AUTH_BEARER, false},
+    {"GET", "/v1/admin/chat/channels", route_admin_channels, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/chat/{channel_id}/messages", route_admin_messages, MB_AUTH_ADMIN, false},
 };
 
 static mb_status chat_init(void)
