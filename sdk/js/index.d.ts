@@ -511,6 +511,25 @@ export interface ScriptsStatus {
   server: { loaded: boolean; version: number; rpcs: string[]; error: string | null; loaded_at: number | null };
 }
 
+export interface AdminChatChannel {
+  /** The storage key: the room name, match:<match_id>, or dm:<lower player id>:<higher player id>. */
+  channel_id: string;
+  kind: 'room' | 'match' | 'dm';
+  /** Players joined now (several sockets of one player count once), as chat.joined counts them. */
+  members: number;
+  /** Sockets joined now. */
+  sockets: number;
+  /** kind 'match' */
+  match_id?: string;
+  /** kind 'dm': the two players, lower id first. */
+  player_ids?: [string, string];
+}
+
+export interface AdminChatMessage extends ChatMessage {
+  /** The sender's username, or null when the account is gone. */
+  sender_username: string | null;
+}
+
 export declare class AdminClient {
   constructor(baseUrl: string | undefined, adminToken: string, options?: { fetch?: FetchLike; timeoutMs?: number });
   baseUrl: string;
@@ -526,5 +545,7 @@ export declare class AdminClient {
   matchmaker(): Promise<MatchmakerStats>;
   scripts(): Promise<ScriptsStatus>;
   reloadScripts(): Promise<ScriptsStatus>;
+  chatChannels(): Promise<{ channels: AdminChatChannel[]; total: number }>;
+  chatMessages(channelId: string, options?: { limit?: number; before?: string }): Promise<{ channel_id: string; messages: AdminChatMessage[]; next_cursor: string | null }>;
   notify(playerId: string, type: string, subject: string, content?: JsonObject): Promise<Notification & { player_id: string }>;
 }

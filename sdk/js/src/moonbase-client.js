@@ -1101,6 +1101,19 @@ export class AdminClient {
   scripts() { return this.request('GET', '/v1/admin/scripts'); }
   /** POST /v1/admin/scripts/reload: reloads every script; resolves with scripts(). */
   reloadScripts() { return this.request('POST', '/v1/admin/scripts/reload'); }
+  /**
+   * GET /v1/admin/chat/channels: live channels (at least one member), most members first, at most
+   * 500 -> {channels: [{channel_id, kind: 'room'|'match'|'dm', members, sockets, match_id?, player_ids?}], total}
+   */
+  chatChannels() { return this.request('GET', '/v1/admin/chat/channels'); }
+  /**
+   * GET /v1/admin/chat/{channel_id}/messages?limit=&before=: any channel's recent messages, newest
+   * first, by its storage key (rooms, match:<id>, dm:<player_id>:<player_id>); limit 1..100 (50).
+   * Messages carry sender_username (null for a deleted account).
+   */
+  chatMessages(channelId, { limit, before } = {}) {
+    return this.request('GET', `/v1/admin/chat/${seg(channelId)}/messages`, { query: { limit, before } });
+  }
   /** POST /v1/admin/notifications: stores a notification and delivers it live (notification.new). */
   notify(playerId, type, subject, content) {
     const body = { player_id: playerId, type, subject };

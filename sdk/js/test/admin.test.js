@@ -57,6 +57,32 @@ describe('AdminClient', () => {
     assert.equal(mm.modes.sdktest.tickets, 1);
   });
 
+  it('chatChannels and chatMessages', async () => {
+    const a = await player(server);
+    const b = await player(server);
+    const room = `admin-room-${Date.now().toString(36)}`;
+    await a.socket.joinChat(room);
+    await b.socket.joinChat(room);
+    const m1 = await a.socket.sendChat(room, 'first');
+    const m2 = await b.socket.sendChat(room, 'second');
+    const { channels, total } = await admin.chatChannels();
+    assert.equal(total, channels.length);
+    assert.deepEqual(channels.find((c) => c.channel_id === room), { channel_id: room, kind: 'room', members: 2, sockets: 2 });
+
+    const page = await admin.chatMessages(room);
+    assert.equal(page.channel_id, room);
+    assert.deepEqual(page.messages.map((m) => [m.message_id, m.sender_id, m.sender_username, m.content]), [
+      [m2.message_id, b.id, b.name, 'second'],
+      [m1.message_id, a.id, a.name, 'first'],
+    ]);
+    const one = await admin.chatMessages(room, { limit: 1 });
+    assert.deepEqual(one.messages.map((m) => m.content), ['second']);
+    const older = await admin.chatMessages(room, { limit: 1, before: one.next_cursor });
+    assert.deepEqual(older.messages.map((m) => m.content), ['first']);
+    await assert.rejects(admin.chatMessages('bad channel'), (e) => e instanceof MoonbaseError && e.code === 'bad_request' && e.status === 400);
+    await assert.rejects(new AdminClient(server.baseUrl, 'not-the-admin-token').chatChannels(), { code: 'unauthorized' });
+  });
+
   it('scripts and reloadScripts', async () => {
     const st = await admin.scripts();
     const arena = st.modes.find((x) => x.mode === 'arena');
