@@ -398,18 +398,84 @@ const scripts = {
 
 // ---------------------------------------------------------------------------------------------
 
+const kindBadge = (k) => badge(k, k === 'match' ? 'ok' : k === 'dm' ? 'warn' : 'info');
+
+/** "14:03:27" (local time), the full timestamp as a tooltip. */
+function fmtTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return el('span', { textContent: iso || '–' });
+  const sameDay = d.toDateString() === new Date().toDateString();
+  const text = sameDay ? d.toLocaleTimeString('en-GB') : `${d.toLocaleDateString('en-CA')} ${d.toLocaleTimeString('en-GB')}`;
+  return el('time', { className: 'muted mono', dateTime: iso, title: iso, textContent: text });
+}
+
 const chat = {
   title: 'Chat',
-  mount(root) {
-    root.append(
-      el(
-        'div',
-        { className: 'note', id: 'chat-unavailable' },
-        el('h3', { textContent: 'Not available on this server yet' }),
-        el('p', {}, 'Listing channels and reading their recent messages needs admin chat routes (', el('code', { textContent: 'GET /v1/admin/chat/channels' }), ', ', el('code', { textContent: 'GET /v1/admin/chat/{channel}/messages' }), '), which the server does not offer yet.'),
-        el('p', { className: 'muted' }, 'Players read history with ', el('code', { textContent: 'GET /v1/chat/{channel_id}/messages' }), ' (their own token); the chat module counts messages in ', el('code', { textContent: '/metrics' }), '.')
-      )
-    );
+  mount(root, ctx) {
+    const selected = ctx.params[0] || null;
+    const open = (id) => ctx.go(`#/chat/${encodeURIComponent(id)}`);
+    const input = el('input', { id: 'chat-open', placeholder: 'Channel id: room, match:<id> or dm:<player_id>:<player_id>', value: selected || '' });
+    const form = el('form', { className: 'toolbar' }, input, el('button', { className: 'btn', type: 'submit', textContent: 'Open' }), el('span', { className: 'muted small', textContent: 'Live channels; refreshed every 2 s.' }));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (input.value.trim()) open(input.value.trim());
+    });
+    const list = el('div', { id: 'chat-channels' });
+    const log = el('div', { className: 'card', id: 'chat-messages' });
+    root.append(form, el('div', { className: 'chat-split' }, list, log));
+
+    ctx.poll(async () => {
+      const { channels, total } = await ctx.admin.chatChannels();
+      ctx.meta(`${fmtNum(total)} live channel${total === 1 ? '' : 's'}${total > channels.length ? ` (showing ${channels.length})` : ''}`);
+      const t = table(
+        [
+          { label: 'Channel', wrap: true, render: (c) => el('code', { textContent: c.channel_id }) },
+          { label: 'Kind', render: (c) => kindBadge(c.kind) },
+          { label: 'Members', num: true, render: (c) => fmtNum(c.members) },
+          { label: 'Sockets', num: true, render: (c) => fmtNum(c.sockets) },
+        ],
+        channels,
+        { onRow: (c) => open(c.channel_id), empty: 'No live channel: nobody has joined one (chat.join).', rowKey: (c) => c.channel_id }
+      );
+      for (const tr of t.querySelectorAll('tbody tr')) tr.classList.toggle('selected', tr.dataset.key === selected);
+      list.replaceChildren(t);
+    }, 2000);
+
+    if (!selected) {
+      log.append(el('h3', { textContent: 'Recent messages' }), el('p', { className: 'muted', textContent: 'Pick a channel to read its recent messages.' }));
+      return;
+    }
+    let shown = null; // message ids last rendered: keep the scroll position when nothing changed
+    ctx.poll(async () => {
+      let page;
+      try {
+        page = await ctx.admin.chatMessages(selected, { limit: 100 });
+      } catch (err) {
+        if (err.code !== 'bad_request') throw err;
+        log.replaceChildren(el('h3', { textContent: 'Recent messages' }), el('p', { className: 'error', textContent: err.message }));
+        shown = null;
+        return;
+      }
+      const ids = page.messages.map((m) => m.message_id).join();
+      if (ids === shown) return;
+      shown = ids;
+      const lines = page.messages.map((m) =>
+        el(
+          'li',
+          { dataset: { id: m.message_id } },
+          fmtTime(m.sent_at),
+          m.sender_username
+            ? el('a', { className: 'who', href: `#/players/${m.sender_id}`, title: m.sender_id, textContent: m.sender_username })
+            : el('a', { className: 'who mono', href: `#/players/${m.sender_id}`, title: m.sender_id, textContent: shortId(m.sender_id) }),
+          // content is text typed by players: textContent only, never HTML
+          el('span', { className: 'text', textContent: m.content })
+        )
+      );
+      log.replaceChildren(
+        el('h3', {}, 'Recent messages ', el('code', { className: 'chan', textContent: page.channel_id }), ' ', el('span', { className: 'muted small', textContent: `(newest first, last ${page.messages.length})` })),
+        lines.length ? el('ul', { className: 'chat-log' }, lines) : el('p', { className: 'muted', textContent: 'No message stored in this channel.' })
+      );
+    }, 2000);
   },
 };
 
