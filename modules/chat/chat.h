@@ -1,6 +1,8 @@
 /*
  * chat.h - chat channels: chat.join / chat.leave / chat.send on the socket,
- * chat.message to members, history over GET /v1/chat/{channel_id}/messages.
+ * chat.message to members, history over GET /v1/chat/{channel_id}/messages;
+ * for the console (admin token) GET /v1/admin/chat/channels and
+ * GET /v1/admin/chat/{channel_id}/messages (any channel by its storage key).
  *
  * Channel ids are 1..64 characters of [A-Za-z0-9._:-]. Three kinds:
  *   match:<match_id>   only the players seated in that match
