@@ -131,6 +131,7 @@ void match_fail(match *m, const char *msg)
     mb_error("match_script_error", "match=%s mode=%s version=%d tick=%llu error=%s", m->id,
              m->v->mode, m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, msg));
     *m_matches_failed += 1;
+    if (m->finalizing) return; /* terminate failed: the match is ending anyway */
     /* First line only: tracebacks stay in the server log. */
     size_t l = strcspn(msg, "\n");
     char *line = mb_strndup(msg, l);
@@ -367,7 +368,8 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
 
 static void finalize(match *m, bool call_terminate)
 {
-    if (m->dead) return;
+    if (m->dead || m->finalizing) return;
+    m->finalizing = true; /* a failing terminate must not finalize again */
     if (call_terminate && match_begin_call(m, "terminate")) {
         lua_pushstring(mb_lua_vm_state(m->vm), m->finish_reason);
         match_end_call(m, 1, 0);

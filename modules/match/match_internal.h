@@ -65,6 +65,7 @@ struct match {
     char finish_reason[32];
     bool failed;
     bool dead;
+    bool finalizing;          /* finalize() is running (terminate may fail) */
     int depth;                /* nested script calls */
     mb_buf out;
     bool sim;
