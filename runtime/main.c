@@ -51,7 +51,13 @@ int main(int argc, char **argv)
         printf("moonbase %s\n", MB_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "simulate") == 0) return match_simulate_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "simulate") == 0) {
+        if (sodium_init() < 0) {
+            fprintf(stderr, "moonbase: libsodium failed to initialise\n");
+            return 1;
+        }
+        return match_simulate_main(argc - 2, argv + 2);
+    }
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
         fprintf(stderr, "moonbase: unknown command \"%s\" (serve, migrate; see --help)\n", cmd);
         return 2;

@@ -29,6 +29,10 @@ const mb_config *mb_cfg(void);
 /* Has shutdown begun (SIGTERM/SIGINT)? */
 bool mb_shutting_down(void);
 
+/* A random RFC 4122 version 4 id ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx")
+ * from libsodium's CSPRNG, NUL-terminated. */
+void mb_uuid(char out[37]);
+
 /* Run fn(ud) later on the loop, before it next sleeps (never from inside
  * the caller's stack). Used to defer callbacks and destruction. */
 typedef void (*mb_defer_fn)(void *ud);

@@ -355,7 +355,7 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
         return;
     }
     send_item *it = mb_calloc(1, sizeof *it);
-    social_uuid4(it->id);
+    mb_uuid(it->id);
     it->sid = mb_session_id(s);
     it->cid = cid ? mb_strdup(cid) : NULL;
     it->ref = ref;

@@ -251,17 +251,6 @@ static void seat_leave(match *m, seat *s, const char *reason)
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void maybe_autostart(match *m);
 
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-}
-
 static void match_free(void *ud)
 {
     match *m = ud;
@@ -289,7 +278,7 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
         return NULL;
     }
     match *m = mb_calloc(1, sizeof *m);
-    uuid4(m->id);
+    mb_uuid(m->id);
     m->v = v;
     mode_version_ref(v);
     m->params = params ? json_deep_copy(params) : json_object();

@@ -58,17 +58,6 @@ static double *m_formed, *m_added, *m_timeouts;
 
 /* ------------------------------------------------------------ helpers */
 
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-}
-
 static void ticket_free(ticket *t)
 {
     for (int i = 0; i < MM_SAME_MAX; i++) free(t->same_vals[i]);
@@ -262,7 +251,7 @@ static void on_add(mb_session *s, const char *cid, json_t *payload)
     }
     ticket *t = mb_calloc(1, sizeof *t);
     t->id = next_id++;
-    uuid4(t->ticket_id);
+    mb_uuid(t->ticket_id);
     snprintf(t->player_id, sizeof t->player_id, "%s", mb_session_player(s));
     snprintf(t->username, sizeof t->username, "%s", mb_session_username(s));
     snprintf(t->mode, sizeof t->mode, "%s", mode);

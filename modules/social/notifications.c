@@ -261,7 +261,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static notif *notif_new(const char *player, const char *type, const char *subject, json_t *content /* steals */)
 {
     notif *n = mb_calloc(1, sizeof *n);
-    social_uuid4(n->id);
+    mb_uuid(n->id);
     social_uuid_lower(player, n->player);
     n->type = mb_strdup(type);
     n->subject = mb_strdup(subject);

@@ -38,17 +38,6 @@ typedef struct vote_entry {
 static mb_smap votes;     /* vote id -> entry */
 static mb_smap veto_used; /* "match|player" -> count (as intptr) */
 
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    randombytes_buf(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-}
-
 static void entry_free(void *ud)
 {
     vote_entry *e = ud;
@@ -194,7 +183,7 @@ static int hook_vote_start(match *m, lua_State *L)
         return luaL_error(L, "vote_start: %s", err);
     }
     vote_entry *e = mb_calloc(1, sizeof *e);
-    uuid4(e->id);
+    mb_uuid(e->id);
     snprintf(e->match_id, sizeof e->match_id, "%s", match_id(m));
     snprintf(e->mode, sizeof e->mode, "%s", match_mode(m));
     e->v = v;
