@@ -28,6 +28,7 @@ static size_t n_routes;
 static uint64_t next_req_id = 1;
 static mb_smap ip_buckets; /* ip -> mb_bucket* for auth rate limit */
 static size_t live_reqs;
+static unsigned metrics_epoch;
 
 /* ----------------------------------------------------------- helpers */
 
@@ -194,15 +195,24 @@ static void respond_raw(mb_http_req *r, int status, const char *ctype, char *bod
     memcpy(r->resp + LWS_PRE, body, len);
     r->resp_len = len;
     free(body);
-    char pq[256];
-    mb_log(status >= 500 ? MB_LOG_WARN : MB_LOG_DEBUG, "http_request",
-           "method=%s path=%s status=%d ms=%.2f", r->method, mb_log_quote(pq, sizeof pq, r->path),
-           status, (double)(mb_now_us() - r->started_us) / 1000.0);
-    double *m = mb_metric("moonbase_http_requests_total",
-                          status < 300 ? "class=\"2xx\"" : status < 400 ? "class=\"3xx\""
-                                         : status < 500 ? "class=\"4xx\"" : "class=\"5xx\"",
-                          MB_COUNTER, "HTTP requests by status class");
-    *m += 1;
+    mb_log_level lvl = status >= 500 ? MB_LOG_WARN : MB_LOG_DEBUG;
+    if (lvl >= mb_log_get_level()) {
+        char pq[256];
+        mb_log(lvl, "http_request", "method=%s path=%s status=%d ms=%.2f", r->method,
+               mb_log_quote(pq, sizeof pq, r->path), status,
+               (double)(mb_now_us() - r->started_us) / 1000.0);
+    }
+    /* metric pointers looked up once, not per request */
+    static double *by_class[4];
+    static const char *const class_labels[4] = {"class=\"2xx\"", "class=\"3xx\"", "class=\"4xx\"",
+                                                "class=\"5xx\""};
+    int cls = status < 300 ? 0 : status < 400 ? 1 : status < 500 ? 2 : 3;
+    if (!by_class[cls] || metrics_epoch != mb_metrics_epoch())
+        for (int k = 0; k < 4; k++)
+            by_class[k] = mb_metric("moonbase_http_requests_total", class_labels[k], MB_COUNTER,
+                                    "HTTP requests by status class");
+    metrics_epoch = mb_metrics_epoch();
+    *by_class[cls] += 1;
     if (!r->wsi) {
         req_free(r);
         return;

@@ -15,6 +15,9 @@ typedef struct metric {
 static metric *table;
 static size_t n_metrics, cap_metrics;
 static mb_histogram **hists;
+static unsigned epoch;
+
+unsigned mb_metrics_epoch(void) { return epoch; }
 static size_t n_hists;
 
 double *mb_metric(const char *name, const char *labels, mb_metric_kind kind, const char *help)
@@ -129,6 +132,7 @@ double mb_histogram_quantile(const mb_histogram *h, double q)
 
 void mb_metrics_free(void)
 {
+    epoch++;
     for (size_t i = 0; i < n_metrics; i++) {
         free(table[i].name);
         free(table[i].labels);

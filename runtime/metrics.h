@@ -18,6 +18,9 @@ typedef enum { MB_COUNTER, MB_GAUGE } mb_metric_kind;
 double *mb_metric(const char *name, const char *labels, mb_metric_kind kind, const char *help);
 /* Prometheus text of every registered metric; malloc'd. */
 char *mb_metrics_render(void);
+/* Changes whenever mb_metrics_free() dropped every metric (cached
+ * pointers from before are invalid then). */
+unsigned mb_metrics_epoch(void);
 void mb_metrics_free(void);
 
 /* A fixed-bucket histogram (seconds). */
