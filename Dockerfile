@@ -23,6 +23,8 @@ RUN tools/build.sh default \
 # What the runtime stage takes: the binary and the folders it serves from.
 RUN mkdir -p /out/opt/moonbase \
  && install -m 0755 build/moonbase /out/opt/moonbase/moonbase \
+ && mkdir -p /out/opt/moonbase/sdk/js \
+ && cp -r sdk/js/src /out/opt/moonbase/sdk/js/ \
  && for d in migrations scripts console demo; do \
       if [ -d "$d" ]; then cp -r "$d" /out/opt/moonbase/; fi; \
     done

@@ -1,6 +1,6 @@
 // Moonbase Console: sign-in with the admin token, hash routing, and live polling of the
 // /v1/admin/* routes through the SDK's AdminClient.
-import { AdminClient } from './moonbase-client.js';
+import { AdminClient } from '/sdk/moonbase-client.js';
 import { $, toast } from './ui.js';
 import { PAGES } from './pages.js';
 

@@ -1,4 +1,4 @@
-// The demo's game flow, built only on the SDK (moonbase-client.js). One DemoPlayer per player:
+// The demo's game flow, built only on the SDK (/sdk/moonbase-client.js, served from sdk/js/src). One DemoPlayer per player:
 // the human in the page, and the optional bot (bot.js) use the same class.
 //
 // Phases: 'connecting' -> 'lobby' -> 'searching' (matchmaker ticket for arena) -> 'playing'
@@ -9,7 +9,7 @@
 // player with the lowest id ("host") creates a `mapvote` match (POST /v1/matches) and joins it;
 // the others find it (GET /v1/matches?mode=mapvote, then GET /v1/matches/{id} for its players)
 // and join too. mapvote starts a vote after a short warm-up; its result picks the next map.
-import { Client, MoonbaseError } from './moonbase-client.js';
+import { Client, MoonbaseError } from '/sdk/moonbase-client.js';
 
 const svg = (body, color) =>
   `<svg class="icon" viewBox="0 0 24 24" fill="${color}" aria-hidden="true">${body}</svg>`;

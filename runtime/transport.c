@@ -14,15 +14,13 @@
 typedef struct pss {
     mb_session *session; /* WebSocket connections */
     mb_http_req *req;    /* HTTP transaction in progress */
-    bool http_counted;
     bool headers_sent;
 } pss;
 
 static struct lws_context *ctx;
-static size_t n_connections;  /* WebSocket + HTTP transactions (for metrics) */
 static long n_wsi, wsi_baseline; /* every lws connection object, accepted or not */
-static struct lws_http_mount mounts[2];
-static char *mount_origins[2];
+static struct lws_http_mount mounts[3];
+static char *mount_origins[3];
 
 size_t mb_transport_connections(void)
 {
@@ -106,7 +104,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         char ip[64] = "";
         lws_get_peer_simple(wsi, ip, sizeof ip);
         p->session = mb_session_new(wsi, ip);
-        n_connections++;
         return 0;
     }
 
@@ -130,7 +127,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p->session) {
             mb_session_on_closed(p->session);
             p->session = NULL;
-            n_connections--;
         }
         return 0;
 
@@ -140,10 +136,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!method) {
             lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
             return -1;
-        }
-        if (!p->http_counted) {
-            p->http_counted = true;
-            n_connections++;
         }
         if (p->req) mb_http_on_closed(p->req); /* should not happen: pipelining */
         p->req = mb_http_req_new(wsi, method, uri);
@@ -220,10 +212,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             mb_http_on_closed(p->req);
             p->req = NULL;
         }
-        if (p && p->http_counted) {
-            p->http_counted = false;
-            n_connections--;
-        }
         return 0;
 
     default:
@@ -275,15 +263,16 @@ static void add_mount(int i, const char *mountpoint, const char *sub)
 int mb_transport_start(void)
 {
     lws_set_log_level(LLL_ERR, lws_log_bridge);
+    /* /sdk serves the SDK source itself: the demo and the console import it
+     * from there, so there is exactly one copy of it. */
     add_mount(0, "/console", "console");
     add_mount(1, "/demo", "demo");
+    add_mount(2, "/sdk", "sdk/js/src");
     const struct lws_http_mount *first = NULL;
-    if (mount_origins[1]) {
-        first = &mounts[1];
-    }
-    if (mount_origins[0]) {
-        mounts[0].mount_next = first;
-        first = &mounts[0];
+    for (int i = 2; i >= 0; i--) {
+        if (!mount_origins[i]) continue;
+        mounts[i].mount_next = first;
+        first = &mounts[i];
     }
 
     struct lws_context_creation_info info;
@@ -321,7 +310,7 @@ void mb_transport_stop(void)
 {
     if (ctx) lws_context_destroy(ctx);
     ctx = NULL;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         free(mount_origins[i]);
         mount_origins[i] = NULL;
     }
