@@ -131,6 +131,9 @@ static void body_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_SYNC);
 }
 
+/* lws restarts its timeout on every body chunk, so a client dripping one
+ * byte a second could hold a connection for ever: this timer bounds the
+ * whole body instead. */
 void mb_http_wait_body(mb_http_req *r)
 {
     ev_timer_init(&r->body_w, body_timeout_cb, (double)BODY_TIMEOUT_US / 1e6, 0.);
@@ -140,12 +143,6 @@ void mb_http_wait_body(mb_http_req *r)
 
 int mb_http_on_body(mb_http_req *r, const void *in, size_t len)
 {
-    /* lws restarts its timeout on every chunk: bound the whole body too,
-     * so a client dripping one byte a second cannot hold the connection. */
-    if (mb_now_us() - r->started_us > BODY_TIMEOUT_US) {
-        mb_info("http_body_timeout", "path=%s received=%zu", r->path, r->body_len);
-        return -1;
-    }
     if (!in || !len) return 0;
     if (r->body_too_large || r->body_len + len > MAX_BODY) {
         r->body_too_large = true;
@@ -239,6 +236,13 @@ void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
     *mb_m_errors[code] += 1;
     mb_http_respond(r, mb_errcode_http_status(code),
                     json_pack("{s:{s:s,s:s}}", "error", "code", mb_errcode_str(code), "message", msg));
+}
+
+void mb_http_db_error(mb_http_req *r, const mb_db_result *res, const char *conflict)
+{
+    if (res->code == MB_E_UNAVAILABLE) mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
+    else if (res->code == MB_E_CONFLICT && conflict) mb_http_error(r, MB_E_CONFLICT, "%s", conflict);
+    else mb_http_error(r, MB_E_INTERNAL, "internal error");
 }
 
 /* ------------------------------------------------------------ routing */

@@ -118,6 +118,10 @@ void mb_http_respond(mb_http_req *r, int status, json_t *body);
 void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Answer a failed query: 503 unavailable, 409 with `conflict` for a unique
+ * violation (when conflict is not NULL), else 500 (details stay in the log). */
+void mb_http_db_error(mb_http_req *r, const mb_db_result *res, const char *conflict);
+
 /* ------------------------------------------------------------ tokens */
 /* Issue a session token for a player; returns malloc'd JWT. */
 char *mb_token_issue(const char *player_id, const char *username);

@@ -102,14 +102,6 @@ static void new_refresh(auth_ctx *c)
     hash_token(c->refresh, c->refresh_hash);
 }
 
-static void db_fail(mb_http_req *r, const mb_db_result *res, const char *what)
-{
-    if (res->code == MB_E_UNAVAILABLE)
-        mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
-    else if (res->code == MB_E_CONFLICT) mb_http_error(r, MB_E_CONFLICT, "%s", what);
-    else mb_http_error(r, MB_E_INTERNAL, "internal error");
-}
-
 static void respond_session(auth_ctx *c, int status)
 {
     char *tok = mb_token_issue(c->account_id, c->account_name);
@@ -125,7 +117,7 @@ static void token_stored(void *ud, const mb_db_result *res)
 {
     auth_ctx *c = ud;
     if (!res->ok) {
-        db_fail(c->req, res, "conflict");
+        mb_http_db_error(c->req, res, "conflict");
         ctx_free(c);
         return;
     }
@@ -197,7 +189,7 @@ static void device_done(void *ud, const mb_db_result *res)
             device_query(c);
             return;
         }
-        db_fail(c->req, res, "username already taken");
+        mb_http_db_error(c->req, res, "username already taken");
         ctx_free(c);
         return;
     }
@@ -281,7 +273,7 @@ static void email_created(void *ud, const mb_db_result *res)
 {
     auth_ctx *c = ud;
     if (!res->ok) {
-        db_fail(c->req, res, "email or username already taken");
+        mb_http_db_error(c->req, res, "email or username already taken");
         ctx_free(c);
         return;
     }
@@ -323,7 +315,7 @@ static void email_found(void *ud, const mb_db_result *res)
 {
     auth_ctx *c = ud;
     if (!res->ok) {
-        db_fail(c->req, res, "conflict");
+        mb_http_db_error(c->req, res, "conflict");
         ctx_free(c);
         return;
     }
@@ -388,7 +380,7 @@ static void refresh_done(void *ud, const mb_db_result *res)
 {
     auth_ctx *c = ud;
     if (!res->ok) {
-        db_fail(c->req, res, "conflict");
+        mb_http_db_error(c->req, res, "conflict");
         ctx_free(c);
         return;
     }
@@ -435,7 +427,7 @@ static void logout_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (!res->ok) {
-        db_fail(r, res, "conflict");
+        mb_http_db_error(r, res, "conflict");
         return;
     }
     mb_http_respond(r, 200, json_pack("{s:b}", "revoked", PQcmdTuples(res->res)[0] != '0'));
@@ -475,7 +467,7 @@ static void account_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (!res->ok) {
-        db_fail(r, res, "username already taken");
+        mb_http_db_error(r, res, "username already taken");
         return;
     }
     if (PQntuples(res->res) == 0) {

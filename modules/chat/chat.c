@@ -495,7 +495,7 @@ static void history_done(void *ud, const mb_db_result *res)
 {
     hist_ctx *c = ud;
     if (!res->ok) {
-        social_http_db_error(c->req, res);
+        mb_http_db_error(c->req, res, NULL);
         free(c);
         return;
     }
@@ -545,7 +545,7 @@ static void access_done(void *ud, const mb_db_result *res)
 {
     hist_ctx *c = ud;
     if (!res->ok) {
-        social_http_db_error(c->req, res);
+        mb_http_db_error(c->req, res, NULL);
         free(c);
     } else if (PQntuples(res->res) == 0) {
         mb_http_error(c->req, MB_E_FORBIDDEN, "only the players of this match can read its channel");

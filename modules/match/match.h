@@ -93,6 +93,5 @@ void match_session_closed(const char *player_id, bool last_socket);
 void match_on_join(mb_session *s, const char *cid, json_t *payload);
 void match_on_input(mb_session *s, const char *cid, json_t *payload);
 void match_on_leave(mb_session *s, const char *cid, json_t *payload);
-void match_persist_flush(void);
 
 #endif

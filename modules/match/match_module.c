@@ -41,8 +41,6 @@ void match_persist(match *m)
     for (int i = 0; i < 11; i++) free(p[i]);
 }
 
-void match_persist_flush(void) {}
-
 /* --------------------------------------------------------------- REST */
 
 static void route_create(mb_http_req *r)

@@ -37,7 +37,7 @@ static bool failed(fr_ctx *c, const mb_db_result *res)
             presence_rel_stale(c->me);
             if (c->peer[0]) presence_rel_stale(c->peer);
         }
-        social_http_db_error(c->req, res);
+        mb_http_db_error(c->req, res, NULL);
     }
     free(c);
     return true;
@@ -205,7 +205,7 @@ static void list_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (!res->ok) {
-        social_http_db_error(r, res);
+        mb_http_db_error(r, res, NULL);
         return;
     }
     json_t *arr = json_array();

@@ -180,7 +180,7 @@ static void batch_done(void *ud, const mb_db_result *res)
             }
         } else if (n->req) {
             if (res->code == MB_E_UNAVAILABLE) social_undo_add("notifications", n->id);
-            social_http_db_error(n->req, res);
+            mb_http_db_error(n->req, res, NULL);
         } else if (res->code == MB_E_UNAVAILABLE && mb_now_ms() - n->queued_ms < SCRIPT_RETRY_MS) {
             n->attempts++;
             *rtail = n;
@@ -350,7 +350,7 @@ static void list_done(void *ud, const mb_db_result *res)
 {
     list_ctx *c = ud;
     if (!res->ok) {
-        social_http_db_error(c->req, res);
+        mb_http_db_error(c->req, res, NULL);
         free(c);
         return;
     }
@@ -411,7 +411,7 @@ static void count_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (!res->ok) {
-        social_http_db_error(r, res);
+        mb_http_db_error(r, res, NULL);
         return;
     }
     mb_http_respond(r, 200, json_pack("{s:I}", "updated", (json_int_t)atoll(PQcmdTuples(res->res))));
@@ -462,7 +462,7 @@ static void delete_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (!res->ok) {
-        social_http_db_error(r, res);
+        mb_http_db_error(r, res, NULL);
         return;
     }
     if (atoll(PQcmdTuples(res->res)) == 0) {

@@ -440,7 +440,7 @@ static void get_rels_done(void *ud, const mb_db_result *res)
 {
     get_ctx *c = ud;
     if (!res->ok) {
-        social_http_db_error(c->req, res);
+        mb_http_db_error(c->req, res, NULL);
         free(c->ids);
         free(c);
         return;

@@ -33,13 +33,6 @@ void social_uuid_lower(const char *s, char out[37])
     out[36] = '\0';
 }
 
-void social_http_db_error(mb_http_req *r, const mb_db_result *res)
-{
-    if (res->code == MB_E_UNAVAILABLE)
-        mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
-    else mb_http_error(r, MB_E_INTERNAL, "internal error");
-}
-
 bool social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
                       long long *out)
 {

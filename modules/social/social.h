@@ -44,8 +44,6 @@ typedef enum {
 bool social_is_uuid(const char *s);
 /* Copy a UUID lower-cased into out (37 bytes). s must pass social_is_uuid. */
 void social_uuid_lower(const char *s, char out[37]);
-/* Answer a REST request after a failed query: 503 unavailable or 500. */
-void social_http_db_error(mb_http_req *r, const mb_db_result *res);
 /* Read ?name= as an integer in [min, max] (values above max are clamped);
  * def when absent. On a bad value answers 400 and returns false. */
 bool social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
