@@ -62,6 +62,45 @@ static bool expects_body(struct lws *wsi)
     return strtoll(v, NULL, 10) > 0;
 }
 
+/* Connections that have not sent a complete request yet (silent, or stuck
+ * in their headers) are bounded by a timer of our own: lws's header
+ * timeout was seen to miss some under load. wsi -> deadline (mono ms). */
+#define PRE_REQUEST_MS 10000
+static mb_imap pending_conns;
+static ev_timer pending_w;
+
+static void pending_add(struct lws *wsi)
+{
+    int64_t *deadline = mb_malloc(sizeof *deadline);
+    *deadline = mb_now_ms() + PRE_REQUEST_MS;
+    free(mb_imap_put(&pending_conns, (uint64_t)(uintptr_t)wsi, deadline));
+}
+
+static void pending_done(struct lws *wsi)
+{
+    free(mb_imap_del(&pending_conns, (uint64_t)(uintptr_t)wsi));
+}
+
+static void pending_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    int64_t now = mb_now_ms();
+    for (;;) { /* killing a wsi edits the map: restart the scan after each */
+        size_t it = 0;
+        uint64_t key;
+        void *v;
+        struct lws *expired = NULL;
+        while (mb_imap_next(&pending_conns, &it, &key, &v))
+            if (*(int64_t *)v <= now) {
+                expired = (struct lws *)(uintptr_t)key;
+                break;
+            }
+        if (!expired) return;
+        pending_done(expired);
+        mb_info("connection_timeout", "reason=\"no complete request within %d ms\"", PRE_REQUEST_MS);
+        lws_set_timeout(expired, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_SYNC);
+    }
+}
+
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
                       unsigned char *end)
 {
@@ -91,9 +130,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_WSI_DESTROY:
         n_wsi--;
+        pending_done(wsi);
+        return 0;
+
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        pending_add(wsi);
         return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        pending_done(wsi); /* the upgrade request is complete */
         char uri[128];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
             return 1; /* WebSocket only on /ws */
@@ -131,6 +176,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_HTTP: {
+        pending_done(wsi); /* the request headers are complete */
         char uri[2048];
         const char *method = http_method(wsi, uri, sizeof uri);
         if (!method) {
@@ -297,6 +343,9 @@ int mb_transport_start(void)
     info.max_http_header_data = 4096;
     info.keepalive_timeout = 5;
     info.vhost_name = "moonbase";
+    mb_imap_init(&pending_conns);
+    ev_timer_init(&pending_w, pending_cb, 1.0, 1.0);
+    ev_timer_start(mb_loop(), &pending_w);
     ctx = lws_create_context(&info);
     wsi_baseline = n_wsi; /* the listening socket(s) */
     if (!ctx) {
@@ -308,8 +357,13 @@ int mb_transport_start(void)
 
 void mb_transport_stop(void)
 {
+    ev_timer_stop(mb_loop(), &pending_w);
     if (ctx) lws_context_destroy(ctx);
     ctx = NULL;
+    size_t it = 0;
+    void *v;
+    while (mb_imap_next(&pending_conns, &it, NULL, &v)) free(v);
+    mb_imap_free(&pending_conns);
     for (int i = 0; i < 3; i++) {
         free(mount_origins[i]);
         mount_origins[i] = NULL;
