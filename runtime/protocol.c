@@ -4,7 +4,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <yajl/yajl_parse.h>
 
 static const char *const codes[MB_E__COUNT] = {
     "bad_request", "unauthorized", "forbidden",   "not_found", "conflict",
@@ -18,6 +21,7 @@ int mb_errcode_http_status(mb_errcode c) { return c < MB_E__COUNT ? statuses[c] 
 /* ---- registry: open-addressing hash of type -> def ---- */
 #define REG_CAP 256
 static const mb_msg_def *reg[REG_CAP];
+static mb_msg_raw_fn reg_raw[REG_CAP]; /* same slots as reg */
 static const mb_msg_def *reg_list[REG_CAP];
 static size_t reg_n;
 
@@ -43,19 +47,41 @@ int mb_protocol_register(const mb_msg_def *defs, size_t n)
     return 0;
 }
 
-const mb_msg_def *mb_protocol_find(const char *type)
+static int reg_slot(const char *type)
 {
     uint32_t h = hash_str(type) & (REG_CAP - 1);
     while (reg[h]) {
-        if (strcmp(reg[h]->type, type) == 0) return reg[h];
+        if (strcmp(reg[h]->type, type) == 0) return (int)h;
         h = (h + 1) & (REG_CAP - 1);
     }
-    return NULL;
+    return -1;
+}
+
+const mb_msg_def *mb_protocol_find(const char *type)
+{
+    int h = reg_slot(type);
+    return h < 0 ? NULL : reg[h];
+}
+
+const mb_msg_def *mb_protocol_lookup(const char *type, mb_msg_raw_fn *raw)
+{
+    int h = reg_slot(type);
+    *raw = h < 0 ? NULL : reg_raw[h];
+    return h < 0 ? NULL : reg[h];
+}
+
+int mb_protocol_register_raw(const char *type, mb_msg_raw_fn fn)
+{
+    int h = reg_slot(type);
+    if (h < 0 || reg[h]->before_auth || (reg[h]->fields && reg[h]->fields[0].name)) return -1;
+    reg_raw[h] = fn;
+    return 0;
 }
 
 void mb_protocol_reset(void)
 {
     memset(reg, 0, sizeof reg);
+    memset(reg_raw, 0, sizeof reg_raw);
     memset(reg_list, 0, sizeof reg_list);
     reg_n = 0;
 }
@@ -173,6 +199,175 @@ int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *
         json_object_set_new(env->root, "payload", payload);
     }
     env->payload = payload;
+    return 0;
+}
+
+/* ---- envelope scan: yajl events, no tree ---- */
+
+enum { K_OTHER, K_TYPE, K_CID, K_PAYLOAD };
+
+typedef struct scan_ctx {
+    yajl_handle h;
+    mb_envelope_view *v;
+    int depth, max_depth;
+    int key;           /* top-level key whose value comes next */
+    unsigned seen;     /* bit per K_* */
+    size_t payload_at; /* offset of the payload's '{' */
+    int roots;         /* top-level values seen */
+    size_t root_end;   /* offset just past the envelope's '}' */
+} scan_ctx;
+
+/* A top-level value other than an object payload: type and cid strings are
+ * taken by on_str; anything else there means "use the full parser". */
+static int sc_scalar_at_top(scan_ctx *c) { return c->depth > 1 ? 1 : 0; }
+static int sc_null(void *ctx) { return sc_scalar_at_top(ctx); }
+static int sc_bool(void *ctx, int b)
+{
+    (void)b;
+    return sc_scalar_at_top(ctx);
+}
+/* Numbers jansson cannot hold (integers beyond int64, reals that overflow
+ * a double) make the message invalid JSON there: leave them to it. */
+static bool number_fits(const char *s, size_t l)
+{
+    bool neg = s[0] == '-';
+    if (!memchr(s, '.', l) && !memchr(s, 'e', l) && !memchr(s, 'E', l)) {
+        size_t digits = l - neg;
+        if (digits < 19) return true;
+        if (digits > 19) return false;
+        return memcmp(s + neg, neg ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
+    }
+    char buf[128];
+    if (l >= sizeof buf) return false;
+    memcpy(buf, s, l);
+    buf[l] = '\0';
+    return isfinite(strtod(buf, NULL));
+}
+static int sc_num(void *ctx, const char *s, size_t l)
+{
+    if (!number_fits(s, l)) return 0;
+    return sc_scalar_at_top(ctx);
+}
+static int sc_str(void *ctx, const unsigned char *s, size_t l)
+{
+    scan_ctx *c = ctx;
+    if (c->depth != 1) return 1;
+    if (c->key == K_TYPE) {
+        if (l == 0 || l > 64 || memchr(s, 0, l)) return 0;
+        memcpy(c->v->type, s, l);
+        c->v->type[l] = '\0';
+        return 1;
+    }
+    if (c->key == K_CID) {
+        if (l == 0 || l > 128 || memchr(s, 0, l)) return 0;
+        memcpy(c->v->cid, s, l);
+        c->v->cid[l] = '\0';
+        c->v->has_cid = true;
+        return 1;
+    }
+    return c->key == K_OTHER;
+}
+static int sc_open(scan_ctx *c, bool map)
+{
+    if (c->depth == 0 && c->roots) return 0; /* a second value: trailing garbage */
+    if (++c->depth > c->max_depth) return 0;
+    if (c->depth == 1) return map; /* the envelope itself must be an object */
+    if (c->depth == 2) {
+        if (c->key == K_PAYLOAD) {
+            if (!map) return 0;
+            c->payload_at = yajl_get_bytes_consumed(c->h) - 1;
+        } else if (c->key != K_OTHER) {
+            return 0;
+        }
+    }
+    return 1;
+}
+static int sc_close(scan_ctx *c)
+{
+    if (c->depth == 2 && c->key == K_PAYLOAD) {
+        size_t end = yajl_get_bytes_consumed(c->h);
+        c->v->payload = c->v->data + c->payload_at;
+        c->v->payload_len = end - c->payload_at;
+    }
+    if (--c->depth == 0) {
+        c->roots++;
+        c->root_end = yajl_get_bytes_consumed(c->h);
+    }
+    return 1;
+}
+static int sc_start_map(void *ctx) { return sc_open(ctx, true); }
+static int sc_start_array(void *ctx) { return sc_open(ctx, false); }
+static int sc_end(void *ctx) { return sc_close(ctx); }
+static int sc_key(void *ctx, const unsigned char *s, size_t l)
+{
+    scan_ctx *c = ctx;
+    if (memchr(s, 0, l)) return 0; /* jansson refuses NUL in keys */
+    if (c->depth != 1) return 1;
+    int k = l == 4 && memcmp(s, "type", 4) == 0      ? K_TYPE
+            : l == 3 && memcmp(s, "cid", 3) == 0     ? K_CID
+            : l == 7 && memcmp(s, "payload", 7) == 0 ? K_PAYLOAD
+                                                     : K_OTHER;
+    /* Unknown or repeated top-level keys: leave the verdict to jansson. */
+    if (k == K_OTHER || (c->seen & (1u << k))) return 0;
+    c->seen |= 1u << k;
+    c->key = k;
+    return 1;
+}
+
+static const yajl_callbacks scan_callbacks = {
+    sc_null, sc_bool, NULL, NULL, sc_num, sc_str,
+    sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
+};
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as jansson reads it; yajl's own check lets overlongs through. */
+static bool utf8_strict(const unsigned char *p, size_t len)
+{
+    const unsigned char *end = p + len;
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        unsigned char c = *p;
+        size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (n == 0 || (size_t)(end - p) < n) return false;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80) return false;
+        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+            (c == 0xF4 && p[1] > 0x8F))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->data = data;
+    if (!utf8_strict((const unsigned char *)data, len)) return -1;
+    /* yajl reads \v and \f as whitespace, JSON (and jansson) does not; raw
+     * control bytes are invalid inside strings anyway */
+    if (memchr(data, '\v', len) || memchr(data, '\f', len)) return -1;
+    /* yajl turns a lone surrogate escape into '?', jansson refuses it:
+     * any surrogate escape goes the jansson way. */
+    for (const char *p = data, *end = data + len; (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p += 2) {
+        if (end - p >= 3 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D')) return -1;
+        if (end - p < 2) break;
+    }
+    scan_ctx c = {.v = v, .max_depth = max_depth};
+    c.h = yajl_alloc(&scan_callbacks, NULL, &c);
+    if (!c.h) return -1;
+    yajl_config(c.h, yajl_dont_validate_strings, 1); /* checked above, strictly */
+    yajl_status st = yajl_parse(c.h, (const unsigned char *)data, len);
+    if (st == yajl_status_ok) st = yajl_complete_parse(c.h);
+    yajl_free(c.h);
+    if (st != yajl_status_ok || c.roots != 1 || !(c.seen & (1u << K_TYPE)) || !v->type[0]) return -1;
+    /* yajl misses an unterminated string after the object: only JSON
+     * whitespace may follow it */
+    for (size_t i = c.root_end; i < len; i++)
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\n' && data[i] != '\r') return -1;
     return 0;
 }
 

@@ -68,10 +68,25 @@ typedef struct mb_msg_def {
     bool before_auth;         /* allowed before session.connect succeeds */
 } mb_msg_def;
 
+/* The fast path of a message type whose payload the handler reads as JSON
+ * text: payload/len are the payload object's bytes exactly as received
+ * ("{}" when the client sent none), borrowed for the call. It is called
+ * instead of def->handler when mb_envelope_scan accepts the message (the
+ * usual case); otherwise the message takes the jansson path and
+ * def->handler, so both must behave the same. Only for types without
+ * declared fields that need session.connect first. */
+typedef void (*mb_msg_raw_fn)(struct mb_session *s, const char *cid, const char *payload, size_t len);
+
 /* Register a module's message types (borrowed; must outlive the server).
  * Returns -1 when a type is registered twice. */
 int mb_protocol_register(const mb_msg_def *defs, size_t n);
 const mb_msg_def *mb_protocol_find(const char *type);
+/* Attach the raw fast path to a registered type (see mb_msg_raw_fn).
+ * Returns -1 for an unknown type, one with fields, or one allowed before
+ * authentication. */
+int mb_protocol_register_raw(const char *type, mb_msg_raw_fn fn);
+/* mb_protocol_find, plus the type's raw handler (NULL when it has none). */
+const mb_msg_def *mb_protocol_lookup(const char *type, mb_msg_raw_fn *raw);
 void mb_protocol_reset(void);
 /* All registered definitions, for docs and metrics. */
 size_t mb_protocol_count(void);
@@ -92,6 +107,26 @@ typedef struct mb_envelope {
 int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
                       size_t errlen);
 void mb_envelope_free(mb_envelope *env);
+
+/* What mb_envelope_scan finds: pointers into the scanned text. */
+typedef struct mb_envelope_view {
+    const char *data;
+    char type[65];
+    char cid[129];
+    bool has_cid;
+    const char *payload; /* the payload object's text; NULL when absent */
+    size_t payload_len;
+} mb_envelope_view;
+
+/* Check one text message with yajl's event parser (no tree): well-formed
+ * JSON, an object whose only keys are type, cid and payload, each at most
+ * once, type a string of 1..64 bytes, cid of 1..128, no NUL in either,
+ * payload an object, nesting at most max_depth. Returns 0 when all of that
+ * holds. Duplicate keys inside the payload are NOT checked (the raw
+ * handler's decoder refuses them). Returns -1 otherwise, without a reason:
+ * the caller then runs mb_envelope_parse, whose verdict and error text are
+ * the ones the client sees. */
+int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v);
 
 /* Validate payload against def->fields. Returns 0 or -1 with err set
  * ("field 'x' must be a string", ...). */

@@ -80,6 +80,16 @@ bool mb_player_online(const char *player_id);
 /* Send to every socket of a player; payload borrowed. Returns sockets. */
 int mb_player_send(const char *player_id, const char *type, const json_t *payload);
 int mb_player_send_frame(const char *player_id, mb_frame *f);
+/* The same for a caller that sends to one player again and again (a match
+ * seat, every tick): the cache keeps the player's session list between
+ * calls and is refreshed only after any player's sockets changed, so the
+ * hot path does no string lookup. Zero-initialise it; it holds no
+ * resources. */
+typedef struct mb_player_cache {
+    uint64_t gen;
+    struct mb_session *head;
+} mb_player_cache;
+int mb_player_send_frame_cached(const char *player_id, mb_player_cache *c, mb_frame *f);
 size_t mb_session_count(void);
 /* Count a message of this type as sent (for frames queued directly). */
 double *mb_metric_msg_out(const char *type);

@@ -18,6 +18,7 @@
 static mb_imap sessions;          /* id -> session */
 static mb_smap players;           /* player id -> first session of the player */
 static uint64_t next_id = 1;
+static uint64_t players_gen = 1; /* bumped whenever a player's session list changes */
 static mb_session **dead;
 static size_t n_dead, cap_dead;
 
@@ -112,6 +113,7 @@ mb_session *mb_session_new(struct lws *wsi, const char *ip)
 
 static void player_link(mb_session *s)
 {
+    players_gen++;
     mb_session *head = mb_smap_get(&players, s->player_id);
     s->prev_of_player = NULL;
     s->next_of_player = head;
@@ -121,6 +123,7 @@ static void player_link(mb_session *s)
 
 static void player_unlink(mb_session *s)
 {
+    players_gen++;
     if (s->prev_of_player) s->prev_of_player->next_of_player = s->next_of_player;
     else if (s->next_of_player) mb_smap_put(&players, s->player_id, s->next_of_player);
     else mb_smap_del(&players, s->player_id);
@@ -149,6 +152,21 @@ int mb_player_send_frame(const char *player_id, mb_frame *f)
 {
     int n = 0;
     for (mb_session *s = mb_smap_get(&players, player_id); s; s = s->next_of_player) {
+        if (s->dead) continue;
+        mb_session_send_frame(s, f);
+        n++;
+    }
+    return n;
+}
+
+int mb_player_send_frame_cached(const char *player_id, mb_player_cache *c, mb_frame *f)
+{
+    if (c->gen != players_gen) {
+        c->head = mb_smap_get(&players, player_id);
+        c->gen = players_gen;
+    }
+    int n = 0;
+    for (mb_session *s = c->head; s; s = s->next_of_player) {
         if (s->dead) continue;
         mb_session_send_frame(s, f);
         n++;
@@ -333,6 +351,20 @@ static void dispatch(mb_session *s, const char *data, size_t len)
 {
     char err[256];
     mb_envelope env;
+    /* Fast path: types with a raw handler (match.input) skip the jansson
+     * tree; the scan refuses anything unusual, which then takes the full
+     * path below and gets its exact error. */
+    if (s->authed) {
+        mb_envelope_view v;
+        mb_msg_raw_fn raw;
+        const mb_msg_def *def;
+        if (mb_envelope_scan(data, len, mb_cfg()->max_json_depth, &v) == 0 &&
+            (def = mb_protocol_lookup(v.type, &raw)) != NULL && raw) {
+            *mb_metric_msg_in(def->type) += 1;
+            raw(s, v.has_cid ? v.cid : NULL, v.payload ? v.payload : "{}", v.payload ? v.payload_len : 2);
+            return;
+        }
+    }
     if (mb_envelope_parse(data, len, mb_cfg()->max_json_depth, &env, err, sizeof err) < 0) {
         *mb_metric_msg_in("invalid") += 1;
         send_error(s, env.cid, env.type, MB_E_BAD_REQUEST, NULL, err);

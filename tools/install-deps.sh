@@ -31,7 +31,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   clang libclang-rt-14-dev clang-format      # fuzz targets (libFuzzer), make format
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libluajit2-5.1-dev lua-cjson lua-cjson-dev
-  libjansson-dev libsodium-dev libpq-dev libcmocka-dev
+  libjansson-dev libyajl-dev libsodium-dev libpq-dev libcmocka-dev
   postgresql postgresql-contrib
   valgrind
   chromium                                   # browser tests (playwright-core drives it)

@@ -108,7 +108,8 @@ json_t *match_summary(const match *m)
 void match_broadcast_frame(match *m, mb_frame *f)
 {
     for (size_t i = 0; i < m->n_seats; i++)
-        if (m->seats[i].joined && m->seats[i].connected) mb_player_send_frame(m->seats[i].player_id, f);
+        if (m->seats[i].joined && m->seats[i].connected)
+            mb_player_send_frame_cached(m->seats[i].player_id, &m->seats[i].sockets, f);
 }
 
 static void broadcast_json(match *m, const char *type, json_t *payload /* steals */)
@@ -254,8 +255,7 @@ static void maybe_autostart(match *m);
 static void match_free(void *ud)
 {
     match *m = ud;
-    for (size_t i = 0; i < m->n_inputs; i++) json_decref(m->inputs[i].payload);
-    free(m->inputs);
+    free(m->inputs); /* their refs go with the VM */
     for (size_t i = 0; i < m->n_seats; i++) json_decref(m->seats[i].metadata);
     free(m->seats);
     free(m->afters);
@@ -532,7 +532,7 @@ static void send_states(match *m)
         if (!render_state(m, s)) return;
         mb_buf_putc(&m->out, '}');
         mb_frame *f = mb_frame_new(m->out.data, m->out.len);
-        mb_player_send_frame(s->player_id, f);
+        mb_player_send_frame_cached(s->player_id, &s->sockets, f);
         *m_states_sent += 1;
         *m_states_out += 1;
         mb_frame_unref(f);
@@ -555,21 +555,18 @@ static void run_inputs(match *m)
     input_item *items = m->inputs;
     m->inputs = NULL;
     m->n_inputs = m->cap_inputs = 0;
-    lua_State *L = mb_lua_vm_state(m->vm);
     for (size_t i = 0; i < n; i++) {
         seat *s = m->dead || m->failed ? NULL : match_seat(m, items[i].player_id);
+        lua_State *L = m->vm ? mb_lua_vm_state(m->vm) : NULL;
         if (s && s->joined && match_begin_call(m, "input")) {
             match_push_player(m, s);
-            char err[256];
-            if (mb_lua_push_json_protected(m->vm, items[i].payload, err, sizeof err) != MB_LUA_OK) {
-                lua_pop(L, 4);
-                match_fail(m, err);
-            } else {
-                match_end_call(m, 2, 0);
-            }
+            lua_rawgeti(L, LUA_REGISTRYINDEX, items[i].ref);
+            luaL_unref(L, LUA_REGISTRYINDEX, items[i].ref);
+            match_end_call(m, 2, 0);
             match_post_call(m);
+        } else if (L) {
+            luaL_unref(L, LUA_REGISTRYINDEX, items[i].ref);
         }
-        json_decref(items[i].payload);
     }
     free(items);
 }
@@ -721,15 +718,17 @@ void match_mode_reloaded(const char *mode)
 static void step(match *m, int64_t now)
 {
     if (m->dead) return;
-    if (m->reload_pending) migrate(m);
     int64_t dt = now - m->last_step_ms;
     m->last_step_ms = now;
     m->tick++;
     *m_ticks += 1;
     check_seats(m, now);
     if (m->dead) return;
+    /* Inputs received before a reload are decoded in the old VM: they run
+     * there, then the match migrates (no pending input crosses VMs). */
     run_inputs(m);
     if (m->dead) return;
+    if (m->reload_pending) migrate(m);
     run_afters(m, now);
     if (m->dead) return;
     if (match_begin_call(m, "tick")) {
@@ -879,15 +878,33 @@ bool match_sim_join(match *m, const char *player_id, const char *username, char 
     return rc == J_OK;
 }
 
-void match_sim_input(match *m, const char *player_id, json_t *input)
+/* Decode an input (JSON text) into the match's VM and queue it for the
+ * next tick. Returns MB_LUA_OK, or the decoder's status with err set. */
+static int enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
+                         size_t errlen)
 {
+    int ref;
+    int rc = mb_lua_ref_json_text(m->vm, text, len, 0, &ref, err, errlen);
+    if (rc != MB_LUA_OK) return rc;
     if (m->n_inputs == m->cap_inputs) {
         m->cap_inputs = m->cap_inputs ? m->cap_inputs * 2 : 16;
         m->inputs = mb_realloc(m->inputs, m->cap_inputs * sizeof *m->inputs);
     }
     input_item *it = &m->inputs[m->n_inputs++];
     snprintf(it->player_id, sizeof it->player_id, "%s", player_id);
-    it->payload = json_incref(input);
+    it->ref = ref;
+    return MB_LUA_OK;
+}
+
+void match_sim_input(match *m, const char *player_id, json_t *input)
+{
+    if (m->dead || !m->vm) return;
+    char *text = json_dumps(input, JSON_ENCODE_ANY | JSON_COMPACT);
+    char err[256];
+    int rc = text ? enqueue_input(m, player_id, text, strlen(text), err, sizeof err) : MB_LUA_ERR_MEMORY;
+    if (!text) snprintf(err, sizeof err, "out of memory");
+    free(text);
+    if (rc != MB_LUA_OK) match_fail(m, err);
 }
 
 void match_reserve(match *m, const char *player_id, int timeout_ms)
@@ -962,12 +979,12 @@ void match_on_join(mb_session *sess, const char *cid, json_t *payload)
     if (!m->dead) match_post_call(m); /* auto-start */
 }
 
-void match_on_input(mb_session *sess, const char *cid, json_t *payload)
+void match_on_input_raw(mb_session *sess, const char *cid, const char *payload, size_t len)
 {
     const char *pid = mb_session_player(sess);
     match *m = mb_smap_get(&player_match, pid);
     seat *s = m ? match_seat(m, pid) : NULL;
-    if (!s || !s->joined) {
+    if (!s || !s->joined || m->dead || !m->vm) {
         mb_session_error(sess, cid, "match.input", MB_E_NOT_FOUND, "not in a match; send match.join first");
         return;
     }
@@ -977,10 +994,31 @@ void match_on_input(mb_session *sess, const char *cid, json_t *payload)
                          mb_cfg()->input_rate);
         return;
     }
-    match_sim_input(m, pid, payload);
+    char err[256];
+    int rc = enqueue_input(m, pid, payload, len, err, sizeof err);
+    if (rc == MB_LUA_ERR_MEMORY) {
+        mb_session_error(sess, cid, "match.input", MB_E_UNAVAILABLE, "the match is out of script memory");
+        return;
+    }
+    if (rc != MB_LUA_OK) {
+        mb_session_error(sess, cid, "match.input", MB_E_BAD_REQUEST, "%s", err);
+        return;
+    }
     if (cid)
         mb_session_send(sess, "match.input_ack", cid,
                         json_pack("{s:s,s:I}", "match_id", m->id, "tick", (json_int_t)m->tick));
+}
+
+/* The jansson path (envelopes the scan leaves to the full parser). */
+void match_on_input(mb_session *sess, const char *cid, json_t *payload)
+{
+    char *text = json_dumps(payload, JSON_COMPACT);
+    if (!text) {
+        mb_session_error(sess, cid, "match.input", MB_E_INTERNAL, "out of memory");
+        return;
+    }
+    match_on_input_raw(sess, cid, text, strlen(text));
+    free(text);
 }
 
 void match_on_leave(mb_session *sess, const char *cid, json_t *payload)

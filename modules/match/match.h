@@ -92,6 +92,7 @@ void match_runtime_destroy(void);
 void match_session_closed(const char *player_id, bool last_socket);
 void match_on_join(mb_session *s, const char *cid, json_t *payload);
 void match_on_input(mb_session *s, const char *cid, json_t *payload);
+void match_on_input_raw(mb_session *s, const char *cid, const char *payload, size_t len);
 void match_on_leave(mb_session *s, const char *cid, json_t *payload);
 
 #endif

@@ -20,11 +20,12 @@ typedef struct seat {
     int64_t reserved_until;  /* mono ms, reservations only */
     mb_bucket input_bucket;
     int veto_used;
+    mb_player_cache sockets; /* this player's sessions, for the per-tick sends */
 } seat;
 
 typedef struct input_item {
     char player_id[64];
-    json_t *payload;
+    int ref; /* the decoded input, in the registry of the match's VM */
 } input_item;
 
 typedef struct after_item {

@@ -59,6 +59,21 @@ void mb_lua_push_json(lua_State *L, const json_t *v);
  * pushed and err says why. Counts against the VM's strict memory cap. */
 int mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen);
 
+/* Parse JSON text straight into a Lua value (decode.c: yajl events, no
+ * jansson tree), with the mapping above; a duplicate object key and nesting
+ * deeper than max_depth (<= 0 or above MB_LUA_JSON_MAX_DEPTH: that limit)
+ * are errors. Protected like mb_lua_push_json_protected: on MB_LUA_OK one
+ * value is pushed; otherwise nothing is and err says why ("invalid JSON:
+ * ..." for bad text, MB_LUA_ERR_MEMORY when the VM's cap refused). */
+int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
+                          size_t errlen);
+
+/* The same, but the value is stored in the registry: *ref (luaL_ref) on
+ * MB_LUA_OK, LUA_NOREF otherwise. Push it later with lua_rawgeti and drop it
+ * with luaL_unref (neither allocates). */
+int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref,
+                         char *err, size_t errlen);
+
 /* Convert the value at idx to a new jansson value (caller owns the
  * reference), or NULL with the reason in err. Never raises and never runs
  * Lua code. */

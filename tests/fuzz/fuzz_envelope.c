@@ -8,6 +8,8 @@
  * mb_envelope_encode), which must itself be a well-formed envelope.
  *
  * Invariants checked:
+ *   - mb_envelope_scan (the raw-handler fast path) accepts a subset of what
+ *     mb_envelope_parse accepts and finds the same type, cid and payload;
  *   - parse success: root object, type 1..64 characters, cid absent or
  *     1..128 characters, payload an object, depth <= max depth;
  *   - parse or validation failure: a non-empty reason;
@@ -177,6 +179,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     mb_envelope env;
     int rc = mb_envelope_parse((const char *)data, size, MAX_DEPTH, &env, err, sizeof err);
+    /* The fast scan (raw handlers) accepts only what the full parser accepts
+     * (duplicate keys inside the payload aside: the raw handler's decoder
+     * refuses those), and finds the same type, cid and payload. */
+    mb_envelope_view view;
+    if (mb_envelope_scan((const char *)data, size, MAX_DEPTH, &view) == 0) {
+        if (rc < 0) {
+            FUZZ_CHECK(strstr(err, "duplicate") != NULL, "scan accepted what the parser refused (%s)", err);
+        } else {
+            FUZZ_CHECK(strcmp(view.type, env.type) == 0, "scan type %s vs %s", view.type, env.type);
+            FUZZ_CHECK(view.has_cid == (env.cid != NULL) && (!env.cid || strcmp(view.cid, env.cid) == 0),
+                       "scan cid differs");
+            if (view.payload) {
+                json_error_t je;
+                json_t *p = json_loadb(view.payload, view.payload_len, JSON_ALLOW_NUL, &je);
+                FUZZ_CHECK(p && json_equal(p, env.payload), "scan payload span differs");
+                json_decref(p);
+            } else {
+                FUZZ_CHECK(json_object_size(env.payload) == 0, "scan found no payload");
+            }
+        }
+    }
     if (rc < 0) {
         FUZZ_CHECK(err[0] != '\0', "parse failed without a reason");
         FUZZ_CHECK(strlen(err) < sizeof err, "unterminated reason");

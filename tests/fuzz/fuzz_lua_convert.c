@@ -13,7 +13,9 @@
  *     double value, strings keep their bytes (NUL included), [] stays [];
  *   - pushing fails only for nesting deeper than MB_LUA_JSON_MAX_DEPTH or for
  *     memory, and leaves the stack as it was;
- *   - the script path json.encode(json.decode(text)) gives the same JSON.
+ *   - the script path json.encode(json.decode(text)) gives the same JSON;
+ *   - mb_lua_push_json_text (yajl, no tree) gives the same value, or refuses
+ *     a duplicate key.
  * Links mb_lua only (runtime/lua/CMakeLists.txt may define this target).
  */
 #include <jansson.h>
@@ -178,6 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long live_before = live_json;
     json_error_t jerr;
     json_t *orig = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    bool orig_ok = orig != NULL;
 
     if (orig) {
         char err[512] = "";
@@ -247,6 +250,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (mb_lua_vm_pcall(vm, 1, 2, serr, sizeof serr) == MB_LUA_OK) {
             FUZZ_CHECK(lua_isnil(L, -2), "json.decode accepted what jansson refused");
             lua_pop(L, 2);
+        }
+    }
+    /* the yajl text decoder (match inputs): the same value as the jansson
+     * path, or a refusal for a duplicate key (jansson here keeps the last);
+     * text jansson refuses (lone surrogates, integers beyond int64) may be
+     * accepted, but nothing may leak or stay on the stack */
+    {
+        char terr[512] = "";
+        int trc = mb_lua_push_json_text(vm, (const char *)data, size, 0, terr, sizeof terr);
+        if (trc == MB_LUA_OK) {
+            FUZZ_CHECK(lua_gettop(L) == top + 1, "text decode left %d values", lua_gettop(L) - top);
+            if (orig_ok) {
+                char e1[512] = "", why[256] = "";
+                json_t *back = mb_lua_to_json(L, -1, e1, sizeof e1);
+                json_t *again = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+                FUZZ_CHECK(back && again, "text decode result does not convert: %s", e1);
+                FUZZ_CHECK(same(again, back, why, sizeof why), "text decoder differs: %s", why);
+                json_decref(back);
+                json_decref(again);
+            }
+            lua_pop(L, 1);
+        } else {
+            FUZZ_CHECK(lua_gettop(L) == top, "failed text decode left %d values", lua_gettop(L) - top);
+            FUZZ_CHECK(terr[0], "text decode failed without a reason");
+            FUZZ_CHECK(!orig_ok || trc == MB_LUA_ERR_MEMORY || strstr(terr, "duplicate") ||
+                           strstr(terr, "nested deeper"),
+                       "text decoder refused what jansson read: %s", terr);
         }
     }
     FUZZ_CHECK(lua_gettop(L) == top, "stack grew by %d", lua_gettop(L) - top);

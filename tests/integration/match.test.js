@@ -380,6 +380,16 @@ describe('matches', () => {
     for (const r of limited) assertError(r, 'rate_limited', 'match.input', /too many inputs; limit is 30 per second/);
     // the other player is not limited
     assert.equal((await b.ws.request('match.input', { action: 'echo', value: 'b' })).type, 'match.input_ack');
+    // the fast path (payload text decoded straight into the match VM) refuses what the full
+    // parser refuses, with the cid: a duplicate key inside the payload, nesting too deep
+    b.ws.sendRaw('{"payload":{"action":"echo","value":1,"value":2},"type":"match.input","cid":"dup"}');
+    assertError(await b.ws.next((m) => m.cid === 'dup', 3000), 'bad_request', 'match.input', /duplicate key "value"/);
+    b.ws.sendRaw(`{"cid":"deep","type":"match.input","payload":{"value":${'['.repeat(40)}${']'.repeat(40)}}}`);
+    assertError(await b.ws.next((m) => m.cid === 'deep', 3000), 'bad_request', 'match.input', /nested deeper than 32 levels/);
+    // key order, whitespace, escapes and \u0000 do not matter; values arrive intact
+    b.ws.sendRaw(' {\n "payload" : { "value" : [ "a\\u0000b" , 1.5e3 , null , { } , [ ] ] , "action" : "echo" } ,\t"cid" : "ws" , "type" : "match.input" } ');
+    assert.equal((await b.ws.next((m) => m.cid === 'ws', 3000)).type, 'match.input_ack');
+    await stateWhere(a.ws, (s) => JSON.stringify(s.last[b.player_id]) === JSON.stringify(['a\u0000b', 1500, null, {}, []]));
     // the accepted inputs ran in order: the last accepted value is in the state
     const lastAccepted = replies.map((r, i) => (r.type === 'match.input_ack' ? i : -1)).filter((i) => i >= 0).pop();
     await stateWhere(b.ws, (s) => s.last[a.player_id] === lastAccepted);

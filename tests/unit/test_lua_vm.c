@@ -692,6 +692,20 @@ static void roundtrip(mb_lua_vm *vm, const char *in, const char *want)
         free(s);
     }
     assert_true(json_equal(back, exp));
+    /* the text decoder (yajl, no tree) gives the same value */
+    int top = lua_gettop(L);
+    assert_int_equal(mb_lua_push_json_text(vm, in, strlen(in), 0, err, sizeof err), MB_LUA_OK);
+    assert_int_equal(lua_gettop(L), top + 1);
+    json_t *back2 = mb_lua_to_json(L, -1, err, sizeof err);
+    assert_non_null(back2);
+    if (!json_equal(back2, exp)) {
+        char *s = json_dumps(back2, JSON_ENCODE_ANY);
+        fprintf(stderr, "text decoder: in: %s\nwant: %s\ngot: %s\n", in, want ? want : in, s);
+        free(s);
+    }
+    assert_true(json_equal(back2, exp));
+    json_decref(back2);
+    lua_pop(L, 1);
     /* the text encoder agrees */
     mb_buf b = MB_BUF_INIT;
     assert_int_equal(mb_lua_encode_json(L, -1, &b, err, sizeof err), MB_OK);
@@ -940,6 +954,102 @@ static void test_convert_errors(void **state)
     mb_lua_vm_free(vm);
 }
 
+/* mb_lua_push_json_text / mb_lua_ref_json_text: what they refuse, and why. */
+static void text_error(mb_lua_vm *vm, const char *in, int max_depth, const char *want)
+{
+    lua_State *L = mb_lua_vm_state(vm);
+    int top = lua_gettop(L);
+    char err[256] = "";
+    assert_int_equal(mb_lua_push_json_text(vm, in, strlen(in), max_depth, err, sizeof err), MB_LUA_ERR_RUNTIME);
+    if (!strstr(err, want)) fprintf(stderr, "%s: got \"%s\", want \"%s\"\n", in, err, want);
+    assert_non_null(strstr(err, want));
+    assert_int_equal(lua_gettop(L), top);
+    int ref = 12345;
+    assert_int_equal(mb_lua_ref_json_text(vm, in, strlen(in), max_depth, &ref, err, sizeof err), MB_LUA_ERR_RUNTIME);
+    assert_int_equal(ref, LUA_NOREF);
+    assert_int_equal(lua_gettop(L), top);
+}
+
+static void test_convert_text(void **state)
+{
+    MB_UNUSED(state);
+    mb_lua_vm *vm = new_vm(8u << 20, 1000);
+    lua_State *L = mb_lua_vm_state(vm);
+    text_error(vm, "{\"a\":", 0, "invalid JSON: parse error");
+    text_error(vm, "{\"a\":1} x", 0, "invalid JSON");
+    text_error(vm, "{'a':1}", 0, "invalid JSON");
+    text_error(vm, "{} \"x", 0, "invalid JSON");
+    text_error(vm, "1 2", 0, "invalid JSON");
+    text_error(vm, "[] {}", 0, "invalid JSON");
+    text_error(vm, "", 0, "invalid JSON");
+    text_error(vm, "\"\xff\"", 0, "invalid JSON");                 /* bad UTF-8 */
+    text_error(vm, "{\"a\":1,\"b\":2,\"a\":3}", 0, "duplicate key \"a\"");
+    text_error(vm, "{\"o\":{\"k\":[],\"k\":{}}}", 0, "duplicate key \"k\"");
+    text_error(vm, "[1e400]", 0, "number out of range");
+    text_error(vm, "[[[[1]]]]", 3, "nested deeper than 3 levels");
+    char deep[100];
+    memset(deep, '[', 40);
+    memset(deep + 40, ']', 40);
+    deep[80] = '\0';
+    text_error(vm, deep, 0, "nested deeper than 32 levels");
+    /* a value stored by reference comes back intact, and unref frees the slot */
+    const char *in = "{\"action\":\"move\",\"x\":10.5,\"y\":-3,\"seq\":17,\"tags\":[],\"n\":[null,true]}";
+    int ref = LUA_NOREF;
+    char err[256];
+    int top = lua_gettop(L);
+    assert_int_equal(mb_lua_ref_json_text(vm, in, strlen(in), 0, &ref, err, sizeof err), MB_LUA_OK);
+    assert_true(ref != LUA_NOREF);
+    assert_int_equal(lua_gettop(L), top);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    mb_buf b = MB_BUF_INIT;
+    assert_int_equal(mb_lua_encode_json(L, -1, &b, err, sizeof err), MB_OK);
+    json_error_t je;
+    json_t *got = json_loadb(b.data, b.len, 0, &je), *want = json_loads(in, 0, &je);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    mb_buf_free(&b);
+    lua_pop(L, 1);
+    /* {"a": null} has no key a; a top-level null is nil; \u0000 stays */
+    assert_int_equal(mb_lua_push_json_text(vm, "{\"a\":null}", 10, 0, err, sizeof err), MB_LUA_OK);
+    lua_getfield(L, -1, "a");
+    assert_true(lua_isnil(L, -1));
+    lua_pop(L, 2);
+    assert_int_equal(mb_lua_push_json_text(vm, "null", 4, 0, err, sizeof err), MB_LUA_OK);
+    assert_true(lua_isnil(L, -1));
+    lua_pop(L, 1);
+    assert_int_equal(mb_lua_push_json_text(vm, "\"a\\u0000b\"", 10, 0, err, sizeof err), MB_LUA_OK);
+    size_t n;
+    const char *str = lua_tolstring(L, -1, &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(str, "a\0b", 3);
+    lua_pop(L, 1);
+    assert_int_equal(lua_gettop(L), top);
+    mb_lua_vm_free(vm);
+
+    /* more than the VM may hold: a memory error, nothing pushed, the VM still works */
+    vm = new_vm(2u << 20, 1000);
+    L = mb_lua_vm_state(vm);
+    mb_buf big = MB_BUF_INIT;
+    mb_buf_putc(&big, '[');
+    for (int i = 0; i < 100000; i++) {
+        char item[64];
+        int l = snprintf(item, sizeof item, "%s{\"i\":%d,\"s\":\"xxxxxxxxxxxxxxxxxxxx\"}", i ? "," : "", i);
+        mb_buf_append(&big, item, (size_t)l);
+    }
+    mb_buf_putc(&big, ']');
+    top = lua_gettop(L);
+    assert_int_equal(mb_lua_push_json_text(vm, big.data, big.len, 0, err, sizeof err), MB_LUA_ERR_MEMORY);
+    assert_int_equal(lua_gettop(L), top);
+    ref = 1;
+    assert_int_equal(mb_lua_ref_json_text(vm, big.data, big.len, 0, &ref, err, sizeof err), MB_LUA_ERR_MEMORY);
+    assert_int_equal(ref, LUA_NOREF);
+    mb_buf_free(&big);
+    expect_str(vm, "return 'ok'", "ok");
+    mb_lua_vm_free(vm);
+}
+
 static void test_convert_memory(void **state)
 {
     MB_UNUSED(state);
@@ -986,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_convert_encode),
         cmocka_unit_test(test_convert_errors),
         cmocka_unit_test(test_convert_memory),
+        cmocka_unit_test(test_convert_text),
     };
     if (getenv("MB_TEST_FILTER")) cmocka_set_test_filter(getenv("MB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +92,67 @@ static void test_duplicate_keys_rejected(void **st)
     mb_envelope env;
     char err[256];
     assert_int_equal(parse("{\"type\":\"a\",\"type\":\"b\"}", &env, err), -1);
+    mb_envelope_free(&env);
+}
+
+static int scan(const char *s, mb_envelope_view *v) { return mb_envelope_scan(s, strlen(s), 32, v); }
+
+/* {"type":"a","payload":{"a":[[...]]}} with k arrays (or "payload":[[...]] when !in_object) */
+static void nest_env(char *buf, size_t cap, int k, bool in_object)
+{
+    int n = snprintf(buf, cap, "{\"type\":\"a\",\"payload\":%s", in_object ? "{\"a\":" : "");
+    for (int i = 0; i < k; i++) buf[n++] = '[';
+    for (int i = 0; i < k; i++) buf[n++] = ']';
+    snprintf(buf + n, cap - (size_t)n, "%s}", in_object ? "}" : "");
+}
+
+static void test_envelope_scan(void **st)
+{
+    mb_envelope_view v;
+    const char *m = "{\"type\":\"match.input\",\"cid\":\"c1\",\"payload\":{\"x\":1,\"o\":{\"y\":[1,2]}}}";
+    assert_int_equal(scan(m, &v), 0);
+    assert_string_equal(v.type, "match.input");
+    assert_true(v.has_cid);
+    assert_string_equal(v.cid, "c1");
+    assert_non_null(v.payload);
+    assert_int_equal(v.payload_len, strlen("{\"x\":1,\"o\":{\"y\":[1,2]}}"));
+    assert_memory_equal(v.payload, "{\"x\":1,\"o\":{\"y\":[1,2]}}", v.payload_len);
+    /* payload first, whitespace, no cid, no payload */
+    assert_int_equal(scan(" { \"payload\" : { } , \"type\" : \"t\" } ", &v), 0);
+    assert_false(v.has_cid);
+    assert_int_equal(v.payload_len, 3);
+    assert_memory_equal(v.payload, "{ }", 3);
+    assert_int_equal(scan("{\"type\":\"t\"}", &v), 0);
+    assert_null(v.payload);
+    /* everything unusual is left to mb_envelope_parse */
+    const char *refused[] = {
+        "", "[]", "{}", "{\"type\":1}", "{\"type\":\"\"}", "{\"type\":\"a\",\"type\":\"a\"}",
+        "{\"type\":\"a\",\"extra\":1}", "{\"type\":\"a\",\"payload\":[]}", "{\"type\":\"a\",\"payload\":null}",
+        "{\"type\":\"a\",\"cid\":\"\"}", "{\"type\":\"a\\u0000b\"}", "{\"type\":\"a\",\"payload\":{\"n\":1e400}}",
+        "{\"type\":\"a\",\"payload\":{\"n\":9223372036854775808}}", "{\"type\":\"a\",\"payload\":{\"s\":\"\\ud800\"}}",
+        "{\"type\":\"a\",\"payload\":{}", "{\"type\":\"a\",\"payload\":{\"k\\u0000\":1}}", "{\"type\":\"a\"} x", "{\"type\":\"a\",\v\"payload\":{}}", "{\"type\":\"a\"} \"x", "{\"type\":\"a\"} {}", "{\"type\":\"a\"} 1", "{\"type\":\"a\",\"payload\":{\"s\":\"\xff\"}}",
+        "{\"type\":\"a\",\"payload\":{\"s\":\"\xc1\xa9\"}}", "{\"type\":\"a\",\"payload\":{\"s\":\"\xed\xa0\x80\"}}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        if (scan(refused[i], &v) != -1) fprintf(stderr, "accepted: %s\n", refused[i]);
+        assert_int_equal(scan(refused[i], &v), -1);
+    }
+    /* integers up to int64 are fine; an escaped backslash before "ud" is not a surrogate */
+    assert_int_equal(scan("{\"type\":\"a\",\"payload\":{\"n\":-9223372036854775808,\"s\":\"\\\\ud\"}}", &v), 0);
+    /* depth: the root counts as one level, as in mb_envelope_parse */
+    char deep[200];
+    nest_env(deep, sizeof deep, 31, false);
+    assert_int_equal(scan(deep, &v), -1); /* payload must be an object */
+    mb_envelope env;
+    char err[256];
+    nest_env(deep, sizeof deep, 30, true); /* root + payload + 30 arrays = 32 levels */
+    assert_int_equal(scan(deep, &v), 0);
+    assert_int_equal(parse(deep, &env, err), 0);
+    mb_envelope_free(&env);
+    nest_env(deep, sizeof deep, 31, true); /* 33 levels */
+    assert_int_equal(scan(deep, &v), -1);
+    assert_int_equal(parse(deep, &env, err), -1);
+    assert_non_null(strstr(err, "nested deeper"));
     mb_envelope_free(&env);
 }
 
@@ -211,7 +273,7 @@ int main(void)
         cmocka_unit_test(test_valid_envelope), cmocka_unit_test(test_payload_optional),
         cmocka_unit_test(test_invalid_json),   cmocka_unit_test(test_missing_type_keeps_cid),
         cmocka_unit_test(test_bad_field_types), cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_duplicate_keys_rejected), cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_duplicate_keys_rejected), cmocka_unit_test(test_envelope_scan), cmocka_unit_test(test_validate),
         cmocka_unit_test(test_registry),       cmocka_unit_test(test_encode),
         cmocka_unit_test(test_error_payload),  cmocka_unit_test(test_utf8_sanitize),
         cmocka_unit_test(test_nul_in_strings),
