@@ -314,6 +314,8 @@ static int sc_key(void *ctx, const unsigned char *s, size_t l)
     return 1;
 }
 
+static yajl_alloc_funcs scratch_funcs = {mb_scratch_malloc, mb_scratch_realloc, mb_scratch_free, NULL};
+
 static const yajl_callbacks scan_callbacks = {
     sc_null, sc_bool, NULL, NULL, sc_num, sc_str,
     sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
@@ -357,7 +359,7 @@ int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_vi
         if (end - p < 2) break;
     }
     scan_ctx c = {.v = v, .max_depth = max_depth};
-    c.h = yajl_alloc(&scan_callbacks, NULL, &c);
+    c.h = yajl_alloc(&scan_callbacks, &scratch_funcs, &c);
     if (!c.h) return -1;
     yajl_config(c.h, yajl_dont_validate_strings, 1); /* checked above, strictly */
     yajl_status st = yajl_parse(c.h, (const unsigned char *)data, len);

@@ -21,6 +21,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "convert.h"
+#include "mb.h"
 #include "vm_internal.h"
 
 typedef struct level {
@@ -148,7 +149,10 @@ static int open_container(dec *d, int array)
         return 0;
     }
     luaL_checkstack(d->L, 4, "JSON too deep");
-    lua_createtable(d->L, 0, 0);
+    /* Room for a few members up front: inputs are small objects, and
+     * growing from 0 rehashes at 1, 2 and 4. */
+    if (array) lua_createtable(d->L, 4, 0);
+    else lua_createtable(d->L, 0, 4);
     d->depth++;
     d->lv[d->depth].array = array;
     d->lv[d->depth].n = 0;
@@ -183,12 +187,14 @@ static int on_end_array(void *ctx)
     return put(d);
 }
 
+static yajl_alloc_funcs scratch_funcs = {mb_scratch_malloc, mb_scratch_realloc, mb_scratch_free, NULL};
+
 static const yajl_callbacks callbacks = {
     on_null, on_boolean, NULL, NULL, on_number, on_string,
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array,
 };
 
-static int parse_cb(lua_State *L)
+int mb_lua_decode_cb(lua_State *L)
 {
     dec *d = lua_touserdata(L, 1);
     lua_settop(L, 0);
@@ -226,7 +232,7 @@ static int run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
         if (err && errlen) snprintf(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
-    d->h = yajl_alloc(&callbacks, NULL, d);
+    d->h = yajl_alloc(&callbacks, &scratch_funcs, d);
     if (!d->h) {
         if (err && errlen) snprintf(err, errlen, "out of memory");
         return MB_LUA_ERR_MEMORY;
@@ -234,7 +240,11 @@ static int run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
 
     vm->depth++;
     mb_lua_vm_update_limit(vm);
-    int st = lua_cpcall(L, parse_cb, d);
+    /* A function made once at VM start: lua_cpcall would allocate a closure
+     * per call (this runs for every match input). Neither push allocates. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_decode);
+    lua_pushlightuserdata(L, d);
+    int st = lua_pcall(L, 1, 0, 0);
     vm->depth--;
     mb_lua_vm_update_limit(vm);
     int rc = MB_LUA_OK;

@@ -174,6 +174,8 @@ static int vm_init(lua_State *L)
     vm->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushboolean(L, 1);
     vm->ref_stash = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, mb_lua_decode_cb);
+    vm->ref_decode = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
@@ -186,7 +188,7 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
     if (!vm->lim.warn_ms) vm->lim.warn_ms = MB_LUA_DEFAULT_WARN_MS;
     vm->lib_dir = lib_dir ? mb_strdup(lib_dir) : NULL;
     vm->name = mb_strdup("lua");
-    vm->ref_traceback = vm->ref_module = vm->ref_stash = LUA_NOREF;
+    vm->ref_traceback = vm->ref_module = vm->ref_stash = vm->ref_decode = LUA_NOREF;
 
     vm->depth = 1; /* set-up counts against the strict cap */
     mb_lua_vm_update_limit(vm);

@@ -29,7 +29,12 @@ struct mb_lua_vm {
     int ref_traceback; /* registry ref of the message handler */
     int ref_module;    /* registry ref of the real moonbase table */
     int ref_stash;     /* registry slot (holds true) for protected pushes */
+    int ref_decode;    /* registry ref of mb_lua_decode_cb (made once: no closure per decode) */
 };
+
+/* decode.c: the protected body of mb_lua_push_json_text (light userdata
+ * argument: its parse state). */
+int mb_lua_decode_cb(lua_State *L);
 
 /* Set the allocator cap for the current phase (strict during calls). */
 void mb_lua_vm_update_limit(mb_lua_vm *vm);
