@@ -79,6 +79,7 @@ void lg_lat_free(lg_lat *l);
 typedef struct lg_proc {
     bool ok;
     double cpu_s;  /* utime + stime */
+    double sys_s;  /* stime alone: the kernel's share (send, recv, epoll, TCP) */
     long rss_kib;  /* VmRSS */
     double at;     /* lg_now() */
 } lg_proc;

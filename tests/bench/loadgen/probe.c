@@ -28,6 +28,7 @@ lg_proc lg_proc_sample(int pid)
     unsigned long long ut = 0, st = 0;
     if (sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return p;
     p.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    p.sys_s = (double)st / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     f = fopen(path, "r");
     if (!f) return p;

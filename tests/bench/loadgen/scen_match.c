@@ -330,6 +330,10 @@ int lg_scen_match(json_t *out)
     if (s0.ok && s1.ok && delivered) cpu100k = (s1.cpu_s - s0.cpu_s) / (double)delivered * 1e5;
     if (base.ok && s1.ok) rss_per = (double)(s1.rss_kib - base.rss_kib) / n_cl;
     json_object_set_new(out, "server_cpu_s_per_100k_states", json_real(lg_round(isfinite(cpu100k) ? cpu100k : -1, 4)));
+    /* The kernel's part (stime): one send per state, one recv per input,
+     * epoll and TCP; what user-space work cannot shrink. */
+    double sys100k = s0.ok && s1.ok && delivered ? (s1.sys_s - s0.sys_s) / (double)delivered * 1e5 : NAN;
+    json_object_set_new(out, "server_system_cpu_s_per_100k_states", json_real(lg_round(isfinite(sys100k) ? sys100k : -1, 4)));
     json_object_set_new(out, "server_rss_per_player_kib", json_real(lg_round(isfinite(rss_per) ? rss_per : -1, 2)));
 
     bool lat_ok = l99 < lat_bound, late_ok = have_h && late99 < 5, all_held = held == M;
@@ -340,6 +344,7 @@ int lg_scen_match(json_t *out)
     lg_figure(out, "delivered match.state/s", states_per_s, "/s", NULL, -1);
     lg_figure(out, "server CPU per 100k states", cpu100k, "s", "<= 0.8", isfinite(cpu100k) ? cpu100k <= 0.8 : -1);
     snprintf(tgt, sizeof tgt, "%d", M);
+    lg_figure(out, "  of which kernel (stime)", sys100k, "s", NULL, -1);
     lg_figure(out, "matches holding tick rate", held, "", tgt, all_held);
     lg_figure(out, "tick lateness p50", late50, "ms", NULL, -1);
     lg_figure(out, "tick lateness p99", late99, "ms", "< 5", have_h ? late_ok : -1);
