@@ -84,4 +84,9 @@ void match_fail(match *m, const char *msg);
 void match_post_call(match *m);
 int match_push_player(match *m, seat *s);
 
+/* First tick of a new match (match.c; pure, for tests): one to two periods
+ * after now; with slot_us > 0 on a slot boundary of the period grid shared
+ * by all matches of this period; rnd picks the slot (or the phase). */
+int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint32_t rnd);
+
 #endif
