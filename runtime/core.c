@@ -82,6 +82,7 @@ static void prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
     for (const mb_module *const *m = mods; m && *m; m++)
         if ((*m)->before_sleep) (*m)->before_sleep();
     run_deferred();
+    mb_sessions_flush();
     mb_sessions_reap();
 }
 

@@ -39,6 +39,7 @@ struct mb_session {
     size_t tx_head, tx_count, tx_cap, tx_bytes;
     ev_timer timer;         /* auth + idle checks */
     struct mb_session *next_of_player, *prev_of_player;
+    bool in_flush;          /* listed for mb_sessions_flush */
 };
 
 #define MB_HTTP_MAX_PARAMS 4
@@ -89,6 +90,7 @@ void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, boo
 int mb_session_on_writable(mb_session *s);
 void mb_session_on_closed(mb_session *s);
 void mb_sessions_reap(void);           /* free dead sessions (prepare hook) */
+void mb_sessions_flush(void);          /* write the frames queued this iteration (prepare hook) */
 void mb_sessions_free_all(void);
 void mb_session_register_builtin(void);
 

@@ -21,6 +21,8 @@ static uint64_t next_id = 1;
 static uint64_t players_gen = 1; /* bumped whenever a player's session list changes */
 static mb_session **dead;
 static size_t n_dead, cap_dead;
+static mb_session **flushq; /* sessions with frames queued this iteration */
+static size_t n_flush, cap_flush;
 
 /* ------------------------------------------------------------ frames */
 
@@ -205,16 +207,6 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
         mb_session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue full");
         return;
     }
-    /* Fast path: nothing queued and lws holds no partial frame, so write
-     * now. This saves the two epoll_ctl calls and the loop round trip of a
-     * writable callback per frame; if the kernel takes only part of it,
-     * lws keeps the rest and sends it when the socket drains (frames
-     * queued meanwhile wait in txq, bounded by --outbound-limit). */
-    if (s->tx_count == 0 && s->wsi && !lws_partial_buffered(s->wsi)) {
-        if (lws_write(s->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < 0)
-            mb_session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
-        return;
-    }
     if (s->tx_count == s->tx_cap) {
         size_t ncap = s->tx_cap ? s->tx_cap * 2 : 8;
         mb_frame **q = mb_malloc(ncap * sizeof *q);
@@ -228,7 +220,60 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
     s->txq[(s->tx_head + s->tx_count) % s->tx_cap] = f;
     s->tx_count++;
     s->tx_bytes += f->len;
-    if (s->tx_count == 1) mb_transport_wake(s->wsi);
+    if (s->tx_count != 1) return; /* already listed or waiting for writable */
+    /* Batched writes: frames queued during this loop iteration are written
+     * together just before the loop sleeps (mb_sessions_flush), so the
+     * states of every match that ticked in this iteration leave in one
+     * burst: the peers are woken once per burst, not once per frame, and
+     * there is no epoll_ctl pair or writable round trip per frame. A socket
+     * whose kernel buffer is full (lws holds a partial frame) drains through
+     * the writable callback instead. */
+    if (s->wsi && !lws_partial_buffered(s->wsi)) {
+        if (!s->in_flush) {
+            if (n_flush == cap_flush) {
+                cap_flush = cap_flush ? cap_flush * 2 : 256;
+                flushq = mb_realloc(flushq, cap_flush * sizeof *flushq);
+            }
+            flushq[n_flush++] = s;
+            s->in_flush = true;
+        }
+        return;
+    }
+    mb_transport_wake(s->wsi);
+}
+
+/* Write what a session has queued; false when the connection failed. On a
+ * partial write the rest waits for the writable callback. */
+static bool write_queued(mb_session *s)
+{
+    struct lws *wsi = s->wsi;
+    while (s->tx_count) {
+        mb_frame *f = s->txq[s->tx_head];
+        s->tx_head = (s->tx_head + 1) % s->tx_cap;
+        s->tx_count--;
+        s->tx_bytes -= f->len;
+        int w = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        mb_frame_unref(f);
+        if (w < 0) return false;
+        if (lws_partial_buffered(wsi)) break;
+    }
+    if (s->tx_count) lws_callback_on_writable(wsi);
+    return true;
+}
+
+void mb_sessions_flush(void)
+{
+    for (size_t i = 0; i < n_flush; i++) {
+        mb_session *s = flushq[i];
+        s->in_flush = false;
+        if (s->dead || !s->wsi || !s->tx_count) continue;
+        if (s->closing) { /* the close path writes what is queued, then the close frame */
+            mb_transport_wake(s->wsi);
+            continue;
+        }
+        if (!write_queued(s)) mb_session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
+    }
+    n_flush = 0;
 }
 
 void mb_session_send(mb_session *s, const char *type, const char *cid, json_t *payload)
@@ -285,20 +330,8 @@ int mb_session_on_writable(mb_session *s)
     struct lws *wsi = s->wsi;
     /* Write everything queued in one go (no poll() per frame); stop when the
      * kernel buffer is full and lws had to keep part of a frame. */
-    while (s->tx_count) {
-        mb_frame *f = s->txq[s->tx_head];
-        s->tx_head = (s->tx_head + 1) % s->tx_cap;
-        s->tx_count--;
-        s->tx_bytes -= f->len;
-        int w = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-        mb_frame_unref(f);
-        if (w < 0) return -1;
-        if (lws_partial_buffered(wsi)) break;
-    }
-    if (s->tx_count) {
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
+    if (!write_queued(s)) return -1;
+    if (s->tx_count) return 0;
     if (s->closing) {
         lws_close_reason(wsi, (enum lws_close_status)s->close_code,
                          (unsigned char *)s->close_reason, strlen(s->close_reason));
@@ -491,6 +524,9 @@ void mb_sessions_free_all(void)
     free(dead);
     dead = NULL;
     cap_dead = 0;
+    free(flushq);
+    flushq = NULL;
+    n_flush = cap_flush = 0;
 }
 
 /* ---------------------------------------------------- builtin messages */
