@@ -419,6 +419,21 @@ static void dispatch(mb_session *s, const char *data, size_t len)
     mb_envelope_free(&env);
 }
 
+/* One complete text message: rate limit, then dispatch. */
+static void deliver(mb_session *s, const char *data, size_t n)
+{
+    if (!mb_bucket_take(&s->rate, mb_cfg()->msg_rate, mb_cfg()->msg_burst, s->last_rx_ms)) {
+        /* Echo the cid when we can read it cheaply, so requests still get one reply. */
+        mb_envelope env;
+        char err[64];
+        mb_envelope_parse(data, n, mb_cfg()->max_json_depth, &env, err, sizeof err);
+        send_error(s, env.cid, env.type, MB_E_RATE_LIMITED, NULL, "too many messages; slow down");
+        mb_envelope_free(&env);
+        return;
+    }
+    dispatch(s, data, n);
+}
+
 void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, bool final,
                       bool binary)
 {
@@ -428,6 +443,13 @@ void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, boo
         s->rx_skip = false;
     }
     size_t max = (size_t)mb_cfg()->max_message_bytes;
+    /* A whole message in one frame (the usual case): parse it where lws
+     * holds it, no copy. */
+    if (first && final && s->rx_len == 0 && len <= max && !binary) {
+        s->last_rx_ms = mb_now_ms();
+        deliver(s, (const char *)in, len);
+        return;
+    }
     if (s->rx_len + len > max) {
         s->closing = true;
         s->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
@@ -446,22 +468,12 @@ void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, boo
 
     size_t n = s->rx_len;
     s->rx_len = 0;
-    int64_t now = mb_now_ms();
-    s->last_rx_ms = now;
+    s->last_rx_ms = mb_now_ms();
     if (s->rx_binary) {
         send_error(s, NULL, NULL, MB_E_BAD_REQUEST, NULL, "binary frames are not supported; send JSON text");
         return;
     }
-    if (!mb_bucket_take(&s->rate, mb_cfg()->msg_rate, mb_cfg()->msg_burst, now)) {
-        /* Echo the cid when we can read it cheaply, so requests still get one reply. */
-        mb_envelope env;
-        char err[64];
-        mb_envelope_parse(s->rx, n, mb_cfg()->max_json_depth, &env, err, sizeof err);
-        send_error(s, env.cid, env.type, MB_E_RATE_LIMITED, NULL, "too many messages; slow down");
-        mb_envelope_free(&env);
-        return;
-    }
-    dispatch(s, s->rx, n);
+    deliver(s, s->rx, n);
     if (s->rx_cap > 2048 && !s->dead) { /* idle sessions keep at most a small buffer */
         free(s->rx);
         s->rx = NULL;
