@@ -281,6 +281,7 @@ static void match_free(void *ud)
 {
     match *m = ud;
     free(m->inputs); /* their refs go with the VM */
+    free(m->spare_inputs);
     for (size_t i = 0; i < m->n_seats; i++) json_decref(m->seats[i].metadata);
     free(m->seats);
     free(m->afters);
@@ -574,9 +575,16 @@ json_t *match_state_json(match *m)
 static void run_inputs(match *m)
 {
     size_t n = m->n_inputs;
+    if (n == 0) return;
+    /* The queue is taken whole (a callback may queue more for the next
+     * tick); a spare array is kept so a steady flow allocates nothing. */
     input_item *items = m->inputs;
-    m->inputs = NULL;
-    m->n_inputs = m->cap_inputs = 0;
+    size_t cap = m->cap_inputs;
+    m->inputs = m->spare_inputs;
+    m->cap_inputs = m->cap_spare;
+    m->spare_inputs = NULL;
+    m->cap_spare = 0;
+    m->n_inputs = 0;
     for (size_t i = 0; i < n; i++) {
         seat *s = m->dead || m->failed ? NULL : match_seat(m, items[i].player_id);
         lua_State *L = m->vm ? mb_lua_vm_state(m->vm) : NULL;
@@ -590,7 +598,12 @@ static void run_inputs(match *m)
             luaL_unref(L, LUA_REGISTRYINDEX, items[i].ref);
         }
     }
-    free(items);
+    if (!m->spare_inputs && cap <= 256) {
+        m->spare_inputs = items;
+        m->cap_spare = cap;
+    } else {
+        free(items);
+    }
 }
 
 static void run_afters(match *m, int64_t now)

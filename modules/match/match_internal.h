@@ -52,6 +52,8 @@ struct match {
     size_t n_seats, cap_seats;
     input_item *inputs;
     size_t n_inputs, cap_inputs;
+    input_item *spare_inputs; /* the previous tick's array, reused */
+    size_t cap_spare;
     after_item *afters;
     size_t n_afters, cap_afters;
     kick_item *kicks;
