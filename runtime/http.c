@@ -92,7 +92,7 @@ bool mb_http_origin_allowed(const char *origin)
 
 /* ---------------------------------------------------------- requests */
 
-mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri)
+mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri, const char *ip)
 {
     mb_http_req *r = mb_calloc(1, sizeof *r);
     r->id = next_req_id++;
@@ -100,7 +100,7 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
     r->started_us = mb_now_us();
     snprintf(r->method, sizeof r->method, "%s", method);
     r->path = mb_strdup(uri);
-    lws_get_peer_simple(wsi, r->ip, sizeof r->ip);
+    snprintf(r->ip, sizeof r->ip, "%s", ip);
     if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         r->auth[0] = '\0';
     if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';
@@ -178,20 +178,20 @@ void mb_http_on_closed(mb_http_req *r)
     if (r->responded || !r->dispatched) req_free(r);
 }
 
-static void respond_raw(mb_http_req *r, int status, const char *ctype, char *body, size_t len)
+/* body borrowed (copied); ctype must be a static string. */
+static void respond_raw(mb_http_req *r, int status, const char *ctype, const char *body, size_t len)
 {
     if (r->responded) { /* a handler bug: never answer twice */
         mb_error("http_double_response", "path=%s", r->path);
-        free(body);
         return;
     }
     r->responded = true;
     r->status = status;
     r->content_type = ctype;
-    r->resp = mb_malloc(LWS_PRE + len + 1);
-    memcpy(r->resp + LWS_PRE, body, len);
+    /* lws's LWS_PRE, then room for the headers, then the body */
+    r->resp = mb_malloc(LWS_PRE + MB_HTTP_HEAD_ROOM + len + 1);
+    if (len) memcpy(r->resp + LWS_PRE + MB_HTTP_HEAD_ROOM, body, len);
     r->resp_len = len;
-    free(body);
     mb_log_level lvl = status >= 500 ? MB_LOG_WARN : MB_LOG_DEBUG;
     if (lvl >= mb_log_get_level()) {
         char pq[256];
@@ -214,15 +214,18 @@ static void respond_raw(mb_http_req *r, int status, const char *ctype, char *bod
         req_free(r);
         return;
     }
-    lws_callback_on_writable(r->wsi);
+    /* Answered inside mb_http_dispatch: transport.c writes it when the
+     * dispatch returns, without a round trip through the poll loop. */
+    if (!r->in_dispatch) lws_callback_on_writable(r->wsi);
 }
 
 void mb_http_respond(mb_http_req *r, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : mb_strdup("");
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    const char *text = s ? s : body ? "{}" : "";
     json_decref(body);
-    if (!s) s = mb_strdup("{}");
-    respond_raw(r, status, "application/json", s, strlen(s));
+    respond_raw(r, status, "application/json", text, strlen(text));
+    free(s);
 }
 
 void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
@@ -322,13 +325,22 @@ static bool bearer(mb_http_req *r, const char **tok)
     return **tok != '\0';
 }
 
+static void dispatch(mb_http_req *r);
+
 void mb_http_dispatch(mb_http_req *r)
 {
     if (r->dispatched) return; /* e.g. a refused chunked body completing later */
     r->dispatched = true;
+    r->in_dispatch = true;
+    dispatch(r);
+    r->in_dispatch = false; /* r stays alive: transport.c holds it */
+}
+
+static void dispatch(mb_http_req *r)
+{
     ev_timer_stop(mb_loop(), &r->body_w);
     if (strcmp(r->method, "OPTIONS") == 0) {
-        respond_raw(r, 204, "text/plain", mb_strdup(""), 0);
+        respond_raw(r, 204, "text/plain", "", 0);
         return;
     }
     const route_entry *found = NULL;
@@ -482,6 +494,7 @@ static void route_metrics(mb_http_req *r)
     }
     free(extra);
     respond_raw(r, 200, "text/plain; version=0.0.4", out, o);
+    free(out);
 }
 
 static const mb_route builtin_routes[] = {
