@@ -228,6 +228,11 @@ void mb_http_respond(mb_http_req *r, int status, json_t *body)
     free(s);
 }
 
+void mb_http_respond_json(mb_http_req *r, int status, const char *json, size_t len)
+{
+    respond_raw(r, status, "application/json", json, len);
+}
+
 void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
 {
     char msg[512];
