@@ -20,6 +20,7 @@
 typedef struct route_entry {
     const mb_route *r;
     char **segs;   /* pattern split on '/', "{x}" segments are captures */
+    size_t *lens;  /* strlen of each segment */
     int nsegs;
 } route_entry;
 
@@ -262,11 +263,14 @@ int mb_http_register(const mb_route *rs, size_t n)
         route_entry *e = &routes[n_routes++];
         e->r = &rs[i];
         e->segs = NULL;
+        e->lens = NULL;
         e->nsegs = 0;
         char *pat = mb_strdup(rs[i].pattern);
         char *save = NULL;
         for (char *t = strtok_r(pat, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
             e->segs = mb_realloc(e->segs, (size_t)(e->nsegs + 1) * sizeof *e->segs);
+            e->lens = mb_realloc(e->lens, (size_t)(e->nsegs + 1) * sizeof *e->lens);
+            e->lens[e->nsegs] = strlen(t);
             e->segs[e->nsegs++] = mb_strdup(t);
         }
         free(pat);
@@ -274,33 +278,48 @@ int mb_http_register(const mb_route *rs, size_t n)
     return 0;
 }
 
-/* Match path against e; fills captures (owned by caller) on success. */
-static bool route_match(const route_entry *e, const char *path, char **caps)
+/* A request path split on '/' once (empty segments dropped, as the
+ * patterns' are), so that each route costs a length compare or two. */
+#define MAX_PATH_SEGS 16
+typedef struct path_segs {
+    const char *at[MAX_PATH_SEGS];
+    size_t len[MAX_PATH_SEGS];
+    int n; /* MAX_PATH_SEGS + 1: too many for any route */
+} path_segs;
+
+static void split_path(const char *path, path_segs *ps)
 {
-    int seg = 0, ncap = 0;
+    ps->n = 0;
     const char *p = path;
-    while (*p == '/') p++;
-    while (*p) {
+    for (;;) {
+        while (*p == '/') p++;
+        if (!*p) return;
         const char *end = strchr(p, '/');
         size_t l = end ? (size_t)(end - p) : strlen(p);
-        if (seg >= e->nsegs) goto no;
-        const char *s = e->segs[seg];
-        if (s[0] == '{') {
-            if (ncap >= MB_HTTP_MAX_PARAMS || l == 0) goto no;
-            caps[ncap++] = url_decode(p, l);
-        } else if (strlen(s) != l || strncmp(s, p, l) != 0) goto no;
-        seg++;
+        if (ps->n == MAX_PATH_SEGS) {
+            ps->n++;
+            return;
+        }
+        ps->at[ps->n] = p;
+        ps->len[ps->n++] = l;
         p += l;
-        while (*p == '/') p++;
     }
-    if (seg != e->nsegs) goto no;
+}
+
+/* Does the path match e? Literal segments are compared in place; nothing is
+ * allocated (the captures of the route chosen are decoded by the caller). */
+static bool route_match(const route_entry *e, const path_segs *ps)
+{
+    if (ps->n != e->nsegs) return false;
+    int ncap = 0;
+    for (int i = 0; i < e->nsegs; i++) {
+        if (e->segs[i][0] == '{') {
+            if (++ncap > MB_HTTP_MAX_PARAMS) return false;
+        } else if (e->lens[i] != ps->len[i] || memcmp(e->segs[i], ps->at[i], ps->len[i]) != 0) {
+            return false;
+        }
+    }
     return true;
-no:
-    for (int i = 0; i < ncap; i++) {
-        free(caps[i]);
-        caps[i] = NULL;
-    }
-    return false;
 }
 
 static bool auth_rate_ok(const char *ip)
@@ -350,18 +369,14 @@ static void dispatch(mb_http_req *r)
     }
     const route_entry *found = NULL;
     bool path_known = false;
+    /* HEAD is answered like GET, without the body (transport.c). */
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    path_segs ps;
+    split_path(r->path, &ps);
     for (size_t i = 0; i < n_routes && !found; i++) {
-        char *caps[MB_HTTP_MAX_PARAMS] = {0};
-        if (!route_match(&routes[i], r->path, caps)) continue;
+        if (!route_match(&routes[i], &ps)) continue;
         path_known = true;
-        /* HEAD is answered like GET, without the body (transport.c). */
-        const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
-        if (strcmp(routes[i].r->method, method) == 0) {
-            found = &routes[i];
-            memcpy(r->params, caps, sizeof caps);
-        } else {
-            for (int k = 0; k < MB_HTTP_MAX_PARAMS; k++) free(caps[k]);
-        }
+        if (strcmp(routes[i].r->method, method) == 0) found = &routes[i];
     }
     if (!found) {
         if (path_known) mb_http_error(r, MB_E_UNSUPPORTED, "method %s not allowed here", r->method);
@@ -369,6 +384,8 @@ static void dispatch(mb_http_req *r)
         return;
     }
     r->route = found->r;
+    for (int i = 0, k = 0; i < found->nsegs; i++)
+        if (found->segs[i][0] == '{') r->params[k++] = url_decode(ps.at[i], ps.len[i]);
     if (found->r->auth_rate_limited && !auth_rate_ok(r->ip)) {
         mb_http_error(r, MB_E_RATE_LIMITED, "too many authentication attempts; retry later");
         return;
@@ -514,6 +531,7 @@ void mb_http_free_all(void)
     for (size_t i = 0; i < n_routes; i++) {
         for (int k = 0; k < routes[i].nsegs; k++) free(routes[i].segs[k]);
         free(routes[i].segs);
+        free(routes[i].lens);
     }
     free(routes);
     routes = NULL;
