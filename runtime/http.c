@@ -93,15 +93,23 @@ bool mb_http_origin_allowed(const char *origin)
 
 /* ---------------------------------------------------------- requests */
 
+/* strlcpy: s cut to fit (no printf machinery on the request path). */
+static void copy_str(char *dst, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
 mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri, const char *ip)
 {
     mb_http_req *r = mb_calloc(1, sizeof *r);
     r->id = next_req_id++;
     r->wsi = wsi;
     r->started_us = mb_now_us();
-    snprintf(r->method, sizeof r->method, "%s", method);
+    copy_str(r->method, sizeof r->method, method);
     r->path = mb_strdup(uri);
-    snprintf(r->ip, sizeof r->ip, "%s", ip);
+    copy_str(r->ip, sizeof r->ip, ip);
     if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         r->auth[0] = '\0';
     if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';

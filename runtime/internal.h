@@ -43,8 +43,12 @@ struct mb_session {
 
 #define MB_HTTP_MAX_PARAMS 4
 /* Room reserved in front of a response body for the status line and headers,
- * so that both leave in one write (transport.c). */
-#define MB_HTTP_HEAD_ROOM 1024
+ * so that both leave in one write (transport.c; longer headers, e.g. CORS
+ * with a long origin, are copied to a new buffer). Small enough that a small
+ * response stays within glibc's per-thread cache (1,032 bytes). */
+#define MB_HTTP_HEAD_ROOM 384
+/* Largest status line + headers transport.c builds. */
+#define MB_HTTP_HEAD_MAX 1024
 
 struct mb_http_req {
     uint64_t id;

@@ -169,7 +169,7 @@ static int write_response_h2(struct lws *wsi, pss *p)
 {
     mb_http_req *r = p->req;
     if (!p->headers_sent) {
-        unsigned char hbuf[LWS_PRE + MB_HTTP_HEAD_ROOM], *start = &hbuf[LWS_PRE], *hp = start;
+        unsigned char hbuf[LWS_PRE + MB_HTTP_HEAD_MAX], *start = &hbuf[LWS_PRE], *hp = start;
         if (build_headers(wsi, r, &hp, &hbuf[sizeof hbuf - 1])) return 1;
         int hlen = (int)(hp - start);
         if (lws_write(wsi, start, (size_t)hlen, LWS_WRITE_HTTP_HEADERS) != hlen) return 1;
@@ -197,13 +197,22 @@ static int write_response(struct lws *wsi, pss *p)
 {
     mb_http_req *r = p->req;
     if (is_h2_stream(wsi)) return write_response_h2(wsi, p);
-    unsigned char hbuf[MB_HTTP_HEAD_ROOM], *hp = hbuf;
+    unsigned char hbuf[MB_HTTP_HEAD_MAX], *hp = hbuf;
     if (build_headers(wsi, r, &hp, &hbuf[sizeof hbuf - 1])) return 1;
     size_t hlen = (size_t)(hp - hbuf);
-    unsigned char *start = (unsigned char *)r->resp + LWS_PRE + MB_HTTP_HEAD_ROOM - hlen;
+    size_t blen = strcmp(r->method, "HEAD") == 0 ? 0 : r->resp_len; /* HEAD: headers only */
+    unsigned char *body = (unsigned char *)r->resp + LWS_PRE + MB_HTTP_HEAD_ROOM, *big = NULL, *start;
+    if (hlen <= MB_HTTP_HEAD_ROOM) {
+        start = body - hlen;
+    } else { /* rare (CORS with a long origin): a buffer of its own */
+        big = mb_malloc(LWS_PRE + hlen + blen + 1);
+        start = big + LWS_PRE;
+        if (blen) memcpy(start + hlen, body, blen);
+    }
     memcpy(start, hbuf, hlen);
-    size_t total = hlen + (strcmp(r->method, "HEAD") == 0 ? 0 : r->resp_len); /* HEAD: headers only */
-    if (lws_write(wsi, start, total, LWS_WRITE_HTTP_FINAL) != (int)total) return 1;
+    int n = lws_write(wsi, start, hlen + blen, LWS_WRITE_HTTP_FINAL);
+    free(big); /* lws copied what the socket did not take */
+    if (n != (int)(hlen + blen)) return 1;
     return finish_response(wsi, p);
 }
 
