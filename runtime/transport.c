@@ -152,6 +152,45 @@ static int build_headers(struct lws *wsi, const mb_http_req *r, unsigned char **
 /* An HTTP/2 stream (h2c upgrade) rather than an HTTP/1 connection? */
 static bool is_h2_stream(struct lws *wsi) { return lws_get_network_wsi(wsi) != wsi; }
 
+/* lws_http_transaction_completed asks for a writable callback on every
+ * keep-alive connection it readies for the next request. After a response
+ * that went out whole there is nothing to write, yet it cost a pass through
+ * the poll loop and an epoll_ctl pair (POLLOUT on, then off) per request.
+ * Such connections are serviced for POLLOUT at once from an ev_prepare
+ * watcher instead: libev runs it before it applies watcher changes to the
+ * kernel, so lws has turned POLLOUT off again before epoll hears of it (the
+ * writable callback finds nothing to do, or writes a response that became
+ * ready meanwhile, exactly as after a real POLLOUT). */
+static struct lws **kicks;
+static size_t n_kicks, cap_kicks;
+static ev_prepare kick_w;
+
+static void kick_add(struct lws *wsi)
+{
+    if (n_kicks == cap_kicks) {
+        cap_kicks = cap_kicks ? cap_kicks * 2 : 64;
+        kicks = mb_realloc(kicks, cap_kicks * sizeof *kicks);
+    }
+    kicks[n_kicks++] = wsi;
+}
+
+static void kick_forget(struct lws *wsi) /* WSI_DESTROY */
+{
+    for (size_t i = 0; i < n_kicks; i++)
+        if (kicks[i] == wsi) kicks[i] = NULL;
+}
+
+static void kick_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    while (n_kicks) { /* servicing may add more: they are served too */
+        struct lws *wsi = kicks[--n_kicks];
+        if (!wsi || !ctx) continue;
+        struct lws_pollfd pfd = {.fd = lws_get_socket_fd(wsi), .events = LWS_POLLOUT,
+                                 .revents = LWS_POLLOUT};
+        if (pfd.fd >= 0) lws_service_fd(ctx, &pfd);
+    }
+}
+
 /* The response went out (or lws holds the rest of it and finishes the
  * transaction when that is sent): free the request, await the next one. */
 static int finish_response(struct lws *wsi, pss *p)
@@ -160,7 +199,10 @@ static int finish_response(struct lws *wsi, pss *p)
     p->req = NULL;
     r->wsi = NULL;
     mb_http_on_closed(r); /* frees it */
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    if (lws_http_transaction_completed(wsi)) return -1;
+    /* Nothing left to send (a partial write keeps its real POLLOUT). */
+    if (!is_h2_stream(wsi) && !lws_partial_buffered(wsi)) kick_add(wsi);
+    return 0;
 }
 
 /* HTTP/2: headers and body are separate frames, so two writes, the body in
@@ -259,6 +301,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         n_wsi--;
         pending_done(wsi);
         free(mb_imap_del(&peer_ips, (uint64_t)(uintptr_t)wsi));
+        kick_forget(wsi);
         return 0;
 
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
@@ -435,6 +478,8 @@ int mb_transport_start(void)
     mb_imap_init(&peer_ips);
     ev_timer_init(&pending_w, pending_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &pending_w);
+    ev_prepare_init(&kick_w, kick_cb);
+    ev_prepare_start(mb_loop(), &kick_w);
     ctx = lws_create_context(&info);
     wsi_baseline = n_wsi; /* the listening socket(s) */
     if (!ctx) {
@@ -447,6 +492,7 @@ int mb_transport_start(void)
 void mb_transport_stop(void)
 {
     ev_timer_stop(mb_loop(), &pending_w);
+    ev_prepare_stop(mb_loop(), &kick_w);
     if (ctx) lws_context_destroy(ctx);
     ctx = NULL;
     size_t it = 0;
@@ -456,6 +502,9 @@ void mb_transport_stop(void)
     it = 0;
     while (mb_imap_next(&peer_ips, &it, NULL, &v)) free(v);
     mb_imap_free(&peer_ips);
+    free(kicks);
+    kicks = NULL;
+    n_kicks = cap_kicks = 0;
     for (int i = 0; i < 3; i++) {
         free(mount_origins[i]);
         mount_origins[i] = NULL;
