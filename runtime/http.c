@@ -20,6 +20,7 @@
 typedef struct route_entry {
     const mb_route *r;
     char **segs;   /* pattern split on '/', "{x}" segments are captures */
+    size_t *lens;  /* strlen of each segment */
     int nsegs;
 } route_entry;
 
@@ -92,15 +93,23 @@ bool mb_http_origin_allowed(const char *origin)
 
 /* ---------------------------------------------------------- requests */
 
-mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri)
+/* strlcpy: s cut to fit (no printf machinery on the request path). */
+static void copy_str(char *dst, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri, const char *ip)
 {
     mb_http_req *r = mb_calloc(1, sizeof *r);
     r->id = next_req_id++;
     r->wsi = wsi;
     r->started_us = mb_now_us();
-    snprintf(r->method, sizeof r->method, "%s", method);
+    copy_str(r->method, sizeof r->method, method);
     r->path = mb_strdup(uri);
-    lws_get_peer_simple(wsi, r->ip, sizeof r->ip);
+    copy_str(r->ip, sizeof r->ip, ip);
     if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         r->auth[0] = '\0';
     if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';
@@ -178,20 +187,20 @@ void mb_http_on_closed(mb_http_req *r)
     if (r->responded || !r->dispatched) req_free(r);
 }
 
-static void respond_raw(mb_http_req *r, int status, const char *ctype, char *body, size_t len)
+/* body borrowed (copied); ctype must be a static string. */
+static void respond_raw(mb_http_req *r, int status, const char *ctype, const char *body, size_t len)
 {
     if (r->responded) { /* a handler bug: never answer twice */
         mb_error("http_double_response", "path=%s", r->path);
-        free(body);
         return;
     }
     r->responded = true;
     r->status = status;
     r->content_type = ctype;
-    r->resp = mb_malloc(LWS_PRE + len + 1);
-    memcpy(r->resp + LWS_PRE, body, len);
+    /* lws's LWS_PRE, then room for the headers, then the body */
+    r->resp = mb_malloc(LWS_PRE + MB_HTTP_HEAD_ROOM + len + 1);
+    if (len) memcpy(r->resp + LWS_PRE + MB_HTTP_HEAD_ROOM, body, len);
     r->resp_len = len;
-    free(body);
     mb_log_level lvl = status >= 500 ? MB_LOG_WARN : MB_LOG_DEBUG;
     if (lvl >= mb_log_get_level()) {
         char pq[256];
@@ -214,15 +223,23 @@ static void respond_raw(mb_http_req *r, int status, const char *ctype, char *bod
         req_free(r);
         return;
     }
-    lws_callback_on_writable(r->wsi);
+    /* Answered inside mb_http_dispatch: transport.c writes it when the
+     * dispatch returns, without a round trip through the poll loop. */
+    if (!r->in_dispatch) lws_callback_on_writable(r->wsi);
 }
 
 void mb_http_respond(mb_http_req *r, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : mb_strdup("");
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    const char *text = s ? s : body ? "{}" : "";
     json_decref(body);
-    if (!s) s = mb_strdup("{}");
-    respond_raw(r, status, "application/json", s, strlen(s));
+    respond_raw(r, status, "application/json", text, strlen(text));
+    free(s);
+}
+
+void mb_http_respond_json(mb_http_req *r, int status, const char *json, size_t len)
+{
+    respond_raw(r, status, "application/json", json, len);
 }
 
 void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
@@ -254,11 +271,14 @@ int mb_http_register(const mb_route *rs, size_t n)
         route_entry *e = &routes[n_routes++];
         e->r = &rs[i];
         e->segs = NULL;
+        e->lens = NULL;
         e->nsegs = 0;
         char *pat = mb_strdup(rs[i].pattern);
         char *save = NULL;
         for (char *t = strtok_r(pat, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
             e->segs = mb_realloc(e->segs, (size_t)(e->nsegs + 1) * sizeof *e->segs);
+            e->lens = mb_realloc(e->lens, (size_t)(e->nsegs + 1) * sizeof *e->lens);
+            e->lens[e->nsegs] = strlen(t);
             e->segs[e->nsegs++] = mb_strdup(t);
         }
         free(pat);
@@ -266,33 +286,48 @@ int mb_http_register(const mb_route *rs, size_t n)
     return 0;
 }
 
-/* Match path against e; fills captures (owned by caller) on success. */
-static bool route_match(const route_entry *e, const char *path, char **caps)
+/* A request path split on '/' once (empty segments dropped, as the
+ * patterns' are), so that each route costs a length compare or two. */
+#define MAX_PATH_SEGS 16
+typedef struct path_segs {
+    const char *at[MAX_PATH_SEGS];
+    size_t len[MAX_PATH_SEGS];
+    int n; /* MAX_PATH_SEGS + 1: too many for any route */
+} path_segs;
+
+static void split_path(const char *path, path_segs *ps)
 {
-    int seg = 0, ncap = 0;
+    ps->n = 0;
     const char *p = path;
-    while (*p == '/') p++;
-    while (*p) {
+    for (;;) {
+        while (*p == '/') p++;
+        if (!*p) return;
         const char *end = strchr(p, '/');
         size_t l = end ? (size_t)(end - p) : strlen(p);
-        if (seg >= e->nsegs) goto no;
-        const char *s = e->segs[seg];
-        if (s[0] == '{') {
-            if (ncap >= MB_HTTP_MAX_PARAMS || l == 0) goto no;
-            caps[ncap++] = url_decode(p, l);
-        } else if (strlen(s) != l || strncmp(s, p, l) != 0) goto no;
-        seg++;
+        if (ps->n == MAX_PATH_SEGS) {
+            ps->n++;
+            return;
+        }
+        ps->at[ps->n] = p;
+        ps->len[ps->n++] = l;
         p += l;
-        while (*p == '/') p++;
     }
-    if (seg != e->nsegs) goto no;
+}
+
+/* Does the path match e? Literal segments are compared in place; nothing is
+ * allocated (the captures of the route chosen are decoded by the caller). */
+static bool route_match(const route_entry *e, const path_segs *ps)
+{
+    if (ps->n != e->nsegs) return false;
+    int ncap = 0;
+    for (int i = 0; i < e->nsegs; i++) {
+        if (e->segs[i][0] == '{') {
+            if (++ncap > MB_HTTP_MAX_PARAMS) return false;
+        } else if (e->lens[i] != ps->len[i] || memcmp(e->segs[i], ps->at[i], ps->len[i]) != 0) {
+            return false;
+        }
+    }
     return true;
-no:
-    for (int i = 0; i < ncap; i++) {
-        free(caps[i]);
-        caps[i] = NULL;
-    }
-    return false;
 }
 
 static bool auth_rate_ok(const char *ip)
@@ -322,29 +357,34 @@ static bool bearer(mb_http_req *r, const char **tok)
     return **tok != '\0';
 }
 
+static void dispatch(mb_http_req *r);
+
 void mb_http_dispatch(mb_http_req *r)
 {
     if (r->dispatched) return; /* e.g. a refused chunked body completing later */
     r->dispatched = true;
+    r->in_dispatch = true;
+    dispatch(r);
+    r->in_dispatch = false; /* r stays alive: transport.c holds it */
+}
+
+static void dispatch(mb_http_req *r)
+{
     ev_timer_stop(mb_loop(), &r->body_w);
     if (strcmp(r->method, "OPTIONS") == 0) {
-        respond_raw(r, 204, "text/plain", mb_strdup(""), 0);
+        respond_raw(r, 204, "text/plain", "", 0);
         return;
     }
     const route_entry *found = NULL;
     bool path_known = false;
+    /* HEAD is answered like GET, without the body (transport.c). */
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    path_segs ps;
+    split_path(r->path, &ps);
     for (size_t i = 0; i < n_routes && !found; i++) {
-        char *caps[MB_HTTP_MAX_PARAMS] = {0};
-        if (!route_match(&routes[i], r->path, caps)) continue;
+        if (!route_match(&routes[i], &ps)) continue;
         path_known = true;
-        /* HEAD is answered like GET, without the body (transport.c). */
-        const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
-        if (strcmp(routes[i].r->method, method) == 0) {
-            found = &routes[i];
-            memcpy(r->params, caps, sizeof caps);
-        } else {
-            for (int k = 0; k < MB_HTTP_MAX_PARAMS; k++) free(caps[k]);
-        }
+        if (strcmp(routes[i].r->method, method) == 0) found = &routes[i];
     }
     if (!found) {
         if (path_known) mb_http_error(r, MB_E_UNSUPPORTED, "method %s not allowed here", r->method);
@@ -352,6 +392,8 @@ void mb_http_dispatch(mb_http_req *r)
         return;
     }
     r->route = found->r;
+    for (int i = 0, k = 0; i < found->nsegs; i++)
+        if (found->segs[i][0] == '{') r->params[k++] = url_decode(ps.at[i], ps.len[i]);
     if (found->r->auth_rate_limited && !auth_rate_ok(r->ip)) {
         mb_http_error(r, MB_E_RATE_LIMITED, "too many authentication attempts; retry later");
         return;
@@ -482,6 +524,7 @@ static void route_metrics(mb_http_req *r)
     }
     free(extra);
     respond_raw(r, 200, "text/plain; version=0.0.4", out, o);
+    free(out);
 }
 
 static const mb_route builtin_routes[] = {
@@ -496,6 +539,7 @@ void mb_http_free_all(void)
     for (size_t i = 0; i < n_routes; i++) {
         for (int k = 0; k < routes[i].nsegs; k++) free(routes[i].segs[k]);
         free(routes[i].segs);
+        free(routes[i].lens);
     }
     free(routes);
     routes = NULL;

@@ -43,6 +43,13 @@ struct mb_session {
 };
 
 #define MB_HTTP_MAX_PARAMS 4
+/* Room reserved in front of a response body for the status line and headers,
+ * so that both leave in one write (transport.c; longer headers, e.g. CORS
+ * with a long origin, are copied to a new buffer). Small enough that a small
+ * response stays within glibc's per-thread cache (1,032 bytes). */
+#define MB_HTTP_HEAD_ROOM 384
+/* Largest status line + headers transport.c builds. */
+#define MB_HTTP_HEAD_MAX 1024
 
 struct mb_http_req {
     uint64_t id;
@@ -67,10 +74,12 @@ struct mb_http_req {
     const mb_route *route;
     /* response */
     bool dispatched;        /* a handler owns it until it responds */
+    bool in_dispatch;       /* inside mb_http_dispatch: transport.c writes a
+                             * response given meanwhile itself, at once */
     bool responded;
     int status;
-    char *resp;
-    size_t resp_len;
+    char *resp;             /* LWS_PRE + MB_HTTP_HEAD_ROOM bytes, then the body */
+    size_t resp_len;        /* body bytes */
     const char *content_type;
     int64_t started_us;
 };
@@ -95,7 +104,8 @@ void mb_sessions_free_all(void);
 void mb_session_register_builtin(void);
 
 /* http.c */
-mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri);
+/* ip: the peer address (transport.c looks it up once per connection). */
+mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *uri, const char *ip);
 /* returns 0 to continue, -1 to close the connection */
 int mb_http_on_body(mb_http_req *r, const void *in, size_t len);
 /* The request announced a body: close the connection if it is not

@@ -124,6 +124,8 @@ const char *mb_http_username(const mb_http_req *r);
 const char *mb_http_ip(const mb_http_req *r);
 /* Respond with JSON; body STOLEN. Frees the request when it is done. */
 void mb_http_respond(mb_http_req *r, int status, json_t *body);
+/* Respond with JSON text already encoded (borrowed: copied). */
+void mb_http_respond_json(mb_http_req *r, int status, const char *json, size_t len);
 /* Respond {"error":{"code","message"}} with the code's HTTP status. */
 void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* lws frees and re-creates this for every HTTP transaction of a keep-alive
+ * connection: per-connection state lives in maps keyed by the wsi. */
 typedef struct pss {
     mb_session *session; /* WebSocket connections */
     mb_http_req *req;    /* HTTP transaction in progress */
-    bool headers_sent;
+    bool headers_sent;   /* HTTP/2 streams only (two writes) */
 } pss;
 
 static struct lws_context *ctx;
@@ -81,6 +83,22 @@ static void pending_done(struct lws *wsi)
     free(mb_imap_del(&pending_conns, (uint64_t)(uintptr_t)wsi));
 }
 
+/* Peer address per connection (wsi -> malloc'd string), looked up on the
+ * first HTTP request: getpeername() once per connection, not per request. */
+static mb_imap peer_ips;
+
+static const char *peer_ip(struct lws *wsi)
+{
+    char *ip = mb_imap_get(&peer_ips, (uint64_t)(uintptr_t)wsi);
+    if (!ip) {
+        char buf[64] = "";
+        lws_get_peer_simple(wsi, buf, sizeof buf);
+        ip = mb_strdup(buf);
+        mb_imap_put(&peer_ips, (uint64_t)(uintptr_t)wsi, ip);
+    }
+    return ip;
+}
+
 static void pending_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     int64_t now = mb_now_ms();
@@ -108,6 +126,157 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
                                        (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
+/* Status line and headers of r's response, finalized, into [*hp, end). */
+static int build_headers(struct lws *wsi, const mb_http_req *r, unsigned char **hp,
+                         unsigned char *end)
+{
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->content_type, r->resp_len, hp,
+                                    end))
+        return 1;
+    if (*r->origin && mb_http_origin_allowed(r->origin)) {
+        if (add_header(wsi, "access-control-allow-origin:", r->origin, hp, end) ||
+            add_header(wsi, "vary:", "Origin", hp, end))
+            return 1;
+        if (strcmp(r->method, "OPTIONS") == 0) {
+            static const char am[] = "GET, POST, PATCH, PUT, DELETE, OPTIONS";
+            static const char ah[] = "Authorization, Content-Type";
+            if (add_header(wsi, "access-control-allow-methods:", am, hp, end) ||
+                add_header(wsi, "access-control-allow-headers:", ah, hp, end))
+                return 1;
+        }
+    }
+    if (add_header(wsi, "cache-control:", "no-store", hp, end)) return 1;
+    return lws_finalize_http_header(wsi, hp, end);
+}
+
+/* An HTTP/2 stream (h2c upgrade) rather than an HTTP/1 connection? */
+static bool is_h2_stream(struct lws *wsi) { return lws_get_network_wsi(wsi) != wsi; }
+
+/* lws_http_transaction_completed asks for a writable callback on every
+ * keep-alive connection it readies for the next request. After a response
+ * that went out whole there is nothing to write, yet it cost a pass through
+ * the poll loop and an epoll_ctl pair (POLLOUT on, then off) per request.
+ * Such connections are serviced for POLLOUT at once from an ev_prepare
+ * watcher instead: libev runs it before it applies watcher changes to the
+ * kernel, so lws has turned POLLOUT off again before epoll hears of it (the
+ * writable callback finds nothing to do, or writes a response that became
+ * ready meanwhile, exactly as after a real POLLOUT). */
+static struct lws **kicks;
+static size_t n_kicks, cap_kicks;
+static ev_prepare kick_w;
+
+static void kick_add(struct lws *wsi)
+{
+    if (n_kicks == cap_kicks) {
+        cap_kicks = cap_kicks ? cap_kicks * 2 : 64;
+        kicks = mb_realloc(kicks, cap_kicks * sizeof *kicks);
+    }
+    kicks[n_kicks++] = wsi;
+}
+
+static void kick_forget(struct lws *wsi) /* WSI_DESTROY */
+{
+    for (size_t i = 0; i < n_kicks; i++)
+        if (kicks[i] == wsi) kicks[i] = NULL;
+}
+
+static void kick_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    while (n_kicks) { /* servicing may add more: they are served too */
+        struct lws *wsi = kicks[--n_kicks];
+        if (!wsi || !ctx) continue;
+        struct lws_pollfd pfd = {.fd = lws_get_socket_fd(wsi), .events = LWS_POLLOUT,
+                                 .revents = LWS_POLLOUT};
+        if (pfd.fd >= 0) lws_service_fd(ctx, &pfd);
+    }
+}
+
+/* The response went out (or lws holds the rest of it and finishes the
+ * transaction when that is sent): free the request, await the next one. */
+static int finish_response(struct lws *wsi, pss *p)
+{
+    mb_http_req *r = p->req;
+    p->req = NULL;
+    r->wsi = NULL;
+    mb_http_on_closed(r); /* frees it */
+    if (lws_http_transaction_completed(wsi)) return -1;
+    /* Nothing left to send (a partial write keeps its real POLLOUT). */
+    if (!is_h2_stream(wsi) && !lws_partial_buffered(wsi)) kick_add(wsi);
+    return 0;
+}
+
+/* HTTP/2: headers and body are separate frames, so two writes, the body in
+ * the next writable callback when the headers did not go out whole. */
+static int write_response_h2(struct lws *wsi, pss *p)
+{
+    mb_http_req *r = p->req;
+    if (!p->headers_sent) {
+        unsigned char hbuf[LWS_PRE + MB_HTTP_HEAD_MAX], *start = &hbuf[LWS_PRE], *hp = start;
+        if (build_headers(wsi, r, &hp, &hbuf[sizeof hbuf - 1])) return 1;
+        int hlen = (int)(hp - start);
+        if (lws_write(wsi, start, (size_t)hlen, LWS_WRITE_HTTP_HEADERS) != hlen) return 1;
+        p->headers_sent = true;
+        if (strcmp(r->method, "HEAD") == 0) r->resp_len = 0; /* headers only */
+        if (r->resp_len && lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (r->resp_len) {
+        unsigned char *body = (unsigned char *)r->resp + LWS_PRE + MB_HTTP_HEAD_ROOM;
+        if (lws_write(wsi, body, r->resp_len, LWS_WRITE_HTTP_FINAL) != (int)r->resp_len) return 1;
+    }
+    return finish_response(wsi, p);
+}
+
+/* Write p->req's response; returns the callback's return value. HTTP/1:
+ * status line, headers and body leave in ONE lws_write (one send): the
+ * headers are built here and copied into the room http.c reserved in front
+ * of the body. A write the socket does not take whole is kept by lws, which
+ * sends the rest when the socket is writable and only then completes the
+ * transaction (lws_http_transaction_completed defers itself). */
+static int write_response(struct lws *wsi, pss *p)
+{
+    mb_http_req *r = p->req;
+    if (is_h2_stream(wsi)) return write_response_h2(wsi, p);
+    unsigned char hbuf[MB_HTTP_HEAD_MAX], *hp = hbuf;
+    if (build_headers(wsi, r, &hp, &hbuf[sizeof hbuf - 1])) return 1;
+    size_t hlen = (size_t)(hp - hbuf);
+    size_t blen = strcmp(r->method, "HEAD") == 0 ? 0 : r->resp_len; /* HEAD: headers only */
+    unsigned char *body = (unsigned char *)r->resp + LWS_PRE + MB_HTTP_HEAD_ROOM, *big = NULL, *start;
+    if (hlen <= MB_HTTP_HEAD_ROOM) {
+        start = body - hlen;
+    } else { /* rare (CORS with a long origin): a buffer of its own */
+        big = mb_malloc(LWS_PRE + hlen + blen + 1);
+        start = big + LWS_PRE;
+        if (blen) memcpy(start + hlen, body, blen);
+    }
+    memcpy(start, hbuf, hlen);
+    int n = lws_write(wsi, start, hlen + blen, LWS_WRITE_HTTP_FINAL);
+    free(big); /* lws copied what the socket did not take */
+    if (n != (int)(hlen + blen)) return 1;
+    return finish_response(wsi, p);
+}
+
+/* Run p->req's handler. A response it gives at once is written at once when
+ * `now` (HTTP/1, request complete), as lws's own lws_return_http_status
+ * users do: no pass through the poll loop and the writable callback for it.
+ * (lws_http_transaction_completed still asks for one writable callback
+ * itself, so the POLLOUT on/off pair of epoll_ctl calls per request stays.)
+ * Otherwise, and for answers that come later (database), the writable
+ * callback writes it. */
+static int dispatch(struct lws *wsi, pss *p, bool now)
+{
+    mb_http_req *r = p->req;
+    mb_http_dispatch(r);
+    if (!r->responded) return 0; /* http.c asks for the writable callback when it is */
+    if (!now || is_h2_stream(wsi)) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return write_response(wsi, p);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -131,6 +300,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_WSI_DESTROY:
         n_wsi--;
         pending_done(wsi);
+        free(mb_imap_del(&peer_ips, (uint64_t)(uintptr_t)wsi));
+        kick_forget(wsi);
         return 0;
 
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
@@ -184,20 +355,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         }
         if (p->req) mb_http_on_closed(p->req); /* should not happen: pipelining */
-        p->req = mb_http_req_new(wsi, method, uri);
+        p->req = mb_http_req_new(wsi, method, uri, peer_ip(wsi));
         p->headers_sent = false;
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-            /* lws 4.1 does not hand us chunked request bodies: refuse clearly. */
+            /* lws 4.1 does not hand us chunked request bodies: refuse clearly
+             * (from the writable callback: lws may still be reading it). */
             p->req->chunked = true;
-            mb_http_dispatch(p->req);
-            return 0;
+            return dispatch(wsi, p, false);
         }
-        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && expects_body(wsi)) {
+        bool body = expects_body(wsi);
+        if (body && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
             mb_http_wait_body(p->req); /* bounded: http.c closes a stalled body */
             return 0;
         }
-        mb_http_dispatch(p->req);
-        return 0;
+        return dispatch(wsi, p, !body); /* a GET with a body: lws still reads it */
     }
 
     case LWS_CALLBACK_HTTP_BODY:
@@ -205,52 +376,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (p->req) mb_http_dispatch(p->req);
+        if (p->req) return dispatch(wsi, p, !p->req->chunked);
         return 0;
 
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        mb_http_req *r = p->req;
-        if (!r || !r->responded) return 0;
-        if (!p->headers_sent) {
-            unsigned char hbuf[LWS_PRE + 1024], *start = &hbuf[LWS_PRE], *hp = start,
-                                                 *end = &hbuf[sizeof hbuf - 1];
-            if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->content_type,
-                                            r->resp_len, &hp, end))
-                return 1;
-            if (*r->origin && mb_http_origin_allowed(r->origin)) {
-                if (add_header(wsi, "access-control-allow-origin:", r->origin, &hp, end) ||
-                    add_header(wsi, "vary:", "Origin", &hp, end))
-                    return 1;
-                if (strcmp(r->method, "OPTIONS") == 0) {
-                    static const char am[] = "GET, POST, PATCH, PUT, DELETE, OPTIONS";
-                    static const char ah[] = "Authorization, Content-Type";
-                    if (add_header(wsi, "access-control-allow-methods:", am, &hp, end) ||
-                        add_header(wsi, "access-control-allow-headers:", ah, &hp, end))
-                        return 1;
-                }
-            }
-            if (add_header(wsi, "cache-control:", "no-store", &hp, end)) return 1;
-            if (lws_finalize_write_http_header(wsi, start, &hp, end)) return 1;
-            p->headers_sent = true;
-            if (strcmp(r->method, "HEAD") == 0) r->resp_len = 0; /* headers only */
-            /* The body may follow in this same callback when the headers
-             * went out whole (saves a poll cycle per request). */
-            if (r->resp_len && lws_partial_buffered(wsi)) {
-                lws_callback_on_writable(wsi);
-                return 0;
-            }
-        }
-        if (r->resp_len) {
-            if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len,
-                          LWS_WRITE_HTTP_FINAL) != (int)r->resp_len)
-                return 1;
-        }
-        p->req = NULL;
-        r->wsi = NULL;
-        mb_http_on_closed(r); /* frees it: the response is written */
-        if (lws_http_transaction_completed(wsi)) return -1;
-        return 0;
-    }
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!p->req || !p->req->responded) return 0;
+        return write_response(wsi, p);
 
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p && p->req) {
@@ -344,8 +475,11 @@ int mb_transport_start(void)
     info.keepalive_timeout = 5;
     info.vhost_name = "moonbase";
     mb_imap_init(&pending_conns);
+    mb_imap_init(&peer_ips);
     ev_timer_init(&pending_w, pending_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &pending_w);
+    ev_prepare_init(&kick_w, kick_cb);
+    ev_prepare_start(mb_loop(), &kick_w);
     ctx = lws_create_context(&info);
     wsi_baseline = n_wsi; /* the listening socket(s) */
     if (!ctx) {
@@ -358,12 +492,19 @@ int mb_transport_start(void)
 void mb_transport_stop(void)
 {
     ev_timer_stop(mb_loop(), &pending_w);
+    ev_prepare_stop(mb_loop(), &kick_w);
     if (ctx) lws_context_destroy(ctx);
     ctx = NULL;
     size_t it = 0;
     void *v;
     while (mb_imap_next(&pending_conns, &it, NULL, &v)) free(v);
     mb_imap_free(&pending_conns);
+    it = 0;
+    while (mb_imap_next(&peer_ips, &it, NULL, &v)) free(v);
+    mb_imap_free(&peer_ips);
+    free(kicks);
+    kicks = NULL;
+    n_kicks = cap_kicks = 0;
     for (int i = 0; i < 3; i++) {
         free(mount_origins[i]);
         mount_origins[i] = NULL;

@@ -22,6 +22,7 @@ static struct {
     int64_t loaded_at, error_at;
     int version;
     double *calls, *errors;
+    mb_buf out; /* response text, reused from call to call */
 } S;
 
 static int l_rpc(lua_State *L)
@@ -230,6 +231,22 @@ void rpc_route(mb_http_req *r)
         lua_pop(L, 2);
         return;
     }
+    if (lua_type(L, -2) == LUA_TTABLE) {
+        /* The common case, written straight to JSON text (no jansson tree,
+         * no json_dumps). */
+        mb_buf_reset(&S.out);
+        bool ok = mb_lua_encode_json(L, -2, &S.out, err, sizeof err) == MB_OK;
+        if (ok) {
+            lua_pop(L, 2);
+            mb_http_respond_json(r, 200, S.out.data, S.out.len);
+        }
+        if (S.out.cap > 64 * 1024) mb_buf_free(&S.out); /* keep no large buffer */
+        if (ok) return;
+        /* Not JSON: the path below answers, with mb_lua_to_json's message
+         * (the encoder words a few errors differently). */
+    }
+    /* nil, a lone string/number/boolean (jansson answers "{}" for these:
+     * json_dumps encodes only objects and arrays), or an error. */
     json_t *out = lua_isnil(L, -2) ? json_null() : mb_lua_to_json(L, -2, err, sizeof err);
     lua_pop(L, 2);
     if (!out) {
@@ -254,5 +271,6 @@ void rpc_destroy(void)
 {
     mb_lua_vm_free(S.vm);
     free(S.error);
+    mb_buf_free(&S.out);
     memset(&S, 0, sizeof S);
 }
