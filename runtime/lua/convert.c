@@ -518,7 +518,7 @@ static const unsigned char plain_char[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70..0x7f */
 };
 
-static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len)
+static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len, bool is_key)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
@@ -533,7 +533,7 @@ static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len)
         if (ch >= 0x80) {
             size_t n = utf8_seq(p + i, len - i);
             if (!n) {
-                fail(c, "string is not valid UTF-8");
+                fail(c, is_key ? "key is not valid UTF-8" : "string is not valid UTF-8");
                 return false;
             }
             i += n;
@@ -608,7 +608,7 @@ static bool encode_table(enc_ctx *c, int t, mb_buf *out, size_t start_len)
             if (ok && str) {
                 size_t klen;
                 const char *key = lua_tolstring(L, -2, &klen);
-                ok = put_string(c, out, key, klen);
+                ok = put_string(c, out, key, klen, true);
             } else if (ok) {
                 char num[34];
                 int n = number_key(lua_tonumber(L, -2), num + 1);
@@ -662,7 +662,7 @@ static bool encode(enc_ctx *c, int idx, mb_buf *out, size_t start_len)
             fail(c, "output larger than %zu bytes", MB_LUA_JSON_MAX_BYTES);
             return false;
         }
-        return put_string(c, out, s, len);
+        return put_string(c, out, s, len, false);
     }
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) {
