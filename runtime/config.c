@@ -53,6 +53,7 @@ static const opt_def opts[] = {
     {"db-query-timeout-ms", I(db_query_timeout_ms), "5000", 100, 600000, "statement timeout"},
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "5000", 100, 600000, "graceful shutdown bound"},
     {"input-rate", I(input_rate), "60", 1, 10000, "match.input per second per player"},
+    {"io-batch-us", I(io_batch_us), "1000", 0, 20000, "the loop polls sockets at most once per this many us (0: at once); see docs/PERFORMANCE.md"},
     {"tick-slot-ms", I(tick_slot_ms), "2", 0, 1000, "matches tick in slots this wide (0: any phase); see docs/PERFORMANCE.md"},
     {"matchmaker-interval-ms", I(matchmaker_interval_ms), "100", 10, 10000, "matchmaker pass interval"},
     {"chat-rate", I(chat_rate), "10", 1, 10000, "chat.send per second per player"},

@@ -42,6 +42,7 @@ typedef struct mb_config {
     int db_query_timeout_ms;
     int shutdown_timeout_ms;
     int input_rate;            /* match.input per second per player */
+    int io_batch_us;           /* minimum time between two polls (libev io collect interval) */
     int tick_slot_ms;          /* tick phases snap to slots of this width (0: free) */
     int matchmaker_interval_ms;
     int chat_rate;             /* chat.send per second per player */

@@ -417,6 +417,13 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     cfg = c;
     mods = modules;
     loop = ev_default_loop(EVFLAG_AUTO);
+    /* I/O batching: when the loop is about to wait, libev first lets up to
+     * --io-batch-us pass since the previous poll (never past the next timer,
+     * so ticks stay on time), then one epoll_wait collects everything that
+     * arrived meanwhile. Under load that turns a wake-up per input into one
+     * per millisecond (fewer context switches and epoll_wait calls) for at
+     * most that much added latency; idle, it changes nothing. */
+    ev_set_io_collect_interval(loop, cfg->io_batch_us / 1e6);
     signal(SIGPIPE, SIG_IGN);
 
     mb_m_sessions = mb_metric("moonbase_sessions", "", MB_GAUGE, "open WebSocket sessions");
