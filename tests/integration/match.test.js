@@ -138,9 +138,10 @@ describe('matches', () => {
       const same = await stateWhere(p.ws, (st) => st.tick === converged.payload.tick, 5000);
       assert.deepEqual(same.payload, converged.payload);
     }
-    // ticks increase one by one
-    const a = await ps[1].ws.next('match.state', 3000);
-    const b = await ps[1].ws.next('match.state', 3000);
+    // ticks increase one by one (the buffer may still hold older states that the predicates
+    // above skipped: look only at states after the converged one, in arrival order)
+    const a = await stateWhere(ps[1].ws, (st) => st.tick > converged.payload.tick, 3000);
+    const b = await stateWhere(ps[1].ws, (st) => st.tick > a.payload.tick, 3000);
     assert.equal(b.payload.tick, a.payload.tick + 1);
 
     // finish: player 0 attacks until everyone else is out (10 damage per hit, 100 hp)
