@@ -27,7 +27,13 @@
 typedef struct level {
     int array; /* 1: array, 0: object */
     int n;     /* array: elements so far */
+    bool nulls; /* object: a member was null (held by the placeholder) */
 } level;
+
+/* {"a": null} leaves a out, but the key must still count for the duplicate
+ * check ({"a": 1, "a": null} is as invalid as any other repeat): a null
+ * member is stored as this placeholder and removed when the object ends. */
+static const char null_member = 0;
 
 typedef struct dec {
     lua_State *L;
@@ -87,8 +93,9 @@ static int on_null(void *ctx)
         lua_pushlightuserdata(L, NULL); /* moonbase.null keeps indices dense */
         return put(d);
     }
-    lua_pop(L, 1); /* {"a": null}: no key */
-    return 1;
+    d->lv[d->depth].nulls = true;
+    lua_pushlightuserdata(L, (void *)&null_member);
+    return put(d);
 }
 
 static int on_boolean(void *ctx, int b)
@@ -156,6 +163,7 @@ static int open_container(dec *d, int array)
     d->depth++;
     d->lv[d->depth].array = array;
     d->lv[d->depth].n = 0;
+    d->lv[d->depth].nulls = false;
     return 1;
 }
 
@@ -172,6 +180,19 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len)
 static int on_end_map(void *ctx)
 {
     dec *d = ctx;
+    lua_State *L = d->L;
+    if (d->lv[d->depth].nulls) { /* drop the placeholders of null members */
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            bool ph = lua_touserdata(L, -1) == (void *)&null_member;
+            lua_pop(L, 1);
+            if (ph) { /* clearing a field during traversal is allowed */
+                lua_pushvalue(L, -1);
+                lua_pushnil(L);
+                lua_rawset(L, -4);
+            }
+        }
+    }
     d->depth--;
     return put(d);
 }

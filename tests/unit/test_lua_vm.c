@@ -986,6 +986,9 @@ static void test_convert_text(void **state)
     text_error(vm, "\"\xff\"", 0, "invalid JSON");                 /* bad UTF-8 */
     text_error(vm, "{\"a\":1,\"b\":2,\"a\":3}", 0, "duplicate key \"a\"");
     text_error(vm, "{\"o\":{\"k\":[],\"k\":{}}}", 0, "duplicate key \"k\"");
+    text_error(vm, "{\"k\":\"v\",\"k\":null}", 0, "duplicate key \"k\"");
+    text_error(vm, "{\"k\":null,\"k\":1}", 0, "duplicate key \"k\"");
+    text_error(vm, "{\"k\":null,\"k\":null}", 0, "duplicate key \"k\"");
     text_error(vm, "[1e400]", 0, "number out of range");
     text_error(vm, "[[[[1]]]]", 3, "nested deeper than 3 levels");
     char deep[100];
@@ -1017,6 +1020,19 @@ static void test_convert_text(void **state)
     lua_getfield(L, -1, "a");
     assert_true(lua_isnil(L, -1));
     lua_pop(L, 2);
+    const char *nulls = "{\"a\":null,\"b\":1,\"c\":null,\"d\":{\"e\":null},\"f\":[null]}";
+    assert_int_equal(mb_lua_push_json_text(vm, nulls, strlen(nulls), 0, err, sizeof err), MB_LUA_OK);
+    mb_buf nb = MB_BUF_INIT;
+    assert_int_equal(mb_lua_encode_json(L, -1, &nb, err, sizeof err), MB_OK);
+    {
+        json_error_t je2;
+        json_t *g = json_loadb(nb.data, nb.len, 0, &je2), *w = json_loads("{\"b\":1,\"d\":{},\"f\":[null]}", 0, &je2);
+        assert_true(json_equal(g, w));
+        json_decref(g);
+        json_decref(w);
+    }
+    mb_buf_free(&nb);
+    lua_pop(L, 1);
     assert_int_equal(mb_lua_push_json_text(vm, "null", 4, 0, err, sizeof err), MB_LUA_OK);
     assert_true(lua_isnil(L, -1));
     lua_pop(L, 1);
