@@ -8,7 +8,7 @@
 # Steps: build build-bench/ (Release); start a throwaway PostgreSQL (tools/pg.sh, removed at
 # exit); for every run start a fresh server with load-friendly limits (below), run the load
 # generator with --server-pid, stop the server by its PID; then bench_vote, bench_matchmaker
-# and bench_lua when built. Everything it started is stopped by PID at exit.
+# bench_lua and bench_send when built. Everything it started is stopped by PID at exit.
 #
 # Sets (the load generator and the server share this machine's cores: see docs/PERFORMANCE.md):
 #   quick    smoke run, about a minute (tests/bench/loadgen.sh uses it)
@@ -222,6 +222,17 @@ if [[ $SET != run && $SET != sweep && $SET != idle ]]; then
       [[ -n $pc ]] && printf '{"bench":"lua","config":"mb_lua_vm_pcall","median_ns":%s}\n' "$pc" >>"$INPROC"
     fi
   done
+  # The kernel's price of one loopback send without the server (the floor under "CPU per
+  # 100k states"): 800 sockets, 16,000 sends/s, spread over 100 phases like 100 separately
+  # ticking matches, and in 25 bursts per period like matches in 2 ms tick slots.
+  if [[ -x $BUILD/bench_send ]]; then
+    say "bench_send"
+    : >"$LOGDIR/bench_send.log"
+    for g in 100 25; do
+      "$BUILD/bench_send" --groups "$g" --seconds 5 >>"$LOGDIR/bench_send.log" 2>&1 || FAILED=1
+    done
+    grep -a '^{"bench"' "$LOGDIR/bench_send.log" >>"$INPROC" || true
+  fi
 fi
 
 # ---- table and history ----------------------------------------------------------------------

@@ -161,6 +161,9 @@ done:
            groups, hz, bytes, seconds, sent, (double)sent / seconds);
     printf("writer CPU per send: %.2f us (user %.2f, system %.2f) = %.3f s per 100,000\n", (us + sy) / (double)sent * 1e6,
            us / (double)sent * 1e6, sy / (double)sent * 1e6, (us + sy) / (double)sent * 1e5);
+    /* one line for tools/bench.sh's table */
+    printf("{\"bench\":\"send\",\"config\":\"%d sockets %d phases\",\"median_ns\":%.0f}\n", sockets, groups,
+           (us + sy) / (double)sent * 1e9);
     free(msg);
     free(cl);
     free(sv);
