@@ -672,6 +672,18 @@ static void test_module(void **state)
 
 /* ---- conversion --------------------------------------------------------- */
 
+/* got equals exp, or say what came back before failing. */
+static void assert_json_same(const char *path, json_t *got, json_t *exp, const char *in, const char *want)
+{
+    assert_non_null(got);
+    if (!json_equal(got, exp)) {
+        char *s = json_dumps(got, JSON_ENCODE_ANY);
+        fprintf(stderr, "%s: in: %s\nwant: %s\ngot: %s\n", path, in, want ? want : in, s);
+        free(s);
+    }
+    assert_true(json_equal(got, exp));
+}
+
 /* JSON text -> Lua (host push) -> jansson -> compare with want (or the input). */
 static void roundtrip(mb_lua_vm *vm, const char *in, const char *want)
 {
@@ -685,25 +697,13 @@ static void roundtrip(mb_lua_vm *vm, const char *in, const char *want)
     assert_int_equal(mb_lua_push_json_protected(vm, src, err, sizeof err), MB_LUA_OK);
     json_t *back = mb_lua_to_json(L, -1, err, sizeof err);
     if (!back) fprintf(stderr, "to_json(%s): %s\n", in, err);
-    assert_non_null(back);
-    if (!json_equal(back, exp)) {
-        char *s = json_dumps(back, JSON_ENCODE_ANY);
-        fprintf(stderr, "in: %s\nwant: %s\ngot: %s\n", in, want ? want : in, s);
-        free(s);
-    }
-    assert_true(json_equal(back, exp));
+    assert_json_same("jansson push", back, exp, in, want);
     /* the text decoder (yajl, no tree) gives the same value */
     int top = lua_gettop(L);
     assert_int_equal(mb_lua_push_json_text(vm, in, strlen(in), 0, err, sizeof err), MB_LUA_OK);
     assert_int_equal(lua_gettop(L), top + 1);
     json_t *back2 = mb_lua_to_json(L, -1, err, sizeof err);
-    assert_non_null(back2);
-    if (!json_equal(back2, exp)) {
-        char *s = json_dumps(back2, JSON_ENCODE_ANY);
-        fprintf(stderr, "text decoder: in: %s\nwant: %s\ngot: %s\n", in, want ? want : in, s);
-        free(s);
-    }
-    assert_true(json_equal(back2, exp));
+    assert_json_same("text decoder", back2, exp, in, want);
     json_decref(back2);
     lua_pop(L, 1);
     /* the text encoder agrees */
