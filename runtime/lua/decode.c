@@ -120,14 +120,16 @@ static int on_number(void *ctx, const char *s, size_t len)
     if (simple) {
         v = i ? -(double)u : (double)u;
     } else {
-        char buf[128];
-        if (len >= sizeof buf) {
-            d->why = "number too long";
+        char small[128];
+        char *buf = len < sizeof small ? small : malloc(len + 1); /* JSON allows any number of digits */
+        if (!buf) {
+            d->why = "out of memory";
             return 0;
         }
         memcpy(buf, s, len);
         buf[len] = '\0';
         v = strtod(buf, NULL);
+        if (buf != small) free(buf);
         if (!isfinite(v)) {
             d->why = "number out of range";
             return 0;

@@ -990,6 +990,18 @@ static void test_convert_text(void **state)
     text_error(vm, "{\"k\":null,\"k\":1}", 0, "duplicate key \"k\"");
     text_error(vm, "{\"k\":null,\"k\":null}", 0, "duplicate key \"k\"");
     text_error(vm, "[1e400]", 0, "number out of range");
+    {   /* a number of 300 digits is fine: it reads as the nearest double */
+        char num[400];
+        int n = snprintf(num, sizeof num, "[0.");
+        for (int i = 0; i < 300; i++) num[n++] = i == 299 ? '1' : '0';
+        num[n++] = ']';
+        num[n] = '\0';
+        char e[256];
+        assert_int_equal(mb_lua_push_json_text(vm, num, (size_t)n, 0, e, sizeof e), MB_LUA_OK);
+        lua_rawgeti(L, -1, 1);
+        assert_true(lua_tonumber(L, -1) == strtod(num + 1, NULL));
+        lua_pop(L, 2);
+    }
     text_error(vm, "[[[[1]]]]", 3, "nested deeper than 3 levels");
     char deep[100];
     memset(deep, '[', 40);
