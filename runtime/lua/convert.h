@@ -64,7 +64,11 @@ int mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t
  * deeper than max_depth (<= 0 or above MB_LUA_JSON_MAX_DEPTH: that limit)
  * are errors. Protected like mb_lua_push_json_protected: on MB_LUA_OK one
  * value is pushed; otherwise nothing is and err says why ("invalid JSON:
- * ..." for bad text, MB_LUA_ERR_MEMORY when the VM's cap refused). */
+ * ..." for bad text, MB_LUA_ERR_MEMORY when the VM's cap refused).
+ * Strings follow yajl's checks, which are looser than jansson's: overlong
+ * UTF-8 forms pass and a lone surrogate escape becomes '?'. A caller that
+ * needs jansson's strictness checks the text first (mb_envelope_scan does,
+ * for match.input). */
 int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
                           size_t errlen);
 
