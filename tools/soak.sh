@@ -58,10 +58,12 @@ DB_URL=$(tools/pg.sh url "$PGDIR" moonbase)
 say "PostgreSQL: $DB_URL ($PGDIR)"
 
 # ---- server -------------------------------------------------------------------------------------
+# The soak's players keep the session token of their first login: it must outlive the run (the
+# default 900 s made every run longer than 15 minutes fail with 401 "token expired").
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/moonbase-soak-data.XXXXXX")
 PORT=$(free_port)
 "$BIN" --host 127.0.0.1 --port "$PORT" --database-url "$DB_URL" --data-dir "$DATA" --scripts scripts \
-  --log-level info --auth-rate 1000000 >"$OUT/server.log" 2>&1 &
+  --log-level info --auth-rate 1000000 --token-ttl $((MINUTES * 60 + 600)) >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 300); do
   if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi
