@@ -62,6 +62,18 @@ function withTimeout(promise, ms, what) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/* Poll fn every `every` ms until it returns something truthy (returned), or fail the test
+ * with "<what>: not within <ms> ms". */
+async function waitFor(what, fn, ms = 5000, every = 100) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(every);
+  }
+}
+
 /** A free TCP port on 127.0.0.1 (the kernel picks it; a race with other processes is retried by startServer). */
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -842,6 +854,7 @@ module.exports = {
   freePort,
   withTimeout,
   sleep,
+  waitFor,
   sanitizerReport,
   stopAll,
 };

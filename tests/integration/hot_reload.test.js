@@ -17,15 +17,7 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
 const HOT_V1 = fs.readFileSync(path.join(__dirname, 'scripts', 'modes', 'hot.lua'), 'utf8');
 
-async function waitFor(what, fn, ms = 5000, every = 50) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await h.sleep(every);
-  }
-}
+const waitFor = (what, fn, ms = 5000) => h.waitFor(what, fn, ms, 50);
 
 describe('hot reload', () => {
   let server;

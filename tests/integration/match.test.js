@@ -40,15 +40,7 @@ function assertError(msg, code, requestType, messageRe) {
 /** The next match.state whose payload satisfies pred. */
 const stateWhere = (ws, pred, ms = 3000) => ws.next((m) => m.type === 'match.state' && pred(m.payload), ms);
 
-async function waitFor(what, fn, ms = 5000, every = 100) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await h.sleep(every);
-  }
-}
+const { waitFor } = h;
 
 describe('matches', () => {
   let server;

@@ -31,15 +31,7 @@ function assertError(msg, code, requestType, messageRe) {
   if (messageRe) assert.match(msg.payload.message, messageRe);
 }
 
-async function waitFor(what, fn, ms = 5000, every = 100) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await h.sleep(every);
-  }
-}
+const { waitFor } = h;
 
 describe('matchmaker', () => {
   let server;

@@ -35,15 +35,7 @@ const EXPECT = {
   memory: () => /^memory budget exceeded: not enough memory/,
 };
 
-async function waitFor(what, fn, ms = 5000, every = 100) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await h.sleep(every);
-  }
-}
+const { waitFor } = h;
 
 describe('script faults: only the failing match ends', () => {
   let server;

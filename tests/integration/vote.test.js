@@ -56,15 +56,7 @@ function frame(obj) {
   return Buffer.concat([head, mask, body]);
 }
 
-async function waitFor(what, fn, ms = 5000, every = 100) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await h.sleep(every);
-  }
-}
+const { waitFor } = h;
 
 describe('voting', () => {
   let server;
