@@ -117,6 +117,13 @@ describe('the documented nginx configuration in front of a real server', () => {
   });
 
   let login;
+  it('docs/DEPLOYING.md shows this very file', () => {
+    const doc = fs.readFileSync(path.join(path.dirname(EXAMPLE), '..', '..', 'docs', 'DEPLOYING.md'), 'utf8');
+    const block = /```nginx\n([\s\S]*?)```/.exec(doc);
+    assert.ok(block, 'an nginx code block in docs/DEPLOYING.md');
+    assert.equal(block[1], fs.readFileSync(EXAMPLE, 'utf8'), 'docs/DEPLOYING.md and deploy/nginx/moonbase.conf differ');
+  });
+
   it('REST over https through nginx', async () => {
     const r = await request('127.0.0.1', port, 'POST', '/v1/auth/device', { ca: pki.ca, body: { device_id: `nginx-${crypto.randomBytes(4).toString('hex')}` } });
     assert.ok([200, 201].includes(r.status), r.text);

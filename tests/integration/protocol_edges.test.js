@@ -232,6 +232,13 @@ describe('an Authorization header over 4096 bytes', () => {
     assert.match(JSON.parse(r.body).error.message, /Authorization/);
   });
 
+  it('headers over 8 KiB in all (not Authorization) still get no answer: the connection is closed (documented limit)', async () => {
+    const s = await rawConnect(server.port);
+    s.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(9000)}\r\n\r\n`);
+    await h.withTimeout(s.ended, 5000, 'server closing the connection');
+    assert.equal(s.buf.length, 0);
+  });
+
   it('the server is fine afterwards; the refusals are counted as bad_request', async () => {
     assert.equal((await server.http('GET', '/healthz')).status, 200);
     const m = (await server.http('GET', '/metrics')).text;
