@@ -99,8 +99,9 @@ typedef struct {
     uint8_t st, need, bad;
     uint64_t left; /* frame length being read, then payload bytes to skip */
 } rxmon;
-static rxmon *mons;
+static rxmon *mons; /* by fd; the loop thread only (the worker thread does no I/O) */
 static size_t n_mons;
+static mb_imap mon_fds; /* wsi -> fd + 1: lws has closed the fd by WSI_DESTROY */
 
 static rxmon *mon_of_fd(int fd)
 {
@@ -120,6 +121,7 @@ static void mon_add(struct lws *wsi)
     }
     memset(&mons[fd], 0, sizeof mons[fd]);
     mons[fd].wsi = wsi;
+    mb_imap_put(&mon_fds, (uint64_t)(uintptr_t)wsi, (void *)(uintptr_t)(fd + 1));
 }
 
 static rxmon *mon_of(struct lws *wsi)
@@ -128,10 +130,10 @@ static rxmon *mon_of(struct lws *wsi)
     return m && m->wsi == wsi ? m : NULL;
 }
 
-static void mon_del(struct lws *wsi)
+static void mon_del(struct lws *wsi) /* WSI_DESTROY */
 {
-    rxmon *m = mon_of(wsi);
-    if (m) memset(m, 0, sizeof *m);
+    uintptr_t fd1 = (uintptr_t)mb_imap_del(&mon_fds, (uint64_t)(uintptr_t)wsi);
+    if (fd1 && fd1 - 1 < n_mons && mons[fd1 - 1].wsi == wsi) memset(&mons[fd1 - 1], 0, sizeof *mons);
 }
 
 static void mon_frames(rxmon *m, const unsigned char *p, size_t n)
@@ -827,6 +829,7 @@ int mb_transport_start(void)
     info.vhost_name = "moonbase";
     mb_imap_init(&pending_conns);
     mb_imap_init(&peer_ips);
+    mb_imap_init(&mon_fds);
     ev_timer_init(&pending_w, pending_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &pending_w);
     ev_prepare_init(&kick_w, kick_cb);
@@ -860,6 +863,7 @@ void mb_transport_stop(void)
     mb_imap_free(&peer_ips);
     free(kicks);
     kicks = NULL;
+    mb_imap_free(&mon_fds);
     free(mons);
     mons = NULL;
     n_mons = 0;
