@@ -2,7 +2,10 @@
  * transport.c - libwebsockets on the libev loop (foreign loop): one port
  * serving GET /ws (WebSocket), REST under /v1, /healthz, /metrics and the
  * static console/demo mounts. Turns lws callbacks into session and HTTP
- * request events; nothing here knows any message type.
+ * request events; nothing here knows any message type. Also: TLS
+ * (--tls-cert/--tls-key, reloaded on SIGHUP), IPv6 listeners, the RFC 6455
+ * masking check lws 4.1 lacks, 431 for oversized Authorization headers and
+ * malloc_trim after bursts of closes (docs/DEPLOYING.md, docs/PROTOCOL.md).
  */
 #include "internal.h"
 
