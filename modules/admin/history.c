@@ -261,9 +261,14 @@ static const mb_route routes[] = {
     {"GET", "/v1/admin/scripts/errors", route_script_errors, MB_AUTH_ADMIN, false},
 };
 
+static mb_status history_init(void) { return MB_OK; }
+static void history_destroy(void) {}
+
 const mb_module admin_history_module = {
     .api = MB_MODULE_API,
     .name = "admin_history",
+    .init = history_init,
+    .destroy = history_destroy,
     .routes = routes,
     .n_routes = MB_ARRAY_LEN(routes),
 };
