@@ -10,8 +10,9 @@
 -- params.rounds rounds (default 3 when the matchmaker made the match, i.e. params.players is
 -- set; 1 for a match created by hand). Between rounds the match itself runs a map vote
 -- (match:vote_start, plurality, live tallies, ties keep the current map, veto allowed); its
--- result (vote_result) or a veto (vote_vetoed) starts the next round on the chosen map with
--- everyone back at 100 hp. Players see the vote through match.vote_start / match.vote_tally /
+-- result (vote_result) or a veto (vote_vetoed) starts the next round result_ms later
+-- (match:after; default 3000, the result stays on screen) on the chosen map with everyone back
+-- at 100 hp. params: rounds, round_ms (120000), vote_ms (15000), result_ms, map (the first). Players see the vote through match.vote_start / match.vote_tally /
 -- match.vote_result and the state's phase ("waiting", "playing", "voting"). After the last
 -- round, or when fewer than 2 players are left, the match finishes with the last round's
 -- winner and reason, plus `rounds` (each round's map, winner and reason) and `map`.
@@ -40,6 +41,7 @@ local arena = {
 local SIZE, SPEED, RANGE, DAMAGE = 100, 10, 12, 10
 local ROUND_MS = 120000
 local VOTE_MS = 15000
+local RESULT_MS = 3000   -- the vote's result on screen before the next round
 local MAPS = {
   { id = "jungle", label = "Jungle Path" },
   { id = "volcano", label = "Volcano Path" },
@@ -59,6 +61,7 @@ function arena.init(match, params)
     players = {},
     round_ms = tonumber(params.round_ms) or ROUND_MS,
     vote_ms = tonumber(params.vote_ms) or VOTE_MS,
+    result_ms = tonumber(params.result_ms) or RESULT_MS,
     elapsed_ms = 0,
     started = false,
     phase = "waiting",   -- "playing", "voting"
@@ -201,13 +204,14 @@ local function next_round(match, state)
   announce_round(match, state)
 end
 
+-- The result stays on screen for result_ms before the next round starts.
 function arena.vote_result(match, state, result)
   if result.winner then state.map = result.winner end
-  next_round(match, state)
+  match:after(state.result_ms, next_round)
 end
 
 function arena.vote_vetoed(match, state, vote_id, player_id)
-  next_round(match, state)
+  match:after(state.result_ms, next_round)
 end
 
 function arena.tick(match, state, tick, dt_ms)

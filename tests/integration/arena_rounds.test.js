@@ -36,7 +36,7 @@ describe('arena: rounds and the in-match map vote', () => {
 
   it('round 1 ends, the match runs a map vote, round 2 is played on the winner, then the match finishes', async () => {
     const [a, b] = [await player(), await player()];
-    const id = await create(a, { rounds: 2, round_ms: 2500, vote_ms: 10000 });
+    const id = await create(a, { rounds: 2, round_ms: 2500, vote_ms: 10000, result_ms: 100 });
     await a.ws.ok('match.join', { match_id: id });
     await b.ws.ok('match.join', { match_id: id });
     const r1 = await message(a, 'round');
@@ -79,7 +79,7 @@ describe('arena: rounds and the in-match map vote', () => {
 
   it('a veto keeps the map; a player leaving during the vote ends the match after it', async () => {
     const [a, b] = [await player(), await player()];
-    const id = await create(a, { rounds: 3, round_ms: 300, vote_ms: 1500, map: 'caves' });
+    const id = await create(a, { rounds: 3, round_ms: 300, vote_ms: 1500, result_ms: 100, map: 'caves' });
     await a.ws.ok('match.join', { match_id: id });
     await b.ws.ok('match.join', { match_id: id });
     assert.equal((await message(a, 'round')).payload.data.map, 'caves');
