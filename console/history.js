@@ -104,11 +104,12 @@ export function finishedMatchView(m) {
   const info = el(
     'div',
     { className: 'card', id: 'match-info' },
-    el('h3', {}, `${m.mode} `, badge('finished', 'info'), ' ', reasonBadge(m.reason)),
+    el('h3', {}, `${m.mode} `, badge('finished', 'info')),
     el(
       'dl',
       { className: 'kv' },
       el('dt', { textContent: 'match id' }), el('dd', { className: 'mono', textContent: m.match_id }),
+      el('dt', { textContent: 'reason' }), el('dd', {}, reasonBadge(m.reason)),
       el('dt', { textContent: 'players' }), el('dd', { textContent: fmtNum(uniquePlayers(m.players).length) }),
       el('dt', { textContent: 'duration' }), el('dd', { id: 'match-duration', textContent: m.duration_ms == null ? 'never started' : fmtMs(m.duration_ms) }),
       el('dt', { textContent: 'ticks' }), el('dd', { textContent: fmtNum(m.ticks) }),
