@@ -144,7 +144,7 @@ function renderPlayers() {
 player.addEventListener('arena', () => {
   const a = player.arena;
   if (!a) return;
-  $('hud-time').textContent = fmtTime(a.started ? a.time_left_ms : null);
+  if (player.phase === 'playing') $('hud-time').textContent = fmtTime(a.started ? a.time_left_ms : null); // the vote has its own clock
   if (player.phase === 'playing') show(a.started ? null : 'ov-waiting');
   const now = performance.now();
   if (now - lastPlayersRender > 200) {
