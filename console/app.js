@@ -3,6 +3,9 @@
 import { AdminClient } from '/sdk/moonbase-client.js';
 import { $, toast } from './ui.js';
 import { PAGES } from './pages.js';
+import { HISTORY_PAGES } from './history.js';
+
+Object.assign(PAGES, HISTORY_PAGES); // #/history, #/errors
 
 const TOKEN_KEY = 'moonbase.console.token';
 let admin = null;

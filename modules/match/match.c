@@ -132,6 +132,7 @@ void match_fail(match *m, const char *msg)
     mb_error("match_script_error", "match=%s mode=%s version=%d tick=%llu error=%s", m->id,
              m->v->mode, m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, msg));
     *m_matches_failed += 1;
+    match_script_error_record(m->v->mode, m->v->version, m->id, m->tick, msg); /* the console's list */
     if (m->finalizing) return; /* terminate failed: the match is ending anyway */
     /* First line only: tracebacks stay in the server log. */
     size_t l = strcspn(msg, "\n");
@@ -351,6 +352,7 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
         char q[2048];
         mb_error("match_init_failed", "mode=%s version=%d error=%s", mode, v->version,
                  mb_log_quote(q, sizeof q, cerr));
+        match_script_error_record(mode, v->version, m->id, 0, cerr);
         *code = MB_E_INTERNAL;
         snprintf(err, errlen, "mode '%s' init failed: %.*s", mode, (int)strcspn(cerr, "\n"), cerr);
         match_free(m);
@@ -1141,6 +1143,7 @@ void match_runtime_destroy(void)
     }
     mb_smap_free(&matches);
     mb_smap_free(&player_match);
+    match_script_errors_free();
 }
 
 /* For simulate: free a finished simulated match. */

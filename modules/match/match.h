@@ -95,4 +95,14 @@ void match_on_input(mb_session *s, const char *cid, json_t *payload);
 void match_on_input_raw(mb_session *s, const char *cid, const char *payload, size_t len);
 void match_on_leave(mb_session *s, const char *cid, json_t *payload);
 
+/* Runtime errors of match scripts, per mode (script_errors.c): the last
+ * MATCH_SCRIPT_ERRORS_MAX of each mode, newest first, for the console. */
+#define MATCH_SCRIPT_ERRORS_MAX 50
+void match_script_error_record(const char *mode, int version, const char *match_id, uint64_t tick,
+                               const char *msg);
+/* {capacity, modes: [{mode, total, errors: [...]}]}: one mode, or every mode
+ * with errors when mode is NULL (new reference). */
+json_t *match_script_errors_json(const char *mode, size_t limit);
+void match_script_errors_free(void);
+
 #endif
