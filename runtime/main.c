@@ -36,6 +36,7 @@ static const mb_module *const modules[] = {
     &vote_module,
     &matchmaker_module,
     &admin_module,
+    &account_admin_module,
     NULL,
 };
 
