@@ -58,6 +58,8 @@ describe('account lifecycle', () => {
     await bob.ws.ok('chat.join', { channel_id: room });
     await alice.ws.ok('chat.send', { channel_id: room, content: 'alice in the room' });
     await bob.ws.ok('chat.send', { channel_id: room, content: 'bob in the room' });
+    await alice.ws.ok('chat.join', { channel_id: `dm:${bob.player_id}` });
+    await bob.ws.ok('chat.join', { channel_id: `dm:${alice.player_id}` });
     await alice.ws.ok('chat.send', { channel_id: `dm:${bob.player_id}`, content: 'alice to bob' });
     await bob.ws.ok('chat.send', { channel_id: `dm:${alice.player_id}`, content: 'bob to alice' });
     // friendship both ways + notifications both ways
