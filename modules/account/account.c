@@ -458,6 +458,7 @@ static void route_refresh(mb_http_req *r)
     const char *p[] = {old_hash, c->refresh_hash, ttl};
     mb_db_query("WITH old AS (UPDATE refresh_tokens SET revoked_at = now()"
                 "  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
+                "  AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.id = account_id AND b.banned_at IS NOT NULL)"
                 "  RETURNING account_id),"
                 " ins AS (INSERT INTO refresh_tokens (token_hash, account_id, expires_at)"
                 "  SELECT $2, account_id, now() + make_interval(secs => $3::int) FROM old"

@@ -486,7 +486,8 @@ mb_status account_lifecycle_load(void)
     const char *vals[] = {mb_cfg()->database_url, "5", "moonbase-revocations", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(pg) != CONNECTION_OK) {
-        mb_error("revocations_load_failed", "error=\"%s\"", PQerrorMessage(pg));
+        char m[512];
+        mb_error("revocations_load_failed", "error=%s", mb_log_quote(m, sizeof m, PQerrorMessage(pg)));
         PQfinish(pg);
         return MB_ERR;
     }
@@ -497,7 +498,8 @@ mb_status account_lifecycle_load(void)
                                "  token_version, (extract(epoch FROM tokens_revoked_until) * 1000)::bigint"
                                " FROM accounts WHERE tokens_revoked_until > now()");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        mb_error("revocations_load_failed", "error=\"%s\"", PQresultErrorMessage(res));
+        char m[512];
+        mb_error("revocations_load_failed", "error=%s", mb_log_quote(m, sizeof m, PQresultErrorMessage(res)));
         PQclear(res);
         PQfinish(pg);
         return MB_ERR;
