@@ -152,24 +152,26 @@ static void act_done(void *ud, const mb_db_result *res)
     "  (extract(epoch FROM a.tokens_revoked_until) * 1000)::bigint,"                            \
     "  (SELECT count(*) FROM r), " TS("a.banned_at") ", a.ban_reason FROM a"
 
-static const char *const act_sql[] = {
-    [ACT_DELETE] = "SELECT deleted, username, revoke_until_ms FROM account_delete($1::uuid, $3::int)"
-                   " WHERE $2::text IS NULL OR true",
-    [ACT_BAN] = "WITH a AS (UPDATE accounts SET banned_at = COALESCE(banned_at, now()), ban_reason = $2,"
-                "  token_version = token_version + 1,"
-                "  tokens_revoked_until = now() + make_interval(secs => $3::int), updated_at = now()"
-                "  WHERE id = $1::uuid RETURNING *),"
-                " r AS (UPDATE refresh_tokens t SET revoked_at = now() FROM a"
-                "  WHERE t.account_id = a.id AND t.revoked_at IS NULL RETURNING 1)" TOKENS_RESULT,
-    [ACT_UNBAN] = "WITH a AS (UPDATE accounts SET banned_at = NULL, ban_reason = NULL, updated_at = now()"
-                  "  WHERE id = $1::uuid AND ($2::text IS NULL OR true) AND $3::int > 0 RETURNING *),"
-                  " r AS (SELECT 1 WHERE false)" TOKENS_RESULT,
-    [ACT_REVOKE] = "WITH a AS (UPDATE accounts SET token_version = token_version + 1,"
-                   "  tokens_revoked_until = now() + make_interval(secs => $3::int), updated_at = now()"
-                   "  WHERE id = $1::uuid AND ($2::text IS NULL OR true) RETURNING *),"
-                   " r AS (UPDATE refresh_tokens t SET revoked_at = now() FROM a"
-                   "  WHERE t.account_id = a.id AND t.revoked_at IS NULL RETURNING 1)" TOKENS_RESULT,
-};
+static const char delete_sql[] =
+    "SELECT deleted, username, revoke_until_ms FROM account_delete($1::uuid, $3::int)"
+    " WHERE $2::text IS NULL OR true";
+static const char ban_sql[] =
+    "WITH a AS (UPDATE accounts SET banned_at = COALESCE(banned_at, now()), ban_reason = $2,"
+    "  token_version = token_version + 1,"
+    "  tokens_revoked_until = now() + make_interval(secs => $3::int), updated_at = now()"
+    "  WHERE id = $1::uuid RETURNING *),"
+    " r AS (UPDATE refresh_tokens t SET revoked_at = now() FROM a"
+    "  WHERE t.account_id = a.id AND t.revoked_at IS NULL RETURNING 1)" TOKENS_RESULT;
+static const char unban_sql[] =
+    "WITH a AS (UPDATE accounts SET banned_at = NULL, ban_reason = NULL, updated_at = now()"
+    "  WHERE id = $1::uuid AND ($2::text IS NULL OR true) AND $3::int > 0 RETURNING *),"
+    " r AS (SELECT 1 WHERE false)" TOKENS_RESULT;
+static const char revoke_sql[] =
+    "WITH a AS (UPDATE accounts SET token_version = token_version + 1,"
+    "  tokens_revoked_until = now() + make_interval(secs => $3::int), updated_at = now()"
+    "  WHERE id = $1::uuid AND ($2::text IS NULL OR true) RETURNING *),"
+    " r AS (UPDATE refresh_tokens t SET revoked_at = now() FROM a"
+    "  WHERE t.account_id = a.id AND t.revoked_at IS NULL RETURNING 1)" TOKENS_RESULT;
 
 static void run_action(mb_http_req *r, act_kind kind, bool by_admin, const char *id, const char *reason)
 {
@@ -185,7 +187,12 @@ static void run_action(mb_http_req *r, act_kind kind, bool by_admin, const char 
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", mb_cfg()->token_ttl_s);
     const char *p[] = {c->id, reason, ttl};
-    mb_db_query(act_sql[kind], 3, p, act_done, c);
+    switch (kind) {
+    case ACT_DELETE: mb_db_query(delete_sql, 3, p, act_done, c); break;
+    case ACT_BAN: mb_db_query(ban_sql, 3, p, act_done, c); break;
+    case ACT_UNBAN: mb_db_query(unban_sql, 3, p, act_done, c); break;
+    case ACT_REVOKE: mb_db_query(revoke_sql, 3, p, act_done, c); break;
+    }
 }
 
 /* DELETE /v1/account */
