@@ -75,6 +75,8 @@ describe('account lifecycle', () => {
     assert.deepEqual(await players(), [alice.player_id, bob.player_id].sort());
 
     const id = alice.player_id;
+    const presence = async () => (await server.http('GET', `/v1/presence?ids=${id}`, undefined, bearer(bob))).json.presences[0].status;
+    assert.equal(await presence(), 'online');
     assert.ok(await count(`SELECT count(*) FROM notifications WHERE player_id = '${id}' OR sender_id = '${id}'`) >= 2);
 
     const del = await server.http('DELETE', '/v1/account', undefined, bearer(alice));
@@ -119,6 +121,8 @@ describe('account lifecycle', () => {
     const hist = await server.http('GET', `/v1/chat/${room}/messages`, undefined, bearer(bob));
     assert.equal(hist.status, 200, hist.text);
     assert.deepEqual(hist.json.messages.map((m) => m.sender_id), [bob.player_id, NIL]);
+    // her presence entry goes after the usual reconnect grace (2 s)
+    await h.waitFor('alice offline', async () => (await presence()) === 'offline', 5000);
     // bob's friend list no longer has alice
     const friends = await server.http('GET', '/v1/friends', undefined, bearer(bob));
     assert.deepEqual(friends.json.friends, []);
