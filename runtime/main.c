@@ -38,6 +38,7 @@ static const mb_module *const modules[] = {
     &matchmaker_module,
     &admin_module,
     &admin_history_module,
+    &account_admin_module,
     NULL,
 };
 

@@ -1152,3 +1152,35 @@ void match_sim_free(match *m)
     if (!m->dead) mb_smap_del(&matches, m->id);
     match_free(m);
 }
+
+/* ------------------------------------------------- account removed */
+
+/* The account of player_id was deleted or banned: it leaves its match now
+ * (leave() runs with reason, as after the reconnect grace) and its seat
+ * reservations elsewhere are released. Returns the seats dropped. */
+int match_player_removed(const char *player_id, const char *reason)
+{
+    char **ids = NULL;
+    size_t n_ids = 0, it = 0;
+    match *m;
+    while (match_next(&it, &m))
+        if (!m->dead && match_seat(m, player_id)) {
+            ids = mb_realloc(ids, (n_ids + 1) * sizeof *ids);
+            ids[n_ids++] = mb_strdup(m->id);
+        }
+    int n = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        m = match_find(ids[i]);
+        seat *s = m && !m->dead ? match_seat(m, player_id) : NULL;
+        if (s) {
+            if (s->joined) seat_leave(m, s, reason);
+            else seat_release(m, s);
+            match_post_call(m);
+            n++;
+        }
+        free(ids[i]);
+    }
+    free(ids);
+    if (n) mb_info("match_player_removed", "player=%s seats=%d reason=%s", player_id, n, reason);
+    return n;
+}

@@ -90,6 +90,8 @@ void match_runtime_init(void);
 void match_runtime_shutdown(void);   /* terminate all with "shutdown" */
 void match_runtime_destroy(void);
 void match_session_closed(const char *player_id, bool last_socket);
+/* The account is gone (deleted/banned): leave now, drop reservations. */
+int match_player_removed(const char *player_id, const char *reason);
 void match_on_join(mb_session *s, const char *cid, json_t *payload);
 void match_on_input(mb_session *s, const char *cid, json_t *payload);
 void match_on_input_raw(mb_session *s, const char *cid, const char *payload, size_t len);
