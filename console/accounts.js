@@ -30,9 +30,12 @@ function search(root, ctx) {
     more.classList.toggle('hidden', !cursor);
     ctx.meta(`${rows.length}${cursor ? '+' : ''} account${rows.length === 1 ? '' : 's'}`);
   };
+  let latest = 0; // only the newest request renders (the first, unfiltered load can answer after a search)
   const load = async (after) => {
     const q = { q: input.value.trim() || undefined, banned: filter.value || undefined, limit: 50, after: after || undefined };
+    const seq = ++latest;
     const r = await ctx.admin.request('GET', '/v1/admin/accounts', { query: q });
+    if (seq !== latest) return;
     rows = after ? rows.concat(r.accounts) : r.accounts;
     cursor = r.next_cursor;
     render();

@@ -68,6 +68,8 @@ describe('browser: console accounts page', { skip }, () => {
     await page.click('#acct-search');
     const row = page.locator(`#acct-results tbody tr[data-key="${offline.player_id}"]`);
     await row.waitFor();
+    // the page lists every account before the search answers: wait for the filtered list
+    await page.waitForFunction(() => document.querySelectorAll('#acct-results tbody tr').length === 1, null, { timeout: 5000 });
     assert.equal(await page.locator('#acct-results tbody tr').count(), 1);
     assert.match(await row.textContent(), /offline/);
     await shot('console-accounts-search.png');
