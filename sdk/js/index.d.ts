@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TypeScript declarations of moonbase-client (src/moonbase-client.js).
 // Payload shapes follow the server (docs/PROTOCOL.md, docs/REST.md): wire names, snake_case.
 

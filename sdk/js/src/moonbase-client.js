@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // moonbase-client: the JavaScript SDK of the Moonbase game server.
 //
 // One ES module with no dependencies. In a browser it uses the global `fetch` and `WebSocket`;
