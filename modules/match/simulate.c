@@ -239,7 +239,10 @@ int match_simulate_main(int argc, char **argv)
         else if (!strcmp(a, "--scripts") && v) scripts = argv[++i];
         else if (!strcmp(a, "--params") && v) params_text = argv[++i];
         else if (!strcmp(a, "--help")) {
-            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--scripts DIR]\n");
+            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--scripts DIR]\n"
+                   "inputs: one JSON object per line, {\"tick\": N, \"player\": K, \"input\": {...}}, or instead of\n"
+                   "  \"input\": \"vote\": {\"option_id\": ...[, \"vote_id\": \"vote-1\"]} or \"veto\": {[\"vote_id\": ...]}\n"
+                   "  (votes are tallied as on the server; see docs/LUA_API.md)\n");
             return 0;
         } else if (a[0] != '-' && !mode) mode = a;
         else {
