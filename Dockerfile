@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Moonbase server image: Debian 12 (bookworm), multi-stage.
 #
 # Docker does not run on the machines this project is developed and tested on, so this file is
@@ -9,6 +8,10 @@
 #   docker build -t moonbase .
 #   docker run --rm -p 7350:7350 -e MOONBASE_DATABASE_URL=postgres://... moonbase
 #   docker compose up            (PostgreSQL 15 + moonbase, see docker-compose.yml)
+#   podman build --format docker -t moonbase .   (podman: the default OCI format drops HEALTHCHECK)
+#
+# In development mode the server writes its admin token to /var/lib/moonbase/dev-admin-token:
+#   docker compose exec moonbase cat /var/lib/moonbase/dev-admin-token
 
 # ---- build stage: the same install and build as CI --------------------------------------------
 FROM debian:bookworm AS build
@@ -25,6 +28,7 @@ RUN mkdir -p /out/opt/moonbase \
  && install -m 0755 build/moonbase /out/opt/moonbase/moonbase \
  && mkdir -p /out/opt/moonbase/sdk/js \
  && cp -r sdk/js/src /out/opt/moonbase/sdk/js/ \
+ && cp LICENSE NOTICE /out/opt/moonbase/ \
  && for d in migrations scripts console demo; do \
       if [ -d "$d" ]; then cp -r "$d" /out/opt/moonbase/; fi; \
     done
@@ -32,6 +36,8 @@ RUN mkdir -p /out/opt/moonbase \
 # ---- runtime stage: only the shared libraries the binary needs ------------------------------
 # (libwebsockets-evlib-ev: lws 4.1 loads its libev event loop as a plugin at run time.)
 FROM debian:bookworm-slim AS runtime
+LABEL org.opencontainers.image.title="moonbase" \
+      org.opencontainers.image.licenses="Apache-2.0"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libwebsockets17 libwebsockets-evlib-ev libev4 libluajit2-5.1-2 lua-cjson \

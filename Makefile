@@ -59,9 +59,9 @@ format:
 	  echo "format: no .clang-format in the repo root; nothing done"; \
 	fi
 
-# The private cluster `make run` uses (.moonbase/pg, port 5433).
+# The private cluster `make run` uses (.moonbase/pg; on the port it used last, else 5433).
 pg-start:
-	@tools/pg.sh start .moonbase/pg 5433
+	@tools/pg.sh start .moonbase/pg
 
 pg-stop:
 	@tools/pg.sh stop .moonbase/pg

@@ -840,7 +840,10 @@ int mb_transport_start(void)
     ctx = lws_create_context(&info);
     wsi_baseline = n_wsi; /* the listening socket(s) */
     if (!ctx) {
-        mb_error("listen_failed", "host=%s port=%d", mb_cfg()->host, mb_cfg()->port);
+        mb_error("listen_failed",
+                 "host=%s port=%d note=\"cannot listen there: is another server on that port? change --port"
+                 " (MOONBASE_PORT; make run: MOONBASE_PORT=%d make run)\"",
+                 mb_cfg()->host, mb_cfg()->port, mb_cfg()->port + 1);
         return -1;
     }
     if (mb_cfg()->tls_cert) {

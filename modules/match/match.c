@@ -301,7 +301,12 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
     mode_version *v = modes_get(mode);
     if (!v) {
         *code = MB_E_NOT_FOUND;
-        snprintf(err, errlen, "unknown mode '%s'", mode);
+        if (modes_is_retired(mode))
+            snprintf(err, errlen,
+                     "mode '%s' is retired: its file modes/%s.lua was deleted or renamed (running matches finish;"
+                     " put the file back to bring the mode back)",
+                     mode, mode);
+        else snprintf(err, errlen, "unknown mode '%s'", mode);
         return NULL;
     }
     match *m = mb_calloc(1, sizeof *m);

@@ -192,6 +192,10 @@ static void route_admin_scripts(mb_http_req *r)
         }
         json_object_set_new(o, "error", st.error ? json_string(st.error) : json_null());
         json_object_set_new(o, "error_at", st.error ? json_integer(st.error_at) : json_null());
+        /* "retired": the file was deleted or renamed (no new matches); "failed": never loaded;
+         * "ok": a version is live (error may still tell of a later failed reload). */
+        json_object_set_new(o, "status", json_string(st.retired ? "retired" : st.current ? "ok" : "failed"));
+        json_object_set_new(o, "retired_at", st.retired ? json_integer(st.retired_at) : json_null());
         json_array_append_new(arr, o);
     }
     json_t *body = json_pack("{s:o}", "modes", arr);

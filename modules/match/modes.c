@@ -1,5 +1,6 @@
 /* modes.c - mode registry, validation and hot reload (see modes.h). */
 #include "modes.h"
+#include "match.h"
 #include "server.h"
 #include "buf.h"
 #include "convert.h"
@@ -20,6 +21,11 @@ typedef struct mode_entry {
     char *error;
     int64_t error_at;
     int next_version;
+    /* The file was deleted or renamed: no new matches (modes_get answers
+     * NULL), running ones finish on their version; `current` is kept for
+     * the listing. A successful load of the file clears it. */
+    bool retired;
+    int64_t retired_at;
 } mode_entry;
 
 static struct {
@@ -96,7 +102,32 @@ static mode_entry *find_entry(const char *mode)
 mode_version *modes_get(const char *mode)
 {
     mode_entry *e = find_entry(mode);
-    return e ? e->current : NULL;
+    return e && !e->retired ? e->current : NULL;
+}
+
+bool modes_is_retired(const char *mode)
+{
+    mode_entry *e = find_entry(mode);
+    return e && e->retired;
+}
+
+/* The mode's file is gone: retire it (once). */
+static void retire_mode(mode_entry *e)
+{
+    if (e->retired) return;
+    e->retired = true;
+    e->retired_at = mb_wall_ms();
+    int running = 0;
+    size_t it = 0;
+    match *m;
+    while (match_next(&it, &m))
+        if (!match_is_over(m) && strcmp(match_mode(m), e->mode) == 0) running++;
+    char *path = mb_sprintf("%s/modes/%s.lua", R.dir, e->mode);
+    mb_warn("script_retired",
+            "mode=%s version=%d path=%s running_matches=%d note=\"the file was deleted or renamed: new matches"
+            " are refused, running matches finish on their version; restore the file to bring the mode back\"",
+            e->mode, e->current ? e->current->version : 0, path, running);
+    free(path);
 }
 
 size_t modes_count(void) { return R.n; }
@@ -113,6 +144,8 @@ bool modes_status_at(size_t i, mode_status *out)
     out->current = R.modes[i].current;
     out->error = R.modes[i].error;
     out->error_at = R.modes[i].error_at;
+    out->retired = R.modes[i].retired;
+    out->retired_at = R.modes[i].retired_at;
     return true;
 }
 
@@ -320,7 +353,7 @@ static int load_mode(const char *mode, const char *path)
         e->error_at = mb_wall_ms();
         char q[1024];
         mb_error("script_load_failed", "mode=%s error=%s%s", mode, mb_log_quote(q, sizeof q, err),
-                 e->current ? " kept_version=live" : "");
+                 e->current && !e->retired ? " kept_version=live" : "");
         mode_version_unref(v);
         return -1;
     }
@@ -328,11 +361,14 @@ static int load_mode(const char *mode, const char *path)
     v->loaded_at = mb_wall_ms();
     free(e->error);
     e->error = NULL;
+    bool restored = e->retired;
+    e->retired = false;
+    e->retired_at = 0;
     mode_version *old = e->current;
     e->current = v;
     mode_version_unref(old);
-    mb_info("script_loaded", "mode=%s version=%d tick_rate=%d players=%d..%d", mode, v->version,
-            v->tick_rate, v->players_min, v->players_max);
+    mb_info("script_loaded", "mode=%s version=%d tick_rate=%d players=%d..%d%s", mode, v->version,
+            v->tick_rate, v->players_min, v->players_max, restored ? " restored=true" : "");
     for (int i = 0; i < R.n_on_reload; i++) R.on_reload[i](mode, v);
     return 0;
 }
@@ -353,10 +389,15 @@ int modes_reload_all(void)
     char *dir = mb_sprintf("%s/modes", R.dir);
     DIR *d = opendir(dir);
     int failures = 0;
+    /* Modes whose file is still there; the others are retired below. */
+    bool *seen = mb_calloc(R.n + 1, sizeof *seen);
+    size_t n_before = R.n;
+    char **known = mb_calloc(R.n + 1, sizeof *known);
+    for (size_t i = 0; i < R.n; i++) known[i] = mb_strdup(R.modes[i].mode);
     if (!d) {
         mb_warn("scripts_dir_missing", "dir=%s", dir);
         free(dir);
-        return 0;
+        goto retire;
     }
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -368,12 +409,22 @@ int modes_reload_all(void)
         }
         char *mode = mb_strndup(de->d_name, l - 4);
         char *path = mb_sprintf("%s/%s", dir, de->d_name);
+        for (size_t i = 0; i < n_before; i++)
+            if (strcmp(known[i], mode) == 0) seen[i] = true;
         if (load_mode(mode, path) < 0) failures++;
         free(mode);
         free(path);
     }
     closedir(d);
     free(dir);
+retire:
+    for (size_t i = 0; i < n_before; i++) {
+        mode_entry *e = seen[i] ? NULL : find_entry(known[i]);
+        if (e) retire_mode(e);
+        free(known[i]);
+    }
+    free(known);
+    free(seen);
     for (int i = 0; i < R.n_on_reload; i++) R.on_reload[i]("server", NULL);
     return failures;
 }
@@ -400,7 +451,12 @@ static void debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
                 continue;
             }
             char *path = mb_sprintf("%s/modes/%s.lua", R.dir, R.pending[i]);
-            if (access(path, R_OK) == 0) load_mode(R.pending[i], path);
+            if (access(path, F_OK) == 0) load_mode(R.pending[i], path);
+            else {
+                /* deleted, or renamed away (the new name loads on its own) */
+                mode_entry *e = find_entry(R.pending[i]);
+                if (e) retire_mode(e);
+            }
             free(path);
         }
     }
@@ -459,7 +515,7 @@ int modes_init(const char *scripts_dir, bool watch)
         mb_warn("scripts_watch_failed", "error=%s note=\"use SIGHUP to reload\"", strerror(errno));
         return failures;
     }
-    uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY;
+    uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY;
     char *d = mb_sprintf("%s/modes", R.dir);
     wd_modes = inotify_add_watch(R.inotify_fd, d, mask);
     free(d);

@@ -3,7 +3,8 @@
  * compiled and validated in a fresh sandboxed VM before it goes live, with
  * a version number per mode. Hot reload: inotify on the scripts folder
  * (and SIGHUP) recompiles changed files; a file that fails keeps the old
- * version live and records the error (file:line) for the admin API.
+ * version live and records the error (file:line) for the admin API. A
+ * deleted or renamed file retires its mode (modes_is_retired).
  *
  * A mode version is immutable and refcounted: running matches hold the
  * version they started with; new matches get the current one.
@@ -42,6 +43,8 @@ typedef struct mode_status {
     const mode_version *current; /* NULL when the mode never loaded */
     const char *error;           /* last load error, or NULL */
     int64_t error_at;
+    bool retired;                /* its file was deleted or renamed */
+    int64_t retired_at;          /* wall ms, when retired */
 } mode_status;
 
 /* Load every mode under scripts_dir/modes and start watching. Returns the
@@ -51,8 +54,12 @@ void modes_shutdown(void);
 /* Re-read every mode file (SIGHUP, admin reload). Returns failures. */
 int modes_reload_all(void);
 
-/* Current version of a mode (borrowed), or NULL. */
+/* Current version of a mode (borrowed), or NULL (unknown, or retired). */
 mode_version *modes_get(const char *mode);
+/* Whether the mode's file was deleted or renamed while the server ran: it
+ * takes no new matches until the file is back (running ones finish on
+ * their version). */
+bool modes_is_retired(const char *mode);
 void mode_version_ref(mode_version *v);
 void mode_version_unref(mode_version *v);
 size_t modes_count(void);

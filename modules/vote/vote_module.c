@@ -35,7 +35,10 @@ typedef struct vote_entry {
     bool close_scheduled;
 } vote_entry;
 
-static mb_smap votes;     /* vote id -> entry */
+/* vote id -> entry. A closed or vetoed vote stays here (done, its vote_t
+ * freed: a few bytes) until its match ends, so that a late vote.cast or
+ * vote.veto answers vote_closed rather than not_found (docs/VOTING.md §4). */
+static mb_smap votes;
 static mb_smap veto_used; /* "match|player" -> count (as intptr) */
 
 static void entry_free(void *ud)
@@ -92,13 +95,21 @@ static void audit(vote_entry *e, json_t *result, const char *outcome)
     free(res);
 }
 
+/* Closed or vetoed: timers off; the entry stays in `votes` as a tombstone. */
 static void entry_finish(vote_entry *e)
 {
     e->done = true;
     ev_timer_stop(mb_loop(), &e->window_w);
     ev_timer_stop(mb_loop(), &e->tally_w);
-    mb_smap_del(&votes, e->id);
-    mb_defer(entry_free, e);
+}
+
+/* After the last use of a finished entry's ballots: keep only the tombstone. */
+static void entry_retire(vote_entry *e)
+{
+    vote_free(e->v);
+    e->v = NULL;
+    json_decref(e->spec);
+    e->spec = NULL;
 }
 
 /* Close now: result to players and script, audit row. */
@@ -109,12 +120,17 @@ static void close_vote(vote_entry *e)
     randombytes_buf(&seed, sizeof seed);
     json_t *result = vote_result(e->v, e->id, seed);
     entry_finish(e);
-    if (!result) return;
+    if (!result) {
+        entry_retire(e);
+        return;
+    }
     mb_info("vote_closed", "vote=%s match=%s votes=%zu", e->id, e->match_id, vote_total_votes(e->v));
     if (vote_visibility(e->v) == VOTE_LIVE) send_tally(e);
     json_incref(result);
     send_to_match(e->match_id, "match.vote_result", result);
     audit(e, result, "closed");
+    entry_retire(e);
+    /* The script may finish the match, which frees this entry (deferred). */
     match *m = match_find(e->match_id);
     if (m && !match_is_over(m)) {
         json_t *args = json_pack("[O]", result);
@@ -128,7 +144,7 @@ static void close_deferred(void *ud)
 {
     char *id = ud;
     vote_entry *e = mb_smap_get(&votes, id);
-    if (e) close_vote(e);
+    if (e && !e->done) close_vote(e);
     free(id);
 }
 
@@ -158,7 +174,7 @@ static int open_votes_of(const char *match_id)
     size_t it = 0;
     void *v;
     while (mb_smap_next(&votes, &it, NULL, &v))
-        if (strcmp(((vote_entry *)v)->match_id, match_id) == 0) n++;
+        if (!((vote_entry *)v)->done && strcmp(((vote_entry *)v)->match_id, match_id) == 0) n++;
     return n;
 }
 
@@ -212,6 +228,11 @@ static int hook_vote_close(match *m, lua_State *L)
         lua_pushstring(L, "not_found");
         return 2;
     }
+    if (e->done) {
+        lua_pushnil(L);
+        lua_pushstring(L, "vote_closed");
+        return 2;
+    }
     /* The result reaches the script through vote_result after this
      * callback returns (never re-entrantly). */
     vote_close(e->v);
@@ -233,13 +254,20 @@ static void hook_match_ended(match *m)
         list[n++] = e;
     }
     for (size_t i = 0; i < n; i++) {
-        vote_close(list[i]->v);
-        uint64_t seed;
-        randombytes_buf(&seed, sizeof seed);
-        json_t *res = vote_result(list[i]->v, list[i]->id, seed);
-        audit(list[i], res, "cancelled");
-        json_decref(res);
-        entry_finish(list[i]);
+        vote_entry *e = list[i];
+        if (!e->done) {
+            vote_close(e->v);
+            uint64_t seed;
+            randombytes_buf(&seed, sizeof seed);
+            json_t *res = vote_result(e->v, e->id, seed);
+            audit(e, res, "cancelled");
+            json_decref(res);
+            entry_finish(e);
+        }
+        /* The match is over: its votes are unknown from now on. Freed
+         * later, as a caller up the stack (close_vote) may still hold e. */
+        mb_smap_del(&votes, e->id);
+        mb_defer(entry_free, e);
     }
     free(list);
     /* forget the match's veto token counts */
@@ -353,11 +381,12 @@ static void on_veto(mb_session *s, const char *cid, json_t *payload)
     mb_smap_put(&veto_used, key, (void *)(used + 1));
     mb_info("vote_vetoed", "vote=%s match=%s by=%s", e->id, e->match_id, pid);
     entry_finish(e);
+    audit(e, NULL, "vetoed");
+    entry_retire(e);
     if (cid)
         mb_session_send(s, "vote.veto_accepted", cid,
                         json_pack("{s:s,s:i}", "vote_id", e->id, "tokens_left", (int)(tokens - used - 1)));
     send_to_match(e->match_id, "match.vote_vetoed", json_pack("{s:s,s:s}", "vote_id", e->id, "vetoed_by", pid));
-    audit(e, NULL, "vetoed");
     if (m && !match_is_over(m)) {
         json_t *args = json_pack("[s,s]", e->id, pid);
         match_call_json(m, "vote_vetoed", args);
@@ -380,7 +409,7 @@ static json_t *open_votes_json(const char *mid)
     void *v;
     while (mb_smap_next(&votes, &it, NULL, &v)) {
         vote_entry *e = v;
-        if (strcmp(e->match_id, mid) != 0) continue;
+        if (e->done || strcmp(e->match_id, mid) != 0) continue;
         json_t *o = vote_start_payload(e->v, e->id);
         json_object_set_new(o, "status", json_string("open"));
         json_object_set_new(o, "total_votes", json_integer((json_int_t)vote_total_votes(e->v)));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TypeScript declarations of moonbase-client (src/moonbase-client.js).
 // Payload shapes follow the server (docs/PROTOCOL.md, docs/REST.md): wire names, snake_case.
 
@@ -319,6 +320,8 @@ export interface SocketOptions {
   reconnect?: false | ReconnectOptions;
   /** Rejoin match, channels and tickets after a reconnect (true). */
   rejoin?: boolean;
+  /** match.* messages kept for nextMatchEvent() (1000; the oldest are dropped first). */
+  matchEventBuffer?: number;
 }
 
 export type SocketState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -435,7 +438,15 @@ export declare class Socket {
   request<T = any>(type: string, payload: object, options: { timeoutMs?: number; raw: true }): Promise<Envelope<T>>;
   send(type: string, payload?: object): boolean;
 
-  joinMatch(matchId: string, metadata?: JsonObject): Promise<MatchJoined>;
+  /** `on`: handlers set up before match.join is sent; removed when the match finishes or is left. */
+  joinMatch(
+    matchId: string,
+    metadata?: JsonObject,
+    options?: { on?: { [K in keyof ServerEventMap]?: (payload: ServerEventMap[K], envelope: Envelope<ServerEventMap[K]>) => void } & { [type: string]: (payload: any, envelope: Envelope) => void } },
+  ): Promise<MatchJoined>;
+  /** The oldest unclaimed match.* message of `type` since the last joinMatch() (buffered), or the next one. */
+  nextMatchEvent<K extends keyof ServerEventMap>(type: K, options?: { timeoutMs?: number; filter?: (p: ServerEventMap[K]) => boolean }): Promise<ServerEventMap[K]>;
+  nextMatchEvent(type: string, options?: { timeoutMs?: number; filter?: (p: any) => boolean }): Promise<any>;
   sendInput(input: JsonObject): boolean;
   sendInput(input: JsonObject, options: { ack: true }): Promise<InputAck>;
   leaveMatch(): Promise<MatchLeft>;

@@ -77,7 +77,8 @@ describe('hot reload', () => {
     assert.equal((await server.http('GET', '/v1/admin/scripts', undefined, bearer(p))).status, 401, 'a player token is not the admin token');
     const s = await scripts();
     const hot = s.modes.find((m) => m.mode === 'hot');
-    assert.deepEqual(Object.keys(hot).sort(), ['error', 'error_at', 'loaded_at', 'mode', 'path', 'tick_rate', 'version']);
+    assert.deepEqual(Object.keys(hot).sort(), ['error', 'error_at', 'loaded_at', 'mode', 'path', 'retired_at', 'status', 'tick_rate', 'version']);
+    assert.equal(hot.status, 'ok');
     assert.equal(hot.version, 1);
     assert.equal(hot.path, hotPath);
     assert.equal(hot.tick_rate, 20);

@@ -533,7 +533,7 @@ describe('matches', () => {
     const veto = await a.ws.request('vote.veto', { vote_id: v2 });
     assert.deepEqual(veto, { cid: veto.cid, type: 'vote.veto_accepted', payload: { vote_id: v2, tokens_left: 0 } });
     for (const p of [a, b]) assert.deepEqual((await p.ws.next('match.vote_vetoed', 3000)).payload, { vote_id: v2, vetoed_by: a.player_id });
-    await castErr({ vote_id: v2, option_id: ['caves'] }, 'not_found', 'not_found');
+    await castErr({ vote_id: v2, option_id: ['caves'] }, 'conflict', 'vote_closed'); // vetoed: closed for the match's life
     await stateWhere(b.ws, (st) => st.round === 3 && st.last_vote.vetoed_by === a.player_id);
 
     // round 3: A has no token left

@@ -144,8 +144,8 @@ describe('voting', () => {
     const st = await stateWhere(a.ws, (s) => s.results && s.results[v]);
     assert.deepEqual(st.payload.results[v], stripNulls(r));
     assert.equal(st.payload.result_calls, 1);
-    // the vote is gone: casts are not_found
-    await castErr(a, 'vote.cast', { vote_id: v, option_id: 'jungle' }, 'not_found', 'not_found');
+    // the vote is closed: casts are vote_closed (for the life of the match, vote_closed.test.js)
+    await castErr(a, 'vote.cast', { vote_id: v, option_id: 'jungle' }, 'conflict', 'vote_closed');
     // the audit row, listed with the (live) match
     const got = await waitFor('the stored vote', async () => {
       const res = await server.http('GET', `/v1/matches/${id}`, undefined, bearer(b));
@@ -265,7 +265,7 @@ describe('voting', () => {
     assert.deepEqual(r.final_counts, { jungle: 0, volcano: 1, caves: 0 });
     const st = await stateWhere(b.ws, (s) => s.results && s.results[v] && s.close_reply && s.close_reply.ok);
     assert.deepEqual(st.payload.results[v], stripNulls(r));
-    await castErr(c, 'vote.cast', { vote_id: v, option_id: ['jungle'] }, 'not_found', 'not_found');
+    await castErr(c, 'vote.cast', { vote_id: v, option_id: ['jungle'] }, 'conflict', 'vote_closed');
     await waitFor('the stored vote', async () => {
       const res = await server.http('GET', `/v1/matches/${id}`, undefined, bearer(a));
       const row = res.json.votes.find((x) => x.vote_id === v);
@@ -285,10 +285,9 @@ describe('voting', () => {
     assert.equal(st.payload.vetoes[v1], a.player_id);
     assert.equal(st.payload.result_calls, 0, 'a vetoed vote has no result');
     for (const p of [a, b, c]) await p.ws.expectNone('match.vote_result', 10);
-    // a later cast or veto: the vote is gone (docs/PROTOCOL.md §7: "A vetoed or closed vote is
-    // then not_found"; vote_closed is only seen before the close is applied, see the errors test)
-    await castErr(c, 'vote.cast', { vote_id: v1, option_id: 'jungle' }, 'not_found', 'not_found');
-    await castErr(b, 'vote.veto', { vote_id: v1 }, 'not_found', 'not_found');
+    // a later cast or veto: vote_closed (docs/VOTING.md §4; for the match's life)
+    await castErr(c, 'vote.cast', { vote_id: v1, option_id: 'jungle' }, 'conflict', 'vote_closed');
+    await castErr(b, 'vote.veto', { vote_id: v1 }, 'conflict', 'vote_closed');
 
     // a second vote: a has used its one token for this match
     const v2 = (await startVote(b, [a, b, c], { options: OPTIONS, method: 'plurality', window_ms: 10000, veto_enabled: true })).vote_id;

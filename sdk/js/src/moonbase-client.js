@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // moonbase-client: the JavaScript SDK of the Moonbase game server.
 //
 // One ES module with no dependencies. In a browser it uses the global `fetch` and `WebSocket`;
@@ -567,6 +568,12 @@ export class Socket {
     this._closedByUser = false;
     this._reconnecting = null;
     this._abort = null;
+    /** match.* messages since the last joinMatch(), not yet taken by nextMatchEvent(). */
+    this._matchBuf = [];
+    this._matchBufMax = options.matchEventBuffer ?? 1000;
+    this._matchWaiters = new Set();
+    this._matchHandlersOff = null;
+    this._matchHandlersMatch = null;
   }
 
   get connected() {
@@ -783,7 +790,7 @@ export class Socket {
     if (this.match) {
       const { match_id, metadata } = this.match;
       try {
-        const joined = await this.joinMatch(match_id, metadata);
+        const joined = await this._join(match_id, metadata, { rejoin: true });
         out.match = { match_id, ok: true, joined };
       } catch (err) {
         this.match = null;
@@ -868,7 +875,12 @@ export class Socket {
       return;
     }
     this._track(type, payload);
+    if (type.startsWith('match.')) this._bufferMatchEvent({ type, payload });
     this._dispatch(type, payload, msg);
+    // joinMatch's `on` handlers end with their match (after they saw its last message)
+    if ((type === 'match.finished' || type === 'match.left') && this._matchHandlersOff && this._matchHandlersMatch === payload.match_id) {
+      this._matchHandlersOff();
+    }
   }
 
   _track(type, p) {
@@ -936,13 +948,76 @@ export class Socket {
 
   // ---- helpers: matches
 
-  /** match.join -> {match_id, mode, players, state}; remembered for rejoining after a reconnect. */
-  async joinMatch(matchId, metadata) {
+  /**
+   * match.join -> {match_id, mode, players, state}; remembered for rejoining after a reconnect.
+   * Nothing the match sends can be missed, even what arrives together with the reply:
+   *  - `on`: handlers by message type ({'match.started': fn, 'match.state': fn, ...}) are set up
+   *    before match.join is sent and removed when this match finishes, is left, or another
+   *    joinMatch() replaces them;
+   *  - every `match.*` message from here on is also buffered for nextMatchEvent().
+   */
+  async joinMatch(matchId, metadata, { on } = {}) {
+    return this._join(matchId, metadata, { on });
+  }
+
+  async _join(matchId, metadata, { on, rejoin = false } = {}) {
     const payload = { match_id: matchId };
     if (metadata !== undefined) payload.metadata = metadata;
-    const joined = await this.request('match.join', payload);
+    if (!rejoin) {
+      this._matchBuf = [];
+      if (this._matchHandlersOff) this._matchHandlersOff();
+      if (on) {
+        const offs = Object.entries(on).map(([type, fn]) => this._events.on(type, fn));
+        this._matchHandlersMatch = matchId;
+        this._matchHandlersOff = () => {
+          for (const off of offs) off();
+          this._matchHandlersOff = null;
+        };
+      }
+    }
+    let joined;
+    try {
+      joined = await this.request('match.join', payload);
+    } catch (err) {
+      if (on && this._matchHandlersOff) this._matchHandlersOff();
+      throw err;
+    }
     this.match = { match_id: joined.match_id, mode: joined.mode, metadata };
     return joined;
+  }
+
+  /**
+   * Resolves with the payload of the first `type` message (e.g. 'match.started', 'match.state',
+   * 'match.vote_start') of the match joined last that no earlier nextMatchEvent() took, including
+   * one that arrived before this call (buffered since joinMatch(); at most `matchEventBuffer`
+   * messages, 1000 by default, the oldest dropped first). Rejects with `timeout` after timeoutMs.
+   */
+  nextMatchEvent(type, { timeoutMs = this.requestTimeoutMs, filter } = {}) {
+    const match = (m) => m.type === type && (!filter || filter(m.payload));
+    const i = this._matchBuf.findIndex(match);
+    if (i >= 0) return Promise.resolve(this._matchBuf.splice(i, 1)[0].payload);
+    return new Promise((resolve, reject) => {
+      const w = { match, resolve, timer: null };
+      w.timer = setTimeout(() => {
+        this._matchWaiters.delete(w);
+        reject(new MoonbaseError('timeout', `no ${type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this._matchWaiters.add(w);
+    });
+  }
+
+  /** A match.* message: to the first waiting nextMatchEvent() it fits, else to the buffer. */
+  _bufferMatchEvent(msg) {
+    for (const w of this._matchWaiters) {
+      if (w.match(msg)) {
+        this._matchWaiters.delete(w);
+        clearTimeout(w.timer);
+        w.resolve(msg.payload);
+        return;
+      }
+    }
+    this._matchBuf.push(msg);
+    if (this._matchBuf.length > this._matchBufMax) this._matchBuf.shift();
   }
 
   /**
@@ -958,6 +1033,7 @@ export class Socket {
   async leaveMatch() {
     const left = await this.request('match.leave', {});
     this.match = null;
+    if (this._matchHandlersOff) this._matchHandlersOff();
     return left;
   }
 

@@ -15,7 +15,7 @@ describe('votes', () => {
   it('mapvote: onVoteStart, castVote, onVoteTally, onVoteResult; then veto and onVoteVetoed; then the match finishes', async () => {
     const a = await player(server);
     const b = await player(server);
-    const m = await a.client.createMatch('mapvote', { rounds: 3, round_ms: 300, vote_ms: 8000 });
+    const m = await a.client.createMatch('mapvote', { rounds: 3, round_ms: 1000, vote_ms: 8000 });
     const startA = a.socket.next('match.vote_start', { timeoutMs: 8000 });
     const startB = b.socket.next('match.vote_start', { timeoutMs: 8000 });
     const talliesB = collect(b.socket, 'match.vote_tally');
@@ -51,7 +51,8 @@ describe('votes', () => {
     assert.deepEqual(res.counts, { jungle: 0, volcano: 2, caves: 0 });
     assert.equal(res.total_votes, 2);
     assert.equal(res.turnout, 1);
-    await assert.rejects(a.socket.castVote(vs.vote_id, 'caves'), { code: 'not_found', reason: 'not_found' });
+    // a closed vote answers vote_closed while its match runs
+    await assert.rejects(a.socket.castVote(vs.vote_id, 'caves'), { code: 'conflict', reason: 'vote_closed' });
 
     // round 2 ends: a ranked, hidden vote; A vetoes it
     const vs2 = await a.socket.next('match.vote_start', { timeoutMs: 8000, filter: (v) => v.vote_id !== vs.vote_id });
@@ -61,7 +62,8 @@ describe('votes', () => {
     const va = await a.socket.veto(vs2.vote_id);
     assert.deepEqual(va, { vote_id: vs2.vote_id, tokens_left: 0 });
     assert.deepEqual(await vetoedB, { vote_id: vs2.vote_id, vetoed_by: a.id });
-    await assert.rejects(a.socket.veto(vs2.vote_id), { code: 'not_found', reason: 'not_found' });
+    // round 3 runs 1 s more: the vetoed vote is still known, and closed
+    await assert.rejects(a.socket.veto(vs2.vote_id), { code: 'conflict', reason: 'vote_closed' });
 
     const fin = await finishedB;
     assert.deepEqual(fin.result.maps, ['jungle', 'volcano', 'volcano']);
