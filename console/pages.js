@@ -399,7 +399,7 @@ const scripts = {
             { label: 'Version', num: true, render: (m) => (m.version == null ? badge('never loaded', 'bad') : `v${m.version}`) },
             { label: 'Tick rate', num: true, render: (m) => (m.tick_rate ? `${m.tick_rate} Hz` : '–') },
             { label: 'Loaded', render: (m) => fmtAgo(m.loaded_at) },
-            { label: 'Status', render: (m) => (m.error ? badge('reload failed', 'bad') : badge('ok', 'ok')) },
+            { label: 'Status', render: (m) => (m.status === 'retired' ? el('span', {}, badge('retired', 'warn'), el('span', { className: 'muted small', textContent: ` file removed ${fmtAgo(m.retired_at)}` })) : m.error ? badge('reload failed', 'bad') : badge('ok', 'ok')) },
             { label: 'Last error', wrap: true, render: (m) => (m.error ? el('div', {}, scriptError(m.error), el('span', { className: 'muted small', textContent: fmtAgo(m.error_at) })) : el('span', { className: 'muted', textContent: '–' })) },
           ],
           st.modes,

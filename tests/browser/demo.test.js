@@ -346,6 +346,22 @@ describe('browser: demo and console', { skip }, () => {
     await c.waitForFunction(() => !document.querySelector('tbody tr[data-key="tictactoe"] .err'));
   });
 
+  it('the console scripts page marks a deleted mode file as retired', async () => {
+    const c = admin.page;
+    const file = path.join(scripts, 'modes', 'retireme.lua');
+    fs.copyFileSync(path.join(scripts, 'modes', 'tictactoe.lua'), file);
+    try {
+      await c.click('#reload');
+      await c.waitForSelector('tbody tr[data-key="retireme"]:has-text("ok")');
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+    await c.click('#reload');
+    const row = c.locator('tbody tr[data-key="retireme"]');
+    await c.waitForSelector('tbody tr[data-key="retireme"]:has-text("retired")');
+    assert.match(await row.textContent(), /file removed/);
+  });
+
   it('the console kicks a player; the demo shows it is offline', async () => {
     const c = admin.page;
     const sb = await demoState(b.page);
