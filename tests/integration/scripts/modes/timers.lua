@@ -4,8 +4,9 @@
 --           "cancel", cancels the timer named other from inside its callback
 --         {"action": "cancel", "name": n}   cancels it; the result is recorded
 -- state.results is a list of "name=true|false" in the order cancels ran.
+local json = require("moonbase").json
 local M = { tick_rate = 20, players = { min = 1, max = 2 } }
-function M.init(match, params) return { handles = {}, fired = {}, results = {} } end
+function M.init(match, params) return { handles = {}, fired = json.array(), results = json.array() } end
 local function cancel(state, name)
   local h = state.handles[name]
   local ok = h and h:cancel()
