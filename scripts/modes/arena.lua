@@ -29,6 +29,8 @@ local SIZE, SPEED, RANGE, DAMAGE = 100, 10, 12, 10
 local ROUND_MS = 120000
 
 function arena.init(match, params)
+  -- clients browse joinable rounds with GET /v1/matches?mode=arena&label.round=waiting&open=true
+  match:set_label({ round = "waiting" })
   return {
     players = {},
     round_ms = tonumber(params.round_ms) or ROUND_MS,
@@ -67,6 +69,7 @@ end
 
 function arena.start(match, state)
   state.started = true
+  match:set_label({ round = "running" })
   match:broadcast("round", { round_ms = state.round_ms })
 end
 
