@@ -98,6 +98,8 @@ void match_post_call(match *m);
 int match_push_player(match *m, seat *s);
 /* Seed math.random of the match's VM (match_lua.c). false: the call failed. */
 bool match_lua_seed(match *m, uint64_t seed);
+/* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */
+int match_lua_seed_vm(lua_State *L);
 /* Cancel the pending timer id: true if it was pending (match.c). */
 bool match_cancel_timer(match *m, uint64_t id);
 

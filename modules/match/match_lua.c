@@ -305,7 +305,7 @@ static int l_set_label(lua_State *L)
 
 /* Seed the VM's math.random (math.randomseed(seed), run protected). A
  * script that removed math.randomseed at load time keeps what it has. */
-static int seed_vm(lua_State *L)
+int match_lua_seed_vm(lua_State *L)
 {
     double seed = lua_tonumber(L, 1);
     lua_pushstring(L, "math");
@@ -322,7 +322,7 @@ static int seed_vm(lua_State *L)
 bool match_lua_seed(match *m, uint64_t seed)
 {
     lua_State *L = mb_lua_vm_state(m->vm);
-    lua_pushcfunction(L, seed_vm);
+    lua_pushcfunction(L, match_lua_seed_vm);
     lua_pushnumber(L, (lua_Number)seed);
     char err[512];
     if (mb_lua_vm_pcall(m->vm, 1, 0, err, sizeof err) != MB_LUA_OK) {

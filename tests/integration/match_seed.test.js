@@ -110,6 +110,25 @@ describe('seeded math.random (development mode)', () => {
     assert.equal(after, before);
   });
 
+  it('server.lua is seeded too: the roll RPC draws anew after a reload (a new VM)', async () => {
+    const rolls = async () => {
+      const out = [];
+      for (let i = 0; i < 8; i++) {
+        const r = await server.http('POST', '/v1/rpc/roll', { sides: 1000 }, bearer(p));
+        assert.equal(r.status, 200, r.text);
+        out.push(r.json.value);
+      }
+      return out;
+    };
+    const first = await rolls();
+    const reload = await server.http('POST', '/v1/admin/scripts/reload', undefined, admin(server));
+    assert.equal(reload.status, 200, reload.text);
+    const version = reload.json.server.version;
+    assert.ok(version >= 2, JSON.stringify(reload.json.server));
+    // an unseeded VM would start the same sequence again (probability 1000^-8 by chance)
+    assert.notDeepEqual(await rolls(), first);
+  });
+
   it('the README coinflip: unseeded live matches land on both sides; seeded ones replay simulate --seed', async () => {
     // simulate tells which side each seed lands on (tick 3 draws once)
     const side = {};
