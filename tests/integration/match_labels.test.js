@@ -68,7 +68,7 @@ describe('match labels and listing', () => {
     const jungle2 = await create({ map: 'jungle', rank: 5, ranked: false });
     const desert = await create({ map: 'desert', rank: 3, ranked: true, note: 'a b/c=d&e' });
     const plain = await create(null);
-    const arena = await create(null, 'arena');
+    const ttt = await create(null, 'tictactoe'); // a mode that sets no label
     const all = [jungle, jungle2, desert, plain].sort();
 
     assert.deepEqual(await ids('?mode=labels'), all);
@@ -84,14 +84,14 @@ describe('match labels and listing', () => {
     assert.deepEqual(await ids('?label.map='), [], 'an empty value matches only an empty string');
     assert.deepEqual(await ids(`?label.note=${encodeURIComponent('a b/c=d&e')}`), [desert], 'URL-decoded value');
     assert.deepEqual(await ids('?label.nokey=x'), []);
-    assert.deepEqual(await ids('?mode=arena&label.map=jungle'), []);
+    assert.deepEqual(await ids('?mode=tictactoe&label.map=jungle'), []);
 
     // the listing carries label and open
     const e = (await list('?label.map=desert'))[0];
     assert.deepEqual(e.label, { map: 'desert', rank: 3, ranked: true, note: 'a b/c=d&e' });
     assert.equal(e.open, true);
     assert.equal(e.seed, undefined);
-    assert.deepEqual((await list(`?mode=arena`)).find((m) => m.match_id === arena).label, {});
+    assert.deepEqual((await list('?mode=tictactoe')).find((m) => m.match_id === ttt).label, {});
     // GET /v1/matches/{id} too
     const one = await server.http('GET', `/v1/matches/${jungle}`, undefined, bearer(p));
     assert.deepEqual(one.json.label, { map: 'jungle', rank: 3, ranked: true });

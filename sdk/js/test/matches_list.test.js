@@ -27,8 +27,9 @@ describe('Client.listMatches filters', () => {
     // two players start the second round: its label changes at once
     const [a, b] = [await player(server), await player(server)];
     await a.socket.joinMatch(started.match_id);
+    const go = a.socket.next('match.started'); // listen before the join that starts it
     await b.socket.joinMatch(started.match_id);
-    await a.socket.next('match.started');
+    await go;
     assert.ok((await ids({ mode: 'arena', label: { round: 'running' } })).includes(started.match_id));
     assert.ok(!(await ids({ mode: 'arena', label: { round: 'waiting' } })).includes(started.match_id));
 
