@@ -3,6 +3,11 @@
 import { AdminClient } from '/sdk/moonbase-client.js';
 import { $, toast } from './ui.js';
 import { PAGES } from './pages.js';
+import { HISTORY_PAGES } from './history.js';
+import { ACCOUNT_PAGES } from './accounts.js';
+
+Object.assign(PAGES, HISTORY_PAGES); // #/history, #/errors (history.js)
+Object.assign(PAGES, ACCOUNT_PAGES); // #/accounts and #/accounts/<id> (accounts.js)
 
 const TOKEN_KEY = 'moonbase.console.token';
 let admin = null;

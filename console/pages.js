@@ -1,6 +1,7 @@
 // The console's pages. Each is {title, mount(root, ctx) -> cleanup}; ctx = {admin, go, poll,
 // params}. Pages refresh themselves with ctx.poll(fn, ms), which stops when the page is left.
 import { el, fmtNum, fmtMs, fmtAgo, shortId, badge, table, jsonView, sparkline, toast, confirmButton, scriptError } from './ui.js';
+import { finishedMatchView } from './history.js';
 
 const statusBadge = (s) => badge(s, s === 'running' ? 'ok' : s === 'waiting' ? 'warn' : 'info');
 
@@ -129,6 +130,7 @@ function minimap(canvas, state) {
     ctx.lineTo(w, (i * w) / 10);
     ctx.stroke();
   }
+  const labels = [];
   for (const [id, p] of pts) {
     let h = 0;
     for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
@@ -140,11 +142,19 @@ function minimap(canvas, state) {
     ctx.arc(x, y, 7 * dpr, 0, Math.PI * 2);
     ctx.fill();
     ctx.fillStyle = '#fff';
-    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    const font = 11 * dpr;
+    ctx.font = `${font}px system-ui, sans-serif`;
     ctx.textAlign = 'center';
-    ctx.fillText(p.name || shortId(id), x, y - 11 * dpr);
+    const label = p.name || shortId(id);
+    // keep the name inside the map: shifted in from the sides, below the dot at the top edge
+    const half = ctx.measureText(label).width / 2;
+    const lx = Math.min(Math.max(x, half + 2 * dpr), w - half - 2 * dpr);
+    const ly = y - 11 * dpr - font < 0 ? y + 7 * dpr + font + 2 * dpr : y - 11 * dpr;
+    ctx.fillText(label, lx, ly);
+    labels.push({ id, left: lx - half, right: lx + half, top: ly - font, bottom: ly, width: w });
     ctx.globalAlpha = 1;
   }
+  canvas.labels = labels; // for tests: where each name was drawn
 }
 
 const match = {
@@ -178,10 +188,21 @@ const match = {
         m = await ctx.admin.match(id);
       } catch (err) {
         if (err.code !== 'not_found') throw err;
+        // Over: show what PostgreSQL stored (the row is written just after the end, so a
+        // first 404 is retried on the next poll).
+        let stored;
+        try {
+          stored = await ctx.admin.request('GET', `/v1/admin/history/matches/${encodeURIComponent(id)}`);
+        } catch (e2) {
+          if (e2.code !== 'not_found' && e2.code !== 'bad_request') throw e2;
+          info.replaceChildren(el('h3', {}, 'Match ', badge('finished', 'info')), el('p', { className: 'muted', textContent: e2.code === 'bad_request' ? e2.message : 'This match is not live; its stored result is not there (yet).' }));
+          playersCard.classList.add('hidden');
+          stateCard.classList.add('hidden');
+          return;
+        }
         gone = true;
-        info.replaceChildren(el('h3', {}, 'Match ', badge('finished', 'info')), el('p', { className: 'muted', textContent: 'This match is over (its result is stored: GET /v1/matches/{id} with a player token).' }));
-        playersCard.classList.add('hidden');
-        stateCard.querySelector('h3').replaceChildren('Last state seen');
+        ctx.meta(`${id} · finished`);
+        root.querySelector('.detail').replaceWith(finishedMatchView(stored));
         return;
       }
       info.replaceChildren(

@@ -31,12 +31,18 @@ function show(id) {
   for (const o of OVERLAYS) $(o).classList.toggle('hidden', o !== id);
 }
 
-const PHASE_LABEL = { connecting: 'Signing in', lobby: 'Lobby', searching: 'Matchmaking', playing: 'Round in play', voting: 'Map vote' };
+const PHASE_LABEL = { connecting: 'Signing in', lobby: 'Lobby', searching: 'Matchmaking', playing: 'Round in play', voting: 'Map vote', over: 'Match over' };
+
+function phaseLabel(ph) {
+  const r = player.round;
+  if (ph === 'playing' && r) return `Round ${r.round} of ${r.rounds}`;
+  return PHASE_LABEL[ph] || ph;
+}
 
 function renderPhase() {
   const ph = player.phase;
   document.body.dataset.phase = ph;
-  $('hud-phase').textContent = PHASE_LABEL[ph] || ph;
+  $('hud-phase').textContent = phaseLabel(ph);
   if (ph === 'connecting') show('ov-connecting');
   else if (ph === 'lobby') {
     show('ov-lobby');
@@ -46,6 +52,9 @@ function renderPhase() {
   else if (ph === 'voting') {
     show('ov-vote');
     renderVote();
+  } else if (ph === 'over') {
+    show('ov-vote');
+    renderOver();
   }
   if (ph !== 'playing') renderPlayers();
   if (ph === 'lobby' || ph === 'searching') $('hud-time').textContent = '--:--';
@@ -58,6 +67,12 @@ function renderMap() {
 }
 
 player.addEventListener('phase', renderPhase);
+player.addEventListener('round', () => ($('hud-phase').textContent = phaseLabel(player.phase)));
+player.addEventListener('online', (e) => {
+  const n = e.detail;
+  $('lobby-online').textContent = `${n} player${n === 1 ? '' : 's'} online in the lobby`;
+  $('lobby-online').dataset.count = n;
+});
 player.addEventListener('map', renderMap);
 player.addEventListener('connection', (e) => {
   setConn(e.detail.state);
@@ -106,7 +121,7 @@ function renderPlayers() {
   const a = player.arena;
   ul.replaceChildren();
   if (!a || !a.players.size) {
-    ul.append(el('li', { className: 'muted', textContent: player.phase === 'voting' ? 'Round over.' : 'Not in a match yet.' }));
+    ul.append(el('li', { className: 'muted', textContent: player.phase === 'over' ? 'Match over.' : 'Not in a match yet.' }));
     $('player-count').textContent = '';
     return;
   }
@@ -129,7 +144,7 @@ function renderPlayers() {
 player.addEventListener('arena', () => {
   const a = player.arena;
   if (!a) return;
-  $('hud-time').textContent = fmtTime(a.started ? a.time_left_ms : null);
+  if (player.phase === 'playing') $('hud-time').textContent = fmtTime(a.started ? a.time_left_ms : null); // the vote has its own clock
   if (player.phase === 'playing') show(a.started ? null : 'ov-waiting');
   const now = performance.now();
   if (now - lastPlayersRender > 200) {
@@ -140,9 +155,10 @@ player.addEventListener('arena', () => {
 player.addEventListener('attack', (e) => view.ring(e.detail.id));
 player.addEventListener('finished', (e) => {
   const r = e.detail;
-  const text = r.winner === player.me.player_id ? 'You win the round!' : r.winner ? `${r.winnerName} wins the round` : 'Round over';
+  const what = r.round ? `round ${r.round}` : 'the round';
+  const text = r.winner === player.me.player_id ? `You win ${what}!` : r.winner ? `${r.winnerName} wins ${what}` : 'Round over';
   $('round-result').textContent = text;
-  $('lobby-last').textContent = `Last round: ${r.winner === player.me.player_id ? 'you won' : r.winner ? `${r.winnerName} won` : 'no winner'}.`;
+  if (r.final) $('lobby-last').textContent = `Last match: ${r.winner === player.me.player_id ? 'you won' : r.winner ? `${r.winnerName} won` : 'no winner'}.`;
   systemLine(text);
   $('hud-time').textContent = '--:--';
 });
@@ -156,9 +172,10 @@ function renderVote() {
   const v = player.vote;
   const box = $('vote-maps');
   if (!v) return;
+  $('btn-veto').classList.remove('hidden');
   if (!v.vote_id) {
     $('vote-title').textContent = 'Vote on the next map';
-    $('vote-sub').textContent = v.match_id ? 'Everyone is in: the vote opens in a moment…' : 'Gathering the players of the round…';
+    $('vote-sub').textContent = 'The vote opens in a moment…';
     box.replaceChildren();
     voteCardsFor = null;
     $('btn-veto').disabled = true;
@@ -168,7 +185,7 @@ function renderVote() {
   if (v.result) {
     const w = v.result.winner;
     $('vote-title').textContent = w ? `Next map: ${MAPS[w].label}` : 'No winner: the map stays';
-    $('vote-sub').textContent = `${v.result.total_votes} vote${v.result.total_votes === 1 ? '' : 's'} · back to the lobby in a moment`;
+    $('vote-sub').textContent = `${v.result.total_votes} vote${v.result.total_votes === 1 ? '' : 's'} · the next round starts in a moment`;
   } else if (v.vetoed_by) {
     $('vote-title').textContent = 'Vote vetoed';
     $('vote-sub').textContent = `${player.nameOf(v.vetoed_by)} used a veto: the map stays ${MAPS[player.map].label}.`;
@@ -213,7 +230,21 @@ function renderVote() {
   }
 }
 
-player.addEventListener('vote', renderVote);
+player.addEventListener('vote', () => {
+  if (player.phase === 'voting') renderVote();
+});
+
+/** The match is over: its result, then back to the lobby (game.js BACK_TO_LOBBY_MS). */
+function renderOver() {
+  const r = player.lastResult;
+  $('round-result').textContent = !r || !r.winner ? 'Match over' : r.winner === player.me.player_id ? 'You win the match!' : `${r.winnerName} wins the match`;
+  $('vote-title').textContent = 'Match over';
+  $('vote-sub').textContent = 'Back to the lobby in a moment…';
+  $('vote-maps').replaceChildren();
+  voteCardsFor = null;
+  $('btn-veto').classList.add('hidden');
+  $('vote-timer').style.width = '0';
+}
 setInterval(() => {
   const v = player.vote;
   if (!v || !v.vote_id || v.done || !v.deadline) return;
@@ -245,12 +276,12 @@ function systemLine(text) {
 }
 
 player.addEventListener('channel', (e) => {
-  const { channel, members, history } = e.detail;
+  const { channel, history } = e.detail;
   $('chat-channel').textContent = channel === 'lobby' ? '#lobby' : channel.startsWith('match:') ? `#match ${channel.slice(6, 14)}` : `#${channel}`;
   $('chat-channel').title = channel;
   $('messages').replaceChildren();
   for (const m of history) chatLine(m);
-  systemLine(channel === 'lobby' ? `You are in the lobby (${members} online here).` : `Match chat: only the players of this match read it.`);
+  systemLine(channel === 'lobby' ? 'You are in the lobby.' : 'Match chat: only the players of this match read it (it stays through the map votes).');
 });
 player.addEventListener('chat', (e) => {
   if (e.detail.channel_id === player.channel) chatLine(e.detail);

@@ -2,14 +2,15 @@
 // the human in the page, and the optional bot (bot.js) use the same class.
 //
 // Phases: 'connecting' -> 'lobby' -> 'searching' (matchmaker ticket for arena) -> 'playing'
-// (arena match) -> 'voting' (a mapvote match between rounds: the players vote on the next map)
-// -> 'lobby' again.
+// (a round of the arena match) -> 'voting' (the same match, between rounds: the players vote on
+// the next round's map) -> 'playing' ... -> 'over' (the match finished) -> 'lobby' again.
 //
-// The vote between rounds: the arena mode has no vote of its own, so when a round ends the
-// player with the lowest id ("host") creates a `mapvote` match (POST /v1/matches) and joins it;
-// the others find it (GET /v1/matches?mode=mapvote, then GET /v1/matches/{id} for its players)
-// and join too. mapvote starts a vote after a short warm-up; its result picks the next map.
-import { Client, MoonbaseError } from '/sdk/moonbase-client.js';
+// The vote is the arena script's own (scripts/modes/arena.lua): at the end of a round that is
+// not the last it calls match:vote_start, and every player of the match receives
+// match.vote_start / match.vote_tally / match.vote_result. The page only shows them and sends
+// vote.cast / vote.veto; the script applies the winning map when the next round starts
+// (match.message "round" {round, rounds, map}). The match chat channel stays the same all along.
+import { Client } from '/sdk/moonbase-client.js';
 
 const svg = (body, color) =>
   `<svg class="icon" viewBox="0 0 24 24" fill="${color}" aria-hidden="true">${body}</svg>`;
@@ -31,8 +32,8 @@ export const MAPS = {
 
 export const ARENA = { size: 100, range: 12, stepPerInput: 2.6, inputMs: 50, attackCooldownMs: 250 };
 const PROPERTIES = { skill: 1000, region: 'local' };
-const VOTE_PARAMS = { rounds: 2, round_ms: 1500, vote_ms: 12000 };
-const FIND_VOTE_MS = 15000;
+const BACK_TO_LOBBY_MS = 3500; // the final result stays on screen this long
+const ONLINE_REFRESH_MS = 2000; // how often the lobby's online count is refreshed
 
 const ADJ = ['Nova', 'Lunar', 'Solar', 'Comet', 'Astro', 'Orbit', 'Crater', 'Nebula', 'Quasar', 'Rocket'];
 const NOUN = ['Fox', 'Owl', 'Lynx', 'Otter', 'Wolf', 'Hawk', 'Panda', 'Gecko', 'Moth', 'Yak'];
@@ -50,8 +51,6 @@ export function hueOf(id) {
 
 const PALETTE = [222, 330, 140, 38, 190, 280, 0, 95];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 export class DemoPlayer extends EventTarget {
   /**
    * options: baseUrl, deviceKey (localStorage key of the device id), storage (localStorage),
@@ -66,7 +65,9 @@ export class DemoPlayer extends EventTarget {
     this.me = null; // {player_id, username}
     this.map = 'jungle';
     this.arena = null; // {match_id, players: Map, started, time_left_ms, ...}
-    this.vote = null; // {match_id, vote_id, options, tallies, result, vetoed_by, ...}
+    this.vote = null; // {match_id, vote_id, options, tallies, result, vetoed_by, ...} while voting
+    this.round = null; // {round, rounds} of the arena match
+    this.online = null; // players in the lobby channel (refreshed while there)
     this.ticket = null;
     this.channel = null;
     this.local = null; // predicted own position {x, y}
@@ -131,15 +132,13 @@ export class DemoPlayer extends EventTarget {
         this.arena.started = true;
         this.log('ws', `match.started: ${p.players.length} players`);
         this._emit('arena', this.arena);
-      } else if (this.vote && p.match_id === this.vote.match_id) {
-        this.log('ws', 'match.started (map vote)');
       }
     });
     s.onMatchState((st) => this._onState(st));
     s.onMatchMessage((m) => {
-      if (this.arena && m.match_id === this.arena.match_id && m.subject === 'round') {
-        this.log('ws', `match.message "round": ${Math.round(m.data.round_ms / 1000)} s on the clock`);
-      }
+      if (!this.arena || m.match_id !== this.arena.match_id) return;
+      if (m.subject === 'round') this._onRound(m.data);
+      else if (m.subject === 'round_over') this._onRoundOver(m.data);
     });
     s.onMatchFinished((p) => this._onFinished(p));
     s.onVoteStart((v) => this._onVoteStart(v));
@@ -157,7 +156,6 @@ export class DemoPlayer extends EventTarget {
       this.vote.done = true;
       this.log('ws', `match.vote_vetoed by ${this.nameOf(v.vetoed_by)}: the map stays ${MAPS[this.map].label}`);
       this._emit('vote', this.vote);
-      this._afterVote();
     });
     s.onChatMessage((m) => this._emit('chat', { ...m, name: this.nameOf(m.sender_id) }));
     s.onError((e) => this.log('error', `${e.requestType || 'error'}: ${e.code} (${e.message})`));
@@ -200,7 +198,27 @@ export class DemoPlayer extends EventTarget {
     } catch {
       /* history is a nicety */
     }
+    if (channel === 'lobby') this._setOnline(joined.members);
     this._emit('channel', { channel, members: joined.members, history: history.map((m) => ({ ...m, name: this.nameOf(m.sender_id) })) });
+    if (channel === 'lobby' && !this._onlineTimer) this._onlineTimer = setInterval(() => this._refreshOnline(), ONLINE_REFRESH_MS);
+  }
+
+  _setOnline(n) {
+    if (n === this.online) return;
+    this.online = n;
+    this._emit('online', n);
+  }
+
+  /** chat.join on a channel already joined changes nothing and answers its member count: the
+   * lobby's "N online" is that count, asked again every ONLINE_REFRESH_MS while in the lobby. */
+  async _refreshOnline() {
+    if (this.channel !== 'lobby' || !this.socket || this.socket.state !== 'open') return;
+    try {
+      const r = await this.socket.joinChat('lobby');
+      if (this.channel === 'lobby') this._setOnline(r.members);
+    } catch {
+      /* the next refresh tries again */
+    }
   }
 
   async say(text) {
@@ -235,6 +253,7 @@ export class DemoPlayer extends EventTarget {
     if (this.socket.match) await this.socket.leaveMatch().catch(() => {});
     this.arena = null;
     this.vote = null;
+    this.round = null;
     this.ticket = null;
     this.channel = null;
     await this._enterChannel('lobby');
@@ -274,11 +293,13 @@ export class DemoPlayer extends EventTarget {
   // ---- playing
 
   _onState(st) {
-    if (this.arena && this.phase === 'playing' && st.players && 'time_left_ms' in st) {
+    if (this.arena && (this.phase === 'playing' || this.phase === 'voting') && st.players && 'time_left_ms' in st) {
       this._applyArena(st);
+      if (st.map && MAPS[st.map] && st.map !== this.map) {
+        this.map = st.map;
+        this._emit('map', this.map);
+      }
       this._emit('arena', this.arena);
-    } else if (this.vote && 'phase' in st) {
-      this.vote.state = st; // mapvote's own state (round, phase): nothing to redraw
     }
   }
 
@@ -333,84 +354,63 @@ export class DemoPlayer extends EventTarget {
     this._setPhase('lobby');
   }
 
-  _onFinished(p) {
-    if (this.arena && p.match_id === this.arena.match_id) {
-      const r = p.result || {};
-      this.lastResult = { winner: r.winner || null, reason: r.reason || 'ended', winnerName: r.winner ? this.nameOf(r.winner) : null };
-      this.log('ws', `match.finished: ${r.winner ? `${this.nameOf(r.winner)} wins` : r.reason || 'over'}`);
-      // Those still in the arena (alive or not) vote; whoever left is gone.
-      const players = [...this.arena.players.keys()];
-      const names = new Map([...(this.names || new Map())]);
-      for (const [id, pl] of this.arena.players) names.set(id, { username: pl.name });
-      this.names = names;
-      this.arena = null;
-      this._emit('finished', this.lastResult);
-      this._startVote(players).catch((err) => {
-        this.log('error', `map vote: ${err.message}`);
-        this._backToLobby();
-      });
-    } else if (this.vote && p.match_id === this.vote.match_id && !this.vote.done) {
-      this.vote.done = true;
-      this._afterVote();
+  // ---- rounds, the map vote between them, the end of the match
+
+  _onRound(d) {
+    this.round = d.round ? { round: d.round, rounds: d.rounds } : null;
+    this.log('ws', `match.message "round"${d.round ? ` ${d.round}/${d.rounds}` : ''}: ${Math.round(d.round_ms / 1000)} s on the clock${d.map && MAPS[d.map] ? `, ${MAPS[d.map].label}` : ''}`);
+    if (d.map && MAPS[d.map] && d.map !== this.map) {
+      this.map = d.map;
+      this._emit('map', this.map);
     }
+    if (this.phase === 'voting') {
+      this.vote = null;
+      this.arena.hits.clear();
+      this.local = null; // everyone is back on a spawn point: adopt the server's position
+      this._setPhase('playing');
+    }
+    this._emit('round', this.round);
   }
 
-  // ---- the map vote between rounds
+  _roundResult(r, final) {
+    return { winner: r.winner || null, reason: r.reason || 'ended', winnerName: r.winner ? this.nameOf(r.winner) : null, round: r.round || null, rounds: r.rounds || null, final };
+  }
 
-  async _startVote(players) {
-    const others = players.filter((id) => id !== this.me.player_id);
-    if (!others.length) {
-      this.log('ws', 'nobody left to vote on the next map with');
-      await this._backToLobby();
-      return;
-    }
+  _onRoundOver(d) {
+    this.lastResult = this._roundResult(d, !d.vote);
+    this.log('ws', `match.message "round_over": ${d.winner ? `${this.nameOf(d.winner)} wins` : 'no winner'} (${d.reason})${d.vote ? ', map vote next' : ''}`);
+    if (!d.vote) return; // match.finished follows
+    this._emit('finished', this.lastResult);
+    this.vote = this.vote && !this.vote.done ? this.vote : { match_id: this.arena.match_id, vote_id: null, options: null, tallies: {}, total_votes: 0, my_choice: null, result: null, vetoed_by: null, done: false };
     this._setPhase('voting');
-    this.vote = { match_id: null, vote_id: null, options: null, tallies: {}, total_votes: 0, my_choice: null, result: null, vetoed_by: null, done: false, waiting: true, host: null };
     this._emit('vote', this.vote);
-    const host = [...players].sort()[0];
-    this.vote.host = host;
-    let matchId;
-    if (host === this.me.player_id) {
-      const m = await this.client.createMatch('mapvote', { ...VOTE_PARAMS, map: this.map });
-      matchId = m.match_id;
-      this.log('rest', 'POST /v1/matches {mode: "mapvote"} (you host the map vote)');
-    } else {
-      matchId = await this._findVoteMatch(host);
-      this.log('rest', `GET /v1/matches?mode=mapvote → ${this.nameOf(host)}'s map vote`);
-    }
-    if (!this.vote) return;
-    await this.socket.joinMatch(matchId);
-    this.vote.match_id = matchId;
-    this._emit('vote', this.vote);
-    await this._enterChannel(`match:${matchId}`);
-    // Nobody came: give up after a while.
-    setTimeout(() => {
-      if (this.vote && this.vote.match_id === matchId && !this.vote.vote_id && !this.vote.done) {
-        this.log('error', 'nobody joined the map vote');
-        this._backToLobby();
-      }
-    }, FIND_VOTE_MS + VOTE_PARAMS.round_ms + 3000);
   }
 
-  async _findVoteMatch(host) {
-    const end = Date.now() + FIND_VOTE_MS;
-    const checked = new Set();
-    while (Date.now() < end && this.vote) {
-      const { matches } = await this.client.listMatches({ mode: 'mapvote' });
-      for (const m of matches) {
-        if (m.status !== 'waiting' || checked.has(m.match_id) || m.player_count < 1) continue;
-        const detail = await this.client.getMatch(m.match_id).catch(() => null);
-        if (!detail) continue;
-        if ((detail.players || []).some((p) => p.player_id === host)) return m.match_id;
-        if (detail.player_count >= 2) checked.add(m.match_id);
-      }
-      await sleep(300);
-    }
-    throw new MoonbaseError('timeout', 'the map vote did not show up');
+  _onFinished(p) {
+    if (!this.arena || p.match_id !== this.arena.match_id) return;
+    const r = p.result || {};
+    this.lastResult = this._roundResult(r, true);
+    this.log('ws', `match.finished: ${r.winner ? `${this.nameOf(r.winner)} wins` : r.reason || 'over'}${r.rounds ? ` (${r.rounds.length} rounds)` : ''}`);
+    const names = new Map([...(this.names || new Map())]);
+    for (const [id, pl] of this.arena.players) names.set(id, { username: pl.name });
+    this.names = names;
+    this.arena = null;
+    this.vote = null;
+    this.round = null;
+    this._emit('finished', this.lastResult);
+    this._setPhase('over');
+    setTimeout(() => {
+      if (this.phase === 'over') this._backToLobby();
+    }, BACK_TO_LOBBY_MS);
   }
 
   _onVoteStart(v) {
-    if (!this.vote) return;
+    if (!this.arena || (v.match_id && v.match_id !== this.arena.match_id)) return;
+    if (!this.vote || this.vote.done) {
+      // the vote can arrive before round_over is handled: open the overlay now
+      this.vote = { match_id: this.arena.match_id, vote_id: null, options: null, tallies: {}, total_votes: 0, my_choice: null, result: null, vetoed_by: null, done: false };
+      this._setPhase('voting');
+    }
     Object.assign(this.vote, { vote_id: v.vote_id, options: v.options, method: v.method, deadline: Date.now() + v.window_ms, window_ms: v.window_ms, tallies: {}, total_votes: 0, waiting: false });
     for (const o of v.options) this.vote.tallies[o.id] = 0;
     this.log('ws', `match.vote_start: ${v.options.map((o) => o.label).join(' / ')} (${v.method})`);
@@ -450,18 +450,14 @@ export class DemoPlayer extends EventTarget {
     if (r.winner && MAPS[r.winner]) this.map = r.winner;
     this.log('ws', `match.vote_result: ${r.winner ? MAPS[r.winner].label : 'no winner'} (${r.total_votes} votes)`);
     this._emit('vote', this.vote);
-    this._afterVote();
-  }
-
-  _afterVote() {
     this._emit('map', this.map);
-    setTimeout(() => this._backToLobby(), 3500);
   }
 
   async _backToLobby() {
     if (this.socket.match) await this.socket.leaveMatch().catch(() => {});
     this.vote = null;
     this.arena = null;
+    this.round = null;
     await this._enterChannel('lobby').catch(() => {});
     this._setPhase('lobby');
   }

@@ -87,6 +87,8 @@ export class ArenaView {
 
     // players: the dead first, you last (on top)
     const list = [...arena.players.values()].sort((a, b) => (a.hp > 0) - (b.hp > 0) || (a.id === meId) - (b.id === meId));
+    const labels = [];
+    this.labels = labels; // where each name was drawn (canvas pixels), for the tests
     for (const p of list) {
       let x, y;
       if (p.id === meId && player.local) ({ x, y } = player.local);
@@ -130,17 +132,28 @@ export class ArenaView {
         ctx.lineWidth = Math.max(2, u * 0.5);
         ctx.stroke();
       }
-      // name and hp
-      ctx.font = `600 ${Math.max(11, u * 2.6)}px system-ui, sans-serif`;
+      // name and hp: above the body, or below it near the top edge; shifted in from the sides
+      // so that a player at the arena's edge keeps a readable name
+      const font = Math.max(11, u * 2.6);
+      ctx.font = `600 ${font}px system-ui, sans-serif`;
       ctx.textAlign = 'center';
       ctx.fillStyle = '#fff';
-      ctx.fillText(alive ? p.name : `${p.name} ✖`, cx, cy - r - u * 3.2);
+      const label = alive ? p.name : `${p.name} ✖`;
+      const half = ctx.measureText(label).width / 2;
+      const pad = u * 0.8;
+      const lx = Math.min(Math.max(cx, half + pad), w - half - pad);
+      const above = cy - r - u * 3.2 - font >= pad;
+      const ly = above ? cy - r - u * 3.2 : cy + r + u * 1.2 + font;
+      ctx.fillText(label, lx, ly);
+      labels.push({ id: p.id, left: lx - half, right: lx + half, top: ly - font, bottom: ly, width: w });
       const bw = 9 * u;
       const bh = Math.max(3, u * 0.9);
+      const bx = Math.min(Math.max(cx - bw / 2, pad), w - bw - pad);
+      const by = above ? cy - r - u * 2.3 : cy + r + u * 0.3;
       ctx.fillStyle = 'rgba(0,0,0,0.55)';
-      ctx.fillRect(cx - bw / 2, cy - r - u * 2.3, bw, bh);
+      ctx.fillRect(bx, by, bw, bh);
       ctx.fillStyle = p.hp > 50 ? '#4ade80' : p.hp > 25 ? '#facc15' : '#ef4444';
-      ctx.fillRect(cx - bw / 2, cy - r - u * 2.3, (bw * Math.max(0, p.hp)) / 100, bh);
+      ctx.fillRect(bx, by, (bw * Math.max(0, p.hp)) / 100, bh);
       ctx.globalAlpha = 1;
     }
 

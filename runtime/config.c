@@ -25,8 +25,10 @@ typedef struct {
 #define I(field) OPT_INT, offsetof(mb_config, field)
 
 static const opt_def opts[] = {
-    {"host", S(host), "127.0.0.1", 0, 0, "address to listen on"},
+    {"host", S(host), "127.0.0.1", 0, 0, "address to listen on (IPv4 or IPv6; :: = IPv6 and IPv4)"},
     {"port", I(port), "7350", 1, 65535, "TCP port for WebSocket and HTTP"},
+    {"tls-cert", S(tls_cert), NULL, 0, 0, "PEM certificate chain: serve https/wss (with --tls-key; SIGHUP reloads both)"},
+    {"tls-key", S(tls_key), NULL, 0, 0, "PEM private key of --tls-cert"},
     {"database-url", S(database_url), NULL, 0, 0, "PostgreSQL connection URL (required)"},
     {"scripts", S(scripts_dir), "./scripts", 0, 0, "Lua scripts folder (modes/, lib/, server.lua)"},
     {"data-dir", S(data_dir), ".moonbase", 0, 0, "state folder (development keys)"},
@@ -239,6 +241,19 @@ int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err
     }
     if (cfg->admin_token && *cfg->admin_token && strlen(cfg->admin_token) < 16) {
         snprintf(err, errlen, "option admin-token must be at least 16 characters");
+        goto fail;
+    }
+    if (cfg->tls_cert && !*cfg->tls_cert) {
+        free(cfg->tls_cert);
+        cfg->tls_cert = NULL;
+    }
+    if (cfg->tls_key && !*cfg->tls_key) {
+        free(cfg->tls_key);
+        cfg->tls_key = NULL;
+    }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        snprintf(err, errlen, "options tls-cert and tls-key go together (got only %s)",
+                 cfg->tls_cert ? "tls-cert" : "tls-key");
         goto fail;
     }
     if (cfg->msg_burst < 1) cfg->msg_burst = 1;

@@ -16,6 +16,8 @@
 typedef struct mb_config {
     char *host;
     int port;
+    char *tls_cert;            /* NULL: plain ws:// and http:// */
+    char *tls_key;
     char *database_url;
     char *scripts_dir;
     char *data_dir;

@@ -264,11 +264,12 @@ int mb_core_keys_init(const mb_config *c)
     return 0;
 }
 
-char *mb_token_issue(const char *player_id, const char *username)
+char *mb_token_issue(const char *player_id, const char *username, int version)
 {
     int64_t now = mb_wall_ms() / 1000;
     json_t *claims = json_pack("{s:s,s:s,s:I,s:I}", "sub", player_id, "usn", username ? username : "",
                                "iat", (json_int_t)now, "exp", (json_int_t)(now + cfg->token_ttl_s));
+    if (version > 0) json_object_set_new(claims, "tv", json_integer(version));
     char *t = mb_jwt_sign(claims, jwt_key, jwt_key_len);
     json_decref(claims);
     return t;
@@ -282,8 +283,103 @@ char *mb_token_issue(const char *player_id, const char *username)
 typedef struct token_entry {
     char player_id[64], username[64];
     int64_t exp;
+    int version;
 } token_entry;
 static mb_smap token_cache;
+
+/* Revoked tokens (mb_token_block): player id -> block_entry. Checked on
+ * every verification, cached or not, so a revocation is immediate for REST
+ * and session.connect alike. Bounded by MB_TOKEN_BLOCK_MAX; an entry goes
+ * when its until passes (lazily on lookup, or in a sweep when full). */
+typedef struct block_entry {
+    mb_tokens_state state;
+    int min_version;
+    int64_t until_ms;
+} block_entry;
+static mb_smap token_blocks;
+
+static void token_blocks_clear(void)
+{
+    size_t it = 0;
+    void *v;
+    while (mb_smap_next(&token_blocks, &it, NULL, &v)) free(v);
+    mb_smap_free(&token_blocks);
+}
+
+static void token_blocks_prune(void)
+{
+    int64_t now = mb_wall_ms();
+    char **dead = mb_malloc((token_blocks.count + 1) * sizeof *dead);
+    size_t n = 0, it = 0;
+    const char *k;
+    void *v;
+    while (mb_smap_next(&token_blocks, &it, &k, &v))
+        if (((block_entry *)v)->until_ms <= now) dead[n++] = mb_strdup(k);
+    for (size_t i = 0; i < n; i++) {
+        free(mb_smap_del(&token_blocks, dead[i]));
+        free(dead[i]);
+    }
+    free(dead);
+}
+
+bool mb_token_block_room(void)
+{
+    if (token_blocks.count < MB_TOKEN_BLOCK_MAX) return true;
+    token_blocks_prune();
+    return token_blocks.count < MB_TOKEN_BLOCK_MAX;
+}
+
+size_t mb_token_block_count(void) { return token_blocks.count; }
+
+mb_status mb_token_block(const char *player_id, mb_tokens_state state, int min_version, int64_t until_wall_ms)
+{
+    if (!player_id || strlen(player_id) >= 64) return MB_ERR;
+    block_entry *e = mb_smap_get(&token_blocks, player_id);
+    if (state == MB_TOKENS_OK || until_wall_ms <= mb_wall_ms()) {
+        free(mb_smap_del(&token_blocks, player_id));
+        return MB_OK;
+    }
+    if (!e) {
+        if (!mb_token_block_room()) {
+            mb_warn("token_block_full", "entries=%zu player=%s", token_blocks.count, player_id);
+            return MB_ERR;
+        }
+        e = mb_calloc(1, sizeof *e);
+        mb_smap_put(&token_blocks, player_id, e);
+    }
+    e->state = state;
+    e->min_version = min_version;
+    e->until_ms = until_wall_ms;
+    return MB_OK;
+}
+
+static block_entry *block_get(const char *player_id)
+{
+    if (!token_blocks.count) return NULL;
+    block_entry *e = mb_smap_get(&token_blocks, player_id);
+    if (e && e->until_ms <= mb_wall_ms()) {
+        free(mb_smap_del(&token_blocks, player_id));
+        return NULL;
+    }
+    return e;
+}
+
+mb_tokens_state mb_token_blocked(const char *player_id)
+{
+    block_entry *e = block_get(player_id);
+    return e ? e->state : MB_TOKENS_OK;
+}
+
+/* NULL when the token of this player and version is not revoked. */
+static const char *block_reason(const char *player_id, int version)
+{
+    block_entry *e = block_get(player_id);
+    if (!e) return NULL;
+    if (e->state == MB_TOKENS_DELETED) return "account deleted";
+    if (e->state == MB_TOKENS_BANNED) return "account banned";
+    if (version < e->min_version) return "session revoked";
+    return NULL;
+}
 
 static void token_cache_clear(void)
 {
@@ -298,6 +394,11 @@ bool mb_token_verify(const char *token, char player_id[64], char username[64], c
     if (token && strlen(token) <= 4096) {
         token_entry *e = mb_smap_get(&token_cache, token);
         if (e && e->exp > mb_wall_ms() / 1000) {
+            const char *revoked = block_reason(e->player_id, e->version);
+            if (revoked) {
+                *why = revoked;
+                return false;
+            }
             memcpy(player_id, e->player_id, 64);
             memcpy(username, e->username, 64);
             return true;
@@ -316,6 +417,19 @@ bool mb_token_verify(const char *token, char player_id[64], char username[64], c
         *why = "malformed token";
         return false;
     }
+    json_t *tv = json_object_get(claims, "tv");
+    json_int_t version = json_is_integer(tv) ? json_integer_value(tv) : 0;
+    if (tv && (!json_is_integer(tv) || version < 0 || version > INT32_MAX)) {
+        json_decref(claims);
+        *why = "malformed token";
+        return false;
+    }
+    const char *revoked = block_reason(sub, (int)version);
+    if (revoked) {
+        json_decref(claims);
+        *why = revoked;
+        return false;
+    }
     snprintf(player_id, 64, "%s", sub);
     snprintf(username, 64, "%s", usn ? usn : "");
     if (token_cache.count >= TOKEN_CACHE_MAX) token_cache_clear();
@@ -323,6 +437,7 @@ bool mb_token_verify(const char *token, char player_id[64], char username[64], c
     memcpy(e->player_id, player_id, 64);
     memcpy(e->username, username, 64);
     e->exp = json_integer_value(json_object_get(claims, "exp"));
+    e->version = (int)version;
     free(mb_smap_put(&token_cache, token, e));
     json_decref(claims);
     return true;
@@ -490,6 +605,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     mb_smap_free(&in_metrics);
     mb_smap_free(&out_metrics);
     token_cache_clear();
+    token_blocks_clear();
     mb_metrics_free();
     mb_protocol_reset();
     free(dq);

@@ -117,6 +117,8 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
     copy_str(r->ip, sizeof r->ip, ip);
     if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         r->auth[0] = '\0';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > MB_AUTH_HEADER_MAX)
+        r->auth_too_long = true; /* lws cut it at MB_AUTH_HEADER_MAX + 1 */
     if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';
     char frag[4096];
     for (int i = 0; i < 64; i++) {
@@ -376,6 +378,12 @@ void mb_http_dispatch(mb_http_req *r)
 static void dispatch(mb_http_req *r)
 {
     ev_timer_stop(mb_loop(), &r->body_w);
+    if (r->auth_too_long) { /* whatever the route: lws kept only part of it */
+        *mb_m_errors[MB_E_BAD_REQUEST] += 1;
+        mb_http_respond(r, 431, json_pack("{s:{s:s,s:s}}", "error", "code", "bad_request", "message",
+                                          "Authorization header over 4096 bytes"));
+        return;
+    }
     if (strcmp(r->method, "OPTIONS") == 0) {
         respond_raw(r, 204, "text/plain", "", 0);
         return;

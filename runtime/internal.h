@@ -50,6 +50,8 @@ struct mb_session {
 #define MB_HTTP_HEAD_ROOM 384
 /* Largest status line + headers transport.c builds. */
 #define MB_HTTP_HEAD_MAX 1024
+/* Longest Authorization header (bytes) a request may carry: longer is 431. */
+#define MB_AUTH_HEADER_MAX 4096
 
 struct mb_http_req {
     uint64_t id;
@@ -64,6 +66,7 @@ struct mb_http_req {
     bool body_too_large;
     bool chunked;           /* Transfer-Encoding: refused */
     bool query_too_long;
+    bool auth_too_long;     /* Authorization over MB_AUTH_HEADER_MAX: 431 */
     ev_timer body_w;        /* bounds the wait for the body */
     json_t *body;
     char player_id[64];

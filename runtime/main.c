@@ -18,6 +18,7 @@ extern const mb_module match_module;
 extern const mb_module vote_module;
 extern const mb_module matchmaker_module;
 extern const mb_module admin_module;
+extern const mb_module admin_history_module; /* finished matches, script errors */
 extern const mb_module social_module; /* before match: scripts get moonbase.notify */
 extern const mb_module chat_module;
 int match_simulate_main(int argc, char **argv);
@@ -36,6 +37,8 @@ static const mb_module *const modules[] = {
     &vote_module,
     &matchmaker_module,
     &admin_module,
+    &admin_history_module,
+    &account_admin_module,
     NULL,
 };
 

@@ -11,9 +11,9 @@
 
 static const char *const codes[MB_E__COUNT] = {
     "bad_request", "unauthorized", "forbidden",   "not_found", "conflict",
-    "rate_limited", "unavailable", "internal", "unsupported",
+    "rate_limited", "unavailable", "internal", "unsupported", "account_banned",
 };
-static const int statuses[MB_E__COUNT] = {400, 401, 403, 404, 409, 429, 503, 500, 404};
+static const int statuses[MB_E__COUNT] = {400, 401, 403, 404, 409, 429, 503, 500, 404, 403};
 
 const char *mb_errcode_str(mb_errcode c) { return c < MB_E__COUNT ? codes[c] : "internal"; }
 int mb_errcode_http_status(mb_errcode c) { return c < MB_E__COUNT ? statuses[c] : 500; }

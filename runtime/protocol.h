@@ -25,6 +25,7 @@ typedef enum {
     MB_E_UNAVAILABLE,
     MB_E_INTERNAL,
     MB_E_UNSUPPORTED,
+    MB_E_ACCOUNT_BANNED, /* 403: sign-in of a banned account */
     MB_E__COUNT
 } mb_errcode;
 

@@ -58,6 +58,9 @@ uint64_t mb_session_id(const mb_session *s);
 const char *mb_session_player(const mb_session *s);
 const char *mb_session_username(const mb_session *s);
 bool mb_session_authed(const mb_session *s);
+/* Peer address, and when the socket opened (epoch ms; admin views). */
+const char *mb_session_ip(const mb_session *s);
+int64_t mb_session_opened_wall_ms(const mb_session *s);
 
 /* Queue a frame (adds a reference; the caller keeps its own). */
 void mb_session_send_frame(mb_session *s, mb_frame *f);
@@ -138,10 +141,30 @@ void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
 void mb_http_db_error(mb_http_req *r, const mb_db_result *res, const char *conflict);
 
 /* ------------------------------------------------------------ tokens */
-/* Issue a session token for a player; returns malloc'd JWT. */
-char *mb_token_issue(const char *player_id, const char *username);
-/* Verify; on success copies the player id/username (<= 63 chars). */
+/* Issue a session token for a player; returns malloc'd JWT. version is the
+ * account's token version (claim "tv"; see mb_token_block). */
+char *mb_token_issue(const char *player_id, const char *username, int version);
+/* Verify; on success copies the player id/username (<= 63 chars). A token
+ * refused by mb_token_block fails with why = "account deleted", "account
+ * banned" or "session revoked". */
 bool mb_token_verify(const char *token, char player_id[64], char username[64], const char **why);
+
+/* Revocation: from now on refuse the session tokens of player_id: every
+ * one while state is MB_TOKENS_BANNED or MB_TOKENS_DELETED, those with a
+ * token version below min_version for MB_TOKENS_REVOKED (after an unban or
+ * a "sign out everywhere"). The entry lives until until_wall_ms (epoch ms),
+ * when every token it refuses has expired; a later call for the same player
+ * replaces it. The table is bounded (MB_TOKEN_BLOCK_MAX entries, expired
+ * ones pruned first): MB_ERR when it is full. The caller persists what a
+ * restart needs and loads it back at start-up. */
+typedef enum { MB_TOKENS_OK = 0, MB_TOKENS_REVOKED, MB_TOKENS_BANNED, MB_TOKENS_DELETED } mb_tokens_state;
+#define MB_TOKEN_BLOCK_MAX 100000
+mb_status mb_token_block(const char *player_id, mb_tokens_state state, int min_version, int64_t until_wall_ms);
+/* Room for one more entry (prunes expired ones when full)? */
+bool mb_token_block_room(void);
+/* The live entry for player_id: its state (MB_TOKENS_OK when none). */
+mb_tokens_state mb_token_blocked(const char *player_id);
+size_t mb_token_block_count(void);
 
 /* ----------------------------------------------------------- modules */
 #define MB_MODULE_API 1

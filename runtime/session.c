@@ -75,6 +75,8 @@ mb_session *mb_session_get(uint64_t id)
 }
 uint64_t mb_session_id(const mb_session *s) { return s->id; }
 const char *mb_session_player(const mb_session *s) { return s->player_id; }
+const char *mb_session_ip(const mb_session *s) { return s->ip; }
+int64_t mb_session_opened_wall_ms(const mb_session *s) { return mb_wall_ms() - (mb_now_ms() - s->connected_ms); }
 const char *mb_session_username(const mb_session *s) { return s->username; }
 bool mb_session_authed(const mb_session *s) { return s->authed && !s->dead; }
 size_t mb_session_count(void) { return sessions.count - n_dead; }

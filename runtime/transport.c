@@ -2,13 +2,22 @@
  * transport.c - libwebsockets on the libev loop (foreign loop): one port
  * serving GET /ws (WebSocket), REST under /v1, /healthz, /metrics and the
  * static console/demo mounts. Turns lws callbacks into session and HTTP
- * request events; nothing here knows any message type.
+ * request events; nothing here knows any message type. Also: TLS
+ * (--tls-cert/--tls-key, reloaded on SIGHUP), IPv6 listeners, the RFC 6455
+ * masking check lws 4.1 lacks, 431 for oversized Authorization headers and
+ * malloc_trim after bursts of closes (docs/DEPLOYING.md, docs/PROTOCOL.md).
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <limits.h>
+#include <malloc.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 /* lws frees and re-creates this for every HTTP transaction of a keep-alive
@@ -64,6 +73,171 @@ static bool expects_body(struct lws *wsi)
     return strtoll(v, NULL, 10) > 0;
 }
 
+/* ---------------------------------------------------------------------
+ * RFC 6455 §5.1: "a server MUST close the connection upon receiving a frame
+ * that is not masked" (close code 1002). libwebsockets 4.1 (Debian 12)
+ * accepts unmasked client frames (later releases refuse them) and shows
+ * neither the mask bit nor the raw bytes to a protocol callback. So the
+ * frame headers are followed here, from the bytes lws reads: this file
+ * defines recv() (plain sockets) and SSL_read() (TLS), the functions lws
+ * calls to read a connection; the executable's definitions take precedence
+ * over libc's and libssl's, and forward to them (dlsym RTLD_NEXT). Only
+ * sockets registered below (accepted by lws) are looked at; everything else
+ * (libpq) passes through after one array lookup.
+ *
+ * Per connection: before the upgrade, the last four bytes read (a WebSocket
+ * client must wait for the 101 before it sends a frame, RFC 6455 §4.1, so
+ * the read that completed the upgrade request ends with CRLFCRLF; anything
+ * after it would be frames lws parses without us seeing their start: such a
+ * connection is closed with 1002 too). After the upgrade, a small parser
+ * walks frame headers and skips payloads; an unmasked header marks the
+ * connection, and the next callback of it closes it with 1002. WebSockets
+ * over an HTTP/2 stream are not followed (the socket carries h2 frames). */
+enum { MON_B0, MON_B1, MON_LEN, MON_MASK, MON_PAYLOAD };
+enum { MON_OK, MON_UNMASKED, MON_EARLY };
+typedef struct {
+    struct lws *wsi; /* NULL: not followed */
+    uint32_t tail;   /* last 4 bytes read before the upgrade */
+    bool ws;         /* upgraded: frames follow */
+    uint8_t st, need, bad;
+    uint64_t left; /* frame length being read, then payload bytes to skip */
+} rxmon;
+static rxmon *mons; /* by fd; the loop thread only (the worker thread does no I/O) */
+static size_t n_mons;
+static mb_imap mon_fds; /* wsi -> fd + 1: lws has closed the fd by WSI_DESTROY */
+
+static rxmon *mon_of_fd(int fd)
+{
+    return fd >= 0 && (size_t)fd < n_mons && mons[fd].wsi ? &mons[fd] : NULL;
+}
+
+static void mon_add(struct lws *wsi)
+{
+    int fd = lws_get_socket_fd(wsi);
+    if (fd < 0 || lws_get_network_wsi(wsi) != wsi) return;
+    if ((size_t)fd >= n_mons) {
+        size_t n = n_mons ? n_mons : 256;
+        while (n <= (size_t)fd) n *= 2;
+        mons = mb_realloc(mons, n * sizeof *mons);
+        memset(mons + n_mons, 0, (n - n_mons) * sizeof *mons);
+        n_mons = n;
+    }
+    memset(&mons[fd], 0, sizeof mons[fd]);
+    mons[fd].wsi = wsi;
+    mb_imap_put(&mon_fds, (uint64_t)(uintptr_t)wsi, (void *)(uintptr_t)(fd + 1));
+}
+
+static rxmon *mon_of(struct lws *wsi)
+{
+    rxmon *m = mon_of_fd(lws_get_socket_fd(wsi));
+    return m && m->wsi == wsi ? m : NULL;
+}
+
+static void mon_del(struct lws *wsi) /* WSI_DESTROY */
+{
+    uintptr_t fd1 = (uintptr_t)mb_imap_del(&mon_fds, (uint64_t)(uintptr_t)wsi);
+    if (fd1 && fd1 - 1 < n_mons && mons[fd1 - 1].wsi == wsi) memset(&mons[fd1 - 1], 0, sizeof *mons);
+}
+
+static void mon_frames(rxmon *m, const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && m->bad == MON_OK) {
+        switch (m->st) {
+        case MON_B0: /* FIN, RSV, opcode: lws checks them */
+            i++;
+            m->st = MON_B1;
+            break;
+        case MON_B1: {
+            unsigned char c = p[i++];
+            if (!(c & 0x80)) {
+                m->bad = MON_UNMASKED;
+                return;
+            }
+            m->left = c & 0x7f;
+            if (m->left >= 126) {
+                m->need = m->left == 126 ? 2 : 8;
+                m->left = 0;
+                m->st = MON_LEN;
+            } else {
+                m->need = 4;
+                m->st = MON_MASK;
+            }
+            break;
+        }
+        case MON_LEN:
+            m->left = (m->left << 8) | p[i++];
+            if (--m->need == 0) {
+                m->need = 4;
+                m->st = MON_MASK;
+            }
+            break;
+        case MON_MASK:
+            i++;
+            if (--m->need == 0) m->st = m->left ? MON_PAYLOAD : MON_B0;
+            break;
+        default: { /* MON_PAYLOAD */
+            size_t k = n - i;
+            if (k > m->left) k = (size_t)m->left;
+            i += k;
+            m->left -= k;
+            if (!m->left) m->st = MON_B0;
+            break;
+        }
+        }
+    }
+}
+
+static void mon_read(int fd, const void *buf, ssize_t n)
+{
+    rxmon *m;
+    if (n <= 0 || !(m = mon_of_fd(fd))) return;
+    const unsigned char *p = buf;
+    if (m->ws) {
+        if (m->bad == MON_OK) {
+            mon_frames(m, p, (size_t)n);
+            /* a frame lws handles itself (ping, close) calls nothing of
+             * ours: ask for the writable callback, which closes */
+            if (m->bad != MON_OK) lws_callback_on_writable(m->wsi);
+        }
+        return;
+    }
+    for (ssize_t i = n > 4 ? n - 4 : 0; i < n; i++) m->tail = (m->tail << 8) | p[i];
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    static ssize_t (*real)(int, void *, size_t, int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "recv");
+    ssize_t n = real(fd, buf, len, flags);
+    if (!(flags & MSG_PEEK)) mon_read(fd, buf, n);
+    return n;
+}
+
+int SSL_read(SSL *ssl, void *buf, int num)
+{
+    static int (*real)(SSL *, void *, int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "SSL_read");
+    int n = real(ssl, buf, num);
+    if (n > 0 && n_mons) mon_read(SSL_get_fd(ssl), buf, n);
+    return n;
+}
+
+/* The connection broke §5.1 (or §4.1): close it with 1002. */
+static int mon_close(struct lws *wsi, rxmon *m)
+{
+    const char *why = m->bad == MON_UNMASKED ? "unmasked frame" : "data before the handshake reply";
+    mb_info("ws_protocol_error", "reason=\"%s\"", why);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)why, strlen(why));
+    return -1;
+}
+
+static rxmon *mon_failed(struct lws *wsi)
+{
+    rxmon *m = mon_of(wsi);
+    return m && m->bad != MON_OK ? m : NULL;
+}
+
 /* Connections that have not sent a complete request yet (silent, or stuck
  * in their headers) are bounded by a timer of our own: lws's header
  * timeout was seen to miss some under load. wsi -> deadline (mono ms). */
@@ -99,9 +273,12 @@ static const char *peer_ip(struct lws *wsi)
     return ip;
 }
 
+static void trim_maybe(int64_t now);
+
 static void pending_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     int64_t now = mb_now_ms();
+    trim_maybe(now);
     for (;;) { /* killing a wsi edits the map: restart the scan after each */
         size_t it = 0;
         uint64_t key;
@@ -277,6 +454,137 @@ static int dispatch(struct lws *wsi, pss *p, bool now)
     return write_response(wsi, p);
 }
 
+/* A WebSocket upgrade whose Authorization header is over MB_AUTH_HEADER_MAX
+ * (lws keeps the first MB_AUTH_HEADER_MAX + 1 bytes of it, see
+ * token_limits): answered 431 like REST requests, then closed. HTTP/1 only
+ * (an upgrade is HTTP/1); the response is small and goes out whole. */
+static int answer_431(struct lws *wsi)
+{
+    static const char body[] = "{\"error\":{\"code\":\"bad_request\",\"message\":\"Authorization "
+                               "header over 4096 bytes\"}}";
+    char buf[LWS_PRE + 512];
+    int n = snprintf(buf + LWS_PRE, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: "
+                     "application/json\r\ncontent-length: %zu\r\nconnection: close\r\n\r\n%s",
+                     sizeof body - 1, body);
+    mb_info("http_header_too_large", "header=authorization limit=%d", MB_AUTH_HEADER_MAX);
+    *mb_m_errors[MB_E_BAD_REQUEST] += 1;
+    lws_write(wsi, (unsigned char *)buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- memory
+ * After a burst of closed connections glibc keeps the freed memory in its
+ * arenas (reused by the next connections, but counted in RSS). When at
+ * least TRIM_CLOSES connections closed and none closed for TRIM_IDLE_MS,
+ * malloc_trim(0) hands the free pages back to the kernel, once per burst
+ * (docs/DEVELOPING.md, "Memory after a burst of connections"). */
+#define TRIM_CLOSES 256
+#define TRIM_IDLE_MS 2000
+static long closes_since_trim;
+static int64_t last_close_ms;
+
+static void trim_note_close(void)
+{
+    closes_since_trim++;
+    last_close_ms = mb_now_ms();
+}
+
+static void trim_maybe(int64_t now)
+{
+    if (closes_since_trim < TRIM_CLOSES || now - last_close_ms < TRIM_IDLE_MS) return;
+    int64_t t0 = mb_now_us();
+    int released = malloc_trim(0);
+    mb_info("malloc_trim", "closed=%ld released=%d us=%lld", closes_since_trim, released,
+            (long long)(mb_now_us() - t0));
+    closes_since_trim = 0;
+}
+
+/* ------------------------------------------------------------------- TLS
+ * --tls-cert/--tls-key: lws loads them into the vhost's SSL_CTX at start.
+ * SIGHUP (an ev_signal on the loop; match/modes.c reloads scripts on the
+ * same signal) reads the two files again, into a scratch SSL_CTX first; only
+ * a chain and key that load and match replace the live ones, so a bad file
+ * keeps the old certificate (and logs tls_reload_failed). Connections
+ * already open keep the certificate they were made with; new ones get the
+ * new one. The reload reads two small files on the loop thread: the one
+ * blocking read the loop does, at SIGHUP time only. */
+static SSL_CTX *tls_ctx; /* owned by lws */
+static ev_signal sighup_w;
+
+static void tls_describe(X509 *x, char *out, size_t cap)
+{
+    char serial[128] = "?", until[64] = "?";
+    ASN1_INTEGER *sn = x ? X509_get_serialNumber(x) : NULL;
+    BIGNUM *bn = sn ? ASN1_INTEGER_to_BN(sn, NULL) : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    if (hex) snprintf(serial, sizeof serial, "%s", hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && x && ASN1_TIME_print(b, X509_get0_notAfter(x)) == 1) {
+        int n = BIO_read(b, until, (int)sizeof until - 1);
+        until[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    char q[96];
+    snprintf(out, cap, "serial=%s not_after=%s", serial, mb_log_quote(q, sizeof q, until));
+}
+
+/* Load the configured chain and key into a scratch context and check that
+ * they match; then, when `into` is given, make them its certificate.
+ * 0, or -1 with a message in err. */
+static int tls_load(SSL_CTX *into, char *desc, size_t dcap, char *err, size_t cap)
+{
+    const char *cert = mb_cfg()->tls_cert, *key = mb_cfg()->tls_key;
+    const char *stage = "certificate";
+    const char *path = cert;
+    int ok = 0;
+    ERR_clear_error();
+    SSL_CTX *t = SSL_CTX_new(TLS_server_method());
+    if (t && SSL_CTX_use_certificate_chain_file(t, cert) == 1) {
+        stage = "key";
+        path = key;
+        if (SSL_CTX_use_PrivateKey_file(t, key, SSL_FILETYPE_PEM) == 1) {
+            stage = "key not matching the certificate";
+            if (SSL_CTX_check_private_key(t) == 1) ok = 1;
+        }
+    }
+    if (ok && into) {
+        STACK_OF(X509) *chain = NULL;
+        SSL_CTX_get0_chain_certs(t, &chain);
+        stage = "installing certificate";
+        ok = SSL_CTX_use_cert_and_key(into, SSL_CTX_get0_certificate(t),
+                                      SSL_CTX_get0_privatekey(t), chain, 1) == 1;
+    }
+    if (ok) {
+        tls_describe(SSL_CTX_get0_certificate(t), desc, dcap);
+    } else {
+        char e[256] = "unknown error";
+        unsigned long code = ERR_peek_last_error();
+        if (code) ERR_error_string_n(code, e, sizeof e);
+        snprintf(err, cap, "%s %s: %s", stage, path, e);
+    }
+    ERR_clear_error();
+    SSL_CTX_free(t);
+    return ok ? 0 : -1;
+}
+
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    char desc[256], err[512], q[600];
+    if (!tls_ctx) {
+        mb_error("tls_reload_failed", "error=\"no TLS context\"");
+        return;
+    }
+    if (tls_load(tls_ctx, desc, sizeof desc, err, sizeof err) < 0) {
+        mb_error("tls_reload_failed", "error=%s note=\"keeping the previous certificate\"",
+                 mb_log_quote(q, sizeof q, err));
+        return;
+    }
+    mb_info("tls_reloaded", "%s", desc);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -299,6 +607,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_WSI_DESTROY:
         n_wsi--;
+        mon_del(wsi);
+        trim_note_close();
         pending_done(wsi);
         free(mb_imap_del(&peer_ips, (uint64_t)(uintptr_t)wsi));
         kick_forget(wsi);
@@ -306,6 +616,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         pending_add(wsi);
+        mon_add(wsi);
+        return 0;
+
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        tls_ctx = user; /* the vhost's SSL_CTX: SIGHUP swaps its certificate */
         return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -313,6 +628,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         char uri[128];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
             return 1; /* WebSocket only on /ws */
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > MB_AUTH_HEADER_MAX)
+            return answer_431(wsi);
         return 0;
     }
 
@@ -320,10 +637,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         char ip[64] = "";
         lws_get_peer_simple(wsi, ip, sizeof ip);
         p->session = mb_session_new(wsi, ip);
+        rxmon *m = mon_of(wsi);
+        if (m) {
+            m->ws = true;
+            if (m->tail != 0x0d0a0d0au) { /* bytes followed the upgrade request */
+                m->bad = MON_EARLY;
+                lws_callback_on_writable(wsi);
+            }
+        }
         return 0;
     }
 
-    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_RECEIVE: {
+        rxmon *bad = mon_failed(wsi);
+        if (bad) return mon_close(wsi, bad);
         if (!p->session) return -1;
         mb_session_on_rx(p->session, in, len, lws_is_first_fragment(wsi) != 0,
                          lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0,
@@ -334,10 +661,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
          * lost to a TCP reset. */
         if (p->session->closing) lws_callback_on_writable(wsi);
         return 0;
+    }
 
-    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        rxmon *bad = mon_failed(wsi);
+        if (bad) return mon_close(wsi, bad);
         if (!p->session) return -1;
         return mb_session_on_writable(p->session);
+    }
 
     case LWS_CALLBACK_CLOSED:
         if (p->session) {
@@ -460,8 +791,25 @@ int mb_transport_start(void)
     info.protocols = protocols;
     info.mounts = first;
     info.foreign_loops = foreign;
-    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* An IPv6 address (":" in it) listens on IPv6; "::" also takes IPv4
+     * (dual stack, IPV6_V6ONLY off whatever the system default). Anything
+     * else is an IPv4 address and listens on IPv4 only. */
+    const char *host = mb_cfg()->host;
+    if (!strchr(host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    else if (strcmp(host, "::") == 0) info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY;
+    if (mb_cfg()->tls_cert) {
+        char desc[256], err[512], q[600];
+        if (tls_load(NULL, desc, sizeof desc, err, sizeof err) < 0) {
+            mb_error("tls_config_invalid", "error=%s", mb_log_quote(q, sizeof q, err));
+            return -1;
+        }
+        mb_info("tls_certificate", "%s", desc);
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = mb_cfg()->tls_cert;
+        info.ssl_private_key_filepath = mb_cfg()->tls_key;
+        info.alpn = "http/1.1"; /* the HTTP/1 paths are the tested ones */
+    }
     info.timeout_secs = 10; /* slow headers (slowloris) */
     info.count_threads = 1;
     /* fd_limit_per_thread stays 0: any value below the process limit makes
@@ -471,11 +819,20 @@ int mb_transport_start(void)
      * would keep every connection in one sorted list (26% of CPU while
      * 15,000 sessions connect). */
     info.retry_and_idle_policy = &no_validity;
-    info.max_http_header_data = 4096;
+    /* Header bytes lws keeps per request. The Authorization header is cut
+     * at MB_AUTH_HEADER_MAX + 1 bytes (the rest is skipped, not stored), so
+     * a longer one is answered 431 instead of overflowing the buffer and
+     * closing the connection without an answer; the buffer holds such a
+     * header and 4 KiB of others. */
+    static struct lws_token_limits limits;
+    limits.token_limit[WSI_TOKEN_HTTP_AUTHORIZATION] = MB_AUTH_HEADER_MAX + 1;
+    info.token_limits = &limits;
+    info.max_http_header_data = 8192;
     info.keepalive_timeout = 5;
     info.vhost_name = "moonbase";
     mb_imap_init(&pending_conns);
     mb_imap_init(&peer_ips);
+    mb_imap_init(&mon_fds);
     ev_timer_init(&pending_w, pending_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &pending_w);
     ev_prepare_init(&kick_w, kick_cb);
@@ -486,6 +843,10 @@ int mb_transport_start(void)
         mb_error("listen_failed", "host=%s port=%d", mb_cfg()->host, mb_cfg()->port);
         return -1;
     }
+    if (mb_cfg()->tls_cert) {
+        ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
+        ev_signal_start(mb_loop(), &sighup_w);
+    }
     return 0;
 }
 
@@ -493,6 +854,7 @@ void mb_transport_stop(void)
 {
     ev_timer_stop(mb_loop(), &pending_w);
     ev_prepare_stop(mb_loop(), &kick_w);
+    ev_signal_stop(mb_loop(), &sighup_w);
     if (ctx) lws_context_destroy(ctx);
     ctx = NULL;
     size_t it = 0;
@@ -504,6 +866,11 @@ void mb_transport_stop(void)
     mb_imap_free(&peer_ips);
     free(kicks);
     kicks = NULL;
+    mb_imap_free(&mon_fds);
+    free(mons);
+    mons = NULL;
+    n_mons = 0;
+    tls_ctx = NULL;
     n_kicks = cap_kicks = 0;
     for (int i = 0; i < 3; i++) {
         free(mount_origins[i]);

@@ -32,6 +32,8 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format      # fuzz targets (libFuzzer), make format
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libluajit2-5.1-dev lua-cjson lua-cjson-dev
   libjansson-dev libyajl-dev libsodium-dev libpq-dev libcmocka-dev
+  libssl-dev openssl                         # TLS certificates (runtime/transport.c); test CAs (tls.test.js)
+  nginx                                      # nginx.test.js runs deploy/nginx/moonbase.conf
   postgresql postgresql-contrib
   valgrind
   chromium                                   # browser tests (playwright-core drives it)

@@ -69,6 +69,8 @@ typedef struct auth_ctx {
     bool create, pw_ok, retried;
     char account_id[64], account_name[64];
     bool created;
+    int tv;                 /* accounts.token_version: the token's "tv" claim */
+    char *ban_reason;       /* set when the account is banned */
     char refresh[64], refresh_hash[65];
 } auth_ctx;
 
@@ -82,6 +84,7 @@ static void ctx_free(auth_ctx *c)
     free(c->username);
     free(c->device_id);
     free(c->pw_hash);
+    free(c->ban_reason);
     sodium_memzero(c->refresh, sizeof c->refresh);
     free(c);
 }
@@ -102,9 +105,31 @@ static void new_refresh(auth_ctx *c)
     hash_token(c->refresh, c->refresh_hash);
 }
 
+/* 403 account_banned for a banned account's sign-in. */
+static void respond_banned(auth_ctx *c)
+{
+    mb_info("signin_banned", "player=%s ip=%s", c->account_id, mb_http_ip(c->req));
+    if (c->ban_reason && *c->ban_reason)
+        mb_http_error(c->req, MB_E_ACCOUNT_BANNED, "account banned: %s", c->ban_reason);
+    else mb_http_error(c->req, MB_E_ACCOUNT_BANNED, "account banned");
+    ctx_free(c);
+}
+
 static void respond_session(auth_ctx *c, int status)
 {
-    char *tok = mb_token_issue(c->account_id, c->account_name);
+    /* A ban or deletion that committed after this sign-in read the account
+     * is already in the revocation table: refuse instead of issuing. */
+    mb_tokens_state st = mb_token_blocked(c->account_id);
+    if (st == MB_TOKENS_BANNED) {
+        respond_banned(c);
+        return;
+    }
+    if (st == MB_TOKENS_DELETED) {
+        mb_http_error(c->req, MB_E_UNAUTHORIZED, "account deleted");
+        ctx_free(c);
+        return;
+    }
+    char *tok = mb_token_issue(c->account_id, c->account_name, c->tv);
     json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:i,s:b}", "token", tok, "refresh_token", c->refresh,
                              "player_id", c->account_id, "username", c->account_name, "expires_in",
                              mb_cfg()->token_ttl_s, "created", c->created);
@@ -117,7 +142,9 @@ static void token_stored(void *ud, const mb_db_result *res)
 {
     auth_ctx *c = ud;
     if (!res->ok) {
-        mb_http_db_error(c->req, res, "conflict");
+        /* foreign key: the account was deleted meanwhile */
+        if (strcmp(res->sqlstate, "23503") == 0) mb_http_error(c->req, MB_E_UNAUTHORIZED, "account deleted");
+        else mb_http_db_error(c->req, res, "conflict");
         ctx_free(c);
         return;
     }
@@ -164,7 +191,8 @@ static void device_query(auth_ctx *c)
     const char *p[] = {c->device_id, c->username};
     mb_db_query(
         "WITH existing AS ("
-        "  SELECT a.id, a.username FROM account_devices d JOIN accounts a ON a.id = d.account_id"
+        "  SELECT a.id, a.username, a.banned_at IS NOT NULL AS banned, a.ban_reason, a.token_version"
+        "  FROM account_devices d JOIN accounts a ON a.id = d.account_id"
         "  WHERE d.device_id = $1),"
         " new_acc AS ("
         "  INSERT INTO accounts (username)"
@@ -172,8 +200,8 @@ static void device_query(auth_ctx *c)
         "  WHERE NOT EXISTS (SELECT 1 FROM existing) RETURNING id, username),"
         " new_dev AS ("
         "  INSERT INTO account_devices (device_id, account_id) SELECT $1, id FROM new_acc RETURNING 1)"
-        " SELECT id, username, false FROM existing"
-        " UNION ALL SELECT id, username, true FROM new_acc",
+        " SELECT id, username, false, banned, ban_reason, token_version FROM existing"
+        " UNION ALL SELECT id, username, true, false, NULL, 0 FROM new_acc",
         2, p, device_done, c);
 }
 
@@ -201,6 +229,12 @@ static void device_done(void *ud, const mb_db_result *res)
     snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
     snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
     c->created = PQgetvalue(res->res, 0, 2)[0] == 't';
+    c->tv = atoi(PQgetvalue(res->res, 0, 5));
+    if (PQgetvalue(res->res, 0, 3)[0] == 't') {
+        c->ban_reason = PQgetisnull(res->res, 0, 4) ? NULL : mb_strdup(PQgetvalue(res->res, 0, 4));
+        respond_banned(c);
+        return;
+    }
     issue_tokens(c);
 }
 
@@ -308,6 +342,10 @@ static void verify_done(void *ud)
         ctx_free(c);
         return;
     }
+    if (c->ban_reason) { /* only told to whoever knows the password */
+        respond_banned(c);
+        return;
+    }
     issue_tokens(c);
 }
 
@@ -332,6 +370,9 @@ static void email_found(void *ud, const mb_db_result *res)
     snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
     snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
     c->pw_hash = PQgetisnull(res->res, 0, 2) ? NULL : mb_strdup(PQgetvalue(res->res, 0, 2));
+    c->tv = atoi(PQgetvalue(res->res, 0, 4));
+    if (PQgetvalue(res->res, 0, 3)[0] == 't')
+        c->ban_reason = mb_strdup(PQgetisnull(res->res, 0, 5) ? "" : PQgetvalue(res->res, 0, 5));
     mb_worker_submit(work_verify, verify_done, c);
 }
 
@@ -370,7 +411,8 @@ static void route_email(mb_http_req *r)
     c->username = usn ? mb_strdup(usn) : NULL;
     c->create = json_is_true(cr);
     const char *p[] = {c->email};
-    mb_db_query("SELECT id, username, password_hash FROM accounts WHERE email = $1", 1, p,
+    mb_db_query("SELECT id, username, password_hash, banned_at IS NOT NULL, token_version, ban_reason"
+                " FROM accounts WHERE email = $1", 1, p,
                 email_found, c);
 }
 
@@ -391,6 +433,7 @@ static void refresh_done(void *ud, const mb_db_result *res)
     }
     snprintf(c->account_id, sizeof c->account_id, "%s", PQgetvalue(res->res, 0, 0));
     snprintf(c->account_name, sizeof c->account_name, "%s", PQgetvalue(res->res, 0, 1));
+    c->tv = atoi(PQgetvalue(res->res, 0, 2));
     respond_session(c, 200);
 }
 
@@ -415,11 +458,13 @@ static void route_refresh(mb_http_req *r)
     const char *p[] = {old_hash, c->refresh_hash, ttl};
     mb_db_query("WITH old AS (UPDATE refresh_tokens SET revoked_at = now()"
                 "  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
+                "  AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.id = account_id AND b.banned_at IS NOT NULL)"
                 "  RETURNING account_id),"
                 " ins AS (INSERT INTO refresh_tokens (token_hash, account_id, expires_at)"
                 "  SELECT $2, account_id, now() + make_interval(secs => $3::int) FROM old"
                 "  RETURNING account_id)"
-                " SELECT a.id, a.username FROM ins JOIN accounts a ON a.id = ins.account_id",
+                " SELECT a.id, a.username, a.token_version FROM ins JOIN accounts a ON a.id = ins.account_id"
+                " WHERE a.banned_at IS NULL",
                 3, p, refresh_done, c);
 }
 
@@ -533,7 +578,7 @@ static void route_patch_account(mb_http_req *r)
 static mb_status account_init(void)
 {
     mb_smap_init(&login_buckets);
-    return MB_OK;
+    return account_lifecycle_load();
 }
 
 static void account_destroy(void)
@@ -551,6 +596,7 @@ static const mb_route routes[] = {
     {"POST", "/v1/auth/logout", route_logout, MB_AUTH_NONE, true},
     {"GET", "/v1/account", route_get_account, MB_AUTH_BEARER, false},
     {"PATCH", "/v1/account", route_patch_account, MB_AUTH_BEARER, false},
+    {"DELETE", "/v1/account", account_route_delete, MB_AUTH_BEARER, false},
 };
 
 const mb_module account_module = {
@@ -561,3 +607,4 @@ const mb_module account_module = {
     .routes = routes,
     .n_routes = MB_ARRAY_LEN(routes),
 };
+

@@ -1,7 +1,8 @@
 /*
  * account.h - accounts and authentication over REST:
  *   POST /v1/auth/device, /v1/auth/email, /v1/auth/refresh, /v1/auth/logout
- *   GET/PATCH /v1/account
+ *   GET/PATCH/DELETE /v1/account
+ *   /v1/admin/accounts... (lifecycle.c)
  * Session tokens are HS256 JWTs (runtime), refresh tokens are random,
  * stored as SHA-256 hashes, rotated on every refresh and revocable.
  */
@@ -11,6 +12,13 @@
 #include "server.h"
 
 extern const mb_module account_module;
+/* Admin account routes (lifecycle.c): search, view, edit, ban, delete. */
+extern const mb_module account_admin_module;
+
+/* lifecycle.c: DELETE /v1/account, the admin routes, and the start-up load
+ * of revoked tokens into the runtime's table (blocking, before serving). */
+void account_route_delete(mb_http_req *r);
+mb_status account_lifecycle_load(void);
 
 /* Validation helpers, exposed for unit tests. Return NULL when valid, else
  * a client-facing reason. */

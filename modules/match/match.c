@@ -158,6 +158,7 @@ void match_fail(match *m, const char *msg)
     mb_error("match_script_error", "match=%s mode=%s version=%d tick=%llu error=%s", m->id,
              m->v->mode, m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, msg));
     *m_matches_failed += 1;
+    match_script_error_record(m->v->mode, m->v->version, m->id, m->tick, msg); /* the console's list */
     if (m->finalizing) return; /* terminate failed: the match is ending anyway */
     /* First line only: tracebacks stay in the server log. */
     size_t l = strcspn(msg, "\n");
@@ -388,6 +389,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
         char q[2048];
         mb_error("match_init_failed", "mode=%s version=%d error=%s", mode, v->version,
                  mb_log_quote(q, sizeof q, cerr));
+        match_script_error_record(mode, v->version, m->id, 0, cerr);
         *code = MB_E_INTERNAL;
         snprintf(err, errlen, "mode '%s' init failed: %.*s", mode, (int)strcspn(cerr, "\n"), cerr);
         match_free(m);
@@ -1258,6 +1260,7 @@ void match_runtime_destroy(void)
     }
     mb_smap_free(&matches);
     mb_smap_free(&player_match);
+    match_script_errors_free();
 }
 
 /* For simulate: free a finished simulated match. */
@@ -1265,4 +1268,36 @@ void match_sim_free(match *m)
 {
     if (!m->dead) mb_smap_del(&matches, m->id);
     match_free(m);
+}
+
+/* ------------------------------------------------- account removed */
+
+/* The account of player_id was deleted or banned: it leaves its match now
+ * (leave() runs with reason, as after the reconnect grace) and its seat
+ * reservations elsewhere are released. Returns the seats dropped. */
+int match_player_removed(const char *player_id, const char *reason)
+{
+    char **ids = NULL;
+    size_t n_ids = 0, it = 0;
+    match *m;
+    while (match_next(&it, &m))
+        if (!m->dead && match_seat(m, player_id)) {
+            ids = mb_realloc(ids, (n_ids + 1) * sizeof *ids);
+            ids[n_ids++] = mb_strdup(m->id);
+        }
+    int n = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        m = match_find(ids[i]);
+        seat *s = m && !m->dead ? match_seat(m, player_id) : NULL;
+        if (s) {
+            if (s->joined) seat_leave(m, s, reason);
+            else seat_release(m, s);
+            match_post_call(m);
+            n++;
+        }
+        free(ids[i]);
+    }
+    free(ids);
+    if (n) mb_info("match_player_removed", "player=%s seats=%d reason=%s", player_id, n, reason);
+    return n;
 }

@@ -101,9 +101,21 @@ void match_runtime_init(void);
 void match_runtime_shutdown(void);   /* terminate all with "shutdown" */
 void match_runtime_destroy(void);
 void match_session_closed(const char *player_id, bool last_socket);
+/* The account is gone (deleted/banned): leave now, drop reservations. */
+int match_player_removed(const char *player_id, const char *reason);
 void match_on_join(mb_session *s, const char *cid, json_t *payload);
 void match_on_input(mb_session *s, const char *cid, json_t *payload);
 void match_on_input_raw(mb_session *s, const char *cid, const char *payload, size_t len);
 void match_on_leave(mb_session *s, const char *cid, json_t *payload);
+
+/* Runtime errors of match scripts, per mode (script_errors.c): the last
+ * MATCH_SCRIPT_ERRORS_MAX of each mode, newest first, for the console. */
+#define MATCH_SCRIPT_ERRORS_MAX 50
+void match_script_error_record(const char *mode, int version, const char *match_id, uint64_t tick,
+                               const char *msg);
+/* {capacity, modes: [{mode, total, errors: [...]}]}: one mode, or every mode
+ * with errors when mode is NULL (new reference). */
+json_t *match_script_errors_json(const char *mode, size_t limit);
+void match_script_errors_free(void);
 
 #endif

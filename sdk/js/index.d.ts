@@ -15,7 +15,8 @@ export type ServerErrorCode =
   | 'rate_limited'
   | 'unavailable'
   | 'internal'
-  | 'unsupported';
+  | 'unsupported'
+  | 'account_banned';
 /** The server's codes, then the SDK's own: timeout, disconnected, network. */
 export type ErrorCodeValue = ServerErrorCode | 'timeout' | 'disconnected' | 'network';
 
@@ -29,6 +30,7 @@ export declare const ErrorCode: Readonly<{
   UNAVAILABLE: 'unavailable';
   INTERNAL: 'internal';
   UNSUPPORTED: 'unsupported';
+  ACCOUNT_BANNED: 'account_banned';
   TIMEOUT: 'timeout';
   DISCONNECTED: 'disconnected';
   NETWORK: 'network';
@@ -271,6 +273,8 @@ export declare class Client {
 
   getAccount(): Promise<Account>;
   updateAccount(changes: { username?: string; display_name?: string; metadata?: JsonObject }): Promise<Account>;
+  /** DELETE /v1/account: deletes the account (sockets close with 4002) and forgets the session. */
+  deleteAccount(): Promise<{ player_id: string; deleted: true; closed_sockets: number }>;
 
   createMatch(mode: string, params?: JsonObject): Promise<{ match_id: string; mode: string; script_version: number }>;
   listMatches(options?: { mode?: string; label?: Record<string, string | number | boolean>; open?: boolean; limit?: number }): Promise<{ matches: MatchSummary[] }>;

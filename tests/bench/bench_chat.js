@@ -191,8 +191,15 @@ async function benchChat(server, o) {
   const n = o.members;
   const senders = Math.min(o.senders, n);
   console.log(`\n== chat fan-out: ${n} sockets in one channel, ${o.rate} msg/s from ${senders} senders, ${o.duration} s`);
-  // members are distinct players with locally signed tokens (chat needs no account rows)
+  // members are distinct players with locally signed tokens
   const tokens = Array.from({ length: n }, (_, i) => token(uuidOf('cccccccc', i), `chat_${i}`));
+  // senders need account rows: a message whose sender has none is dropped (deleted accounts,
+  // migrations/0006_account_lifecycle.sql)
+  await h.sql(
+    `INSERT INTO accounts (id, username) SELECT ('cccccccc-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'chat_' || i
+     FROM generate_series(0, ${senders - 1}) i ON CONFLICT DO NOTHING`,
+    { database: decodeURIComponent(new URL(server.databaseUrl).pathname.slice(1)) }
+  );
   const senderTokens = tokens.slice(0, senders);
   const rest = tokens.slice(senders);
   const t0 = Date.now();

@@ -1,8 +1,12 @@
 'use strict';
 // End to end in a real browser (Debian's chromium driven by playwright-core): two players play
 // the demo (/demo) against each other — matched together, each sees the other move, a chat line
-// arrives, a round ends and the map vote completes — while the admin console (/console) shows
-// the live match. Screenshots go to build/screenshots/.
+// arrives, a round ends, the arena script's own map vote runs inside the match and the next
+// round starts on the chosen map — while the admin console (/console) shows the live match,
+// then the finished match from PostgreSQL (history, search) and a script's runtime error.
+// Demo polish: the lobby's online count is live, the match chat survives the vote, names stay
+// inside the arena and the console minimap at the edge, the hint line is above the fold at
+// 1280x860. Screenshots go to build/screenshots/.
 //
 // The server is the real binary (tests/integration/harness.js) with --static pointing at the
 // repo, so /demo and /console are served from demo/ and console/ as committed.
@@ -35,8 +39,9 @@ async function browser(name) {
   page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
   page.on('console', (m) => {
     // Expected HTTP failures the pages handle: a refused admin token (401), a match that has
-    // just ended (404). Script errors and anything else count.
-    if (m.type() === 'error' && !/^Failed to load resource: .* (401|404) /.test(m.text())) errors.push(`${name} console: ${m.text()}`);
+    // just ended (404), a history search the server refuses (400, shown on the page). Script
+    // errors and anything else count.
+    if (m.type() === 'error' && !/^Failed to load resource: .* (400|401|404) /.test(m.text())) errors.push(`${name} console: ${m.text()}`);
   });
   return {
     name,
@@ -57,7 +62,7 @@ const demoState = (page) =>
   page.evaluate(() => {
     const p = window.demo.player;
     const players = p.arena ? Object.fromEntries([...p.arena.players.values()].map((x) => [x.id, { x: x.x, y: x.y, hp: x.hp, name: x.name }])) : {};
-    return { phase: p.phase, me: p.me, match_id: p.arena && p.arena.match_id, started: !!(p.arena && p.arena.started), players, local: p.local, map: p.map, channel: p.channel };
+    return { phase: p.phase, me: p.me, match_id: p.arena && p.arena.match_id, started: !!(p.arena && p.arena.started), players, local: p.local, map: p.map, channel: p.channel, round: p.round };
   });
 
 async function waitState(page, pred, what, timeout = WAIT) {
@@ -131,7 +136,25 @@ describe('browser: demo and console', { skip }, () => {
     await a.page.waitForSelector('#ov-lobby:not(.hidden)');
     assert.equal((await demoState(a.page)).me.player_id, sa.me.player_id, 'same account after a reload');
     assert.match(await a.page.textContent('#conn'), /online/);
+    // the online count is live: both are in the lobby (a's count went up when b came back)
+    await a.page.waitForSelector('#lobby-online[data-count="2"]');
+    assert.match(await a.page.textContent('#lobby-online'), /^2 players online in the lobby$/);
+    // the hint line is above the fold at 1280x860
+    const hint = await a.page.locator('#hint').boundingBox();
+    assert.ok(hint && hint.y + hint.height <= 860, `hint at ${JSON.stringify(hint)}`);
     await shot(a.page, 'demo-lobby.png');
+  });
+
+  it('the lobby count follows a third visitor coming and going', async () => {
+    const c = await browser('carol');
+    try {
+      await c.page.goto(`${server.baseUrl}/demo/`);
+      await c.page.waitForSelector('#ov-lobby:not(.hidden)');
+      await a.page.waitForSelector('#lobby-online[data-count="3"]');
+    } finally {
+      await c.close();
+    }
+    await a.page.waitForSelector('#lobby-online[data-count="2"]');
   });
 
   it('"Find a match" puts both in the same arena match', async () => {
@@ -232,12 +255,49 @@ describe('browser: demo and console', { skip }, () => {
     await shot(c, 'console-matchmaker.png');
   });
 
-  it('the round ends and the map vote completes on both pages', async () => {
+  it('names stay inside the arena and the console minimap when a player is in a corner', async () => {
+    const sb = await demoState(b.page);
+    await b.page.keyboard.down('ArrowLeft');
+    await b.page.keyboard.down('ArrowUp');
+    await waitState(a.page, (s) => s.players[sb.me.player_id].x === 0 && s.players[sb.me.player_id].y === 0, 'A sees B in the top-left corner');
+    await b.page.keyboard.up('ArrowLeft');
+    await b.page.keyboard.up('ArrowUp');
+    await a.page.waitForTimeout(100); // a frame or two at the new position
+    const inside = (l) => l && l.left >= 0 && l.right <= l.width && l.top >= 0 && l.bottom <= l.width;
+    const labelOf = (page, id) => page.evaluate((pid) => (window.demo.view.labels || []).find((l) => l.id === pid), id);
+    for (const page of [a.page, b.page]) {
+      const l = await labelOf(page, sb.me.player_id);
+      assert.ok(inside(l), `demo label ${JSON.stringify(l)}`);
+    }
+    await shot(a.page, 'demo-name-in-corner.png');
+    const c = admin.page;
+    await c.goto(`${server.baseUrl}/console/#/matches/${matchId}`);
+    await c.waitForFunction((pid) => {
+      const cv = document.querySelector('#match-minimap');
+      return cv && cv.labels && cv.labels.some((l) => l.id === pid);
+    }, sb.me.player_id);
+    const ml = await c.evaluate((pid) => document.querySelector('#match-minimap').labels.find((l) => l.id === pid), sb.me.player_id);
+    assert.ok(inside(ml), `minimap label ${JSON.stringify(ml)}`);
+    await shot(c, 'console-minimap-corner.png');
+  });
+
+  it('the round ends; the arena script runs the map vote inside the match; round 2 starts on the winner', async () => {
     const sa = await demoState(a.page);
     await hunt(a.page);
     await Promise.all([a.page.waitForSelector('#ov-vote:not(.hidden)'), b.page.waitForSelector('#ov-vote:not(.hidden)')]);
-    assert.match(await a.page.textContent('#round-result'), /You win the round/);
-    assert.match(await b.page.textContent('#round-result'), new RegExp(`${sa.me.username} wins the round`));
+    assert.match(await a.page.textContent('#round-result'), /You win round 1/);
+    assert.match(await b.page.textContent('#round-result'), new RegExp(`${sa.me.username} wins round 1`));
+    // the vote is the same match: same chat channel, and its history is still on screen
+    for (const p of [a, b]) {
+      const st = await demoState(p.page);
+      assert.equal(st.phase, 'voting');
+      assert.equal(st.channel, `match:${matchId}`);
+      await p.page.waitForSelector('#messages li:has-text("gl hf from alice")', { timeout: 1000 });
+      await p.page.waitForSelector('#messages li:has-text("you too!")', { timeout: 1000 });
+    }
+    // no separate match was created for the vote
+    const live = await server.http('GET', '/v1/admin/matches', undefined, { authorization: `Bearer ${server.adminToken}` });
+    assert.deepEqual(live.json.matches.map((m) => m.match_id), [matchId]);
     await Promise.all([a.page.waitForSelector('#vote-maps .map'), b.page.waitForSelector('#vote-maps .map')]);
     await a.page.click('#vote-maps .map[data-option="caves"]');
     await b.page.waitForSelector('#vote-maps .map[data-option="caves"] .votes:has-text("1 vote")'); // live tally
@@ -249,11 +309,21 @@ describe('browser: demo and console', { skip }, () => {
     ]);
     assert.match(await b.page.textContent('#vote-title'), /Next map: Crystal Caves/);
     await shot(a.page, 'demo-vote-result.png');
-    await Promise.all([a.page.waitForSelector('#ov-lobby:not(.hidden)'), b.page.waitForSelector('#ov-lobby:not(.hidden)')]);
-    assert.equal((await demoState(b.page)).map, 'caves');
+    const [ra, rb] = await Promise.all([
+      waitState(a.page, (s) => s.phase === 'playing' && s.round && s.round.round === 2, 'A in round 2'),
+      waitState(b.page, (s) => s.phase === 'playing' && s.round && s.round.round === 2, 'B in round 2'),
+    ]);
+    for (const st of [ra, rb]) {
+      assert.equal(st.map, 'caves');
+      assert.equal(st.match_id, matchId);
+      assert.equal(st.channel, `match:${matchId}`);
+    }
+    await waitState(a.page, (s) => Object.values(s.players).every((p) => p.hp === 100), 'everyone back at 100 hp');
     assert.match(await a.page.textContent('#hud-map'), /Crystal Caves/);
-    assert.match(await a.page.textContent('#btn-find'), /Play again/);
-    await shot(a.page, 'demo-next-round-lobby.png');
+    assert.match(await b.page.textContent('#hud-phase'), /Round 2 of 3/);
+    await a.page.waitForSelector('#ov-vote.hidden', { state: 'attached' });
+    await a.page.waitForTimeout(300);
+    await shot(a.page, 'demo-round2-caves.png');
   });
 
   it('the console scripts page shows a reload error with file:line, and reloads again', async () => {
@@ -292,6 +362,89 @@ describe('browser: demo and console', { skip }, () => {
     await b.page.click('#btn-reconnect');
     await b.page.waitForSelector('#ov-lobby:not(.hidden)');
     await b.page.waitForSelector('#conn[data-state="online"]');
+    // b gave up its seat: a is the last one standing, round 2 ends the match, a is back in the lobby
+    await a.page.waitForSelector('#ov-vote:not(.hidden) #vote-title:has-text("Match over")');
+    assert.match(await a.page.textContent('#round-result'), /You win the match/);
+    await a.page.waitForSelector('#ov-lobby:not(.hidden)');
+    assert.match(await a.page.textContent('#lobby-last'), /Last match: you won/);
+    assert.match(await a.page.textContent('#btn-find'), /Play again/);
+  });
+
+  it('the console shows the finished match from PostgreSQL: history, search by player and mode, its page', async () => {
+    const c = admin.page;
+    const [sa, sb] = await Promise.all([demoState(a.page), demoState(b.page)]);
+    await c.goto(`${server.baseUrl}/console/#/history`);
+    const row = c.locator(`#history-list tbody tr[data-key="${matchId}"]`);
+    await row.waitFor();
+    const text = await row.textContent();
+    assert.match(text, /arena/);
+    assert.match(text, new RegExp(sa.me.username));
+    assert.match(text, new RegExp(sb.me.username));
+    assert.match(text, /caves/); // the vote's winner
+    assert.match(text, new RegExp(`${sa.me.username} won`));
+    await shot(c, 'console-history.png');
+    // search by a username prefix, then by mode
+    await c.fill('#history-player', sb.me.username.slice(0, 5).toLowerCase());
+    await c.click('#history-form button');
+    await c.waitForFunction(() => location.hash.includes('player='));
+    await row.waitFor();
+    await c.fill('#history-player', '');
+    await c.fill('#history-mode', 'tictactoe');
+    await c.click('#history-form button');
+    await c.waitForSelector('#history-list td.empty:has-text("No finished match matches")');
+    await c.fill('#history-mode', 'not a mode!');
+    await c.click('#history-form button');
+    await c.waitForSelector('#history-error:has-text("mode must be a mode name")');
+    await c.fill('#history-mode', 'arena');
+    await c.click('#history-form button');
+    await row.waitFor();
+    await row.click();
+    // the finished match's page: what was stored, no empty "last state" card
+    await c.waitForSelector('#match-info:has-text("finished")');
+    await c.waitForSelector('#match-votes:has-text("caves")');
+    assert.match(await c.textContent('#match-duration'), /s|min/);
+    assert.match(await c.textContent('#match-players'), new RegExp(sb.me.username));
+    const page = await c.textContent('#page');
+    assert.doesNotMatch(page, /Last state seen|player token/);
+    assert.equal(await c.locator('#match-state').count(), 0);
+    await shot(c, 'console-finished-match.png');
+  });
+
+  it('the console lists a script runtime error with file:line, traceback and its match', async () => {
+    // a mode that fails at a known line (written into the server's watched scripts folder)
+    fs.writeFileSync(path.join(scripts, 'modes', 'oops.lua'), [
+      'local M = { tick_rate = 10, players = { min = 1, max = 2 } }',
+      'local function explode()',
+      '  error("kaboom from the browser test")',
+      'end',
+      'function M.init(match, params) return {} end',
+      'function M.input(match, state, player, input) explode() end',
+      'function M.tick(match, state) end',
+      'function M.get_state(match, state) return {} end',
+      'return M',
+      '',
+    ].join('\n'));
+    const adm = { authorization: `Bearer ${server.adminToken}` };
+    await h.waitFor('oops loaded', async () => (await server.http('GET', '/v1/admin/scripts', undefined, adm)).json.modes.some((m) => m.mode === 'oops' && m.version), 10000);
+    const p = await h.authed(server);
+    const created = await server.http('POST', '/v1/matches', { mode: 'oops' }, { authorization: `Bearer ${p.token}` });
+    const failedId = created.json.match_id;
+    await p.ws.ok('match.join', { match_id: failedId });
+    await p.ws.ok('match.input', { action: 'boom' });
+    await p.ws.next('match.finished');
+    await p.ws.close();
+    const c = admin.page;
+    await c.click('.nav a[data-page="errors"]');
+    const item = c.locator(`.errors-mode[data-mode="oops"] li[data-match-id="${failedId}"]`);
+    await item.waitFor();
+    assert.match(await item.locator('.loc').textContent(), /modes\/oops\.lua:3$/);
+    assert.match(await item.textContent(), /kaboom from the browser test/);
+    await item.locator('summary').click();
+    assert.match(await item.locator('pre.traceback').textContent(), /oops\.lua:6: in function/);
+    await shot(c, 'console-script-errors.png');
+    await item.locator(`a[href="#/matches/${failedId}"]`).click();
+    await c.waitForSelector('#match-info:has-text("error")');
+    assert.match(await c.textContent('#match-info'), /kaboom from the browser test/);
   });
 
   it('a lone visitor can practise against the bot', async () => {
@@ -318,7 +471,8 @@ describe('browser: demo and console', { skip }, () => {
     await c.click('#end-match');
     await c.click('#end-match.armed');
     await solo.page.waitForSelector('#ov-vote:not(.hidden)');
-    assert.match(await solo.page.textContent('#round-result'), /Round over/);
+    assert.match(await solo.page.textContent('#round-result'), /Match over/);
+    await solo.page.waitForSelector('#ov-lobby:not(.hidden)');
     await c.waitForSelector('#match-info:has-text("finished")');
     await shot(c, 'console-match-ended.png');
   });

@@ -91,6 +91,33 @@ static void test_bad_file(void **st)
     unlink(path);
 }
 
+static void test_tls_pair(void **st)
+{
+    mb_config c;
+    char err[256];
+    char *env[] = {NULL};
+    assert_int_equal(mb_config_load(&c, 0, NULL, env, err, sizeof err), 0);
+    assert_null(c.tls_cert); /* plain by default */
+    assert_null(c.tls_key);
+    mb_config_free(&c);
+    char *a1[] = {"--tls-cert", "/c.pem"};
+    assert_int_equal(mb_config_load(&c, 2, a1, env, err, sizeof err), -1);
+    assert_non_null(strstr(err, "tls-cert and tls-key go together"));
+    char *env2[] = {"MOONBASE_TLS_KEY=/k.pem", NULL};
+    assert_int_equal(mb_config_load(&c, 0, NULL, env2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "only tls-key"));
+    char *a2[] = {"--tls-cert", "/c.pem", "--tls-key", "/k.pem", "--host", "::"};
+    assert_int_equal(mb_config_load(&c, 6, a2, env, err, sizeof err), 0);
+    assert_string_equal(c.tls_cert, "/c.pem");
+    assert_string_equal(c.tls_key, "/k.pem");
+    assert_string_equal(c.host, "::");
+    mb_config_free(&c);
+    char *a3[] = {"--tls-cert", "", "--tls-key", ""}; /* empty = unset (e.g. MOONBASE_TLS_CERT=) */
+    assert_int_equal(mb_config_load(&c, 4, a3, env, err, sizeof err), 0);
+    assert_null(c.tls_cert);
+    mb_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_bad_file),
+        cmocka_unit_test(test_tls_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

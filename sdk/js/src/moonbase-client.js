@@ -39,6 +39,7 @@ export const ErrorCode = Object.freeze({
   UNAVAILABLE: 'unavailable',
   INTERNAL: 'internal',
   UNSUPPORTED: 'unsupported',
+  ACCOUNT_BANNED: 'account_banned', // sign-in of a banned account (403)
   TIMEOUT: 'timeout', // no reply in time (SDK)
   DISCONNECTED: 'disconnected', // the socket is not connected, or closed before the reply (SDK)
   NETWORK: 'network', // the HTTP request did not reach the server (SDK)
@@ -379,6 +380,14 @@ export class Client {
     return account;
   }
 
+  /** DELETE /v1/account: deletes the account for good and forgets the session. */
+  async deleteAccount() {
+    const reply = await this.request('DELETE', '/v1/account');
+    this._device = null;
+    this._setSession(null);
+    return reply;
+  }
+
   // ---- matches and RPC
 
   /** POST /v1/matches {mode, params?} -> {match_id, mode, script_version} */
@@ -487,6 +496,9 @@ const OPEN = 1;
 // Close codes after which reconnecting would be wrong.
 const TERMINAL_CLOSE = new Set([
   4001, // kicked by an administrator
+  4002, // account deleted
+  4003, // account banned
+  4004, // session revoked (sign out everywhere): sign in again
 ]);
 
 /** Server message types with a named event method (see Socket#on for any other type). */

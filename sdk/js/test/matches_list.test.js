@@ -1,6 +1,6 @@
 // Client.listMatches filters (docs/REST.md GET /v1/matches): mode, label (label.<key>), open,
-// limit, against the real server. The shipped arena mode labels its match {round: "waiting"}
-// until the round starts, then {round: "running"}.
+// limit, against the real server. The shipped arena mode labels its match {phase, map, round}:
+// phase "waiting" until the round starts, then "playing".
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, signedIn, player } from './helpers.js';
@@ -18,10 +18,10 @@ describe('Client.listMatches filters', () => {
     const started = await c.createMatch('arena');
     const ids = async (opts) => (await c.listMatches(opts)).matches.map((m) => m.match_id);
 
-    let list = await c.listMatches({ mode: 'arena', label: { round: 'waiting' }, open: true });
+    let list = await c.listMatches({ mode: 'arena', label: { phase: 'waiting', round: 1 }, open: true });
     assert.ok(list.matches.some((m) => m.match_id === waiting.match_id));
     const entry = list.matches.find((m) => m.match_id === waiting.match_id);
-    assert.deepEqual(entry.label, { round: 'waiting' });
+    assert.deepEqual(entry.label, { phase: 'waiting', map: 'jungle', round: 1 });
     assert.equal(entry.open, true);
 
     // two players start the second round: its label changes at once
@@ -30,8 +30,8 @@ describe('Client.listMatches filters', () => {
     const go = a.socket.next('match.started'); // listen before the join that starts it
     await b.socket.joinMatch(started.match_id);
     await go;
-    assert.ok((await ids({ mode: 'arena', label: { round: 'running' } })).includes(started.match_id));
-    assert.ok(!(await ids({ mode: 'arena', label: { round: 'waiting' } })).includes(started.match_id));
+    assert.ok((await ids({ mode: 'arena', label: { phase: 'playing' } })).includes(started.match_id));
+    assert.ok(!(await ids({ mode: 'arena', label: { phase: 'waiting' } })).includes(started.match_id));
 
     assert.equal((await c.listMatches({ mode: 'arena', limit: 1 })).matches.length, 1);
     list = await c.listMatches({ mode: 'arena', open: false });

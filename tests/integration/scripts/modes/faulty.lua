@@ -17,10 +17,11 @@ local function fail(where, params)
   if what == "loop" then
     while true do end
   elseif what == "memory" then
-    -- 64 KiB a step: the 16 MiB cap is reached in a few hundred steps, well inside the
-    -- 200 ms time budget even under ASan (256-byte steps ran into the time limit there)
+    -- 1 MiB a step: the 16 MiB cap is reached in about 16 steps, far inside the 200 ms time
+    -- budget even under ASan on a loaded machine (64 KiB steps still ran into the time limit
+    -- there when other builds shared the two cores; 256-byte steps did so every other run)
     local t = {}
-    for i = 1, 100000000 do t[i] = string.rep("m", 65536) .. i end
+    for i = 1, 100000000 do t[i] = string.rep("m", 1048576) .. i end
   else
     error("fault in " .. where)
   end
