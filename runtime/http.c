@@ -52,6 +52,11 @@ const char *mb_http_query(const mb_http_req *r, const char *name)
     return NULL;
 }
 
+const char *mb_http_query_at(const mb_http_req *r, int i)
+{
+    return i >= 0 && i < r->nargs ? r->args[i] : NULL;
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9') return c - '0';

@@ -119,6 +119,9 @@ const char *mb_http_path(const mb_http_req *r);
 const char *mb_http_param(const mb_http_req *r, int i);
 /* A query argument, URL-decoded, or NULL. */
 const char *mb_http_query(const mb_http_req *r, const char *name);
+/* The i-th query argument as "name=value" (URL-decoded), or NULL past the
+ * end: for routes that accept open-ended names (label.<key>). */
+const char *mb_http_query_at(const mb_http_req *r, int i);
 /* Parsed JSON body (object) or NULL when the request had none. */
 json_t *mb_http_body(const mb_http_req *r);
 /* Player id from a verified bearer token (MB_AUTH_BEARER routes). */

@@ -22,6 +22,9 @@ double *match_m_messages_out;
 void match_notify_vote_ended(match *m);
 void match_persist(match *m);   /* match_module.c */
 
+/* Key of the per-viewer state digests (send_state = "on_change"). */
+static unsigned char digest_key[crypto_shorthash_KEYBYTES];
+
 static const double lateness_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5};
 
 void match_set_observer(match_state_observer fn, void *ud)
@@ -94,7 +97,30 @@ static const char *status_name(match_status s)
     return s == MATCH_WAITING ? "waiting" : s == MATCH_RUNNING ? "running" : "finished";
 }
 
+uint64_t match_seed(const match *m) { return m->seed; }
+const json_t *match_label(const match *m) { return m->label; }
+
+bool match_is_open(const match *m)
+{
+    if (m->dead || m->finishing || m->failed || m->status == MATCH_FINISHED) return false;
+    size_t taken = 0;
+    int64_t now = match_now(m);
+    for (size_t i = 0; i < m->n_seats; i++)
+        if (m->seats[i].joined || m->seats[i].reserved_until > now) taken++;
+    return taken < (size_t)m->v->players_max;
+}
+
+static json_t *summary_base(const match *m);
+
 json_t *match_summary(const match *m)
+{
+    json_t *j = summary_base(m);
+    json_object_set_new(j, "label", m->label ? json_deep_copy(m->label) : json_object());
+    json_object_set_new(j, "open", json_boolean(match_is_open(m)));
+    return j;
+}
+
+static json_t *summary_base(const match *m)
 {
     return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:o,s:o}", "match_id", m->id, "mode",
                      m->v->mode, "status", status_name(m->status), "player_count",
@@ -287,6 +313,7 @@ static void match_free(void *ud)
     free(m->seats);
     free(m->afters);
     free(m->kicks);
+    json_decref(m->label);
     mb_lua_vm_free(m->vm);
     mode_version_unref(m->v);
     json_decref(m->params);
@@ -297,6 +324,12 @@ static void match_free(void *ud)
 }
 
 match *match_create(const char *mode, json_t *params, int *code, char *err, size_t errlen)
+{
+    return match_create_seeded(mode, params, NULL, code, err, errlen);
+}
+
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code,
+                           char *err, size_t errlen)
 {
     mode_version *v = modes_get(mode);
     if (!v) {
@@ -332,10 +365,14 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
     char name[96];
     snprintf(name, sizeof name, "%s@%d match=%s", v->mode, v->version, m->id);
     mb_lua_vm_set_name(m->vm, name);
+    if (seed) m->seed = *seed;
+    else randombytes_buf(&m->seed, sizeof m->seed);
+    m->seed &= MATCH_SEED_MAX;
     match_lua_setup(m);
-    if (m->match_ref == LUA_NOREF) {
+    if (m->match_ref == LUA_NOREF || !match_lua_seed(m, m->seed)) {
         *code = MB_E_INTERNAL;
-        snprintf(err, errlen, "out of memory creating the match");
+        snprintf(err, errlen, "%s creating the match",
+                 m->match_ref == LUA_NOREF ? "out of memory" : "math.randomseed failed");
         match_free(m);
         return NULL;
     }
@@ -379,7 +416,8 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
         m->sim = true;
     }
     m->last_step_ms = match_now(m);
-    mb_info("match_created", "match=%s mode=%s version=%d", m->id, mode, v->version);
+    mb_info("match_created", "match=%s mode=%s version=%d seed=%llu", m->id, mode, v->version,
+            (unsigned long long)m->seed);
     return m;
 }
 
@@ -534,17 +572,57 @@ static mb_frame *state_frame(match *m)
     return mb_frame_new(m->out.data, m->out.len);
 }
 
+/* Digest of a state payload {"tick":N,...} without its tick, so equal
+ * states of different ticks compare equal (send_state = "on_change"). */
+static uint64_t state_digest(const char *payload, size_t len, size_t *body_len)
+{
+    size_t i = sizeof "{\"tick\":" - 1;
+    while (i < len && payload[i] >= '0' && payload[i] <= '9') i++;
+    if (i > len) i = len;
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)payload + i, len - i, digest_key);
+    uint64_t d;
+    memcpy(&d, h, sizeof d);
+    *body_len = len - i;
+    return d;
+}
+
+/* on_change: false when this viewer already got a state with this body;
+ * otherwise remembers it as sent. Always true for send_state = "always". */
+static bool state_changed_for(match *m, seat *s, uint64_t digest, size_t body_len)
+{
+    if (!m->v->send_on_change) return true;
+    if (s->state_sent && s->state_digest == digest && s->state_len == body_len) return false;
+    s->state_sent = true;
+    s->state_digest = digest;
+    s->state_len = body_len;
+    return true;
+}
+
 static void send_states(match *m)
 {
     size_t connected = 0;
     for (size_t i = 0; i < m->n_seats; i++) connected += m->seats[i].joined && m->seats[i].connected;
     if (!connected && !observer) return;
     if (!m->v->per_player_state) {
+        static const size_t pre_len = sizeof "{\"type\":\"match.state\",\"payload\":" - 1;
         mb_frame *f = state_frame(m);
         if (!f) return;
-        match_broadcast_frame(m, f);
-        *m_states_sent += (double)connected;
-        *m_states_out += (double)connected;
+        if (!m->v->send_on_change) {
+            match_broadcast_frame(m, f);
+            *m_states_sent += (double)connected;
+            *m_states_out += (double)connected;
+        } else {
+            size_t body_len;
+            uint64_t d = state_digest(m->out.data + pre_len, m->out.len - pre_len - 1, &body_len);
+            for (size_t i = 0; i < m->n_seats; i++) {
+                seat *s = &m->seats[i];
+                if (!s->joined || !s->connected || !state_changed_for(m, s, d, body_len)) continue;
+                mb_player_send_frame_cached(s->player_id, &s->sockets, f);
+                *m_states_sent += 1;
+                *m_states_out += 1;
+            }
+        }
         mb_frame_unref(f);
         return;
     }
@@ -560,6 +638,9 @@ static void send_states(match *m)
         mb_buf_reset(&m->out);
         mb_buf_append(&m->out, pre, sizeof pre - 1);
         if (!render_state(m, s)) return;
+        size_t body_len;
+        uint64_t d = state_digest(m->out.data + sizeof pre - 1, m->out.len - (sizeof pre - 1), &body_len);
+        if (!state_changed_for(m, s, d, body_len)) continue;
         mb_buf_putc(&m->out, '}');
         mb_frame *f = mb_frame_new(m->out.data, m->out.len);
         mb_player_send_frame_cached(s->player_id, &s->sockets, f);
@@ -613,9 +694,29 @@ static void run_inputs(match *m)
     }
 }
 
+/* A timer cancelled while run_afters iterates keeps its slot (ref
+ * LUA_NOREF, due at once) until the loop or its final sweep drops it. */
+bool match_cancel_timer(match *m, uint64_t id)
+{
+    for (size_t i = 0; i < m->n_afters; i++) {
+        after_item *a = &m->afters[i];
+        if (a->id != id || a->ref == LUA_NOREF) continue;
+        if (m->vm) luaL_unref(mb_lua_vm_state(m->vm), LUA_REGISTRYINDEX, a->ref);
+        if (m->in_afters) {
+            a->ref = LUA_NOREF;
+            a->due_ms = INT64_MIN;
+        } else {
+            *a = m->afters[--m->n_afters];
+        }
+        return true;
+    }
+    return false;
+}
+
 static void run_afters(match *m, int64_t now)
 {
     lua_State *L = mb_lua_vm_state(m->vm);
+    m->in_afters = true;
     for (size_t i = 0; i < m->n_afters && !m->dead && !m->failed;) {
         if (m->afters[i].due_ms > now) {
             i++;
@@ -623,6 +724,7 @@ static void run_afters(match *m, int64_t now)
         }
         int ref = m->afters[i].ref;
         m->afters[i] = m->afters[--m->n_afters];
+        if (ref == LUA_NOREF) continue; /* cancelled */
         lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
         lua_rawgeti(L, LUA_REGISTRYINDEX, m->match_ref);
@@ -633,6 +735,11 @@ static void run_afters(match *m, int64_t now)
         m->depth--;
         if (rc != MB_LUA_OK) match_fail(m, err);
         match_post_call(m);
+    }
+    m->in_afters = false;
+    for (size_t i = 0; i < m->n_afters;) { /* cancelled behind the loop */
+        if (m->afters[i].ref == LUA_NOREF) m->afters[i] = m->afters[--m->n_afters];
+        else i++;
     }
 }
 
@@ -697,7 +804,9 @@ static void migrate(match *m)
     m->mode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     mb_lua_vm_set_host(vm, m);
     match_lua_setup(m);
-    bool ok = m->match_ref != LUA_NOREF;
+    /* the new VM continues from a seed of its own, derived from the match's
+     * (a replay with the same seed reloads the same way) */
+    bool ok = m->match_ref != LUA_NOREF && match_lua_seed(m, (m->seed + m->tick) & MATCH_SEED_MAX);
     int *seat_refs = mb_malloc((m->n_seats + 1) * sizeof *seat_refs);
     for (size_t i = 0; i < m->n_seats; i++) {
         seat_refs[i] = m->seats[i].lua_ref;
@@ -992,6 +1101,12 @@ void match_on_join(mb_session *sess, const char *cid, json_t *payload)
     seat *s = match_seat(m, pid);
     mb_buf_reset(&m->out);
     bool have_state = render_state(m, m->v->per_player_state ? s : NULL);
+    if (have_state && s) { /* on_change: the joiner has this state now */
+        size_t body_len;
+        uint64_t d = state_digest(m->out.data, m->out.len, &body_len);
+        s->state_sent = false;
+        state_changed_for(m, s, d, body_len);
+    }
     json_t *players = players_json(m);
     char *pj = json_dumps(players, JSON_COMPACT);
     json_decref(players);
@@ -1090,6 +1205,7 @@ void match_session_closed(const char *player_id, bool last_socket)
     seat *s = m ? match_seat(m, player_id) : NULL;
     if (!s || !s->joined) return;
     seat_set_connected(m, s, false);
+    s->state_sent = false; /* a rejoin gets the current state in match.joined */
     s->disconnected_at = match_now(m);
     mb_info("match_disconnect", "match=%s player=%s grace_ms=%d", m->id, player_id,
             m->v->reconnect_grace_ms);
@@ -1116,6 +1232,7 @@ void match_runtime_init(void)
                              "messages sent by type");
     match_m_messages_out = mb_metric("moonbase_messages_out_total", "type=\"match.message\"",
                                      MB_COUNTER, "messages sent by type");
+    randombytes_buf(digest_key, sizeof digest_key);
 }
 
 void match_runtime_shutdown(void)

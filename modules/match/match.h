@@ -24,6 +24,17 @@ typedef enum { MATCH_WAITING, MATCH_RUNNING, MATCH_FINISHED } match_status;
  * script's init. Returns NULL with a reason in err (unknown mode: *code =
  * MB_E_NOT_FOUND; script error: MB_E_INTERNAL). */
 match *match_create(const char *mode, json_t *params, int *code, char *err, size_t errlen);
+/* The same with the seed of the match's math.random given (seed NULL: a
+ * random one from libsodium). Seeds are integers 0..MATCH_SEED_MAX
+ * (2^53 - 1: exact in a double and in JavaScript); the caller checks. */
+#define MATCH_SEED_MAX ((uint64_t)9007199254740991ULL)
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code,
+                           char *err, size_t errlen);
+uint64_t match_seed(const match *m);
+/* Joinable now: not finishing and a seat free (reservations count). */
+bool match_is_open(const match *m);
+/* The label set by match:set_label (borrowed object), or NULL when none. */
+const json_t *match_label(const match *m);
 match *match_find(const char *match_id);
 const char *match_id(const match *m);
 const char *match_mode(const match *m);

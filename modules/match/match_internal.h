@@ -21,6 +21,11 @@ typedef struct seat {
     mb_bucket input_bucket;
     int veto_used;
     mb_player_cache sockets; /* this player's sessions, for the per-tick sends */
+    /* send_state = "on_change": digest and length of the last state body
+     * (after "tick") sent to this viewer; state_sent false = none yet */
+    bool state_sent;
+    uint64_t state_digest;
+    size_t state_len;
 } seat;
 
 typedef struct input_item {
@@ -30,7 +35,8 @@ typedef struct input_item {
 
 typedef struct after_item {
     int64_t due_ms;
-    int ref;
+    int ref;         /* LUA_NOREF: cancelled while run_afters runs */
+    uint64_t id;     /* what the script's timer handle holds */
 } after_item;
 
 typedef struct kick_item {
@@ -74,6 +80,11 @@ struct match {
     bool sim;
     bool reload_pending;      /* a new version with reload() is live */
     int64_t sim_now;
+    /* dx-match: seed, timers, labels */
+    uint64_t seed;            /* math.randomseed of the VM; match.seed */
+    uint64_t next_timer_id;
+    bool in_afters;           /* run_afters is iterating m->afters */
+    json_t *label;            /* match:set_label: flat object, or NULL */
 };
 
 int64_t match_now(const match *m);
@@ -85,6 +96,12 @@ bool match_end_call(match *m, int nargs, int nresults);
 void match_fail(match *m, const char *msg);
 void match_post_call(match *m);
 int match_push_player(match *m, seat *s);
+/* Seed math.random of the match's VM (match_lua.c). false: the call failed. */
+bool match_lua_seed(match *m, uint64_t seed);
+/* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */
+int match_lua_seed_vm(lua_State *L);
+/* Cancel the pending timer id: true if it was pending (match.c). */
+bool match_cancel_timer(match *m, uint64_t id);
 
 /* First tick of a new match (match.c; pure, for tests): one to two periods
  * after now; with slot_us > 0 on a slot boundary of the period grid shared

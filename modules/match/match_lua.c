@@ -8,6 +8,7 @@
  * Lua. Actions with consequences (finish, start, kick) are queued and
  * applied after the running callback returns, at a safe point.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,11 @@ static int l_kick(lua_State *L)
     return 1;
 }
 
+#define TIMER_TYPE "moonbase.match_timer"
+typedef struct timer_handle {
+    uint64_t id;
+} timer_handle;
+
 static int l_after(lua_State *L)
 {
     match *m = self(L);
@@ -157,14 +163,174 @@ static int l_after(lua_State *L)
     luaL_checktype(L, 3, LUA_TFUNCTION);
     if (!(ms >= 0 && ms <= 86400000)) return luaL_error(L, "after: ms must be 0..86400000");
     if (m->n_afters >= 10000) return luaL_error(L, "after: too many pending timers (10000)");
+    /* The handle holds only the timer's id: it cannot dangle, and dropping
+     * it leaves the timer pending. Lua allocations first (they may raise
+     * at the memory cap), then the timer is registered. */
+    timer_handle *h = mb_lua_udata_new(L, TIMER_TYPE, sizeof *h);
     lua_pushvalue(L, 3);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (m->n_afters == m->cap_afters) {
         m->cap_afters = m->cap_afters ? m->cap_afters * 2 : 8;
         m->afters = mb_realloc(m->afters, m->cap_afters * sizeof *m->afters);
     }
-    m->afters[m->n_afters++] = (after_item){match_now(m) + (int64_t)ms, ref};
+    h->id = ++m->next_timer_id;
+    m->afters[m->n_afters++] = (after_item){match_now(m) + (int64_t)ms, ref, h->id};
+    return 1; /* the handle */
+}
+
+/* t:cancel() -> true if the timer was pending (it will not run), false if
+ * it already ran or was cancelled. */
+static int l_timer_cancel(lua_State *L)
+{
+    timer_handle *h = mb_lua_udata_check(L, 1, TIMER_TYPE);
+    match *m = self(L);
+    lua_pushboolean(L, match_cancel_timer(m, h->id));
+    return 1;
+}
+
+static const luaL_Reg timer_methods[] = {{"cancel", l_timer_cancel}, {NULL, NULL}};
+
+/* ------------------------------------------------------------- labels */
+
+#define LABEL_MAX_KEYS 16
+#define LABEL_MAX_KEY 32
+#define LABEL_MAX_STRING 128
+#define LABEL_MAX_BYTES 2048
+
+static bool label_key_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > LABEL_MAX_KEY) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Build the label object from the table at idx; NULL with err on a bad
+ * table (nothing raised here: the caller raises after freeing). */
+static json_t *label_from_table(lua_State *L, int idx, char *err, size_t errlen)
+{
+    json_t *o = json_object();
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        /* key -2, value -1; keys are never converted (lua_next safety) */
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            snprintf(err, errlen, "keys must be strings (got a %s key)", luaL_typename(L, -2));
+            goto bad;
+        }
+        size_t kl;
+        const char *k = lua_tolstring(L, -2, &kl);
+        if (!label_key_ok(k, kl)) {
+            snprintf(err, errlen, "key '%.40s%s' must be 1..%d characters of A-Z a-z 0-9 _ -", k,
+                     kl > 40 ? "..." : "", LABEL_MAX_KEY);
+            goto bad;
+        }
+        if (++n > LABEL_MAX_KEYS) {
+            snprintf(err, errlen, "at most %d keys", LABEL_MAX_KEYS);
+            goto bad;
+        }
+        json_t *v = NULL;
+        switch (lua_type(L, -1)) {
+        case LUA_TBOOLEAN:
+            v = json_boolean(lua_toboolean(L, -1));
+            break;
+        case LUA_TNUMBER: {
+            double d = lua_tonumber(L, -1);
+            if (d != d || d == HUGE_VAL || d == -HUGE_VAL) {
+                snprintf(err, errlen, "value of '%s' must be a finite number", k);
+                goto bad;
+            }
+            if (d >= -9007199254740991.0 && d <= 9007199254740991.0 && d == (double)(int64_t)d)
+                v = json_integer((json_int_t)d);
+            else
+                v = json_real(d);
+            break;
+        }
+        case LUA_TSTRING: {
+            size_t vl;
+            const char *sv = lua_tolstring(L, -1, &vl);
+            if (vl > LABEL_MAX_STRING) {
+                snprintf(err, errlen, "value of '%s' is longer than %d bytes", k, LABEL_MAX_STRING);
+                goto bad;
+            }
+            v = json_stringn(sv, vl);
+            if (!v) {
+                snprintf(err, errlen, "value of '%s' is not valid UTF-8", k);
+                goto bad;
+            }
+            break;
+        }
+        default:
+            snprintf(err, errlen, "value of '%s' must be a string, number or boolean (got %s)", k,
+                     luaL_typename(L, -1));
+            goto bad;
+        }
+        json_object_set_new(o, k, v);
+        lua_pop(L, 1);
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    size_t tl = text ? strlen(text) : 0;
+    free(text);
+    if (tl > LABEL_MAX_BYTES) {
+        snprintf(err, errlen, "%zu bytes as JSON, more than %d", tl, LABEL_MAX_BYTES);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+bad:
+    lua_pop(L, 2);
+    json_decref(o);
+    return NULL;
+}
+
+/* match:set_label(table|nil): replaces the label (nil or {} clears it). */
+static int l_set_label(lua_State *L)
+{
+    match *m = self(L);
+    json_t *o = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        if (lua_type(L, 2) != LUA_TTABLE) return luaL_error(L, "set_label: expects a table (got %s)", luaL_typename(L, 2));
+        char err[200];
+        o = label_from_table(L, 2, err, sizeof err);
+        if (!o) return luaL_error(L, "set_label: %s", err);
+    }
+    json_decref(m->label);
+    m->label = o && json_object_size(o) ? o : NULL;
+    if (o && !m->label) json_decref(o);
     return 0;
+}
+
+/* Seed the VM's math.random (math.randomseed(seed), run protected). A
+ * script that removed math.randomseed at load time keeps what it has. */
+int match_lua_seed_vm(lua_State *L)
+{
+    double seed = lua_tonumber(L, 1);
+    lua_pushstring(L, "math");
+    lua_rawget(L, LUA_GLOBALSINDEX);
+    if (lua_type(L, -1) != LUA_TTABLE) return 0;
+    lua_pushstring(L, "randomseed");
+    lua_rawget(L, -2);
+    if (lua_type(L, -1) != LUA_TFUNCTION) return 0;
+    lua_pushnumber(L, seed);
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+bool match_lua_seed(match *m, uint64_t seed)
+{
+    lua_State *L = mb_lua_vm_state(m->vm);
+    lua_pushcfunction(L, match_lua_seed_vm);
+    lua_pushnumber(L, (lua_Number)seed);
+    char err[512];
+    if (mb_lua_vm_pcall(m->vm, 1, 0, err, sizeof err) != MB_LUA_OK) {
+        char q[600];
+        mb_error("match_seed_failed", "match=%s error=%s", m->id, mb_log_quote(q, sizeof q, err));
+        return false;
+    }
+    return true;
 }
 
 static int l_log(lua_State *L)
@@ -218,7 +384,7 @@ static const luaL_Reg methods[] = {
     {"players", l_players}, {"broadcast", l_broadcast}, {"send", l_send},
     {"start", l_start},     {"finish", l_finish},       {"kick", l_kick},
     {"after", l_after},     {"log", l_log},             {"vote_start", l_vote_start},
-    {"vote_close", l_vote_close}, {NULL, NULL},
+    {"vote_close", l_vote_close}, {"set_label", l_set_label}, {NULL, NULL},
 };
 
 /* Runs inside a protected call: builds the match table. */
@@ -234,6 +400,9 @@ static int build_match_table(lua_State *L)
     lua_setfield(L, -2, "version");
     lua_pushnumber(L, 0);
     lua_setfield(L, -2, "tick");
+    lua_pushnumber(L, (lua_Number)m->seed);
+    lua_setfield(L, -2, "seed");
+    mb_lua_udata_define(L, TIMER_TYPE, timer_methods, NULL);
     if (m->params) mb_lua_push_json(L, m->params);
     else lua_newtable(L);
     lua_setfield(L, -2, "params");

@@ -43,7 +43,9 @@ void match_persist(match *m)
 
 /* --------------------------------------------------------------- REST */
 
-static void route_create(mb_http_req *r)
+/* POST /v1/matches (Bearer) and POST /v1/admin/matches (admin): a seed is
+ * accepted from the admin, or from anyone in development mode. */
+static void create_match(mb_http_req *r, bool admin)
 {
     json_t *b = mb_http_body(r);
     const char *mode = b ? json_string_value(json_object_get(b, "mode")) : NULL;
@@ -56,30 +58,181 @@ static void route_create(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "field 'params' must be an object");
         return;
     }
+    bool may_seed = admin || !mb_cfg() || strcmp(mb_cfg()->mode, "development") == 0;
+    json_t *seed_j = b ? json_object_get(b, "seed") : NULL;
+    uint64_t seed = 0;
+    if (seed_j) {
+        if (!may_seed) {
+            mb_http_error(r, MB_E_FORBIDDEN,
+                          "field 'seed' is accepted only in development mode or with the admin token "
+                          "(POST /v1/admin/matches)");
+            return;
+        }
+        json_int_t v = json_is_integer(seed_j) ? json_integer_value(seed_j) : -1;
+        if (v < 0 || (uint64_t)v > MATCH_SEED_MAX) {
+            mb_http_error(r, MB_E_BAD_REQUEST, "field 'seed' must be an integer 0..%llu",
+                          (unsigned long long)MATCH_SEED_MAX);
+            return;
+        }
+        seed = (uint64_t)v;
+    }
     int code = MB_E_INTERNAL;
     char err[512];
-    match *m = match_create(mode, params, &code, err, sizeof err);
+    match *m = match_create_seeded(mode, params, seed_j ? &seed : NULL, &code, err, sizeof err);
     if (!m) {
         mb_http_error(r, (mb_errcode)code, "%s", err);
         return;
     }
-    mb_http_respond(r, 201, json_pack("{s:s,s:s,s:i}", "match_id", match_id(m), "mode", mode,
-                                      "script_version", match_version(m)->version));
+    json_t *out = json_pack("{s:s,s:s,s:i}", "match_id", match_id(m), "mode", mode, "script_version",
+                            match_version(m)->version);
+    /* the admin sees the seed (a player in production may not: it predicts
+     * every math.random of the match); so does whoever chose it */
+    if (admin || seed_j) json_object_set_new(out, "seed", json_integer((json_int_t)match_seed(m)));
+    mb_http_respond(r, 201, out);
+}
+
+static void route_create(mb_http_req *r) { create_match(r, false); }
+static void route_admin_create(mb_http_req *r) { create_match(r, true); }
+
+/* GET /v1/matches filters: mode, open, limit, label.<key> (exact, ANDed). */
+#define LIST_MAX_LABEL_FILTERS 16
+typedef struct list_filter {
+    const char *mode;
+    int open; /* -1 any, 0 full/closed, 1 open */
+    long limit;
+    const char *label_key[LIST_MAX_LABEL_FILTERS];
+    size_t label_key_len[LIST_MAX_LABEL_FILTERS];
+    const char *label_value[LIST_MAX_LABEL_FILTERS];
+    int n_labels;
+} list_filter;
+
+static bool label_key_chars_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > 32) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Parse the query into f; false with a message in err. */
+static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
+{
+    f->mode = NULL;
+    f->open = -1;
+    f->limit = 1000;
+    f->n_labels = 0;
+    bool seen_open = false, seen_limit = false;
+    const char *arg;
+    for (int i = 0; (arg = mb_http_query_at(r, i)); i++) {
+        const char *eq = strchr(arg, '=');
+        size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
+        const char *val = eq ? eq + 1 : "";
+        if (nl == 4 && strncmp(arg, "mode", 4) == 0) {
+            if (f->mode) goto twice;
+            if (!*val) {
+                snprintf(err, errlen, "query parameter 'mode' must not be empty");
+                return false;
+            }
+            f->mode = val;
+        } else if (nl == 4 && strncmp(arg, "open", 4) == 0) {
+            if (seen_open) goto twice;
+            seen_open = true;
+            if (strcmp(val, "true") == 0) f->open = 1;
+            else if (strcmp(val, "false") == 0) f->open = 0;
+            else {
+                snprintf(err, errlen, "query parameter 'open' must be true or false (got '%.40s')", val);
+                return false;
+            }
+        } else if (nl == 5 && strncmp(arg, "limit", 5) == 0) {
+            if (seen_limit) goto twice;
+            seen_limit = true;
+            char *end = NULL;
+            long v = strtol(val, &end, 10);
+            if (!*val || *end || v < 1 || v > 1000) {
+                snprintf(err, errlen, "query parameter 'limit' must be an integer 1..1000 (got '%.40s')", val);
+                return false;
+            }
+            f->limit = v;
+        } else if (nl > 6 && strncmp(arg, "label.", 6) == 0) {
+            const char *k = arg + 6;
+            size_t kl = nl - 6;
+            if (!label_key_chars_ok(k, kl)) {
+                snprintf(err, errlen, "label filter '%.*s': the key must be 1..32 characters of A-Z a-z 0-9 _ -",
+                         (int)(nl > 60 ? 60 : nl), arg);
+                return false;
+            }
+            for (int j = 0; j < f->n_labels; j++)
+                if (f->label_key_len[j] == kl && strncmp(f->label_key[j], k, kl) == 0) goto twice;
+            if (f->n_labels == LIST_MAX_LABEL_FILTERS) {
+                snprintf(err, errlen, "at most %d label filters", LIST_MAX_LABEL_FILTERS);
+                return false;
+            }
+            f->label_key[f->n_labels] = k;
+            f->label_key_len[f->n_labels] = kl;
+            f->label_value[f->n_labels++] = val;
+        } else {
+            snprintf(err, errlen, "unknown query parameter '%.*s' (known: mode, open, limit, label.<key>)",
+                     (int)(nl > 60 ? 60 : nl), arg);
+            return false;
+        }
+        continue;
+    twice:
+        snprintf(err, errlen, "query parameter '%.*s' given twice", (int)(nl > 60 ? 60 : nl), arg);
+        return false;
+    }
+    return true;
+}
+
+/* Does label value v equal the query text q? Strings exactly; numbers by
+ * value ("3" and "3.0" match 3); booleans "true" / "false". */
+static bool label_value_matches(const json_t *v, const char *q)
+{
+    if (json_is_string(v)) return strcmp(json_string_value(v), q) == 0;
+    if (json_is_boolean(v)) return strcmp(q, json_is_true(v) ? "true" : "false") == 0;
+    if (json_is_number(v)) {
+        char *end = NULL;
+        if (!((*q >= '0' && *q <= '9') || *q == '-' || *q == '.')) return false;
+        double d = strtod(q, &end);
+        return *end == '\0' && d == json_number_value(v);
+    }
+    return false;
+}
+
+static bool list_match(const list_filter *f, match *m)
+{
+    if (match_is_over(m)) return false;
+    if (f->mode && strcmp(f->mode, match_mode(m)) != 0) return false;
+    if (f->open >= 0 && match_is_open(m) != (f->open == 1)) return false;
+    const json_t *label = match_label(m);
+    for (int i = 0; i < f->n_labels; i++) {
+        char key[40];
+        snprintf(key, sizeof key, "%.*s", (int)f->label_key_len[i], f->label_key[i]);
+        const json_t *v = label ? json_object_get(label, key) : NULL;
+        if (!v || !label_value_matches(v, f->label_value[i])) return false;
+    }
+    return true;
 }
 
 static void route_list(mb_http_req *r)
 {
-    const char *mode = mb_http_query(r, "mode");
+    list_filter f;
+    char err[200];
+    if (!list_parse(r, &f, err, sizeof err)) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
+        return;
+    }
     json_t *arr = json_array();
     size_t it = 0;
     match *m;
     while (match_next(&it, &m)) {
-        if (mode && strcmp(mode, match_mode(m)) != 0) continue;
-        if (match_is_over(m)) continue;
+        if (!list_match(&f, m)) continue;
         json_t *s = match_summary(m);
         json_object_del(s, "players");
         json_array_append_new(arr, s);
-        if (json_array_size(arr) >= 1000) break;
+        if (json_array_size(arr) >= (size_t)f.limit) break;
     }
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
 }
@@ -216,8 +369,12 @@ static void route_admin_matches(mb_http_req *r)
     json_t *arr = json_array();
     size_t it = 0;
     match *m;
-    while (match_next(&it, &m))
-        if (!match_is_over(m)) json_array_append_new(arr, match_summary(m));
+    while (match_next(&it, &m)) {
+        if (match_is_over(m)) continue;
+        json_t *j = match_summary(m);
+        json_object_set_new(j, "seed", json_integer((json_int_t)match_seed(m)));
+        json_array_append_new(arr, j);
+    }
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
 }
 
@@ -230,6 +387,7 @@ static void route_admin_match_state(mb_http_req *r)
     }
     json_t *st = match_state_json(m);
     json_t *j = match_summary(m);
+    json_object_set_new(j, "seed", json_integer((json_int_t)match_seed(m)));
     json_object_set_new(j, "state", st ? st : json_null());
     mb_http_respond(r, 200, j);
 }
@@ -274,6 +432,7 @@ static const mb_route routes[] = {
     {"GET", "/v1/admin/scripts", route_admin_scripts, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/scripts/reload", route_admin_reload, MB_AUTH_ADMIN, false},
     {"GET", "/v1/admin/matches", route_admin_matches, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/matches", route_admin_create, MB_AUTH_ADMIN, false},
     {"GET", "/v1/admin/matches/{id}", route_admin_match_state, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/matches/{id}/end", route_admin_match_end, MB_AUTH_ADMIN, false},
 };

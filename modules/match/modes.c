@@ -218,6 +218,21 @@ static bool bool_field(lua_State *L, int idx, const char *name, bool *out, char 
     return true;
 }
 
+/* send_state = "always" (default: every tick) | "on_change" (match.c sends a
+ * viewer the state only when it differs from the last one it got). */
+static bool send_state_field(lua_State *L, int idx, mode_version *v, char *err, size_t errlen)
+{
+    lua_pushstring(L, "send_state");
+    lua_rawget(L, idx);
+    int t = lua_type(L, -1);
+    const char *s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    bool ok = t == LUA_TNIL || (s && (strcmp(s, "always") == 0 || strcmp(s, "on_change") == 0));
+    v->send_on_change = s && strcmp(s, "on_change") == 0;
+    lua_pop(L, 1);
+    if (!ok) snprintf(err, errlen, "send_state must be \"always\" or \"on_change\"");
+    return ok;
+}
+
 static const char *const callbacks[] = {"init", "join_attempt", "join", "leave", "start", "input",
                                         "tick", "get_state", "vote_result", "vote_vetoed",
                                         "terminate", "reload", "matchmaker_matched", NULL};
@@ -294,6 +309,7 @@ static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
         }
         lua_pop(L, 1);
     }
+    if (ok) ok = send_state_field(L, t, v, e, sizeof e);
     if (!ok) snprintf(err, errlen, "%s: %s", v->path, e);
     return ok;
 }

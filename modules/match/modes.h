@@ -36,6 +36,7 @@ typedef struct mode_version {
     int veto_tokens_per_player;
     json_t *matchmaker;  /* the M.matchmaker table, or NULL */
     bool has_reload;
+    bool send_on_change; /* send_state = "on_change" */
 } mode_version;
 
 typedef struct mode_status {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "match_internal.h"
+#include <sodium.h>
 
 static struct {
     mb_lua_vm *vm;
@@ -140,8 +141,15 @@ static void load_server(const char *mode, const mode_version *v)
         mb_lua_vm_module_set(vm, "on_chat", l_on_chat);
         lua_State *L = mb_lua_vm_state(vm);
         lua_pushcfunction(L, make_table);
-        ok = mb_lua_vm_pcall(vm, 0, 0, err, sizeof err) == MB_LUA_OK &&
-             mb_lua_vm_load_file(vm, path, NULL, err, sizeof err) == MB_LUA_OK &&
+        ok = mb_lua_vm_pcall(vm, 0, 0, err, sizeof err) == MB_LUA_OK;
+        if (ok) { /* math.random of server.lua: seeded from libsodium like a match's */
+            uint64_t seed;
+            randombytes_buf(&seed, sizeof seed);
+            lua_pushcfunction(L, match_lua_seed_vm);
+            lua_pushnumber(L, (lua_Number)(seed & MATCH_SEED_MAX));
+            ok = mb_lua_vm_pcall(vm, 1, 0, err, sizeof err) == MB_LUA_OK;
+        }
+        ok = ok && mb_lua_vm_load_file(vm, path, NULL, err, sizeof err) == MB_LUA_OK &&
              mb_lua_vm_pcall(vm, 0, 0, err, sizeof err) == MB_LUA_OK;
     }
     if (!ok) {

@@ -5,7 +5,9 @@
  * broadcast state as one JSON line on stdout. Designers use it to test
  * mode scripts; tests/lua/ uses it for the example modes.
  *
- * --params JSON is passed to init(match, params).
+ * --params JSON is passed to init(match, params). --seed N (0..2^53-1)
+ * seeds math.random, so a run can be replayed exactly; without it the seed
+ * is random, and printed on stderr when the script fails.
  * Inputs file: one JSON object per line,
  *   {"tick": 3, "player": 1, "input": {"action": "move", "x": 1, "y": 0}}
  * ("player" is 1..N, or "player_id": "p2"); an input is applied in the
@@ -28,6 +30,7 @@
  * seeded with the vote's number, so runs are repeatable.
  * Exit status: 0 when the run completes, 1 when the script fails.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +233,7 @@ int match_simulate_main(int argc, char **argv)
 {
     const char *mode = NULL, *inputs = NULL, *scripts = "./scripts", *params_text = NULL;
     long players = 2, ticks = 10;
+    const char *seed_text = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -238,8 +242,9 @@ int match_simulate_main(int argc, char **argv)
         else if (!strcmp(a, "--inputs") && v) inputs = argv[++i];
         else if (!strcmp(a, "--scripts") && v) scripts = argv[++i];
         else if (!strcmp(a, "--params") && v) params_text = argv[++i];
+        else if (!strcmp(a, "--seed") && v) seed_text = argv[++i];
         else if (!strcmp(a, "--help")) {
-            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--scripts DIR]\n"
+            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--seed N] [--scripts DIR]\n"
                    "inputs: one JSON object per line, {\"tick\": N, \"player\": K, \"input\": {...}}, or instead of\n"
                    "  \"input\": \"vote\": {\"option_id\": ...[, \"vote_id\": \"vote-1\"]} or \"veto\": {[\"vote_id\": ...]}\n"
                    "  (votes are tallied as on the server; see docs/LUA_API.md)\n");
@@ -257,6 +262,18 @@ int match_simulate_main(int argc, char **argv)
     if (players < 0 || players > 10000 || ticks < 0 || ticks > 10000000) {
         fprintf(stderr, "simulate: --players must be 0..10000 and --ticks 0..10000000\n");
         return 2;
+    }
+    uint64_t seed = 0;
+    if (seed_text) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long sv = strtoull(seed_text, &end, 10);
+        if (seed_text[0] < '0' || seed_text[0] > '9' || *end || errno || sv > MATCH_SEED_MAX) {
+            fprintf(stderr, "simulate: --seed must be an integer 0..%llu (got \"%s\")\n",
+                    (unsigned long long)MATCH_SEED_MAX, seed_text);
+            return 2;
+        }
+        seed = sv;
     }
     mb_log_set_level(MB_LOG_WARN);
     match_runtime_init();
@@ -319,7 +336,7 @@ int match_simulate_main(int argc, char **argv)
             goto out;
         }
     }
-    match *m = match_create(mode, params, &code, err, sizeof err);
+    match *m = match_create_seeded(mode, params, seed_text ? &seed : NULL, &code, err, sizeof err);
     json_decref(params);
     if (!m) {
         fprintf(stderr, "simulate: %s\n", err);
@@ -367,6 +384,9 @@ int match_simulate_main(int argc, char **argv)
         free(s);
         json_decref(line);
         if (m->failed) rc = 1;
+        if (m->failed && !seed_text)
+            fprintf(stderr, "simulate: seed %llu (replay with --seed %llu)\n", (unsigned long long)m->seed,
+                    (unsigned long long)m->seed);
     }
     fflush(stdout);
     match_sim_free(m);

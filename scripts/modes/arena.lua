@@ -55,9 +55,15 @@ local function known_map(id)
   return false
 end
 
+-- The match's label (docs/LUA_API.md §3.2): clients browse joinable arenas with
+-- GET /v1/matches?mode=arena&label.phase=waiting&open=true (or by map).
+local function relabel(match, state)
+  match:set_label({ phase = state.phase, map = state.map, round = state.round })
+end
+
 function arena.init(match, params)
   local rounds = tonumber(params.rounds) or (params.players and 3 or 1)
-  return {
+  local state = {
     players = {},
     round_ms = tonumber(params.round_ms) or ROUND_MS,
     vote_ms = tonumber(params.vote_ms) or VOTE_MS,
@@ -71,6 +77,8 @@ function arena.init(match, params)
     vote_id = false,
     results = {},        -- {round, map, winner, reason} per finished round
   }
+  relabel(match, state)
+  return state
 end
 
 -- Matchmade players (params.players) may always take their seat; others
@@ -112,6 +120,7 @@ local function announce_round(match, state)
     data.round, data.rounds, data.map = state.round, state.rounds, state.map
   end
   match:broadcast("round", data)
+  relabel(match, state)
 end
 
 function arena.start(match, state)
@@ -171,6 +180,7 @@ local function end_round(match, state, winner, reason, tick)
     return
   end
   state.phase = "voting"
+  relabel(match, state)
   state.vote_id = match:vote_start({
     options = MAPS,
     method = "plurality",

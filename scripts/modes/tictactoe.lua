@@ -6,6 +6,9 @@ local ttt = {
   tick_rate = 5,
   players = { min = 2, max = 2 },
   reconnect_grace_ms = 30000,
+  -- turn-based: the board changes only on a move, so send match.state only when
+  -- it changed (joins still get the current state in match.joined)
+  send_state = "on_change",
 }
 
 local LINES = { {1,2,3}, {4,5,6}, {7,8,9}, {1,4,7}, {2,5,8}, {3,6,9}, {1,5,9}, {3,5,7} }

@@ -146,6 +146,10 @@ export interface MatchSummary {
   tick: number;
   created_at: number;
   started_at: number | null;
+  /** match:set_label (docs/LUA_API.md §3.2); {} when none */
+  label: Record<string, string | number | boolean>;
+  /** joinable now: not ending and a seat free */
+  open: boolean;
   players?: MatchPlayer[];
 }
 
@@ -274,7 +278,7 @@ export declare class Client {
   deleteAccount(): Promise<{ player_id: string; deleted: true; closed_sockets: number }>;
 
   createMatch(mode: string, params?: JsonObject): Promise<{ match_id: string; mode: string; script_version: number }>;
-  listMatches(options?: { mode?: string }): Promise<{ matches: MatchSummary[] }>;
+  listMatches(options?: { mode?: string; label?: Record<string, string | number | boolean>; open?: boolean; limit?: number }): Promise<{ matches: MatchSummary[] }>;
   getMatch(matchId: string): Promise<MatchDetail>;
   rpc<T = Json>(name: string, payload?: JsonObject): Promise<T>;
   matchmakerStats(): Promise<MatchmakerStats>;

@@ -572,7 +572,7 @@ describe('matches', () => {
     assert.ok(ids.includes(m1.match_id) && ids.includes(m2.match_id));
     assert.ok(!ids.includes(t.match_id));
     const e1 = res.json.matches.find((m) => m.match_id === m1.match_id);
-    assert.deepEqual(Object.keys(e1).sort(), ['created_at', 'match_id', 'max_players', 'min_players', 'mode', 'player_count', 'script_version', 'started_at', 'status', 'tick', 'tick_rate']);
+    assert.deepEqual(Object.keys(e1).sort(), ['created_at', 'label', 'match_id', 'max_players', 'min_players', 'mode', 'open', 'player_count', 'script_version', 'started_at', 'status', 'tick', 'tick_rate']);
     assert.equal(e1.status, 'waiting');
     assert.equal(e1.player_count, 1);
     assert.equal(e1.max_players, 8);

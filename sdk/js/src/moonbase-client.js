@@ -398,9 +398,14 @@ export class Client {
     return this.request('POST', '/v1/matches', { body });
   }
 
-  /** GET /v1/matches?mode= -> {matches: [...]} (live matches) */
-  listMatches({ mode } = {}) {
-    return this.request('GET', '/v1/matches', { query: { mode } });
+  /**
+   * GET /v1/matches -> {matches: [...]} (live matches), filtered by mode, label (an object:
+   * every key must equal, sent as label.<key>=<value>), open (true: joinable now) and limit.
+   */
+  listMatches({ mode, label, open, limit } = {}) {
+    const q = { mode, open, limit };
+    for (const [k, v] of Object.entries(label || {})) q[`label.${k}`] = v;
+    return this.request('GET', '/v1/matches', { query: q });
   }
 
   /** GET /v1/matches/{id}: a live or finished match (with its votes). */
