@@ -22,7 +22,8 @@
 // SOAK_FLAT_WINDOW) must stay within 1 MB (--flat-mb, SOAK_FLAT_MB): max - min of the per-minute
 // RSS <= 1 MB and the least-squares slope times the window <= 1 MB. The summary line and
 // summary.json (`flat`) report the window, slope, max - min and the verdict, and the size of every
-// in-memory table (moonbase_table_entries gauges) at the start and end of the window.
+// in-memory table (moonbase_table_entries gauges) at the start and end of the window. A run
+// shorter than 3 minutes gets no verdict.
 // Exit status: 1 when the server died, more than 1% of operations failed, or RSS was not flat.
 const fs = require('node:fs');
 const h = require('../integration/harness');
@@ -36,7 +37,7 @@ const MINUTES = Number(args.minutes || 10);
 const PLAYERS = Number(args.players || 40);
 const MINUTE_MS = Number(args['minute-ms'] || 60000); // shorter for a dry run of the script
 const FLAT_MB = Number(args['flat-mb'] || 1);
-const FLAT_WINDOW = Math.min(Number(args['flat-window'] || 40), Math.max(2, Math.floor((MINUTES * 2) / 3)));
+const FLAT_WINDOW = Math.min(Number(args['flat-window'] || 40), Math.floor((MINUTES * 2) / 3));
 if (!PORT || !PID) {
   console.error('usage: soak.js --port PORT --pid SERVER_PID --minutes N [--players 40] [--json FILE]');
   process.exit(2);
@@ -235,7 +236,8 @@ async function rpcLoop(auth) {
 function flatness(rows) {
   const w = rows.filter((r) => r.minute > rows.length - FLAT_WINDOW && Number.isFinite(r.rss_kb));
   const n = w.length;
-  if (n < 2) return { window: n, from: n ? w[0].minute : 0, to: n ? w[n - 1].minute : 0, flat: false, reason: 'fewer than 2 minutes', tables: {} };
+  // a run of 1-2 minutes is all warm-up: no verdict (and no failure)
+  if (n < 2) return { window: n, from: n ? w[0].minute : 0, to: n ? w[n - 1].minute : 0, judged: false, flat: null, tables: {} };
   const xs = w.map((r) => r.minute), ys = w.map((r) => r.rss_kb / 1024);
   const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
   let sxy = 0, sxx = 0;
@@ -255,7 +257,7 @@ function flatness(rows) {
     window: n, from: xs[0], to: xs[n - 1], limit_mb: FLAT_MB,
     slope_kb_per_min: +(slope * 1024).toFixed(1), slope_mb_over_window: +overWindow.toFixed(2),
     min_mb: +min.toFixed(1), max_mb: +max.toFixed(1), max_minus_min_mb: +(max - min).toFixed(2),
-    flat: max - min <= FLAT_MB && Math.abs(overWindow) <= FLAT_MB, tables,
+    judged: true, flat: max - min <= FLAT_MB && Math.abs(overWindow) <= FLAT_MB, tables,
   };
 }
 
@@ -338,10 +340,11 @@ function flatness(rows) {
   console.log(`# summary: ${rows.length} min, server ${alive ? 'alive' : 'DEAD'}, ${counts.ops} operations, ${counts.errors} errors ${JSON.stringify(errorKinds)}, ` +
     `${counts.matches} matches created, ${counts.mm_matched} matchmaker matches, ${counts.logins} logins; ` +
     `RSS ${summary.rss_mb_first} MB (min 1) -> ${summary.rss_mb_last} MB (min ${rows.length}), max ${summary.rss_mb_max} MB; fds ${summary.fds_first} -> ${summary.fds_last}`);
-  console.log(`# flatness: RSS over minutes ${flat.from}-${flat.to} (last ${flat.window} min): slope ${flat.slope_kb_per_min} KB/min ` +
+  if (!flat.judged) console.log('# flatness: not judged (a run of at least 3 minutes is needed)');
+  else console.log(`# flatness: RSS over minutes ${flat.from}-${flat.to} (last ${flat.window} min): slope ${flat.slope_kb_per_min} KB/min ` +
     `(${flat.slope_mb_over_window} MB over the window), max - min ${flat.max_minus_min_mb} MB (${flat.min_mb} .. ${flat.max_mb}); ` +
     `limit ${FLAT_MB} MB: ${flat.flat ? 'FLAT' : 'NOT FLAT'}`);
-  console.log(`# tables (entries at minute ${flat.from} -> ${flat.to}, max in window): ` +
+  if (flat.judged) console.log(`# tables (entries at minute ${flat.from} -> ${flat.to}, max in window): ` +
     Object.entries(flat.tables).map(([k, t]) => `${k} ${t.start}->${t.end} (max ${t.max})`).join(', '));
   if (args.json) fs.writeFileSync(args.json, JSON.stringify(summary, null, 2));
   // let in-flight operations finish, close sockets
@@ -349,7 +352,7 @@ function flatness(rows) {
   for (const g of groups) for (const p of g.players) p.ws.socket.terminate();
   for (const p of mm) p.ws.socket.terminate();
   void work;
-  process.exit(!alive || counts.errors > counts.ops / 100 || !flat.flat ? 1 : 0);
+  process.exit(!alive || counts.errors > counts.ops / 100 || flat.flat === false ? 1 : 0);
 })().catch((e) => {
   console.error(`soak: ${e.stack || e}`);
   process.exit(1);
