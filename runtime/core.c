@@ -76,6 +76,8 @@ static void run_deferred(void)
     }
 }
 
+static void token_cache_tick(void);
+
 static void prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
 {
     run_deferred();
@@ -84,6 +86,7 @@ static void prepare_cb(struct ev_loop *l, ev_prepare *w, int revents)
     run_deferred();
     mb_sessions_flush();
     mb_sessions_reap();
+    token_cache_tick();
 }
 
 /* ------------------------------------------------------------ worker */
@@ -277,15 +280,31 @@ char *mb_token_issue(const char *player_id, const char *username, int version)
 
 /* Verified tokens, so a client calling REST in a loop does not pay for
  * base64 + HMAC + two JSON parses per request. Keyed by the whole token
- * string: only tokens that verified are stored; entries expire with the
- * token; the table is emptied when it grows past TOKEN_CACHE_MAX. */
-#define TOKEN_CACHE_MAX 10000
+ * string: only tokens that verified are stored. Bounded: at most
+ * TOKEN_CACHE_MAX entries, the oldest one evicted first (a ring in insertion
+ * order), and expired entries are swept every TOKEN_SWEEP_MS. It used to be
+ * emptied only at 10000 entries: every login adds a token, so under steady
+ * auth churn it grew by ~500 bytes a login for over an hour (reliability
+ * round 2, item 8). A miss only costs one verification. */
+#define TOKEN_CACHE_MAX 1024
+#define TOKEN_SWEEP_MS 5000
 typedef struct token_entry {
     char player_id[64], username[64];
     int64_t exp;
-    int version;
+    int version; /* the token's "tv" claim (account token version) */
+    char *token; /* the key (the map owns its own copy) */
 } token_entry;
 static mb_smap token_cache;
+static token_entry *token_ring[TOKEN_CACHE_MAX]; /* oldest at token_head */
+static size_t token_head, token_n;
+static int64_t token_swept_ms;
+
+static void token_entry_drop(token_entry *e)
+{
+    mb_smap_del(&token_cache, e->token);
+    free(e->token);
+    free(e);
+}
 
 /* Revoked tokens (mb_token_block): player id -> block_entry. Checked on
  * every verification, cached or not, so a revocation is immediate for REST
@@ -383,10 +402,56 @@ static const char *block_reason(const char *player_id, int version)
 
 static void token_cache_clear(void)
 {
-    size_t it = 0;
-    void *v;
-    while (mb_smap_next(&token_cache, &it, NULL, &v)) free(v);
+    for (size_t i = 0; i < token_n; i++) {
+        token_entry *e = token_ring[(token_head + i) % TOKEN_CACHE_MAX];
+        free(e->token);
+        free(e);
+    }
+    token_head = token_n = 0;
     mb_smap_free(&token_cache);
+}
+
+/* Drop expired entries, keeping the ring's order. */
+static void token_cache_sweep(void)
+{
+    int64_t now = mb_wall_ms() / 1000;
+    size_t kept = 0;
+    for (size_t i = 0; i < token_n; i++) {
+        token_entry *e = token_ring[(token_head + i) % TOKEN_CACHE_MAX];
+        if (e->exp <= now) token_entry_drop(e);
+        else token_ring[(token_head + kept++) % TOKEN_CACHE_MAX] = e;
+    }
+    token_n = kept;
+}
+
+static void token_cache_add(const char *token, const char *player_id, const char *username, int64_t exp,
+                            int version)
+{
+    token_entry *e = mb_smap_get(&token_cache, token);
+    if (!e) {
+        if (token_n == TOKEN_CACHE_MAX) {
+            token_entry_drop(token_ring[token_head]);
+            token_head = (token_head + 1) % TOKEN_CACHE_MAX;
+            token_n--;
+        }
+        e = mb_calloc(1, sizeof *e);
+        e->token = mb_strdup(token);
+        mb_smap_put(&token_cache, token, e);
+        token_ring[(token_head + token_n++) % TOKEN_CACHE_MAX] = e;
+    }
+    memcpy(e->player_id, player_id, 64);
+    memcpy(e->username, username, 64);
+    e->exp = exp;
+    e->version = version;
+}
+
+/* From the prepare hook: an O(TOKEN_CACHE_MAX) sweep every TOKEN_SWEEP_MS. */
+static void token_cache_tick(void)
+{
+    int64_t now = mb_now_ms();
+    if (now - token_swept_ms < TOKEN_SWEEP_MS) return;
+    token_swept_ms = now;
+    token_cache_sweep();
 }
 
 bool mb_token_verify(const char *token, char player_id[64], char username[64], const char **why)
@@ -432,13 +497,9 @@ bool mb_token_verify(const char *token, char player_id[64], char username[64], c
     }
     snprintf(player_id, 64, "%s", sub);
     snprintf(username, 64, "%s", usn ? usn : "");
-    if (token_cache.count >= TOKEN_CACHE_MAX) token_cache_clear();
-    token_entry *e = mb_calloc(1, sizeof *e);
-    memcpy(e->player_id, player_id, 64);
-    memcpy(e->username, username, 64);
-    e->exp = json_integer_value(json_object_get(claims, "exp"));
-    e->version = (int)version;
-    free(mb_smap_put(&token_cache, token, e));
+    if (strlen(token) <= 4096)
+        token_cache_add(token, player_id, username, json_integer_value(json_object_get(claims, "exp")),
+                        (int)version);
     json_decref(claims);
     return true;
 }
@@ -548,6 +609,10 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
         snprintf(labels, sizeof labels, "code=\"%s\"", mb_errcode_str((mb_errcode)i));
         mb_m_errors[i] = mb_metric("moonbase_errors_total", labels, MB_COUNTER, "errors sent by code");
     }
+
+    mb_metric_table_smap("token_cache", &token_cache);
+    mb_metric_table_smap("token_blocks", &token_blocks);
+    mb_session_register_tables();
 
     ev_prepare_init(&prepare_w, prepare_cb);
     ev_prepare_start(loop, &prepare_w);

@@ -337,13 +337,22 @@ static bool route_match(const route_entry *e, const path_segs *ps)
     return true;
 }
 
+static int64_t ip_swept_ms;
+
 static bool auth_rate_ok(const char *ip)
 {
     mb_bucket *b = mb_smap_get(&ip_buckets, ip);
     double per_min = mb_cfg()->auth_rate_per_min;
     int64_t now = mb_now_ms();
     if (!b) {
-        if (ip_buckets.count > 100000) { /* bound memory: forget everyone */
+        /* Forget addresses whose bucket refilled (same as never seen), at
+         * most every 10 s: the table holds the addresses of the last minute
+         * or so, not every address ever seen. */
+        if (now - ip_swept_ms >= 10000) {
+            ip_swept_ms = now;
+            mb_bucket_sweep(&ip_buckets, per_min / 60.0, per_min, now);
+        }
+        if (ip_buckets.count > 100000) { /* hard bound: forget everyone */
             size_t it = 0;
             void *v;
             while (mb_smap_next(&ip_buckets, &it, NULL, &v)) free(v);
@@ -545,7 +554,11 @@ static const mb_route builtin_routes[] = {
     {"GET", "/metrics", route_metrics, MB_AUTH_NONE, false},
 };
 
-void mb_http_register_builtin(void) { mb_http_register(builtin_routes, MB_ARRAY_LEN(builtin_routes)); }
+void mb_http_register_builtin(void)
+{
+    mb_http_register(builtin_routes, MB_ARRAY_LEN(builtin_routes));
+    mb_metric_table_smap("auth_ip_buckets", &ip_buckets);
+}
 
 void mb_http_free_all(void)
 {

@@ -101,6 +101,7 @@ void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, boo
 /* Called on LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
 int mb_session_on_writable(mb_session *s);
 void mb_session_on_closed(mb_session *s);
+void mb_session_register_tables(void); /* table gauges of the session maps */
 void mb_sessions_reap(void);           /* free dead sessions (prepare hook) */
 void mb_sessions_flush(void);          /* write the frames queued this iteration (prepare hook) */
 void mb_sessions_free_all(void);

@@ -42,10 +42,24 @@ void mb_smap_free(mb_smap *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Capacity for a rehash that must hold `count` live entries: the smallest
+ * power of two >= 16 that keeps the load at most 50%. It depends on the
+ * live entries only, not on the current capacity: a map whose keys churn
+ * (put/del with a steady count) fills up with tombstones and is rehashed
+ * at the same size instead of doubling each time (capacity used to grow
+ * with the number of keys ever inserted), and one that emptied after a
+ * burst shrinks back on its next rehash. Rehashing only ever happens in
+ * put, so deleting during an iteration stays safe. */
+static size_t rehash_cap(size_t count)
+{
+    size_t ncap = 16;
+    while (count * 2 >= ncap) ncap *= 2;
+    return ncap;
+}
+
 static void smap_grow(mb_smap *m)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 16;
-    while (m->count * 10 >= ncap * 5) ncap *= 2;
+    size_t ncap = rehash_cap(m->count + 1);
     mb_smap_slot *old = m->slots;
     size_t ocap = m->cap;
     m->slots = mb_calloc(ncap, sizeof *m->slots);
@@ -134,8 +148,7 @@ void mb_imap_free(mb_imap *m)
 
 static void imap_grow(mb_imap *m)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 16;
-    while (m->count * 10 >= ncap * 5) ncap *= 2;
+    size_t ncap = rehash_cap(m->count + 1);
     mb_imap_slot *old = m->slots;
     size_t ocap = m->cap;
     m->slots = mb_calloc(ncap, sizeof *m->slots);

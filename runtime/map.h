@@ -3,8 +3,13 @@
  *
  * mb_smap: string keys (copied and owned by the map) -> void * values
  * (borrowed: the map never frees values). mb_imap: uint64 keys -> void *.
- * Both use open addressing with linear probing and tombstones, grow at
- * 70% load, and never allocate on lookup.
+ * Both use open addressing with linear probing and tombstones, and never
+ * allocate on lookup. When live entries plus tombstones reach 70% of the
+ * slots, put rehashes to a capacity sized on the live entries alone (load
+ * <= 50%): the capacity follows the number of entries, not the number of
+ * keys ever inserted, so churning keys do not grow a map and an emptied
+ * map shrinks again. Only put moves entries: deleting the current entry
+ * while iterating is safe; inserting while iterating is not.
  */
 #ifndef MB_MAP_H
 #define MB_MAP_H

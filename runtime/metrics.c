@@ -1,6 +1,7 @@
 /* metrics.c - metric table and Prometheus rendering (see metrics.h). */
 #include "metrics.h"
 #include "mb.h"
+#include "map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,26 @@ typedef struct metric {
     mb_metric_kind kind;
     double *value;
 } metric;
+
+typedef struct table_gauge {
+    const char *name;
+    const mb_smap *sm;
+    const mb_imap *im;
+    size_t (*count)(void);
+} table_gauge;
+static table_gauge *tables;
+static size_t n_tables;
+
+static void table_add(const char *name, const mb_smap *sm, const mb_imap *im, size_t (*count)(void))
+{
+    size_t i = 0;
+    while (i < n_tables && strcmp(tables[i].name, name) != 0) i++;
+    if (i == n_tables) tables = mb_realloc(tables, ++n_tables * sizeof *tables);
+    tables[i] = (table_gauge){name, sm, im, count};
+}
+void mb_metric_table_smap(const char *name, const mb_smap *m) { table_add(name, m, NULL, NULL); }
+void mb_metric_table_imap(const char *name, const mb_imap *m) { table_add(name, NULL, m, NULL); }
+void mb_metric_table_count(const char *name, size_t (*count)(void)) { table_add(name, NULL, NULL, count); }
 
 static metric *table;
 static size_t n_metrics, cap_metrics;
@@ -77,6 +98,18 @@ char *mb_metrics_render(void)
             if (*table[j].labels)
                 sb_printf(&b, "%s{%s} %.17g\n", table[j].name, table[j].labels, *table[j].value);
             else sb_printf(&b, "%s %.17g\n", table[j].name, *table[j].value);
+        }
+    }
+    for (int pass = 0; n_tables && pass < 2; pass++) {
+        const char *name = pass ? "moonbase_table_slots" : "moonbase_table_entries";
+        sb_printf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name,
+                  pass ? "slots allocated by an in-memory table" : "entries in an in-memory table", name);
+        for (size_t i = 0; i < n_tables; i++) {
+            const table_gauge *t = &tables[i];
+            size_t n = t->sm ? (pass ? t->sm->cap : t->sm->count)
+                     : t->im ? (pass ? t->im->cap : t->im->count)
+                             : (pass ? 0 : t->count());
+            sb_printf(&b, "%s{table=\"%s\"} %zu\n", name, t->name, n);
         }
     }
     for (size_t i = 0; i < n_hists; i++) {
@@ -149,4 +182,7 @@ void mb_metrics_free(void)
     free(hists);
     hists = NULL;
     n_hists = 0;
+    free(tables);
+    tables = NULL;
+    n_tables = 0;
 }

@@ -23,6 +23,19 @@ char *mb_metrics_render(void);
 unsigned mb_metrics_epoch(void);
 void mb_metrics_free(void);
 
+/* In-memory tables keyed by player, session, token, address...: each
+ * registered one is rendered as two gauges, moonbase_table_entries{table=
+ * "NAME"} (live entries) and moonbase_table_slots{table="NAME"} (slots
+ * allocated; 0 for a count-only table), so a table that only grows shows
+ * in /metrics and in tests/integration/memory_bounds.test.js. The map must
+ * outlive the registration (static storage); registering a name again
+ * replaces it. Dropped by mb_metrics_free(). */
+struct mb_smap;
+struct mb_imap;
+void mb_metric_table_smap(const char *name, const struct mb_smap *m);
+void mb_metric_table_imap(const char *name, const struct mb_imap *m);
+void mb_metric_table_count(const char *name, size_t (*count)(void));
+
 /* A fixed-bucket histogram (seconds). */
 typedef struct mb_histogram {
     const char *name, *help;

@@ -521,6 +521,12 @@ static void session_free(mb_session *s)
     free(s);
 }
 
+void mb_session_register_tables(void)
+{
+    mb_metric_table_imap("sessions", &sessions);
+    mb_metric_table_smap("session_players", &players);
+}
+
 void mb_sessions_reap(void)
 {
     for (size_t i = 0; i < n_dead; i++) {

@@ -833,6 +833,8 @@ int mb_transport_start(void)
     mb_imap_init(&pending_conns);
     mb_imap_init(&peer_ips);
     mb_imap_init(&mon_fds);
+    mb_metric_table_imap("pending_connections", &pending_conns);
+    mb_metric_table_imap("peer_addresses", &peer_ips);
     ev_timer_init(&pending_w, pending_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &pending_w);
     ev_prepare_init(&kick_w, kick_cb);

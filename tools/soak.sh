@@ -10,9 +10,14 @@
 #   SOAK_PLAYERS      match players (default 40, in pairs; plus 4 matchmaker players)
 #   SOAK_OUT          folder for server.log, postgres.log and summary.json (default build/soak-<time>)
 #   SOAK_MINUTE_MS    length of a "minute" (default 60000; shorter for a dry run)
+#   SOAK_FLAT_MB      RSS flatness limit in MB (default 1)
+#   SOAK_FLAT_WINDOW  minutes at the end of the run judged for flatness (default 40; at most 2/3
+#                     of the run, so a shorter run keeps its first third as warm-up)
 # Everything it starts (the server by PID, the cluster with tools/pg.sh on its own folder) is
-# stopped on exit, also on Ctrl-C. Exit status: that of the load script (1 when the server died or
-# more than 1% of operations failed), or 1 when the server did not stop cleanly.
+# stopped on exit, also on Ctrl-C. Exit status: that of the load script (1 when the server died,
+# more than 1% of operations failed, or RSS was not flat over the window: max - min or slope x
+# window above SOAK_FLAT_MB; see "# flatness:" in the output), or 1 when the server did not stop
+# cleanly.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,7 +80,8 @@ say "server: $BIN pid $SERVER_PID on 127.0.0.1:$PORT (log $OUT/server.log)"
 # ---- load -----------------------------------------------------------------------------------------
 rc=0
 node tests/soak/soak.js --port "$PORT" --pid "$SERVER_PID" --minutes "$MINUTES" --players "${SOAK_PLAYERS:-40}" \
-  --minute-ms "${SOAK_MINUTE_MS:-60000}" --json "$OUT/summary.json" || rc=$?
+  --minute-ms "${SOAK_MINUTE_MS:-60000}" --flat-mb "${SOAK_FLAT_MB:-1}" --flat-window "${SOAK_FLAT_WINDOW:-40}" \
+  --json "$OUT/summary.json" || rc=$?
 
 # ---- stop the server: SIGTERM, a clean exit within the shutdown bound ------------------------------
 kill -TERM "$SERVER_PID" 2>/dev/null || true

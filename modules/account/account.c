@@ -271,10 +271,17 @@ static bool login_allowed(const char *email)
     return mb_bucket_take(&tmp, 5.0 / 60.0, 5, mb_now_ms());
 }
 
+static int64_t login_swept_ms;
+
 static void login_failed(const char *email)
 {
     mb_bucket *b = mb_smap_get(&login_buckets, email);
     if (!b) {
+        /* forget accounts whose bucket refilled (same as no failure), at most every 10 s */
+        if (mb_now_ms() - login_swept_ms >= 10000) {
+            login_swept_ms = mb_now_ms();
+            mb_bucket_sweep(&login_buckets, 5.0 / 60.0, 5, login_swept_ms);
+        }
         if (login_buckets.count > 100000) {
             size_t it = 0;
             void *v;
@@ -578,6 +585,7 @@ static void route_patch_account(mb_http_req *r)
 static mb_status account_init(void)
 {
     mb_smap_init(&login_buckets);
+    mb_metric_table_smap("login_fail_buckets", &login_buckets);
     return account_lifecycle_load();
 }
 

@@ -713,6 +713,9 @@ static mb_status chat_init(void)
     mb_smap_init(&channels);
     mb_imap_init(&members);
     mb_smap_init(&buckets);
+    mb_metric_table_smap("chat_channels", &channels);
+    mb_metric_table_imap("chat_members", &members);
+    mb_metric_table_smap("chat_rate_buckets", &buckets);
     m_messages = mb_metric("moonbase_chat_messages_total", "", MB_COUNTER, "chat messages committed and sent");
     m_batches = mb_metric("moonbase_chat_commits_total", "", MB_COUNTER, "chat INSERT statements (group commits)");
     m_failed = mb_metric("moonbase_chat_failed_total", "", MB_COUNTER, "chat messages refused because the INSERT failed");

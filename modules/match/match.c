@@ -1217,6 +1217,8 @@ void match_runtime_init(void)
 {
     mb_smap_init(&matches);
     mb_smap_init(&player_match);
+    mb_metric_table_smap("matches", &matches);
+    mb_metric_table_smap("match_players", &player_match);
     lateness_h = mb_histogram_new("moonbase_tick_lateness_seconds",
                                   "how late match ticks ran versus their schedule", lateness_bounds,
                                   MB_ARRAY_LEN(lateness_bounds));

@@ -546,6 +546,8 @@ static mb_status mm_init(void)
 {
     mb_imap_init(&tickets);
     mb_smap_init(&tickets_by_str);
+    mb_metric_table_imap("matchmaker_tickets", &tickets);
+    mb_metric_table_smap("matchmaker_ticket_ids", &tickets_by_str);
     m_formed = mb_metric("moonbase_matchmaker_matches_total", "", MB_COUNTER, "matches formed by the matchmaker");
     m_added = mb_metric("moonbase_matchmaker_tickets_added_total", "", MB_COUNTER, "tickets submitted");
     m_timeouts = mb_metric("moonbase_matchmaker_timeouts_total", "", MB_COUNTER, "tickets that timed out");

@@ -504,6 +504,7 @@ void presence_route_get(mb_http_req *r)
 void presence_init(void)
 {
     mb_smap_init(&players);
+    mb_metric_table_smap("presence_players", &players);
     m_changed = mb_metric("moonbase_presence_changes_total", "", MB_COUNTER,
                           "presence changes fanned out to friends");
     m_loads = mb_metric("moonbase_presence_relationship_loads_total", "", MB_COUNTER,

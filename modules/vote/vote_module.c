@@ -478,6 +478,8 @@ static mb_status vote_init(void)
 {
     mb_smap_init(&votes);
     mb_smap_init(&veto_used);
+    mb_metric_table_smap("votes", &votes);
+    mb_metric_table_smap("vote_veto_used", &veto_used);
     match_vote_hooks h = {hook_vote_start, hook_vote_close, hook_match_ended};
     match_set_vote_hooks(&h);
     match_set_get_extra(get_extra);

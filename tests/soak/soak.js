@@ -18,7 +18,13 @@
 //               session.connect -> heartbeat -> close; a refresh-token rotation every 2 s
 //   rpc         5 POST /v1/rpc/echo per second
 //   heartbeats  every player every 5 s (latency)
-// Exit status: 1 when the server died or more than 1% of operations failed.
+// Flatness: after the run, RSS over its last min(40, 2/3 of the run) minutes (--flat-window,
+// SOAK_FLAT_WINDOW) must stay within 1 MB (--flat-mb, SOAK_FLAT_MB): max - min of the per-minute
+// RSS <= 1 MB and the least-squares slope times the window <= 1 MB. The summary line and
+// summary.json (`flat`) report the window, slope, max - min and the verdict, and the size of every
+// in-memory table (moonbase_table_entries gauges) at the start and end of the window. A run
+// shorter than 3 minutes gets no verdict.
+// Exit status: 1 when the server died, more than 1% of operations failed, or RSS was not flat.
 const fs = require('node:fs');
 const h = require('../integration/harness');
 
@@ -30,6 +36,8 @@ const PID = Number(args.pid);
 const MINUTES = Number(args.minutes || 10);
 const PLAYERS = Number(args.players || 40);
 const MINUTE_MS = Number(args['minute-ms'] || 60000); // shorter for a dry run of the script
+const FLAT_MB = Number(args['flat-mb'] || 1);
+const FLAT_WINDOW = Math.min(Number(args['flat-window'] || 40), Math.floor((MINUTES * 2) / 3));
 if (!PORT || !PID) {
   console.error('usage: soak.js --port PORT --pid SERVER_PID --minutes N [--players 40] [--json FILE]');
   process.exit(2);
@@ -223,6 +231,36 @@ async function rpcLoop(auth) {
   });
 }
 
+// ---- flatness verdict ----------------------------------------------------------------------
+/** RSS over the last FLAT_WINDOW minutes: least-squares slope, max - min, verdict. */
+function flatness(rows) {
+  const w = rows.filter((r) => r.minute > rows.length - FLAT_WINDOW && Number.isFinite(r.rss_kb));
+  const n = w.length;
+  // a run of 1-2 minutes is all warm-up: no verdict (and no failure)
+  if (n < 2) return { window: n, from: n ? w[0].minute : 0, to: n ? w[n - 1].minute : 0, judged: false, flat: null, tables: {} };
+  const xs = w.map((r) => r.minute), ys = w.map((r) => r.rss_kb / 1024);
+  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+  }
+  const slope = sxy / sxx; // MB per minute
+  const max = Math.max(...ys), min = Math.min(...ys);
+  const overWindow = slope * (xs[n - 1] - xs[0]);
+  const tables = {};
+  for (const name of Object.keys(w[n - 1].tables || {})) {
+    const vals = w.map((r) => (r.tables || {})[name]).filter((v) => v !== undefined);
+    tables[name] = { start: vals[0], end: vals[vals.length - 1], max: Math.max(...vals) };
+  }
+  return {
+    window: n, from: xs[0], to: xs[n - 1], limit_mb: FLAT_MB,
+    slope_kb_per_min: +(slope * 1024).toFixed(1), slope_mb_over_window: +overWindow.toFixed(2),
+    min_mb: +min.toFixed(1), max_mb: +max.toFixed(1), max_minus_min_mb: +(max - min).toFixed(2),
+    judged: true, flat: max - min <= FLAT_MB && Math.abs(overWindow) <= FLAT_MB, tables,
+  };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 (async () => {
   const t0 = Date.now();
@@ -260,9 +298,11 @@ async function rpcLoop(auth) {
     await sleep(Math.max(0, t0 + minute * MINUTE_MS - Date.now()));
     const st = procStat();
     let sessions = NaN;
+    const tables = {};
     try {
       const m = await http('GET', '/metrics');
       sessions = Number(/^moonbase_sessions (\d+)/m.exec(m.text)[1]);
+      for (const [, name, n] of m.text.matchAll(/^moonbase_table_entries\{table="([^"]+)"\} (\d+)$/gm)) tables[name] = Number(n);
     } catch {
       /* the server is gone: reported below */
     }
@@ -273,7 +313,7 @@ async function rpcLoop(auth) {
       return a.length ? `${pct(a, 50).toFixed(1)}/${pct(a, 95).toFixed(1)}/${pct(a, 99).toFixed(1)}` : '-';
     };
     const row = {
-      minute, rss_mb: +(st.rssKb / 1024).toFixed(1), fds: st.fds, sessions, ops_per_s: +(d('ops') / (MINUTE_MS / 1000)).toFixed(1), errors: d('errors'),
+      minute, rss_mb: +(st.rssKb / 1024).toFixed(1), rss_kb: st.rssKb, fds: st.fds, tables, sessions, ops_per_s: +(d('ops') / (MINUTE_MS / 1000)).toFixed(1), errors: d('errors'),
       states_per_s: Math.round(d('states') / (MINUTE_MS / 1000)), chat_per_s: +(d('chat_in') / (MINUTE_MS / 1000)).toFixed(1),
       latency: Object.fromEntries(['input', 'heartbeat', 'chat', 'rest_rpc', 'rest_auth', 'connect_cycle'].map((k) => [k, L(k)])),
     };
@@ -290,22 +330,29 @@ async function rpcLoop(auth) {
   const first = rows[0];
   const lastRow = rows[rows.length - 1];
   const alive = procStat().alive;
+  const flat = flatness(rows);
   const summary = {
     minutes: rows.length, players: PLAYERS + 4, alive, ops: counts.ops, errors: counts.errors, error_kinds: errorKinds,
     matches_created: counts.matches, matchmaker_matches: counts.mm_matched, logins: counts.logins,
     rss_mb_first: first && first.rss_mb, rss_mb_last: lastRow && lastRow.rss_mb, rss_mb_max: Math.max(...rows.map((r) => r.rss_mb)),
-    fds_first: first && first.fds, fds_last: lastRow && lastRow.fds, rows,
+    fds_first: first && first.fds, fds_last: lastRow && lastRow.fds, flat, rows,
   };
   console.log(`# summary: ${rows.length} min, server ${alive ? 'alive' : 'DEAD'}, ${counts.ops} operations, ${counts.errors} errors ${JSON.stringify(errorKinds)}, ` +
     `${counts.matches} matches created, ${counts.mm_matched} matchmaker matches, ${counts.logins} logins; ` +
     `RSS ${summary.rss_mb_first} MB (min 1) -> ${summary.rss_mb_last} MB (min ${rows.length}), max ${summary.rss_mb_max} MB; fds ${summary.fds_first} -> ${summary.fds_last}`);
+  if (!flat.judged) console.log('# flatness: not judged (a run of at least 3 minutes is needed)');
+  else console.log(`# flatness: RSS over minutes ${flat.from}-${flat.to} (last ${flat.window} min): slope ${flat.slope_kb_per_min} KB/min ` +
+    `(${flat.slope_mb_over_window} MB over the window), max - min ${flat.max_minus_min_mb} MB (${flat.min_mb} .. ${flat.max_mb}); ` +
+    `limit ${FLAT_MB} MB: ${flat.flat ? 'FLAT' : 'NOT FLAT'}`);
+  if (flat.judged) console.log(`# tables (entries at minute ${flat.from} -> ${flat.to}, max in window): ` +
+    Object.entries(flat.tables).map(([k, t]) => `${k} ${t.start}->${t.end} (max ${t.max})`).join(', '));
   if (args.json) fs.writeFileSync(args.json, JSON.stringify(summary, null, 2));
   // let in-flight operations finish, close sockets
   await sleep(500);
   for (const g of groups) for (const p of g.players) p.ws.socket.terminate();
   for (const p of mm) p.ws.socket.terminate();
   void work;
-  process.exit(!alive || counts.errors > counts.ops / 100 ? 1 : 0);
+  process.exit(!alive || counts.errors > counts.ops / 100 || flat.flat === false ? 1 : 0);
 })().catch((e) => {
   console.error(`soak: ${e.stack || e}`);
   process.exit(1);
