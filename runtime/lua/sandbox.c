@@ -4,6 +4,7 @@
  */
 #include "vm_internal.h"
 
+#include "cstack.h"
 #include "log.h"
 #include "mb.h"
 
@@ -41,6 +42,7 @@ static bool kept(const char *name)
  * function; text only whatever mode says. */
 static int l_load(lua_State *L)
 {
+    mb_lua_cstack_check(L, "load");
     size_t len = 0;
     const char *code;
     const char *chunkname = luaL_optstring(L, 2, "=(load)");
@@ -213,9 +215,11 @@ static int pattern_backtrackers(const char *p, size_t len, bool *anchored)
     return k;
 }
 
-/* upvalue 1: the original function; plain_arg: index of find's plain flag. */
+/* upvalue 1: the original function, 2: its name; plain_arg: index of find's
+ * plain flag. */
 static int guarded_pattern_call(lua_State *L, int plain_arg)
 {
+    mb_lua_cstack_check(L, lua_tostring(L, lua_upvalueindex(2)));
     size_t n, plen;
     luaL_checklstring(L, 1, &n);
     const char *p = luaL_checklstring(L, 2, &plen);
@@ -252,9 +256,59 @@ static void guard_patterns(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     for (size_t i = 0; i < MB_ARRAY_LEN(names); i++) {
         lua_getfield(L, -1, names[i]);
-        lua_pushcclosure(L, i == 0 ? l_find : l_pattern, 1);
+        lua_pushfstring(L, "string.%s", names[i]);
+        lua_pushcclosure(L, i == 0 ? l_find : l_pattern, 2);
         lua_setfield(L, -2, names[i]);
     }
+    lua_pop(L, 1);
+}
+
+/* ---- C stack guard ------------------------------------------------------ */
+
+/* The library functions that run Lua from C nest on the C stack, where
+ * neither pcall nor LuaJIT counts them (see cstack.h). Each is replaced by a
+ * C closure that checks the stack, then calls the original (upvalue 1). */
+static int l_reentrant(lua_State *L)
+{
+    mb_lua_cstack_check(L, lua_tostring(L, lua_upvalueindex(2)));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* coroutine.wrap(f): the original's function, guarded like resume. */
+static int l_wrap(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    lua_pushliteral(L, "a coroutine.wrap function");
+    lua_pushcclosure(L, l_reentrant, 2);
+    return 1;
+}
+
+static void guard_reentrant(lua_State *L)
+{
+    static const struct {
+        const char *lib, *name;
+    } fns[] = {
+        { "coroutine", "resume" },
+        { LUA_STRLIBNAME, "format" }, /* %s runs __tostring */
+        { LUA_TABLIBNAME, "sort" },
+    };
+    for (size_t i = 0; i < MB_ARRAY_LEN(fns); i++) {
+        lua_getglobal(L, fns[i].lib);
+        lua_getfield(L, -1, fns[i].name);
+        lua_pushfstring(L, "%s.%s", fns[i].lib, fns[i].name);
+        lua_pushcclosure(L, l_reentrant, 2);
+        lua_setfield(L, -2, fns[i].name);
+        lua_pop(L, 1);
+    }
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "wrap");
+    lua_pushcclosure(L, l_wrap, 1);
+    lua_setfield(L, -2, "wrap");
     lua_pop(L, 1);
 }
 
@@ -276,6 +330,7 @@ static bool valid_module_name(const char *name, size_t len)
 /* require(name); upvalue 1 is the private cache. */
 static int l_require(lua_State *L)
 {
+    mb_lua_cstack_check(L, "require");
     size_t len;
     const char *name = luaL_checklstring(L, 1, &len);
     lua_settop(L, 1);
@@ -335,6 +390,7 @@ static int l_require(lua_State *L)
 void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
 {
     MB_UNUSED(vm);
+    mb_lua_cstack_init(); /* reads /proc/self/maps once: at set-up, not in a call */
     open_lib(L, "", luaopen_base); /* also defines coroutine */
     open_lib(L, LUA_STRLIBNAME, luaopen_string);
     open_lib(L, LUA_TABLIBNAME, luaopen_table);
@@ -398,6 +454,7 @@ void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
 
     wrap_xpcall(L);
     guard_patterns(L);
+    guard_reentrant(L);
 
     lua_newtable(L); /* private require cache */
     lua_pushcclosure(L, l_require, 1);
