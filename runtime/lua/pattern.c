@@ -588,7 +588,8 @@ static int l_gmatch_next(lua_State *L)
     pm_init(&m, L, s, n, 1);
     int jr;
     if ((jr = setjmp(m.jb)) != 0) return search_failed(L, &m, jr, p, n);
-    for (const char *src = s + (pos > n ? n : pos); src <= m.src_end; src++) {
+    if (pos > n) return 0; /* past an empty match at the end */
+    for (const char *src = s + pos; src <= m.src_end; src++) {
         const char *e = pm_attempt(&m, src, p);
         if (!e) continue;
         size_t next = (size_t)(e - s);
