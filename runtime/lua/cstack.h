@@ -22,8 +22,8 @@
 
 /* C stack one outermost mb_lua_vm_pcall may use for nested calls. */
 #define MB_LUA_CSTACK_LIMIT ((size_t)1 << 20)
-/* Stack always left free below the deepest nested call, whatever the
- * thread's stack size (room for the unguarded C work a script can still do
+/* Stack always left free below the deepest nested call (a quarter of the
+ * thread's stack when that is less), whatever the thread's stack size (room for the unguarded C work a script can still do
  * there: the parser, cjson, the pattern matcher, error handling). */
 #define MB_LUA_CSTACK_RESERVE ((size_t)1 << 20)
 

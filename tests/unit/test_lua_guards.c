@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -212,6 +214,41 @@ static void test_cstack_require_chain(void **state)
     mb_lua_vm *vm = new_vm(0, 5000);
     expect_fail(vm, "require('m0')", MB_LUA_ERR_RUNTIME, CSTACK "require");
     mb_lua_vm_free(vm);
+}
+
+/* On a thread with a small stack (1 MiB, less than the 1 MiB relative
+ * limit plus what the thread already uses), the absolute measure stops the
+ * recursion before the end of that stack. */
+static void *small_stack_thread(void *arg)
+{
+    char *out = arg;
+    mb_lua_vm *vm = mb_lua_vm_new(NULL, NULL, out, 512);
+    if (!vm) return NULL;
+    int rc = mb_lua_vm_load_string(vm, "local function f() return coroutine.wrap(f)() end f()", "=t", out, 512);
+    if (rc == MB_LUA_OK) rc = mb_lua_vm_pcall(vm, 0, 0, out, 512);
+    if (rc == MB_LUA_OK) snprintf(out, 512, "no error");
+    rc = mb_lua_vm_load_string(vm, "local s = 0 for i = 1, 10 do s = s + coroutine.wrap(function() return i end)() end return s",
+                               "=t", out + 512, 512);
+    if (rc == MB_LUA_OK && mb_lua_vm_pcall(vm, 0, 1, out + 512, 512) == MB_LUA_OK)
+        snprintf(out + 512, 512, "%s", lua_tostring(mb_lua_vm_state(vm), -1));
+    mb_lua_vm_free(vm);
+    return NULL;
+}
+
+static void test_cstack_small_thread(void **state)
+{
+    MB_UNUSED(state);
+    pthread_attr_t attr;
+    pthread_t t;
+    char out[1024] = "";
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, (size_t)1 << 20), 0);
+    assert_int_equal(pthread_create(&t, &attr, small_stack_thread, out), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_attr_destroy(&attr);
+    if (!strstr(out, CSTACK "a coroutine.wrap function")) fprintf(stderr, "thread: %s\n", out);
+    assert_non_null(strstr(out, CSTACK "a coroutine.wrap function"));
+    assert_string_equal(out + 512, "55");
 }
 
 /* Metamethods run in LuaJIT's own frames (no C recursion): a chain ends with
@@ -440,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_cstack_caught_and_depth),
         cmocka_unit_test(test_cstack_host_callback),
         cmocka_unit_test(test_cstack_require_chain),
+        cmocka_unit_test(test_cstack_small_thread),
         cmocka_unit_test(test_cstack_metamethod_chains),
         cmocka_unit_test(test_string_rep_sizes),
         cmocka_unit_test(test_pattern_budget),
