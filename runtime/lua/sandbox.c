@@ -4,7 +4,9 @@
  */
 #include "vm_internal.h"
 
+#include "cstack.h"
 #include "log.h"
+#include "pattern.h"
 #include "mb.h"
 
 #include <string.h>
@@ -41,6 +43,7 @@ static bool kept(const char *name)
  * function; text only whatever mode says. */
 static int l_load(lua_State *L)
 {
+    mb_lua_cstack_check(L, "load");
     size_t len = 0;
     const char *code;
     const char *chunkname = luaL_optstring(L, 2, "=(load)");
@@ -148,113 +151,54 @@ static void wrap_xpcall(lua_State *L)
     lua_setglobal(L, "xpcall");
 }
 
-/* ---- pattern guard ------------------------------------------------------ */
+/* The pattern guard (string.find, match, gmatch, gsub) is in pattern.c. */
 
-/* Lua's pattern matcher backtracks and runs in C, where the time budget
- * cannot reach it: string.find(("a"):rep(5000), ".-.-b") runs for minutes.
- * Before a pattern function runs, estimate its worst case as
- * n^(k + 1) steps (n^k when anchored with ^), n = subject length and
- * k = the items that can make it backtrack (a quantified item * + - that is
- * not the last item, %b, back-references), and refuse past
- * MB_LUA_PATTERN_BUDGET. Plain finds and patterns without such items pass. */
-#define MB_LUA_PATTERN_BUDGET 1e8
+/* ---- C stack guard ------------------------------------------------------ */
 
-static int pattern_backtrackers(const char *p, size_t len, bool *anchored)
+/* The library functions that run Lua from C nest on the C stack, where
+ * neither pcall nor LuaJIT counts them (see cstack.h). Each is replaced by a
+ * C closure that checks the stack, then calls the original (upvalue 1). */
+static int l_reentrant(lua_State *L)
 {
-    size_t i = 0;
-    int k = 0;
-    bool pending = false; /* a quantified item that matters if more follows */
-    *anchored = len > 0 && p[0] == '^';
-    if (*anchored) i = 1;
-    while (i < len) {
-        char c = p[i];
-        if (c == '(' || c == ')') {
-            i++;
-            continue;
-        }
-        if (c == '$' && i == len - 1) break;
-        if (pending) {
-            k++;
-            pending = false;
-        }
-        if (c == '%' && i + 1 < len) {
-            char d = p[i + 1];
-            if (d == 'b') { /* %bxy scans to the balancing end */
-                k++;
-                i += 4;
-                continue;
-            }
-            if (d >= '0' && d <= '9') { /* back-reference */
-                k++;
-                i += 2;
-                continue;
-            }
-            i += 2;
-            if (d == 'f' && i < len && p[i] == '[') c = '[';
-            else goto quantifier;
-        }
-        if (c == '[') {
-            i++;
-            if (i < len && p[i] == '^') i++;
-            if (i < len && p[i] == ']') i++;
-            while (i < len && p[i] != ']') i += (p[i] == '%' && i + 1 < len) ? 2 : 1;
-            i++;
-        } else {
-            i++;
-        }
-    quantifier:
-        if (i < len && (p[i] == '*' || p[i] == '+' || p[i] == '-')) {
-            pending = true;
-            i++;
-        } else if (i < len && p[i] == '?') {
-            i++;
-        }
-    }
-    return k;
-}
-
-/* upvalue 1: the original function; plain_arg: index of find's plain flag. */
-static int guarded_pattern_call(lua_State *L, int plain_arg)
-{
-    size_t n, plen;
-    luaL_checklstring(L, 1, &n);
-    const char *p = luaL_checklstring(L, 2, &plen);
-    bool plain = plain_arg && lua_toboolean(L, plain_arg);
-    if (!plain) {
-        bool anchored;
-        int k = pattern_backtrackers(p, plen, &anchored);
-        double cost = 1, base = n > 1 ? (double)n : 1;
-        for (int j = 0; j < k + (anchored ? 0 : 1) && cost <= MB_LUA_PATTERN_BUDGET; j++) cost *= base;
-        if (cost > MB_LUA_PATTERN_BUDGET)
-            return luaL_error(L, "pattern '%s' is too complex for a subject of %d bytes (worst case "
-                                 "over %d steps): simplify or anchor it, or split the subject",
-                              p, (int)n, (int)MB_LUA_PATTERN_BUDGET);
-    }
+    mb_lua_cstack_check(L, lua_tostring(L, lua_upvalueindex(2)));
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     return lua_gettop(L);
 }
 
-static int l_find(lua_State *L)
+/* coroutine.wrap(f): the original's function, guarded like resume. */
+static int l_wrap(lua_State *L)
 {
-    return guarded_pattern_call(L, 4);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    lua_pushliteral(L, "a coroutine.wrap function");
+    lua_pushcclosure(L, l_reentrant, 2);
+    return 1;
 }
 
-static int l_pattern(lua_State *L)
+static void guard_reentrant(lua_State *L)
 {
-    return guarded_pattern_call(L, 0);
-}
-
-static void guard_patterns(lua_State *L)
-{
-    static const char *const names[] = { "find", "match", "gmatch", "gsub" };
-    lua_getglobal(L, LUA_STRLIBNAME);
-    for (size_t i = 0; i < MB_ARRAY_LEN(names); i++) {
-        lua_getfield(L, -1, names[i]);
-        lua_pushcclosure(L, i == 0 ? l_find : l_pattern, 1);
-        lua_setfield(L, -2, names[i]);
+    static const struct {
+        const char *lib, *name;
+    } fns[] = {
+        { "coroutine", "resume" },
+        { LUA_STRLIBNAME, "format" }, /* %s runs __tostring */
+        { LUA_TABLIBNAME, "sort" },
+    };
+    for (size_t i = 0; i < MB_ARRAY_LEN(fns); i++) {
+        lua_getglobal(L, fns[i].lib);
+        lua_getfield(L, -1, fns[i].name);
+        lua_pushfstring(L, "%s.%s", fns[i].lib, fns[i].name);
+        lua_pushcclosure(L, l_reentrant, 2);
+        lua_setfield(L, -2, fns[i].name);
+        lua_pop(L, 1);
     }
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "wrap");
+    lua_pushcclosure(L, l_wrap, 1);
+    lua_setfield(L, -2, "wrap");
     lua_pop(L, 1);
 }
 
@@ -276,6 +220,7 @@ static bool valid_module_name(const char *name, size_t len)
 /* require(name); upvalue 1 is the private cache. */
 static int l_require(lua_State *L)
 {
+    mb_lua_cstack_check(L, "require");
     size_t len;
     const char *name = luaL_checklstring(L, 1, &len);
     lua_settop(L, 1);
@@ -335,6 +280,7 @@ static int l_require(lua_State *L)
 void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
 {
     MB_UNUSED(vm);
+    mb_lua_cstack_init(); /* reads /proc/self/maps once: at set-up, not in a call */
     open_lib(L, "", luaopen_base); /* also defines coroutine */
     open_lib(L, LUA_STRLIBNAME, luaopen_string);
     open_lib(L, LUA_TABLIBNAME, luaopen_table);
@@ -397,7 +343,8 @@ void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
     }
 
     wrap_xpcall(L);
-    guard_patterns(L);
+    mb_lua_pattern_open(L);
+    guard_reentrant(L);
 
     lua_newtable(L); /* private require cache */
     lua_pushcclosure(L, l_require, 1);

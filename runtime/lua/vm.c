@@ -4,6 +4,8 @@
  */
 #include "vm_internal.h"
 
+#include "cstack.h"
+
 #include "log.h"
 #include "mb.h"
 
@@ -365,10 +367,18 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
         set_err(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
+    /* C stack guard (cstack.c): a host function calling back into Lua
+     * nests on the C stack like coroutine.resume does. */
+    if (vm->depth > 0 && mb_lua_cstack_exceeded(vm->cstack_base)) {
+        lua_settop(L, base);
+        set_err(err, errlen, "C stack overflow: too many nested calls into Lua");
+        return MB_LUA_ERR_RUNTIME;
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_traceback);
     lua_insert(L, base + 1);
 
     bool outer = vm->depth == 0;
+    if (outer) vm->cstack_base = MB_LUA_CSTACK_HERE(); /* C stack guard (cstack.c) */
     int64_t t0 = 0;
     if (outer) {
         t0 = mb_now_us();

@@ -47,9 +47,10 @@
  * is skipped once aborted: LuaJIT runs it with hooks still blocked).
  * C functions are not interrupted while they run: string.rep,
  * table.concat and friends are bounded by the memory cap, and the pattern
- * functions (string.find/match/gmatch/gsub) refuse, with an error, a
- * pattern whose worst-case backtracking on the subject exceeds 1e8 steps
- * (e.g. ".-.-b" on 5000 bytes); plain finds and ordinary patterns pass.
+ * functions (string.find/match/gmatch/gsub) stop with an error a search
+ * still running after 50 ms or past the deadline (pattern.h); library
+ * functions that run Lua from C refuse to nest past 1 MiB of C stack
+ * (cstack.h).
  * Cost of JIT off + hook: see tests/bench/bench_lua.c.
  *
  * Memory cap. The allocator refuses growth past mem_bytes while a call or a
