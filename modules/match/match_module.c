@@ -283,7 +283,8 @@ static void on_mode_reload(const char *mode, const mode_version *v)
 static mb_status module_init(void)
 {
     const mb_config *c = mb_cfg();
-    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_warn_ms);
+    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms,
+                     (unsigned)c->lua_init_time_ms, (unsigned)c->lua_warn_ms);
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */

@@ -154,6 +154,7 @@ static void load_server(const char *mode, const mode_version *v)
         return;
     }
     mb_lua_vm_set_name(vm, "server.lua");
+    mb_lua_vm_set_time_ms(vm, modes_callback_ms(NULL)); /* loaded: RPCs get the callback budget */
     mb_lua_vm_free(S.vm);
     S.vm = vm;
     S.version++;

@@ -353,6 +353,7 @@ static bool run_hook(mode_pool *p, ticket **ts, size_t n, int *teams)
         }
         p->hook_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_pop(L, 1);
+        mb_lua_vm_set_time_ms(p->hook_vm, modes_callback_ms(NULL)); /* loaded: callback budget */
     }
     json_t *entries = json_array();
     for (size_t i = 0; i < n; i++) {

@@ -114,6 +114,26 @@ static void pressure_gc(mb_lua_vm *vm)
     }
 }
 
+/* Raise "file:line: script timed out (limit N ms)" naming the line that
+ * was running. In a hook, level 0 is the Lua function being executed (the
+ * hook has no frame of its own): luaL_error's level 1 would name its
+ * caller. */
+static void raise_timeout(lua_State *L, mb_lua_vm *vm, bool first)
+{
+    lua_Debug d;
+    memset(&d, 0, sizeof d);
+    char where[160] = "";
+    if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
+        snprintf(where, sizeof where, "%s:%d: ", d.short_src, d.currentline);
+    if (first) {
+        snprintf(vm->timeout_where, sizeof vm->timeout_where, "%s", where);
+        lua_pushfstring(L, "%sscript timed out (limit %d ms)", where, (int)vm->lim.time_ms);
+    } else {
+        lua_pushfstring(L, "%sscript timed out", where);
+    }
+    lua_error(L);
+}
+
 static void vm_hook(lua_State *L, lua_Debug *ar)
 {
     MB_UNUSED(ar);
@@ -129,10 +149,9 @@ static void vm_hook(lua_State *L, lua_Debug *ar)
         /* From now on every instruction raises, so a pcall, xpcall handler
          * or coroutine.resume in the script cannot keep running. */
         lua_sethook(L, vm_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "script timed out (limit %u ms)", vm->lim.time_ms);
+        raise_timeout(L, vm, true);
     }
-    lua_pushliteral(L, "script timed out");
-    lua_error(L);
+    raise_timeout(L, vm, false);
 }
 
 /* Message handler of mb_lua_vm_pcall: message plus traceback. */
@@ -237,6 +256,11 @@ lua_State *mb_lua_vm_state(mb_lua_vm *vm)
 const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm)
 {
     return &vm->lim;
+}
+
+void mb_lua_vm_set_time_ms(mb_lua_vm *vm, unsigned time_ms)
+{
+    vm->lim.time_ms = time_ms ? time_ms : MB_LUA_DEFAULT_TIME_MS;
 }
 
 void mb_lua_vm_set_host(mb_lua_vm *vm, void *host)
@@ -374,6 +398,7 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
         t0 = mb_now_us();
         vm->deadline_us = t0 + (int64_t)vm->lim.time_ms * 1000;
         vm->abort = 0;
+        vm->timeout_where[0] = '\0';
         vm->mem_refused = false;
         pressure_gc(vm);
     }
@@ -399,12 +424,20 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
         lua_remove(L, base + 1);
     } else {
         const char *msg = st != 0 ? lua_tostring(L, -1) : NULL;
-        if (rc == MB_LUA_ERR_MEMORY && st == LUA_ERRMEM)
+        if (rc == MB_LUA_ERR_TIMEOUT && vm->timeout_where[0]) {
+            /* The first abort names the looping line; a script that caught
+             * it got a second, shorter one. Report the first, with the
+             * traceback of the error that ended the call. */
+            const char *tb = msg ? strchr(msg, '\n') : NULL;
+            set_err(err, errlen, "%sscript timed out (limit %u ms)%s", vm->timeout_where,
+                    vm->lim.time_ms, tb ? tb : "");
+        } else if (rc == MB_LUA_ERR_MEMORY && st == LUA_ERRMEM)
             set_err(err, errlen, "not enough memory (limit %zu bytes)", vm->lim.mem_bytes);
         else if (msg)
             set_err(err, errlen, "%s", msg);
         else
-            set_err(err, errlen, "script timed out (limit %u ms)", vm->lim.time_ms);
+            set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where,
+                    vm->lim.time_ms);
         lua_settop(L, base);
     }
 

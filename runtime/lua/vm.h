@@ -82,7 +82,7 @@ typedef enum mb_lua_status {
 } mb_lua_status;
 
 #define MB_LUA_DEFAULT_MEM_BYTES ((size_t)64 << 20)
-#define MB_LUA_DEFAULT_TIME_MS 1000u
+#define MB_LUA_DEFAULT_TIME_MS 1000u /* mb_lua_vm's own default; hosts pass their budgets */
 #define MB_LUA_DEFAULT_WARN_MS 50u
 #define MB_LUA_HOST_HEADROOM ((size_t)1 << 20)
 #define MB_LUA_HOOK_INSTRUCTIONS 1000
@@ -120,6 +120,12 @@ mb_lua_vm *mb_lua_vm_from_state(lua_State *L);
 
 /* Effective limits (defaults filled in). */
 const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm);
+
+/* Change the hard time limit of the following outermost calls (0 = the
+ * default). The match host runs init/reload under a larger budget than
+ * the per-tick callbacks (see docs/LUA_API.md, "Budgets"). Has no effect
+ * on a call already running. */
+void mb_lua_vm_set_time_ms(mb_lua_vm *vm, unsigned time_ms);
 
 /* Bytes currently allocated by this VM's lua_State. */
 size_t mb_lua_vm_mem_used(const mb_lua_vm *vm);

@@ -25,6 +25,7 @@ struct mb_lua_vm {
     int64_t deadline_us; /* monotonic, for the outermost call */
     int abort;           /* MB_LUA_ERR_TIMEOUT once the deadline passed */
     bool in_handler;     /* building a traceback: allow the headroom */
+    char timeout_where[160]; /* "file:line: " of the first timeout of this call */
 
     int ref_traceback; /* registry ref of the message handler */
     int ref_module;    /* registry ref of the real moonbase table */
