@@ -1,0 +1,92 @@
+'use strict';
+// Default Lua time budgets (docs/LUA_API.md "Budgets"): with no --lua-time-ms, a runaway
+// callback of a 20 Hz match is stopped after min(50 ms, tick period) = 50 ms, its match ends
+// with an error naming the line that looped, and a neighbour match's ticks are delayed by at
+// most 100 ms (the tick lateness histogram gains nothing above 0.1 s). The loops run
+// interpreted and compiled (JIT traces: the runaway mode warms its loops up in init).
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('./harness');
+
+function scriptsDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
+  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
+  fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', 'runaway.lua'), path.join(dir, 'modes', 'runaway.lua'));
+  return dir;
+}
+
+function lineOf(needle) {
+  const lines = fs.readFileSync(path.join(__dirname, 'scripts', 'modes', 'runaway.lua'), 'utf8').split('\n');
+  const i = lines.findIndex((l) => !l.trimStart().startsWith('--') && l.includes(needle));
+  assert.ok(i >= 0, needle);
+  return i + 1;
+}
+
+const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+function metric(text, name) {
+  const m = new RegExp(`^${esc(name)} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+// ticks that ran more than 100 ms late
+const late100 = (t) => metric(t, 'moonbase_tick_lateness_seconds_bucket{le="+Inf"}') - metric(t, 'moonbase_tick_lateness_seconds_bucket{le="0.1"}');
+
+describe('default Lua budgets', () => {
+  let server;
+  let dir;
+  let n1;
+  const open = [];
+  before(async () => {
+    dir = scriptsDir();
+    // no --lua-time-ms: the defaults are under test
+    server = await h.startServer({ scripts: dir, args: ['--auth-rate', '100000'] });
+    n1 = await h.authed(server);
+    const n2 = await h.authed(server);
+    open.push(n1, n2);
+    const res = await server.http('POST', '/v1/matches', { mode: 'arena' }, bearer(n1));
+    assert.equal(res.status, 201, res.text);
+    await n1.ws.ok('match.join', { match_id: res.json.match_id });
+    await n2.ws.ok('match.join', { match_id: res.json.match_id });
+    await n1.ws.next('match.started', 3000);
+  });
+  after(async () => {
+    for (const s of open) if (s.ws.isOpen) await s.ws.close();
+    if (server) assert.equal(await server.stop(), 0);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runaway(action) {
+    const p = await h.authed(server);
+    open.push(p);
+    const res = await server.http('POST', '/v1/matches', { mode: 'runaway' }, bearer(p));
+    assert.equal(res.status, 201, res.text);
+    const joined = await p.ws.ok('match.join', { match_id: res.json.match_id });
+    assert.ok(joined.state.warm > 0, 'init warmed the loops up');
+    await p.ws.next('match.started', 3000);
+    const before = (await server.http('GET', '/metrics')).text;
+    await p.ws.ok('match.input', { action });
+    const fin = await p.ws.next('match.finished', 3000);
+    assert.equal(fin.payload.match_id, res.json.match_id);
+    // the neighbour goes on at 20 Hz
+    n1.ws.buffer.length = 0;
+    const a = await n1.ws.next('match.state', 2000);
+    const b = await n1.ws.next('match.state', 2000);
+    assert.equal(b.payload.tick, a.payload.tick + 1);
+    const afterText = (await server.http('GET', '/metrics')).text;
+    return { id: res.json.match_id, error: fin.payload.result.error, late: late100(afterText) - late100(before) };
+  }
+
+  for (const [name, action, needle] of [
+    ['while true do end in input', 'loop', 'while true do end'],
+    ['while true do end in tick', 'arm', 'while true do i = i + 1 end'],
+  ]) {
+    it(`${name}: stopped after 50 ms naming the line; no neighbour tick more than 100 ms late`, async () => {
+      const r = await runaway(action);
+      assert.match(r.error, new RegExp(`^time budget exceeded: \\S*modes/runaway\\.lua:${lineOf(needle)}: script timed out \\(limit 50 ms\\)$`));
+      assert.equal(r.late, 0, 'ticks more than 100 ms late');
+    });
+  }
+});
