@@ -66,12 +66,19 @@ void modes_set_limits(size_t mem_bytes, unsigned callback_ms, unsigned init_ms, 
     R.limits.mem_bytes = mem_bytes;
     R.limits.time_ms = init_ms ? init_ms : MODES_DEFAULT_INIT_MS;
     R.limits.warn_ms = warn_ms;
-    R.callback_ms = callback_ms ? callback_ms : MODES_DEFAULT_CALLBACK_MS;
+    R.callback_ms = callback_ms; /* 0: automatic */
+    R.limits.jit = true;
+}
+
+void modes_set_jit(bool on)
+{
+    R.limits.jit = on;
 }
 
 unsigned modes_callback_ms(const mode_version *v)
 {
-    unsigned ms = R.callback_ms ? R.callback_ms : MODES_DEFAULT_CALLBACK_MS;
+    if (R.callback_ms) return R.callback_ms;
+    unsigned ms = MODES_DEFAULT_CALLBACK_MS;
     if (v && v->tick_rate > 0) {
         unsigned period = 1000u / (unsigned)v->tick_rate;
         if (period < ms) ms = period;

@@ -59,6 +59,8 @@ static int l_on_chat(lua_State *L)
 
 mb_lua_vm *rpc_server_vm(void) { return S.vm; }
 
+static void restart_if_killed(void);
+
 int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
                     const char *content, char **out, char *reason, size_t rlen)
 {
@@ -83,6 +85,7 @@ int rpc_chat_filter(const char *player_id, const char *username, const char *cha
         char q[1024];
         mb_error("on_chat_failed", "error=%s", mb_log_quote(q, sizeof q, err));
         snprintf(reason, rlen, "message filter failed");
+        restart_if_killed();
         return -1;
     }
     int result = 0;
@@ -164,6 +167,17 @@ static void load_server(const char *mode, const mode_version *v)
     free(path);
 }
 
+/* A call stopped inside compiled code discards the server script's VM
+ * (vm.h, mb_lua_vm_killed): load server.lua again (its state starts over). */
+static void restart_if_killed(void)
+{
+    if (!S.vm || !mb_lua_vm_killed(S.vm)) return;
+    mb_warn("server_script_restart", "reason=\"stopped in compiled code\"");
+    mb_lua_vm_free(S.vm);
+    S.vm = NULL;
+    load_server("server", NULL);
+}
+
 json_t *rpc_status_json(void)
 {
     json_t *names = json_array();
@@ -225,6 +239,7 @@ void rpc_route(mb_http_req *r)
         mb_error("rpc_failed", "rpc=%s player=%s status=%s error=%s", name, mb_http_player(r),
                  mb_lua_status_name(rc), mb_log_quote(q, sizeof q, err));
         mb_http_error(r, MB_E_INTERNAL, "rpc '%s' failed", name);
+        restart_if_killed();
         return;
     }
     if (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING) {

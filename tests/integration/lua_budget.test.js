@@ -89,4 +89,24 @@ describe('default Lua budgets', () => {
       assert.equal(r.late, 0, 'ticks more than 100 ms late');
     });
   }
+
+  // Compiled loops (--lua-jit 1, the default): init ran both loops 20 x 1000 times, so they
+  // run as JIT traces, where LuaJIT's count hook never fires.
+  it('a compiled numeric for loop to math.huge is stopped hard: only its match ends, within 100 ms of neighbour lateness', async () => {
+    const kills = (t) => metric(t, 'moonbase_lua_vm_killed_total');
+    const k0 = kills((await server.http('GET', '/metrics')).text);
+    const r = await runaway('count');
+    // the line is where the last trace started in that call (the loop's, when it was re-traced
+    // for the math.huge bound); none when no trace started
+    assert.match(r.error, new RegExp(`^time budget exceeded: (\\S*modes/runaway\\.lua:${lineOf('for i = 1, n do x = x + i end')}: )?script timed out \\(limit 50 ms\\)$`));
+    assert.equal(r.late, 0, 'ticks more than 100 ms late');
+    assert.equal(kills((await server.http('GET', '/metrics')).text), k0 + 1);
+    await server.waitForLog(new RegExp(`event=lua_vm_killed script="runaway@\\d+ match=${r.id}"`), 2000);
+  });
+
+  it('a compiled loop allocating forever is stopped at its next allocation past the budget (the VM is not killed)', async () => {
+    const r = await runaway('alloc');
+    assert.match(r.error, new RegExp(`^time budget exceeded: \\S*modes/runaway\\.lua:${lineOf('for i = 1, n do last = { i, i + 1 } end')}: script timed out \\(limit 50 ms\\)$`));
+    assert.equal(r.late, 0, 'ticks more than 100 ms late');
+  });
 });

