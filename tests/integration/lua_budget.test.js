@@ -1,9 +1,11 @@
 'use strict';
-// Default Lua time budgets (docs/LUA_API.md "Budgets"): with no --lua-time-ms, a runaway
+// Default Lua time budgets (docs/LUA_API.md "Time budgets"): with no --lua-time-ms, a runaway
 // callback of a 20 Hz match is stopped after min(50 ms, tick period) = 50 ms, its match ends
-// with an error naming the line that looped, and a neighbour match's ticks are delayed by at
-// most 100 ms (the tick lateness histogram gains nothing above 0.1 s). The loops run
-// interpreted and compiled (JIT traces: the runaway mode warms its loops up in init).
+// with an error naming the line that looped, and the event loop (every other match) was held
+// at most 100 ms: the server's own measure of that call (event=lua_slow_call ms=N, logged
+// with --lua-warn-ms 10) is <= 100, and no neighbour tick ran more than 0.5 s late (the
+// lateness histogram; a tighter bound on it fails on a shared, overloaded machine).
+// The loops run interpreted and compiled (JIT traces: the runaway mode warms its loops up).
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -31,8 +33,8 @@ function metric(text, name) {
   const m = new RegExp(`^${esc(name)} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }
-// ticks that ran more than 100 ms late
-const late100 = (t) => metric(t, 'moonbase_tick_lateness_seconds_bucket{le="+Inf"}') - metric(t, 'moonbase_tick_lateness_seconds_bucket{le="0.1"}');
+// ticks that ran more than 0.5 s late
+const late = (t) => metric(t, 'moonbase_tick_lateness_seconds_bucket{le="+Inf"}') - metric(t, 'moonbase_tick_lateness_seconds_bucket{le="0.5"}');
 
 describe('default Lua budgets', () => {
   let server;
@@ -42,7 +44,7 @@ describe('default Lua budgets', () => {
   before(async () => {
     dir = scriptsDir();
     // no --lua-time-ms: the defaults are under test
-    server = await h.startServer({ scripts: dir, args: ['--auth-rate', '100000'] });
+    server = await h.startServer({ scripts: dir, args: ['--auth-rate', '100000', '--lua-warn-ms', '10'] });
     n1 = await h.authed(server);
     const n2 = await h.authed(server);
     open.push(n1, n2);
@@ -76,30 +78,34 @@ describe('default Lua budgets', () => {
     const b = await n1.ws.next('match.state', 2000);
     assert.equal(b.payload.tick, a.payload.tick + 1);
     const afterText = (await server.http('GET', '/metrics')).text;
-    return { id: res.json.match_id, error: fin.payload.result.error, late: late100(afterText) - late100(before) };
+    const id = res.json.match_id;
+    const slow = await server.waitForLog(new RegExp(`event=lua_slow_call ms=\\d+ script="runaway@\\d+ match=${id}" status=timeout`), 2000);
+    const ms = Number(/ms=(\d+)/.exec(slow)[1]);
+    assert.ok(ms <= 100, `the runaway call held the loop ${ms} ms`);
+    return { id, error: fin.payload.result.error, late: late(afterText) - late(before) };
   }
 
   for (const [name, action, needle] of [
     ['while true do end in input', 'loop', 'while true do end'],
     ['while true do end in tick', 'arm', 'while true do i = i + 1 end'],
   ]) {
-    it(`${name}: stopped after 50 ms naming the line; no neighbour tick more than 100 ms late`, async () => {
+    it(`${name}: stopped after 50 ms naming the line; the loop held <= 100 ms`, async () => {
       const r = await runaway(action);
       assert.match(r.error, new RegExp(`^time budget exceeded: \\S*modes/runaway\\.lua:${lineOf(needle)}: script timed out \\(limit 50 ms\\)$`));
-      assert.equal(r.late, 0, 'ticks more than 100 ms late');
+      assert.equal(r.late, 0, 'ticks more than 0.5 s late');
     });
   }
 
   // Compiled loops (--lua-jit 1, the default): init ran both loops 20 x 1000 times, so they
   // run as JIT traces, where LuaJIT's count hook never fires.
-  it('a compiled numeric for loop to math.huge is stopped hard: only its match ends, within 100 ms of neighbour lateness', async () => {
+  it('a compiled numeric for loop to math.huge is stopped hard: only its match ends, the loop held <= 100 ms', async () => {
     const kills = (t) => metric(t, 'moonbase_lua_vm_killed_total');
     const k0 = kills((await server.http('GET', '/metrics')).text);
     const r = await runaway('count');
     // the line is where the last trace started in that call (the loop's, when it was re-traced
     // for the math.huge bound); none when no trace started
     assert.match(r.error, new RegExp(`^time budget exceeded: (\\S*modes/runaway\\.lua:${lineOf('for i = 1, n do x = x + i end')}: )?script timed out \\(limit 50 ms\\)$`));
-    assert.equal(r.late, 0, 'ticks more than 100 ms late');
+    assert.equal(r.late, 0, 'ticks more than 0.5 s late');
     assert.equal(kills((await server.http('GET', '/metrics')).text), k0 + 1);
     await server.waitForLog(new RegExp(`event=lua_vm_killed script="runaway@\\d+ match=${r.id}"`), 2000);
   });
@@ -107,6 +113,6 @@ describe('default Lua budgets', () => {
   it('a compiled loop allocating forever is stopped at its next allocation past the budget (the VM is not killed)', async () => {
     const r = await runaway('alloc');
     assert.match(r.error, new RegExp(`^time budget exceeded: \\S*modes/runaway\\.lua:${lineOf('for i = 1, n do last = { i, i + 1 } end')}: script timed out \\(limit 50 ms\\)$`));
-    assert.equal(r.late, 0, 'ticks more than 100 ms late');
+    assert.equal(r.late, 0, 'ticks more than 0.5 s late');
   });
 });
