@@ -116,3 +116,42 @@ describe('default Lua budgets', () => {
     assert.equal(r.late, 0, 'ticks more than 0.5 s late');
   });
 });
+
+describe('a compiled loop in an RPC (test server.lua, default budgets)', () => {
+  let server;
+  let dir;
+  let p;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
+    fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
+    fs.copyFileSync(path.join(__dirname, 'scripts', 'server.lua'), path.join(dir, 'server.lua'));
+    server = await h.startServer({ scripts: dir });
+    p = await h.authed(server);
+  });
+  after(async () => {
+    if (p) await p.ws.close();
+    if (server) assert.equal(await server.stop(), 0);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const call = (name, body) => server.http('POST', `/v1/rpc/${name}`, body, bearer(p));
+
+  it('is stopped inside the machine code: 500, server.lua is loaded again, RPCs work, its state starts over', async () => {
+    assert.deepEqual((await call('count', {})).json, { calls: 1 });
+    assert.deepEqual((await call('count', {})).json, { calls: 2 });
+    const kills = (t) => metric(t, 'moonbase_lua_vm_killed_total');
+    const k0 = kills((await server.http('GET', '/metrics')).text);
+    const t0 = Date.now();
+    const res = await call('spin', {});
+    assert.equal(res.status, 500);
+    assert.ok(Date.now() - t0 < 1000, `answered after ${Date.now() - t0} ms`);
+    // `while true do end` is traced after ~56 iterations: the hook never sees it again
+    await server.waitForLog(/event=lua_vm_killed script="server\.lua" limit_ms=50 /, 2000);
+    await server.waitForLog(/event=rpc_failed rpc=spin .*status=timeout error=".*server\.lua:\d+: script timed out \(limit 50 ms\)/, 2000);
+    await server.waitForLog(/event=server_script_restart/, 2000);
+    assert.equal(kills((await server.http('GET', '/metrics')).text), k0 + 1);
+    // a fresh server.lua: its state starts over
+    assert.deepEqual((await call('count', {})).json, { calls: 1 });
+    assert.equal((await call('echo', { after: 'spin' })).status, 200);
+  });
+});
