@@ -60,7 +60,9 @@ static const opt_def opts[] = {
     {"matchmaker-interval-ms", I(matchmaker_interval_ms), "100", 10, 10000, "matchmaker pass interval"},
     {"chat-rate", I(chat_rate), "10", 1, 10000, "chat.send per second per player"},
     {"lua-memory-mb", I(lua_memory_mb), "64", 4, 4096, "memory cap of each match's Lua VM, MiB"},
-    {"lua-time-ms", I(lua_time_ms), "1000", 10, 60000, "hard time limit of one Lua callback"},
+    {"lua-time-ms", I(lua_time_ms), "0", 0, 60000, "hard time limit of one Lua callback (tick, input, join, RPC...); 0 = min(50 ms, the mode's tick period); see docs/LUA_API.md"},
+    {"lua-jit", I(lua_jit), "1", 0, 1, "LuaJIT's compiler for match and server scripts (1 on, 0 off); see docs/LUA_API.md"},
+    {"lua-init-time-ms", I(lua_init_time_ms), "1000", 10, 60000, "hard time limit of loading a script and of init/reload"},
     {"lua-warn-ms", I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
     {"chat-max-length", I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
 };

@@ -50,7 +50,9 @@ typedef struct mb_config {
     int chat_rate;             /* chat.send per second per player */
     int chat_max_length;
     int lua_memory_mb;         /* per match VM */
-    int lua_time_ms;           /* hard limit per callback */
+    int lua_time_ms;           /* hard limit per callback (0: min(50 ms, tick period)) */
+    int lua_init_time_ms;      /* hard limit of script load, init and reload */
+    int lua_jit;               /* 1: JIT compiler on for match/server scripts */
     int lua_warn_ms;           /* slow-callback warning */
 } mb_config;
 

@@ -169,7 +169,9 @@ run_valgrind() { # DIR
   VG_SUPP="${supp[*]}" node - "$json" <<'EOF'
 const fs = require('fs'), { spawnSync } = require('child_process');
 const j = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+// --smc-check: LuaJIT writes and patches machine code in anonymous memory (JIT on, vm.h)
 const vg = ['--error-exitcode=1', '--leak-check=full', '--errors-for-leak-kinds=definite,indirect',
+            '--smc-check=all-non-file',
             '--show-leak-kinds=definite,indirect', '--track-fds=no', '--quiet',
             ...(process.env.VG_SUPP ? process.env.VG_SUPP.split(' ') : [])];
 let pass = 0, fail = 0;

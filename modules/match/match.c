@@ -401,6 +401,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
         return NULL;
     }
     m->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    mb_lua_vm_set_time_ms(m->vm, modes_callback_ms(v)); /* init is done */
     m->status = MATCH_WAITING;
     m->period_us = 1000000 / v->tick_rate;
     mb_smap_put(&matches, m->id, m);
@@ -850,6 +851,7 @@ static void migrate(match *m)
         return;
     }
     free(seat_refs);
+    mb_lua_vm_set_time_ms(vm, modes_callback_ms(nv)); /* reload is done */
     mb_lua_vm_free(old_vm);
     mb_info("match_reloaded", "match=%s mode=%s from_version=%d to_version=%d", m->id, nv->mode,
             old_v->version, nv->version);

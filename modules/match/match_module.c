@@ -446,7 +446,9 @@ static void on_mode_reload(const char *mode, const mode_version *v)
 static mb_status module_init(void)
 {
     const mb_config *c = mb_cfg();
-    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_warn_ms);
+    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms,
+                     (unsigned)c->lua_init_time_ms, (unsigned)c->lua_warn_ms);
+    modes_set_jit(c->lua_jit != 0);
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */
@@ -480,8 +482,10 @@ static char *module_metrics(void)
     return mb_sprintf("# HELP moonbase_lua_memory_bytes memory used by all Lua VMs\n"
                       "# TYPE moonbase_lua_memory_bytes gauge\nmoonbase_lua_memory_bytes %zu\n"
                       "# HELP moonbase_db_durable_queue durable writes waiting for PostgreSQL\n"
-                      "# TYPE moonbase_db_durable_queue gauge\nmoonbase_db_durable_queue %zu\n",
-                      mb_lua_mem_total(), mb_db_durable_pending());
+                      "# TYPE moonbase_db_durable_queue gauge\nmoonbase_db_durable_queue %zu\n"
+                      "# HELP moonbase_lua_vm_killed_total Lua VMs stopped inside compiled code (each leaks its machine code, <= 512 KiB)\n"
+                      "# TYPE moonbase_lua_vm_killed_total counter\nmoonbase_lua_vm_killed_total %llu\n",
+                      mb_lua_mem_total(), mb_db_durable_pending(), (unsigned long long)mb_lua_vm_kills());
 }
 
 const mb_module match_module = {

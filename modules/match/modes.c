@@ -40,6 +40,7 @@ static struct {
     char **pending;
     size_t n_pending;
     mb_lua_limits limits;
+    unsigned callback_ms;
     modes_reload_fn on_reload[4];
     int n_on_reload;
 } R;
@@ -66,11 +67,29 @@ void modes_install_lua_functions(mb_lua_vm *vm)
     for (size_t i = 0; i < n_extra_fns; i++) mb_lua_vm_module_set(vm, extra_fns[i].name, extra_fns[i].fn);
 }
 
-void modes_set_limits(size_t mem_bytes, unsigned time_ms, unsigned warn_ms)
+void modes_set_limits(size_t mem_bytes, unsigned callback_ms, unsigned init_ms, unsigned warn_ms)
 {
     R.limits.mem_bytes = mem_bytes;
-    R.limits.time_ms = time_ms;
+    R.limits.time_ms = init_ms ? init_ms : MODES_DEFAULT_INIT_MS;
     R.limits.warn_ms = warn_ms;
+    R.callback_ms = callback_ms; /* 0: automatic */
+    R.limits.jit = true;
+}
+
+void modes_set_jit(bool on)
+{
+    R.limits.jit = on;
+}
+
+unsigned modes_callback_ms(const mode_version *v)
+{
+    if (R.callback_ms) return R.callback_ms;
+    unsigned ms = MODES_DEFAULT_CALLBACK_MS;
+    if (v && v->tick_rate > 0) {
+        unsigned period = 1000u / (unsigned)v->tick_rate;
+        if (period < ms) ms = period;
+    }
+    return ms ? ms : 1;
 }
 
 const char *modes_scripts_dir(void) { return R.dir; }

@@ -78,9 +78,22 @@ mb_lua_vm *modes_new_vm(const mode_version *v, char *err, size_t errlen);
 void modes_add_lua_function(const char *name, lua_CFunction fn);
 void modes_install_lua_functions(mb_lua_vm *vm);
 
-/* Lua limits from configuration. */
-void modes_set_limits(size_t mem_bytes, unsigned time_ms, unsigned warn_ms);
+/* Lua limits from configuration (0 = default). callback_ms budgets one
+ * callback (tick, input, join, leave, after, RPC; 0 = automatic, see
+ * modes_callback_ms), init_ms the load of a script and init/reload. */
+#define MODES_DEFAULT_CALLBACK_MS 50u
+#define MODES_DEFAULT_INIT_MS 1000u
+void modes_set_limits(size_t mem_bytes, unsigned callback_ms, unsigned init_ms, unsigned warn_ms);
+/* Limits for a new VM: time_ms is the init budget (loads and init run
+ * first); switch to the callback budget with mb_lua_vm_set_time_ms. */
 const mb_lua_limits *modes_get_limits(void);
+/* Budget of one callback: callback_ms when configured; automatic (0):
+ * MODES_DEFAULT_CALLBACK_MS, and for a mode (v not NULL) at most its tick
+ * period, so one runaway callback delays the other matches' ticks by
+ * about one period at most. */
+unsigned modes_callback_ms(const mode_version *v);
+/* JIT compiler for the VMs made from now on (default on: vm.h "Compiled code"). */
+void modes_set_jit(bool on);
 const char *modes_scripts_dir(void);
 /* Called after a successful (re)load of any mode or of server.lua. */
 typedef void (*modes_reload_fn)(const char *mode, const mode_version *v);

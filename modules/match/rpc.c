@@ -60,6 +60,8 @@ static int l_on_chat(lua_State *L)
 
 mb_lua_vm *rpc_server_vm(void) { return S.vm; }
 
+static void restart_if_killed(void);
+
 int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
                     const char *content, char **out, char *reason, size_t rlen)
 {
@@ -84,6 +86,7 @@ int rpc_chat_filter(const char *player_id, const char *username, const char *cha
         char q[1024];
         mb_error("on_chat_failed", "error=%s", mb_log_quote(q, sizeof q, err));
         snprintf(reason, rlen, "message filter failed");
+        restart_if_killed();
         return -1;
     }
     int result = 0;
@@ -162,6 +165,7 @@ static void load_server(const char *mode, const mode_version *v)
         return;
     }
     mb_lua_vm_set_name(vm, "server.lua");
+    mb_lua_vm_set_time_ms(vm, modes_callback_ms(NULL)); /* loaded: RPCs get the callback budget */
     mb_lua_vm_free(S.vm);
     S.vm = vm;
     S.version++;
@@ -169,6 +173,17 @@ static void load_server(const char *mode, const mode_version *v)
     set_error(NULL);
     mb_info("script_loaded", "mode=server path=%s version=%d", path, S.version);
     free(path);
+}
+
+/* A call stopped inside compiled code discards the server script's VM
+ * (vm.h, mb_lua_vm_killed): load server.lua again (its state starts over). */
+static void restart_if_killed(void)
+{
+    if (!S.vm || !mb_lua_vm_killed(S.vm)) return;
+    mb_warn("server_script_restart", "reason=\"stopped in compiled code\"");
+    mb_lua_vm_free(S.vm);
+    S.vm = NULL;
+    load_server("server", NULL);
 }
 
 json_t *rpc_status_json(void)
@@ -232,6 +247,7 @@ void rpc_route(mb_http_req *r)
         mb_error("rpc_failed", "rpc=%s player=%s status=%s error=%s", name, mb_http_player(r),
                  mb_lua_status_name(rc), mb_log_quote(q, sizeof q, err));
         mb_http_error(r, MB_E_INTERNAL, "rpc '%s' failed", name);
+        restart_if_killed();
         return;
     }
     if (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING) {

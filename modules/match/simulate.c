@@ -277,7 +277,7 @@ int match_simulate_main(int argc, char **argv)
     }
     mb_log_set_level(MB_LOG_WARN);
     match_runtime_init();
-    modes_set_limits(0, 0, 0);
+    modes_set_limits(0, 0, 0, 0);
     modes_init(scripts, false);
     match_set_observer(print_state, NULL);
     SV.veto_used = json_object();

@@ -353,6 +353,7 @@ static bool run_hook(mode_pool *p, ticket **ts, size_t n, int *teams)
         }
         p->hook_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_pop(L, 1);
+        mb_lua_vm_set_time_ms(p->hook_vm, modes_callback_ms(NULL)); /* loaded: callback budget */
     }
     json_t *entries = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -370,6 +371,11 @@ static bool run_hook(mode_pool *p, ticket **ts, size_t n, int *teams)
     } else if (mb_lua_vm_pcall(p->hook_vm, 1, 2, err, sizeof err) != MB_LUA_OK) {
         char q[1024];
         mb_error("matchmaker_hook_failed", "mode=%s error=%s", p->mode, mb_log_quote(q, sizeof q, err));
+        if (mb_lua_vm_killed(p->hook_vm)) { /* stopped in compiled code: a fresh VM next time */
+            mb_lua_vm_free(p->hook_vm);
+            p->hook_vm = NULL;
+            p->hook_ref = LUA_REFNIL;
+        }
     } else {
         accept = lua_toboolean(L, -2);
         if (accept && teams && lua_type(L, -1) == LUA_TTABLE) {

@@ -37,11 +37,10 @@
  * The file is read with blocking stdio the first time: require at the top of
  * a script (load time), not inside a per-tick callback.
  *
- * Time budget. The JIT compiler is OFF in these states: LuaJIT's count hook
- * does not fire inside compiled traces, so a JIT-compiled `while true do end`
- * could never be stopped. An instruction-count hook checks a monotonic
- * deadline every MB_LUA_HOOK_INSTRUCTIONS bytecodes, including in
- * coroutines. Past the deadline the call is aborted: the hook then fires on
+ * Time budget. An instruction-count hook checks a monotonic deadline every
+ * MB_LUA_HOOK_INSTRUCTIONS interpreted bytecodes, including in coroutines.
+ * Past the deadline the call is aborted with "file:line: script timed out
+ * (limit N ms)" naming the running line: the hook then fires on
  * every instruction, so pcall/xpcall/coroutine.resume inside the script
  * cannot swallow the abort (xpcall is wrapped so that its message handler
  * is skipped once aborted: LuaJIT runs it with hooks still blocked).
@@ -51,7 +50,21 @@
  * still running after 50 ms or past the deadline (pattern.h); library
  * functions that run Lua from C refuse to nest past 1 MiB of C stack
  * (cstack.h).
- * Cost of JIT off + hook: see tests/bench/bench_lua.c.
+ * Cost of the hook, JIT on vs off: see tests/bench/bench_lua.c.
+ *
+ * Compiled code (limits.jit). LuaJIT's compiler is off unless limits.jit
+ * asks for it: the count hook never fires inside compiled traces. With
+ * limits.jit, a CPU-time timer signal on the calling thread watches the
+ * running call (vm.c, "compiled code"): past the deadline the allocator
+ * refuses growth (an allocating compiled loop fails softly, the VM
+ * survives); a later signal that finds the thread in JIT machine code
+ * siglongjmps to the outermost mb_lua_vm_pcall, which returns
+ * MB_LUA_ERR_TIMEOUT with the VM killed (mb_lua_vm_killed): its memory is
+ * freed wholesale and its machine code (<= 512 KiB) leaks. Host C functions
+ * that call back into the same VM are jumped over then: they must hold
+ * nothing but the VM's own state across the call. Linux x86_64/aarch64
+ * only; one thread (the first JIT VM's) may run JIT VMs. Reasoning and
+ * limits: docs/LUA_API.md, "Time budgets".
  *
  * Memory cap. The allocator refuses growth past mem_bytes while a call or a
  * load runs; Lua then raises "not enough memory", which ends the call with
@@ -67,6 +80,7 @@
 #ifndef MB_LUA_VM_H
 #define MB_LUA_VM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,7 +97,7 @@ typedef enum mb_lua_status {
 } mb_lua_status;
 
 #define MB_LUA_DEFAULT_MEM_BYTES ((size_t)64 << 20)
-#define MB_LUA_DEFAULT_TIME_MS 1000u
+#define MB_LUA_DEFAULT_TIME_MS 1000u /* mb_lua_vm's own default; hosts pass their budgets */
 #define MB_LUA_DEFAULT_WARN_MS 50u
 #define MB_LUA_HOST_HEADROOM ((size_t)1 << 20)
 #define MB_LUA_HOOK_INSTRUCTIONS 1000
@@ -93,6 +107,8 @@ typedef struct mb_lua_limits {
     size_t mem_bytes; /* memory cap of the lua_State (default 64 MiB) */
     unsigned time_ms; /* hard limit of one outermost call (default 1000) */
     unsigned warn_ms; /* log event=lua_slow_call past this (default 50) */
+    bool jit;         /* turn LuaJIT's compiler on (see "Compiled code" above);
+                         stays off where the containment is not available */
 } mb_lua_limits;
 
 typedef struct mb_lua_vm mb_lua_vm;
@@ -122,11 +138,31 @@ mb_lua_vm *mb_lua_vm_from_state(lua_State *L);
 /* Effective limits (defaults filled in). */
 const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm);
 
+/* Change the hard time limit of the following outermost calls (0 = the
+ * default). The match host runs init/reload under a larger budget than
+ * the per-tick callbacks (see docs/LUA_API.md, "Budgets"). Has no effect
+ * on a call already running. */
+void mb_lua_vm_set_time_ms(mb_lua_vm *vm, unsigned time_ms);
+
 /* Bytes currently allocated by this VM's lua_State. */
 size_t mb_lua_vm_mem_used(const mb_lua_vm *vm);
 
 /* Bytes allocated by all live VMs of the process (0 when none is alive). */
 size_t mb_lua_mem_total(void);
+
+/* True when the VM runs with the JIT compiler on. */
+bool mb_lua_vm_jit(const mb_lua_vm *vm);
+
+/* True once a call was stopped inside compiled code (see "Compiled code"):
+ * the script's state is gone and every later call or load fails with
+ * MB_LUA_ERR_TIMEOUT. mb_lua_vm_state still returns a valid (empty)
+ * lua_State, so the host's pending pushes, pops and unrefs are harmless;
+ * the host discards the VM (mb_lua_vm_free) and makes a new one if needed. */
+bool mb_lua_vm_killed(const mb_lua_vm *vm);
+
+/* VMs stopped inside compiled code since start-up (each leaks its LuaJIT
+ * machine-code areas, see "Compiled code"). */
+uint64_t mb_lua_vm_kills(void);
 
 /* Host slot: an opaque pointer the host attaches (e.g. its match). Borrowed:
  * the VM never frees it. Default NULL. */

@@ -7,7 +7,17 @@
 
 #include "vm.h"
 
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
+
+/* Header of every block the allocator hands out: a VM's blocks form a
+ * circular list, so a VM stopped inside compiled code (its lua_State left
+ * inconsistent) can be released without lua_close. 16 bytes keep the
+ * block 16-byte aligned. */
+typedef struct mb_lua_blk {
+    struct mb_lua_blk *prev, *next;
+} mb_lua_blk;
 
 struct mb_lua_vm {
     lua_State *L;
@@ -26,6 +36,15 @@ struct mb_lua_vm {
     int abort;           /* MB_LUA_ERR_TIMEOUT once the deadline passed */
     bool in_handler;     /* building a traceback: allow the headroom */
     uintptr_t cstack_base; /* C stack guard (cstack.c): stack address at the outermost call */
+    char timeout_where[160]; /* "file:line: " of the first timeout of this call */
+
+    mb_lua_blk blocks;   /* sentinel of the list of this VM's blocks */
+    bool jit;            /* JIT compiler on (containment armed) */
+    bool killed;         /* stopped inside compiled code: L is a bare stand-in */
+    volatile sig_atomic_t expired; /* past the deadline (signal or allocator saw it) */
+    unsigned nalloc;     /* growths, to check the clock every 64 */
+    sigjmp_buf *jmp;     /* boundary of the running outermost call (JIT VMs) */
+    char trace_where[160]; /* "file:line" where the last trace started recording */
 
     int ref_traceback; /* registry ref of the message handler */
     int ref_module;    /* registry ref of the real moonbase table */

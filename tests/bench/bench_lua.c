@@ -8,13 +8,17 @@
  *      interp   plain luaL_newstate, JIT off, no hook
  *      counted  lua_newstate with a counting realloc allocator, JIT off
  *      mb_lua   mb_lua_vm (JIT off, count hook with deadline, capped allocator)
+ *      mb_jit   mb_lua_vm with .jit = true (the default for match scripts)
  * 2. Per-call overhead: mb_lua_vm_pcall vs lua_pcall of an empty function.
+ * 4. A script-heavy tick: 1,000 vector operations and a table.sort of 64
+ *    entities per call, 2,000 calls through mb_lua_vm_pcall, JIT off vs on.
  * 3. Encoding a typical state (8 players with x, y, hp, name): the direct
  *    encoder mb_lua_encode_json vs mb_lua_to_json + json_dumps.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <luajit.h>
@@ -83,14 +87,17 @@ static void bench_workloads(double scale)
 {
     mb_lua_limits lim = { .mem_bytes = 256u << 20, .time_ms = 600000, .warn_ms = 600000 };
     printf("== workloads (ms, best of 3; ratio vs interp) ==\n");
-    printf("%-16s %9s %9s %9s %9s   %s\n", "workload", "jit", "interp", "counted", "mb_lua", "mb_lua/interp");
+    printf("%-16s %9s %9s %9s %9s %9s   %s\n", "workload", "jit", "interp", "counted", "mb_lua", "mb_jit",
+           "mb_lua/interp");
+    mb_lua_limits jlim = lim;
+    jlim.jit = true;
     for (size_t w = 0; w < MB_ARRAY_LEN(workloads); w++) {
-        double best[4] = { 1e18, 1e18, 1e18, 1e18 };
+        double best[5] = { 1e18, 1e18, 1e18, 1e18, 1e18 };
         for (int rep = 0; rep < 3; rep++) {
-            for (int mode = 0; mode < 4; mode++) {
+            for (int mode = 0; mode < 5; mode++) {
                 double ms;
-                if (mode == 3) {
-                    mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
+                if (mode >= 3) {
+                    mb_lua_vm *vm = mb_lua_vm_new(mode == 4 ? &jlim : &lim, NULL, NULL, 0);
                     ms = run_vm(vm, workloads[w].code, scale);
                     mb_lua_vm_free(vm);
                 } else {
@@ -103,9 +110,85 @@ static void bench_workloads(double scale)
                 if (ms < best[mode]) best[mode] = ms;
             }
         }
-        printf("%-16s %9.1f %9.1f %9.1f %9.1f   %.2fx\n", workloads[w].name, best[0], best[1], best[2],
-               best[3], best[3] / best[1]);
+        printf("%-16s %9.1f %9.1f %9.1f %9.1f %9.1f   %.2fx\n", workloads[w].name, best[0], best[1],
+               best[2], best[3], best[4], best[3] / best[1]);
     }
+}
+
+/* A tick of a physics-ish mode: 200 entities, 5 vector operations each
+ * (1,000 in all: add, scale, length, normalise, distance to a target),
+ * then a table.sort of 64 of them by distance. */
+static const char tick_code[] =
+    "local sqrt = math.sqrt\n"
+    "local function vadd(a, b) return { x = a.x + b.x, y = a.y + b.y } end\n"
+    "local function vscale(a, s) return { x = a.x * s, y = a.y * s } end\n"
+    "local function vlen(a) return sqrt(a.x * a.x + a.y * a.y) end\n"
+    "local function vnorm(a) local l = vlen(a) if l == 0 then return a end return vscale(a, 1 / l) end\n"
+    "local ents = {}\n"
+    "for i = 1, 200 do ents[i] = { pos = { x = i, y = i * 2 }, vel = { x = 1, y = -1 }, d = 0 } end\n"
+    "local target = { x = 50, y = 50 }\n"
+    "local byd = function(a, b) return a.d < b.d end\n"
+    "return function(dt)\n"
+    "  for i = 1, #ents do\n"
+    "    local e = ents[i]\n"
+    "    local v = vnorm(vadd(e.vel, vscale(target, 0.001)))\n"
+    "    e.pos = vadd(e.pos, vscale(v, dt))\n"
+    "    e.d = vlen({ x = e.pos.x - target.x, y = e.pos.y - target.y })\n"
+    "  end\n"
+    "  local near = {}\n"
+    "  for i = 1, 64 do near[i] = ents[(i * 37) % #ents + 1] end\n"
+    "  table.sort(near, byd)\n"
+    "  return near[1].d\n"
+    "end\n";
+
+/* CPU time of this thread (the machine is shared: wall time is noisy). */
+static int64_t cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double bench_tick_one(bool jit, int ticks)
+{
+    mb_lua_limits lim = { .jit = jit };
+    mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
+    lua_State *L = mb_lua_vm_state(vm);
+    char err[512];
+    if (mb_lua_vm_load_string(vm, tick_code, "=tick", err, sizeof err) ||
+        mb_lua_vm_pcall(vm, 0, 1, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    int fn = luaL_ref(L, LUA_REGISTRYINDEX);
+    int64_t t0 = cpu_us();
+    for (int i = 0; i < ticks; i++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, fn);
+        lua_pushnumber(L, 0.05);
+        if (mb_lua_vm_pcall(vm, 1, 1, err, sizeof err) != MB_LUA_OK) {
+            fprintf(stderr, "%s\n", err);
+            exit(1);
+        }
+        lua_pop(L, 1);
+    }
+    double us = (double)(cpu_us() - t0) / ticks;
+    mb_lua_vm_free(vm);
+    return us;
+}
+
+static void bench_tick(void)
+{
+    const int ticks = 2000;
+    double best[2] = { 1e18, 1e18 };
+    for (int rep = 0; rep < 3; rep++)
+        for (int j = 0; j < 2; j++) {
+            double us = bench_tick_one(j == 1, ticks);
+            if (us < best[j]) best[j] = us;
+        }
+    printf("\n== script-heavy tick (1,000 vector ops + table.sort of 64; %d ticks, best of 3, thread CPU time) ==\n",
+           ticks);
+    printf("JIT off: %7.1f us/tick   JIT on: %7.1f us/tick   speed-up %.1fx\n", best[0], best[1],
+           best[0] / best[1]);
 }
 
 static int l_empty(lua_State *L)
@@ -114,10 +197,11 @@ static int l_empty(lua_State *L)
     return 0;
 }
 
-static void bench_calls(void)
+static void bench_calls_one(bool jit)
 {
     const int n = 1000000;
-    mb_lua_vm *vm = mb_lua_vm_new(NULL, NULL, NULL, 0);
+    mb_lua_limits lim = { .jit = jit };
+    mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
     lua_State *L = mb_lua_vm_state(vm);
     char err[256];
     mb_lua_vm_load_string(vm, "return function(a, b) return a end", NULL, err, sizeof err);
@@ -144,8 +228,16 @@ static void bench_calls(void)
     }
     double raw_ns = (double)(mb_now_us() - t0) * 1000.0 / n;
     (void)l_empty;
-    printf("\n== calls ==\nmb_lua_vm_pcall: %.0f ns/call   lua_pcall: %.0f ns/call\n", mb_ns, raw_ns);
+    printf("mb_lua_vm_pcall (JIT %s): %.0f ns/call   lua_pcall: %.0f ns/call\n", jit ? "on, sigsetjmp boundary" : "off",
+           mb_ns, raw_ns);
     mb_lua_vm_free(vm);
+}
+
+static void bench_calls(void)
+{
+    printf("\n== calls ==\n");
+    bench_calls_one(false);
+    bench_calls_one(true);
 }
 
 static void bench_encode(void)
@@ -194,7 +286,12 @@ int main(int argc, char **argv)
 {
     double scale = argc > 1 ? atof(argv[1]) : 1.0;
     if (scale <= 0) scale = 1.0;
+    if (argc > 2 && strcmp(argv[2], "tick") == 0) {
+        bench_tick();
+        return 0;
+    }
     bench_workloads(scale);
+    bench_tick();
     bench_calls();
     bench_encode();
     return 0;

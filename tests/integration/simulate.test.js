@@ -107,13 +107,13 @@ describe('moonbase simulate', () => {
     }
   });
 
-  it('a runaway loop is stopped by the default time budget (1 s): exit 1', async () => {
+  it('a runaway loop is stopped by the default callback budget (50 ms), naming the looping line: exit 1', async () => {
     const dir = scriptsWith(['spin']);
     try {
       const t0 = Date.now();
       const r = await simulate('spin', { players: 1, ticks: 5, scripts: dir, inputs: [{ tick: 2, player: 1, input: { action: 'spin' } }] });
       assert.equal(r.code, 1);
-      assert.match(r.finished.error, /^time budget exceeded: script timed out \(limit 1000 ms\)/);
+      assert.match(r.finished.error, /^time budget exceeded: \S*modes\/spin\.lua:\d+: script timed out \(limit 50 ms\)$/);
       assert.ok(Date.now() - t0 < 10000);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -27,11 +27,33 @@
 
 static char g_lib[256]; /* temporary lib dir for require tests */
 
+/* Built twice: test_lua_vm (JIT off) and test_lua_vm_jit (MB_TEST_JIT=1:
+ * every test with LuaJIT's compiler on). With the compiler on, a runaway
+ * compiled loop is stopped hard and its VM discarded (vm.h, "Compiled
+ * code"): the helpers below then continue with a fresh VM. */
+#ifndef MB_TEST_JIT
+#define MB_TEST_JIT 0
+#endif
+/* Under valgrind (JIT code is translated and checked too) the time
+ * budgets and the bounds on them are 10 times larger. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define MB_SLOW (RUNNING_ON_VALGRIND ? 10u : 1u)
+#endif
+#endif
+#ifndef MB_SLOW
+#define MB_SLOW 1u
+#endif
+static void (*g_on_renew)(mb_lua_vm *vm); /* re-register test globals */
+static int g_renewed;                     /* VMs replaced after a hard stop */
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static mb_lua_vm *new_vm(size_t mem, unsigned time_ms)
 {
-    mb_lua_limits lim = { .mem_bytes = mem, .time_ms = time_ms, .warn_ms = 10000 };
+    mb_lua_limits lim = { .mem_bytes = mem, .time_ms = time_ms * MB_SLOW, .warn_ms = 10000 * MB_SLOW,
+                          .jit = MB_TEST_JIT };
     char err[256] = "";
     mb_lua_vm *vm = mb_lua_vm_new(&lim, g_lib, err, sizeof err);
     if (!vm) fprintf(stderr, "vm_new: %s\n", err);
@@ -63,18 +85,39 @@ static void expect_str(mb_lua_vm *vm, const char *code, const char *want)
     lua_pop(L, 1);
 }
 
+/* A VM stopped in compiled code is discarded: continue with a new one
+ * with the same limits (JIT builds only). */
+static void renew_if_killed(mb_lua_vm **vmp)
+{
+    if (!mb_lua_vm_killed(*vmp)) return;
+    assert_true(MB_TEST_JIT);
+    const mb_lua_limits *l = mb_lua_vm_limits(*vmp);
+    size_t mem = l->mem_bytes;
+    unsigned ms = l->time_ms / MB_SLOW;
+    mb_lua_vm_free(*vmp);
+    *vmp = new_vm(mem, ms);
+    if (g_on_renew) g_on_renew(*vmp);
+    g_renewed++;
+}
+
 /* Run code that must fail with status want and a message containing needle. */
-static void expect_fail(mb_lua_vm *vm, const char *code, int want, const char *needle)
+#define expect_fail(vm, code, want, needle) expect_fail_(&(vm), code, want, needle)
+static void expect_fail_(mb_lua_vm **vmp, const char *code, int want, const char *needle)
 {
     char err[2048] = "";
-    int top = lua_gettop(mb_lua_vm_state(vm));
-    int rc = run(vm, code, 0, err, sizeof err);
+    int top = lua_gettop(mb_lua_vm_state(*vmp));
+    int rc = run(*vmp, code, 0, err, sizeof err);
     if (rc != want || (needle && !strstr(err, needle)))
         fprintf(stderr, "code: %s\nrc=%d want=%d\nerr: %s\nneedle: %s\n", code, rc, want, err,
                 needle ? needle : "");
     assert_int_equal(rc, want);
     if (needle) assert_non_null(strstr(err, needle));
-    assert_int_equal(lua_gettop(mb_lua_vm_state(vm)), top);
+    if (mb_lua_vm_killed(*vmp)) {
+        assert_int_equal(want, MB_LUA_ERR_TIMEOUT);
+        renew_if_killed(vmp);
+        return;
+    }
+    assert_int_equal(lua_gettop(mb_lua_vm_state(*vmp)), top);
 }
 
 static void write_file(const char *dir, const char *name, const void *data, size_t len)
@@ -293,35 +336,43 @@ static void test_sandbox_coroutines(void **state)
     int64_t t0 = mb_now_ms();
     expect_fail(vm, "local co = coroutine.create(function() while true do end end) coroutine.resume(co)",
                 MB_LUA_ERR_TIMEOUT, "timed out");
-    assert_true(mb_now_ms() - t0 < 2000);
+    assert_true(mb_now_ms() - t0 < 2000 * MB_SLOW);
     /* ... also through coroutine.wrap inside pcall */
     expect_fail(vm, "for i = 1, 1e9 do pcall(coroutine.wrap(function() while true do end end)) end",
                 MB_LUA_ERR_TIMEOUT, "timed out");
     /* creating coroutines without end hits the memory cap */
     expect_fail(vm, "local t = {} while true do t[#t + 1] = coroutine.create(print) end",
                 MB_LUA_ERR_MEMORY, "not enough memory");
-    expect_str(vm, "return coroutine.status(CO)", "suspended");
+    if (!g_renewed) expect_str(vm, "return coroutine.status(CO)", "suspended"); /* CO lives on */
     mb_lua_vm_free(vm);
 }
 
 /* ---- runaway code ------------------------------------------------------- */
 
-static void expect_timeout(mb_lua_vm *vm, const char *code)
+#define expect_timeout(vm, code) expect_timeout_(&(vm), code)
+static void expect_timeout_(mb_lua_vm **vmp, const char *code)
 {
     char err[2048] = "";
     if (getenv("MB_TEST_VERBOSE")) fprintf(stderr, "timeout case: %s\n", code);
     int64_t t0 = mb_now_ms();
-    int rc = run(vm, code, 0, err, sizeof err);
+    int rc = run(*vmp, code, 0, err, sizeof err);
     int64_t ms = mb_now_ms() - t0;
     if (rc != MB_LUA_ERR_TIMEOUT) fprintf(stderr, "code: %s\nrc=%d err=%s\n", code, rc, err);
     assert_int_equal(rc, MB_LUA_ERR_TIMEOUT);
     assert_non_null(strstr(err, "timed out"));
     /* time_ms is 200: stopped near it, not before */
-    if (ms < 190 || ms > 700) fprintf(stderr, "code: %s took %lld ms\n", code, (long long)ms);
-    assert_true(ms >= 190);
-    assert_true(ms <= 700);
-    /* and the VM is still good for a new call */
-    expect_str(vm, "return tostring(6 * 7)", "42");
+    if (ms < 190 * MB_SLOW || ms > 700 * MB_SLOW) fprintf(stderr, "code: %s took %lld ms\n", code, (long long)ms);
+    assert_true(ms >= 190 * MB_SLOW);
+    assert_true(ms <= 700 * MB_SLOW);
+    /* and the VM is still good for a new call (or, stopped inside compiled
+     * code, refuses every call until it is replaced) */
+    if (mb_lua_vm_killed(*vmp)) {
+        assert_non_null(strstr(err, "inside compiled code"));
+        char e2[256];
+        assert_int_equal(run(*vmp, "return 1", 0, e2, sizeof e2), MB_LUA_ERR_TIMEOUT);
+        renew_if_killed(vmp);
+    }
+    expect_str(*vmp, "return tostring(6 * 7)", "42");
 }
 
 static void test_runaway_loops(void **state)
@@ -385,20 +436,124 @@ static int l_call_back(lua_State *L)
     return 1;
 }
 
+static void register_callback(mb_lua_vm *vm)
+{
+    lua_State *L = mb_lua_vm_state(vm);
+    lua_pushcfunction(L, l_call_back);
+    lua_setglobal(L, "callback");
+}
+
 static void test_runaway_nested_call(void **state)
 {
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 200);
-    lua_State *L = mb_lua_vm_state(vm);
-    lua_pushcfunction(L, l_call_back);
-    lua_setglobal(L, "callback");
+    register_callback(vm);
+    g_on_renew = register_callback;
     expect_str(vm, "return callback(function() end)", "ok");
     expect_str(vm, "return callback(function() error('inner') end)", "runtime");
     /* a timeout inside the nested call ends the outer call as well */
     expect_timeout(vm, "local r = callback(function() while true do end end) while true do end");
     expect_timeout(vm, "callback(function() while true do end end) return 'escaped'");
+    g_on_renew = NULL;
     mb_lua_vm_free(vm);
 }
+
+/* ---- compiled code (JIT on) --------------------------------------------- */
+#if MB_TEST_JIT
+
+/* Loops that LuaJIT compiles: the count hook never runs inside a trace,
+ * the CPU-time signal stops them (vm.h, "Compiled code"). */
+static void test_jit_compiled_loops(void **state)
+{
+    MB_UNUSED(state);
+    char err[2048];
+    uint64_t kills = mb_lua_vm_kills();
+    size_t base_total = mb_lua_mem_total();
+    mb_lua_vm *vm = new_vm(16u << 20, 200);
+    mb_lua_vm *other = new_vm(16u << 20, 10000); /* a neighbour with its own traces */
+    assert_true(mb_lua_vm_jit(vm));
+    /* the compiler is on: a long numeric loop runs at machine speed */
+    expect_str(other, "local x = 0 for i = 1, 3e7 do x = x + i end return tostring(x > 0)", "true");
+    expect_str(vm,
+               "function count(n) local x = 0 for i = 1, n do x = x + i end return x end "
+               "for i = 1, 20 do count(1000) end return 'warm'",
+               "warm");
+
+    /* a plain compiled loop, traced during its own first iterations */
+    int64_t t0 = mb_now_ms();
+    assert_int_equal(run(vm, "for i = 1, math.huge do end", 0, err, sizeof err), MB_LUA_ERR_TIMEOUT);
+    int64_t ms = mb_now_ms() - t0;
+    if (ms < 190 * MB_SLOW || ms > 700 * MB_SLOW) fprintf(stderr, "compiled loop stopped after %lld ms\n", (long long)ms);
+    assert_true(ms >= 190 * MB_SLOW && ms <= 700 * MB_SLOW);
+    /* named by the line where its trace started */
+    char want[128];
+    snprintf(want, sizeof want, "test:1: script timed out (limit %u ms)\n(stopped inside compiled code", 200 * MB_SLOW);
+    if (strncmp(err, want, strlen(want)) != 0) fprintf(stderr, "err: %s\n", err);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+    assert_true(mb_lua_vm_killed(vm));
+    assert_int_equal(mb_lua_vm_kills(), kills + 1);
+    /* the stopped VM: its memory is gone, the stand-in state is harmless,
+     * every call and load is refused */
+    assert_true(mb_lua_vm_mem_used(vm) < (64u << 10));
+    lua_State *L = mb_lua_vm_state(vm);
+    lua_pushnil(L);
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, 7);
+    assert_int_equal(mb_lua_vm_load_string(vm, "return 1", NULL, err, sizeof err), MB_LUA_ERR_TIMEOUT);
+    lua_pushnil(L);
+    assert_int_equal(mb_lua_vm_pcall(vm, 0, 0, err, sizeof err), MB_LUA_ERR_TIMEOUT);
+    assert_int_equal(lua_gettop(L), 0);
+    mb_lua_vm_free(vm);
+
+    /* a function warmed up (traced) with bounded counts, then unbounded */
+    vm = new_vm(16u << 20, 200);
+    expect_str(vm,
+               "function count(n) local x = 0 for i = 1, n do x = x + i end return x end "
+               "for i = 1, 20 do count(1000) end return 'warm'",
+               "warm");
+    assert_int_equal(run(vm, "count(1e15)", 0, err, sizeof err), MB_LUA_ERR_TIMEOUT);
+    assert_true(mb_lua_vm_killed(vm));
+    mb_lua_vm_free(vm);
+
+    /* a compiled loop that allocates: the allocator refuses past the
+     * deadline, the error unwinds the trace, the VM survives */
+    vm = new_vm(16u << 20, 200);
+    t0 = mb_now_ms();
+    assert_int_equal(run(vm, "local t for i = 1, math.huge do t = {i, i + 1} end", 0, err, sizeof err),
+                     MB_LUA_ERR_TIMEOUT);
+    ms = mb_now_ms() - t0;
+    assert_true(ms >= 190 * MB_SLOW && ms <= 700 * MB_SLOW);
+    assert_non_null(strstr(err, "script timed out (limit"));
+    assert_false(mb_lua_vm_killed(vm));
+    expect_str(vm, "return tostring(6 * 7)", "42");
+    /* ... also when the script catches the error */
+    assert_int_equal(run(vm, "while true do pcall(function() local t for i = 1, math.huge do t = {i} end end) end",
+                         0, err, sizeof err),
+                     MB_LUA_ERR_TIMEOUT);
+    if (mb_lua_vm_killed(vm)) {
+        mb_lua_vm_free(vm);
+        vm = new_vm(16u << 20, 200);
+    }
+    /* string building in a compiled loop */
+    assert_int_equal(run(vm, "local s for i = 1, math.huge do s = 'k' .. i end", 0, err, sizeof err),
+                     MB_LUA_ERR_TIMEOUT);
+    mb_lua_vm_free(vm);
+
+    /* a compiled loop inside a host function's nested call */
+    vm = new_vm(16u << 20, 200);
+    register_callback(vm);
+    assert_int_equal(run(vm, "callback(function() for i = 1, math.huge do end end) return 'escaped'", 0, err,
+                         sizeof err),
+                     MB_LUA_ERR_TIMEOUT);
+    assert_true(mb_lua_vm_killed(vm));
+    mb_lua_vm_free(vm);
+
+    /* the neighbour and its traces are unaffected */
+    expect_str(other, "local x = 0 for i = 1, 3e7 do x = x + i end return tostring(x > 0)", "true");
+    mb_lua_vm_free(other);
+    assert_int_equal(mb_lua_mem_total(), base_total);
+}
+#endif
 
 /* ---- memory ------------------------------------------------------------- */
 
@@ -544,8 +699,9 @@ static void slow_call(void *arg)
 {
     mb_lua_vm *vm = arg;
     char err[256];
-    assert_int_equal(run(vm, "local t = os.clock() while os.clock() - t < 0.08 do end", 0, err, sizeof err),
-                     MB_LUA_OK);
+    char code[96];
+    snprintf(code, sizeof code, "local t = os.clock() while os.clock() - t < %g do end", 0.08 * MB_SLOW);
+    assert_int_equal(run(vm, code, 0, err, sizeof err), MB_LUA_OK);
     assert_int_equal(run(vm, "require('moonbase').log('warn', 'hello', 42, true, nil) print('p', 1)", 0, err,
                          sizeof err),
                      MB_LUA_OK);
@@ -554,7 +710,7 @@ static void slow_call(void *arg)
 static void test_slow_call_and_log(void **state)
 {
     MB_UNUSED(state);
-    mb_lua_limits lim = { .warn_ms = 30 };
+    mb_lua_limits lim = { .warn_ms = 30 * MB_SLOW, .time_ms = 1000 * MB_SLOW };
     mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
     assert_non_null(vm);
     mb_lua_vm_set_name(vm, "arena@1");
@@ -1115,6 +1271,9 @@ int main(void)
         cmocka_unit_test(test_runaway_loops),
         cmocka_unit_test(test_runaway_nested_call),
         cmocka_unit_test(test_runaway_patterns),
+#if MB_TEST_JIT
+        cmocka_unit_test(test_jit_compiled_loops),
+#endif
         cmocka_unit_test(test_memory_bombs),
         cmocka_unit_test(test_memory_live_near_cap),
         cmocka_unit_test(test_memory_too_small),
