@@ -31,8 +31,12 @@ describe('lua guards: C stack overflow and pattern bombs end only their match', 
   const open = [];
   before(async () => {
     dir = scriptsDir();
-    // the default time budget (1000 ms): the pattern case took 2-3 s against it
-    server = await h.startServer({ scripts: dir, args: ['--auth-rate', '100000'] });
+    // A 1000 ms budget (the per-callback default at 20 Hz is 50 ms): the point here is that the
+    // C stack guard and the pattern guard end these calls, not the time budget (at 50 ms, under
+    // ASan on a loaded machine, 1 MiB of nested coroutines can take longer than the budget; the
+    // match then ends with a timeout, which is safe too but not what this suite shows). The
+    // pattern case took 2-3 s against a 1 s budget before the guard.
+    server = await h.startServer({ scripts: dir, args: ['--auth-rate', '100000', '--lua-time-ms', '1000'] });
     n1 = await h.authed(server);
     n2 = await h.authed(server);
     open.push(n1, n2);
