@@ -231,6 +231,16 @@ end)
     await p.ws.ok('match.leave', {});
   });
 
+  it('matchmaker_matched: moonbase.notify is allowed in the matchmaker hook', async () => {
+    const a = await player();
+    const b = await player();
+    for (const p of [a, b]) await p.ws.ok('matchmaker.add', { mode: 'ctxprobe', properties: {} });
+    const matched = await a.ws.next('matchmaker.matched', 10000);
+    assert.ok(matched.payload.match_id);
+    const got = await probedIn('matchmaker_matched');
+    checkCell(got, 'matchmaker_matched', 'moonbase.notify');
+  });
+
   it('reload: a hot reload runs reload(match, state) where only reads are allowed', async () => {
     const p = await player();
     await create(p, 'ctxprobe', { ctx: 'reload' });

@@ -7,6 +7,8 @@
 -- params: {ctx = "init" | "join_attempt" | "join" | "leave" | "start" | "input"
 --          | "tick" | "timer" | "vote_result" | "vote_vetoed" | "get_state"
 --          | "terminate" | "reload"}
+-- matchmaker_matched (two tickets) probes moonbase.notify only: no match
+-- object exists in the matchmaker's VM.
 -- The callbacks that are not probed steer the match into the probed one:
 -- leave (tick 1 kicks p2), terminate (tick 1 finishes), vote_result (start
 -- opens and closes a vote), vote_vetoed (start opens a vote; the test vetoes
@@ -18,6 +20,7 @@ local M = {
   players = { min = 2, max = 2 },
   veto_tokens_per_player = 1,
   reconnect_grace_ms = 60000,
+  matchmaker = { size = { min = 2, max = 2 } }, -- for matchmaker_matched (no match object there)
 }
 
 local UUID = "00000000-0000-4000-8000-000000000001"
@@ -63,6 +66,14 @@ local function probe(ctx, match)
     local ok, err = pcall(p[2], match)
     moonbase.log("warn", "probe|" .. ctx .. "|" .. p[1] .. "|" .. (ok and "ok" or tostring(err)))
   end
+end
+
+function M.matchmaker_matched(entries)
+  local ok, err = pcall(function()
+    if moonbase.notify then moonbase.notify(UUID, "probe", "Probe", {}) end
+  end)
+  moonbase.log("warn", "probe|matchmaker_matched|moonbase.notify|" .. (ok and "ok" or tostring(err)))
+  return true
 end
 
 function M.init(match, params)
