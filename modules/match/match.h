@@ -66,7 +66,7 @@ void match_sim_step(match *m, int64_t now_ms);
 bool match_is_over(const match *m);
 json_t *match_result(const match *m);
 
-/* Lua call contexts (docs/LUA_API.md, "Where each method may be called").
+/* Lua call contexts (docs/LUA_API.md §3.3 "Where each method may be called").
  * Every VM records which callback it is running (mb_lua_vm_set_context,
  * set around each call by the module that makes it; 0 = load: the top level
  * of a script file). Every method of `match` and every moonbase.* function
@@ -94,8 +94,8 @@ typedef enum match_ctx {
     MATCH_CTX_COUNT
 } match_ctx;
 #define MATCH_CTX_BIT(c) (1u << (c))
-/* The callbacks of a match (init .. reload): ordinary events, and the
- * mask of contexts where a match object exists. */
+/* The event callbacks of a running match (not init, get_state, terminate,
+ * reload): where every method with an effect is allowed. */
 #define MATCH_CTX_EVENTS                                                                       \
     (MATCH_CTX_BIT(MATCH_CTX_JOIN_ATTEMPT) | MATCH_CTX_BIT(MATCH_CTX_JOIN) |                   \
      MATCH_CTX_BIT(MATCH_CTX_LEAVE) | MATCH_CTX_BIT(MATCH_CTX_START) |                         \
