@@ -153,6 +153,12 @@ static void finalize(match *m, bool call_terminate);
 void match_fail(match *m, const char *msg)
 {
     if (m->failed || m->dead) return;
+    if (m->admin_view) { /* looking at a match does not end it */
+        char q[2048];
+        mb_warn("match_admin_state_failed", "match=%s mode=%s error=%s", m->id, m->v->mode,
+                mb_log_quote(q, sizeof q, msg));
+        return;
+    }
     m->failed = true;
     char q[2048];
     mb_error("match_script_error", "match=%s mode=%s version=%d tick=%llu error=%s", m->id,
@@ -260,7 +266,7 @@ static void seat_leave(match *m, seat *s, const char *reason)
 {
     char pid[64];
     snprintf(pid, sizeof pid, "%s", s->player_id);
-    if (s->joined && match_begin_call(m, "leave")) {
+    if (s->joined && match_begin_call(m, MATCH_CTX_LEAVE)) {
         match_push_player(m, s);
         lua_pushstring(mb_lua_vm_state(m->vm), reason);
         match_end_call(m, 2, 0);
@@ -385,7 +391,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
     lua_pushstring(L, "params");
     lua_rawget(L, -2);
     char cerr[4096];
-    int rc = mb_lua_vm_pcall(m->vm, 2, 1, cerr, sizeof cerr);
+    int rc = match_pcall(m, MATCH_CTX_INIT, 2, 1, cerr, sizeof cerr);
     if (rc != MB_LUA_OK || lua_type(L, -1) != LUA_TTABLE) {
         if (rc == MB_LUA_OK) {
             lua_pop(L, 1);
@@ -428,7 +434,7 @@ static void finalize(match *m, bool call_terminate)
 {
     if (m->dead || m->finalizing) return;
     m->finalizing = true; /* a failing terminate must not finalize again */
-    if (call_terminate && match_begin_call(m, "terminate")) {
+    if (call_terminate && match_begin_call(m, MATCH_CTX_TERMINATE)) {
         lua_pushstring(mb_lua_vm_state(m->vm), m->finish_reason);
         match_end_call(m, 1, 0);
     }
@@ -473,7 +479,7 @@ static void do_start(match *m)
     if (m->status != MATCH_WAITING || m->dead) return;
     m->status = MATCH_RUNNING;
     m->started_at = mb_wall_ms();
-    if (match_begin_call(m, "start")) match_end_call(m, 0, 0);
+    if (match_begin_call(m, MATCH_CTX_START)) match_end_call(m, 0, 0);
     if (m->failed) return;
     broadcast_json(m, "match.started", json_pack("{s:s,s:o}", "match_id", m->id, "players", players_json(m)));
     mb_info("match_started", "match=%s mode=%s players=%zu", m->id, m->v->mode, match_player_count(m));
@@ -524,7 +530,7 @@ void match_post_call(match *m)
  * (object with "tick") to m->out. viewer_ref LUA_NOREF = nil. */
 static bool render_state(match *m, seat *viewer)
 {
-    if (!match_begin_call(m, "get_state")) return false;
+    if (!match_begin_call(m, MATCH_CTX_GET_STATE)) return false;
     lua_State *L = mb_lua_vm_state(m->vm);
     if (viewer) match_push_player(m, viewer);
     else lua_pushnil(L);
@@ -653,9 +659,12 @@ static void send_states(match *m)
 
 json_t *match_state_json(match *m)
 {
-    if (m->dead) return NULL;
+    if (m->dead || m->admin_view) return NULL;
     mb_buf_reset(&m->out);
-    if (!render_state(m, NULL)) return NULL;
+    m->admin_view = true; /* get_state may do nothing (its context); its errors are only logged */
+    bool ok = render_state(m, NULL);
+    m->admin_view = false;
+    if (!ok) return NULL;
     return json_loadb(m->out.data, m->out.len, 0, NULL);
 }
 
@@ -677,7 +686,7 @@ static void run_inputs(match *m)
     for (size_t i = 0; i < n; i++) {
         seat *s = m->dead || m->failed ? NULL : match_seat(m, items[i].player_id);
         lua_State *L = m->vm ? mb_lua_vm_state(m->vm) : NULL;
-        if (s && s->joined && match_begin_call(m, "input")) {
+        if (s && s->joined && match_begin_call(m, MATCH_CTX_INPUT)) {
             match_push_player(m, s);
             lua_rawgeti(L, LUA_REGISTRYINDEX, items[i].ref);
             luaL_unref(L, LUA_REGISTRYINDEX, items[i].ref);
@@ -732,7 +741,7 @@ static void run_afters(match *m, int64_t now)
         lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
         char err[4096];
         m->depth++;
-        int rc = mb_lua_vm_pcall(m->vm, 2, 0, err, sizeof err);
+        int rc = match_pcall(m, MATCH_CTX_TIMER, 2, 0, err, sizeof err);
         m->depth--;
         if (rc != MB_LUA_OK) match_fail(m, err);
         match_post_call(m);
@@ -824,7 +833,7 @@ static void migrate(match *m)
         if (mb_lua_push_json_protected(vm, state, err, sizeof err) != MB_LUA_OK) {
             lua_pop(L, 2);
             ok = false;
-        } else if (mb_lua_vm_pcall(vm, 2, 1, err, sizeof err) != MB_LUA_OK) {
+        } else if (match_pcall(m, MATCH_CTX_RELOAD, 2, 1, err, sizeof err) != MB_LUA_OK) {
             ok = false;
         } else if (lua_type(L, -1) != LUA_TTABLE) {
             lua_pop(L, 1);
@@ -884,7 +893,7 @@ static void step(match *m, int64_t now)
     if (m->reload_pending) migrate(m);
     run_afters(m, now);
     if (m->dead) return;
-    if (match_begin_call(m, "tick")) {
+    if (match_begin_call(m, MATCH_CTX_TICK)) {
         lua_State *L = mb_lua_vm_state(m->vm);
         lua_pushnumber(L, (lua_Number)m->tick);
         lua_pushnumber(L, (lua_Number)dt);
@@ -986,7 +995,7 @@ static join_rc do_join(match *m, const char *player_id, const char *username, js
     s->metadata = metadata ? json_incref(metadata) : json_object();
     if (!seat_make_player(m, s)) return J_INTERNAL;
     /* join_attempt(match, state, player, metadata) -> ok[, reason] */
-    if (match_begin_call(m, "join_attempt")) {
+    if (match_begin_call(m, MATCH_CTX_JOIN_ATTEMPT)) {
         lua_State *L = mb_lua_vm_state(m->vm);
         match_push_player(m, s);
         lua_pushstring(L, "metadata");
@@ -1014,7 +1023,7 @@ static join_rc do_join(match *m, const char *player_id, const char *username, js
     json_array_append_new(m->history, json_pack("{s:s,s:s,s:I,s:n,s:n}", "player_id", player_id,
                                                 "username", s->username, "joined_at",
                                                 (json_int_t)mb_wall_ms(), "left_at", "reason"));
-    if (match_begin_call(m, "join")) {
+    if (match_begin_call(m, MATCH_CTX_JOIN)) {
         match_push_player(m, s);
         match_end_call(m, 1, 0);
     }

@@ -48,7 +48,8 @@ void match_reserve(match *m, const char *player_id, int timeout_ms);
 void match_end(match *m, json_t *result);
 /* JSON summary for listings (new reference). */
 json_t *match_summary(const match *m);
-/* Current get_state(nil) view as JSON (new reference) or NULL. */
+/* Current get_state(nil) view as JSON (new reference) or NULL (the admin
+ * state view: a failing get_state is logged and does not end the match). */
 json_t *match_state_json(match *m);
 size_t match_count(void);
 bool match_next(size_t *iter, match **out);
@@ -65,6 +66,51 @@ void match_sim_step(match *m, int64_t now_ms);
 bool match_is_over(const match *m);
 json_t *match_result(const match *m);
 
+/* Lua call contexts (docs/LUA_API.md §3.3 "Where each method may be called").
+ * Every VM records which callback it is running (mb_lua_vm_set_context,
+ * set around each call by the module that makes it; 0 = load: the top level
+ * of a script file). Every method of `match` and every moonbase.* function
+ * with an effect declares the contexts it is allowed in, and a call from
+ * any other raises "<name> is not allowed in <context>", e.g.
+ * "match:broadcast is not allowed in get_state". */
+typedef enum match_ctx {
+    MATCH_CTX_LOAD = 0,      /* top level of a mode file or of server.lua */
+    MATCH_CTX_INIT,
+    MATCH_CTX_JOIN_ATTEMPT,
+    MATCH_CTX_JOIN,
+    MATCH_CTX_LEAVE,
+    MATCH_CTX_START,
+    MATCH_CTX_INPUT,
+    MATCH_CTX_TICK,
+    MATCH_CTX_TIMER,         /* a match:after callback */
+    MATCH_CTX_VOTE_RESULT,
+    MATCH_CTX_VOTE_VETOED,
+    MATCH_CTX_GET_STATE,     /* every tick, and the admin state view */
+    MATCH_CTX_TERMINATE,
+    MATCH_CTX_RELOAD,        /* hot reload (migration to a new version) */
+    MATCH_CTX_MATCHMAKER,    /* matchmaker_matched, in the matchmaker's VM */
+    MATCH_CTX_RPC,           /* server.lua: an RPC handler */
+    MATCH_CTX_ON_CHAT,       /* server.lua: the chat filter */
+    MATCH_CTX_COUNT
+} match_ctx;
+#define MATCH_CTX_BIT(c) (1u << (c))
+/* The event callbacks of a running match (not init, get_state, terminate,
+ * reload): where every method with an effect is allowed. */
+#define MATCH_CTX_EVENTS                                                                       \
+    (MATCH_CTX_BIT(MATCH_CTX_JOIN_ATTEMPT) | MATCH_CTX_BIT(MATCH_CTX_JOIN) |                   \
+     MATCH_CTX_BIT(MATCH_CTX_LEAVE) | MATCH_CTX_BIT(MATCH_CTX_START) |                         \
+     MATCH_CTX_BIT(MATCH_CTX_INPUT) | MATCH_CTX_BIT(MATCH_CTX_TICK) |                          \
+     MATCH_CTX_BIT(MATCH_CTX_TIMER) | MATCH_CTX_BIT(MATCH_CTX_VOTE_RESULT) |                   \
+     MATCH_CTX_BIT(MATCH_CTX_VOTE_VETOED))
+/* "load", "init", ..., "timer", "matchmaker_matched", "rpc", "on_chat". */
+const char *match_ctx_name(match_ctx c);
+/* Raise "<what> is not allowed in <context>" unless the VM running L is
+ * in one of the contexts of the mask allowed. what: "moonbase.notify". */
+void match_lua_check_context(lua_State *L, unsigned allowed, const char *what);
+/* mb_lua_vm_pcall with the VM's context set to ctx for the call (restored
+ * after), for modules that call into scripts themselves. */
+int match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
+
 /* Hooks the vote module uses (set once at init). */
 typedef struct match_vote_hooks {
     /* spec at stack idx of L; returns vote id string pushed or raises */
@@ -77,7 +123,8 @@ void match_set_vote_hooks(const match_vote_hooks *h);
 /* For modules that call back into a match script (vote results): call
  * M[name](match, state, args...) where each element of the JSON array
  * args (borrowed) is one argument, under the budgets; a script error ends
- * the match. Returns false when the callback is not defined or failed. */
+ * the match. name is "vote_result" or "vote_vetoed" (its context). Returns
+ * false when the callback is not defined or failed. */
 bool match_call_json(match *m, const char *name, json_t *args);
 /* Broadcast a pre-encoded frame to every connected player of the match. */
 void match_broadcast_frame(match *m, mb_frame *f);

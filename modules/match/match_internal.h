@@ -85,17 +85,25 @@ struct match {
     uint64_t next_timer_id;
     bool in_afters;           /* run_afters is iterating m->afters */
     json_t *label;            /* match:set_label: flat object, or NULL */
+    /* Lua call contexts (match.h match_ctx) */
+    match_ctx call_ctx;       /* set by match_begin_call, used by match_end_call */
+    bool admin_view;          /* match_state_json runs get_state: errors do not end the match */
 };
 
 int64_t match_now(const match *m);
 seat *match_seat(match *m, const char *player_id);
 /* match_lua.c */
 void match_lua_setup(match *m);  /* builds the match table; raises nothing */
-bool match_begin_call(match *m, const char *name);
+/* Push M[callback of ctx], match, state; false (nothing pushed) when the
+ * mode does not define it. match_end_call runs it in context ctx. */
+bool match_begin_call(match *m, match_ctx ctx);
 bool match_end_call(match *m, int nargs, int nresults);
 void match_fail(match *m, const char *msg);
 void match_post_call(match *m);
 int match_push_player(match *m, seat *s);
+/* mb_lua_vm_pcall on m->vm in context ctx (for the calls match.c makes
+ * without match_begin_call: init, timers, reload). */
+int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
 /* Seed math.random of the match's VM (match_lua.c). false: the call failed. */
 bool match_lua_seed(match *m, uint64_t seed);
 /* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */

@@ -7,6 +7,12 @@
  * the VM's host slot (one VM per match), never through a pointer stored in
  * Lua. Actions with consequences (finish, start, kick) are queued and
  * applied after the running callback returns, at a safe point.
+ *
+ * Call contexts: every call into a match script runs with the VM's context
+ * set to the callback (match_ctx), and every method checks it against the
+ * mask it declares below (ALLOW_*), so get_state stays pure and a call from
+ * the wrong callback raises "match:<name> is not allowed in <callback>".
+ * The table and the reason for each row are in docs/LUA_API.md.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,11 +23,86 @@
 
 extern double *match_m_messages_out;
 
-static match *self(lua_State *L)
+/* ------------------------------------------------------ call contexts */
+
+/* Indexed by match_ctx: the callback's name in the mode table (init ..
+ * reload) and in "not allowed in <name>" errors. */
+static const char *const ctx_names[MATCH_CTX_COUNT] = {
+    [MATCH_CTX_LOAD] = "load",
+    [MATCH_CTX_INIT] = "init",
+    [MATCH_CTX_JOIN_ATTEMPT] = "join_attempt",
+    [MATCH_CTX_JOIN] = "join",
+    [MATCH_CTX_LEAVE] = "leave",
+    [MATCH_CTX_START] = "start",
+    [MATCH_CTX_INPUT] = "input",
+    [MATCH_CTX_TICK] = "tick",
+    [MATCH_CTX_TIMER] = "timer",
+    [MATCH_CTX_VOTE_RESULT] = "vote_result",
+    [MATCH_CTX_VOTE_VETOED] = "vote_vetoed",
+    [MATCH_CTX_GET_STATE] = "get_state",
+    [MATCH_CTX_TERMINATE] = "terminate",
+    [MATCH_CTX_RELOAD] = "reload",
+    [MATCH_CTX_MATCHMAKER] = "matchmaker_matched",
+    [MATCH_CTX_RPC] = "rpc",
+    [MATCH_CTX_ON_CHAT] = "on_chat",
+};
+
+const char *match_ctx_name(match_ctx c)
+{
+    return (unsigned)c < MATCH_CTX_COUNT ? ctx_names[c] : "unknown";
+}
+
+static void raise_context(lua_State *L, int c, const char *what)
+{
+    luaL_error(L, "%s is not allowed in %s", what, match_ctx_name((match_ctx)c));
+}
+
+void match_lua_check_context(lua_State *L, unsigned allowed, const char *what)
+{
+    mb_lua_vm *vm = mb_lua_vm_from_state(L);
+    int c = vm ? mb_lua_vm_context(vm) : MATCH_CTX_LOAD;
+    if (!(allowed & MATCH_CTX_BIT(c))) raise_context(L, c, what);
+}
+
+int match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
+{
+    int prev = mb_lua_vm_context(vm);
+    mb_lua_vm_set_context(vm, (int)ctx);
+    int rc = mb_lua_vm_pcall(vm, nargs, nresults, err, errlen);
+    mb_lua_vm_set_context(vm, prev);
+    return rc;
+}
+
+int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
+{
+    return match_lua_pcall_in(m->vm, ctx, nargs, nresults, err, errlen);
+}
+
+/* Where each method may run (one mask per row of the table in
+ * docs/LUA_API.md). A match object exists from init to terminate and in
+ * reload; get_state and reload may only read. */
+#define BIT MATCH_CTX_BIT
+#define ALLOW_READ (MATCH_CTX_EVENTS | BIT(MATCH_CTX_INIT) | BIT(MATCH_CTX_GET_STATE) | \
+                    BIT(MATCH_CTX_TERMINATE) | BIT(MATCH_CTX_RELOAD))
+/* messages: nobody is seated in init; players still get them in terminate */
+#define ALLOW_MESSAGE (MATCH_CTX_EVENTS | BIT(MATCH_CTX_TERMINATE))
+/* start: init may ask for a start before anyone joins (manual_start) */
+#define ALLOW_START (MATCH_CTX_EVENTS | BIT(MATCH_CTX_INIT))
+/* finish, kick, votes: only while the match runs its events */
+#define ALLOW_EVENTS MATCH_CTX_EVENTS
+/* after: a timer set in terminate would never run */
+#define ALLOW_AFTER (MATCH_CTX_EVENTS | BIT(MATCH_CTX_INIT))
+/* cancel, set_label: harmless while the match ends */
+#define ALLOW_TIMERS_LABEL (MATCH_CTX_EVENTS | BIT(MATCH_CTX_INIT) | BIT(MATCH_CTX_TERMINATE))
+
+/* The match of the running VM, if the running callback may call `what`. */
+static match *self_in(lua_State *L, unsigned allowed, const char *what)
 {
     mb_lua_vm *vm = mb_lua_vm_from_state(L);
     match *m = vm ? mb_lua_vm_get_host(vm) : NULL;
     if (!m || m->dead) luaL_error(L, "match is gone");
+    int c = mb_lua_vm_context(vm);
+    if (!(allowed & BIT(c))) raise_context(L, c, what);
     return m;
 }
 
@@ -39,13 +120,17 @@ static void encode_or_raise(lua_State *L, int idx, mb_buf *b, const char *what)
     if (mb_lua_encode_json(L, idx, b, err, sizeof err) != MB_OK) luaL_error(L, "%s: %s", what, err);
 }
 
+/* Message frames are built here, never in m->out (where render_state
+ * writes the state being sent). Loop thread only; the frame copies it. */
+static mb_buf msg_buf = MB_BUF_INIT;
+
 static mb_frame *message_frame(lua_State *L, match *m, int subj_idx, int data_idx)
 {
     if (lua_type(L, subj_idx) != LUA_TSTRING) luaL_error(L, "subject must be a string");
     size_t sl;
     lua_tolstring(L, subj_idx, &sl);
     if (sl == 0 || sl > 128) luaL_error(L, "subject must be 1..128 bytes");
-    mb_buf *b = &m->out;
+    mb_buf *b = &msg_buf;
     mb_buf_reset(b);
     mb_buf_puts(b, "{\"type\":\"match.message\",\"payload\":{\"match_id\":\"");
     mb_buf_puts(b, m->id);
@@ -55,12 +140,14 @@ static mb_frame *message_frame(lua_State *L, match *m, int subj_idx, int data_id
     if (lua_isnoneornil(L, data_idx)) mb_buf_puts(b, "null");
     else encode_or_raise(L, data_idx, b, "data");
     mb_buf_puts(b, "}}");
-    return mb_frame_new(b->data, b->len);
+    mb_frame *f = mb_frame_new(b->data, b->len);
+    if (b->cap > ((size_t)1 << 20)) mb_buf_free(b); /* keep no large buffer */
+    return f;
 }
 
 static int l_broadcast(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_MESSAGE, "match:broadcast");
     /* called as match:broadcast(subject, data): index 1 is the match table */
     mb_frame *f = message_frame(L, m, 2, 3);
     match_broadcast_frame(m, f);
@@ -71,7 +158,7 @@ static int l_broadcast(lua_State *L)
 
 static int l_send(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_MESSAGE, "match:send");
     const char *pid = luaL_checkstring(L, 2);
     seat *s = match_seat(m, pid);
     if (!s || !s->joined) {
@@ -88,7 +175,7 @@ static int l_send(lua_State *L)
 
 static int l_players(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_READ, "match:players");
     lua_createtable(L, (int)m->n_seats, 0);
     int n = 0;
     for (size_t i = 0; i < m->n_seats; i++) {
@@ -101,7 +188,7 @@ static int l_players(lua_State *L)
 
 static int l_start(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_START, "match:start");
     if (m->status != MATCH_WAITING) {
         lua_pushboolean(L, 0);
         lua_pushstring(L, "already started");
@@ -114,7 +201,7 @@ static int l_start(lua_State *L)
 
 static int l_finish(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_EVENTS, "match:finish");
     if (m->finishing) return 0;
     json_t *result;
     if (lua_isnoneornil(L, 2)) result = json_object();
@@ -131,7 +218,7 @@ static int l_finish(lua_State *L)
 
 static int l_kick(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_EVENTS, "match:kick");
     const char *pid = luaL_checkstring(L, 2);
     const char *reason = luaL_optstring(L, 3, "kicked");
     seat *s = match_seat(m, pid);
@@ -158,7 +245,7 @@ typedef struct timer_handle {
 
 static int l_after(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_AFTER, "match:after");
     lua_Number ms = luaL_checknumber(L, 2);
     luaL_checktype(L, 3, LUA_TFUNCTION);
     if (!(ms >= 0 && ms <= 86400000)) return luaL_error(L, "after: ms must be 0..86400000");
@@ -183,7 +270,7 @@ static int l_after(lua_State *L)
 static int l_timer_cancel(lua_State *L)
 {
     timer_handle *h = mb_lua_udata_check(L, 1, TIMER_TYPE);
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_TIMERS_LABEL, "timer:cancel");
     lua_pushboolean(L, match_cancel_timer(m, h->id));
     return 1;
 }
@@ -289,7 +376,7 @@ bad:
 /* match:set_label(table|nil): replaces the label (nil or {} clears it). */
 static int l_set_label(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_TIMERS_LABEL, "match:set_label");
     json_t *o = NULL;
     if (!lua_isnoneornil(L, 2)) {
         if (lua_type(L, 2) != LUA_TTABLE) return luaL_error(L, "set_label: expects a table (got %s)", luaL_typename(L, 2));
@@ -335,7 +422,7 @@ bool match_lua_seed(match *m, uint64_t seed)
 
 static int l_log(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_READ, "match:log");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     int n = lua_gettop(L);
@@ -363,14 +450,14 @@ void match_set_vote_hooks(const match_vote_hooks *h) { vote_hooks = *h; }
 
 static int l_vote_start(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_EVENTS, "match:vote_start");
     if (!vote_hooks.vote_start) return luaL_error(L, "voting is not available");
     return vote_hooks.vote_start(m, L);
 }
 
 static int l_vote_close(lua_State *L)
 {
-    match *m = self(L);
+    match *m = self_in(L, ALLOW_EVENTS, "match:vote_close");
     if (!vote_hooks.vote_close) return luaL_error(L, "voting is not available");
     return vote_hooks.vote_close(m, L);
 }
@@ -432,13 +519,14 @@ void match_lua_setup(match *m)
     m->match_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Push M[name], match, state. false (nothing pushed) when not defined. */
-bool match_begin_call(match *m, const char *name)
+/* Push M[name of ctx], match, state. false (nothing pushed) when not
+ * defined. */
+bool match_begin_call(match *m, match_ctx ctx)
 {
     if (m->dead || m->failed || !m->vm) return false;
     lua_State *L = mb_lua_vm_state(m->vm);
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->mode_ref);
-    lua_pushstring(L, name);
+    lua_pushstring(L, match_ctx_name(ctx));
     lua_rawget(L, -2);
     lua_remove(L, -2);
     if (lua_type(L, -1) != LUA_TFUNCTION) {
@@ -450,6 +538,7 @@ bool match_begin_call(match *m, const char *name)
     lua_pushnumber(L, (lua_Number)m->tick);
     lua_rawset(L, -3);
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
+    m->call_ctx = ctx;
     return true;
 }
 
@@ -459,7 +548,7 @@ bool match_end_call(match *m, int nargs, int nresults)
 {
     char err[4096];
     m->depth++;
-    int rc = mb_lua_vm_pcall(m->vm, nargs + 2, nresults, err, sizeof err);
+    int rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
     m->depth--;
     if (rc != MB_LUA_OK) {
         char msg[4200];
@@ -474,7 +563,15 @@ bool match_end_call(match *m, int nargs, int nresults)
 
 bool match_call_json(match *m, const char *name, json_t *args)
 {
-    if (!match_begin_call(m, name)) return false;
+    match_ctx ctx;
+    if (strcmp(name, "vote_result") == 0) ctx = MATCH_CTX_VOTE_RESULT;
+    else if (strcmp(name, "vote_vetoed") == 0) ctx = MATCH_CTX_VOTE_VETOED;
+    else {
+        mb_warn("match_call_refused", "match=%s callback=%s note=\"not a callback other modules may call\"",
+                m->id, name);
+        return false;
+    }
+    if (!match_begin_call(m, ctx)) return false;
     size_t n = json_array_size(args);
     for (size_t i = 0; i < n; i++) {
         char err[256];

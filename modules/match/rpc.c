@@ -26,8 +26,11 @@ static struct {
     mb_buf out; /* response text, reused from call to call */
 } S;
 
+/* Registration happens when server.lua loads (its top level), so the set
+ * of RPCs and the chat filter do not change with traffic. */
 static int l_rpc(lua_State *L)
 {
+    match_lua_check_context(L, MATCH_CTX_BIT(MATCH_CTX_LOAD), "moonbase.rpc");
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     size_t n = strlen(name);
@@ -49,6 +52,7 @@ static int l_rpc(lua_State *L)
 /* moonbase.on_chat(fn): fn(ctx, channel_id, content) -> content | nil, reason */
 static int l_on_chat(lua_State *L)
 {
+    match_lua_check_context(L, MATCH_CTX_BIT(MATCH_CTX_LOAD), "moonbase.on_chat");
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.rpc");
     if (!lua_istable(L, -1)) return luaL_error(L, "moonbase.on_chat is only available in scripts/server.lua");
@@ -81,7 +85,7 @@ int rpc_chat_filter(const char *player_id, const char *username, const char *cha
     lua_pushstring(L, channel_id);
     lua_pushstring(L, content);
     char err[2048];
-    int rc = mb_lua_vm_pcall(S.vm, 3, 2, err, sizeof err);
+    int rc = match_lua_pcall_in(S.vm, MATCH_CTX_ON_CHAT, 3, 2, err, sizeof err);
     if (rc != MB_LUA_OK) {
         char q[1024];
         mb_error("on_chat_failed", "error=%s", mb_log_quote(q, sizeof q, err));
@@ -240,7 +244,7 @@ void rpc_route(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "payload too large for the script: %s", err);
         return;
     }
-    rc = mb_lua_vm_pcall(S.vm, 2, 2, err, sizeof err);
+    rc = match_lua_pcall_in(S.vm, MATCH_CTX_RPC, 2, 2, err, sizeof err);
     if (rc != MB_LUA_OK) {
         *S.errors += 1;
         char q[2048];

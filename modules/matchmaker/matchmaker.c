@@ -368,7 +368,7 @@ static bool run_hook(mode_pool *p, ticket **ts, size_t n, int *teams)
     bool accept = true;
     if (mb_lua_push_json_protected(p->hook_vm, entries, err, sizeof err) != MB_LUA_OK) {
         lua_pop(L, 1);
-    } else if (mb_lua_vm_pcall(p->hook_vm, 1, 2, err, sizeof err) != MB_LUA_OK) {
+    } else if (match_lua_pcall_in(p->hook_vm, MATCH_CTX_MATCHMAKER, 1, 2, err, sizeof err) != MB_LUA_OK) {
         char q[1024];
         mb_error("matchmaker_hook_failed", "mode=%s error=%s", p->mode, mb_log_quote(q, sizeof q, err));
         if (mb_lua_vm_killed(p->hook_vm)) { /* stopped in compiled code: a fresh VM next time */

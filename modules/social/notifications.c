@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "match.h"
 #include "social.h"
 
 #define QUEUE_MAX 50000
@@ -271,8 +272,17 @@ static notif *notif_new(const char *player, const char *type, const char *subjec
 
 /* ------------------------------------------------ moonbase.notify (Lua) */
 
+/* Allowed where a match runs its events, in init and terminate, and in
+ * the matchmaker hook and server.lua handlers; not at a file's top level
+ * (it runs for every VM of the file), in get_state (pure) or in reload
+ * (which may be rolled back). */
+#define NOTIFY_CONTEXTS                                                                            \
+    (MATCH_CTX_EVENTS | MATCH_CTX_BIT(MATCH_CTX_INIT) | MATCH_CTX_BIT(MATCH_CTX_TERMINATE) |       \
+     MATCH_CTX_BIT(MATCH_CTX_MATCHMAKER) | MATCH_CTX_BIT(MATCH_CTX_RPC) | MATCH_CTX_BIT(MATCH_CTX_ON_CHAT))
+
 int l_notify(lua_State *L)
 {
+    match_lua_check_context(L, NOTIFY_CONTEXTS, "moonbase.notify");
     size_t tl, sl;
     const char *pid = luaL_checkstring(L, 1);
     const char *type = luaL_checklstring(L, 2, &tl);

@@ -644,6 +644,16 @@ void *mb_lua_vm_get_host(const mb_lua_vm *vm)
     return vm->host;
 }
 
+void mb_lua_vm_set_context(mb_lua_vm *vm, int context)
+{
+    vm->context = context;
+}
+
+int mb_lua_vm_context(const mb_lua_vm *vm)
+{
+    return vm->context;
+}
+
 void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name)
 {
     mb_free(vm->name);

@@ -169,6 +169,13 @@ uint64_t mb_lua_vm_kills(void);
 void mb_lua_vm_set_host(mb_lua_vm *vm, void *host);
 void *mb_lua_vm_get_host(const mb_lua_vm *vm);
 
+/* Call context: a small integer the host stores around each call it makes
+ * (which callback of a script runs) and reads back in its host functions to
+ * refuse a call from the wrong callback (modules/match: match_ctx). The VM
+ * never interprets it. 0 on a new VM. A field store: cheap on every call. */
+void mb_lua_vm_set_context(mb_lua_vm *vm, int context);
+int mb_lua_vm_context(const mb_lua_vm *vm);
+
 /* A label used in this VM's log lines (script=...), e.g. "arena@3 match=12".
  * Copied. Default "lua". */
 void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name);

@@ -25,6 +25,7 @@ struct mb_lua_vm {
     char *lib_dir;  /* NULL: require of files fails */
     char *name;     /* log label */
     void *host;     /* borrowed */
+    int context;    /* mb_lua_vm_set_context: host-defined, 0 on a new VM */
 
     size_t mem_used;   /* bytes the allocator handed out */
     size_t mem_limit;  /* cap in force right now (strict or with headroom) */
