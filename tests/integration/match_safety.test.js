@@ -116,11 +116,10 @@ describe('match safety', () => {
     const log = await server.waitForLog(new RegExp(`event=match_script_error match=${id} mode=boom version=1 tick=\\d+ error=.*boom in tick`), 2000);
     assert.match(log, /stack traceback/);
     // stored like any finished match, reason "error"
-    let stored;
-    for (let i = 0; i < 50 && !(stored && stored.ticks !== undefined); i++) {
-      stored = (await server.http('GET', `/v1/matches/${id}`, undefined, bearer(p))).json;
-      await h.sleep(100);
-    }
+    const stored = await h.waitFor('the stored match', async () => {
+      const r = (await server.http('GET', `/v1/matches/${id}`, undefined, bearer(p))).json;
+      return r && r.ticks !== undefined ? r : null;
+    }, 10000);
     assert.equal(stored.status, 'finished');
     assert.equal(stored.reason, 'error');
     assert.equal(stored.result.error, fin.payload.result.error);
