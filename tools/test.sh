@@ -6,9 +6,12 @@
 #   tools/test.sh integration [FILE...]     steps 1-3, 7-8 (Node suites; only FILEs if given)
 #   tools/test.sh bench                     bench_* executables and tests/bench/*.sh
 #   tools/test.sh fuzz                      fuzz_* targets that are built (see docs/DEVELOPING.md)
+#   tools/test.sh lint                      step 1b only (source checks, no build)
 #
 # Order of `all`:
 #   1. tools/install-deps.sh
+#   1b. tools/lint-sources.js (source checks of runtime/ and modules/: SQL built from literals
+#       only, secrets compared in constant time); needs no build
 #   2. build build/ (preset default) and build-asan/ (preset asan)
 #   3. a throwaway PostgreSQL cluster in a mktemp dir on a free port (always removed at exit)
 #   4. ctest in build/            5. ctest in build-asan/ (ASan + UBSan)
@@ -41,11 +44,11 @@ WANT_ASAN=${MOONBASE_TEST_ASAN:-1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-case $MODE in all|unit|integration|bench|fuzz) ;; *)
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+case $MODE in all|unit|integration|bench|fuzz|lint) ;; *)
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
-case $MODE in bench|fuzz) logname=$MODE-logs ;; *) logname=test-logs ;; esac
+case $MODE in bench|fuzz|lint) logname=$MODE-logs ;; *) logname=test-logs ;; esac
 LOGDIR=$ROOT/$BUILD/$logname
 [[ $BUILD == /* ]] && LOGDIR=$BUILD/$logname
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
@@ -76,7 +79,7 @@ record() {
       f=$((f + c))
     fi
     # our own loops: "valgrind: N passed, N failed"
-    if line=$(grep -aE '^(valgrind|bench|fuzz): [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1) && [[ -n $line ]]; then
+    if line=$(grep -aE '^(valgrind|bench|fuzz|lint): [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1) && [[ -n $line ]]; then
       p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
       f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
     fi
@@ -264,6 +267,12 @@ run_fuzz() {
 banner "deps"
 if ! tools/install-deps.sh; then fail_step deps "tools/install-deps.sh failed"; summary; exit 1; fi
 skip deps ""; STATUS[-1]=PASS
+
+# ---- source checks (no build needed); `make lint` can call tools/lint-sources.js as well
+if [[ $MODE == all || $MODE == lint ]]; then
+  step "lint sources" node tools/lint-sources.js
+fi
+if [[ $MODE == lint ]]; then summary; exit "$FAILED"; fi
 
 BUILD_OK=0 ASAN_OK=0
 step "build $BUILD" tools/build.sh default "$BUILD" && BUILD_OK=1

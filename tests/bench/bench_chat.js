@@ -271,7 +271,7 @@ async function benchChat(server, o) {
       if (measuring) sentInWindow++;
     }
   }, interval);
-  await h.sleep(1500);
+  await h.sleep(1500); // warm-up on purpose: the load runs 1.5 s before the measured window
   windowStart = nowUs();
   measuring = true;
   await Promise.all(workers.map((w) => {
@@ -280,7 +280,7 @@ async function benchChat(server, o) {
     return p;
   }));
   const meter = cpuMeter(server.pid);
-  await h.sleep(o.duration * 1000);
+  await h.sleep(o.duration * 1000); // the measured window (a fixed time on purpose)
   measuring = false;
   running = false;
   clearInterval(tick);
@@ -410,7 +410,9 @@ async function benchPresence(server, o) {
   blip.inGrace = blip.doneUs - dropUs < 1900000;
   if (!blip.inGrace) console.log(`    (drop + reconnect took ${((blip.doneUs - dropUs) / 1000).toFixed(0)} ms, longer than the grace: not checked)`);
   await closeAll();
-  await h.sleep(3500); // past the 2 s grace: everyone offline
+  // past the 2 s grace: everyone offline (the gauge counts players in the grace too)
+  await h.waitFor('moonbase_presence_online 0', async () =>
+    /^moonbase_presence_online 0$/m.test((await server.http('GET', '/metrics')).text), 30000, 100);
   const cold = await wave('(3) everyone reconnects after being offline', true);
   await closeAll();
   return { first, blip, cold };

@@ -57,6 +57,13 @@ async function browser(name) {
 
 const shot = (page, file) => page.screenshot({ path: path.join(SHOTS, file) });
 
+/** Resolves once the page has drawn `n` more animation frames (what is on screen is current). */
+const frames = (page, n = 2) =>
+  page.evaluate((k) => new Promise((resolve) => {
+    const step = () => (k-- <= 0 ? resolve() : requestAnimationFrame(step));
+    requestAnimationFrame(step);
+  }), n);
+
 /** The demo's state as the page sees it. */
 const demoState = (page) =>
   page.evaluate(() => {
@@ -71,7 +78,7 @@ async function waitState(page, pred, what, timeout = WAIT) {
   while (Date.now() < end) {
     last = await demoState(page);
     if (pred(last)) return last;
-    await page.waitForTimeout(50);
+    await page.waitForTimeout(50); // polling interval of the wait above
   }
   throw new Error(`${what}: not reached within ${timeout} ms; last state ${JSON.stringify(last)}`);
 }
@@ -88,14 +95,14 @@ async function hunt(page) {
     const dy = foe[1].y - st.local.y;
     if (Math.hypot(dx, dy) < 8) {
       await page.keyboard.press('Space');
-      await page.waitForTimeout(270);
+      await page.waitForTimeout(270); // pacing on purpose: player input, one zap per cooldown
       continue;
     }
     const keys = [];
     if (Math.abs(dx) > 2) keys.push(dx > 0 ? 'ArrowRight' : 'ArrowLeft');
     if (Math.abs(dy) > 2) keys.push(dy > 0 ? 'ArrowDown' : 'ArrowUp');
     for (const k of keys) await page.keyboard.down(k);
-    await page.waitForTimeout(120);
+    await page.waitForTimeout(120); // pacing on purpose: how long the keys are held (player input)
     for (const k of keys) await page.keyboard.up(k);
   }
   throw new Error('the round did not end');
@@ -178,19 +185,17 @@ describe('browser: demo and console', { skip }, () => {
   it('each sees the other move', async () => {
     const sb = await demoState(b.page);
     const before = (await demoState(a.page)).players[sb.me.player_id];
-    await b.page.keyboard.down('ArrowRight');
-    await b.page.waitForTimeout(500);
-    await b.page.keyboard.up('ArrowRight');
+    await b.page.keyboard.down('ArrowRight'); // held until A sees the move
     const moved = await waitState(a.page, (s) => s.players[sb.me.player_id].x > before.x + 5, 'A sees B move right');
+    await b.page.keyboard.up('ArrowRight');
     assert.ok(Math.abs(moved.players[sb.me.player_id].y - before.y) < 0.001);
 
     const sa = await demoState(a.page);
     const beforeA = (await demoState(b.page)).players[sa.me.player_id];
-    await a.page.keyboard.down('ArrowDown');
-    await a.page.waitForTimeout(500);
-    await a.page.keyboard.up('ArrowDown');
+    await a.page.keyboard.down('ArrowDown'); // held until B sees the move
     await waitState(b.page, (s) => s.players[sa.me.player_id].y > beforeA.y + 5, 'B sees A move down');
-    await a.page.waitForTimeout(300);
+    await a.page.keyboard.up('ArrowDown');
+    await Promise.all([frames(a.page), frames(b.page)]);
     await shot(a.page, 'demo-playing-alice.png');
     await shot(b.page, 'demo-playing-bob.png');
   });
@@ -219,7 +224,14 @@ describe('browser: demo and console', { skip }, () => {
     await c.click('#signin-form button');
     await c.waitForSelector('#shell:not(.hidden)');
     await c.waitForFunction(() => Number(document.querySelector('#ov-matches').textContent) >= 1);
-    await c.waitForTimeout(2500); // a few samples for the charts
+    // the charts have samples: a sparkline draws once it has two
+    await c.waitForFunction(() => ['ov-players-spark', 'ov-in-spark', 'ov-out-spark'].every((id) => {
+      const cv = document.getElementById(id);
+      if (!cv || !cv.width || !cv.height) return false;
+      const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+      for (let i = 3; i < px.length; i += 4) if (px[i]) return true;
+      return false;
+    }));
     await shot(c, 'console-overview.png');
     assert.equal(await c.evaluate(() => sessionStorage.getItem('moonbase.console.token')), server.adminToken);
 
@@ -240,7 +252,7 @@ describe('browser: demo and console', { skip }, () => {
       [sa.me.player_id, sb.me.player_id]
     );
     assert.match(await c.textContent('#match-players'), new RegExp(sa.me.username));
-    await c.waitForTimeout(1200);
+    await frames(c);
     await shot(c, 'console-match.png');
 
     await c.click('.nav a[data-page="players"]');
@@ -262,7 +274,7 @@ describe('browser: demo and console', { skip }, () => {
     await waitState(a.page, (s) => s.players[sb.me.player_id].x === 0 && s.players[sb.me.player_id].y === 0, 'A sees B in the top-left corner');
     await b.page.keyboard.up('ArrowLeft');
     await b.page.keyboard.up('ArrowUp');
-    await a.page.waitForTimeout(100); // a frame or two at the new position
+    await frames(a.page); // a frame or two at the new position
     const inside = (l) => l && l.left >= 0 && l.right <= l.width && l.top >= 0 && l.bottom <= l.width;
     const labelOf = (page, id) => page.evaluate((pid) => (window.demo.view.labels || []).find((l) => l.id === pid), id);
     for (const page of [a.page, b.page]) {
@@ -322,7 +334,7 @@ describe('browser: demo and console', { skip }, () => {
     assert.match(await a.page.textContent('#hud-map'), /Crystal Caves/);
     assert.match(await b.page.textContent('#hud-phase'), /Round 2 of 3/);
     await a.page.waitForSelector('#ov-vote.hidden', { state: 'attached' });
-    await a.page.waitForTimeout(300);
+    await frames(a.page);
     await shot(a.page, 'demo-round2-caves.png');
   });
 
@@ -474,7 +486,11 @@ describe('browser: demo and console', { skip }, () => {
     assert.equal(names.length, 2);
     const botName = await solo.page.evaluate(() => window.demo.bot.player.me.username);
     assert.ok(names.includes(botName));
-    await solo.page.waitForTimeout(1500); // the bot walks over
+    // the bot walks over: wait until it has moved
+    const botId = Object.keys(st.players).find((id) => st.players[id].name === botName);
+    const from = st.players[botId];
+    await waitState(solo.page, (s) => s.players[botId] && Math.hypot(s.players[botId].x - from.x, s.players[botId].y - from.y) > 2, 'the bot walks over');
+    await frames(solo.page);
     await shot(solo.page, 'demo-vs-bot.png');
   });
 

@@ -138,10 +138,12 @@ describe('admin: chat', () => {
     await b2.close();
     await a.ws.close();
     await b.ws.close();
-    await h.sleep(150);
-    const after = await server.http('GET', '/v1/admin/chat/channels', undefined, adm);
-    const ids = after.json.channels.map((c) => c.channel_id);
-    for (const id of [room, mch, dmKey]) assert.ok(!ids.includes(id), `${id} still listed: ${after.text}`);
+    let after;
+    await h.waitFor('the channels leave the list with their last member', async () => {
+      after = await server.http('GET', '/v1/admin/chat/channels', undefined, adm);
+      const ids = after.json.channels.map((c) => c.channel_id);
+      return [room, mch, dmKey].every((id) => !ids.includes(id));
+    }, 10000).catch((e) => assert.fail(`${e.message}: ${after && after.text}`));
   });
 
   it('channels are listed by members (most first)', async () => {

@@ -73,8 +73,7 @@ describe('chat', () => {
       assert.deepEqual(await a.ws.ok('chat.join', { channel_id: room }), { channel_id: room, members: 2 });
       assert.deepEqual(await b.ws.ok('chat.leave', { channel_id: room }), { channel_id: room });
       assert.deepEqual(await a.ws.ok('chat.join', { channel_id: room }), { channel_id: room, members: 2 }, 'b2 is still in');
-      await b2.close();
-      await h.sleep(100);
+      await h.closeSession(server, b2, b.player_id);
       assert.deepEqual(await a.ws.ok('chat.join', { channel_id: room }), { channel_id: room, members: 1 });
       // leaving a channel one is not in is not an error
       const never = `never-${uniq()}`;
@@ -134,7 +133,7 @@ describe('chat', () => {
       assert.equal(got.cid, undefined, 'other members get no cid');
       assert.deepEqual(got.payload, reply.payload);
       await outsider.ws.expectNone('chat.message', 300);
-      await h.sleep(100);
+      await h.roundTrip(a.ws); // whatever the server sent a before this reply has arrived
       assert.equal(repliesTo(a.ws, 'send-1').length, 1, 'exactly one reply to the cid');
       assert.equal(a.ws.buffer.filter((m) => m.type === 'chat.message').length, 0, 'no second copy for the sender socket');
       // stored: newest first
@@ -227,7 +226,7 @@ describe('chat', () => {
       assert.equal(ok.length + limited.length, 40, JSON.stringify(replies.filter((r) => !ok.includes(r) && !limited.includes(r))));
       assert.ok(ok.length >= 20 && ok.length <= 22, `about 20 accepted, got ${ok.length}`);
       assert.ok(limited.length > 0);
-      await h.sleep(100);
+      await h.roundTrip(a.ws); // a second reply to any cid would have arrived before this one
       for (const cid of cids) assert.equal(repliesTo(a.ws, cid).length, 1, cid);
       // the limit is per player: a second socket of the same player is limited too
       const a2 = await server.ws();
@@ -235,8 +234,9 @@ describe('chat', () => {
       await a2.ok('chat.join', { channel_id: room });
       const again = await Promise.all(Array.from({ length: 10 }, (_, i) => a2.request('chat.send', { channel_id: room, content: `again ${i}` })));
       assert.ok(again.some((r) => r.type === 'error' && r.payload.code === 'rate_limited'), 'the bucket is per player');
-      await h.sleep(1100);
-      assert.equal((await a2.request('chat.send', { channel_id: room, content: 'refilled' })).type, 'chat.message');
+      // the bucket refills: a send is accepted again (refused sends take no token)
+      await h.waitFor('an accepted chat.send after the refill',
+        async () => (await a2.request('chat.send', { channel_id: room, content: 'refilled' })).type === 'chat.message', 10000, 100);
       await a2.close();
     });
 
@@ -368,8 +368,13 @@ describe('chat', () => {
       await a.ws.ok('chat.join', { channel_id: room });
       const ids = [];
       for (let i = 0; i < 60; i++) {
-        ids.push((await a.ws.ok('chat.send', { channel_id: room, content: `n${i}` })).message_id);
-        if (i % 15 === 14) await h.sleep(1000); // --chat-rate 20
+        // --chat-rate 20: a rate_limited send is retried until the bucket has refilled
+        const r = await h.waitFor(`chat.send n${i} accepted`, async () => {
+          const x = await a.ws.request('chat.send', { channel_id: room, content: `n${i}` });
+          return x.type === 'error' && x.payload.code === 'rate_limited' ? null : x;
+        }, 10000, 100);
+        assert.equal(r.type, 'chat.message', JSON.stringify(r));
+        ids.push(r.payload.message_id);
       }
       const get = (q) => server.http('GET', `/v1/chat/${room}/messages${q}`, undefined, bearer(a));
       const def = await get('');

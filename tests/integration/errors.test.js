@@ -227,8 +227,9 @@ describe('per-connection rate limit (--msg-rate 5 --msg-burst 5)', () => {
     assert.ok(replies.slice(0, ok).every((r) => r.type === 'session.heartbeat'));
     await s.ws.expectNone(() => true, 300);
     assert.ok(s.ws.isOpen, 'rate limiting does not close the socket');
-    await h.sleep(1100); // 5 tokens per second
-    await usable(s.ws);
+    // the bucket refills (5 tokens per second; a refused message takes none): a heartbeat is answered again
+    await h.waitFor('a heartbeat answered after the refill',
+      async () => (await s.ws.request('session.heartbeat', {}, { timeoutMs: 3000 })).type === 'session.heartbeat', 10000, 100);
     await s.ws.close();
   });
 

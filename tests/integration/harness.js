@@ -838,6 +838,25 @@ async function authed(server, { device_id, username, path: wsPath = '/ws' } = {}
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// waits on what the server shows (instead of fixed sleeps)
+
+/** One request/reply round trip on `ws` (session.heartbeat; any reply counts, an error included):
+ * afterwards everything the server sent on this socket before the reply has arrived, and
+ * everything sent on it before has been handled. Use it before asserting that nothing more came. */
+async function roundTrip(ws, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  await ws.request('session.heartbeat', {}, { timeoutMs });
+}
+
+/** Closes `ws` (a socket of `playerId`) and resolves once the server has run its close handlers:
+ * session.c logs event=session_closed and runs the module hooks in the same callback, so a request
+ * sent afterwards sees the socket gone. Needs log level debug (the harness default). */
+async function closeSession(server, ws, playerId, timeoutMs = 10000) {
+  const from = server.logs().length;
+  await ws.close();
+  await server.waitForLog(new RegExp(`event=session_closed session=\\d+ player=${playerId}(\\s|$)`), timeoutMs, { from });
+}
+
 module.exports = {
   REPO_ROOT,
   startServer,
@@ -855,6 +874,8 @@ module.exports = {
   withTimeout,
   sleep,
   waitFor,
+  roundTrip,
+  closeSession,
   sanitizerReport,
   stopAll,
 };

@@ -102,6 +102,16 @@ function assertErrorReply(reply, cid, type, codes, messageRe, what) {
 }
 
 /** The bystander still gets answers, quickly. */
+/** Waits until GET /metrics matches every regexp of `want` (fails with the last text); returns it. */
+async function metricsShow(server, want, ms = 15000) {
+  let text = '';
+  await h.waitFor(`/metrics showing ${want.join(' ')}`, async () => {
+    text = (await server.http('GET', '/metrics')).text;
+    return want.every((re) => re.test(text));
+  }, ms).catch((e) => assert.fail(`${e.message}\n${text.split('\n').filter((l) => /^moonbase_(sessions|connections) /.test(l)).join('\n')}`));
+  return text;
+}
+
 async function bystanderOk(by, server) {
   const t0 = Date.now();
   const r = await by.ws.request('session.heartbeat', {}, { timeoutMs: 5000 });
@@ -329,8 +339,9 @@ describe('floods meet the rate limits', () => {
     assert.ok(a.ws.isOpen);
     const ms = await bystanderOk(by, server);
     assert.ok(ms < 2000, `bystander answered in ${ms} ms`);
-    await h.sleep(1100);
-    assert.equal((await a.ws.request('session.heartbeat', {})).type, 'session.heartbeat', 'the bucket refills');
+    // the bucket refills (a refused message takes no token)
+    await h.waitFor('the bucket refills: a heartbeat is answered',
+      async () => (await a.ws.request('session.heartbeat', {})).type === 'session.heartbeat', 10000, 100);
     await a.ws.close();
     await by.ws.close();
   });
@@ -348,8 +359,12 @@ describe('floods meet the rate limits', () => {
     const codes = got.map((r) => r.payload.code);
     assert.ok(codes.every((c) => c === 'unauthorized' || c === 'rate_limited'), JSON.stringify(codes));
     assert.ok(codes.filter((c) => c === 'rate_limited').length >= 70, JSON.stringify(codes));
-    await h.sleep(1100);
-    assert.equal((await ws.request('session.connect', { token: me.token })).type, 'session.connected');
+    // once the bucket has refilled, the socket can still connect
+    await h.waitFor('session.connect accepted after the refill', async () => {
+      const r = await ws.request('session.connect', { token: me.token });
+      if (r.type === 'error') assert.equal(r.payload.code, 'rate_limited', JSON.stringify(r));
+      return r.type === 'session.connected';
+    }, 10000, 100);
     await ws.close();
   });
 
@@ -358,7 +373,8 @@ describe('floods meet the rate limits', () => {
     const m = await server.http('POST', '/v1/matches', { mode: 'arena' }, { authorization: `Bearer ${a.token}` });
     assert.equal(m.status, 201, m.text);
     assert.equal((await a.ws.request('match.join', { match_id: m.json.match_id })).type, 'match.joined');
-    await h.sleep(1100); // refill the message bucket used by the join
+    // a fresh socket: connect and join took 2 of its 20 message tokens (--msg-burst 20, per
+    // connection), so the 15 inputs below fit in the rest and only --input-rate limits them
     const replies = [];
     for (let i = 0; i < 15; i++) {
       replies.push(a.ws.next((x) => x.cid === `in${i}`, 10000));
@@ -376,7 +392,8 @@ describe('floods meet the rate limits', () => {
     const room = `hostile-${crypto.randomBytes(4).toString('hex')}`;
     const j = await a.ws.request('chat.join', { channel_id: room });
     assert.notEqual(j.type, 'error', JSON.stringify(j));
-    await h.sleep(1100);
+    // a fresh socket: connect and join took 2 of its 20 message tokens, the 12 sends fit in the
+    // rest, so only --chat-rate limits them
     const replies = [];
     for (let i = 0; i < 12; i++) {
       replies.push(a.ws.next((x) => x.cid === `ch${i}`, 10000));
@@ -406,14 +423,13 @@ describe('floods meet the rate limits', () => {
       assert.equal(refused, 10);
       assert.match(small.logs(), /event=connection_refused reason=max_connections limit=40/);
       await Promise.all(open.map((w) => w.close()));
-      await h.sleep(300);
+      // the server has counted the 40 closed sockets out (only the /metrics request is left)
+      await metricsShow(small, [/^moonbase_connections 1$/m, /^moonbase_sessions 0$/m]);
       const s = await h.authed(small);
       assert.equal((await s.ws.request('session.heartbeat', {})).type, 'session.heartbeat');
       await s.ws.close();
-      await h.sleep(300);
-      const metrics = (await small.http('GET', '/metrics')).text;
-      assert.match(metrics, /^moonbase_sessions 0$/m);
-      assert.match(metrics, /^moonbase_connections 1$/m, 'only this /metrics request');
+      // sessions 0, and connections 1: only this /metrics request
+      await metricsShow(small, [/^moonbase_sessions 0$/m, /^moonbase_connections 1$/m]);
       assert.ok(fdCount(small.pid) <= before + 2, `fds ${before} -> ${fdCount(small.pid)}`);
     } finally {
       assert.equal(await small.stop(), 0);
@@ -464,8 +480,9 @@ return M
     const m = await server.http('POST', '/v1/matches', { mode: 'flood' }, { authorization: `Bearer ${slow.token}` });
     assert.equal(m.status, 201, m.text);
     for (const p of [slow, good]) assert.equal((await p.ws.request('match.join', { match_id: m.json.match_id })).type, 'match.joined');
-    await slow.ws.next('match.state', 5000);
-    await h.sleep(1000);
+    const first = await slow.ws.next('match.state', 5000);
+    // warm-up before the memory baseline: a second of ticks (60 Hz) has reached the reader
+    await slow.ws.next((x) => x.type === 'match.state' && x.payload.tick >= first.payload.tick + 60, 15000);
     const base = rssKb(server.pid);
     const logFrom = server.logs().length;
     slow.ws.socket._socket.pause(); // stop reading: the kernel buffers fill, then the server's queue
@@ -480,7 +497,8 @@ return M
     try {
       line = await cut;
       const cutMs = Date.now() - t0;
-      // keep pausing a few seconds more: nothing may grow
+      // keep pausing a few seconds more: nothing may grow (a fixed wait on purpose: the point is
+      // that nothing happens to the server's memory meanwhile)
       await h.sleep(3000);
       const after = rssKb(server.pid);
       const stateRate = states / ((Date.now() - t0) / 1000);
@@ -581,7 +599,7 @@ describe('slowloris and half-open HTTP', () => {
       const p = await h.authed(server);
       await p.ws.close();
       assert.ok(Date.now() - t < 3000, 'served promptly');
-      await h.sleep(300);
+      await h.sleep(300); // pacing on purpose: the probes are spread over the attack, not a wait for a condition
     }
     const results = await Promise.all(socks.map((x) => x.closed));
     const open_ = socks.filter((x, i) => !results[i]).map((x) => x.name);
@@ -635,7 +653,7 @@ describe('10,000 connect / authenticate / disconnect cycles', () => {
         }));
       };
       await run(1000); // warm-up: pools, caches and allocator arenas reach their size
-      await h.sleep(200);
+      await metricsShow(server, [/^moonbase_sessions 0$/m, /^moonbase_connections 1$/m]); // every cycle's socket freed
       const base = rssKb(server.pid);
       const fds = fdCount(server.pid);
       const t0 = Date.now();
@@ -645,7 +663,7 @@ describe('10,000 connect / authenticate / disconnect cycles', () => {
         samples.push(rssKb(server.pid));
       }
       const ms = Date.now() - t0;
-      await h.sleep(300);
+      await metricsShow(server, [/^moonbase_sessions 0$/m, /^moonbase_connections 1$/m]);
       const end = rssKb(server.pid);
       log(`10,000 cycles (${PARALLEL} in parallel) in ${ms} ms (${Math.round(TOTAL / (ms / 1000))}/s), errors ${errors}; ` +
         `server RSS after warm-up ${base} kB, per 1000: ${samples.join(' ')} kB, end ${end} kB (${end - base >= 0 ? '+' : ''}${end - base} kB); fds ${fds} -> ${fdCount(server.pid)}`);

@@ -176,7 +176,9 @@ describe('hot reload', () => {
   it('SIGHUP reloads every mode (each gets a new version); so does POST /v1/admin/scripts/reload', async () => {
     fs.writeFileSync(hotPath, HOT_V1.replace('local TAG = "v1"', 'local TAG = "v6"'));
     await waitVersion('hot', 6);
-    await h.sleep(300); // let the watcher settle
+    // let the watcher settle: a fixed wait on purpose, the point is that no reload from the file
+    // write is still pending when `before` is read (nothing observable says "no event pending")
+    await h.sleep(300);
     const before = Object.fromEntries((await scripts()).modes.map((m) => [m.mode, m.version]));
     const from = server.logs().length;
     process.kill(server.pid, 'SIGHUP');

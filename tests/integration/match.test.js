@@ -146,8 +146,12 @@ describe('matches', () => {
       assert.equal(fin.payload.result.reason, 'last_standing');
       assert.equal(typeof fin.payload.result.ticks, 'number');
     }
-    // nothing from the match after match.finished
-    await h.sleep(300);
+    // nothing from the match after match.finished: once a join says not_found the match is gone
+    // (no more ticks), and its reply comes after anything the match had sent this socket
+    await h.waitFor('the finished match is gone', async () => {
+      const r = await ps[0].ws.request('match.join', { match_id: id });
+      return r.type === 'error' && r.payload.code === 'not_found';
+    }, 10000);
     const rec = ps[0].ws.received;
     assert.ok(rec.slice(rec.findIndex((m) => m.type === 'match.finished') + 1).every((m) => m.type !== 'match.state'));
 

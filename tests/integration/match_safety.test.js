@@ -86,6 +86,7 @@ describe('match safety', () => {
     const t0 = Date.now();
     const result = await fn();
     const rest = windowMs - (Date.now() - t0);
+    // a measurement window on purpose: the ticks counted over a fixed time are the result
     if (rest > 0) await h.sleep(rest);
     const states = n1.ws.received.slice(from).filter((m) => m.type === 'match.state' && m.payload.tick >= first.payload.tick);
     const ticks = states.filter((m) => m.payload.tick - first.payload.tick < (windowMs / 1000) * 20);
@@ -115,11 +116,10 @@ describe('match safety', () => {
     const log = await server.waitForLog(new RegExp(`event=match_script_error match=${id} mode=boom version=1 tick=\\d+ error=.*boom in tick`), 2000);
     assert.match(log, /stack traceback/);
     // stored like any finished match, reason "error"
-    let stored;
-    for (let i = 0; i < 50 && !(stored && stored.ticks !== undefined); i++) {
-      stored = (await server.http('GET', `/v1/matches/${id}`, undefined, bearer(p))).json;
-      await h.sleep(100);
-    }
+    const stored = await h.waitFor('the stored match', async () => {
+      const r = (await server.http('GET', `/v1/matches/${id}`, undefined, bearer(p))).json;
+      return r && r.ticks !== undefined ? r : null;
+    }, 10000);
     assert.equal(stored.status, 'finished');
     assert.equal(stored.reason, 'error');
     assert.equal(stored.result.error, fin.payload.result.error);
@@ -174,9 +174,11 @@ describe('match safety', () => {
     assert.match(fin.payload.result.error, /^memory budget exceeded: not enough memory/);
     await neighbourAlive();
     // the VM is gone: Lua memory is back well under the cap
-    await h.sleep(200);
-    const mem = metric((await server.http('GET', '/metrics')).text, 'moonbase_lua_memory_bytes');
-    assert.ok(mem < 8 * 1024 * 1024, `moonbase_lua_memory_bytes ${mem}`);
+    let mem;
+    await h.waitFor('moonbase_lua_memory_bytes under 8 MiB', async () => {
+      mem = metric((await server.http('GET', '/metrics')).text, 'moonbase_lua_memory_bytes');
+      return mem < 8 * 1024 * 1024;
+    }, 10000).catch((e) => assert.fail(`${e.message}: moonbase_lua_memory_bytes ${mem}`));
   });
 
   it('sandbox escapes fail inside a match script; allowed calls work', async () => {

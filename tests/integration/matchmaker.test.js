@@ -178,8 +178,7 @@ describe('matchmaker', () => {
     await ws2.ok('session.connect', { token: c.token });
     open.push({ ws: ws2 });
     const ct = await c.ws.ok('matchmaker.add', { mode: 'mmto', properties: { skill: 1 } });
-    await ws2.close();
-    await h.sleep(300);
+    await h.closeSession(server, ws2, c.player_id); // the server has run its close handlers
     assert.equal((await stats(b)).modes.mmto.tickets, 1, 'still one socket: the ticket stays');
     const rm = await c.ws.ok('matchmaker.remove', { ticket_id: ct.ticket_id });
     assert.equal(rm.reason, 'removed');

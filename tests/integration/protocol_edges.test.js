@@ -118,7 +118,7 @@ describe('RFC 6455 §5.1: unmasked client frames', () => {
     const f = frame(1, JSON.stringify({ cid: 'm2', type: 'session.heartbeat', payload: { pad: 'x'.repeat(300) } }));
     for (const part of [f.subarray(0, 1), f.subarray(1, 3), f.subarray(3, 6), f.subarray(6, 100), f.subarray(100)]) {
       s.write(part);
-      await h.sleep(20); // separate TCP segments (the point is that they arrive apart)
+      await h.sleep(20); // separate TCP segments: a fixed gap on purpose (the point is that they arrive apart)
     }
     await nextText(s, (m) => m.cid === 'm2');
     s.destroy();

@@ -151,8 +151,15 @@ describe('script faults: only the failing match ends', () => {
           }
           assert.deepEqual(f, fins[0]);
         }
-        // exactly one match.finished per player, and nothing from the match after it
-        await h.sleep(200);
+        // exactly one match.finished per player, and nothing from the match after it: once a join
+        // says not_found the match is gone, and each socket's reply comes after anything the match
+        // had sent it
+        for (const p of watchers) {
+          await h.waitFor('the match is gone', async () => {
+            const r = await p.ws.request('match.join', { match_id: id });
+            return r.type === 'error' && r.payload.code === 'not_found';
+          }, 10000);
+        }
         for (const p of watchers) {
           const rec = p.ws.received;
           assert.equal(rec.filter((m) => m.type === 'match.finished').length, 1, `${where}/${what}: match.finished count`);

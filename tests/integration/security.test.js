@@ -2,7 +2,7 @@
 // Security (issue 9, "Security"): forged tokens of every kind are refused over REST Bearer and
 // session.connect; refresh tokens are single use and revocable; production mode refuses the
 // development key and weak admin tokens; admin routes need the admin token; secrets never reach
-// the log; SQL is parameterised (a source check); logins are rate-limited per account and per IP.
+// the log; logins are rate-limited per account and per IP.
 //
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -412,7 +412,8 @@ describe('secrets never appear in the log (log level debug)', () => {
   });
 });
 
-// ---- SQL: parameterised statements only ------------------------------------------------------
+// ---- source scan helper (the admin-route scan above) ---------------------------------------
+// The SQL and constant-time source checks live in tools/lint-sources.js (a tools/test.sh step).
 
 function* walk(dir) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -421,167 +422,6 @@ function* walk(dir) {
     else yield p;
   }
 }
-
-/** C text with comments blanked (string and char literals kept). */
-function stripComments(src) {
-  let out = '';
-  for (let i = 0; i < src.length; ) {
-    const c = src[i];
-    if (c === '"' || c === "'") {
-      let j = i + 1;
-      while (j < src.length && src[j] !== c) j += src[j] === '\\' ? 2 : 1;
-      out += src.slice(i, j + 1);
-      i = j + 1;
-    } else if (src.startsWith('/*', i)) {
-      const j = src.indexOf('*/', i + 2);
-      const end = j < 0 ? src.length : j + 2;
-      out += src.slice(i, end).replace(/[^\n]/g, ' ');
-      i = end;
-    } else if (src.startsWith('//', i)) {
-      const j = src.indexOf('\n', i);
-      const end = j < 0 ? src.length : j;
-      out += ' '.repeat(end - i);
-      i = end;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Calls of `names` in C text: [{name, args: [text...], line}] (arguments split at top-level commas). */
-function calls(text, names) {
-  const res = [];
-  const re = new RegExp(`\\b(${names.join('|')})\\s*\\(`, 'g');
-  for (let m; (m = re.exec(text)); ) {
-    // skip declarations/definitions: the name preceded by a type (e.g. "void mb_db_query(")
-    const before = text.slice(Math.max(0, m.index - 40), m.index);
-    if (/\b(void|char|int|static|const|mb_status|size_t)\s*\*?\s*$/.test(before)) continue;
-    let depth = 0;
-    let i = m.index + m[0].length;
-    let cur = '';
-    const args = [];
-    for (; i < text.length; i++) {
-      const c = text[i];
-      if (c === '"' || c === "'") {
-        let j = i + 1;
-        while (j < text.length && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
-        cur += text.slice(i, j + 1);
-        i = j;
-        continue;
-      }
-      if (c === '(' || c === '[' || c === '{') depth++;
-      if (c === ')' || c === ']' || c === '}') {
-        if (depth === 0) break;
-        depth--;
-      }
-      if (c === ',' && depth === 0) {
-        args.push(cur.trim());
-        cur = '';
-        continue;
-      }
-      cur += c;
-    }
-    args.push(cur.trim());
-    res.push({ name: m[1], args, line: text.slice(0, m.index).split('\n').length });
-  }
-  return res;
-}
-
-const SQL_WORDS = /\b(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|DELETE|WITH|CREATE|DROP|ALTER|TRUNCATE|WHERE|VALUES|ORDER\s+BY)\b/;
-const CONVERSION = /%[-+ #0]*(\d+|\*)?(\.(\d+|\*))?(hh|h|ll|l|z|j|t|L)?[sdiuxXcfeEgGp]/;
-const literals = (arg) => (arg.match(/"(\\.|[^"\\])*"/g) || []).map((s) => s.slice(1, -1)).join('');
-
-// Reviewed exceptions: file, function called, and the exact format/argument text. Each is a
-// finding (reported), kept only so that the check fails on anything NEW.
-const SQL_ALLOW = [
-  { file: 'modules/social/social.c', name: 'mb_db_query', text: 'u->delete_sql', why: 'undo_pump: one fixed DELETE statement per table, from the static undo[] list' },
-  { file: 'runtime/db.c', name: 'mb_db_query', text: 'd->sql', why: 'the durable queue replays the SQL text it was given (a static statement of the caller)' },
-  { file: 'runtime/db.c', name: 'PQsendQueryParams', text: 'q->sql', why: 'the pool sends the copy of the statement mb_db_query was given' },
-  { file: 'runtime/db.c', name: 'PQexec', text: 'sql', why: 'migrations: the contents of migrations/*.sql, run at start-up' },
-];
-
-describe('SQL is parameterised (source check of runtime/ and modules/)', () => {
-  const sources = [];
-  for (const dir of ['runtime', 'modules']) {
-    for (const file of walk(path.join(h.REPO_ROOT, dir))) {
-      if (/\.(c|h)$/.test(file)) sources.push({ rel: path.relative(h.REPO_ROOT, file), text: stripComments(fs.readFileSync(file, 'utf8')) });
-    }
-  }
-  const allowed = (rel, name, text) => SQL_ALLOW.find((a) => a.file === rel && a.name === name && a.text === text);
-  const used = new Set();
-
-  it('no printf-style call formats SQL (a format string with SQL keywords and a conversion)', () => {
-    const found = [];
-    for (const { rel, text } of sources) {
-      for (const c of calls(text, ['sprintf', 'snprintf', 'vsprintf', 'vsnprintf', 'asprintf', 'vasprintf', 'mb_sprintf', 'mb_buf_printf', 'strcat', 'strncat'])) {
-        const fmt = c.args.map(literals).join(' ');
-        if (!SQL_WORDS.test(fmt) || !(CONVERSION.test(fmt) || /strn?cat/.test(c.name))) continue;
-        const a = allowed(rel, c.name, literals(c.args.find((x) => SQL_WORDS.test(literals(x))) || ''));
-        if (a) {
-          used.add(a);
-          continue;
-        }
-        found.push(`${rel}:${c.line}: ${c.name}("${fmt}")`);
-      }
-    }
-    assert.deepEqual(found, [], `string-built SQL:\n${found.join('\n')}`);
-  });
-
-  it('every statement handed to PostgreSQL is a literal (or a static const char[] literal of the same file)', () => {
-    const found = [];
-    let n = 0;
-    for (const { rel, text } of sources) {
-      const statics = new Set([...text.matchAll(/static\s+const\s+char\s+(\w+)\s*\[\s*\]\s*=\s*"/g)].map((m) => m[1]));
-      const targets = { mb_db_query: 0, mb_db_durable: 1, PQexec: 1, PQexecParams: 1, PQsendQuery: 1, PQsendQueryParams: 1, PQprepare: 2, PQsendPrepare: 2 };
-      for (const c of calls(text, Object.keys(targets))) {
-        const arg = c.args[targets[c.name]];
-        if (arg === undefined) continue;
-        n++;
-        // literal pieces and literal-producing macros only: "..." ACCOUNT_COLS SOCIAL_TS("x")
-        const rest = arg.replace(/"(\\.|[^"\\])*"/g, '').replace(/\b[A-Z][A-Z0-9_]*\s*(\([^()]*\))?/g, '').trim();
-        if (rest === '' || statics.has(arg)) continue;
-        const a = allowed(rel, c.name, arg);
-        if (a) {
-          used.add(a);
-          continue;
-        }
-        found.push(`${rel}:${c.line}: ${c.name}(${arg}, ...)`);
-      }
-    }
-    assert.ok(n >= 20, `found only ${n} statements: the scan is broken`);
-    assert.deepEqual(found, [], `statements built at run time:\n${found.join('\n')}`);
-  });
-
-  it('the allow-list has no stale entries (each exception still exists)', () => {
-    const stale = SQL_ALLOW.filter((a) => !used.has(a));
-    assert.deepEqual(stale.map((a) => `${a.file} ${a.name}(${a.text})`), [], 'remove fixed exceptions from SQL_ALLOW');
-  });
-
-  it('the scan catches string-built SQL (self-test)', () => {
-    const sample = stripComments(`
-      /* mb_sprintf("SELECT %s", x) in a comment is fine */
-      char *q = mb_sprintf("SELECT * FROM accounts WHERE name = '%s'", name);
-      snprintf(buf, sizeof buf, "DELETE FROM t "
-               "WHERE id = %d", id);
-      mb_db_query(q, 0, NULL, cb, NULL);
-      mb_db_query("SELECT 1 FROM t WHERE a = $1", 1, p, cb, NULL);`);
-    const fmts = calls(sample, ['mb_sprintf', 'snprintf']).map((c) => c.args.map(literals).join(' ')).filter((f) => SQL_WORDS.test(f) && CONVERSION.test(f));
-    assert.equal(fmts.length, 2, JSON.stringify(fmts));
-    const q = calls(sample, ['mb_db_query']).map((c) => c.args[0]);
-    assert.deepEqual(q, ['q', '"SELECT 1 FROM t WHERE a = $1"']);
-  });
-
-  it('secrets are compared in constant time (jwt.c: crypto_verify_32; http.c admin token: sodium_memcmp)', () => {
-    const jwt = sources.find((s) => s.rel === 'runtime/jwt.c').text;
-    const http = sources.find((s) => s.rel === 'runtime/http.c').text;
-    assert.match(jwt, /crypto_verify_32\s*\(/);
-    assert.doesNotMatch(jwt, /\b(memcmp|strcmp|strncmp)\s*\(\s*(sig|mac)\b/);
-    assert.match(http, /sodium_memcmp\s*\(\s*tok\s*,\s*admin/);
-    assert.doesNotMatch(http, /\b(strcmp|strncmp|memcmp)\s*\(\s*tok\s*,\s*admin/);
-  });
-});
 
 describe('login attempts are rate-limited', () => {
   it('per account: the 6th wrong password within a minute is 429 (even with the right password); another account is not limited', async () => {

@@ -252,13 +252,13 @@ describe('session timeouts (--idle-timeout-ms 1500 --auth-timeout-ms 1000)', () 
     while (Date.now() - t0 < 2400) {
       if (i++ % 2) s.ws.send({ type: 'session.heartbeat', payload: {} });
       else assert.equal((await s.ws.request('session.heartbeat', {})).type, 'session.heartbeat');
-      await h.sleep(400);
+      await h.sleep(400); // pacing on purpose: the point is that the socket is NOT closed meanwhile
     }
     assert.ok(s.ws.isOpen, 'still open after 2.4 s of heartbeats');
     // any message counts as activity, even one answered with an error
     for (let k = 0; k < 4; k++) {
       s.ws.send({ type: 'no.such', payload: {} });
-      await h.sleep(400);
+      await h.sleep(400); // pacing on purpose (nothing may close the socket)
     }
     assert.ok(s.ws.isOpen, 'still open after 1.6 s of (refused) messages');
     const closed = await s.ws.waitClosed(4000);
@@ -282,6 +282,7 @@ describe('session timeouts (--idle-timeout-ms 1500 --auth-timeout-ms 1000)', () 
 
   it('a socket that connects in time is not closed by the auth timeout', async () => {
     const s = await h.authed(server);
+    // fixed waits on purpose: the point is that nothing happens (no close) past the auth timeout
     await h.sleep(700);
     s.ws.send({ type: 'session.heartbeat', payload: {} });
     await h.sleep(700); // 1.4 s after opening: past the auth timeout, within the idle timeout

@@ -173,8 +173,7 @@ describe('social', () => {
     await b2.ok('session.connect', { token: b.token });
     await b.ws.close(); // b2 still open: nothing
     await a.ws.expectNone('presence.changed', 500);
-    await b2.close();
-    await h.sleep(300);
+    await h.closeSession(server, b2, b.player_id); // the last socket is gone: the grace runs
     const b3 = await server.ws(); // back within the grace
     await b3.ok('session.connect', { token: b.token });
     await a.ws.expectNone('presence.changed', GRACE_MS + 500);
@@ -317,9 +316,12 @@ describe('social', () => {
     assert.deepEqual(r.json, want);
     // the same from a REST-only client of a (no socket: relationships read from the database)
     await a.ws.close();
-    await h.sleep(GRACE_MS + 500);
-    const r2 = await server.http('GET', `/v1/presence?ids=${q}`, undefined, bearer(a));
     want.presences[0] = { status: 'offline', player_id: a.player_id };
+    let r2;
+    await h.waitFor('a offline after the grace', async () => {
+      r2 = await server.http('GET', `/v1/presence?ids=${q}`, undefined, bearer(a));
+      return r2.json && r2.json.presences && r2.json.presences[0].status === 'offline';
+    }, GRACE_MS + 10000);
     assert.deepEqual(r2.json, want);
     for (const bad of ['', '?ids=', '?ids=abc', `?ids=${a.player_id},,x`,
       '?ids=' + Array.from({ length: 26 }, () => crypto.randomUUID()).join(',')]) {

@@ -92,12 +92,16 @@ end)
       for (let i = 0; sending; i++) {
         const content = `msg-${i}`;
         sent.push({ content, reply: a.ws.request('chat.send', { channel_id: room, content }, { cid: `s${i}`, timeoutMs: 60000 }) });
-        await h.sleep(4);
+        await h.sleep(4); // pacing on purpose: the burst is spread over time
       }
     })();
-    await h.sleep(400);
+    // replies of the burst seen so far: acknowledged (chat.message) and refused (unavailable)
+    const burstReplies = (type, code) => a.ws.received.filter((m) => /^s\d+$/.test(m.cid || '') && m.type === type &&
+      (!code || m.payload.code === code)).length;
+    await until('60 sends acknowledged before the outage', async () => burstReplies('chat.message') >= 60, RECOVERY_MS);
     await pg.stop(); // in the middle of the burst
-    await h.sleep(1000); // keep sending while it is down
+    // keep sending while it is down, until the server has refused a good number of them
+    await until('20 sends refused while down', async () => burstReplies('error', 'unavailable') >= 20, RECOVERY_MS);
 
     // what needs the database says unavailable; presence does not need it
     const fr = await server.http('GET', '/v1/friends', undefined, bearer(b));
@@ -122,7 +126,8 @@ end)
       const last = sent[sent.length - 1];
       return last && (await last.reply).type === 'chat.message';
     }, RECOVERY_MS);
-    await h.sleep(300);
+    const ackedSoFar = burstReplies('chat.message');
+    await until('20 more sends acknowledged after the restart', async () => burstReplies('chat.message') >= ackedSoFar + 20, RECOVERY_MS);
     sending = false;
     await burst;
 
@@ -139,8 +144,8 @@ end)
     });
     assert.ok(acked.size > 50, `acknowledged before and after the outage: ${acked.size}`);
     assert.ok(refused.size > 10, `refused while down: ${refused.size}`);
-    // exactly one reply per cid
-    await h.sleep(200);
+    // exactly one reply per cid (a second one would have arrived before this round trip's reply)
+    await h.roundTrip(a.ws);
     for (let i = 0; i < sent.length; i++) assert.equal(a.ws.received.filter((m) => m.cid === `s${i}`).length, 1, `s${i}`);
 
     // b received exactly the acknowledged messages, in order
@@ -191,9 +196,12 @@ end)
       CREATE TRIGGER slow_notif BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION slow_notif();`);
     const r = await server.http('POST', '/v1/rpc/notify', { n: 42 }, bearer(p));
     assert.deepEqual(r.json, { ok: true });
-    await h.sleep(300);
+    // the INSERT is in flight: its trigger sleeps in PostgreSQL
+    await until('the notification INSERT in flight', async () =>
+      Number(await psqlIn(dbUrl, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")) >= 1, RECOVERY_MS);
     await pg.stop();
-    await h.sleep(500);
+    // the server has seen the database go away
+    await until('/healthz 503 while the database is down', async () => (await server.http('GET', '/healthz')).status === 503, RECOVERY_MS);
     await pg.start();
     await psqlIn(dbUrl, 'DROP TRIGGER slow_notif ON notifications');
     const n = await p.ws.next('notification.new', RECOVERY_MS);

@@ -82,6 +82,8 @@ const procStat = () => {
 };
 
 let stopping = false;
+// The soak is a time-based workload: its sleeps are pacing on purpose (a loop every N ms, a
+// back-off after a failure, a player staying in a match), not waits for a condition.
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const loop = async (everyMs, fn) => {
   while (!stopping) {
@@ -154,7 +156,7 @@ async function groupLoop(group) {
     const c = await timed('rest_match_create', () => http('POST', '/v1/matches', { mode: 'arena', params: { round_ms: 60000 } }, bearer(group.players[0].auth.token)));
     if (!c || c.status !== 201) {
       fail('match.create', c && c.text);
-      await sleep(2000);
+      await sleep(2000); // back-off after a failure (pacing)
       continue;
     }
     counts.matches++;
@@ -182,7 +184,7 @@ async function matchmakerLoop(p) {
     const t = await timed('matchmaker_add', () => p.ws.request('matchmaker.add', { mode: 'arena', properties: { skill: 1000, region: 'eu' } }, { timeoutMs: 10000 }));
     if (!t || t.type !== 'matchmaker.ticket') {
       if (t) fail('matchmaker.add', JSON.stringify(t.payload));
-      await sleep(2000);
+      await sleep(2000); // back-off after a failure (pacing)
       continue;
     }
     const m = await p.ws.next('matchmaker.matched', 30000).catch(() => null);
@@ -193,7 +195,7 @@ async function matchmakerLoop(p) {
     counts.mm_matched++;
     const j = await p.ws.request('match.join', { match_id: m.payload.match_id }, { timeoutMs: 10000 }).catch(() => null);
     if (!j || j.type !== 'match.joined') fail('mm.join', j && JSON.stringify(j.payload));
-    await sleep(10000);
+    await sleep(10000); // the player stays in the match for 10 s (workload)
     await p.ws.request('match.leave', {}, { timeoutMs: 10000 }).catch(() => {});
   }
 }

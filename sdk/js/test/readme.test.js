@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startServer, player } from './helpers.js';
+import { startServer, player, until } from './helpers.js';
 
 const README = new URL('../README.md', import.meta.url);
 
@@ -33,9 +33,11 @@ describe('README', () => {
       const { match_id } = await matched;
       await other.socket.joinMatch(match_id);
       await other.socket.joinChat(`match:${match_id}`);
-      await new Promise((r) => setTimeout(r, 1000));
+      // the example is in the chat channel once its 'gl hf!' is stored
+      await until(async () => (await other.client.chatHistory(`match:${match_id}`)).messages.some((m) => m.content === 'gl hf!'),
+        { timeoutMs: 30000, everyMs: 100, what: "the example's 'gl hf!'" });
+      // the server queued the hello for the example before this reply, so before the match.finished below
       await other.socket.sendChat(`match:${match_id}`, 'hello from the other one');
-      await new Promise((r) => setTimeout(r, 1000));
       await other.socket.leaveMatch();
       const { err, stdout, stderr } = await run;
       assert.equal(err, null, `${stderr}\n${stdout}`);

@@ -172,6 +172,7 @@ describe('reconnect', () => {
       const d = await drop;
       assert.equal(d.code, 4001);
       assert.equal(d.willReconnect, false);
+      // a fixed wait on purpose: the point is that no reconnect happens (FAST would retry by now)
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(socket.state, 'closed');
       await socket.connect(); // the application may connect again on purpose
@@ -208,6 +209,7 @@ describe('reconnect', () => {
       px.cut();
       await drop;
       socket.close();
+      // a fixed wait on purpose: the point is that no attempt happens (two reconnect delays)
       await new Promise((r) => setTimeout(r, 600));
       assert.equal(reconnects.length, 0);
       assert.equal(socket.state, 'closed');

@@ -45,6 +45,7 @@ describe('Socket', () => {
     // The server closes sockets silent for 1.5 s (--idle-timeout-ms): heartbeats every 300 ms.
     const { socket } = await player(server, { socket: { heartbeatMs: 300 } });
     const disconnects = collect(socket, 'disconnect');
+    // a fixed wait on purpose: the point is that nothing happens (no close) past the idle timeout
     await new Promise((r) => setTimeout(r, 2500));
     assert.equal(socket.state, 'open');
     assert.equal(disconnects.length, 0);
@@ -222,7 +223,12 @@ describe('Socket', () => {
     await until(() => states.length >= 2, { what: 'two states' });
     off();
     const n = states.length;
-    await new Promise((r) => setTimeout(r, 200));
+    // a new state reaches the socket ('*' still listens: a move changes the state); the removed
+    // listener sees none
+    socket.sendInput({ action: 'move', x: 7, y: 7 });
+    const me = client.session.player_id;
+    await until(() => all.some((e) => e.type === 'match.state' && e.payload.players[me] && e.payload.players[me].x === 7),
+      { timeoutMs: 10000, what: 'the state after the move' });
     assert.equal(states.length, n);
     assert.equal(states[0].type, 'match.state');
     assert.ok(all.some((e) => e.type === 'match.state'));
