@@ -2,7 +2,7 @@
 #include "db.h"
 #include "log.h"
 #include "mb.h"
-#include "server.h"
+#include "loop.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,0 +1,11 @@
+/*
+ * uuid.h - random ids (base layer: no runtime state).
+ */
+#ifndef MB_UUID_H
+#define MB_UUID_H
+
+/* A random RFC 4122 version 4 id ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx")
+ * from libsodium's CSPRNG, NUL-terminated. */
+void mb_uuid(char out[37]);
+
+#endif
