@@ -352,7 +352,6 @@ static void route_admin_scripts(mb_http_req *r)
         json_array_append_new(arr, o);
     }
     json_t *body = json_pack("{s:o}", "modes", arr);
-    extern json_t *rpc_status_json(void);
     json_object_set_new(body, "server", rpc_status_json());
     mb_http_respond(r, 200, body);
 }
@@ -407,10 +406,6 @@ static void route_admin_match_end(mb_http_req *r)
 
 /* ------------------------------------------------------------- module */
 
-void rpc_init(void);
-void rpc_destroy(void);
-void rpc_route(mb_http_req *r);
-
 static const mb_field join_fields[] = {
     {"match_id", MB_F_STRING, true, 1, 64},
     {"metadata", MB_F_OBJECT, false, 0, 32},
@@ -437,7 +432,6 @@ static const mb_route routes[] = {
     {"POST", "/v1/admin/matches/{id}/end", route_admin_match_end, MB_AUTH_ADMIN, false},
 };
 
-void match_mode_reloaded(const char *mode);
 static void on_mode_reload(const char *mode, const mode_version *v)
 {
     if (v && v->has_reload) match_mode_reloaded(mode);
