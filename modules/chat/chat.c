@@ -467,6 +467,8 @@ static void chat_before_sleep(void)
                                               it->ref.kind == CHAT_DM ? json_string(it->ref.peer) : json_null()));
         last = it;
     }
+    /* q_head was not NULL, so the loop ran at least once and last is set */
+    // cppcheck-suppress nullPointer
     q_head = last->next;
     if (!q_head) q_tail = NULL;
     last->next = NULL;

@@ -241,6 +241,8 @@ void notifications_flush(void)
                                               "type", n->type, "subject", n->subject, "content", n->content));
         last = n;
     }
+    /* q_head was not NULL, so the loop ran at least once and last is set */
+    // cppcheck-suppress nullPointer
     q_head = last->next;
     if (!q_head) q_tail = NULL;
     last->next = NULL;
