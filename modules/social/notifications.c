@@ -255,10 +255,8 @@ void notifications_flush(void)
     free(param);
 }
 
-static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    /* the prepare hook flushes next */
-}
+/* Nothing to do: the prepare hook flushes next. */
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) {}
 
 static notif *notif_new(const char *player, const char *type, const char *subject, json_t *content /* steals */)
 {
