@@ -1,14 +1,15 @@
 # Moonbase: a thin wrapper over CMake (CMakePresets.json) and tools/*.sh.
 #
 #   make run                 install deps, build, serve on 127.0.0.1:7350 (private PostgreSQL)
-#   make test                every suite: C unit (build/ + build-asan/), valgrind, Node integration x2
+#   make test                every suite: lint, C unit (build/ + build-asan/), valgrind, Node integration x2
 #   make test-unit           C unit tests only (both trees) + valgrind
 #   make test-integration    Node suites only (TESTS="tests/integration/x.test.js" for some files)
 #   make [build] | build-asan  one CMake tree (build/, build-asan/)
 #   make bench               load generator + in-process benches (tools/bench.sh, < 5 min)
 #   make fuzz                every libFuzzer target for 300 s (tools/fuzz.sh)
 #   make deps                tools/install-deps.sh
-#   make format              clang-format -i over C sources (when .clang-format exists)
+#   make lint                dependency rules, -Wmissing-prototypes, cppcheck, clang-format check
+#   make format              clang-format -i over C sources (.clang-format)
 #   make clean               remove build trees (not .moonbase/: the dev database lives there)
 #
 # Pass server flags to `make run` with ARGS="--log-level debug".
@@ -18,10 +19,10 @@ SHELL := /bin/bash
 TESTS ?=
 ARGS ?=
 
-.PHONY: help run test test-unit test-integration build build-asan bench fuzz deps format clean distclean pg-start pg-stop pg-status
+.PHONY: help run test test-unit test-integration build build-asan bench fuzz deps lint format clean distclean pg-start pg-stop pg-status
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 run:
 	@tools/run.sh $(ARGS)
@@ -49,6 +50,9 @@ fuzz: deps
 
 deps:
 	@tools/install-deps.sh
+
+lint: deps
+	@tools/lint.sh
 
 format:
 	@if [ -f .clang-format ]; then \

@@ -1,19 +1,21 @@
 /*
- * core.h - process-level runtime: start-up, the loop and its prepare hook,
- * modules, signals and graceful shutdown. Used by main.c (and tests).
+ * core.h - the top of the runtime (core.c): start-up, the module registry,
+ * signals and graceful shutdown. Used by main.c (and tests).
  */
 #ifndef MB_CORE_H
 #define MB_CORE_H
 
+#include "config.h"
+#include "module.h"
 #include "server.h"
 
 /* Run the server until SIGTERM/SIGINT; modules is a NULL-terminated list.
  * Returns the process exit code. cfg is borrowed for the whole run. */
 int mb_core_serve(const mb_config *cfg, const mb_module *const *modules);
 
-/* Load or create the development JWT key under data_dir (or use the
- * configured one). Returns -1 with a logged reason when production mode
- * lacks a proper key. */
-int mb_core_keys_init(const mb_config *cfg);
+/* The module registry, called through the hooks session.c and http.c get. */
+void mb_modules_session_authed(mb_session *s);
+void mb_modules_session_closed(mb_session *s);
+char *mb_modules_metrics(void);
 
 #endif

@@ -2,7 +2,7 @@
 #include "db.h"
 #include "log.h"
 #include "mb.h"
-#include "server.h"
+#include "loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -597,7 +597,7 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
         }
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) qsort(names, n, sizeof *names, cmp_str); /* qsort(NULL, 0) is undefined */
     int rc = 0, applied = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (exec_ok(pg, "BEGIN", "begin") < 0) { rc = -1; break; }

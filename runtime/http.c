@@ -7,7 +7,16 @@
  * owned by the runtime until mb_http_respond is called, even if the client
  * has gone (then the response is dropped).
  */
-#include "internal.h"
+#include "http_internal.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "map.h"
+#include "mb.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "session_internal.h"
+#include "token.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +25,13 @@
 #include <sodium.h>
 
 #define MAX_BODY (1024 * 1024)
+
+/* Upward calls (core.c sets them; harmless defaults until then). */
+static size_t no_connections(void) { return 0; }
+static char *no_module_metrics(void) { return NULL; }
+static mb_http_hooks hooks = {no_connections, no_module_metrics};
+
+void mb_http_set_hooks(const mb_http_hooks *h) { hooks = *h; }
 
 typedef struct route_entry {
     const mb_route *r;
@@ -519,7 +535,7 @@ static void route_metrics(mb_http_req *r)
     *mb_metric("moonbase_db_unavailable_total", "", MB_COUNTER,
                "queries refused because PostgreSQL was unavailable") = (double)st->unavailable;
     *mb_metric("moonbase_connections", "", MB_GAUGE, "open TCP connections (WebSocket + HTTP)") =
-        (double)mb_transport_connections();
+        (double)hooks.connections();
     char *text = mb_metrics_render();
     /* db latency histogram from the pool's buckets */
     static const char *les[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "+Inf"};
@@ -537,7 +553,7 @@ static void route_metrics(mb_http_req *r)
                           "moonbase_db_query_seconds_sum %.9g\nmoonbase_db_query_seconds_count %llu\n",
                           st->latency_sum_s, (unsigned long long)cum);
     free(text);
-    char *extra = mb_modules_metrics();
+    char *extra = hooks.module_metrics();
     if (extra && *extra) {
         size_t el = strlen(extra);
         out = mb_realloc(out, o + el + 1);

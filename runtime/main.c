@@ -13,6 +13,7 @@
 #include "log.h"
 
 #include "account.h"
+#include "match.h"
 
 extern const mb_module match_module;
 extern const mb_module vote_module;
@@ -21,7 +22,6 @@ extern const mb_module admin_module;
 extern const mb_module admin_history_module; /* finished matches, script errors */
 extern const mb_module social_module; /* before match: scripts get moonbase.notify */
 extern const mb_module chat_module;
-int match_simulate_main(int argc, char **argv);
 
 #ifndef MB_VERSION
 #define MB_VERSION "0.1.0"

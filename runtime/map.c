@@ -22,16 +22,6 @@ uint64_t mb_hash_bytes(const void *p, size_t n)
     return h;
 }
 
-static uint64_t hash_u64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 void mb_smap_init(mb_smap *m) { memset(m, 0, sizeof *m); }
 
 void mb_smap_free(mb_smap *m)
@@ -156,7 +146,7 @@ static void imap_grow(mb_imap *m)
     m->used = m->count;
     for (size_t i = 0; i < ocap; i++) {
         if (old[i].state != 1) continue;
-        size_t j = hash_u64(old[i].key) & (ncap - 1);
+        size_t j = mb_hash_u64(old[i].key) & (ncap - 1);
         while (m->slots[j].state) j = (j + 1) & (ncap - 1);
         m->slots[j] = old[i];
     }
@@ -166,7 +156,7 @@ static void imap_grow(mb_imap *m)
 static mb_imap_slot *imap_find(const mb_imap *m, uint64_t key)
 {
     if (!m->cap) return NULL;
-    size_t j = hash_u64(key) & (m->cap - 1);
+    size_t j = mb_hash_u64(key) & (m->cap - 1);
     while (m->slots[j].state) {
         if (m->slots[j].state == 1 && m->slots[j].key == key) return &m->slots[j];
         j = (j + 1) & (m->cap - 1);
@@ -189,7 +179,7 @@ void *mb_imap_put(mb_imap *m, uint64_t key, void *val)
         return old;
     }
     if ((m->used + 1) * 10 >= m->cap * 7) imap_grow(m);
-    size_t j = hash_u64(key) & (m->cap - 1);
+    size_t j = mb_hash_u64(key) & (m->cap - 1);
     while (m->slots[j].state == 1) j = (j + 1) & (m->cap - 1);
     if (m->slots[j].state == 0) m->used++;
     m->slots[j].state = 1;

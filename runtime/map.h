@@ -58,4 +58,16 @@ int mb_imap_next(const mb_imap *m, size_t *iter, uint64_t *key, void **val);
 
 uint64_t mb_hash_bytes(const void *p, size_t n);
 
+/* splitmix64's finaliser: spreads consecutive integers over a table (the
+ * mb_imap hash; the matchmaker's tables; the Lua host's RNG seeding). */
+static inline uint64_t mb_hash_u64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
 #endif

@@ -1,6 +1,7 @@
 /* protocol.c - envelope parsing, validation, registry (see protocol.h). */
 #include "protocol.h"
 #include "mb.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -118,21 +119,9 @@ char *mb_utf8_sanitize(char *s)
 {
     unsigned char *p = (unsigned char *)s;
     while (*p) {
-        int n = 0;
-        unsigned char c = *p;
-        if (c < 0x80) n = 1;
-        else if (c >= 0xC2 && c <= 0xDF) n = 2;
-        else if (c >= 0xE0 && c <= 0xEF) n = 3;
-        else if (c >= 0xF0 && c <= 0xF4) n = 4;
-        bool ok = n > 0;
-        for (int i = 1; ok && i < n; i++)
-            if ((p[i] & 0xC0) != 0x80) ok = false;
-        if (ok && n == 3) {
-            if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)) ok = false;
-        } else if (ok && n == 4) {
-            if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)) ok = false;
-        }
-        if (!ok) {
+        /* left = 4: the NUL fails the continuation checks before any read past it */
+        size_t n = mb_utf8_seq(p, 4);
+        if (!n) {
             *p++ = '?';
             continue;
         }
@@ -321,34 +310,13 @@ static const yajl_callbacks scan_callbacks = {
     sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
 };
 
-/* Strict UTF-8 (no overlong forms, surrogates or code points past
- * U+10FFFF), as jansson reads it; yajl's own check lets overlongs through. */
-static bool utf8_strict(const unsigned char *p, size_t len)
-{
-    const unsigned char *end = p + len;
-    while (p < end) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        unsigned char c = *p;
-        size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (n == 0 || (size_t)(end - p) < n) return false;
-        for (size_t i = 1; i < n; i++)
-            if ((p[i] & 0xC0) != 0x80) return false;
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
-            (c == 0xF4 && p[1] > 0x8F))
-            return false;
-        p += n;
-    }
-    return true;
-}
-
 int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v)
 {
     memset(v, 0, sizeof *v);
     v->data = data;
-    if (!utf8_strict((const unsigned char *)data, len)) return -1;
+    /* Strict UTF-8 (no overlong forms, surrogates or code points past
+     * U+10FFFF), as jansson reads it; yajl's own check lets overlongs through. */
+    if (!mb_utf8_valid(data, len)) return -1;
     /* yajl reads \v and \f as whitespace, JSON (and jansson) does not; raw
      * control bytes are invalid inside strings anyway */
     if (memchr(data, '\v', len) || memchr(data, '\f', len)) return -1;

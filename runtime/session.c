@@ -8,12 +8,25 @@
  * modules hear session_closed right then, and the struct itself is freed
  * in the prepare hook (never inside its own callback).
  */
-#include "internal.h"
+#include "session_internal.h"
+#include "log.h"
+#include "loop.h"
+#include "map.h"
+#include "mb.h"
+#include "metrics.h"
+#include "token.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Upward calls (core.c sets them; no-ops until then, e.g. in unit tests). */
+static void no_wake(struct lws *wsi) {}
+static void no_session_hook(mb_session *s) {}
+static mb_session_hooks hooks = {no_wake, no_session_hook, no_session_hook};
+
+void mb_session_set_hooks(const mb_session_hooks *h) { hooks = *h; }
 
 static mb_imap sessions;          /* id -> session */
 static mb_smap players;           /* player id -> first session of the player */
@@ -241,7 +254,7 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
         }
         return;
     }
-    mb_transport_wake(s->wsi);
+    hooks.wake(s->wsi);
 }
 
 /* Write what a session has queued; false when the connection failed. On a
@@ -270,7 +283,7 @@ void mb_sessions_flush(void)
         s->in_flush = false;
         if (s->dead || !s->wsi || !s->tx_count) continue;
         if (s->closing) { /* the close path writes what is queued, then the close frame */
-            mb_transport_wake(s->wsi);
+            hooks.wake(s->wsi);
             continue;
         }
         if (!write_queued(s)) mb_session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "write failed");
@@ -319,7 +332,7 @@ void mb_session_close(mb_session *s, int code, const char *reason)
     s->closing = true;
     s->close_code = code;
     snprintf(s->close_reason, sizeof s->close_reason, "%s", reason ? reason : "");
-    mb_transport_wake(s->wsi);
+    hooks.wake(s->wsi);
     /* A peer that never reads never lets the close frame out: the session
      * timer drops the connection if it is still open 3 s from now. */
     ev_timer_stop(mb_loop(), &s->timer);
@@ -498,7 +511,7 @@ void mb_session_on_closed(mb_session *s)
     ev_timer_stop(mb_loop(), &s->timer);
     if (s->authed) {
         player_unlink(s);
-        mb_modules_session_closed(s);
+        hooks.closed(s);
     }
     s->dead = true;
     *mb_m_sessions -= 1;
@@ -584,7 +597,7 @@ static void on_connect(mb_session *s, const char *cid, json_t *payload)
     mb_info("session_connected", "session=%llu player=%s", (unsigned long long)s->id, s->player_id);
     json_t *p = json_pack("{s:s}", "player_id", s->player_id);
     mb_session_send(s, "session.connected", cid, p);
-    mb_modules_session_authed(s);
+    hooks.authed(s);
 }
 
 static void on_heartbeat(mb_session *s, const char *cid, json_t *payload)
@@ -608,4 +621,35 @@ static const mb_msg_def builtin[] = {
 void mb_session_register_builtin(void)
 {
     mb_protocol_register(builtin, MB_ARRAY_LEN(builtin));
+}
+
+/* ---------------------------------------------------- message metrics */
+double *mb_m_sessions, *mb_m_sessions_total, *mb_m_errors[MB_E__COUNT];
+
+static mb_smap in_metrics, out_metrics;
+
+static double *msg_metric(mb_smap *m, const char *name, const char *type)
+{
+    double *v = mb_smap_get(m, type);
+    if (v) return v;
+    char labels[128];
+    char safe[65];
+    size_t j = 0;
+    for (const char *p = type; *p && j < 64; p++)
+        safe[j++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '_' : *p;
+    safe[j] = '\0';
+    snprintf(labels, sizeof labels, "type=\"%s\"", safe);
+    v = mb_metric(name, labels, MB_COUNTER, m == &in_metrics ? "messages received by type"
+                                                             : "messages sent by type");
+    if (m->count < 512) mb_smap_put(m, type, v);
+    return v;
+}
+
+double *mb_metric_msg_in(const char *type) { return msg_metric(&in_metrics, "moonbase_messages_in_total", type); }
+double *mb_metric_msg_out(const char *type) { return msg_metric(&out_metrics, "moonbase_messages_out_total", type); }
+
+void mb_metric_msg_free(void)
+{
+    mb_smap_free(&in_metrics);
+    mb_smap_free(&out_metrics);
 }

@@ -7,7 +7,14 @@
  * masking check lws 4.1 lacks, 431 for oversized Authorization headers and
  * malloc_trim after bursts of closes (docs/DEPLOYING.md, docs/PROTOCOL.md).
  */
-#include "internal.h"
+#include "transport.h"
+#include "http_internal.h"
+#include "log.h"
+#include "loop.h"
+#include "map.h"
+#include "mb.h"
+#include "metrics.h"
+#include "session_internal.h"
 
 #include <dlfcn.h>
 #include <limits.h>

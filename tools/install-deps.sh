@@ -30,6 +30,7 @@ fi
 PACKAGES=(
   build-essential cmake pkg-config
   clang libclang-rt-14-dev clang-format      # fuzz targets (libFuzzer), make format
+  cppcheck                                   # make lint (tools/lint.sh)
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libluajit2-5.1-dev lua-cjson lua-cjson-dev
   libjansson-dev libyajl-dev libsodium-dev libpq-dev libcmocka-dev
   libssl-dev openssl                         # TLS certificates (runtime/transport.c); test CAs (tls.test.js)

@@ -14,6 +14,7 @@
 #       only, secrets compared in constant time); needs no build
 #   2. build build/ (preset default) and build-asan/ (preset asan)
 #   3. a throwaway PostgreSQL cluster in a mktemp dir on a free port (always removed at exit)
+#   3b. tools/lint.sh (`make lint`: dependency rules, prototypes, cppcheck, clang-format)
 #   4. ctest in build/            5. ctest in build-asan/ (ASan + UBSan)
 #   6. valgrind over the ctest tests labelled `valgrind` (build/)
 #   7. node --test over tests/**/*.test.js, sdk/**, console/** with MOONBASE_BIN=build/moonbase
@@ -286,6 +287,12 @@ if [[ $MODE == all || $MODE == integration || $MODE == bench || $MODE == unit ]]
   banner "postgres"
   if ! start_pg; then fail_step postgres "could not start a throwaway cluster"; summary; exit 1; fi
   skip postgres "$MOONBASE_TEST_DATABASE_URL"; STATUS[-1]=PASS
+fi
+
+# ---- lint: tools/lint.sh (needs build/compile_commands.json, so after the build); MOONBASE_TEST_LINT=0 skips
+if [[ $MODE == all ]]; then
+  if [[ ${MOONBASE_TEST_LINT:-1} == 1 ]]; then step lint tools/lint.sh
+  else skip lint "MOONBASE_TEST_LINT=0"; fi
 fi
 
 if [[ $MODE == all || $MODE == unit ]]; then

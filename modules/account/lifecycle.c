@@ -36,25 +36,12 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36) return false;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
 /* The {id} of an admin route, lower-cased into out; answers 400 when it is
  * not a UUID. */
 static bool route_id(mb_http_req *r, char out[37])
 {
     const char *id = mb_http_param(r, 0);
-    if (!is_uuid(id)) {
+    if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "malformed account id (expected a UUID)");
         return false;
     }

@@ -136,19 +136,10 @@ static void player_done(void *ud, const mb_db_result *res)
     free(c);
 }
 
-static bool uuid_like(const char *s)
-{
-    if (strlen(s) != 36) return false;
-    for (int i = 0; s[i]; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F') || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static void route_player(mb_http_req *r)
 {
     const char *id = mb_http_param(r, 0);
-    if (!uuid_like(id)) {
+    if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_NOT_FOUND, "no player '%s'", id);
         return;
     }

@@ -18,18 +18,6 @@
 #define HISTORY_DEFAULT 20
 #define HISTORY_MAX 100
 
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != 36) return false;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
 static bool is_mode_name(const char *s)
 {
     size_t n = strlen(s);
@@ -166,7 +154,7 @@ static void route_history(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "player must be a player id or a username prefix (at most 64 characters)");
         return;
     }
-    if (before && !is_uuid(before)) {
+    if (before && !mb_uuid_valid(before)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "before must be a match_id (the next_cursor of the previous page)");
         return;
     }
@@ -178,7 +166,7 @@ static void route_history(mb_http_req *r)
     if (before) snprintf(c->before, sizeof c->before, "%s", before);
     char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit + 1);
-    char *like = player && !is_uuid(player) ? like_prefix(player) : NULL;
+    char *like = player && !mb_uuid_valid(player) ? like_prefix(player) : NULL;
     const char *p[] = {mode, player && !like ? player : NULL, like, before, lim};
     mb_db_query("SELECT (SELECT count(*) FROM matches WHERE id = $4::uuid), x.* FROM (SELECT 1) one"
                 " LEFT JOIN LATERAL (SELECT " MATCH_COLUMNS ","
@@ -225,7 +213,7 @@ static void one_done(void *ud, const mb_db_result *res)
 static void route_history_one(mb_http_req *r)
 {
     const char *id = mb_http_param(r, 0);
-    if (!is_uuid(id)) {
+    if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "match id must be a UUID (got '%.40s')", id);
         return;
     }

@@ -101,7 +101,7 @@ const char *chat_parse(const char *id, const char *player_id, chat_ref *out)
         out->kind = CHAT_MATCH;
         snprintf(out->match_id, sizeof out->match_id, "%s", id + 6);
     } else if (strncmp(id, "dm:", 3) == 0) {
-        if (!social_is_uuid(id + 3)) return "direct channels are named dm:<player_id>";
+        if (!mb_uuid_valid(id + 3)) return "direct channels are named dm:<player_id>";
         out->kind = CHAT_DM;
         social_uuid_lower(id + 3, out->peer);
         if (strcmp(out->peer, player_id) == 0) return "a direct channel is with another player";
@@ -467,6 +467,8 @@ static void chat_before_sleep(void)
                                               it->ref.kind == CHAT_DM ? json_string(it->ref.peer) : json_null()));
         last = it;
     }
+    /* q_head was not NULL, so the loop ran at least once and last is set */
+    // cppcheck-suppress nullPointer
     q_head = last->next;
     if (!q_head) q_tail = NULL;
     last->next = NULL;
@@ -561,7 +563,7 @@ static void route_history(mb_http_req *r)
     const char *why = chat_parse(mb_http_param(r, 0), c->me, &c->ref);
     const char *before = mb_http_query(r, "before");
     if (!why && before && *before) {
-        if (social_is_uuid(before)) social_uuid_lower(before, c->before);
+        if (mb_uuid_valid(before)) social_uuid_lower(before, c->before);
         else why = "before must be a message_id";
     }
     if (why) {
@@ -578,7 +580,7 @@ static void route_history(mb_http_req *r)
         return;
     }
     /* Not seated now: allowed for a player of the finished match. */
-    if (match_find(c->ref.match_id) || !social_is_uuid(c->ref.match_id)) {
+    if (match_find(c->ref.match_id) || !mb_uuid_valid(c->ref.match_id)) {
         mb_http_error(r, MB_E_FORBIDDEN, "only the players of this match can read its channel");
         free(c);
         return;
@@ -647,7 +649,7 @@ static const char *admin_key(const char *id, chat_ref *out)
         a[36] = '\0';
         memcpy(b, id + 3 + 37, 36);
         b[36] = '\0';
-        if (!social_is_uuid(a) || !social_is_uuid(b))
+        if (!mb_uuid_valid(a) || !mb_uuid_valid(b))
             return "direct channels are named dm:<player_id>:<player_id>";
         char la[37], lb[37];
         social_uuid_lower(a, la);
@@ -669,7 +671,7 @@ static void route_admin_messages(mb_http_req *r)
     const char *why = admin_key(mb_http_param(r, 0), &c->ref);
     const char *before = mb_http_query(r, "before");
     if (!why && before && *before) {
-        if (social_is_uuid(before)) social_uuid_lower(before, c->before);
+        if (mb_uuid_valid(before)) social_uuid_lower(before, c->before);
         else why = "before must be a message_id";
     }
     if (why) {

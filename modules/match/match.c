@@ -19,9 +19,6 @@ static double *m_matches_live, *m_matches_created, *m_matches_finished, *m_match
 static double *m_states_sent, *m_ticks, *m_states_out;
 double *match_m_messages_out;
 
-void match_notify_vote_ended(match *m);
-void match_persist(match *m);   /* match_module.c */
-
 /* Key of the per-viewer state digests (send_state = "on_change"). */
 static unsigned char digest_key[crypto_shorthash_KEYBYTES];
 

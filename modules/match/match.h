@@ -165,4 +165,10 @@ void match_script_error_record(const char *mode, int version, const char *match_
 json_t *match_script_errors_json(const char *mode, size_t limit);
 void match_script_errors_free(void);
 
+/* Extra fields in GET /v1/matches/{id} replies: fn(req, body, match_id)
+ * adds to body (the vote module; match_module.c). */
+void match_set_get_extra(void (*fn)(mb_http_req *, json_t *, const char *));
+/* `moonbase simulate ...` (simulate.c): the process exit code. */
+int match_simulate_main(int argc, char **argv);
+
 #endif

@@ -116,4 +116,14 @@ bool match_cancel_timer(match *m, uint64_t id);
  * by all matches of this period; rnd picks the slot (or the phase). */
 int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint32_t rnd);
 
+/* Shared between the files of modules/match (each declared once, here). */
+void match_notify_vote_ended(match *m);      /* match_lua.c */
+void match_persist(match *m);                /* match_module.c */
+void match_sim_free(match *m);               /* match.c */
+void match_mode_reloaded(const char *mode);  /* match.c */
+json_t *rpc_status_json(void);               /* rpc.c */
+void rpc_route(mb_http_req *r);              /* rpc.c */
+void rpc_init(void);                         /* rpc.c */
+void rpc_destroy(void);                      /* rpc.c */
+
 #endif

@@ -237,18 +237,6 @@ static void route_list(mb_http_req *r)
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
 }
 
-static bool uuid_ok(const char *s)
-{
-    if (strlen(s) != 36) return false;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
 typedef void (*match_extra_fn)(mb_http_req *r, json_t *match_json, const char *id);
 static match_extra_fn get_extra; /* the vote module adds the match's votes */
 void match_set_get_extra(match_extra_fn fn) { get_extra = fn; }
@@ -302,7 +290,7 @@ static void route_get(mb_http_req *r)
         respond_match(r, j, id);
         return;
     }
-    if (!uuid_ok(id)) {
+    if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", id);
         return;
     }
@@ -352,7 +340,6 @@ static void route_admin_scripts(mb_http_req *r)
         json_array_append_new(arr, o);
     }
     json_t *body = json_pack("{s:o}", "modes", arr);
-    extern json_t *rpc_status_json(void);
     json_object_set_new(body, "server", rpc_status_json());
     mb_http_respond(r, 200, body);
 }
@@ -407,10 +394,6 @@ static void route_admin_match_end(mb_http_req *r)
 
 /* ------------------------------------------------------------- module */
 
-void rpc_init(void);
-void rpc_destroy(void);
-void rpc_route(mb_http_req *r);
-
 static const mb_field join_fields[] = {
     {"match_id", MB_F_STRING, true, 1, 64},
     {"metadata", MB_F_OBJECT, false, 0, 32},
@@ -437,7 +420,6 @@ static const mb_route routes[] = {
     {"POST", "/v1/admin/matches/{id}/end", route_admin_match_end, MB_AUTH_ADMIN, false},
 };
 
-void match_mode_reloaded(const char *mode);
 static void on_mode_reload(const char *mode, const mode_version *v)
 {
     if (v && v->has_reload) match_mode_reloaded(mode);

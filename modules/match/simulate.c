@@ -39,8 +39,6 @@
 #include "match_internal.h"
 #include "tally.h"
 
-void match_sim_free(match *m);
-
 static void print_state(match *m, const char *json, size_t len, void *ud)
 {
     fwrite(json, 1, len, stdout);

@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "teams.h"
 #include "log.h"
+#include "map.h"
 
 #include <math.h>
 #include <string.h>
@@ -153,16 +154,7 @@ const char *mm_config_check(const mm_config *c)
 
 /* ---- hashing ------------------------------------------------------------ */
 
-static uint64_t mix64(uint64_t x)
-{
-    /* splitmix64 finaliser: consecutive ids spread over the table. */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
+/* mb_hash_u64 (map.h, splitmix64's finaliser): consecutive ids spread over the table. */
 
 static void ht_init(mm_htab *t, size_t cap)
 {
@@ -174,7 +166,7 @@ static void ht_init(mm_htab *t, size_t cap)
 
 static void ht_insert_raw(mm_htab *t, uint64_t key, uint32_t val)
 {
-    size_t i = mix64(key) & t->mask;
+    size_t i = mb_hash_u64(key) & t->mask;
     while (t->e[i].val != NO_SLOT) i = (i + 1) & t->mask;
     t->e[i].key = key;
     t->e[i].val = val;
@@ -197,14 +189,14 @@ static void ht_put(mm_htab *t, uint64_t key, uint32_t val)
 /* Delete the entry (key, val); backward-shift so probes need no tombstones. */
 static void ht_del(mm_htab *t, uint64_t key, uint32_t val)
 {
-    size_t i = mix64(key) & t->mask;
+    size_t i = mb_hash_u64(key) & t->mask;
     while (t->e[i].val != NO_SLOT && !(t->e[i].key == key && t->e[i].val == val))
         i = (i + 1) & t->mask;
     if (t->e[i].val == NO_SLOT) return;
     for (size_t j = i;;) {
         j = (j + 1) & t->mask;
         if (t->e[j].val == NO_SLOT) break;
-        size_t h = mix64(t->e[j].key) & t->mask;
+        size_t h = mb_hash_u64(t->e[j].key) & t->mask;
         /* Entry j may move to hole i unless its home lies cyclically in (i, j]. */
         bool stays = (i <= j) ? (h > i && h <= j) : (h > i || h <= j);
         if (!stays) {
@@ -244,7 +236,7 @@ static uint32_t bucket_get(mm_pool *p, const char *const *values)
     size_t ns = p->cfg.same_count;
     uint64_t h = values_hash(values, ns);
     const mm_htab *t = &p->bmap;
-    for (size_t i = mix64(h) & t->mask; t->e[i].val != NO_SLOT; i = (i + 1) & t->mask) {
+    for (size_t i = mb_hash_u64(h) & t->mask; t->e[i].val != NO_SLOT; i = (i + 1) & t->mask) {
         if (t->e[i].key != h) continue;
         mm_bucket *b = p->buckets[t->e[i].val];
         if (values_equal(b->values, values, ns)) return t->e[i].val;
@@ -313,7 +305,7 @@ static void slot_release(mm_pool *p, uint32_t slot)
 static uint32_t id_lookup(const mm_pool *p, uint64_t id)
 {
     const mm_htab *t = &p->ids;
-    for (size_t i = mix64(id) & t->mask; t->e[i].val != NO_SLOT; i = (i + 1) & t->mask) {
+    for (size_t i = mb_hash_u64(id) & t->mask; t->e[i].val != NO_SLOT; i = (i + 1) & t->mask) {
         uint32_t s = t->e[i].val;
         if (t->e[i].key == id && p->state[s] == ST_LIVE && p->tk[s].e.ticket_id == id) return s;
     }

@@ -33,8 +33,10 @@ void mm_teams_balance(const double *skill, size_t n, int teams, int *team_out)
         int best = -1;
         for (int t = 0; t < teams; t++)
             if (room[t] > 0 && (best < 0 || sum[t] < sum[best])) best = t;
-        team_out[i] = best;
+        team_out[i] = best; /* >= 0: the rooms add up to n, so one has room left */
+        // cppcheck-suppress negativeIndex
         sum[best] += skill[i];
+        // cppcheck-suppress negativeIndex
         room[best]--;
     }
 

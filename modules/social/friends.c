@@ -54,7 +54,7 @@ static bool str_eq(const char *a, const char *b) { return a && b && strcmp(a, b)
 static bool path_peer(mb_http_req *r, fr_ctx *c)
 {
     const char *id = mb_http_param(r, 0);
-    if (!social_is_uuid(id)) {
+    if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "player_id must be a player id (UUID)");
         return false;
     }
@@ -115,7 +115,7 @@ void friends_route_add(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "send exactly one of 'player_id' or 'username'");
         return;
     }
-    if (pid && (!json_is_string(pid) || !social_is_uuid(json_string_value(pid)))) {
+    if (pid && (!json_is_string(pid) || !mb_uuid_valid(json_string_value(pid)))) {
         mb_http_error(r, MB_E_BAD_REQUEST, "player_id must be a player id (UUID)");
         return;
     }

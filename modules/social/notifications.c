@@ -242,6 +242,8 @@ void notifications_flush(void)
                                               "type", n->type, "subject", n->subject, "content", n->content));
         last = n;
     }
+    /* q_head was not NULL, so the loop ran at least once and last is set */
+    // cppcheck-suppress nullPointer
     q_head = last->next;
     if (!q_head) q_tail = NULL;
     last->next = NULL;
@@ -254,10 +256,8 @@ void notifications_flush(void)
     free(param);
 }
 
-static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    /* the prepare hook flushes next */
-}
+/* Nothing to do: the prepare hook flushes next. */
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) {}
 
 static notif *notif_new(const char *player, const char *type, const char *subject, json_t *content /* steals */)
 {
@@ -287,7 +287,7 @@ int l_notify(lua_State *L)
     const char *pid = luaL_checkstring(L, 1);
     const char *type = luaL_checklstring(L, 2, &tl);
     const char *subject = luaL_checklstring(L, 3, &sl);
-    if (!social_is_uuid(pid)) return luaL_error(L, "moonbase.notify: player_id must be a player id (UUID)");
+    if (!mb_uuid_valid(pid)) return luaL_error(L, "moonbase.notify: player_id must be a player id (UUID)");
     const char *why = check_type(type, tl);
     if (!why) why = check_subject(subject, sl);
     if (why) return luaL_error(L, "moonbase.notify: %s", why);
@@ -325,7 +325,7 @@ void notifications_route_admin(mb_http_req *r)
     json_t *subject = b ? json_object_get(b, "subject") : NULL;
     json_t *content = b ? json_object_get(b, "content") : NULL;
     const char *why = NULL;
-    if (!pid || !social_is_uuid(pid)) why = "player_id (a player id) is required";
+    if (!pid || !mb_uuid_valid(pid)) why = "player_id (a player id) is required";
     else if (!json_is_string(type)) why = "type (string) is required";
     else if (!json_is_string(subject)) why = "subject (string) is required";
     if (!why) why = check_type(json_string_value(type), json_string_length(type));
@@ -448,7 +448,7 @@ void notifications_route_read(mb_http_req *r)
     json_t *v;
     lit[o++] = '{';
     json_array_foreach(ids, i, v) {
-        if (!json_is_string(v) || !social_is_uuid(json_string_value(v))) {
+        if (!json_is_string(v) || !mb_uuid_valid(json_string_value(v))) {
             free(lit);
             mb_http_error(r, MB_E_BAD_REQUEST, "ids must be notification ids (UUIDs)");
             return;
@@ -485,7 +485,7 @@ static void delete_done(void *ud, const mb_db_result *res)
 void notifications_route_delete(mb_http_req *r)
 {
     const char *id = mb_http_param(r, 0);
-    if (!social_is_uuid(id)) {
+    if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "id must be a notification id (UUID)");
         return;
     }

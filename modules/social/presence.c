@@ -478,7 +478,7 @@ void presence_route_get(mb_http_req *r)
             memcpy(one, p, 36);
             one[36] = '\0';
         }
-        if (l != 36 || !social_is_uuid(one) || c->n >= GET_MAX_IDS) {
+        if (l != 36 || !mb_uuid_valid(one) || c->n >= GET_MAX_IDS) {
             if (c->n >= GET_MAX_IDS) mb_http_error(r, MB_E_BAD_REQUEST, "at most %d ids", GET_MAX_IDS);
             else mb_http_error(r, MB_E_BAD_REQUEST, "ids must be player ids (UUIDs), comma-separated");
             free(c->ids);

@@ -16,17 +16,6 @@
 
 /* ----------------------------------------------------------- helpers */
 
-bool social_is_uuid(const char *s)
-{
-    if (!s) return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') return false;
-        } else if (!isxdigit((unsigned char)s[i])) return false;
-    }
-    return s[36] == '\0';
-}
-
 void social_uuid_lower(const char *s, char out[37])
 {
     for (int i = 0; i < 36; i++) out[i] = (char)tolower((unsigned char)s[i]);

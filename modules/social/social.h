@@ -40,9 +40,7 @@ typedef enum {
 
 /* ---------------------------------------------------------- social.c */
 
-/* true when s is a UUID in text form (8-4-4-4-12 hex digits, any case). */
-bool social_is_uuid(const char *s);
-/* Copy a UUID lower-cased into out (37 bytes). s must pass social_is_uuid. */
+/* Copy a UUID lower-cased into out (37 bytes). s must pass mb_uuid_valid. */
 void social_uuid_lower(const char *s, char out[37]);
 /* Read ?name= as an integer in [min, max] (values above max are clamped);
  * def when absent. On a bad value answers 400 and returns false. */

@@ -457,8 +457,6 @@ static void get_extra(mb_http_req *r, json_t *j, const char *id)
 
 /* ------------------------------------------------------------- module */
 
-void match_set_get_extra(void (*fn)(mb_http_req *, json_t *, const char *));
-
 static const mb_field cast_fields[] = {
     {"vote_id", MB_F_STRING, true, 1, 64},
     {"option_id", MB_F_ANY, true, 0, 0},

@@ -11,6 +11,7 @@
 #include "vm_internal.h"
 
 #include "mb.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -101,48 +102,6 @@ static int fmt_number(double d, char *buf)
     int len = snprintf(buf, 32, "%.15g", d);
     if (strtod(buf, NULL) != d) len = snprintf(buf, 32, "%.17g", d);
     return len;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most left bytes), 0 if invalid.
- * Same rules as jansson: no overlongs, no surrogates, at most U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 0;
-    if (left < n || s[1] < lo || s[1] > hi) return 0;
-    for (size_t k = 2; k < n; k++)
-        if ((s[k] & 0xC0) != 0x80) return 0;
-    return n;
-}
-
-static bool utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = utf8_seq(p + i, len - i);
-        if (!n) return false;
-        i += n;
-    }
-    return true;
 }
 
 /* ---- traversal context and error paths ---------------------------------- */
@@ -400,7 +359,7 @@ static json_t *table_to_json(enc_ctx *c, int t)
             }
             if (str) {
                 key = lua_tolstring(L, -2, &klen);
-                if (!utf8_valid(key, klen)) {
+                if (!mb_utf8_valid(key, klen)) {
                     fail(c, "key is not valid UTF-8");
                     lua_pop(L, 2);
                     goto fail;
@@ -460,7 +419,7 @@ static json_t *to_json(enc_ctx *c, int idx)
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        if (!utf8_valid(s, len)) {
+        if (!mb_utf8_valid(s, len)) {
             fail(c, "string is not valid UTF-8");
             return NULL;
         }
@@ -531,7 +490,7 @@ static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len, bool 
         if (i == len) break;
         unsigned char ch = p[i];
         if (ch >= 0x80) {
-            size_t n = utf8_seq(p + i, len - i);
+            size_t n = mb_utf8_seq(p + i, len - i);
             if (!n) {
                 fail(c, is_key ? "key is not valid UTF-8" : "string is not valid UTF-8");
                 return false;

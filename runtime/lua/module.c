@@ -26,6 +26,7 @@
 
 #include "convert.h"
 #include "log.h"
+#include "map.h"
 #include "mb.h"
 
 #include <stdio.h>
@@ -56,11 +57,8 @@ static uint64_t rng_next(void)
             /* No entropy source: fall back to clocks and pid, mixed. */
             uint64_t s = (uint64_t)mb_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)mb_now_us();
             for (int i = 0; i < 4; i++) {
-                s += 0x9e3779b97f4a7c15ull;
-                uint64_t z = s;
-                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-                g_rng[i] = z ^ (z >> 31);
+                s += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+                g_rng[i] = mb_hash_u64(s);
             }
         }
         if (!(g_rng[0] | g_rng[1] | g_rng[2] | g_rng[3])) g_rng[0] = 1;

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The libFuzzer entry points each target defines (declared for -Wmissing-prototypes). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 #define FUZZ_CHECK(cond, ...)                                                                     \
     do {                                                                                          \
         if (!(cond)) {                                                                            \

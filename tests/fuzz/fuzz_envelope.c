@@ -26,7 +26,7 @@
 
 #include "fuzz_common.h"
 #include "fuzz_modules.h" /* generated: fuzz_modules[] = modules of runtime/main.c */
-#include "internal.h"     /* mb_session_register_builtin */
+#include "session_internal.h" /* mb_session_register_builtin */
 #include "protocol.h"
 #if __has_include("chat.h")
 #include "chat.h"
