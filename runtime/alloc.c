@@ -117,10 +117,7 @@ void *mb_scratch_realloc(void *ctx, void *p, size_t n)
     return q;
 }
 
-char *mb_strdup(const char *s)
-{
-    return mb_strndup(s, strlen(s));
-}
+char *mb_strdup(const char *s) { return mb_strndup(s, strlen(s)); }
 
 char *mb_strndup(const char *s, size_t n)
 {
@@ -144,10 +141,7 @@ char *mb_sprintf(const char *fmt, ...)
     return s;
 }
 
-void mb_free(void *p)
-{
-    free(p);
-}
+void mb_free(void *p) { free(p); }
 
 int64_t mb_now_ms(void)
 {

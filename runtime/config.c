@@ -16,7 +16,7 @@ typedef struct {
     const char *name; /* long flag, also config-file key; env is MOONBASE_<NAME> */
     opt_type type;
     size_t offset;
-    const char *def;  /* default as text; NULL = unset */
+    const char *def; /* default as text; NULL = unset */
     long min, max;
     const char *help;
 } opt_def;
@@ -27,7 +27,8 @@ typedef struct {
 static const opt_def opts[] = {
     {"host", S(host), "127.0.0.1", 0, 0, "address to listen on (IPv4 or IPv6; :: = IPv6 and IPv4)"},
     {"port", I(port), "7350", 1, 65535, "TCP port for WebSocket and HTTP"},
-    {"tls-cert", S(tls_cert), NULL, 0, 0, "PEM certificate chain: serve https/wss (with --tls-key; SIGHUP reloads both)"},
+    {"tls-cert", S(tls_cert), NULL, 0, 0,
+     "PEM certificate chain: serve https/wss (with --tls-key; SIGHUP reloads both)"},
     {"tls-key", S(tls_key), NULL, 0, 0, "PEM private key of --tls-cert"},
     {"database-url", S(database_url), NULL, 0, 0, "PostgreSQL connection URL (required)"},
     {"scripts", S(scripts_dir), "./scripts", 0, 0, "Lua scripts folder (modes/, lib/, server.lua)"},
@@ -48,21 +49,28 @@ static const opt_def opts[] = {
     {"auth-rate", I(auth_rate_per_min), "60", 1, 1000000, "auth requests per minute per IP"},
     {"auth-timeout-ms", I(auth_timeout_ms), "10000", 100, 600000, "close sockets not authenticated by then"},
     {"idle-timeout-ms", I(idle_timeout_ms), "60000", 100, 3600000, "close sockets silent this long"},
-    {"outbound-limit", I(outbound_limit_bytes), "1048576", 4096, 268435456, "queued bytes per socket before it is closed"},
+    {"outbound-limit", I(outbound_limit_bytes), "1048576", 4096, 268435456,
+     "queued bytes per socket before it is closed"},
     {"max-connections", I(max_connections), "20000", 1, 1000000, "open sockets at most"},
     {"db-pool-size", I(db_pool_size), "4", 1, 64, "PostgreSQL connections"},
-    {"db-startup-timeout-ms", I(db_startup_timeout_ms), "30000", 0, 600000, "wait this long for PostgreSQL at start-up"},
+    {"db-startup-timeout-ms", I(db_startup_timeout_ms), "30000", 0, 600000,
+     "wait this long for PostgreSQL at start-up"},
     {"db-query-timeout-ms", I(db_query_timeout_ms), "5000", 100, 600000, "statement timeout"},
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "5000", 100, 600000, "graceful shutdown bound"},
     {"input-rate", I(input_rate), "60", 1, 10000, "match.input per second per player"},
-    {"io-batch-us", I(io_batch_us), "1000", 0, 20000, "the loop polls sockets at most once per this many us (0: at once); see docs/PERFORMANCE.md"},
-    {"tick-slot-ms", I(tick_slot_ms), "2", 0, 1000, "matches tick in slots this wide (0: any phase); see docs/PERFORMANCE.md"},
+    {"io-batch-us", I(io_batch_us), "1000", 0, 20000,
+     "the loop polls sockets at most once per this many us (0: at once); see docs/PERFORMANCE.md"},
+    {"tick-slot-ms", I(tick_slot_ms), "2", 0, 1000,
+     "matches tick in slots this wide (0: any phase); see docs/PERFORMANCE.md"},
     {"matchmaker-interval-ms", I(matchmaker_interval_ms), "100", 10, 10000, "matchmaker pass interval"},
     {"chat-rate", I(chat_rate), "10", 1, 10000, "chat.send per second per player"},
     {"lua-memory-mb", I(lua_memory_mb), "64", 4, 4096, "memory cap of each match's Lua VM, MiB"},
-    {"lua-time-ms", I(lua_time_ms), "0", 0, 60000, "hard time limit of one Lua callback (tick, input, join, RPC...); 0 = min(50 ms, the mode's tick period); see docs/LUA_API.md"},
-    {"lua-jit", I(lua_jit), "1", 0, 1, "LuaJIT's compiler for match and server scripts (1 on, 0 off); see docs/LUA_API.md"},
-    {"lua-init-time-ms", I(lua_init_time_ms), "1000", 10, 60000, "hard time limit of loading a script and of init/reload"},
+    {"lua-time-ms", I(lua_time_ms), "0", 0, 60000,
+     "hard time limit of one Lua callback (tick, input, join, RPC...); 0 = min(50 ms, the mode's tick period); see docs/LUA_API.md"},
+    {"lua-jit", I(lua_jit), "1", 0, 1,
+     "LuaJIT's compiler for match and server scripts (1 on, 0 off); see docs/LUA_API.md"},
+    {"lua-init-time-ms", I(lua_init_time_ms), "1000", 10, 60000,
+     "hard time limit of loading a script and of init/reload"},
     {"lua-warn-ms", I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
     {"chat-max-length", I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
 };
@@ -73,8 +81,7 @@ static const opt_def opts[] = {
 static void env_name(const char *name, char *buf, size_t cap)
 {
     size_t o = (size_t)snprintf(buf, cap, "MOONBASE_");
-    for (; *name && o + 1 < cap; name++)
-        buf[o++] = *name == '-' ? '_' : (char)toupper((unsigned char)*name);
+    for (; *name && o + 1 < cap; name++) buf[o++] = *name == '-' ? '_' : (char)toupper((unsigned char)*name);
     buf[o] = '\0';
 }
 
@@ -92,8 +99,8 @@ static int set_opt(mb_config *cfg, const opt_def *o, const char *val, const char
     errno = 0;
     long v = strtol(val, &end, 10);
     if (errno || end == val || *end != '\0' || v < o->min || v > o->max) {
-        snprintf(err, errlen, "%s: option %s must be an integer in %ld..%ld (got \"%s\")", src,
-                 o->name, o->min, o->max, val);
+        snprintf(err, errlen, "%s: option %s must be an integer in %ld..%ld (got \"%s\")", src, o->name,
+                 o->min, o->max, val);
         return -1;
     }
     *(int *)base = (int)v;
@@ -122,7 +129,7 @@ static int load_file(mb_config *cfg, const char *path, char *err, size_t errlen)
     }
     const char *key;
     json_t *val;
-    json_object_foreach(root, key, val) {
+    json_object_foreach (root, key, val) {
         const opt_def *o = find_opt(key, strlen(key));
         if (!o) {
             snprintf(err, errlen, "config file %s: unknown option \"%s\"", path, key);
@@ -164,8 +171,8 @@ void mb_config_usage(const char *prog)
         printf("  --%-24s %s\n  %-26s env %s, default %s\n", opts[i].name, opts[i].help, "", env,
                opts[i].def ? opts[i].def : "(none)");
     }
-    printf("  --%-24s %s\n  --%-24s %s\n  --%-24s %s\n", "config FILE", "JSON config file",
-           "help", "show this help", "version", "print the version");
+    printf("  --%-24s %s\n  --%-24s %s\n  --%-24s %s\n", "config FILE", "JSON config file", "help",
+           "show this help", "version", "print the version");
 }
 
 int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
@@ -231,8 +238,8 @@ int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err
         snprintf(err, errlen, "option mode must be development or production (got \"%s\")", cfg->mode);
         goto fail;
     }
-    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "warn") &&
+        strcmp(cfg->log_level, "error")) {
         snprintf(err, errlen, "option log-level must be debug, info, warn or error (got \"%s\")",
                  cfg->log_level);
         goto fail;
@@ -275,7 +282,4 @@ void mb_config_free(mb_config *cfg)
     }
 }
 
-bool mb_config_production(const mb_config *cfg)
-{
-    return cfg->mode && strcmp(cfg->mode, "production") == 0;
-}
+bool mb_config_production(const mb_config *cfg) { return cfg->mode && strcmp(cfg->mode, "production") == 0; }

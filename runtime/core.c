@@ -69,8 +69,7 @@ static void shutdown_tick(struct ev_loop *l, ev_timer *w, int revents)
     bool db_idle = mb_db_pending() == 0;
     if ((sessions_gone && db_idle) || mb_now_ms() >= shutdown_deadline) {
         if (!(sessions_gone && db_idle))
-            mb_warn("shutdown_forced", "sessions=%zu db_pending=%d", mb_session_count(),
-                    mb_db_pending());
+            mb_warn("shutdown_forced", "sessions=%zu db_pending=%d", mb_session_count(), mb_db_pending());
         ev_timer_stop(l, w);
         ev_break(l, EVBREAK_ALL);
     }
@@ -114,8 +113,8 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
 
     mb_tokens_register_tables();
     mb_session_register_tables();
-    mb_session_set_hooks(&(mb_session_hooks){mb_transport_wake, mb_modules_session_authed,
-                                             mb_modules_session_closed});
+    mb_session_set_hooks(
+        &(mb_session_hooks){mb_transport_wake, mb_modules_session_authed, mb_modules_session_closed});
     mb_http_set_hooks(&(mb_http_hooks){mb_transport_connections, mb_modules_metrics});
 
     ev_signal_init(&sigterm_w, begin_shutdown, SIGTERM);

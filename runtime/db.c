@@ -32,9 +32,9 @@ typedef struct conn {
     ev_io io;
     ev_timer retry;
     int backoff_ms;
-    query *q;           /* in flight */
-    PGresult *last;     /* last result of the in-flight query */
-    int polling_write;  /* PQconnectPoll asked for write */
+    query *q;          /* in flight */
+    PGresult *last;    /* last result of the in-flight query */
+    int polling_write; /* PQconnectPoll asked for write */
 } conn;
 
 static struct {
@@ -67,7 +67,9 @@ static void query_free(query *q)
 static void deliver_fail(void *ud)
 {
     deferred_fail *d = ud;
-    mb_db_result r = {.ok = false, .code = d->code, .sqlstate = "",
+    mb_db_result r = {.ok = false,
+                      .code = d->code,
+                      .sqlstate = "",
                       .message = d->code == MB_E_UNAVAILABLE ? "database unavailable" : "error"};
     if (d->code == MB_E_UNAVAILABLE) db.stats.unavailable++;
     d->q->cb(d->q->ud, &r);
@@ -177,8 +179,8 @@ static void conn_connect(conn *c)
 {
     char opts[64];
     snprintf(opts, sizeof opts, "-c statement_timeout=%d", db.timeout_ms);
-    const char *keys[] = {"dbname", "options", "application_name", "connect_timeout",
-                          "keepalives_idle", NULL};
+    const char *keys[] = {"dbname",          "options",         "application_name",
+                          "connect_timeout", "keepalives_idle", NULL};
     const char *vals[] = {db.url, opts, "moonbase", "5", "10", NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -229,8 +231,7 @@ static void finish_query(conn *c)
         if (strncmp(r.sqlstate, "23505", 5) == 0) r.code = MB_E_CONFLICT;
         else if (strncmp(r.sqlstate, "22", 2) == 0 || strncmp(r.sqlstate, "23", 2) == 0)
             r.code = MB_E_BAD_REQUEST;
-        else if (strncmp(r.sqlstate, "08", 2) == 0 || strncmp(r.sqlstate, "57", 2) == 0 ||
-                 !*r.sqlstate)
+        else if (strncmp(r.sqlstate, "08", 2) == 0 || strncmp(r.sqlstate, "57", 2) == 0 || !*r.sqlstate)
             r.code = MB_E_UNAVAILABLE;
         else r.code = MB_E_INTERNAL;
         db.stats.errors++;
@@ -248,8 +249,7 @@ static void conn_send(conn *c, query *q)
 {
     c->q = q;
     c->state = C_BUSY;
-    if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL,
-                           NULL, 0)) {
+    if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
         conn_down(c, PQerrorMessage(c->pg));
         return;
     }
@@ -474,8 +474,8 @@ void mb_db_free(void)
     while (dur_head) {
         durable *d = dur_head;
         dur_head = d->next;
-        mb_error("durable_write_lost", "what=%s key=%s reason=\"stopped while PostgreSQL was away\"",
-                 d->what, d->nparams && d->params[0] ? d->params[0] : "");
+        mb_error("durable_write_lost", "what=%s key=%s reason=\"stopped while PostgreSQL was away\"", d->what,
+                 d->nparams && d->params[0] ? d->params[0] : "");
         durable_free(d);
     }
     dur_tail = NULL;
@@ -512,10 +512,7 @@ void mb_db_query(const char *sql, int nparams, const char *const *params, mb_db_
 
 /* ------------------------------------------------------------ migrations */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static char *read_file(const char *path)
 {
@@ -600,12 +597,15 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
     if (n) qsort(names, n, sizeof *names, cmp_str); /* qsort(NULL, 0) is undefined */
     int rc = 0, applied = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (exec_ok(pg, "BEGIN", "begin") < 0) { rc = -1; break; }
+        if (exec_ok(pg, "BEGIN", "begin") < 0) {
+            rc = -1;
+            break;
+        }
         /* Several servers starting at once: one applies, the others wait. */
         exec_ok(pg, "SELECT pg_advisory_xact_lock(7350001)", "lock");
         const char *p[1] = {names[i]};
-        PGresult *r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-                                   NULL, p, NULL, NULL, 0);
+        PGresult *r =
+            PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, p, NULL, NULL, 0);
         int done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
         PQclear(r);
         if (done) {
@@ -619,8 +619,8 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
             exec_ok(pg, "ROLLBACK", "rollback");
             rc = -1;
         } else {
-            r = PQexecParams(pg, "INSERT INTO schema_migrations(version) VALUES ($1)", 1, NULL, p,
-                             NULL, NULL, 0);
+            r = PQexecParams(pg, "INSERT INTO schema_migrations(version) VALUES ($1)", 1, NULL, p, NULL, NULL,
+                             0);
             int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
             if (!ok || exec_ok(pg, "COMMIT", "commit") < 0) rc = -1;

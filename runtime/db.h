@@ -22,13 +22,13 @@
 #include "protocol.h"
 
 typedef struct mb_db_result {
-    bool ok;               /* true: res holds the rows */
-    mb_errcode code;       /* when !ok: MB_E_UNAVAILABLE, MB_E_CONFLICT (unique
+    bool ok;              /* true: res holds the rows */
+    mb_errcode code;      /* when !ok: MB_E_UNAVAILABLE, MB_E_CONFLICT (unique
                               violation), MB_E_BAD_REQUEST (invalid input) or
                               MB_E_INTERNAL */
-    const char *sqlstate;  /* 5-char SQLSTATE or "" */
-    const char *message;   /* error text for logs, never for clients */
-    PGresult *res;         /* borrowed: valid during the callback */
+    const char *sqlstate; /* 5-char SQLSTATE or "" */
+    const char *message;  /* error text for logs, never for clients */
+    PGresult *res;        /* borrowed: valid during the callback */
 } mb_db_result;
 
 typedef void (*mb_db_fn)(void *ud, const mb_db_result *r);

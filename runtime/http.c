@@ -35,8 +35,8 @@ void mb_http_set_hooks(const mb_http_hooks *h) { hooks = *h; }
 
 typedef struct route_entry {
     const mb_route *r;
-    char **segs;   /* pattern split on '/', "{x}" segments are captures */
-    size_t *lens;  /* strlen of each segment */
+    char **segs;  /* pattern split on '/', "{x}" segments are captures */
+    size_t *lens; /* strlen of each segment */
     int nsegs;
 } route_entry;
 
@@ -104,7 +104,10 @@ bool mb_http_origin_allowed(const char *origin)
     for (const char *p = list; *p;) {
         const char *c = strchr(p, ',');
         size_t l = c ? (size_t)(c - p) : strlen(p);
-        while (l && *p == ' ') { p++; l--; }
+        while (l && *p == ' ') {
+            p++;
+            l--;
+        }
         if (l == n && strncmp(p, origin, n) == 0) return true;
         if (!c) break;
         p = c + 1;
@@ -131,8 +134,7 @@ mb_http_req *mb_http_req_new(struct lws *wsi, const char *method, const char *ur
     copy_str(r->method, sizeof r->method, method);
     r->path = mb_strdup(uri);
     copy_str(r->ip, sizeof r->ip, ip);
-    if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-        r->auth[0] = '\0';
+    if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) r->auth[0] = '\0';
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > MB_AUTH_HEADER_MAX)
         r->auth_too_long = true; /* lws cut it at MB_AUTH_HEADER_MAX + 1 */
     if (lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN) < 0) r->origin[0] = '\0';
@@ -228,8 +230,7 @@ static void respond_raw(mb_http_req *r, int status, const char *ctype, const cha
     if (lvl >= mb_log_get_level()) {
         char pq[256];
         mb_log(lvl, "http_request", "method=%s path=%s status=%d ms=%.2f", r->method,
-               mb_log_quote(pq, sizeof pq, r->path), status,
-               (double)(mb_now_us() - r->started_us) / 1000.0);
+               mb_log_quote(pq, sizeof pq, r->path), status, (double)(mb_now_us() - r->started_us) / 1000.0);
     }
     /* metric pointers looked up once, not per request */
     static double *by_class[4];
@@ -280,7 +281,8 @@ void mb_http_error(mb_http_req *r, mb_errcode code, const char *fmt, ...)
 
 void mb_http_db_error(mb_http_req *r, const mb_db_result *res, const char *conflict)
 {
-    if (res->code == MB_E_UNAVAILABLE) mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
+    if (res->code == MB_E_UNAVAILABLE)
+        mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
     else if (res->code == MB_E_CONFLICT && conflict) mb_http_error(r, MB_E_CONFLICT, "%s", conflict);
     else mb_http_error(r, MB_E_INTERNAL, "internal error");
 }
@@ -405,8 +407,9 @@ static void dispatch(mb_http_req *r)
     ev_timer_stop(mb_loop(), &r->body_w);
     if (r->auth_too_long) { /* whatever the route: lws kept only part of it */
         *mb_m_errors[MB_E_BAD_REQUEST] += 1;
-        mb_http_respond(r, 431, json_pack("{s:{s:s,s:s}}", "error", "code", "bad_request", "message",
-                                          "Authorization header over 4096 bytes"));
+        mb_http_respond(r, 431,
+                        json_pack("{s:{s:s,s:s}}", "error", "code", "bad_request", "message",
+                                  "Authorization header over 4096 bytes"));
         return;
     }
     if (strcmp(r->method, "OPTIONS") == 0) {
@@ -450,8 +453,7 @@ static void dispatch(mb_http_req *r)
             return;
         }
         size_t al = strlen(admin);
-        if (!bearer(r, &tok) || strlen(tok) != al ||
-            sodium_memcmp(tok, admin, al) != 0) {
+        if (!bearer(r, &tok) || strlen(tok) != al || sodium_memcmp(tok, admin, al) != 0) {
             mb_http_error(r, MB_E_UNAUTHORIZED, "admin token required");
             return;
         }
@@ -480,8 +482,7 @@ static void dispatch(mb_http_req *r)
             return;
         }
         if (mb_json_depth(r->body) > mb_cfg()->max_json_depth) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "JSON nested deeper than %d levels",
-                          mb_cfg()->max_json_depth);
+            mb_http_error(r, MB_E_BAD_REQUEST, "JSON nested deeper than %d levels", mb_cfg()->max_json_depth);
             return;
         }
     }
@@ -498,20 +499,20 @@ static void health_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (res->ok) {
-        mb_http_respond(r, 200, json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok",
-                                          "sessions", (json_int_t)mb_session_count()));
+        mb_http_respond(r, 200,
+                        json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok", "sessions",
+                                  (json_int_t)mb_session_count()));
     } else {
-        mb_http_respond(r, 503, json_pack("{s:s,s:s,s:s}", "status", "unavailable", "database",
-                                          "unreachable", "reason",
-                                          "PostgreSQL is not answering"));
+        mb_http_respond(r, 503,
+                        json_pack("{s:s,s:s,s:s}", "status", "unavailable", "database", "unreachable",
+                                  "reason", "PostgreSQL is not answering"));
     }
 }
 
 static void route_healthz(mb_http_req *r)
 {
     if (mb_shutting_down()) {
-        mb_http_respond(r, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason",
-                                          "shutting down"));
+        mb_http_respond(r, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason", "shutting down"));
         return;
     }
     mb_db_query("SELECT 1", 0, NULL, health_done, r);
@@ -522,16 +523,12 @@ static void route_metrics(mb_http_req *r)
     /* refresh gauges */
     const mb_db_stats *st = mb_db_get_stats();
     *mb_metric("moonbase_db_pool_size", "", MB_GAUGE, "PostgreSQL pool size") = st->pool_size;
-    *mb_metric("moonbase_db_pool_connected", "", MB_GAUGE, "PostgreSQL connections up") =
-        st->connected;
-    *mb_metric("moonbase_db_pool_busy", "", MB_GAUGE, "PostgreSQL connections running a query") =
-        st->busy;
+    *mb_metric("moonbase_db_pool_connected", "", MB_GAUGE, "PostgreSQL connections up") = st->connected;
+    *mb_metric("moonbase_db_pool_busy", "", MB_GAUGE, "PostgreSQL connections running a query") = st->busy;
     *mb_metric("moonbase_db_queue_length", "", MB_GAUGE, "queries waiting for a connection") =
         (double)st->queued;
-    *mb_metric("moonbase_db_queries_total", "", MB_COUNTER, "queries completed") =
-        (double)st->queries;
-    *mb_metric("moonbase_db_errors_total", "", MB_COUNTER, "queries that failed") =
-        (double)st->errors;
+    *mb_metric("moonbase_db_queries_total", "", MB_COUNTER, "queries completed") = (double)st->queries;
+    *mb_metric("moonbase_db_errors_total", "", MB_COUNTER, "queries that failed") = (double)st->errors;
     *mb_metric("moonbase_db_unavailable_total", "", MB_COUNTER,
                "queries refused because PostgreSQL was unavailable") = (double)st->unavailable;
     *mb_metric("moonbase_connections", "", MB_GAUGE, "open TCP connections (WebSocket + HTTP)") =
@@ -541,13 +538,15 @@ static void route_metrics(mb_http_req *r)
     static const char *les[] = {"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "+Inf"};
     size_t cap = strlen(text) + 2048;
     char *out = mb_malloc(cap);
-    size_t o = (size_t)snprintf(out, cap, "%s# HELP moonbase_db_query_seconds query latency\n"
-                                          "# TYPE moonbase_db_query_seconds histogram\n", text);
+    size_t o = (size_t)snprintf(out, cap,
+                                "%s# HELP moonbase_db_query_seconds query latency\n"
+                                "# TYPE moonbase_db_query_seconds histogram\n",
+                                text);
     uint64_t cum = 0;
     for (int i = 0; i < 8; i++) {
         cum += st->latency_buckets[i];
-        o += (size_t)snprintf(out + o, cap - o, "moonbase_db_query_seconds_bucket{le=\"%s\"} %llu\n",
-                              les[i], (unsigned long long)cum);
+        o += (size_t)snprintf(out + o, cap - o, "moonbase_db_query_seconds_bucket{le=\"%s\"} %llu\n", les[i],
+                              (unsigned long long)cum);
     }
     o += (size_t)snprintf(out + o, cap - o,
                           "moonbase_db_query_seconds_sum %.9g\nmoonbase_db_query_seconds_count %llu\n",

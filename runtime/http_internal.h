@@ -23,34 +23,34 @@
 
 struct mb_http_req {
     uint64_t id;
-    struct lws *wsi;        /* NULL when the client went away */
+    struct lws *wsi; /* NULL when the client went away */
     char method[8];
     char *path;
-    char **args;            /* query arguments "name=value", URL-decoded */
+    char **args; /* query arguments "name=value", URL-decoded */
     int nargs;
     char *params[MB_HTTP_MAX_PARAMS];
     char *body_raw;
     size_t body_len;
     bool body_too_large;
-    bool chunked;           /* Transfer-Encoding: refused */
+    bool chunked; /* Transfer-Encoding: refused */
     bool query_too_long;
-    bool auth_too_long;     /* Authorization over MB_AUTH_HEADER_MAX: 431 */
-    ev_timer body_w;        /* bounds the wait for the body */
+    bool auth_too_long; /* Authorization over MB_AUTH_HEADER_MAX: 431 */
+    ev_timer body_w;    /* bounds the wait for the body */
     json_t *body;
     char player_id[64];
     char username[64];
     char ip[64];
-    char auth[512];         /* Authorization header copy */
+    char auth[512]; /* Authorization header copy */
     char origin[256];
     const mb_route *route;
     /* response */
-    bool dispatched;        /* a handler owns it until it responds */
-    bool in_dispatch;       /* inside mb_http_dispatch: transport.c writes a
+    bool dispatched;  /* a handler owns it until it responds */
+    bool in_dispatch; /* inside mb_http_dispatch: transport.c writes a
                              * response given meanwhile itself, at once */
     bool responded;
     int status;
-    char *resp;             /* LWS_PRE + MB_HTTP_HEAD_ROOM bytes, then the body */
-    size_t resp_len;        /* body bytes */
+    char *resp;      /* LWS_PRE + MB_HTTP_HEAD_ROOM bytes, then the body */
+    size_t resp_len; /* body bytes */
     const char *content_type;
     int64_t started_us;
 };

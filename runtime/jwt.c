@@ -20,7 +20,8 @@ static unsigned char *unb64url(const char *s, size_t len, size_t *outlen)
      * base64url alphabet, so a token string has exactly one spelling. */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_'))
             return NULL;
     }
     unsigned char *out = mb_malloc(len + 1);
@@ -63,8 +64,8 @@ char *mb_jwt_sign(const json_t *claims, const unsigned char *key, size_t keylen)
     return tok;
 }
 
-mb_jwt_result mb_jwt_verify(const char *token, const unsigned char *key, size_t keylen,
-                            int64_t now_s, json_t **claims_out)
+mb_jwt_result mb_jwt_verify(const char *token, const unsigned char *key, size_t keylen, int64_t now_s,
+                            json_t **claims_out)
 {
     *claims_out = NULL;
     if (!token) return MB_JWT_MALFORMED;

@@ -27,8 +27,8 @@ typedef enum {
 char *mb_jwt_sign(const json_t *claims, const unsigned char *key, size_t keylen);
 /* Verify token; on MB_JWT_OK *claims_out receives a new reference to the
  * claims object. now_s is the current Unix time in seconds. */
-mb_jwt_result mb_jwt_verify(const char *token, const unsigned char *key, size_t keylen,
-                            int64_t now_s, json_t **claims_out);
+mb_jwt_result mb_jwt_verify(const char *token, const unsigned char *key, size_t keylen, int64_t now_s,
+                            json_t **claims_out);
 const char *mb_jwt_result_str(mb_jwt_result r);
 
 #endif

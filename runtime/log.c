@@ -29,8 +29,8 @@ void mb_log(mb_log_level level, const char *event, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[level], event);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, names[level], event);
     if (n < 0) return;
     if ((size_t)n >= sizeof line) n = sizeof line - 1;
     if (fmt && *fmt && (size_t)n < sizeof line - 2) {
@@ -52,13 +52,19 @@ void mb_log(mb_log_level level, const char *event, const char *fmt, ...)
 const char *mb_log_quote(char *buf, size_t cap, const char *s)
 {
     size_t o = 0;
-    if (cap < 3) { if (cap) buf[0] = '\0'; return buf; }
+    if (cap < 3) {
+        if (cap) buf[0] = '\0';
+        return buf;
+    }
     buf[o++] = '"';
     for (; s && *s && o + 3 < cap; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { buf[o++] = '\\'; buf[o++] = (char)c; }
-        else if (c < 0x20) { buf[o++] = ' '; }
-        else buf[o++] = (char)c;
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20) {
+            buf[o++] = ' ';
+        } else buf[o++] = (char)c;
     }
     buf[o++] = '"';
     buf[o] = '\0';

@@ -16,7 +16,6 @@ const mb_config *mb_cfg(void);
 /* Has shutdown begun (SIGTERM/SIGINT)? */
 bool mb_shutting_down(void);
 
-
 /* Run fn(ud) later on the loop, before it next sleeps (never from inside
  * the caller's stack). Used to defer callbacks and destruction. */
 typedef void (*mb_defer_fn)(void *ud);

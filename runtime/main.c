@@ -20,7 +20,7 @@ extern const mb_module vote_module;
 extern const mb_module matchmaker_module;
 extern const mb_module admin_module;
 extern const mb_module admin_history_module; /* finished matches, script errors */
-extern const mb_module social_module; /* before match: scripts get moonbase.notify */
+extern const mb_module social_module;        /* before match: scripts get moonbase.notify */
 extern const mb_module chat_module;
 
 #ifndef MB_VERSION
@@ -30,16 +30,8 @@ extern const mb_module chat_module;
 extern char **environ;
 
 static const mb_module *const modules[] = {
-    &account_module,
-    &social_module,
-    &chat_module,
-    &match_module,
-    &vote_module,
-    &matchmaker_module,
-    &admin_module,
-    &admin_history_module,
-    &account_admin_module,
-    NULL,
+    &account_module,    &social_module, &chat_module,          &match_module,         &vote_module,
+    &matchmaker_module, &admin_module,  &admin_history_module, &account_admin_module, NULL,
 };
 
 int main(int argc, char **argv)

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 typedef struct mb_smap_slot {
-    char *key;      /* NULL = empty; MB_SMAP_TOMB = deleted */
+    char *key; /* NULL = empty; MB_SMAP_TOMB = deleted */
     uint64_t hash;
     void *val;
 } mb_smap_slot;

@@ -44,8 +44,7 @@ static size_t n_hists;
 double *mb_metric(const char *name, const char *labels, mb_metric_kind kind, const char *help)
 {
     for (size_t i = 0; i < n_metrics; i++)
-        if (strcmp(table[i].name, name) == 0 && strcmp(table[i].labels, labels) == 0)
-            return table[i].value;
+        if (strcmp(table[i].name, name) == 0 && strcmp(table[i].labels, labels) == 0) return table[i].value;
     if (n_metrics == cap_metrics) {
         cap_metrics = cap_metrics ? cap_metrics * 2 : 64;
         table = mb_realloc(table, cap_metrics * sizeof *table);
@@ -106,9 +105,9 @@ char *mb_metrics_render(void)
                   pass ? "slots allocated by an in-memory table" : "entries in an in-memory table", name);
         for (size_t i = 0; i < n_tables; i++) {
             const table_gauge *t = &tables[i];
-            size_t n = t->sm ? (pass ? t->sm->cap : t->sm->count)
-                     : t->im ? (pass ? t->im->cap : t->im->count)
-                             : (pass ? 0 : t->count());
+            size_t n = t->sm   ? (pass ? t->sm->cap : t->sm->count)
+                       : t->im ? (pass ? t->im->cap : t->im->count)
+                               : (pass ? 0 : t->count());
             sb_printf(&b, "%s{table=\"%s\"} %zu\n", name, t->name, n);
         }
     }
@@ -118,8 +117,7 @@ char *mb_metrics_render(void)
         uint64_t cum = 0;
         for (size_t k = 0; k < h->nbounds; k++) {
             cum += h->buckets[k];
-            sb_printf(&b, "%s_bucket{le=\"%g\"} %llu\n", h->name, h->bounds[k],
-                      (unsigned long long)cum);
+            sb_printf(&b, "%s_bucket{le=\"%g\"} %llu\n", h->name, h->bounds[k], (unsigned long long)cum);
         }
         cum += h->buckets[h->nbounds];
         sb_printf(&b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", h->name,

@@ -11,8 +11,8 @@
 #include <yajl/yajl_parse.h>
 
 static const char *const codes[MB_E__COUNT] = {
-    "bad_request", "unauthorized", "forbidden",   "not_found", "conflict",
-    "rate_limited", "unavailable", "internal", "unsupported", "account_banned",
+    "bad_request",  "unauthorized", "forbidden", "not_found",   "conflict",
+    "rate_limited", "unavailable",  "internal",  "unsupported", "account_banned",
 };
 static const int statuses[MB_E__COUNT] = {400, 401, 403, 404, 409, 429, 503, 500, 404, 403};
 
@@ -97,7 +97,7 @@ int mb_json_depth(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *c;
-        json_object_foreach((json_t *)v, k, c) {
+        json_object_foreach ((json_t *)v, k, c) {
             int d = mb_json_depth(c);
             if (d > best) best = d;
         }
@@ -106,7 +106,7 @@ int mb_json_depth(const json_t *v)
     if (json_is_array(v)) {
         size_t i;
         json_t *c;
-        json_array_foreach(v, i, c) {
+        json_array_foreach (v, i, c) {
             int d = mb_json_depth(c);
             if (d > best) best = d;
         }
@@ -138,8 +138,7 @@ size_t mb_utf8_len(const char *s, size_t bytes)
     return n;
 }
 
-int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
-                      size_t errlen)
+int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err, size_t errlen)
 {
     memset(env, 0, sizeof *env);
     json_error_t jerr;
@@ -306,8 +305,7 @@ static int sc_key(void *ctx, const unsigned char *s, size_t l)
 static yajl_alloc_funcs scratch_funcs = {mb_scratch_malloc, mb_scratch_realloc, mb_scratch_free, NULL};
 
 static const yajl_callbacks scan_callbacks = {
-    sc_null, sc_bool, NULL, NULL, sc_num, sc_str,
-    sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
+    sc_null, sc_bool, NULL, NULL, sc_num, sc_str, sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
 };
 
 int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v)
@@ -391,8 +389,7 @@ int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errle
         if (json_is_string(v)) {
             size_t n = mb_utf8_len(json_string_value(v), json_string_length(v));
             if ((f->min > 0 && (double)n < f->min) || (f->max > 0 && (double)n > f->max)) {
-                snprintf(err, errlen, "field '%s' must be %g..%g characters long", f->name,
-                         f->min, f->max);
+                snprintf(err, errlen, "field '%s' must be %g..%g characters long", f->name, f->min, f->max);
                 return -1;
             }
             if (memchr(json_string_value(v), '\0', json_string_length(v))) {

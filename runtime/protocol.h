@@ -64,9 +64,9 @@ typedef void (*mb_msg_fn)(struct mb_session *s, const char *cid, json_t *payload
 
 typedef struct mb_msg_def {
     const char *type;
-    const mb_field *fields;   /* terminated by {NULL} */
+    const mb_field *fields; /* terminated by {NULL} */
     mb_msg_fn handler;
-    bool before_auth;         /* allowed before session.connect succeeds */
+    bool before_auth; /* allowed before session.connect succeeds */
 } mb_msg_def;
 
 /* The fast path of a message type whose payload the handler reads as JSON
@@ -96,9 +96,9 @@ const mb_msg_def *mb_protocol_at(size_t i);
 /* A parsed envelope. env owns the json root; type/cid point into it. */
 typedef struct mb_envelope {
     json_t *root;
-    const char *type;   /* NULL when missing/invalid */
-    const char *cid;    /* NULL when absent */
-    json_t *payload;    /* borrowed from root; an empty object when absent */
+    const char *type; /* NULL when missing/invalid */
+    const char *cid;  /* NULL when absent */
+    json_t *payload;  /* borrowed from root; an empty object when absent */
 } mb_envelope;
 
 /* Parse one text message. On success returns 0 with env filled (free with

@@ -28,8 +28,8 @@ static mb_session_hooks hooks = {no_wake, no_session_hook, no_session_hook};
 
 void mb_session_set_hooks(const mb_session_hooks *h) { hooks = *h; }
 
-static mb_imap sessions;          /* id -> session */
-static mb_smap players;           /* player id -> first session of the player */
+static mb_imap sessions; /* id -> session */
+static mb_smap players;  /* player id -> first session of the player */
 static uint64_t next_id = 1;
 static uint64_t players_gen = 1; /* bumped whenever a player's session list changes */
 static mb_session **dead;
@@ -89,7 +89,10 @@ mb_session *mb_session_get(uint64_t id)
 uint64_t mb_session_id(const mb_session *s) { return s->id; }
 const char *mb_session_player(const mb_session *s) { return s->player_id; }
 const char *mb_session_ip(const mb_session *s) { return s->ip; }
-int64_t mb_session_opened_wall_ms(const mb_session *s) { return mb_wall_ms() - (mb_now_ms() - s->connected_ms); }
+int64_t mb_session_opened_wall_ms(const mb_session *s)
+{
+    return mb_wall_ms() - (mb_now_ms() - s->connected_ms);
+}
 const char *mb_session_username(const mb_session *s) { return s->username; }
 bool mb_session_authed(const mb_session *s) { return s->authed && !s->dead; }
 size_t mb_session_count(void) { return sessions.count - n_dead; }
@@ -209,8 +212,8 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
     if (s->dead || s->closing) return;
     if (s->tx_bytes + f->len > (size_t)mb_cfg()->outbound_limit_bytes) {
         /* A client that stops reading must not grow our memory. */
-        mb_warn("slow_client_closed", "session=%llu queued_bytes=%zu",
-                (unsigned long long)s->id, s->tx_bytes);
+        mb_warn("slow_client_closed", "session=%llu queued_bytes=%zu", (unsigned long long)s->id,
+                s->tx_bytes);
         /* Drop what it never read: the close frame goes first, and the
          * memory is given back now, not when the client reads again. */
         while (s->tx_count) {
@@ -320,8 +323,8 @@ void mb_session_error(mb_session *s, const char *cid, const char *request_type, 
     send_error(s, cid, request_type, code, NULL, msg);
 }
 
-void mb_session_error_reason(mb_session *s, const char *cid, const char *request_type,
-                             mb_errcode code, const char *reason, const char *message)
+void mb_session_error_reason(mb_session *s, const char *cid, const char *request_type, mb_errcode code,
+                             const char *reason, const char *message)
 {
     send_error(s, cid, request_type, code, reason, message);
 }
@@ -348,8 +351,8 @@ int mb_session_on_writable(mb_session *s)
     if (!write_queued(s)) return -1;
     if (s->tx_count) return 0;
     if (s->closing) {
-        lws_close_reason(wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+        lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
+                         strlen(s->close_reason));
         return -1;
     }
     return 0;
@@ -456,8 +459,7 @@ static void deliver(mb_session *s, const char *data, size_t n)
     dispatch(s, data, n);
 }
 
-void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, bool final,
-                      bool binary)
+void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, bool final, bool binary)
 {
     if (s->dead || s->closing) return;
     if (first && s->rx_len == 0) {
@@ -581,8 +583,8 @@ static void on_connect(mb_session *s, const char *cid, json_t *payload)
     char pid[64], usn[64];
     const char *why = NULL;
     if (!mb_token_verify(token, pid, usn, &why)) {
-        mb_info("session_auth_failed", "session=%llu ip=%s reason=\"%s\"",
-                (unsigned long long)s->id, s->ip, why);
+        mb_info("session_auth_failed", "session=%llu ip=%s reason=\"%s\"", (unsigned long long)s->id, s->ip,
+                why);
         mb_session_error(s, cid, "session.connect", MB_E_UNAUTHORIZED, "%s", why);
         return;
     }
@@ -603,8 +605,9 @@ static void on_connect(mb_session *s, const char *cid, json_t *payload)
 static void on_heartbeat(mb_session *s, const char *cid, json_t *payload)
 {
     /* last_rx_ms was already refreshed by the receive path. */
-    if (cid) mb_session_send(s, "session.heartbeat", cid, json_pack("{s:I}", "server_time",
-                                                                     (json_int_t)mb_wall_ms()));
+    if (cid)
+        mb_session_send(s, "session.heartbeat", cid,
+                        json_pack("{s:I}", "server_time", (json_int_t)mb_wall_ms()));
 }
 
 static const mb_field connect_fields[] = {
@@ -618,10 +621,7 @@ static const mb_msg_def builtin[] = {
     {"session.heartbeat", no_fields, on_heartbeat, false},
 };
 
-void mb_session_register_builtin(void)
-{
-    mb_protocol_register(builtin, MB_ARRAY_LEN(builtin));
-}
+void mb_session_register_builtin(void) { mb_protocol_register(builtin, MB_ARRAY_LEN(builtin)); }
 
 /* ---------------------------------------------------- message metrics */
 double *mb_m_sessions, *mb_m_sessions_total, *mb_m_errors[MB_E__COUNT];
@@ -639,14 +639,20 @@ static double *msg_metric(mb_smap *m, const char *name, const char *type)
         safe[j++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '_' : *p;
     safe[j] = '\0';
     snprintf(labels, sizeof labels, "type=\"%s\"", safe);
-    v = mb_metric(name, labels, MB_COUNTER, m == &in_metrics ? "messages received by type"
-                                                             : "messages sent by type");
+    v = mb_metric(name, labels, MB_COUNTER,
+                  m == &in_metrics ? "messages received by type" : "messages sent by type");
     if (m->count < 512) mb_smap_put(m, type, v);
     return v;
 }
 
-double *mb_metric_msg_in(const char *type) { return msg_metric(&in_metrics, "moonbase_messages_in_total", type); }
-double *mb_metric_msg_out(const char *type) { return msg_metric(&out_metrics, "moonbase_messages_out_total", type); }
+double *mb_metric_msg_in(const char *type)
+{
+    return msg_metric(&in_metrics, "moonbase_messages_in_total", type);
+}
+double *mb_metric_msg_out(const char *type)
+{
+    return msg_metric(&out_metrics, "moonbase_messages_out_total", type);
+}
 
 void mb_metric_msg_free(void)
 {

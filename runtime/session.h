@@ -17,7 +17,7 @@ typedef struct mb_session mb_session;
 /* A refcounted, pre-encoded outbound message: the same bytes can be
  * queued on many sockets (encode once, write to every player). */
 typedef struct mb_frame mb_frame;
-mb_frame *mb_frame_new(const char *data, size_t len);     /* refs = 1 */
+mb_frame *mb_frame_new(const char *data, size_t len); /* refs = 1 */
 /* Envelope {"cid"?,"type","payload"} with payload borrowed. */
 mb_frame *mb_frame_envelope(const char *type, const char *cid, const json_t *payload);
 /* Raw envelope around already-encoded payload JSON text. */
@@ -43,8 +43,8 @@ void mb_session_send(mb_session *s, const char *type, const char *cid, json_t *p
 void mb_session_error(mb_session *s, const char *cid, const char *request_type, mb_errcode code,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Error with an extra "reason" field in the payload (vote intake etc.). */
-void mb_session_error_reason(mb_session *s, const char *cid, const char *request_type,
-                             mb_errcode code, const char *reason, const char *message);
+void mb_session_error_reason(mb_session *s, const char *cid, const char *request_type, mb_errcode code,
+                             const char *reason, const char *message);
 /* Close with a WebSocket close code; destruction is deferred. */
 void mb_session_close(mb_session *s, int code, const char *reason);
 

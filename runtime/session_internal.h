@@ -19,10 +19,10 @@ struct mb_frame {
 
 struct mb_session {
     uint64_t id;
-    struct lws *wsi;        /* NULL once the connection is gone */
+    struct lws *wsi; /* NULL once the connection is gone */
     bool authed;
-    bool closing;           /* close requested; waiting for writable */
-    bool dead;              /* connection closed; freed by the prepare hook */
+    bool closing; /* close requested; waiting for writable */
+    bool dead;    /* connection closed; freed by the prepare hook */
     int close_code;
     char close_reason[64];
     char player_id[64];
@@ -37,14 +37,13 @@ struct mb_session {
     /* outbound queue: ring of frame pointers */
     mb_frame **txq;
     size_t tx_head, tx_count, tx_cap, tx_bytes;
-    ev_timer timer;         /* auth + idle checks */
+    ev_timer timer; /* auth + idle checks */
     struct mb_session *next_of_player, *prev_of_player;
-    bool in_flush;          /* listed for mb_sessions_flush */
+    bool in_flush; /* listed for mb_sessions_flush */
 };
 
 mb_session *mb_session_new(struct lws *wsi, const char *ip);
-void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, bool final,
-                      bool binary);
+void mb_session_on_rx(mb_session *s, const void *in, size_t len, bool first, bool final, bool binary);
 /* Called on LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
 int mb_session_on_writable(mb_session *s);
 void mb_session_on_closed(mb_session *s);

@@ -87,7 +87,9 @@ int mb_core_keys_init(const mb_config *c)
     char *key = NULL;
     if (c->jwt_secret) key = mb_strdup(c->jwt_secret);
     else if (prod) {
-        mb_error("config_refused", "reason=\"production mode needs --jwt-secret (MOONBASE_JWT_SECRET); the development key is refused\"");
+        mb_error(
+            "config_refused",
+            "reason=\"production mode needs --jwt-secret (MOONBASE_JWT_SECRET); the development key is refused\"");
         return -1;
     } else {
         key = dev_secret(c->data_dir, "dev-jwt-key", 32);
@@ -111,8 +113,7 @@ int mb_core_keys_init(const mb_config *c)
     } else if (!prod) {
         admin_token = dev_secret(c->data_dir, "dev-admin-token", 16);
         if (admin_token)
-            mb_info("admin_token", "file=%s/dev-admin-token note=\"development admin token\"",
-                    c->data_dir);
+            mb_info("admin_token", "file=%s/dev-admin-token note=\"development admin token\"", c->data_dir);
     }
     return 0;
 }
@@ -120,8 +121,8 @@ int mb_core_keys_init(const mb_config *c)
 char *mb_token_issue(const char *player_id, const char *username, int version)
 {
     int64_t now = mb_wall_ms() / 1000;
-    json_t *claims = json_pack("{s:s,s:s,s:I,s:I}", "sub", player_id, "usn", username ? username : "",
-                               "iat", (json_int_t)now, "exp", (json_int_t)(now + mb_cfg()->token_ttl_s));
+    json_t *claims = json_pack("{s:s,s:s,s:I,s:I}", "sub", player_id, "usn", username ? username : "", "iat",
+                               (json_int_t)now, "exp", (json_int_t)(now + mb_cfg()->token_ttl_s));
     if (version > 0) json_object_set_new(claims, "tv", json_integer(version));
     char *t = mb_jwt_sign(claims, jwt_key, jwt_key_len);
     json_decref(claims);

@@ -30,7 +30,8 @@ bool mb_token_verify(const char *token, char player_id[64], char username[64], c
  * restart needs and loads it back at start-up. */
 typedef enum { MB_TOKENS_OK = 0, MB_TOKENS_REVOKED, MB_TOKENS_BANNED, MB_TOKENS_DELETED } mb_tokens_state;
 #define MB_TOKEN_BLOCK_MAX 100000
-mb_status mb_token_block(const char *player_id, mb_tokens_state state, int min_version, int64_t until_wall_ms);
+mb_status mb_token_block(const char *player_id, mb_tokens_state state, int min_version,
+                         int64_t until_wall_ms);
 /* Room for one more entry (prunes expired ones when full)? */
 bool mb_token_block_room(void);
 /* The live entry for player_id: its state (MB_TOKENS_OK when none). */

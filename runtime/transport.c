@@ -57,9 +57,8 @@ static const char *http_method(struct lws *wsi, char *uri, size_t cap)
         enum lws_token_indexes tok;
         const char *name;
     } m[] = {
-        {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
-        {WSI_TOKEN_PATCH_URI, "PATCH"},   {WSI_TOKEN_PUT_URI, "PUT"},
-        {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+        {WSI_TOKEN_GET_URI, "GET"},   {WSI_TOKEN_POST_URI, "POST"},     {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_PUT_URI, "PUT"},   {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
         {WSI_TOKEN_HEAD_URI, "HEAD"},
     };
     for (size_t i = 0; i < MB_ARRAY_LEN(m); i++) {
@@ -113,10 +112,7 @@ static rxmon *mons; /* by fd; the loop thread only (the worker thread does no I/
 static size_t n_mons;
 static mb_imap mon_fds; /* wsi -> fd + 1: lws has closed the fd by WSI_DESTROY */
 
-static rxmon *mon_of_fd(int fd)
-{
-    return fd >= 0 && (size_t)fd < n_mons && mons[fd].wsi ? &mons[fd] : NULL;
-}
+static rxmon *mon_of_fd(int fd) { return fd >= 0 && (size_t)fd < n_mons && mons[fd].wsi ? &mons[fd] : NULL; }
 
 static void mon_add(struct lws *wsi)
 {
@@ -259,10 +255,7 @@ static void pending_add(struct lws *wsi)
     free(mb_imap_put(&pending_conns, (uint64_t)(uintptr_t)wsi, deadline));
 }
 
-static void pending_done(struct lws *wsi)
-{
-    free(mb_imap_del(&pending_conns, (uint64_t)(uintptr_t)wsi));
-}
+static void pending_done(struct lws *wsi) { free(mb_imap_del(&pending_conns, (uint64_t)(uintptr_t)wsi)); }
 
 /* Peer address per connection (wsi -> malloc'd string), looked up on the
  * first HTTP request: getpeername() once per connection, not per request. */
@@ -306,16 +299,14 @@ static void pending_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
                       unsigned char *end)
 {
-    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                       (const unsigned char *)value, (int)strlen(value), p, end);
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+                                       (int)strlen(value), p, end);
 }
 
 /* Status line and headers of r's response, finalized, into [*hp, end). */
-static int build_headers(struct lws *wsi, const mb_http_req *r, unsigned char **hp,
-                         unsigned char *end)
+static int build_headers(struct lws *wsi, const mb_http_req *r, unsigned char **hp, unsigned char *end)
 {
-    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->content_type, r->resp_len, hp,
-                                    end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->content_type, r->resp_len, hp, end))
         return 1;
     if (*r->origin && mb_http_origin_allowed(r->origin)) {
         if (add_header(wsi, "access-control-allow-origin:", r->origin, hp, end) ||
@@ -369,8 +360,7 @@ static void kick_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     while (n_kicks) { /* servicing may add more: they are served too */
         struct lws *wsi = kicks[--n_kicks];
         if (!wsi || !ctx) continue;
-        struct lws_pollfd pfd = {.fd = lws_get_socket_fd(wsi), .events = LWS_POLLOUT,
-                                 .revents = LWS_POLLOUT};
+        struct lws_pollfd pfd = {.fd = lws_get_socket_fd(wsi), .events = LWS_POLLOUT, .revents = LWS_POLLOUT};
         if (pfd.fd >= 0) lws_service_fd(ctx, &pfd);
     }
 }
@@ -561,8 +551,8 @@ static int tls_load(SSL_CTX *into, char *desc, size_t dcap, char *err, size_t ca
         STACK_OF(X509) *chain = NULL;
         SSL_CTX_get0_chain_certs(t, &chain);
         stage = "installing certificate";
-        ok = SSL_CTX_use_cert_and_key(into, SSL_CTX_get0_certificate(t),
-                                      SSL_CTX_get0_privatekey(t), chain, 1) == 1;
+        ok = SSL_CTX_use_cert_and_key(into, SSL_CTX_get0_certificate(t), SSL_CTX_get0_privatekey(t), chain,
+                                      1) == 1;
     }
     if (ok) {
         tls_describe(SSL_CTX_get0_certificate(t), desc, dcap);
@@ -592,8 +582,7 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     mb_info("tls_reloaded", "%s", desc);
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     pss *p = user;
     switch (reason) {
@@ -602,15 +591,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         /* Count every accepted socket, not only established ones, so a burst
          * of parallel connects cannot exceed the limit. */
         if (mb_transport_connections() >= (size_t)mb_cfg()->max_connections) {
-            mb_warn("connection_refused", "reason=max_connections limit=%d",
-                    mb_cfg()->max_connections);
+            mb_warn("connection_refused", "reason=max_connections limit=%d", mb_cfg()->max_connections);
             return 1;
         }
         return 0;
 
-    case LWS_CALLBACK_WSI_CREATE:
-        n_wsi++;
-        return 0;
+    case LWS_CALLBACK_WSI_CREATE: n_wsi++; return 0;
 
     case LWS_CALLBACK_WSI_DESTROY:
         n_wsi--;
@@ -729,8 +715,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
 
-    default:
-        break;
+    default: break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -751,8 +736,7 @@ static void lws_log_bridge(int level, const char *line)
     memcpy(tmp, line, n);
     while (n && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r')) n--;
     tmp[n] = '\0';
-    mb_log(level == LLL_ERR ? MB_LOG_ERROR : MB_LOG_WARN, "lws", "msg=%s",
-           mb_log_quote(q, sizeof q, tmp));
+    mb_log(level == LLL_ERR ? MB_LOG_ERROR : MB_LOG_WARN, "lws", "msg=%s", mb_log_quote(q, sizeof q, tmp));
 }
 
 static void add_mount(int i, const char *mountpoint, const char *sub)

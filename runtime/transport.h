@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 int mb_transport_start(void);
-void mb_transport_stop(void);          /* destroy the lws context */
+void mb_transport_stop(void);            /* destroy the lws context */
 void mb_transport_wake(struct lws *wsi); /* request a writable callback */
 void mb_transport_close_all(int code, const char *reason);
 size_t mb_transport_connections(void);

@@ -18,8 +18,7 @@ static inline size_t mb_utf8_seq(const unsigned char *s, size_t left)
     if (c < 0x80) return 1;
     size_t n;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
         if (c == 0xE0) lo = 0xA0;
@@ -28,8 +27,7 @@ static inline size_t mb_utf8_seq(const unsigned char *s, size_t left)
         n = 4;
         if (c == 0xF0) lo = 0x90;
         if (c == 0xF4) hi = 0x8F;
-    } else
-        return 0;
+    } else return 0;
     if (left < n || s[1] < lo || s[1] > hi) return 0;
     for (size_t k = 2; k < n; k++)
         if ((s[k] & 0xC0) != 0x80) return 0;

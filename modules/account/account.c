@@ -43,9 +43,9 @@ const char *account_check_password(const char *p)
     for (size_t i = 1; i < n; i++)
         if (p[i] != p[0]) same = false;
     if (same) return "password is too weak";
-    static const char *common[] = {"password", "12345678", "123456789", "1234567890", "qwertyuiop",
-                                   "qwerty123", "password1", "iloveyou", "11111111", "abcdefgh",
-                                   "letmein1", "moonbase"};
+    static const char *common[] = {"password",   "12345678",  "123456789", "1234567890",
+                                   "qwertyuiop", "qwerty123", "password1", "iloveyou",
+                                   "11111111",   "abcdefgh",  "letmein1",  "moonbase"};
     for (size_t i = 0; i < MB_ARRAY_LEN(common); i++)
         if (strcasecmp(p, common[i]) == 0) return "password is too common";
     return NULL;
@@ -65,12 +65,12 @@ const char *account_check_device_id(const char *d)
 typedef struct auth_ctx {
     mb_http_req *req;
     char *email, *password, *username, *device_id;
-    char *pw_hash;          /* from db (verify) or computed (create) */
+    char *pw_hash; /* from db (verify) or computed (create) */
     bool create, pw_ok, retried;
     char account_id[64], account_name[64];
     bool created;
-    int tv;                 /* accounts.token_version: the token's "tv" claim */
-    char *ban_reason;       /* set when the account is banned */
+    int tv;           /* accounts.token_version: the token's "tv" claim */
+    char *ban_reason; /* set when the account is banned */
     char refresh[64], refresh_hash[65];
 } auth_ctx;
 
@@ -211,8 +211,7 @@ static void device_done(void *ud, const mb_db_result *res)
     if (!res->ok) {
         /* Two first-time requests for one device race on the device key:
          * retry once, the second attempt finds the account. */
-        if (res->code == MB_E_CONFLICT && !c->retried &&
-            strstr(res->message, "account_devices") != NULL) {
+        if (res->code == MB_E_CONFLICT && !c->retried && strstr(res->message, "account_devices") != NULL) {
             c->retried = true;
             device_query(c);
             return;
@@ -333,10 +332,11 @@ static void hash_done(void *ud)
         return;
     }
     const char *p[] = {c->username, c->email, c->pw_hash};
-    mb_db_query("INSERT INTO accounts (username, email, password_hash) VALUES "
-                "(COALESCE($1, 'player_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10)), $2, $3) "
-                "RETURNING id, username",
-                3, p, email_created, c);
+    mb_db_query(
+        "INSERT INTO accounts (username, email, password_hash) VALUES "
+        "(COALESCE($1, 'player_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10)), $2, $3) "
+        "RETURNING id, username",
+        3, p, email_created, c);
 }
 
 static void verify_done(void *ud)
@@ -419,8 +419,8 @@ static void route_email(mb_http_req *r)
     c->create = json_is_true(cr);
     const char *p[] = {c->email};
     mb_db_query("SELECT id, username, password_hash, banned_at IS NOT NULL, token_version, ban_reason"
-                " FROM accounts WHERE email = $1", 1, p,
-                email_found, c);
+                " FROM accounts WHERE email = $1",
+                1, p, email_found, c);
 }
 
 /* ------------------------------------------------------ refresh/logout */
@@ -463,16 +463,17 @@ static void route_refresh(mb_http_req *r)
     /* Rotate atomically: revoke the old token and store the new one in one
      * statement, so a failure never leaves the player without a token. */
     const char *p[] = {old_hash, c->refresh_hash, ttl};
-    mb_db_query("WITH old AS (UPDATE refresh_tokens SET revoked_at = now()"
-                "  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
-                "  AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.id = account_id AND b.banned_at IS NOT NULL)"
-                "  RETURNING account_id),"
-                " ins AS (INSERT INTO refresh_tokens (token_hash, account_id, expires_at)"
-                "  SELECT $2, account_id, now() + make_interval(secs => $3::int) FROM old"
-                "  RETURNING account_id)"
-                " SELECT a.id, a.username, a.token_version FROM ins JOIN accounts a ON a.id = ins.account_id"
-                " WHERE a.banned_at IS NULL",
-                3, p, refresh_done, c);
+    mb_db_query(
+        "WITH old AS (UPDATE refresh_tokens SET revoked_at = now()"
+        "  WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
+        "  AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.id = account_id AND b.banned_at IS NOT NULL)"
+        "  RETURNING account_id),"
+        " ins AS (INSERT INTO refresh_tokens (token_hash, account_id, expires_at)"
+        "  SELECT $2, account_id, now() + make_interval(secs => $3::int) FROM old"
+        "  RETURNING account_id)"
+        " SELECT a.id, a.username, a.token_version FROM ins JOIN accounts a ON a.id = ins.account_id"
+        " WHERE a.banned_at IS NULL",
+        3, p, refresh_done, c);
 }
 
 static void logout_done(void *ud, const mb_db_result *res)
@@ -502,8 +503,8 @@ static void route_logout(mb_http_req *r)
 static json_t *account_row(PGresult *res)
 {
     json_t *meta = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
-    json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:s}", "player_id", PQgetvalue(res, 0, 0),
-                          "username", PQgetvalue(res, 0, 1), "display_name",
+    json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:s}", "player_id", PQgetvalue(res, 0, 0), "username",
+                          PQgetvalue(res, 0, 1), "display_name",
                           PQgetisnull(res, 0, 2) ? json_null() : json_string(PQgetvalue(res, 0, 2)),
                           "metadata", meta ? meta : json_object(), "email",
                           PQgetisnull(res, 0, 4) ? json_null() : json_string(PQgetvalue(res, 0, 4)),
@@ -511,7 +512,8 @@ static json_t *account_row(PGresult *res)
     return o;
 }
 
-#define ACCOUNT_COLS "id, username, display_name, metadata::text, email, " \
+#define ACCOUNT_COLS                                                                \
+    "id, username, display_name, metadata::text, email, "                           \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
     "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
@@ -544,7 +546,7 @@ static void route_patch_account(mb_http_req *r)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(b, key, v) {
+    json_object_foreach (b, key, v) {
         if (strcmp(key, "username") && strcmp(key, "display_name") && strcmp(key, "metadata")) {
             mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (username, display_name, metadata)", key);
             return;
@@ -615,4 +617,3 @@ const mb_module account_module = {
     .routes = routes,
     .n_routes = MB_ARRAY_LEN(routes),
 };
-

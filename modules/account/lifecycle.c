@@ -134,9 +134,9 @@ static void act_done(void *ud, const mb_db_result *res)
 
 /* The refresh tokens revoked and the account's token state, for ban,
  * unban and revoke ($1 id, $2 ban reason, $3 token ttl). */
-#define TOKENS_RESULT                                                                            \
-    " SELECT a.username, a.token_version,"                                                       \
-    "  (extract(epoch FROM a.tokens_revoked_until) * 1000)::bigint,"                            \
+#define TOKENS_RESULT                                                \
+    " SELECT a.username, a.token_version,"                           \
+    "  (extract(epoch FROM a.tokens_revoked_until) * 1000)::bigint," \
     "  (SELECT count(*) FROM r), " TS("a.banned_at") ", a.ban_reason FROM a"
 
 static const char delete_sql[] =
@@ -183,10 +183,7 @@ static void run_action(mb_http_req *r, act_kind kind, bool by_admin, const char 
 }
 
 /* DELETE /v1/account */
-void account_route_delete(mb_http_req *r)
-{
-    run_action(r, ACT_DELETE, false, mb_http_player(r), NULL);
-}
+void account_route_delete(mb_http_req *r) { run_action(r, ACT_DELETE, false, mb_http_player(r), NULL); }
 
 static void route_admin_delete(mb_http_req *r)
 {
@@ -201,7 +198,7 @@ static void route_admin_ban(mb_http_req *r)
     json_t *b = mb_http_body(r);
     const char *key;
     json_t *v;
-    json_object_foreach(b, key, v) {
+    json_object_foreach (b, key, v) {
         if (strcmp(key, "reason")) {
             mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (reason)", key);
             return;
@@ -209,7 +206,8 @@ static void route_admin_ban(mb_http_req *r)
     }
     json_t *reason = b ? json_object_get(b, "reason") : NULL;
     if (reason && !json_is_null(reason) &&
-        (!json_is_string(reason) || mb_utf8_len(json_string_value(reason), json_string_length(reason)) > 256 ||
+        (!json_is_string(reason) ||
+         mb_utf8_len(json_string_value(reason), json_string_length(reason)) > 256 ||
          memchr(json_string_value(reason), 0, json_string_length(reason)))) {
         mb_http_error(r, MB_E_BAD_REQUEST, "reason must be a string of at most 256 characters");
         return;
@@ -259,9 +257,10 @@ static void search_done(void *ud, const mb_db_result *res)
         const char *id = PQgetvalue(p, i, 0);
         int socks = sockets_of(id);
         json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:o,s:o,s:s,s:b,s:o,s:b,s:i}", "player_id", id, "username", PQgetvalue(p, i, 1),
-                           "display_name", PQgetisnull(p, i, 2) ? json_null() : json_string(PQgetvalue(p, i, 2)),
-                           "email", PQgetisnull(p, i, 3) ? json_null() : json_string(PQgetvalue(p, i, 3)),
+            arr, json_pack("{s:s,s:s,s:o,s:o,s:s,s:b,s:o,s:b,s:i}", "player_id", id, "username",
+                           PQgetvalue(p, i, 1), "display_name",
+                           PQgetisnull(p, i, 2) ? json_null() : json_string(PQgetvalue(p, i, 2)), "email",
+                           PQgetisnull(p, i, 3) ? json_null() : json_string(PQgetvalue(p, i, 3)),
                            "created_at", PQgetvalue(p, i, 4), "banned", !PQgetisnull(p, i, 5), "banned_at",
                            PQgetisnull(p, i, 5) ? json_null() : json_string(PQgetvalue(p, i, 5)), "online",
                            socks > 0, "sockets", socks));
@@ -313,13 +312,14 @@ static void route_admin_search(mb_http_req *r)
     c->req = r;
     c->limit = limit;
     const char *p[] = {q, esc, after && *after ? after : NULL, banned, lims};
-    mb_db_query("SELECT id::text, username, display_name, email, " TS("created_at") ", " TS("banned_at")
-                " FROM accounts WHERE ($1::text IS NULL OR username ILIKE $2 || '%'"
-                "  OR display_name ILIKE '%' || $2 || '%' OR email ILIKE $2 || '%' OR id::text = lower($1))"
-                " AND ($3::text IS NULL OR username > $3)"
-                " AND ($4::text IS NULL OR (banned_at IS NOT NULL) = ($4 = 'true'))"
-                " ORDER BY username LIMIT $5::int",
-                5, p, search_done, c);
+    mb_db_query(
+        "SELECT id::text, username, display_name, email, " TS("created_at") ", " TS(
+            "banned_at") " FROM accounts WHERE ($1::text IS NULL OR username ILIKE $2 || '%'"
+                         "  OR display_name ILIKE '%' || $2 || '%' OR email ILIKE $2 || '%' OR id::text = lower($1))"
+                         " AND ($3::text IS NULL OR username > $3)"
+                         " AND ($4::text IS NULL OR (banned_at IS NOT NULL) = ($4 = 'true'))"
+                         " ORDER BY username LIMIT $5::int",
+        5, p, search_done, c);
     free(esc);
 }
 
@@ -332,21 +332,21 @@ typedef struct one_ctx {
 
 static void add_socket(mb_session *s, void *ud)
 {
-    json_array_append_new((json_t *)ud, json_pack("{s:I,s:s,s:I}", "session_id", (json_int_t)mb_session_id(s), "ip",
-                                                  mb_session_ip(s), "connected_at",
+    json_array_append_new((json_t *)ud, json_pack("{s:I,s:s,s:I}", "session_id", (json_int_t)mb_session_id(s),
+                                                  "ip", mb_session_ip(s), "connected_at",
                                                   (json_int_t)mb_session_opened_wall_ms(s)));
 }
 
-#define ADMIN_ACCOUNT_COLS                                                                         \
-    "a.id::text, a.username, a.display_name, a.metadata::text, a.email, " TS("a.created_at") ", " \
-    TS("a.updated_at") ", " TS("a.banned_at") ", a.ban_reason, a.token_version,"                  \
-    " (SELECT count(*) FROM account_devices d WHERE d.account_id = a.id),"                        \
-    " (SELECT COALESCE(json_agg(json_build_object('created_at', " TS("t.created_at")              \
-    ", 'expires_at', " TS("t.expires_at") ") ORDER BY t.created_at DESC), '[]')::text"             \
-    "  FROM (SELECT * FROM refresh_tokens t WHERE t.account_id = a.id AND t.revoked_at IS NULL"    \
-    "        AND t.expires_at > now() ORDER BY t.created_at DESC LIMIT 20) t),"                    \
-    " (SELECT count(*) FROM refresh_tokens t WHERE t.account_id = a.id AND t.revoked_at IS NULL"   \
-    "   AND t.expires_at > now())"
+#define ADMIN_ACCOUNT_COLS                                                                                                              \
+    "a.id::text, a.username, a.display_name, a.metadata::text, a.email, " TS("a.created_at") ", " TS("a.updated_at") ", " TS(           \
+        "a.banned_at") ", a.ban_reason, a.token_version,"                                                                               \
+                       " (SELECT count(*) FROM account_devices d WHERE d.account_id = a.id),"                                           \
+                       " (SELECT COALESCE(json_agg(json_build_object('created_at', " TS("t.created_at") ", 'expires_at', " TS(          \
+                           "t.expires_at") ") ORDER BY t.created_at DESC), '[]')::text"                                                 \
+                                           "  FROM (SELECT * FROM refresh_tokens t WHERE t.account_id = a.id AND t.revoked_at IS NULL"  \
+                                           "        AND t.expires_at > now() ORDER BY t.created_at DESC LIMIT 20) t),"                  \
+                                           " (SELECT count(*) FROM refresh_tokens t WHERE t.account_id = a.id AND t.revoked_at IS NULL" \
+                                           "   AND t.expires_at > now())"
 
 static void one_done(void *ud, const mb_db_result *res)
 {
@@ -367,14 +367,14 @@ static void one_done(void *ud, const mb_db_result *res)
     json_t *refresh = json_loads(PQgetvalue(p, 0, 11), 0, NULL);
     json_t *socks = json_array();
     mb_player_each_session(c->id, add_socket, socks);
-    json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:s,s:b,s:o,s:o,s:i,s:i,s:b,s:o,s:o,s:i}", "player_id",
-                          PQgetvalue(p, 0, 0), "username", PQgetvalue(p, 0, 1), "display_name", OPT(2), "metadata",
-                          meta ? meta : json_object(), "email", OPT(4), "created_at", PQgetvalue(p, 0, 5),
-                          "updated_at", PQgetvalue(p, 0, 6), "banned", !PQgetisnull(p, 0, 7), "banned_at", OPT(7),
-                          "ban_reason", OPT(8), "token_version", atoi(PQgetvalue(p, 0, 9)), "devices",
-                          atoi(PQgetvalue(p, 0, 10)), "online", json_array_size(socks) > 0, "sockets", socks,
-                          "refresh_sessions", refresh ? refresh : json_array(), "active_refresh_tokens",
-                          atoi(PQgetvalue(p, 0, 12)));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:o,s:o,s:o,s:s,s:s,s:b,s:o,s:o,s:i,s:i,s:b,s:o,s:o,s:i}", "player_id", PQgetvalue(p, 0, 0),
+        "username", PQgetvalue(p, 0, 1), "display_name", OPT(2), "metadata", meta ? meta : json_object(),
+        "email", OPT(4), "created_at", PQgetvalue(p, 0, 5), "updated_at", PQgetvalue(p, 0, 6), "banned",
+        !PQgetisnull(p, 0, 7), "banned_at", OPT(7), "ban_reason", OPT(8), "token_version",
+        atoi(PQgetvalue(p, 0, 9)), "devices", atoi(PQgetvalue(p, 0, 10)), "online",
+        json_array_size(socks) > 0, "sockets", socks, "refresh_sessions", refresh ? refresh : json_array(),
+        "active_refresh_tokens", atoi(PQgetvalue(p, 0, 12)));
 #undef OPT
     mb_http_respond(c->req, 200, o);
     free(c);
@@ -403,16 +403,18 @@ static void route_admin_patch(mb_http_req *r)
         return;
     }
     json_t *b = mb_http_body(r);
-    const char *why = b && json_object_size(b) ? NULL : "JSON body with display_name and/or metadata required";
+    const char *why =
+        b && json_object_size(b) ? NULL : "JSON body with display_name and/or metadata required";
     const char *key;
     json_t *v;
-    if (!why) json_object_foreach(b, key, v) {
-        if (strcmp(key, "display_name") && strcmp(key, "metadata")) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (display_name, metadata)", key);
-            free(c);
-            return;
+    if (!why)
+        json_object_foreach (b, key, v) {
+            if (strcmp(key, "display_name") && strcmp(key, "metadata")) {
+                mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (display_name, metadata)", key);
+                free(c);
+                return;
+            }
         }
-    }
     json_t *dn = b ? json_object_get(b, "display_name") : NULL;
     json_t *meta = b ? json_object_get(b, "metadata") : NULL;
     if (!why && dn && !json_is_null(dn)) {
@@ -486,11 +488,12 @@ mb_status account_lifecycle_load(void)
         return MB_ERR;
     }
     PQclear(PQexec(pg, "DELETE FROM account_tombstones WHERE revoke_until < now()"));
-    PGresult *res = PQexec(pg, "SELECT account_id::text, 3, 0, (extract(epoch FROM revoke_until) * 1000)::bigint"
-                               " FROM account_tombstones"
-                               " UNION ALL SELECT id::text, CASE WHEN banned_at IS NULL THEN 1 ELSE 2 END,"
-                               "  token_version, (extract(epoch FROM tokens_revoked_until) * 1000)::bigint"
-                               " FROM accounts WHERE tokens_revoked_until > now()");
+    PGresult *res =
+        PQexec(pg, "SELECT account_id::text, 3, 0, (extract(epoch FROM revoke_until) * 1000)::bigint"
+                   " FROM account_tombstones"
+                   " UNION ALL SELECT id::text, CASE WHEN banned_at IS NULL THEN 1 ELSE 2 END,"
+                   "  token_version, (extract(epoch FROM tokens_revoked_until) * 1000)::bigint"
+                   " FROM accounts WHERE tokens_revoked_until > now()");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char m[512];
         mb_error("revocations_load_failed", "error=%s", mb_log_quote(m, sizeof m, PQresultErrorMessage(res)));
@@ -502,7 +505,9 @@ mb_status account_lifecycle_load(void)
     for (int i = 0; i < n; i++) {
         int st = atoi(PQgetvalue(res, i, 1));
         if (mb_token_block(PQgetvalue(res, i, 0),
-                           st == 3 ? MB_TOKENS_DELETED : st == 2 ? MB_TOKENS_BANNED : MB_TOKENS_REVOKED,
+                           st == 3   ? MB_TOKENS_DELETED
+                           : st == 2 ? MB_TOKENS_BANNED
+                                     : MB_TOKENS_REVOKED,
                            atoi(PQgetvalue(res, i, 2)), strtoll(PQgetvalue(res, i, 3), NULL, 10)) == MB_OK)
             loaded++;
     }

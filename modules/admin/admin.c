@@ -65,9 +65,9 @@ static void route_overview(mb_http_req *r)
                               (json_int_t)((mb_now_ms() - started_at) / 1000), "sessions",
                               (json_int_t)mb_session_count(), "authenticated_sessions", (json_int_t)players,
                               "matches", (json_int_t)live, "matches_by_mode", modes, "messages_in_per_s",
-                              rate_in, "messages_out_per_s", rate_out, "database", "up",
-                              mb_db_available(), "pool_size", db->pool_size, "connected", db->connected,
-                              "busy", db->busy, "queued", (json_int_t)db->queued, "durable_pending",
+                              rate_in, "messages_out_per_s", rate_out, "database", "up", mb_db_available(),
+                              "pool_size", db->pool_size, "connected", db->connected, "busy", db->busy,
+                              "queued", (json_int_t)db->queued, "durable_pending",
                               (json_int_t)mb_db_durable_pending()));
 }
 
@@ -120,10 +120,13 @@ static void player_done(void *ud, const mb_db_result *res)
     mb_player_each_session(c->id, add_session, sessions);
     if (!res->ok || PQntuples(res->res) == 0) {
         if (!res->ok && res->code == MB_E_UNAVAILABLE && json_array_size(sessions)) {
-            mb_http_respond(c->r, 200, json_pack("{s:s,s:o,s:b}", "player_id", c->id, "sessions", sessions, "online", 1));
+            mb_http_respond(
+                c->r, 200, json_pack("{s:s,s:o,s:b}", "player_id", c->id, "sessions", sessions, "online", 1));
         } else {
             json_decref(sessions);
-            if (!res->ok) mb_http_error(c->r, res->code == MB_E_UNAVAILABLE ? MB_E_UNAVAILABLE : MB_E_INTERNAL, "lookup failed");
+            if (!res->ok)
+                mb_http_error(c->r, res->code == MB_E_UNAVAILABLE ? MB_E_UNAVAILABLE : MB_E_INTERNAL,
+                              "lookup failed");
             else mb_http_error(c->r, MB_E_NOT_FOUND, "no player '%s'", c->id);
         }
         free(c);
@@ -147,7 +150,8 @@ static void route_player(mb_http_req *r)
     c->r = r;
     snprintf(c->id, sizeof c->id, "%s", id);
     const char *p[] = {id};
-    mb_db_query("SELECT id, username, created_at::text FROM accounts WHERE id = $1::uuid", 1, p, player_done, c);
+    mb_db_query("SELECT id, username, created_at::text FROM accounts WHERE id = $1::uuid", 1, p, player_done,
+                c);
 }
 
 static void kick_one(mb_session *s, void *ud)

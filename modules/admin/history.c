@@ -24,7 +24,8 @@ static bool is_mode_name(const char *s)
     if (n < 1 || n > 64) return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
             return false;
     }
     return true;
@@ -48,7 +49,8 @@ static bool parse_limit(mb_http_req *r, long def, long max, long *out)
     char *end;
     long n = strtol(v, &end, 10);
     if (*end || end == v || n < 1 || n > max) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "limit must be a whole number from 1 to %ld (got '%.40s')", max, v);
+        mb_http_error(r, MB_E_BAD_REQUEST, "limit must be a whole number from 1 to %ld (got '%.40s')", max,
+                      v);
         return false;
     }
     *out = n;
@@ -68,9 +70,9 @@ static json_t *jms(const PGresult *p, int row, int col)
 }
 
 /* Columns shared by both queries, from offset c of the row. */
-#define MATCH_COLUMNS                                                                                          \
-    "m.id::text, m.mode, m.script_version, m.players::text, m.reason, m.result::text, m.ticks,"               \
-    " (extract(epoch from m.created_at) * 1000)::bigint, (extract(epoch from m.started_at) * 1000)::bigint,"   \
+#define MATCH_COLUMNS                                                                                        \
+    "m.id::text, m.mode, m.script_version, m.players::text, m.reason, m.result::text, m.ticks,"              \
+    " (extract(epoch from m.created_at) * 1000)::bigint, (extract(epoch from m.started_at) * 1000)::bigint," \
     " (extract(epoch from m.finished_at) * 1000)::bigint"
 
 static json_t *match_row(const PGresult *p, int row, int c)
@@ -107,8 +109,8 @@ static void list_done(void *ud, const mb_db_result *res)
     const PGresult *p = res->res;
     int rows = PQntuples(p);
     if (c->before[0] && (rows == 0 || atoi(PQgetvalue(p, 0, 0)) == 0)) {
-        mb_http_error(c->r, MB_E_BAD_REQUEST, "before: no finished match '%s' (use next_cursor of the previous page)",
-                      c->before);
+        mb_http_error(c->r, MB_E_BAD_REQUEST,
+                      "before: no finished match '%s' (use next_cursor of the previous page)", c->before);
         free(c);
         return;
     }
@@ -123,7 +125,8 @@ static void list_done(void *ud, const mb_db_result *res)
     }
     json_t *next = json_null();
     if (rows > c->limit && shown > 0)
-        next = json_string(json_string_value(json_object_get(json_array_get(arr, (size_t)shown - 1), "match_id")));
+        next = json_string(
+            json_string_value(json_object_get(json_array_get(arr, (size_t)shown - 1), "match_id")));
     mb_http_respond(c->r, 200, json_pack("{s:o,s:o}", "matches", arr, "next_cursor", next));
     free(c);
 }
@@ -151,11 +154,13 @@ static void route_history(mb_http_req *r)
         return;
     }
     if (player && (strlen(player) > 64 || strpbrk(player, "\t\r\n"))) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "player must be a player id or a username prefix (at most 64 characters)");
+        mb_http_error(r, MB_E_BAD_REQUEST,
+                      "player must be a player id or a username prefix (at most 64 characters)");
         return;
     }
     if (before && !mb_uuid_valid(before)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "before must be a match_id (the next_cursor of the previous page)");
+        mb_http_error(r, MB_E_BAD_REQUEST,
+                      "before must be a match_id (the next_cursor of the previous page)");
         return;
     }
     long limit;
@@ -168,21 +173,22 @@ static void route_history(mb_http_req *r)
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     char *like = player && !mb_uuid_valid(player) ? like_prefix(player) : NULL;
     const char *p[] = {mode, player && !like ? player : NULL, like, before, lim};
-    mb_db_query("SELECT (SELECT count(*) FROM matches WHERE id = $4::uuid), x.* FROM (SELECT 1) one"
-                " LEFT JOIN LATERAL (SELECT " MATCH_COLUMNS ","
-                "  (SELECT coalesce(jsonb_agg(jsonb_build_object('vote_id', v.id, 'method', v.method,"
-                "    'outcome', v.outcome, 'winner', v.result->'winner', 'total_votes', v.result->'total_votes',"
-                "    'vetoed_by', v.vetoed_by) ORDER BY v.started_at), '[]'::jsonb)"
-                "   FROM votes v WHERE v.match_id = m.id)::text"
-                "  FROM matches m"
-                "  WHERE ($1::text IS NULL OR m.mode = $1)"
-                "  AND ($2::text IS NULL OR m.players @> jsonb_build_array(jsonb_build_object('player_id', lower($2::text))))"
-                "  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements(m.players) e"
-                "       WHERE lower(e->>'username') LIKE $3 ESCAPE '!'))"
-                "  AND ($4::uuid IS NULL OR (m.finished_at, m.id) <"
-                "       (SELECT finished_at, id FROM matches WHERE id = $4::uuid))"
-                "  ORDER BY m.finished_at DESC, m.id DESC LIMIT $5::int) x ON true",
-                5, p, list_done, c);
+    mb_db_query(
+        "SELECT (SELECT count(*) FROM matches WHERE id = $4::uuid), x.* FROM (SELECT 1) one"
+        " LEFT JOIN LATERAL (SELECT " MATCH_COLUMNS ","
+        "  (SELECT coalesce(jsonb_agg(jsonb_build_object('vote_id', v.id, 'method', v.method,"
+        "    'outcome', v.outcome, 'winner', v.result->'winner', 'total_votes', v.result->'total_votes',"
+        "    'vetoed_by', v.vetoed_by) ORDER BY v.started_at), '[]'::jsonb)"
+        "   FROM votes v WHERE v.match_id = m.id)::text"
+        "  FROM matches m"
+        "  WHERE ($1::text IS NULL OR m.mode = $1)"
+        "  AND ($2::text IS NULL OR m.players @> jsonb_build_array(jsonb_build_object('player_id', lower($2::text))))"
+        "  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements(m.players) e"
+        "       WHERE lower(e->>'username') LIKE $3 ESCAPE '!'))"
+        "  AND ($4::uuid IS NULL OR (m.finished_at, m.id) <"
+        "       (SELECT finished_at, id FROM matches WHERE id = $4::uuid))"
+        "  ORDER BY m.finished_at DESC, m.id DESC LIMIT $5::int) x ON true",
+        5, p, list_done, c);
     free(like);
 }
 
@@ -218,15 +224,16 @@ static void route_history_one(mb_http_req *r)
         return;
     }
     const char *p[] = {id};
-    mb_db_query("SELECT " MATCH_COLUMNS ", m.params::text,"
-                " (SELECT coalesce(jsonb_agg(jsonb_build_object('vote_id', v.id, 'method', v.method,"
-                "   'outcome', v.outcome, 'spec', v.spec, 'ballots', v.ballots, 'result', v.result,"
-                "   'vetoed_by', v.vetoed_by,"
-                "   'started_at', (extract(epoch from v.started_at) * 1000)::bigint,"
-                "   'closed_at', (extract(epoch from v.closed_at) * 1000)::bigint) ORDER BY v.started_at), '[]'::jsonb)"
-                "  FROM votes v WHERE v.match_id = m.id)::text"
-                " FROM matches m WHERE m.id = $1::uuid",
-                1, p, one_done, r);
+    mb_db_query(
+        "SELECT " MATCH_COLUMNS ", m.params::text,"
+        " (SELECT coalesce(jsonb_agg(jsonb_build_object('vote_id', v.id, 'method', v.method,"
+        "   'outcome', v.outcome, 'spec', v.spec, 'ballots', v.ballots, 'result', v.result,"
+        "   'vetoed_by', v.vetoed_by,"
+        "   'started_at', (extract(epoch from v.started_at) * 1000)::bigint,"
+        "   'closed_at', (extract(epoch from v.closed_at) * 1000)::bigint) ORDER BY v.started_at), '[]'::jsonb)"
+        "  FROM votes v WHERE v.match_id = m.id)::text"
+        " FROM matches m WHERE m.id = $1::uuid",
+        1, p, one_done, r);
 }
 
 /* ------------------------------------------------ GET /v1/admin/scripts/errors */

@@ -31,9 +31,9 @@
 #include "ratelimit.h"
 #include "social.h"
 
-#define MAX_JOINED 64      /* channels per socket */
-#define BATCH_MAX 1000     /* messages per INSERT */
-#define PENDING_MAX 20000  /* messages waiting for their INSERT */
+#define MAX_JOINED 64     /* channels per socket */
+#define BATCH_MAX 1000    /* messages per INSERT */
+#define PENDING_MAX 20000 /* messages waiting for their INSERT */
 #define HISTORY_DEFAULT 50
 #define HISTORY_MAX 100
 
@@ -42,8 +42,8 @@ typedef struct channel {
     chat_kind kind;
     uint64_t *sids;
     size_t n, cap;
-    mb_imap pos;         /* session id -> (void *)(index + 1) */
-    mb_smap players;     /* player id -> (void *)(sockets joined) */
+    mb_imap pos;     /* session id -> (void *)(index + 1) */
+    mb_smap players; /* player id -> (void *)(sockets joined) */
 } channel;
 
 typedef struct member {
@@ -63,15 +63,15 @@ typedef struct send_item {
     char *content;
 } send_item;
 
-static mb_smap channels;   /* key -> channel */
-static mb_imap members;    /* session id -> member */
-static mb_smap buckets;    /* player id -> mb_bucket (chat.send rate) */
+static mb_smap channels; /* key -> channel */
+static mb_imap members;  /* session id -> member */
+static mb_smap buckets;  /* player id -> mb_bucket (chat.send rate) */
 static send_item *q_head, *q_tail;
 static size_t q_n;
 static bool busy;
 static size_t n_memberships;
 static double *m_messages, *m_batches, *m_failed;
-static mb_histogram *commit_h;  /* INSERT sent -> result read */
+static mb_histogram *commit_h; /* INSERT sent -> result read */
 static int64_t commit_started_us;
 
 static const char insert_sql[] =
@@ -107,7 +107,8 @@ const char *chat_parse(const char *id, const char *player_id, chat_ref *out)
         if (strcmp(out->peer, player_id) == 0) return "a direct channel is with another player";
         snprintf(out->view, sizeof out->view, "dm:%s", out->peer);
         bool low = strcmp(player_id, out->peer) < 0;
-        snprintf(out->key, sizeof out->key, "dm:%s:%s", low ? player_id : out->peer, low ? out->peer : player_id);
+        snprintf(out->key, sizeof out->key, "dm:%s:%s", low ? player_id : out->peer,
+                 low ? out->peer : player_id);
         return NULL;
     } else out->kind = CHAT_ROOM;
     snprintf(out->view, sizeof out->view, "%s", id);
@@ -116,7 +117,8 @@ const char *chat_parse(const char *id, const char *player_id, chat_ref *out)
 }
 
 /* The id player_id uses for a channel (DM ids name the other side). */
-static void view_for(const chat_ref *ref, const char *key, const char *player_id, char out[CHAT_CHANNEL_MAX + 1])
+static void view_for(const chat_ref *ref, const char *key, const char *player_id,
+                     char out[CHAT_CHANNEL_MAX + 1])
 {
     if (ref->kind != CHAT_DM) {
         /* keys of rooms and match channels are channel ids (<= CHAT_CHANNEL_MAX) */
@@ -239,7 +241,8 @@ static void on_join(mb_session *s, const char *cid, json_t *payload)
         bool exists = match_find(ref.match_id) != NULL;
         mb_session_error_reason(s, cid, "chat.join", exists ? MB_E_FORBIDDEN : MB_E_NOT_FOUND,
                                 exists ? "not_in_match" : "no_match",
-                                exists ? "only the players of this match can join its channel" : "no such match");
+                                exists ? "only the players of this match can join its channel"
+                                       : "no such match");
         return;
     }
     if (ref.kind == CHAT_DM && presence_blocked(pid, ref.peer) == 1) {
@@ -259,15 +262,16 @@ static void on_join(mb_session *s, const char *cid, json_t *payload)
         channel_add(ch, mb);
     }
     if (cid)
-        mb_session_send(s, "chat.joined", cid,
-                        json_pack("{s:s,s:I}", "channel_id", ref.view, "members", (json_int_t)ch->players.count));
+        mb_session_send(
+            s, "chat.joined", cid,
+            json_pack("{s:s,s:I}", "channel_id", ref.view, "members", (json_int_t)ch->players.count));
 }
 
 static void on_leave(mb_session *s, const char *cid, json_t *payload)
 {
     chat_ref ref;
-    const char *why = chat_parse(json_string_value(json_object_get(payload, "channel_id")),
-                                 mb_session_player(s), &ref);
+    const char *why =
+        chat_parse(json_string_value(json_object_get(payload, "channel_id")), mb_session_player(s), &ref);
     if (why) {
         mb_session_error_reason(s, cid, "chat.leave", MB_E_BAD_REQUEST, "bad_channel", why);
         return;
@@ -308,8 +312,8 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
     if (strlen(content) != bytes || chars == 0 || chars > (size_t)max) {
         char msg[96];
         snprintf(msg, sizeof msg, "content must be 1..%d characters without NUL", max);
-        mb_session_error_reason(s, cid, "chat.send", MB_E_BAD_REQUEST, chars > (size_t)max ? "too_long" : "bad_content",
-                                msg);
+        mb_session_error_reason(s, cid, "chat.send", MB_E_BAD_REQUEST,
+                                chars > (size_t)max ? "too_long" : "bad_content", msg);
         return;
     }
     if (ref.kind == CHAT_MATCH && !in_match(&ref, pid)) {
@@ -318,7 +322,8 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
         return;
     }
     if (ref.kind == CHAT_DM && presence_blocked(pid, ref.peer) == 1) {
-        mb_session_error_reason(s, cid, "chat.send", MB_E_FORBIDDEN, "blocked", "one of you blocked the other");
+        mb_session_error_reason(s, cid, "chat.send", MB_E_FORBIDDEN, "blocked",
+                                "one of you blocked the other");
         return;
     }
     mb_bucket *b = mb_smap_get(&buckets, pid);
@@ -334,12 +339,14 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
         return;
     }
     char *filtered = NULL, reason[256];
-    int rc = rpc_chat_filter(pid, mb_session_username(s), ref.view, content, &filtered, reason, sizeof reason);
+    int rc =
+        rpc_chat_filter(pid, mb_session_username(s), ref.view, content, &filtered, reason, sizeof reason);
     if (rc == 0 && filtered) {
         size_t fb = strlen(filtered), fc = mb_utf8_len(filtered, fb);
         if (fc == 0 || fc > (size_t)max) {
             rc = 1;
-            snprintf(reason, sizeof reason, "%s", fc ? "the filtered message is too long" : "message filtered out");
+            snprintf(reason, sizeof reason, "%s",
+                     fc ? "the filtered message is too long" : "message filtered out");
         }
     }
     if (rc != 0) {
@@ -351,7 +358,8 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
     if (!mb_db_available() || q_n >= PENDING_MAX) {
         free(filtered);
         mb_session_error(s, cid, "chat.send", MB_E_UNAVAILABLE,
-                         q_n >= PENDING_MAX ? "chat is overloaded; retry shortly" : "database unavailable; retry shortly");
+                         q_n >= PENDING_MAX ? "chat is overloaded; retry shortly"
+                                            : "database unavailable; retry shortly");
         return;
     }
     send_item *it = mb_calloc(1, sizeof *it);
@@ -441,14 +449,17 @@ static void batch_done(void *ud, const mb_db_result *res)
             *m_messages += 1;
             deliver(it, PQgetvalue(res->res, (int)row - 1, 1));
         } else if (res->ok) { /* the block check in the INSERT left it out */
-            if (s) mb_session_error_reason(s, it->cid, "chat.send", MB_E_FORBIDDEN, "blocked", "one of you blocked the other");
+            if (s)
+                mb_session_error_reason(s, it->cid, "chat.send", MB_E_FORBIDDEN, "blocked",
+                                        "one of you blocked the other");
         } else {
             *m_failed += 1;
             if (res->code == MB_E_UNAVAILABLE) social_undo_add("chat_messages", it->id);
             if (s)
-                mb_session_error(s, it->cid, "chat.send", res->code == MB_E_UNAVAILABLE ? MB_E_UNAVAILABLE : MB_E_INTERNAL,
-                                 res->code == MB_E_UNAVAILABLE ? "database unavailable; the message was not sent"
-                                                               : "the message could not be stored");
+                mb_session_error(
+                    s, it->cid, "chat.send", res->code == MB_E_UNAVAILABLE ? MB_E_UNAVAILABLE : MB_E_INTERNAL,
+                    res->code == MB_E_UNAVAILABLE ? "database unavailable; the message was not sent"
+                                                  : "the message could not be stored");
         }
         item_free(it);
     }
@@ -462,9 +473,10 @@ static void chat_before_sleep(void)
     send_item *list = q_head, *last = NULL;
     size_t k = 0;
     for (send_item *it = q_head; it && k < BATCH_MAX; it = it->next, k++) {
-        json_array_append_new(rows, json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", it->id, "channel_id", it->ref.key,
-                                              "sender_id", it->sender, "content", it->content, "peer",
-                                              it->ref.kind == CHAT_DM ? json_string(it->ref.peer) : json_null()));
+        json_array_append_new(rows,
+                              json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", it->id, "channel_id", it->ref.key,
+                                        "sender_id", it->sender, "content", it->content, "peer",
+                                        it->ref.kind == CHAT_DM ? json_string(it->ref.peer) : json_null()));
         last = it;
     }
     /* q_head was not NULL, so the loop ran at least once and last is set */
@@ -506,18 +518,18 @@ static void history_done(void *ud, const mb_db_result *res)
     const char *chan = c->admin ? c->ref.key : c->ref.view;
     json_t *arr = json_array();
     for (int i = 0; i < shown; i++) {
-        json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:s}", "message_id", PQgetvalue(res->res, i, 0), "channel_id", chan,
-                              "sender_id", PQgetvalue(res->res, i, 1), "content", PQgetvalue(res->res, i, 2),
-                              "sent_at", PQgetvalue(res->res, i, 3));
+        json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:s}", "message_id", PQgetvalue(res->res, i, 0), "channel_id",
+                              chan, "sender_id", PQgetvalue(res->res, i, 1), "content",
+                              PQgetvalue(res->res, i, 2), "sent_at", PQgetvalue(res->res, i, 3));
         if (c->admin)
-            json_object_set_new(m, "sender_username", PQgetisnull(res->res, i, 4)
-                                                          ? json_null()
-                                                          : json_string(PQgetvalue(res->res, i, 4)));
+            json_object_set_new(m, "sender_username",
+                                PQgetisnull(res->res, i, 4) ? json_null()
+                                                            : json_string(PQgetvalue(res->res, i, 4)));
         json_array_append_new(arr, m);
     }
     json_t *next = rows > shown && shown > 0 ? json_string(PQgetvalue(res->res, shown - 1, 0)) : json_null();
-    mb_http_respond(c->req, 200, json_pack("{s:s,s:o,s:o}", "channel_id", chan, "messages", arr,
-                                           "next_cursor", next));
+    mb_http_respond(c->req, 200,
+                    json_pack("{s:s,s:o,s:o}", "channel_id", chan, "messages", arr, "next_cursor", next));
     free(c);
 }
 
@@ -528,18 +540,22 @@ static void history_query(hist_ctx *c)
     char *undo = social_undo_ids("chat_messages");
     const char *p[] = {c->ref.key, c->before[0] ? c->before : NULL, undo, lim};
     if (c->admin)
-        mb_db_query("SELECT m.id::text, m.sender_id::text, m.content, " SOCIAL_TS("m.sent_at") ", a.username"
-                    " FROM chat_messages m LEFT JOIN accounts a ON a.id = m.sender_id"
-                    " WHERE m.channel_id = $1 AND ($2::uuid IS NULL OR"
-                    "  m.seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
-                    " AND NOT (m.id = ANY($3::uuid[])) ORDER BY m.seq DESC LIMIT $4::int",
-                    4, p, history_done, c);
+        mb_db_query(
+            "SELECT m.id::text, m.sender_id::text, m.content, " SOCIAL_TS(
+                "m.sent_at") ", a.username"
+                             " FROM chat_messages m LEFT JOIN accounts a ON a.id = m.sender_id"
+                             " WHERE m.channel_id = $1 AND ($2::uuid IS NULL OR"
+                             "  m.seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
+                             " AND NOT (m.id = ANY($3::uuid[])) ORDER BY m.seq DESC LIMIT $4::int",
+            4, p, history_done, c);
     else
-        mb_db_query("SELECT id::text, sender_id::text, content, " SOCIAL_TS("sent_at") " FROM chat_messages"
-                    " WHERE channel_id = $1 AND ($2::uuid IS NULL OR"
-                    "  seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
-                    " AND NOT (id = ANY($3::uuid[])) ORDER BY seq DESC LIMIT $4::int",
-                    4, p, history_done, c);
+        mb_db_query(
+            "SELECT id::text, sender_id::text, content, " SOCIAL_TS(
+                "sent_at") " FROM chat_messages"
+                           " WHERE channel_id = $1 AND ($2::uuid IS NULL OR"
+                           "  seq < (SELECT seq FROM chat_messages WHERE id = $2::uuid AND channel_id = $1))"
+                           " AND NOT (id = ANY($3::uuid[])) ORDER BY seq DESC LIMIT $4::int",
+            4, p, history_done, c);
     free(undo);
 }
 
@@ -597,10 +613,7 @@ static void route_history(mb_http_req *r)
  * members first, at most ADMIN_CHANNELS_MAX. */
 #define ADMIN_CHANNELS_MAX 500
 
-static const char *kind_name(chat_kind k)
-{
-    return k == CHAT_MATCH ? "match" : k == CHAT_DM ? "dm" : "room";
-}
+static const char *kind_name(chat_kind k) { return k == CHAT_MATCH ? "match" : k == CHAT_DM ? "dm" : "room"; }
 
 static int channel_cmp(const void *x, const void *y)
 {
@@ -620,8 +633,8 @@ static void route_admin_channels(mb_http_req *r)
     json_t *arr = json_array();
     for (size_t i = 0; i < n && i < ADMIN_CHANNELS_MAX; i++) {
         const channel *ch = all[i];
-        json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "channel_id", ch->key, "kind", kind_name(ch->kind), "members",
-                              (json_int_t)ch->players.count, "sockets", (json_int_t)ch->n);
+        json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "channel_id", ch->key, "kind", kind_name(ch->kind),
+                              "members", (json_int_t)ch->players.count, "sockets", (json_int_t)ch->n);
         if (ch->kind == CHAT_MATCH) json_object_set_new(o, "match_id", json_string(ch->key + 6));
         if (ch->kind == CHAT_DM) { /* key = dm:<low>:<high> */
             char a[37], b[37];
@@ -718,12 +731,16 @@ static mb_status chat_init(void)
     mb_metric_table_smap("chat_channels", &channels);
     mb_metric_table_imap("chat_members", &members);
     mb_metric_table_smap("chat_rate_buckets", &buckets);
-    m_messages = mb_metric("moonbase_chat_messages_total", "", MB_COUNTER, "chat messages committed and sent");
-    m_batches = mb_metric("moonbase_chat_commits_total", "", MB_COUNTER, "chat INSERT statements (group commits)");
-    m_failed = mb_metric("moonbase_chat_failed_total", "", MB_COUNTER, "chat messages refused because the INSERT failed");
+    m_messages =
+        mb_metric("moonbase_chat_messages_total", "", MB_COUNTER, "chat messages committed and sent");
+    m_batches =
+        mb_metric("moonbase_chat_commits_total", "", MB_COUNTER, "chat INSERT statements (group commits)");
+    m_failed = mb_metric("moonbase_chat_failed_total", "", MB_COUNTER,
+                         "chat messages refused because the INSERT failed");
     static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
-    commit_h = mb_histogram_new("moonbase_chat_commit_seconds", "chat group commit: INSERT sent to result read",
-                                bounds, MB_ARRAY_LEN(bounds));
+    commit_h =
+        mb_histogram_new("moonbase_chat_commit_seconds", "chat group commit: INSERT sent to result read",
+                         bounds, MB_ARRAY_LEN(bounds));
     return MB_OK;
 }
 

@@ -29,9 +29,9 @@ typedef enum { CHAT_ROOM, CHAT_MATCH, CHAT_DM } chat_kind;
 /* A channel id as one player named it. */
 typedef struct chat_ref {
     chat_kind kind;
-    char view[CHAT_CHANNEL_MAX + 1]; /* the id as given ("dm:" ids lower-cased) */
-    char key[96];                    /* storage key: view, or dm:<low>:<high> */
-    char peer[40];                   /* CHAT_DM: the other player */
+    char view[CHAT_CHANNEL_MAX + 1];     /* the id as given ("dm:" ids lower-cased) */
+    char key[96];                        /* storage key: view, or dm:<low>:<high> */
+    char peer[40];                       /* CHAT_DM: the other player */
     char match_id[CHAT_CHANNEL_MAX + 1]; /* CHAT_MATCH */
 } chat_ref;
 

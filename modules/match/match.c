@@ -10,8 +10,8 @@
 #include "match_internal.h"
 #include <sodium.h>
 
-static mb_smap matches;         /* id -> match */
-static mb_smap player_match;    /* player id -> match (joined seats) */
+static mb_smap matches;      /* id -> match */
+static mb_smap player_match; /* player id -> match (joined seats) */
 static match_state_observer observer;
 static void *observer_ud;
 static mb_histogram *lateness_h;
@@ -120,11 +120,10 @@ json_t *match_summary(const match *m)
 static json_t *summary_base(const match *m)
 {
     return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:o,s:o}", "match_id", m->id, "mode",
-                     m->v->mode, "status", status_name(m->status), "player_count",
-                     (int)match_player_count(m), "max_players", m->v->players_max, "min_players",
-                     m->v->players_min, "tick_rate", m->v->tick_rate, "script_version",
-                     m->v->version, "tick", (json_int_t)m->tick, "created_at",
-                     (json_int_t)m->created_at, "players", players_json(m), "started_at",
+                     m->v->mode, "status", status_name(m->status), "player_count", (int)match_player_count(m),
+                     "max_players", m->v->players_max, "min_players", m->v->players_min, "tick_rate",
+                     m->v->tick_rate, "script_version", m->v->version, "tick", (json_int_t)m->tick,
+                     "created_at", (json_int_t)m->created_at, "players", players_json(m), "started_at",
                      m->started_at ? json_integer(m->started_at) : json_null());
 }
 
@@ -158,8 +157,8 @@ void match_fail(match *m, const char *msg)
     }
     m->failed = true;
     char q[2048];
-    mb_error("match_script_error", "match=%s mode=%s version=%d tick=%llu error=%s", m->id,
-             m->v->mode, m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, msg));
+    mb_error("match_script_error", "match=%s mode=%s version=%d tick=%llu error=%s", m->id, m->v->mode,
+             m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, msg));
     *m_matches_failed += 1;
     match_script_error_record(m->v->mode, m->v->version, m->id, m->tick, msg); /* the console's list */
     if (m->finalizing) return; /* terminate failed: the match is ending anyway */
@@ -191,7 +190,7 @@ static void history_left(match *m, const char *player_id, const char *reason)
 {
     size_t i;
     json_t *h;
-    json_array_foreach(m->history, i, h) {
+    json_array_foreach (m->history, i, h) {
         if (strcmp(json_string_value(json_object_get(h, "player_id")), player_id) == 0 &&
             json_is_null(json_object_get(h, "left_at"))) {
             json_object_set_new(h, "left_at", json_integer(mb_wall_ms()));
@@ -273,8 +272,7 @@ static void seat_leave(match *m, seat *s, const char *reason)
     bool was_joined = s->joined;
     history_left(m, pid, reason);
     seat_release(m, s);
-    if (was_joined)
-        mb_debug("match_leave", "match=%s player=%s reason=%s", m->id, pid, reason);
+    if (was_joined) mb_debug("match_leave", "match=%s player=%s reason=%s", m->id, pid, reason);
 }
 
 /* ------------------------------------------------------------- create */
@@ -304,7 +302,8 @@ int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint
 
 static int64_t first_due_us(int64_t period_us)
 {
-    return match_first_due_us(mb_now_us(), period_us, (int64_t)mb_cfg()->tick_slot_ms * 1000, randombytes_random());
+    return match_first_due_us(mb_now_us(), period_us, (int64_t)mb_cfg()->tick_slot_ms * 1000,
+                              randombytes_random());
 }
 
 static void match_free(void *ud)
@@ -331,17 +330,18 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
     return match_create_seeded(mode, params, NULL, code, err, errlen);
 }
 
-match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code,
-                           char *err, size_t errlen)
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code, char *err,
+                           size_t errlen)
 {
     mode_version *v = modes_get(mode);
     if (!v) {
         *code = MB_E_NOT_FOUND;
         if (modes_is_retired(mode))
-            snprintf(err, errlen,
-                     "mode '%s' is retired: its file modes/%s.lua was deleted or renamed (running matches finish;"
-                     " put the file back to bring the mode back)",
-                     mode, mode);
+            snprintf(
+                err, errlen,
+                "mode '%s' is retired: its file modes/%s.lua was deleted or renamed (running matches finish;"
+                " put the file back to bring the mode back)",
+                mode, mode);
         else snprintf(err, errlen, "unknown mode '%s'", mode);
         return NULL;
     }
@@ -454,8 +454,8 @@ static void finalize(match *m, bool call_terminate)
     mb_smap_del(&matches, m->id);
     *m_matches_live = (double)matches.count;
     *m_matches_finished += 1;
-    mb_info("match_finished", "match=%s mode=%s reason=%s ticks=%llu", m->id, m->v->mode,
-            m->finish_reason, (unsigned long long)m->tick);
+    mb_info("match_finished", "match=%s mode=%s reason=%s ticks=%llu", m->id, m->v->mode, m->finish_reason,
+            (unsigned long long)m->tick);
     if (!m->sim) match_persist(m);
     /* Never free inside a callback that may still be running: defer. */
     if (mb_loop() && !m->sim) mb_defer(match_free, m);
@@ -499,8 +499,8 @@ void match_post_call(match *m)
                 bool connected = s->connected;
                 seat_leave(m, s, "kicked");
                 if (connected) {
-                    json_t *p = json_pack("{s:s,s:s,s:s}", "match_id", m->id, "reason", "kicked",
-                                          "message", k.reason);
+                    json_t *p = json_pack("{s:s,s:s,s:s}", "match_id", m->id, "reason", "kicked", "message",
+                                          k.reason);
                     mb_player_send(k.player_id, "match.left", p);
                     json_decref(p);
                 }
@@ -786,11 +786,13 @@ static void migrate(match *m)
     json_t *state = mb_lua_to_json(oL, -1, err, sizeof err);
     lua_pop(oL, 1);
     if (!state) {
-        mb_warn("match_reload_skipped", "match=%s mode=%s reason=\"state is not JSON: %s\"", m->id, m->v->mode, err);
+        mb_warn("match_reload_skipped", "match=%s mode=%s reason=\"state is not JSON: %s\"", m->id,
+                m->v->mode, err);
         return;
     }
     if (m->n_afters) {
-        mb_warn("match_reload_skipped", "match=%s mode=%s reason=\"pending match:after timers\"", m->id, m->v->mode);
+        mb_warn("match_reload_skipped", "match=%s mode=%s reason=\"pending match:after timers\"", m->id,
+                m->v->mode);
         json_decref(state);
         return;
     }
@@ -844,7 +846,8 @@ static void migrate(match *m)
     if (!ok) {
         /* Roll back to the old VM: the match keeps running its version. */
         char q[1024];
-        mb_warn("match_reload_failed", "match=%s mode=%s error=%s", m->id, nv->mode, mb_log_quote(q, sizeof q, err));
+        mb_warn("match_reload_failed", "match=%s mode=%s error=%s", m->id, nv->mode,
+                mb_log_quote(q, sizeof q, err));
         mb_lua_vm_free(vm);
         mode_version_unref(nv);
         m->vm = old_vm;
@@ -963,8 +966,8 @@ static void maybe_autostart(match *m)
 
 typedef enum { J_OK, J_NOT_FOUND, J_FORBIDDEN, J_CONFLICT, J_INTERNAL } join_rc;
 
-static join_rc do_join(match *m, const char *player_id, const char *username, json_t *metadata,
-                       char *reason, size_t rlen)
+static join_rc do_join(match *m, const char *player_id, const char *username, json_t *metadata, char *reason,
+                       size_t rlen)
 {
     if (m->dead || m->status == MATCH_FINISHED) {
         snprintf(reason, rlen, "match has finished");
@@ -999,7 +1002,7 @@ static join_rc do_join(match *m, const char *player_id, const char *username, js
         lua_rawget(L, -2);
         if (!match_end_call(m, 2, 2)) return J_INTERNAL;
         bool refused = lua_type(L, -2) == LUA_TBOOLEAN ? !lua_toboolean(L, -2)
-                                                        : (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING);
+                                                       : (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING);
         if (refused) {
             const char *r = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "join refused";
             snprintf(reason, rlen, "%s", r);
@@ -1017,9 +1020,9 @@ static join_rc do_join(match *m, const char *player_id, const char *username, js
     mb_bucket_init(&s->input_bucket, mb_cfg() ? mb_cfg()->input_rate : 1000, now);
     seat_set_connected(m, s, true);
     mb_smap_put(&player_match, player_id, m);
-    json_array_append_new(m->history, json_pack("{s:s,s:s,s:I,s:n,s:n}", "player_id", player_id,
-                                                "username", s->username, "joined_at",
-                                                (json_int_t)mb_wall_ms(), "left_at", "reason"));
+    json_array_append_new(m->history,
+                          json_pack("{s:s,s:s,s:I,s:n,s:n}", "player_id", player_id, "username", s->username,
+                                    "joined_at", (json_int_t)mb_wall_ms(), "left_at", "reason"));
     if (match_begin_call(m, MATCH_CTX_JOIN)) {
         match_push_player(m, s);
         match_end_call(m, 1, 0);
@@ -1099,8 +1102,8 @@ void match_on_join(mb_session *sess, const char *cid, json_t *payload)
     json_t *meta = json_object_get(payload, "metadata");
     join_rc rc = do_join(m, pid, mb_session_username(sess), meta, reason, sizeof reason);
     if (rc != J_OK) {
-        static const mb_errcode codes[] = {MB_E_INTERNAL, MB_E_NOT_FOUND, MB_E_FORBIDDEN,
-                                           MB_E_CONFLICT, MB_E_INTERNAL};
+        static const mb_errcode codes[] = {MB_E_INTERNAL, MB_E_NOT_FOUND, MB_E_FORBIDDEN, MB_E_CONFLICT,
+                                           MB_E_INTERNAL};
         mb_session_error(sess, cid, "match.join", codes[rc], "%s",
                          rc == J_INTERNAL ? "the match script failed" : reason);
         return;
@@ -1159,8 +1162,8 @@ void match_on_input_raw(mb_session *sess, const char *cid, const char *payload, 
     }
     if (!mb_bucket_take(&s->input_bucket, mb_cfg()->input_rate, mb_cfg()->input_rate, mb_now_ms()) ||
         m->n_inputs >= 64 * (size_t)m->v->players_max) {
-        mb_session_error(sess, cid, "match.input", MB_E_RATE_LIMITED, "too many inputs; limit is %d per second",
-                         mb_cfg()->input_rate);
+        mb_session_error(sess, cid, "match.input", MB_E_RATE_LIMITED,
+                         "too many inputs; limit is %d per second", mb_cfg()->input_rate);
         return;
     }
     char err[256];
@@ -1215,8 +1218,7 @@ void match_session_closed(const char *player_id, bool last_socket)
     seat_set_connected(m, s, false);
     s->state_sent = false; /* a rejoin gets the current state in match.joined */
     s->disconnected_at = match_now(m);
-    mb_info("match_disconnect", "match=%s player=%s grace_ms=%d", m->id, player_id,
-            m->v->reconnect_grace_ms);
+    mb_info("match_disconnect", "match=%s player=%s grace_ms=%d", m->id, player_id, m->v->reconnect_grace_ms);
 }
 
 /* ------------------------------------------------------------ runtime */
@@ -1227,21 +1229,23 @@ void match_runtime_init(void)
     mb_smap_init(&player_match);
     mb_metric_table_smap("matches", &matches);
     mb_metric_table_smap("match_players", &player_match);
-    lateness_h = mb_histogram_new("moonbase_tick_lateness_seconds",
-                                  "how late match ticks ran versus their schedule", lateness_bounds,
-                                  MB_ARRAY_LEN(lateness_bounds));
+    lateness_h =
+        mb_histogram_new("moonbase_tick_lateness_seconds", "how late match ticks ran versus their schedule",
+                         lateness_bounds, MB_ARRAY_LEN(lateness_bounds));
     m_matches_live = mb_metric("moonbase_matches", "", MB_GAUGE, "live matches");
     m_matches_created = mb_metric("moonbase_matches_created_total", "", MB_COUNTER, "matches created");
     m_matches_finished = mb_metric("moonbase_matches_finished_total", "", MB_COUNTER, "matches finished");
-    m_matches_failed = mb_metric("moonbase_matches_failed_total", "", MB_COUNTER, "matches ended by a script error");
-    m_states_sent = mb_metric("moonbase_match_states_sent_total", "", MB_COUNTER, "match.state messages queued");
+    m_matches_failed =
+        mb_metric("moonbase_matches_failed_total", "", MB_COUNTER, "matches ended by a script error");
+    m_states_sent =
+        mb_metric("moonbase_match_states_sent_total", "", MB_COUNTER, "match.state messages queued");
     m_ticks = mb_metric("moonbase_match_ticks_total", "", MB_COUNTER, "match ticks run");
     /* the same series as mb_metric_msg_out() would create, without its cache
      * (simulate runs without the core) */
-    m_states_out = mb_metric("moonbase_messages_out_total", "type=\"match.state\"", MB_COUNTER,
-                             "messages sent by type");
-    match_m_messages_out = mb_metric("moonbase_messages_out_total", "type=\"match.message\"",
-                                     MB_COUNTER, "messages sent by type");
+    m_states_out =
+        mb_metric("moonbase_messages_out_total", "type=\"match.state\"", MB_COUNTER, "messages sent by type");
+    match_m_messages_out = mb_metric("moonbase_messages_out_total", "type=\"match.message\"", MB_COUNTER,
+                                     "messages sent by type");
     randombytes_buf(digest_key, sizeof digest_key);
 }
 

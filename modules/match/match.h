@@ -28,8 +28,8 @@ match *match_create(const char *mode, json_t *params, int *code, char *err, size
  * random one from libsodium). Seeds are integers 0..MATCH_SEED_MAX
  * (2^53 - 1: exact in a double and in JavaScript); the caller checks. */
 #define MATCH_SEED_MAX ((uint64_t)9007199254740991ULL)
-match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code,
-                           char *err, size_t errlen);
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code, char *err,
+                           size_t errlen);
 uint64_t match_seed(const match *m);
 /* Joinable now: not finishing and a seat free (reservations count). */
 bool match_is_open(const match *m);
@@ -74,7 +74,7 @@ json_t *match_result(const match *m);
  * any other raises "<name> is not allowed in <context>", e.g.
  * "match:broadcast is not allowed in get_state". */
 typedef enum match_ctx {
-    MATCH_CTX_LOAD = 0,      /* top level of a mode file or of server.lua */
+    MATCH_CTX_LOAD = 0, /* top level of a mode file or of server.lua */
     MATCH_CTX_INIT,
     MATCH_CTX_JOIN_ATTEMPT,
     MATCH_CTX_JOIN,
@@ -82,25 +82,24 @@ typedef enum match_ctx {
     MATCH_CTX_START,
     MATCH_CTX_INPUT,
     MATCH_CTX_TICK,
-    MATCH_CTX_TIMER,         /* a match:after callback */
+    MATCH_CTX_TIMER, /* a match:after callback */
     MATCH_CTX_VOTE_RESULT,
     MATCH_CTX_VOTE_VETOED,
-    MATCH_CTX_GET_STATE,     /* every tick, and the admin state view */
+    MATCH_CTX_GET_STATE, /* every tick, and the admin state view */
     MATCH_CTX_TERMINATE,
-    MATCH_CTX_RELOAD,        /* hot reload (migration to a new version) */
-    MATCH_CTX_MATCHMAKER,    /* matchmaker_matched, in the matchmaker's VM */
-    MATCH_CTX_RPC,           /* server.lua: an RPC handler */
-    MATCH_CTX_ON_CHAT,       /* server.lua: the chat filter */
+    MATCH_CTX_RELOAD,     /* hot reload (migration to a new version) */
+    MATCH_CTX_MATCHMAKER, /* matchmaker_matched, in the matchmaker's VM */
+    MATCH_CTX_RPC,        /* server.lua: an RPC handler */
+    MATCH_CTX_ON_CHAT,    /* server.lua: the chat filter */
     MATCH_CTX_COUNT
 } match_ctx;
 #define MATCH_CTX_BIT(c) (1u << (c))
 /* The event callbacks of a running match (not init, get_state, terminate,
  * reload): where every method with an effect is allowed. */
-#define MATCH_CTX_EVENTS                                                                       \
-    (MATCH_CTX_BIT(MATCH_CTX_JOIN_ATTEMPT) | MATCH_CTX_BIT(MATCH_CTX_JOIN) |                   \
-     MATCH_CTX_BIT(MATCH_CTX_LEAVE) | MATCH_CTX_BIT(MATCH_CTX_START) |                         \
-     MATCH_CTX_BIT(MATCH_CTX_INPUT) | MATCH_CTX_BIT(MATCH_CTX_TICK) |                          \
-     MATCH_CTX_BIT(MATCH_CTX_TIMER) | MATCH_CTX_BIT(MATCH_CTX_VOTE_RESULT) |                   \
+#define MATCH_CTX_EVENTS                                                                                     \
+    (MATCH_CTX_BIT(MATCH_CTX_JOIN_ATTEMPT) | MATCH_CTX_BIT(MATCH_CTX_JOIN) |                                 \
+     MATCH_CTX_BIT(MATCH_CTX_LEAVE) | MATCH_CTX_BIT(MATCH_CTX_START) | MATCH_CTX_BIT(MATCH_CTX_INPUT) |      \
+     MATCH_CTX_BIT(MATCH_CTX_TICK) | MATCH_CTX_BIT(MATCH_CTX_TIMER) | MATCH_CTX_BIT(MATCH_CTX_VOTE_RESULT) | \
      MATCH_CTX_BIT(MATCH_CTX_VOTE_VETOED))
 /* "load", "init", ..., "timer", "matchmaker_matched", "rpc", "on_chat". */
 const char *match_ctx_name(match_ctx c);
@@ -140,12 +139,12 @@ mb_lua_vm *rpc_server_vm(void);
  * Returns 0 = accept (*out = replacement content, malloc'd, or NULL to keep
  * content), 1 = rejected (reason filled), -1 = the filter failed (reason
  * filled; the message must be refused). */
-int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
-                    const char *content, char **out, char *reason, size_t rlen);
+int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id, const char *content,
+                    char **out, char *reason, size_t rlen);
 
 /* Module glue (match_module.c). */
 void match_runtime_init(void);
-void match_runtime_shutdown(void);   /* terminate all with "shutdown" */
+void match_runtime_shutdown(void); /* terminate all with "shutdown" */
 void match_runtime_destroy(void);
 void match_session_closed(const char *player_id, bool last_socket);
 /* The account is gone (deleted/banned): leave now, drop reservations. */

@@ -13,8 +13,8 @@ typedef struct seat {
     char player_id[64];
     char username[64];
     json_t *metadata;
-    int lua_ref;             /* player table in the registry */
-    bool joined;             /* false: only a reservation */
+    int lua_ref; /* player table in the registry */
+    bool joined; /* false: only a reservation */
     bool connected;
     int64_t disconnected_at; /* mono ms, when !connected */
     int64_t reserved_until;  /* mono ms, reservations only */
@@ -35,8 +35,8 @@ typedef struct input_item {
 
 typedef struct after_item {
     int64_t due_ms;
-    int ref;         /* LUA_NOREF: cancelled while run_afters runs */
-    uint64_t id;     /* what the script's timer handle holds */
+    int ref;     /* LUA_NOREF: cancelled while run_afters runs */
+    uint64_t id; /* what the script's timer handle holds */
 } after_item;
 
 typedef struct kick_item {
@@ -65,7 +65,7 @@ struct match {
     kick_item *kicks;
     size_t n_kicks, cap_kicks;
     json_t *params;
-    json_t *history;          /* [{player_id, username, joined_at, left_at, reason}] */
+    json_t *history;                             /* [{player_id, username, joined_at, left_at, reason}] */
     int64_t created_at, started_at, finished_at; /* wall ms */
     int64_t created_mono, empty_since;
     bool start_requested;
@@ -74,26 +74,26 @@ struct match {
     char finish_reason[32];
     bool failed;
     bool dead;
-    bool finalizing;          /* finalize() is running (terminate may fail) */
-    int depth;                /* nested script calls */
+    bool finalizing; /* finalize() is running (terminate may fail) */
+    int depth;       /* nested script calls */
     mb_buf out;
     bool sim;
-    bool reload_pending;      /* a new version with reload() is live */
+    bool reload_pending; /* a new version with reload() is live */
     int64_t sim_now;
     /* dx-match: seed, timers, labels */
-    uint64_t seed;            /* math.randomseed of the VM; match.seed */
+    uint64_t seed; /* math.randomseed of the VM; match.seed */
     uint64_t next_timer_id;
-    bool in_afters;           /* run_afters is iterating m->afters */
-    json_t *label;            /* match:set_label: flat object, or NULL */
+    bool in_afters; /* run_afters is iterating m->afters */
+    json_t *label;  /* match:set_label: flat object, or NULL */
     /* Lua call contexts (match.h match_ctx) */
-    match_ctx call_ctx;       /* set by match_begin_call, used by match_end_call */
-    bool admin_view;          /* match_state_json runs get_state: errors do not end the match */
+    match_ctx call_ctx; /* set by match_begin_call, used by match_end_call */
+    bool admin_view;    /* match_state_json runs get_state: errors do not end the match */
 };
 
 int64_t match_now(const match *m);
 seat *match_seat(match *m, const char *player_id);
 /* match_lua.c */
-void match_lua_setup(match *m);  /* builds the match table; raises nothing */
+void match_lua_setup(match *m); /* builds the match table; raises nothing */
 /* Push M[callback of ctx], match, state; false (nothing pushed) when the
  * mode does not define it. match_end_call runs it in context ctx. */
 bool match_begin_call(match *m, match_ctx ctx);
@@ -117,13 +117,13 @@ bool match_cancel_timer(match *m, uint64_t id);
 int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint32_t rnd);
 
 /* Shared between the files of modules/match (each declared once, here). */
-void match_notify_vote_ended(match *m);      /* match_lua.c */
-void match_persist(match *m);                /* match_module.c */
-void match_sim_free(match *m);               /* match.c */
-void match_mode_reloaded(const char *mode);  /* match.c */
-json_t *rpc_status_json(void);               /* rpc.c */
-void rpc_route(mb_http_req *r);              /* rpc.c */
-void rpc_init(void);                         /* rpc.c */
-void rpc_destroy(void);                      /* rpc.c */
+void match_notify_vote_ended(match *m);     /* match_lua.c */
+void match_persist(match *m);               /* match_module.c */
+void match_sim_free(match *m);              /* match.c */
+void match_mode_reloaded(const char *mode); /* match.c */
+json_t *rpc_status_json(void);              /* rpc.c */
+void rpc_route(mb_http_req *r);             /* rpc.c */
+void rpc_init(void);                        /* rpc.c */
+void rpc_destroy(void);                     /* rpc.c */
 
 #endif

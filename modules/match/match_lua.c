@@ -47,10 +47,7 @@ static const char *const ctx_names[MATCH_CTX_COUNT] = {
     [MATCH_CTX_ON_CHAT] = "on_chat",
 };
 
-const char *match_ctx_name(match_ctx c)
-{
-    return (unsigned)c < MATCH_CTX_COUNT ? ctx_names[c] : "unknown";
-}
+const char *match_ctx_name(match_ctx c) { return (unsigned)c < MATCH_CTX_COUNT ? ctx_names[c] : "unknown"; }
 
 static void raise_context(lua_State *L, int c, const char *what)
 {
@@ -82,8 +79,9 @@ int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, siz
  * docs/LUA_API.md). A match object exists from init to terminate and in
  * reload; get_state and reload may only read. */
 #define BIT MATCH_CTX_BIT
-#define ALLOW_READ (MATCH_CTX_EVENTS | BIT(MATCH_CTX_INIT) | BIT(MATCH_CTX_GET_STATE) | \
-                    BIT(MATCH_CTX_TERMINATE) | BIT(MATCH_CTX_RELOAD))
+#define ALLOW_READ                                                                                  \
+    (MATCH_CTX_EVENTS | BIT(MATCH_CTX_INIT) | BIT(MATCH_CTX_GET_STATE) | BIT(MATCH_CTX_TERMINATE) | \
+     BIT(MATCH_CTX_RELOAD))
 /* messages: nobody is seated in init; players still get them in terminate */
 #define ALLOW_MESSAGE (MATCH_CTX_EVENTS | BIT(MATCH_CTX_TERMINATE))
 /* start: init may ask for a start before anyone joins (manual_start) */
@@ -289,7 +287,8 @@ static bool label_key_ok(const char *k, size_t n)
     if (n == 0 || n > LABEL_MAX_KEY) return false;
     for (size_t i = 0; i < n; i++) {
         char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
             return false;
     }
     return true;
@@ -321,9 +320,7 @@ static json_t *label_from_table(lua_State *L, int idx, char *err, size_t errlen)
         }
         json_t *v = NULL;
         switch (lua_type(L, -1)) {
-        case LUA_TBOOLEAN:
-            v = json_boolean(lua_toboolean(L, -1));
-            break;
+        case LUA_TBOOLEAN: v = json_boolean(lua_toboolean(L, -1)); break;
         case LUA_TNUMBER: {
             double d = lua_tonumber(L, -1);
             if (d != d || d == HUGE_VAL || d == -HUGE_VAL) {
@@ -332,8 +329,7 @@ static json_t *label_from_table(lua_State *L, int idx, char *err, size_t errlen)
             }
             if (d >= -9007199254740991.0 && d <= 9007199254740991.0 && d == (double)(int64_t)d)
                 v = json_integer((json_int_t)d);
-            else
-                v = json_real(d);
+            else v = json_real(d);
             break;
         }
         case LUA_TSTRING: {
@@ -379,7 +375,8 @@ static int l_set_label(lua_State *L)
     match *m = self_in(L, ALLOW_TIMERS_LABEL, "match:set_label");
     json_t *o = NULL;
     if (!lua_isnoneornil(L, 2)) {
-        if (lua_type(L, 2) != LUA_TTABLE) return luaL_error(L, "set_label: expects a table (got %s)", luaL_typename(L, 2));
+        if (lua_type(L, 2) != LUA_TTABLE)
+            return luaL_error(L, "set_label: expects a table (got %s)", luaL_typename(L, 2));
         char err[200];
         o = label_from_table(L, 2, err, sizeof err);
         if (!o) return luaL_error(L, "set_label: %s", err);
@@ -432,7 +429,7 @@ static int l_log(lua_State *L)
         if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) s = lua_tolstring(L, i, &l);
         else {
             s = lua_type(L, i) == LUA_TBOOLEAN ? (lua_toboolean(L, i) ? "true" : "false")
-                                                : luaL_typename(L, i);
+                                               : luaL_typename(L, i);
             l = strlen(s);
         }
         if (i > 2) luaL_addchar(&b, ' ');
@@ -440,8 +437,8 @@ static int l_log(lua_State *L)
     }
     luaL_pushresult(&b);
     char q[1024];
-    mb_info("match_log", "match=%s mode=%s version=%d tick=%llu msg=%s", m->id, m->v->mode,
-            m->v->version, (unsigned long long)m->tick, mb_log_quote(q, sizeof q, lua_tostring(L, -1)));
+    mb_info("match_log", "match=%s mode=%s version=%d tick=%llu msg=%s", m->id, m->v->mode, m->v->version,
+            (unsigned long long)m->tick, mb_log_quote(q, sizeof q, lua_tostring(L, -1)));
     return 0;
 }
 
@@ -468,10 +465,18 @@ void match_notify_vote_ended(match *m)
 }
 
 static const luaL_Reg methods[] = {
-    {"players", l_players}, {"broadcast", l_broadcast}, {"send", l_send},
-    {"start", l_start},     {"finish", l_finish},       {"kick", l_kick},
-    {"after", l_after},     {"log", l_log},             {"vote_start", l_vote_start},
-    {"vote_close", l_vote_close}, {"set_label", l_set_label}, {NULL, NULL},
+    {"players", l_players},
+    {"broadcast", l_broadcast},
+    {"send", l_send},
+    {"start", l_start},
+    {"finish", l_finish},
+    {"kick", l_kick},
+    {"after", l_after},
+    {"log", l_log},
+    {"vote_start", l_vote_start},
+    {"vote_close", l_vote_close},
+    {"set_label", l_set_label},
+    {NULL, NULL},
 };
 
 /* Runs inside a protected call: builds the match table. */
@@ -493,7 +498,7 @@ static int build_match_table(lua_State *L)
     if (m->params) mb_lua_push_json(L, m->params);
     else lua_newtable(L);
     lua_setfield(L, -2, "params");
-    lua_createtable(L, 0, 3);             /* metatable */
+    lua_createtable(L, 0, 3); /* metatable */
     lua_createtable(L, 0, MB_ARRAY_LEN(methods));
     for (const luaL_Reg *r = methods; r->name; r++) {
         lua_pushcfunction(L, r->func);
@@ -552,8 +557,10 @@ bool match_end_call(match *m, int nargs, int nresults)
     m->depth--;
     if (rc != MB_LUA_OK) {
         char msg[4200];
-        snprintf(msg, sizeof msg, "%s%s", rc == MB_LUA_ERR_TIMEOUT ? "time budget exceeded: "
-                                          : rc == MB_LUA_ERR_MEMORY ? "memory budget exceeded: " : "",
+        snprintf(msg, sizeof msg, "%s%s",
+                 rc == MB_LUA_ERR_TIMEOUT  ? "time budget exceeded: "
+                 : rc == MB_LUA_ERR_MEMORY ? "memory budget exceeded: "
+                                           : "",
                  err);
         match_fail(m, msg);
         return false;

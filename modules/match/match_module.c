@@ -111,7 +111,8 @@ static bool label_key_chars_ok(const char *k, size_t n)
     if (n == 0 || n > 32) return false;
     for (size_t i = 0; i < n; i++) {
         char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
             return false;
     }
     return true;
@@ -152,7 +153,8 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
             char *end = NULL;
             long v = strtol(val, &end, 10);
             if (!*val || *end || v < 1 || v > 1000) {
-                snprintf(err, errlen, "query parameter 'limit' must be an integer 1..1000 (got '%.40s')", val);
+                snprintf(err, errlen, "query parameter 'limit' must be an integer 1..1000 (got '%.40s')",
+                         val);
                 return false;
             }
             f->limit = v;
@@ -160,7 +162,8 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
             const char *k = arg + 6;
             size_t kl = nl - 6;
             if (!label_key_chars_ok(k, kl)) {
-                snprintf(err, errlen, "label filter '%.*s': the key must be 1..32 characters of A-Z a-z 0-9 _ -",
+                snprintf(err, errlen,
+                         "label filter '%.*s': the key must be 1..32 characters of A-Z a-z 0-9 _ -",
                          (int)(nl > 60 ? 60 : nl), arg);
                 return false;
             }
@@ -266,17 +269,15 @@ static void get_done(void *ud, const mb_db_result *res)
         return;
     }
     PGresult *p = res->res;
-    json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o}", "match_id",
-                          PQgetvalue(p, 0, 0), "mode", PQgetvalue(p, 0, 1), "script_version",
-                          atoi(PQgetvalue(p, 0, 2)), "status", PQgetvalue(p, 0, 5), "params",
-                          jparse(PQgetvalue(p, 0, 3)), "players", jparse(PQgetvalue(p, 0, 4)),
-                          "reason", PQgetisnull(p, 0, 6) ? json_null() : json_string(PQgetvalue(p, 0, 6)),
-                          "result", PQgetisnull(p, 0, 7) ? json_null() : jparse(PQgetvalue(p, 0, 7)),
-                          "ticks", (json_int_t)atoll(PQgetvalue(p, 0, 8)), "created_at",
-                          json_integer(atoll(PQgetvalue(p, 0, 9))), "started_at",
-                          PQgetisnull(p, 0, 10) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 10))),
-                          "finished_at",
-                          PQgetisnull(p, 0, 11) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 11))));
+    json_t *j = json_pack(
+        "{s:s,s:s,s:i,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o}", "match_id", PQgetvalue(p, 0, 0), "mode",
+        PQgetvalue(p, 0, 1), "script_version", atoi(PQgetvalue(p, 0, 2)), "status", PQgetvalue(p, 0, 5),
+        "params", jparse(PQgetvalue(p, 0, 3)), "players", jparse(PQgetvalue(p, 0, 4)), "reason",
+        PQgetisnull(p, 0, 6) ? json_null() : json_string(PQgetvalue(p, 0, 6)), "result",
+        PQgetisnull(p, 0, 7) ? json_null() : jparse(PQgetvalue(p, 0, 7)), "ticks",
+        (json_int_t)atoll(PQgetvalue(p, 0, 8)), "created_at", json_integer(atoll(PQgetvalue(p, 0, 9))),
+        "started_at", PQgetisnull(p, 0, 10) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 10))),
+        "finished_at", PQgetisnull(p, 0, 11) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 11))));
     respond_match(r, j, mb_http_param(r, 0));
 }
 
@@ -296,12 +297,14 @@ static void route_get(mb_http_req *r)
     }
     char *const *pp = mb_db_durable_find("match", id);
     if (pp) {
-        struct { char *const *params; } pw = {pp}, *p = &pw;
-        json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:s,s:o,s:o}", "match_id", id, "mode",
-                              p->params[1], "script_version", atoi(p->params[2]), "status", "finished",
-                              "params", jparse(p->params[3]), "players", jparse(p->params[4]),
-                              "reason", p->params[5], "result", jparse(p->params[6]), "finished_at",
-                              json_integer(atoll(p->params[10])));
+        struct {
+            char *const *params;
+        } pw = {pp}, *p = &pw;
+        json_t *j =
+            json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:s,s:o,s:o}", "match_id", id, "mode", p->params[1],
+                      "script_version", atoi(p->params[2]), "status", "finished", "params",
+                      jparse(p->params[3]), "players", jparse(p->params[4]), "reason", p->params[5], "result",
+                      jparse(p->params[6]), "finished_at", json_integer(atoll(p->params[10])));
         respond_match(r, j, id);
         return;
     }
@@ -428,8 +431,8 @@ static void on_mode_reload(const char *mode, const mode_version *v)
 static mb_status module_init(void)
 {
     const mb_config *c = mb_cfg();
-    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms,
-                     (unsigned)c->lua_init_time_ms, (unsigned)c->lua_warn_ms);
+    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_init_time_ms,
+                     (unsigned)c->lua_warn_ms);
     modes_set_jit(c->lua_jit != 0);
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
@@ -442,10 +445,7 @@ static mb_status module_init(void)
     return MB_OK;
 }
 
-static void module_shutdown(void)
-{
-    match_runtime_shutdown();
-}
+static void module_shutdown(void) { match_runtime_shutdown(); }
 
 static void module_destroy(void)
 {
@@ -461,13 +461,14 @@ static void module_session_closed(mb_session *s)
 
 static char *module_metrics(void)
 {
-    return mb_sprintf("# HELP moonbase_lua_memory_bytes memory used by all Lua VMs\n"
-                      "# TYPE moonbase_lua_memory_bytes gauge\nmoonbase_lua_memory_bytes %zu\n"
-                      "# HELP moonbase_db_durable_queue durable writes waiting for PostgreSQL\n"
-                      "# TYPE moonbase_db_durable_queue gauge\nmoonbase_db_durable_queue %zu\n"
-                      "# HELP moonbase_lua_vm_killed_total Lua VMs stopped inside compiled code (each leaks its machine code, <= 512 KiB)\n"
-                      "# TYPE moonbase_lua_vm_killed_total counter\nmoonbase_lua_vm_killed_total %llu\n",
-                      mb_lua_mem_total(), mb_db_durable_pending(), (unsigned long long)mb_lua_vm_kills());
+    return mb_sprintf(
+        "# HELP moonbase_lua_memory_bytes memory used by all Lua VMs\n"
+        "# TYPE moonbase_lua_memory_bytes gauge\nmoonbase_lua_memory_bytes %zu\n"
+        "# HELP moonbase_db_durable_queue durable writes waiting for PostgreSQL\n"
+        "# TYPE moonbase_db_durable_queue gauge\nmoonbase_db_durable_queue %zu\n"
+        "# HELP moonbase_lua_vm_killed_total Lua VMs stopped inside compiled code (each leaks its machine code, <= 512 KiB)\n"
+        "# TYPE moonbase_lua_vm_killed_total counter\nmoonbase_lua_vm_killed_total %llu\n",
+        mb_lua_mem_total(), mb_db_durable_pending(), (unsigned long long)mb_lua_vm_kills());
 }
 
 const mb_module match_module = {

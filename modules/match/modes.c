@@ -76,10 +76,7 @@ void modes_set_limits(size_t mem_bytes, unsigned callback_ms, unsigned init_ms, 
     R.limits.jit = true;
 }
 
-void modes_set_jit(bool on)
-{
-    R.limits.jit = on;
-}
+void modes_set_jit(bool on) { R.limits.jit = on; }
 
 unsigned modes_callback_ms(const mode_version *v)
 {
@@ -142,10 +139,11 @@ static void retire_mode(mode_entry *e)
     while (match_next(&it, &m))
         if (!match_is_over(m) && strcmp(match_mode(m), e->mode) == 0) running++;
     char *path = mb_sprintf("%s/modes/%s.lua", R.dir, e->mode);
-    mb_warn("script_retired",
-            "mode=%s version=%d path=%s running_matches=%d note=\"the file was deleted or renamed: new matches"
-            " are refused, running matches finish on their version; restore the file to bring the mode back\"",
-            e->mode, e->current ? e->current->version : 0, path, running);
+    mb_warn(
+        "script_retired",
+        "mode=%s version=%d path=%s running_matches=%d note=\"the file was deleted or renamed: new matches"
+        " are refused, running matches finish on their version; restore the file to bring the mode back\"",
+        e->mode, e->current ? e->current->version : 0, path, running);
     free(path);
 }
 
@@ -196,8 +194,8 @@ static char *read_text(const char *path, char *err, size_t errlen)
 static char *lib_dir(void) { return mb_sprintf("%s/lib", R.dir); }
 
 /* Read an integer field of the table at idx (raw). */
-static bool int_field(lua_State *L, int idx, const char *name, int def, int lo, int hi, int *out,
-                      char *err, size_t errlen)
+static bool int_field(lua_State *L, int idx, const char *name, int def, int lo, int hi, int *out, char *err,
+                      size_t errlen)
 {
     lua_pushstring(L, name);
     lua_rawget(L, idx);
@@ -252,9 +250,20 @@ static bool send_state_field(lua_State *L, int idx, mode_version *v, char *err, 
     return ok;
 }
 
-static const char *const callbacks[] = {"init", "join_attempt", "join", "leave", "start", "input",
-                                        "tick", "get_state", "vote_result", "vote_vetoed",
-                                        "terminate", "reload", "matchmaker_matched", NULL};
+static const char *const callbacks[] = {"init",
+                                        "join_attempt",
+                                        "join",
+                                        "leave",
+                                        "start",
+                                        "input",
+                                        "tick",
+                                        "get_state",
+                                        "vote_result",
+                                        "vote_vetoed",
+                                        "terminate",
+                                        "reload",
+                                        "matchmaker_matched",
+                                        NULL};
 
 /* Validate the mode table on top of L and fill v's configuration. */
 static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
@@ -282,13 +291,14 @@ static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
     }
     char e[200];
     e[0] = '\0';
-    bool ok = int_field(L, t, "tick_rate", 10, 1, 60, &v->tick_rate, e, sizeof e) &&
-              int_field(L, t, "reconnect_grace_ms", 10000, 0, 3600000, &v->reconnect_grace_ms, e, sizeof e) &&
-              int_field(L, t, "empty_timeout_ms", 30000, 0, 86400000, &v->empty_timeout_ms, e, sizeof e) &&
-              int_field(L, t, "max_duration_ms", 0, 0, 604800000, &v->max_duration_ms, e, sizeof e) &&
-              int_field(L, t, "veto_tokens_per_player", 0, 0, 1000, &v->veto_tokens_per_player, e, sizeof e) &&
-              bool_field(L, t, "manual_start", &v->manual_start, e, sizeof e) &&
-              bool_field(L, t, "per_player_state", &v->per_player_state, e, sizeof e);
+    bool ok =
+        int_field(L, t, "tick_rate", 10, 1, 60, &v->tick_rate, e, sizeof e) &&
+        int_field(L, t, "reconnect_grace_ms", 10000, 0, 3600000, &v->reconnect_grace_ms, e, sizeof e) &&
+        int_field(L, t, "empty_timeout_ms", 30000, 0, 86400000, &v->empty_timeout_ms, e, sizeof e) &&
+        int_field(L, t, "max_duration_ms", 0, 0, 604800000, &v->max_duration_ms, e, sizeof e) &&
+        int_field(L, t, "veto_tokens_per_player", 0, 0, 1000, &v->veto_tokens_per_player, e, sizeof e) &&
+        bool_field(L, t, "manual_start", &v->manual_start, e, sizeof e) &&
+        bool_field(L, t, "per_player_state", &v->per_player_state, e, sizeof e);
     if (ok) {
         v->players_min = 1;
         v->players_max = 16;
@@ -297,8 +307,8 @@ static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
         if (lua_type(L, -1) == LUA_TTABLE) {
             int p = lua_gettop(L);
             ok = int_field(L, p, "min", 1, 1, 10000, &v->players_min, e, sizeof e) &&
-                 int_field(L, p, "max", v->players_min > 16 ? v->players_min : 16, 1, 10000,
-                           &v->players_max, e, sizeof e);
+                 int_field(L, p, "max", v->players_min > 16 ? v->players_min : 16, 1, 10000, &v->players_max,
+                           e, sizeof e);
             if (ok && v->players_max < v->players_min) {
                 snprintf(e, sizeof e, "players.max must be >= players.min");
                 ok = false;
@@ -413,7 +423,8 @@ static bool mode_name_ok(const char *name, size_t len)
     if (len == 0 || len > 64) return false;
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
             return false;
     }
     return true;

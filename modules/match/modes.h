@@ -20,11 +20,11 @@
 
 typedef struct mode_version {
     int refs;
-    char *mode;          /* "arena" */
-    int version;         /* 1, 2, ... per mode */
-    char *path;          /* scripts/modes/arena.lua */
-    char *source;        /* the compiled text (matches load from memory) */
-    int64_t loaded_at;   /* wall ms */
+    char *mode;        /* "arena" */
+    int version;       /* 1, 2, ... per mode */
+    char *path;        /* scripts/modes/arena.lua */
+    char *source;      /* the compiled text (matches load from memory) */
+    int64_t loaded_at; /* wall ms */
     /* configuration read from the mode table */
     int tick_rate;
     int players_min, players_max;
@@ -34,7 +34,7 @@ typedef struct mode_version {
     bool manual_start;
     bool per_player_state;
     int veto_tokens_per_player;
-    json_t *matchmaker;  /* the M.matchmaker table, or NULL */
+    json_t *matchmaker; /* the M.matchmaker table, or NULL */
     bool has_reload;
     bool send_on_change; /* send_state = "on_change" */
 } mode_version;
@@ -44,8 +44,8 @@ typedef struct mode_status {
     const mode_version *current; /* NULL when the mode never loaded */
     const char *error;           /* last load error, or NULL */
     int64_t error_at;
-    bool retired;                /* its file was deleted or renamed */
-    int64_t retired_at;          /* wall ms, when retired */
+    bool retired;       /* its file was deleted or renamed */
+    int64_t retired_at; /* wall ms, when retired */
 } mode_status;
 
 /* Load every mode under scripts_dir/modes and start watching. Returns the

@@ -66,8 +66,8 @@ mb_lua_vm *rpc_server_vm(void) { return S.vm; }
 
 static void restart_if_killed(void);
 
-int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
-                    const char *content, char **out, char *reason, size_t rlen)
+int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id, const char *content,
+                    char **out, char *reason, size_t rlen)
 {
     *out = NULL;
     if (!S.vm) return 0;
@@ -100,7 +100,8 @@ int rpc_chat_filter(const char *player_id, const char *username, const char *cha
         *out = mb_strndup(c, l);
         result = 0;
     } else {
-        snprintf(reason, rlen, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "message rejected");
+        snprintf(reason, rlen, "%s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "message rejected");
         result = 1;
     }
     lua_pop(L, 2);
@@ -161,8 +162,8 @@ static void load_server(const char *mode, const mode_version *v)
     }
     if (!ok) {
         char q[1024];
-        mb_error("script_load_failed", "mode=server path=%s error=%s%s", path,
-                 mb_log_quote(q, sizeof q, err), S.vm ? " kept_version=live" : "");
+        mb_error("script_load_failed", "mode=server path=%s error=%s%s", path, mb_log_quote(q, sizeof q, err),
+                 S.vm ? " kept_version=live" : "");
         set_error(err);
         mb_lua_vm_free(vm);
         free(path);
@@ -199,14 +200,15 @@ json_t *rpc_status_json(void)
         if (lua_istable(L, -1)) {
             lua_pushnil(L);
             while (lua_next(L, -2)) {
-                if (lua_type(L, -2) == LUA_TSTRING) json_array_append_new(names, json_string(lua_tostring(L, -2)));
+                if (lua_type(L, -2) == LUA_TSTRING)
+                    json_array_append_new(names, json_string(lua_tostring(L, -2)));
                 lua_pop(L, 1);
             }
         }
         lua_pop(L, 1);
     }
-    return json_pack("{s:b,s:i,s:o,s:o,s:o}", "loaded", S.vm != NULL, "version", S.version, "rpcs",
-                     names, "error", S.error ? json_string(S.error) : json_null(), "loaded_at",
+    return json_pack("{s:b,s:i,s:o,s:o,s:o}", "loaded", S.vm != NULL, "version", S.version, "rpcs", names,
+                     "error", S.error ? json_string(S.error) : json_null(), "loaded_at",
                      S.vm ? json_integer(S.loaded_at) : json_null());
 }
 

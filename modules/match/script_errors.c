@@ -119,7 +119,8 @@ json_t *match_script_errors_json(const char *mode, size_t limit)
         const char **names = mb_malloc((rings.count + 1) * sizeof *names);
         while (mb_smap_next(&rings, &it, &k, &v)) names[n++] = k;
         qsort(names, n, sizeof *names, cmp_name);
-        for (size_t i = 0; i < n; i++) json_array_append_new(modes, ring_json(names[i], mb_smap_get(&rings, names[i]), limit));
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(modes, ring_json(names[i], mb_smap_get(&rings, names[i]), limit));
         free(names);
     }
     return json_pack("{s:i,s:o}", "capacity", MATCH_SCRIPT_ERRORS_MAX, "modes", modes);

@@ -162,7 +162,8 @@ static void sim_votes_settle(match *m, int64_t now)
 static void sim_vote_error(long tick, const char *pid, const char *type, const char *reason)
 {
     fprintf(stderr, "simulate: tick %ld: %s %s rejected: %s%s\n", tick, pid, type, reason,
-            strcmp(reason, "not_found") == 0 ? " (no such vote, or no open vote when vote_id is left out)" : "");
+            strcmp(reason, "not_found") == 0 ? " (no such vote, or no open vote when vote_id is left out)"
+                                             : "");
     print_json_line("vote_error", json_pack("{s:I,s:s,s:s,s:s}", "tick", (json_int_t)tick, "player_id", pid,
                                             "type", type, "reason", reason));
 }
@@ -242,10 +243,11 @@ int match_simulate_main(int argc, char **argv)
         else if (!strcmp(a, "--params") && v) params_text = argv[++i];
         else if (!strcmp(a, "--seed") && v) seed_text = argv[++i];
         else if (!strcmp(a, "--help")) {
-            printf("usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--seed N] [--scripts DIR]\n"
-                   "inputs: one JSON object per line, {\"tick\": N, \"player\": K, \"input\": {...}}, or instead of\n"
-                   "  \"input\": \"vote\": {\"option_id\": ...[, \"vote_id\": \"vote-1\"]} or \"veto\": {[\"vote_id\": ...]}\n"
-                   "  (votes are tallied as on the server; see docs/LUA_API.md)\n");
+            printf(
+                "usage: moonbase simulate <mode> --players N --ticks T [--inputs FILE.jsonl] [--params JSON] [--seed N] [--scripts DIR]\n"
+                "inputs: one JSON object per line, {\"tick\": N, \"player\": K, \"input\": {...}}, or instead of\n"
+                "  \"input\": \"vote\": {\"option_id\": ...[, \"vote_id\": \"vote-1\"]} or \"veto\": {[\"vote_id\": ...]}\n"
+                "  (votes are tallied as on the server; see docs/LUA_API.md)\n");
             return 0;
         } else if (a[0] != '-' && !mode) mode = a;
         else {
@@ -299,17 +301,19 @@ int match_simulate_main(int argc, char **argv)
             if (line[strspn(line, " \t\r\n")] == '\0') continue;
             json_error_t je;
             json_t *j = json_loads(line, 0, &je);
-            int kinds = j ? json_is_object(json_object_get(j, "input")) + json_is_object(json_object_get(j, "vote")) +
+            int kinds = j ? json_is_object(json_object_get(j, "input")) +
+                                json_is_object(json_object_get(j, "vote")) +
                                 json_is_object(json_object_get(j, "veto"))
                           : 0;
             json_t *cast = j ? json_object_get(j, "vote") : NULL;
             if (!j || !json_is_integer(json_object_get(j, "tick")) || kinds != 1 ||
                 (cast && !json_object_get(cast, "option_id"))) {
-                fprintf(stderr,
-                        "simulate: %s:%d: need {\"tick\": N, \"player\": K, \"input\": {...}}, or"
-                        " \"vote\": {\"option_id\": ...[, \"vote_id\": ...]} or \"veto\": {[\"vote_id\": ...]}"
-                        " instead of \"input\"\n",
-                        inputs, ln);
+                fprintf(
+                    stderr,
+                    "simulate: %s:%d: need {\"tick\": N, \"player\": K, \"input\": {...}}, or"
+                    " \"vote\": {\"option_id\": ...[, \"vote_id\": ...]} or \"veto\": {[\"vote_id\": ...]}"
+                    " instead of \"input\"\n",
+                    inputs, ln);
                 json_decref(j);
                 fclose(f);
                 rc = 2;
@@ -359,12 +363,14 @@ int match_simulate_main(int argc, char **argv)
     for (long t = 1; t <= ticks && !match_is_over(m); t++) {
         size_t i;
         json_t *in;
-        json_array_foreach(all_inputs, i, in) {
+        json_array_foreach (all_inputs, i, in) {
             if (json_integer_value(json_object_get(in, "tick")) != t) continue;
             char pid[64];
             const char *given = json_string_value(json_object_get(in, "player_id"));
             if (given) snprintf(pid, sizeof pid, "%s", given);
-            else snprintf(pid, sizeof pid, "p%lld", (long long)json_integer_value(json_object_get(in, "player")));
+            else
+                snprintf(pid, sizeof pid, "p%lld",
+                         (long long)json_integer_value(json_object_get(in, "player")));
             if (json_object_get(in, "input")) match_sim_input(m, pid, json_object_get(in, "input"));
             else if (!match_is_over(m)) sim_vote_apply(m, t, pid, in);
         }

@@ -41,15 +41,15 @@ typedef struct mode_pool {
     char *same_names[MM_SAME_MAX];
     char *skill_prop;
     int version;
-    mb_lua_vm *hook_vm;      /* runs M.matchmaker_matched, NULL when absent */
+    mb_lua_vm *hook_vm; /* runs M.matchmaker_matched, NULL when absent */
     int hook_ref;
     uint64_t formed;
     double waits[RECENT], spreads[RECENT];
     size_t n_recent, recent_pos;
 } mode_pool;
 
-static mb_imap tickets;          /* internal id -> ticket */
-static mb_smap tickets_by_str;   /* ticket_id string -> ticket */
+static mb_imap tickets;        /* internal id -> ticket */
+static mb_smap tickets_by_str; /* ticket_id string -> ticket */
 static mode_pool **pools;
 static size_t n_pools;
 static uint64_t next_id = 1;
@@ -116,9 +116,10 @@ static mode_pool *pool_from_mode(const mode_version *v, char *err, size_t errlen
     json_t *same = json_object_get(mm, "same");
     size_t i;
     json_t *s;
-    json_array_foreach(same, i, s) {
+    json_array_foreach (same, i, s) {
         if (!json_is_string(s) || i >= MM_SAME_MAX) {
-            snprintf(err, errlen, "%s: matchmaker.same must be a list of at most %d property names", v->path, MM_SAME_MAX);
+            snprintf(err, errlen, "%s: matchmaker.same must be a list of at most %d property names", v->path,
+                     MM_SAME_MAX);
             pool_destroy(p);
             return NULL;
         }
@@ -215,9 +216,10 @@ static void on_add(mb_session *s, const char *cid, json_t *payload)
     else json_incref(props);
     const char *k;
     json_t *v;
-    json_object_foreach(props, k, v) {
+    json_object_foreach (props, k, v) {
         if (strlen(k) == 0 || strlen(k) > 32) {
-            mb_session_error(s, cid, "matchmaker.add", MB_E_BAD_REQUEST, "property names must be 1..32 characters");
+            mb_session_error(s, cid, "matchmaker.add", MB_E_BAD_REQUEST,
+                             "property names must be 1..32 characters");
             goto out;
         }
         if (json_is_string(v) ? mb_utf8_len(json_string_value(v), json_string_length(v)) > 64
@@ -272,7 +274,8 @@ static void on_add(mb_session *s, const char *cid, json_t *payload)
     mb_imap_put(&tickets, t->id, t);
     mb_smap_put(&tickets_by_str, t->ticket_id, t);
     *m_added += 1;
-    mb_session_send(s, "matchmaker.ticket", cid, json_pack("{s:s,s:s}", "ticket_id", t->ticket_id, "mode", mode));
+    mb_session_send(s, "matchmaker.ticket", cid,
+                    json_pack("{s:s,s:s}", "ticket_id", t->ticket_id, "mode", mode));
 out:
     json_decref(props);
 }
@@ -289,8 +292,7 @@ static void remove_ticket(ticket *t, const char *reason, bool notify)
 {
     mode_pool *p = find_pool(t->mode);
     if (p) mm_pool_remove(p->pool, t->id);
-    if (notify)
-        send_removed(t->player_id, t->ticket_id, t->mode, reason);
+    if (notify) send_removed(t->player_id, t->ticket_id, t->mode, reason);
     ticket_forget(t);
 }
 
@@ -305,7 +307,8 @@ static void on_remove(mb_session *s, const char *cid, json_t *payload)
     char tid[40];
     snprintf(tid, sizeof tid, "%s", t->ticket_id);
     remove_ticket(t, "removed", false);
-    mb_session_send(s, "matchmaker.removed", cid, json_pack("{s:s,s:s}", "ticket_id", tid, "reason", "removed"));
+    mb_session_send(s, "matchmaker.removed", cid,
+                    json_pack("{s:s,s:s}", "ticket_id", tid, "reason", "removed"));
 }
 
 static void session_closed(mb_session *s)
@@ -415,12 +418,14 @@ static bool on_group(void *ud, const mm_entry *entries, size_t n, int *teams)
         json_object_set_new(pl, "team", teams ? json_integer(teams[i] + 1) : json_null());
         json_array_append_new(players, pl);
         json_object_set(props, ts[i]->player_id, ts[i]->properties);
-        if (teams) json_array_append_new(json_array_get(team_lists, (size_t)teams[i]), json_string(ts[i]->player_id));
+        if (teams)
+            json_array_append_new(json_array_get(team_lists, (size_t)teams[i]),
+                                  json_string(ts[i]->player_id));
         if (ts[i]->skill < lo) lo = ts[i]->skill;
         if (ts[i]->skill > hi) hi = ts[i]->skill;
     }
-    json_t *params = json_pack("{s:o,s:o,s:o}", "players", json_incref(players), "teams", team_lists,
-                               "properties", props);
+    json_t *params =
+        json_pack("{s:o,s:o,s:o}", "players", json_incref(players), "teams", team_lists, "properties", props);
     int code;
     char err[512];
     match *m = match_create(p->mode, params, &code, err, sizeof err);
@@ -554,7 +559,8 @@ static mb_status mm_init(void)
     mb_smap_init(&tickets_by_str);
     mb_metric_table_imap("matchmaker_tickets", &tickets);
     mb_metric_table_smap("matchmaker_ticket_ids", &tickets_by_str);
-    m_formed = mb_metric("moonbase_matchmaker_matches_total", "", MB_COUNTER, "matches formed by the matchmaker");
+    m_formed =
+        mb_metric("moonbase_matchmaker_matches_total", "", MB_COUNTER, "matches formed by the matchmaker");
     m_added = mb_metric("moonbase_matchmaker_tickets_added_total", "", MB_COUNTER, "tickets submitted");
     m_timeouts = mb_metric("moonbase_matchmaker_timeouts_total", "", MB_COUNTER, "tickets that timed out");
     double iv = mb_cfg()->matchmaker_interval_ms / 1000.0;

@@ -44,7 +44,7 @@ enum { ST_FREE = 0, ST_LIVE = 1, ST_DEAD = 2 };
 /* Everything a pass needs of a ticket, so that it never touches the cold
  * per-slot data (one cache miss per member saved on busy passes). */
 typedef struct {
-    double key;     /* skill (has_skill) or enqueue time as a double */
+    double key; /* skill (has_skill) or enqueue time as a double */
     int64_t enq;
     uint64_t id;
     uint64_t owner;
@@ -79,35 +79,35 @@ typedef struct {
 
 typedef struct mm_bucket {
     uint64_t hash;
-    char **values;      /* same_count owned strings */
-    mm_sk *sk;          /* n, sorted by key */
-    mm_age *age;        /* n, sorted by enq */
+    char **values; /* same_count owned strings */
+    mm_sk *sk;     /* n, sorted by key */
+    mm_age *age;   /* n, sorted by enq */
     size_t n, cap;
     uint32_t *pend;
     size_t npend, pend_cap;
-    size_t dead;        /* DEAD slots still listed in sk/age/pend */
+    size_t dead; /* DEAD slots still listed in sk/age/pend */
 } mm_bucket;
 
 struct mm_pool {
-    mm_config cfg;      /* same[] owned */
-    int min_group;      /* smallest group size a pass may ever form */
+    mm_config cfg; /* same[] owned */
+    int min_group; /* smallest group size a pass may ever form */
 
     mm_ticket *tk;
-    int32_t *pos;       /* index in bucket sk[], -1 while pending */
+    int32_t *pos; /* index in bucket sk[], -1 while pending */
     uint8_t *state;
     size_t nslots, slot_cap;
     uint32_t *free_slots;
     size_t nfree;
 
-    mm_htab ids;        /* ticket_id -> slot; may hold zombies, see below */
-    mm_kv *zombies;     /* (ticket_id, slot) killed in a pass, still in `ids` */
+    mm_htab ids;    /* ticket_id -> slot; may hold zombies, see below */
+    mm_kv *zombies; /* (ticket_id, slot) killed in a pass, still in `ids` */
     size_t nzombies, zombie_cap;
-    mm_htab bmap;       /* bucket hash -> bucket index (hash may collide) */
+    mm_htab bmap; /* bucket hash -> bucket index (hash may collide) */
     mm_bucket **buckets;
     size_t nbuckets, bucket_cap;
 
     size_t count;
-    bool busy;          /* inside a callback or a pass */
+    bool busy; /* inside a callback or a pass */
 
     /* Scratch, grown on demand and reused across passes. */
     int32_t *nl, *nr;
@@ -146,8 +146,7 @@ const char *mm_config_check(const mm_config *c)
         for (size_t j = 0; j < i; j++)
             if (strcmp(c->same[i], c->same[j]) == 0) return "same property names must be distinct";
     }
-    if (c->fill_after_ms < 0 && c->fill_after_ms != MM_NEVER)
-        return "fill_after_ms must be >= 0";
+    if (c->fill_after_ms < 0 && c->fill_after_ms != MM_NEVER) return "fill_after_ms must be >= 0";
     if (c->timeout_ms <= 0 && c->timeout_ms != MM_NEVER) return "timeout_ms must be > 0";
     return NULL;
 }
@@ -190,8 +189,7 @@ static void ht_put(mm_htab *t, uint64_t key, uint32_t val)
 static void ht_del(mm_htab *t, uint64_t key, uint32_t val)
 {
     size_t i = mb_hash_u64(key) & t->mask;
-    while (t->e[i].val != NO_SLOT && !(t->e[i].key == key && t->e[i].val == val))
-        i = (i + 1) & t->mask;
+    while (t->e[i].val != NO_SLOT && !(t->e[i].key == key && t->e[i].val == val)) i = (i + 1) & t->mask;
     if (t->e[i].val == NO_SLOT) return;
     for (size_t j = i;;) {
         j = (j + 1) & t->mask;
@@ -341,10 +339,8 @@ static void zombies_purge(mm_pool *p)
  * next fold of its bucket. `defer`: leave a zombie in `ids` (see above). */
 static void ticket_kill(mm_pool *p, uint32_t slot, bool defer)
 {
-    if (defer)
-        zombie_add(p, p->tk[slot].e.ticket_id, slot);
-    else
-        ht_del(&p->ids, p->tk[slot].e.ticket_id, slot);
+    if (defer) zombie_add(p, p->tk[slot].e.ticket_id, slot);
+    else ht_del(&p->ids, p->tk[slot].e.ticket_id, slot);
     p->state[slot] = ST_DEAD;
     p->buckets[p->tk[slot].bucket]->dead++;
     p->count--;
@@ -361,10 +357,7 @@ static uint64_t double_key(double d)
     return (u & 0x8000000000000000ULL) ? ~u : (u | 0x8000000000000000ULL);
 }
 
-static uint64_t int_key(int64_t v)
-{
-    return (uint64_t)v ^ 0x8000000000000000ULL;
-}
+static uint64_t int_key(int64_t v) { return (uint64_t)v ^ 0x8000000000000000ULL; }
 
 /* Stable LSD radix sort of a[0..n) by key, 8 bits at a time, skipping the
  * bytes on which all keys agree (most of them for skills in one range). */
@@ -433,10 +426,8 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
     size_t m = 0;
     for (size_t j = 0; j < b->npend; j++) {
         uint32_t s = b->pend[j];
-        if (p->state[s] == ST_LIVE)
-            b->pend[m++] = s;
-        else
-            slot_release(p, s);
+        if (p->state[s] == ST_LIVE) b->pend[m++] = s;
+        else slot_release(p, s);
     }
     b->npend = 0;
 
@@ -450,10 +441,8 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
         size_t na = 0;
         for (size_t i = 0; i < b->n; i++) {
             uint32_t s = b->age[i].slot;
-            if (p->state[s] == ST_LIVE)
-                b->age[na++] = b->age[i];
-            else
-                slot_release(p, s);
+            if (p->state[s] == ST_LIVE) b->age[na++] = b->age[i];
+            else slot_release(p, s);
         }
         b->n = n;
         b->dead = 0;
@@ -480,10 +469,8 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
         for (size_t i = n, j = m, k = total; j > 0;) {
             const mm_ticket *t = &p->tk[sorted[j - 1].idx];
             double key = sort_key(p, t);
-            if (i > 0 && b->sk[i - 1].key > key)
-                b->sk[--k] = b->sk[--i];
-            else
-                b->sk[--k] = (mm_sk){key, t->e.enqueued_ms, t->e.ticket_id, t->e.owner, sorted[--j].idx};
+            if (i > 0 && b->sk[i - 1].key > key) b->sk[--k] = b->sk[--i];
+            else b->sk[--k] = (mm_sk){key, t->e.enqueued_ms, t->e.ticket_id, t->e.owner, sorted[--j].idx};
         }
 
         /* age[]: the pending list is usually already in time order (a
@@ -496,10 +483,8 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
         sorted = in_order ? p->kv : kv_sort(p->kv, p->kv_tmp, m);
         for (size_t i = n, j = m, k = total; j > 0;) {
             int64_t enq = p->tk[sorted[j - 1].idx].e.enqueued_ms;
-            if (i > 0 && b->age[i - 1].enq > enq)
-                b->age[--k] = b->age[--i];
-            else
-                b->age[--k] = (mm_age){enq, sorted[--j].idx};
+            if (i > 0 && b->age[i - 1].enq > enq) b->age[--k] = b->age[--i];
+            else b->age[--k] = (mm_age){enq, sorted[--j].idx};
         }
     }
     for (size_t k = 0; k < total; k++) p->pos[b->sk[k].slot] = (int32_t)k;
@@ -576,10 +561,7 @@ void mm_pool_free(mm_pool *p)
     mb_free(p);
 }
 
-const mm_config *mm_pool_config(const mm_pool *p)
-{
-    return &p->cfg;
-}
+const mm_config *mm_pool_config(const mm_pool *p) { return &p->cfg; }
 
 mb_status mm_pool_add(mm_pool *p, const mm_entry *t)
 {
@@ -635,10 +617,7 @@ const mm_entry *mm_pool_find(const mm_pool *p, uint64_t ticket_id)
     return slot == NO_SLOT ? NULL : &p->tk[slot].e;
 }
 
-size_t mm_pool_count(const mm_pool *p)
-{
-    return p->count;
-}
+size_t mm_pool_count(const mm_pool *p) { return p->count; }
 
 int64_t mm_pool_oldest_wait_ms(mm_pool *p, int64_t now_ms)
 {
@@ -716,8 +695,8 @@ static void skip_reserve(mm_pool *p, size_t n)
  * seed within both windows. *more is set when the walk stopped at `limit`
  * with further tickets still within the seed's window.
  */
-static size_t collect(mm_pool *p, const mm_bucket *b, int32_t u, int dir, size_t limit,
-                      int32_t *out, bool *more)
+static size_t collect(mm_pool *p, const mm_bucket *b, int32_t u, int dir, size_t limit, int32_t *out,
+                      bool *more)
 {
     const int32_t n = (int32_t)b->n;
     const double x = b->sk[u - 1].key, ws = p->win[u];
@@ -740,8 +719,7 @@ static size_t collect(mm_pool *p, const mm_bucket *b, int32_t u, int dir, size_t
 }
 
 /* Candidates in skill order around the seed: cand[0..m), seed at *sidx. */
-static size_t gather(mm_pool *p, const mm_bucket *b, int32_t u, size_t per_side, size_t *sidx,
-                     bool *more)
+static size_t gather(mm_pool *p, const mm_bucket *b, int32_t u, size_t per_side, size_t *sidx, bool *more)
 {
     bool more_l, more_r;
     size_t nl = collect(p, b, u, -1, per_side, p->side, &more_l);
@@ -759,8 +737,8 @@ static size_t gather(mm_pool *p, const mm_bucket *b, int32_t u, size_t per_side,
  * `first_fit` the first feasible one starting from the seed's own position
  * (seed oldest, partners the next in order). Writes p->members.
  */
-static bool best_run(mm_pool *p, const mm_bucket *b, const int32_t *c, size_t m, size_t sidx,
-                     size_t k, bool first_fit, double *spread_out)
+static bool best_run(mm_pool *p, const mm_bucket *b, const int32_t *c, size_t m, size_t sidx, size_t k,
+                     bool first_fit, double *spread_out)
 {
     double best = INFINITY;
     size_t best_start = 0;
@@ -794,8 +772,7 @@ static bool best_run(mm_pool *p, const mm_bucket *b, const int32_t *c, size_t m,
  * and distance <= W, and take the tightest run of k containing the seed.
  * O(m^2); only used when the nearest neighbours alone do not fit.
  */
-static bool exact_group(mm_pool *p, const mm_bucket *b, const int32_t *c, size_t m, size_t sidx,
-                        size_t k)
+static bool exact_group(mm_pool *p, const mm_bucket *b, const int32_t *c, size_t m, size_t sidx, size_t k)
 {
     const double x = b->sk[c[sidx] - 1].key, ws = p->win[c[sidx]];
     int32_t elig[2 * MM_SIZE_LIMIT + 1];
@@ -883,8 +860,8 @@ static bool offer(mm_pool *p, mm_bucket *b, int32_t u, size_t k, mm_group_fn fn,
     const char *const *same = p->cfg.same_count > 0 ? (const char *const *)b->values : NULL;
     for (size_t i = 0; i < k; i++) {
         const mm_sk *e = &b->sk[mem[i] - 1];
-        p->ents[i] = (mm_entry){e->id, e->owner, p->cfg.has_skill ? e->key : p->tk[e->slot].e.skill, e->enq,
-                                same};
+        p->ents[i] =
+            (mm_entry){e->id, e->owner, p->cfg.has_skill ? e->key : p->tk[e->slot].e.skill, e->enq, same};
         p->skills[i] = p->ents[i].skill;
     }
     int *teams = NULL;

@@ -62,29 +62,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_SAME_MAX 8         /* at most this many `same` properties */
-#define MM_SIZE_LIMIT 256     /* largest allowed size_max */
+#define MM_SAME_MAX 8          /* at most this many `same` properties */
+#define MM_SIZE_LIMIT 256      /* largest allowed size_max */
 #define MM_NEVER ((int64_t)-1) /* fill_after_ms / timeout_ms: disabled */
 
 /* Matchmaking configuration of one mode (M.matchmaker in the mode script). */
 typedef struct mm_config {
-    int size_min;           /* players per match, >= 1 */
-    int size_max;           /* >= size_min, <= MM_SIZE_LIMIT */
-    int teams;              /* 0 = no teams; else divides size_max. Groups
+    int size_min;                  /* players per match, >= 1 */
+    int size_max;                  /* >= size_min, <= MM_SIZE_LIMIT */
+    int teams;                     /* 0 = no teams; else divides size_max. Groups
                                smaller than size_max are then only formed with
                                sizes that are multiples of `teams`, so the
                                teams are always of equal size. */
-    bool has_skill;         /* false: skill and the window fields are ignored */
-    double window;          /* allowed spread at enqueue time, >= 0 */
-    double widen_per_second;/* growth of a ticket's window per second, >= 0 */
-    double max_window;      /* cap of the window, >= window */
-    size_t same_count;      /* number of names in `same`, <= MM_SAME_MAX */
+    bool has_skill;                /* false: skill and the window fields are ignored */
+    double window;                 /* allowed spread at enqueue time, >= 0 */
+    double widen_per_second;       /* growth of a ticket's window per second, >= 0 */
+    double max_window;             /* cap of the window, >= window */
+    size_t same_count;             /* number of names in `same`, <= MM_SAME_MAX */
     const char *same[MM_SAME_MAX]; /* string properties that must be equal.
                                Borrowed: mm_pool_new copies them. */
-    int64_t fill_after_ms;  /* >= 0: after this wait a ticket may be matched
+    int64_t fill_after_ms;         /* >= 0: after this wait a ticket may be matched
                                in a group smaller than size_max (but never
                                below size_min); MM_NEVER: only full groups */
-    int64_t timeout_ms;     /* > 0: mm_pool_expire removes tickets that have
+    int64_t timeout_ms;            /* > 0: mm_pool_expire removes tickets that have
                                waited this long; MM_NEVER: no timeout */
 } mm_config;
 
@@ -101,11 +101,11 @@ const char *mm_config_check(const mm_config *cfg);
  * the pool: see the lifetime stated at each function.
  */
 typedef struct mm_entry {
-    uint64_t ticket_id;     /* caller-assigned, unique within the pool */
-    uint64_t owner;         /* caller's session/player handle, opaque here */
-    double skill;           /* must be finite when cfg.has_skill */
-    int64_t enqueued_ms;    /* caller clock at enqueue */
-    const char *const *same;/* cfg.same_count strings (non-NULL), in the
+    uint64_t ticket_id;      /* caller-assigned, unique within the pool */
+    uint64_t owner;          /* caller's session/player handle, opaque here */
+    double skill;            /* must be finite when cfg.has_skill */
+    int64_t enqueued_ms;     /* caller clock at enqueue */
+    const char *const *same; /* cfg.same_count strings (non-NULL), in the
                                order of cfg.same; NULL when same_count is 0 */
 } mm_entry;
 

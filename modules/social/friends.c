@@ -79,10 +79,13 @@ static void add_done(void *ud, const mb_db_result *res)
     else if (str_eq(outcome, "blocked_by"))
         mb_http_error(r, MB_E_FORBIDDEN, "this player does not accept friend requests from you");
     else if (str_eq(outcome, "you_blocked"))
-        mb_http_error(r, MB_E_CONFLICT, "you blocked this player; DELETE /v1/friends/%s to unblock first", peer);
+        mb_http_error(r, MB_E_CONFLICT, "you blocked this player; DELETE /v1/friends/%s to unblock first",
+                      peer);
     else if (str_eq(outcome, "limit"))
-        mb_http_error(r, MB_E_CONFLICT, "your friend list is full (%d friends and invites)", SOCIAL_MAX_FRIENDS);
-    else if (str_eq(outcome, "peer_limit")) mb_http_error(r, MB_E_CONFLICT, "that player's friend list is full");
+        mb_http_error(r, MB_E_CONFLICT, "your friend list is full (%d friends and invites)",
+                      SOCIAL_MAX_FRIENDS);
+    else if (str_eq(outcome, "peer_limit"))
+        mb_http_error(r, MB_E_CONFLICT, "that player's friend list is full");
     else if (peer && name && state) {
         bool accepted = str_eq(outcome, "accepted");
         if (str_eq(outcome, "requested")) {
@@ -93,7 +96,8 @@ static void add_done(void *ud, const mb_db_result *res)
             presence_rel_set(peer, c->me, REL_FRIEND, -1);
         }
         mb_info("friend_add", "player=%s peer=%s outcome=%s", c->me, peer, outcome);
-        mb_http_respond(r, 200, json_pack("{s:s,s:s,s:s}", "player_id", peer, "username", name, "state", state));
+        mb_http_respond(r, 200,
+                        json_pack("{s:s,s:s,s:s}", "player_id", peer, "username", name, "state", state));
         if (col(res, 4) && col(res, 5) && col(res, 6) && col(res, 7))
             notifications_deliver(peer, col(res, 4), col(res, 5), col(res, 6), col(res, 7));
         if (accepted) { /* new friends see each other right away */
@@ -148,9 +152,11 @@ static void remove_done(void *ud, const mb_db_result *res)
     presence_rel_set(c->me, c->peer, REL_NONE, -1);
     if (str_eq(outcome, "unblocked")) presence_rel_set(c->peer, c->me, -1, 0);
     else if (!str_eq(theirs, "blocked")) presence_rel_set(c->peer, c->me, REL_NONE, -1);
-    mb_info("friend_remove", "player=%s peer=%s outcome=%s was=%s", c->me, c->peer, outcome, mine ? mine : "");
-    mb_http_respond(c->req, 200, json_pack("{s:s,s:s,s:s}", "player_id", c->peer, "state", "none",
-                                           "previous_state", mine ? mine : "none"));
+    mb_info("friend_remove", "player=%s peer=%s outcome=%s was=%s", c->me, c->peer, outcome,
+            mine ? mine : "");
+    mb_http_respond(c->req, 200,
+                    json_pack("{s:s,s:s,s:s}", "player_id", c->peer, "state", "none", "previous_state",
+                              mine ? mine : "none"));
     free(c);
 }
 
@@ -181,7 +187,8 @@ static void block_done(void *ud, const mb_db_result *res)
     presence_rel_set(c->me, c->peer, REL_BLOCKED, -1);
     presence_rel_set(c->peer, c->me, str_eq(theirs, "blocked") ? -1 : REL_NONE, 1);
     mb_info("friend_block", "player=%s peer=%s was=%s", c->me, c->peer, mine ? mine : "none");
-    mb_http_respond(c->req, 200, json_pack("{s:s,s:s,s:s}", "player_id", c->peer, "username", name, "state", "blocked"));
+    mb_http_respond(c->req, 200,
+                    json_pack("{s:s,s:s,s:s}", "player_id", c->peer, "username", name, "state", "blocked"));
     /* A former friend stops seeing us: last thing they hear is offline. */
     if (str_eq(mine, "friend")) presence_tell(c->peer, c->me, true);
     free(c);
@@ -195,8 +202,9 @@ void friends_route_block(mb_http_req *r)
         return;
     }
     const char *p[] = {c->me, c->peer};
-    mb_db_query("SELECT outcome, peer_name, prev_mine, prev_theirs FROM social_friend_block($1::uuid, $2::uuid)",
-                2, p, block_done, c);
+    mb_db_query(
+        "SELECT outcome, peer_name, prev_mine, prev_theirs FROM social_friend_block($1::uuid, $2::uuid)", 2,
+        p, block_done, c);
 }
 
 /* ---------------------------------------------------- GET /v1/friends */
@@ -215,8 +223,8 @@ static void list_done(void *ud, const mb_db_result *res)
         bool friend = strcmp(state, "friend") == 0;
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:s}", "player_id", other, "username",
                                              PQgetvalue(res->res, i, 1), "state", state, "presence",
-                                             friend ? presence_json(other, true) : json_null(),
-                                             "updated_at", PQgetvalue(res->res, i, 3)));
+                                             friend ? presence_json(other, true) : json_null(), "updated_at",
+                                             PQgetvalue(res->res, i, 3)));
     }
     mb_http_respond(r, 200, json_pack("{s:o}", "friends", arr));
 }
@@ -230,9 +238,10 @@ void friends_route_list(mb_http_req *r)
         return;
     }
     const char *p[] = {mb_http_player(r), state};
-    mb_db_query("SELECT f.other_id::text, a.username, f.state, " SOCIAL_TS("f.updated_at")
-                " FROM friendships f JOIN accounts a ON a.id = f.other_id"
-                " WHERE f.player_id = $1::uuid AND ($2::text IS NULL OR f.state = $2)"
-                " ORDER BY f.state = 'friend' DESC, lower(a.username), f.other_id LIMIT 5000",
-                2, p, list_done, r);
+    mb_db_query(
+        "SELECT f.other_id::text, a.username, f.state, " SOCIAL_TS(
+            "f.updated_at") " FROM friendships f JOIN accounts a ON a.id = f.other_id"
+                            " WHERE f.player_id = $1::uuid AND ($2::text IS NULL OR f.state = $2)"
+                            " ORDER BY f.state = 'friend' DESC, lower(a.username), f.other_id LIMIT 5000",
+        2, p, list_done, r);
 }

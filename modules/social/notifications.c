@@ -56,8 +56,8 @@ static const char insert_sql[] =
     "  WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = x.player_id) ORDER BY x.ord"
     "  ON CONFLICT (id) DO NOTHING RETURNING id, created_at)"
     " SELECT x.id::text, COALESCE(ins.created_at, n.created_at) IS NOT NULL,"
-    "  " SOCIAL_TS("COALESCE(ins.created_at, n.created_at)")
-    " FROM x LEFT JOIN ins ON ins.id = x.id LEFT JOIN notifications n ON n.id = x.id ORDER BY x.ord";
+    "  " SOCIAL_TS(
+        "COALESCE(ins.created_at, n.created_at)") " FROM x LEFT JOIN ins ON ins.id = x.id LEFT JOIN notifications n ON n.id = x.id ORDER BY x.ord";
 
 /* ---------------------------------------------------------- validation */
 
@@ -177,7 +177,8 @@ static void batch_done(void *ud, const mb_db_result *res)
                 mb_http_error(n->req, MB_E_NOT_FOUND, "no such player");
             } else {
                 *m_dropped += 1;
-                mb_warn("notification_dropped", "id=%s player=%s reason=\"no such player\"", n->id, n->player);
+                mb_warn("notification_dropped", "id=%s player=%s reason=\"no such player\"", n->id,
+                        n->player);
             }
         } else if (n->req) {
             if (res->code == MB_E_UNAVAILABLE) social_undo_add("notifications", n->id);
@@ -190,7 +191,8 @@ static void batch_done(void *ud, const mb_db_result *res)
         } else {
             *m_dropped += 1;
             mb_error("notification_dropped", "id=%s player=%s attempts=%d reason=\"%s\"", n->id, n->player,
-                     n->attempts + 1, res->code == MB_E_UNAVAILABLE ? "database unavailable too long" : "database error");
+                     n->attempts + 1,
+                     res->code == MB_E_UNAVAILABLE ? "database unavailable too long" : "database error");
         }
         notif_free(n);
     }
@@ -215,8 +217,8 @@ static void fail_queued_while_down(void)
             if (n->req) mb_http_error(n->req, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
             else {
                 *m_dropped += 1;
-                mb_error("notification_dropped", "id=%s player=%s reason=\"database unavailable too long\"", n->id,
-                         n->player);
+                mb_error("notification_dropped", "id=%s player=%s reason=\"database unavailable too long\"",
+                         n->id, n->player);
             }
             notif_free(n);
         } else {
@@ -259,7 +261,8 @@ void notifications_flush(void)
 /* Nothing to do: the prepare hook flushes next. */
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) {}
 
-static notif *notif_new(const char *player, const char *type, const char *subject, json_t *content /* steals */)
+static notif *notif_new(const char *player, const char *type, const char *subject,
+                        json_t *content /* steals */)
 {
     notif *n = mb_calloc(1, sizeof *n);
     mb_uuid(n->id);
@@ -276,8 +279,8 @@ static notif *notif_new(const char *player, const char *type, const char *subjec
  * the matchmaker hook and server.lua handlers; not at a file's top level
  * (it runs for every VM of the file), in get_state (pure) or in reload
  * (which may be rolled back). */
-#define NOTIFY_CONTEXTS                                                                            \
-    (MATCH_CTX_EVENTS | MATCH_CTX_BIT(MATCH_CTX_INIT) | MATCH_CTX_BIT(MATCH_CTX_TERMINATE) |       \
+#define NOTIFY_CONTEXTS                                                                      \
+    (MATCH_CTX_EVENTS | MATCH_CTX_BIT(MATCH_CTX_INIT) | MATCH_CTX_BIT(MATCH_CTX_TERMINATE) | \
      MATCH_CTX_BIT(MATCH_CTX_MATCHMAKER) | MATCH_CTX_BIT(MATCH_CTX_RPC) | MATCH_CTX_BIT(MATCH_CTX_ON_CHAT))
 
 int l_notify(lua_State *L)
@@ -370,13 +373,15 @@ static void list_done(void *ud, const mb_db_result *res)
     for (int i = 0; i < shown; i++) {
         json_t *content = json_loads(PQgetvalue(res->res, i, 3), 0, NULL);
         json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:b}", "id", PQgetvalue(res->res, i, 0), "type",
-                           PQgetvalue(res->res, i, 1), "subject", PQgetvalue(res->res, i, 2), "content",
-                           content ? content : json_object(), "sender_id",
-                           PQgetisnull(res->res, i, 4) ? json_null() : json_string(PQgetvalue(res->res, i, 4)),
-                           "created_at", PQgetvalue(res->res, i, 5), "read", PQgetvalue(res->res, i, 6)[0] == 't'));
+            arr, json_pack(
+                     "{s:s,s:s,s:s,s:o,s:o,s:s,s:b}", "id", PQgetvalue(res->res, i, 0), "type",
+                     PQgetvalue(res->res, i, 1), "subject", PQgetvalue(res->res, i, 2), "content",
+                     content ? content : json_object(), "sender_id",
+                     PQgetisnull(res->res, i, 4) ? json_null() : json_string(PQgetvalue(res->res, i, 4)),
+                     "created_at", PQgetvalue(res->res, i, 5), "read", PQgetvalue(res->res, i, 6)[0] == 't'));
     }
-    json_t *next = rows > c->limit && shown > 0 ? json_string(PQgetvalue(res->res, shown - 1, 7)) : json_null();
+    json_t *next =
+        rows > c->limit && shown > 0 ? json_string(PQgetvalue(res->res, shown - 1, 7)) : json_null();
     mb_http_respond(c->req, 200, json_pack("{s:o,s:o}", "notifications", arr, "next_cursor", next));
     free(c);
 }
@@ -407,11 +412,12 @@ void notifications_route_list(mb_http_req *r)
     snprintf(lim, sizeof lim, "%lld", limit + 1);
     char *undo = social_undo_ids("notifications");
     const char *p[] = {mb_http_player(r), only_unread ? "true" : "false", cursor, undo, lim};
-    mb_db_query("SELECT id::text, type, subject, content::text, sender_id::text, " SOCIAL_TS("created_at")
-                ", read, seq FROM notifications WHERE player_id = $1::uuid AND (NOT $2::bool OR NOT read)"
-                " AND ($3::bigint IS NULL OR seq < $3::bigint) AND NOT (id = ANY($4::uuid[]))"
-                " ORDER BY seq DESC LIMIT $5::int",
-                5, p, list_done, c);
+    mb_db_query(
+        "SELECT id::text, type, subject, content::text, sender_id::text, " SOCIAL_TS(
+            "created_at") ", read, seq FROM notifications WHERE player_id = $1::uuid AND (NOT $2::bool OR NOT read)"
+                          " AND ($3::bigint IS NULL OR seq < $3::bigint) AND NOT (id = ANY($4::uuid[]))"
+                          " ORDER BY seq DESC LIMIT $5::int",
+        5, p, list_done, c);
     free(undo);
 }
 
@@ -439,7 +445,8 @@ void notifications_route_read(mb_http_req *r)
         return;
     }
     if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > READ_MAX_IDS) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "ids must be an array of 1..%d notification ids (or send {\"all\": true})",
+        mb_http_error(r, MB_E_BAD_REQUEST,
+                      "ids must be an array of 1..%d notification ids (or send {\"all\": true})",
                       READ_MAX_IDS);
         return;
     }
@@ -447,7 +454,7 @@ void notifications_route_read(mb_http_req *r)
     size_t o = 0, i;
     json_t *v;
     lit[o++] = '{';
-    json_array_foreach(ids, i, v) {
+    json_array_foreach (ids, i, v) {
         if (!json_is_string(v) || !mb_uuid_valid(json_string_value(v))) {
             free(lit);
             mb_http_error(r, MB_E_BAD_REQUEST, "ids must be notification ids (UUIDs)");
@@ -490,7 +497,8 @@ void notifications_route_delete(mb_http_req *r)
         return;
     }
     const char *p[] = {id, mb_http_player(r)};
-    mb_db_query("DELETE FROM notifications WHERE id = $1::uuid AND player_id = $2::uuid", 2, p, delete_done, r);
+    mb_db_query("DELETE FROM notifications WHERE id = $1::uuid AND player_id = $2::uuid", 2, p, delete_done,
+                r);
 }
 
 /* ------------------------------------------------------------- module */
@@ -509,7 +517,8 @@ void notifications_init(void)
 void notifications_destroy(void)
 {
     ev_timer_stop(mb_loop(), &retry_w);
-    if (q_n) mb_warn("notifications_lost", "queued=%zu reason=\"server stopped before they were stored\"", q_n);
+    if (q_n)
+        mb_warn("notifications_lost", "queued=%zu reason=\"server stopped before they were stored\"", q_n);
     while (q_head) {
         notif *n = q_head;
         q_head = n->next;

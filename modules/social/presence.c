@@ -24,33 +24,32 @@
 #define UPDATE_BURST 10.0
 #define GET_MAX_IDS 25 /* the runtime drops query arguments over 1023 bytes */
 
-#define REL_TAG 0x100u      /* map values must be non-NULL */
+#define REL_TAG 0x100u       /* map values must be non-NULL */
 #define REL_BLOCKED_BY 0x10u /* they blocked me */
 
 typedef struct pres {
     char id[40];
-    uint64_t gen;        /* tells a reused id from this entry in callbacks */
+    uint64_t gen; /* tells a reused id from this entry in callbacks */
     char *status;
-    json_t *metadata;    /* object or NULL */
-    char *sent;          /* last presence.changed payload friends got, or NULL */
+    json_t *metadata; /* object or NULL */
+    char *sent;       /* last presence.changed payload friends got, or NULL */
     int sockets;
     bool loaded, loading, reload, dirty, gone;
-    mb_smap rels;        /* other id -> (void *)(REL_TAG | social_rel | REL_BLOCKED_BY?) */
+    mb_smap rels; /* other id -> (void *)(REL_TAG | social_rel | REL_BLOCKED_BY?) */
     ev_timer grace_w, retry_w;
     int retry_ms;
     mb_bucket rate;
 } pres;
 
-static mb_smap players;   /* player id -> pres */
-static pres **dirty;      /* to flush before the loop sleeps */
+static mb_smap players; /* player id -> pres */
+static pres **dirty;    /* to flush before the loop sleeps */
 static size_t n_dirty, cap_dirty;
 static uint64_t next_gen = 1;
 static double *m_changed, *m_loads;
 
-static const char rels_sql[] =
-    "SELECT other_id::text, state FROM friendships WHERE player_id = $1::uuid"
-    " UNION ALL SELECT player_id::text, 'blocked_by' FROM friendships"
-    " WHERE other_id = $1::uuid AND state = 'blocked'";
+static const char rels_sql[] = "SELECT other_id::text, state FROM friendships WHERE player_id = $1::uuid"
+                               " UNION ALL SELECT player_id::text, 'blocked_by' FROM friendships"
+                               " WHERE other_id = $1::uuid AND state = 'blocked'";
 
 /* ------------------------------------------------------------ entries */
 
@@ -430,7 +429,8 @@ static void respond_get(get_ctx *c, const mb_smap *rels)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < c->n; i++)
-        json_array_append_new(arr, view(c->viewer, c->ids[i], (unsigned)(uintptr_t)mb_smap_get(rels, c->ids[i])));
+        json_array_append_new(arr,
+                              view(c->viewer, c->ids[i], (unsigned)(uintptr_t)mb_smap_get(rels, c->ids[i])));
     mb_http_respond(c->req, 200, json_pack("{s:o}", "presences", arr));
     free(c->ids);
     free(c);

@@ -193,8 +193,9 @@ static void social_destroy(void)
     ev_timer_stop(mb_loop(), &undo_w);
     for (size_t i = 0; i < MB_ARRAY_LEN(undo); i++) {
         if (undo[i].n)
-            mb_error("social_undo_lost", "table=%s ids=%zu note=\"rows whose commit was in doubt may remain\"",
-                     undo[i].table, undo[i].n);
+            mb_error("social_undo_lost",
+                     "table=%s ids=%zu note=\"rows whose commit was in doubt may remain\"", undo[i].table,
+                     undo[i].n);
         free(undo[i].ids);
         undo[i].ids = NULL;
         undo[i].n = undo[i].cap = undo[i].inflight = 0;

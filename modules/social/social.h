@@ -101,8 +101,8 @@ void notifications_destroy(void);
 void notifications_flush(void); /* before_sleep: group-commit queued inserts */
 /* Send notification.new {id, type, subject, content} to every socket of
  * player_id. content_json is the stored JSON object text. */
-void notifications_deliver(const char *player_id, const char *id, const char *type,
-                           const char *subject, const char *content_json);
+void notifications_deliver(const char *player_id, const char *id, const char *type, const char *subject,
+                           const char *content_json);
 void notifications_route_list(mb_http_req *r);
 void notifications_route_read(mb_http_req *r);
 void notifications_route_delete(mb_http_req *r);

@@ -14,7 +14,7 @@
 /* ---- names -------------------------------------------------------------- */
 
 static const char *const method_names[] = {
-    [VOTE_PLURALITY] = "plurality", [VOTE_APPROVAL] = "approval", [VOTE_RANKED] = "ranked",
+    [VOTE_PLURALITY] = "plurality", [VOTE_APPROVAL] = "approval",   [VOTE_RANKED] = "ranked",
     [VOTE_BORDA] = "borda",         [VOTE_CONDORCET] = "condorcet",
 };
 static const char *const visibility_names[] = {[VOTE_HIDDEN] = "hidden", [VOTE_LIVE] = "live"};
@@ -92,12 +92,11 @@ static vote_voter *voter_find(const vote_t *v, const char *id)
 /* ---- spec validation ---------------------------------------------------- */
 
 static const char *const spec_fields[] = {
-    "options",  "method",  "window_ms",    "visibility",          "tie_breaker",
-    "status_quo", "eligible", "weights", "veto_enabled", "close_when_all_voted",
+    "options",    "method",   "window_ms", "visibility",   "tie_breaker",
+    "status_quo", "eligible", "weights",   "veto_enabled", "close_when_all_voted",
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -126,10 +125,7 @@ static bool json_whole(const json_t *j, int64_t *out)
 }
 
 /* Lua's empty table encodes as {}: accept it where an empty list is meant. */
-static bool json_empty_object(const json_t *j)
-{
-    return json_is_object(j) && json_object_size(j) == 0;
-}
+static bool json_empty_object(const json_t *j) { return json_is_object(j) && json_object_size(j) == 0; }
 
 static mb_status parse_options(vote_t *v, json_t *options, char *err, size_t errlen)
 {
@@ -185,8 +181,8 @@ static mb_status parse_options(vote_t *v, json_t *options, char *err, size_t err
     return MB_OK;
 }
 
-static mb_status parse_enum(const json_t *spec, const char *field, const char *const *names,
-                            size_t count, int dflt, int *out, char *err, size_t errlen)
+static mb_status parse_enum(const json_t *spec, const char *field, const char *const *names, size_t count,
+                            int dflt, int *out, char *err, size_t errlen)
 {
     json_t *j = json_object_get(spec, field);
     if (!j) {
@@ -211,8 +207,8 @@ static mb_status parse_enum(const json_t *spec, const char *field, const char *c
     return MB_OK;
 }
 
-static mb_status parse_bool(const json_t *spec, const char *field, bool dflt, bool *out,
-                            char *err, size_t errlen)
+static mb_status parse_bool(const json_t *spec, const char *field, bool dflt, bool *out, char *err,
+                            size_t errlen)
 {
     json_t *j = json_object_get(spec, field);
     if (!j) {
@@ -229,14 +225,11 @@ static mb_status parse_bool(const json_t *spec, const char *field, bool dflt, bo
 
 /* Convert a validated weight to micro-units; MB_ERR with a message naming
  * the player when it is out of range. */
-static mb_status weight_micro(const char *player, const json_t *j, int64_t *out, char *err,
-                              size_t errlen)
+static mb_status weight_micro(const char *player, const json_t *j, int64_t *out, char *err, size_t errlen)
 {
     double d;
-    if (json_is_integer(j))
-        d = (double)json_integer_value(j);
-    else if (json_is_real(j))
-        d = json_real_value(j);
+    if (json_is_integer(j)) d = (double)json_integer_value(j);
+    else if (json_is_real(j)) d = json_real_value(j);
     else {
         set_err(err, errlen, "weights[\"%.64s\"]: must be a number", player);
         return MB_ERR;
@@ -252,8 +245,7 @@ static mb_status weight_micro(const char *player, const json_t *j, int64_t *out,
     }
     int64_t micro = llround(d * VOTE_WEIGHT_SCALE);
     if (micro < 1) {
-        set_err(err, errlen,
-                "weights[\"%.64s\"]: %g is below the weight precision (0.000001)", player, d);
+        set_err(err, errlen, "weights[\"%.64s\"]: %g is below the weight precision (0.000001)", player, d);
         return MB_ERR;
     }
     *out = micro;
@@ -269,8 +261,7 @@ static mb_status parse_weights(const json_t *weights, char *err, size_t errlen)
     }
     const char *player;
     json_t *w;
-    json_object_foreach((json_t *)weights, player, w)
-    {
+    json_object_foreach ((json_t *)weights, player, w) {
         int64_t micro;
         if (weight_micro(player, w, &micro, err, errlen) != MB_OK) return MB_ERR;
     }
@@ -278,8 +269,8 @@ static mb_status parse_weights(const json_t *weights, char *err, size_t errlen)
 }
 
 /* Build the voter table from the eligible list (duplicates count once). */
-static mb_status parse_eligible(vote_t *v, json_t *list, const char *what, const json_t *weights,
-                                char *err, size_t errlen)
+static mb_status parse_eligible(vote_t *v, json_t *list, const char *what, const json_t *weights, char *err,
+                                size_t errlen)
 {
     size_t n = 0;
     if (list && !json_empty_object(list)) {
@@ -317,8 +308,7 @@ static mb_status parse_eligible(vote_t *v, json_t *list, const char *what, const
     return MB_OK;
 }
 
-static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, char *err,
-                            size_t errlen)
+static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, char *err, size_t errlen)
 {
     if (!json_is_object(spec)) {
         set_err(err, errlen, "vote spec: must be an object");
@@ -326,8 +316,7 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
     }
     const char *key;
     json_t *val;
-    json_object_foreach(spec, key, val)
-    {
+    json_object_foreach (spec, key, val) {
         if (name_index(spec_fields, MB_ARRAY_LEN(spec_fields), key) < 0) {
             set_err(err, errlen, "%.64s: unknown field in vote spec", key);
             return MB_ERR;
@@ -336,12 +325,11 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
     if (parse_options(v, json_object_get(spec, "options"), err, errlen) != MB_OK) return MB_ERR;
 
     int k;
-    if (parse_enum(spec, "method", method_names, MB_ARRAY_LEN(method_names), -1, &k, err,
-                   errlen) != MB_OK)
+    if (parse_enum(spec, "method", method_names, MB_ARRAY_LEN(method_names), -1, &k, err, errlen) != MB_OK)
         return MB_ERR;
     v->method = (vote_method_t)k;
-    if (parse_enum(spec, "visibility", visibility_names, MB_ARRAY_LEN(visibility_names),
-                   VOTE_HIDDEN, &k, err, errlen) != MB_OK)
+    if (parse_enum(spec, "visibility", visibility_names, MB_ARRAY_LEN(visibility_names), VOTE_HIDDEN, &k, err,
+                   errlen) != MB_OK)
         return MB_ERR;
     v->visibility = (vote_visibility_t)k;
     if (parse_enum(spec, "tie_breaker", tie_breaker_names, MB_ARRAY_LEN(tie_breaker_names),
@@ -367,8 +355,7 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
         }
         v->status_quo = option_find(v, json_string_value(sq));
         if (v->status_quo < 0) {
-            set_err(err, errlen, "status_quo: \"%.64s\" is not an option id",
-                    json_string_value(sq));
+            set_err(err, errlen, "status_quo: \"%.64s\" is not an option id", json_string_value(sq));
             return MB_ERR;
         }
     } else if (v->tie_breaker == VOTE_TB_STATUS_QUO) {
@@ -377,8 +364,7 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
     }
 
     if (parse_bool(spec, "veto_enabled", false, &v->veto_enabled, err, errlen) != MB_OK ||
-        parse_bool(spec, "close_when_all_voted", true, &v->close_when_all_voted, err, errlen) !=
-            MB_OK)
+        parse_bool(spec, "close_when_all_voted", true, &v->close_when_all_voted, err, errlen) != MB_OK)
         return MB_ERR;
 
     json_t *weights = json_object_get(spec, "weights");
@@ -482,37 +468,19 @@ const char *vote_cast(vote_t *v, const char *player_id, json_t *option_id)
     return NULL;
 }
 
-bool vote_is_eligible(const vote_t *v, const char *player_id)
-{
-    return voter_find(v, player_id) != NULL;
-}
+bool vote_is_eligible(const vote_t *v, const char *player_id) { return voter_find(v, player_id) != NULL; }
 
-bool vote_all_voted(const vote_t *v)
-{
-    return v->n_voters > 0 && v->n_ballots == v->n_voters;
-}
+bool vote_all_voted(const vote_t *v) { return v->n_voters > 0 && v->n_ballots == v->n_voters; }
 
-size_t vote_total_votes(const vote_t *v)
-{
-    return v->n_ballots;
-}
+size_t vote_total_votes(const vote_t *v) { return v->n_ballots; }
 
-size_t vote_eligible_count(const vote_t *v)
-{
-    return v->n_voters;
-}
+size_t vote_eligible_count(const vote_t *v) { return v->n_voters; }
 
 /* ---- state -------------------------------------------------------------- */
 
-bool vote_is_open(const vote_t *v)
-{
-    return v->open;
-}
+bool vote_is_open(const vote_t *v) { return v->open; }
 
-void vote_close(vote_t *v)
-{
-    v->open = false;
-}
+void vote_close(vote_t *v) { v->open = false; }
 
 const char *vote_veto_check(const vote_t *v, const char *player_id)
 {
@@ -531,57 +499,27 @@ mb_status vote_mark_vetoed(vote_t *v, const char *player_id)
     return MB_OK;
 }
 
-bool vote_is_vetoed(const vote_t *v)
-{
-    return v->vetoed;
-}
+bool vote_is_vetoed(const vote_t *v) { return v->vetoed; }
 
-const char *vote_vetoed_by(const vote_t *v)
-{
-    return v->vetoed_by;
-}
+const char *vote_vetoed_by(const vote_t *v) { return v->vetoed_by; }
 
 /* ---- accessors ---------------------------------------------------------- */
 
-vote_method_t vote_method(const vote_t *v)
-{
-    return v->method;
-}
+vote_method_t vote_method(const vote_t *v) { return v->method; }
 
-vote_visibility_t vote_visibility(const vote_t *v)
-{
-    return v->visibility;
-}
+vote_visibility_t vote_visibility(const vote_t *v) { return v->visibility; }
 
-vote_tie_breaker_t vote_tie_breaker(const vote_t *v)
-{
-    return v->tie_breaker;
-}
+vote_tie_breaker_t vote_tie_breaker(const vote_t *v) { return v->tie_breaker; }
 
-bool vote_veto_enabled(const vote_t *v)
-{
-    return v->veto_enabled;
-}
+bool vote_veto_enabled(const vote_t *v) { return v->veto_enabled; }
 
-bool vote_close_when_all_voted(const vote_t *v)
-{
-    return v->close_when_all_voted;
-}
+bool vote_close_when_all_voted(const vote_t *v) { return v->close_when_all_voted; }
 
-int64_t vote_window_ms(const vote_t *v)
-{
-    return v->window_ms;
-}
+int64_t vote_window_ms(const vote_t *v) { return v->window_ms; }
 
-size_t vote_option_count(const vote_t *v)
-{
-    return v->n;
-}
+size_t vote_option_count(const vote_t *v) { return v->n; }
 
-json_t *vote_options(const vote_t *v)
-{
-    return v->options;
-}
+json_t *vote_options(const vote_t *v) { return v->options; }
 
 /* ---- output ------------------------------------------------------------- */
 
@@ -596,9 +534,8 @@ json_t *vote_start_payload(const vote_t *v, const char *vote_id)
 {
     return json_pack("{s:s?, s:o, s:I, s:s, s:s, s:s, s:b}", "vote_id", vote_id, "options",
                      json_deep_copy(v->options), "window_ms", (json_int_t)v->window_ms, "method",
-                     vote_method_name(v->method), "visibility",
-                     vote_visibility_name(v->visibility), "tie_breaker",
-                     vote_tie_breaker_name(v->tie_breaker), "veto_enabled", v->veto_enabled);
+                     vote_method_name(v->method), "visibility", vote_visibility_name(v->visibility),
+                     "tie_breaker", vote_tie_breaker_name(v->tie_breaker), "veto_enabled", v->veto_enabled);
 }
 
 json_t *vote_live_tallies(const vote_t *v)
@@ -623,8 +560,8 @@ json_t *vote_ballots_json(const vote_t *v)
             for (size_t k = 0; k < vv->len; k++)
                 json_array_append_new(ballot, json_string(v->option_ids[vv->ballot[k]]));
         }
-        json_array_append_new(out, json_pack("{s:s, s:o, s:o}", "player_id", vv->id, "ballot",
-                                             ballot, "weight", vote_sum_json(vv->weight)));
+        json_array_append_new(out, json_pack("{s:s, s:o, s:o}", "player_id", vv->id, "ballot", ballot,
+                                             "weight", vote_sum_json(vv->weight)));
     }
     return out;
 }

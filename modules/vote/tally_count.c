@@ -9,30 +9,15 @@
 
 /* ---- option sets -------------------------------------------------------- */
 
-static int set_count(vote_set s)
-{
-    return __builtin_popcountll(s);
-}
+static int set_count(vote_set s) { return __builtin_popcountll(s); }
 
-static int set_first(vote_set s)
-{
-    return __builtin_ctzll(s);
-}
+static int set_first(vote_set s) { return __builtin_ctzll(s); }
 
-static int set_last(vote_set s)
-{
-    return 63 - __builtin_clzll(s);
-}
+static int set_last(vote_set s) { return 63 - __builtin_clzll(s); }
 
-static bool set_has(vote_set s, size_t i)
-{
-    return (s >> i) & 1;
-}
+static bool set_has(vote_set s, size_t i) { return (s >> i) & 1; }
 
-static vote_set set_all(size_t n)
-{
-    return n >= 64 ? ~(vote_set)0 : (((vote_set)1 << n) - 1);
-}
+static vote_set set_all(size_t n) { return n >= 64 ? ~(vote_set)0 : (((vote_set)1 << n) - 1); }
 
 /* The options of `among` with the largest / smallest tally. */
 static vote_set set_top(const vote_sum *t, vote_set among)
@@ -115,9 +100,7 @@ static vote_pick pick_winner(const vote_t *v, vote_set top, vote_rng *rng)
     if (set_count(top) == 1) return pk;
     pk.tied = top;
     switch (v->tie_breaker) {
-    case VOTE_TB_FIRST_LISTED:
-        pk.tie_break = "first_listed";
-        break;
+    case VOTE_TB_FIRST_LISTED: pk.tie_break = "first_listed"; break;
     case VOTE_TB_STATUS_QUO:
         if (v->status_quo >= 0 && set_has(top, (size_t)v->status_quo)) {
             pk.winner = v->status_quo;
@@ -126,9 +109,7 @@ static vote_pick pick_winner(const vote_t *v, vote_set top, vote_rng *rng)
             pk.tie_break = "first_listed"; /* the reported fallback */
         }
         break;
-    case VOTE_TB_NONE:
-        pk.winner = -1;
-        break;
+    case VOTE_TB_NONE: pk.winner = -1; break;
     case VOTE_TB_RANDOM:
         pk.winner = rng_member(rng, top);
         pk.tie_break = "random";
@@ -143,21 +124,15 @@ static vote_pick pick_winner(const vote_t *v, vote_set top, vote_rng *rng)
 static vote_set pick_loser(const vote_t *v, vote_set tied, vote_rng *rng, const char **rule)
 {
     switch (v->tie_breaker) {
-    case VOTE_TB_FIRST_LISTED:
-        *rule = "first_listed";
-        return (vote_set)1 << set_last(tied);
+    case VOTE_TB_FIRST_LISTED: *rule = "first_listed"; return (vote_set)1 << set_last(tied);
     case VOTE_TB_STATUS_QUO: {
         vote_set others = tied;
         if (v->status_quo >= 0) others &= ~((vote_set)1 << v->status_quo);
         *rule = "status_quo";
         return (vote_set)1 << set_last(others);
     }
-    case VOTE_TB_NONE:
-        *rule = NULL;
-        return tied;
-    case VOTE_TB_RANDOM:
-        *rule = "random";
-        return (vote_set)1 << rng_member(rng, tied);
+    case VOTE_TB_NONE: *rule = NULL; return tied;
+    case VOTE_TB_RANDOM: *rule = "random"; return (vote_set)1 << rng_member(rng, tied);
     }
     *rule = NULL;
     return tied;
@@ -220,8 +195,7 @@ static json_t *shares_json(const vote_t *v, const vote_sum *t)
     for (size_t i = 0; i < v->n; i++) total += t[i];
     json_t *o = json_object();
     for (size_t i = 0; i < v->n; i++)
-        json_object_set_new(o, v->option_ids[i],
-                            json_real(total > 0 ? (double)t[i] / (double)total : 0.0));
+        json_object_set_new(o, v->option_ids[i], json_real(total > 0 ? (double)t[i] / (double)total : 0.0));
     return o;
 }
 
@@ -235,14 +209,13 @@ static json_t *count_simple(const vote_t *v, vote_rng *rng, vote_sum *deciding, 
     return json_object();
 }
 
-static json_t *count_borda(const vote_t *v, const vote_ballots *b, vote_rng *rng,
-                           vote_sum *scores, vote_pick *pk)
+static json_t *count_borda(const vote_t *v, const vote_ballots *b, vote_rng *rng, vote_sum *scores,
+                           vote_pick *pk)
 {
     memset(scores, 0, v->n * sizeof(*scores));
     for (size_t i = 0; i < b->nb; i++) {
         const uint8_t *rk = b->rank + i * b->stride;
-        for (size_t k = 0; k < b->len[i]; k++)
-            scores[rk[k]] += (vote_sum)(v->n - 1 - k) * b->w[i];
+        for (size_t k = 0; k < b->len[i]; k++) scores[rk[k]] += (vote_sum)(v->n - 1 - k) * b->w[i];
     }
     *pk = pick_winner(v, set_top(scores, set_all(v->n)), rng);
     json_t *extra = json_object();
@@ -250,8 +223,8 @@ static json_t *count_borda(const vote_t *v, const vote_ballots *b, vote_rng *rng
     return extra;
 }
 
-static json_t *count_condorcet(const vote_t *v, const vote_ballots *b, vote_rng *rng,
-                               vote_sum *deciding, vote_pick *pk)
+static json_t *count_condorcet(const vote_t *v, const vote_ballots *b, vote_rng *rng, vote_sum *deciding,
+                               vote_pick *pk)
 {
     size_t n = v->n;
     vote_set all = set_all(n);
@@ -312,15 +285,14 @@ static json_t *count_condorcet(const vote_t *v, const vote_ballots *b, vote_rng 
         json_object_set_new(pairwise, v->option_ids[x], tallies_json(v, pw + x * n, all));
     json_t *extra = json_object();
     json_object_set_new(extra, "pairwise", pairwise);
-    json_object_set_new(extra, "condorcet_winner",
-                        cw >= 0 ? json_string(v->option_ids[cw]) : json_null());
+    json_object_set_new(extra, "condorcet_winner", cw >= 0 ? json_string(v->option_ids[cw]) : json_null());
     mb_free(pw);
     mb_free(p);
     return extra;
 }
 
-static json_t *round_json(const vote_t *v, size_t round, const vote_sum *t, vote_set cont,
-                          vote_sum live, vote_sum exhausted, vote_set elim, const char *tie_break)
+static json_t *round_json(const vote_t *v, size_t round, const vote_sum *t, vote_set cont, vote_sum live,
+                          vote_sum exhausted, vote_set elim, const char *tie_break)
 {
     json_t *r = json_object();
     json_object_set_new(r, "round", json_integer((json_int_t)round));
@@ -333,8 +305,8 @@ static json_t *round_json(const vote_t *v, size_t round, const vote_sum *t, vote
 }
 
 /* Instant-runoff. final[] receives final_counts (eliminated options at 0). */
-static json_t *count_ranked(const vote_t *v, const vote_ballots *b, vote_rng *rng,
-                            vote_sum *final, vote_pick *pk)
+static json_t *count_ranked(const vote_t *v, const vote_ballots *b, vote_rng *rng, vote_sum *final,
+                            vote_pick *pk)
 {
     size_t n = v->n;
     vote_sum *hist = mb_calloc(n * n, sizeof(*hist)); /* hist[r*n+i]: round r tallies */
@@ -395,8 +367,7 @@ static json_t *count_ranked(const vote_t *v, const vote_ballots *b, vote_rng *rn
                 decided = false;
             }
         }
-        json_array_append_new(rounds, round_json(v, r + 1, t, cont, live, exhausted, elim,
-                                                 round_tb));
+        json_array_append_new(rounds, round_json(v, r + 1, t, cont, live, exhausted, elim, round_tb));
         if (decided) break;
         cont &= ~elim;
     }
@@ -429,18 +400,10 @@ json_t *vote_result(vote_t *v, const char *vote_id, uint64_t rng_seed)
     json_t *extra = NULL;
     switch (v->method) {
     case VOTE_PLURALITY:
-    case VOTE_APPROVAL:
-        extra = count_simple(v, &rng, deciding, &pk);
-        break;
-    case VOTE_RANKED:
-        extra = count_ranked(v, &b, &rng, deciding, &pk);
-        break;
-    case VOTE_BORDA:
-        extra = count_borda(v, &b, &rng, deciding, &pk);
-        break;
-    case VOTE_CONDORCET:
-        extra = count_condorcet(v, &b, &rng, deciding, &pk);
-        break;
+    case VOTE_APPROVAL: extra = count_simple(v, &rng, deciding, &pk); break;
+    case VOTE_RANKED: extra = count_ranked(v, &b, &rng, deciding, &pk); break;
+    case VOTE_BORDA: extra = count_borda(v, &b, &rng, deciding, &pk); break;
+    case VOTE_CONDORCET: extra = count_condorcet(v, &b, &rng, deciding, &pk); break;
     }
     ballots_free(&b);
 
@@ -448,8 +411,7 @@ json_t *vote_result(vote_t *v, const char *vote_id, uint64_t rng_seed)
     for (size_t i = 0; i < v->n; i++) counts[i] = v->counts[i];
     json_t *res = json_object();
     json_object_set_new(res, "vote_id", vote_id ? json_string(vote_id) : json_null());
-    json_object_set_new(res, "winner",
-                        pk.winner >= 0 ? json_string(v->option_ids[pk.winner]) : json_null());
+    json_object_set_new(res, "winner", pk.winner >= 0 ? json_string(v->option_ids[pk.winner]) : json_null());
     json_object_set_new(res, "counts", tallies_json(v, counts, set_all(v->n)));
     json_object_set_new(res, "distribution", shares_json(v, deciding));
     json_object_set_new(res, "total_votes", json_integer((json_int_t)v->n_ballots));

@@ -28,9 +28,9 @@ typedef struct vote_voter {
 } vote_voter;
 
 struct vote_t {
-    json_t *options;         /* owned deep copy of spec.options */
-    const char **option_ids; /* n borrowed pointers into options */
-    size_t n;                /* number of options, 2..64 */
+    json_t *options;                  /* owned deep copy of spec.options */
+    const char **option_ids;          /* n borrowed pointers into options */
+    size_t n;                         /* number of options, 2..64 */
     int16_t opt_slot[VOTE_OPT_SLOTS]; /* option index or -1 */
 
     vote_method_t method;
@@ -47,8 +47,8 @@ struct vote_t {
     size_t voter_mask;    /* table size - 1 */
 
     /* Running tallies, kept current by vote_cast (live tallies, counts). */
-    int64_t *counts;      /* per option: first preferences / approvals */
-    size_t n_ballots;     /* counted ballots */
+    int64_t *counts;       /* per option: first preferences / approvals */
+    size_t n_ballots;      /* counted ballots */
     int64_t ballot_weight; /* sum of their weights */
 
     bool open;

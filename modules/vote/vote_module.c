@@ -87,8 +87,9 @@ static void audit(vote_entry *e, json_t *result, const char *outcome)
     char *res = result ? json_dumps(result, JSON_COMPACT) : NULL;
     char started[32];
     snprintf(started, sizeof started, "%lld", (long long)e->started_at);
-    const char *p[] = {e->id, e->match_id, e->mode, vote_method_name(vote_method(e->v)), spec,
-                       ballots, res, vote_vetoed_by(e->v), outcome, started};
+    const char *p[] = {e->id,   e->match_id, e->mode, vote_method_name(vote_method(e->v)),
+                       spec,    ballots,     res,     vote_vetoed_by(e->v),
+                       outcome, started};
     mb_db_durable("vote", audit_sql, 10, p);
     free(spec);
     free(ballots);
@@ -155,10 +156,7 @@ static void schedule_close(vote_entry *e)
     mb_defer(close_deferred, mb_strdup(e->id));
 }
 
-static void window_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    schedule_close(w->data);
-}
+static void window_cb(struct ev_loop *loop, ev_timer *w, int revents) { schedule_close(w->data); }
 
 static void tally_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -333,8 +331,9 @@ static void on_cast(mb_session *s, const char *cid, json_t *payload)
         return;
     }
     if (cid)
-        mb_session_send(s, "vote.accepted", cid,
-                        json_pack("{s:s,s:I}", "vote_id", e->id, "total_votes", (json_int_t)vote_total_votes(e->v)));
+        mb_session_send(
+            s, "vote.accepted", cid,
+            json_pack("{s:s,s:I}", "vote_id", e->id, "total_votes", (json_int_t)vote_total_votes(e->v)));
     if (vote_visibility(e->v) == VOTE_LIVE) {
         int64_t now = mb_now_ms();
         if (!e->first_tally_sent || now - e->last_tally_ms >= TALLY_INTERVAL_MS) {
@@ -386,7 +385,8 @@ static void on_veto(mb_session *s, const char *cid, json_t *payload)
     if (cid)
         mb_session_send(s, "vote.veto_accepted", cid,
                         json_pack("{s:s,s:i}", "vote_id", e->id, "tokens_left", (int)(tokens - used - 1)));
-    send_to_match(e->match_id, "match.vote_vetoed", json_pack("{s:s,s:s}", "vote_id", e->id, "vetoed_by", pid));
+    send_to_match(e->match_id, "match.vote_vetoed",
+                  json_pack("{s:s,s:s}", "vote_id", e->id, "vetoed_by", pid));
     if (m && !match_is_over(m)) {
         json_t *args = json_pack("[s,s]", e->id, pid);
         match_call_json(m, "vote_vetoed", args);
@@ -425,12 +425,13 @@ static void votes_done(void *ud, const mb_db_result *res)
     if (res->ok) {
         for (int i = 0; i < PQntuples(res->res); i++) {
             json_t *result = json_loads(PQgetvalue(res->res, i, 2), 0, NULL);
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:o,s:I}", "vote_id",
-                                                 PQgetvalue(res->res, i, 0), "method", PQgetvalue(res->res, i, 1),
-                                                 "status", PQgetvalue(res->res, i, 4), "result",
-                                                 result ? result : json_null(), "vetoed_by",
-                                                 PQgetisnull(res->res, i, 3) ? json_null() : json_string(PQgetvalue(res->res, i, 3)),
-                                                 "started_at", (json_int_t)atoll(PQgetvalue(res->res, i, 5))));
+            json_array_append_new(
+                arr,
+                json_pack("{s:s,s:s,s:s,s:o,s:o,s:I}", "vote_id", PQgetvalue(res->res, i, 0), "method",
+                          PQgetvalue(res->res, i, 1), "status", PQgetvalue(res->res, i, 4), "result",
+                          result ? result : json_null(), "vetoed_by",
+                          PQgetisnull(res->res, i, 3) ? json_null() : json_string(PQgetvalue(res->res, i, 3)),
+                          "started_at", (json_int_t)atoll(PQgetvalue(res->res, i, 5))));
         }
         json_object_set_new(c->j, "votes", arr);
     } else {

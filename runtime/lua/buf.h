@@ -20,12 +20,15 @@
 #include <string.h>
 
 typedef struct mb_buf {
-    char *data;  /* owned; NULL until the first append */
-    size_t len;  /* bytes used */
-    size_t cap;  /* bytes allocated */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
 } mb_buf;
 
-#define MB_BUF_INIT { NULL, 0, 0 }
+#define MB_BUF_INIT \
+    {               \
+        NULL, 0, 0  \
+    }
 
 /* Make room for at least `extra` more bytes (grows geometrically). */
 void mb_buf_grow(mb_buf *b, size_t extra);
@@ -46,10 +49,7 @@ static inline void mb_buf_append(mb_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
-static inline void mb_buf_puts(mb_buf *b, const char *s)
-{
-    mb_buf_append(b, s, strlen(s));
-}
+static inline void mb_buf_puts(mb_buf *b, const char *s) { mb_buf_append(b, s, strlen(s)); }
 
 static inline void mb_buf_putc(mb_buf *b, char c)
 {
@@ -58,9 +58,6 @@ static inline void mb_buf_putc(mb_buf *b, char c)
 }
 
 /* Forget the contents, keep the memory. */
-static inline void mb_buf_reset(mb_buf *b)
-{
-    b->len = 0;
-}
+static inline void mb_buf_reset(mb_buf *b) { b->len = 0; }
 
 #endif

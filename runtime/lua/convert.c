@@ -85,7 +85,7 @@ static int fmt_fixed(unsigned long long u, bool neg, int frac, char *buf)
  * buf must hold 32 bytes. Returns the length. */
 static int fmt_number(double d, char *buf)
 {
-    static const double p10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8 };
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
     long long i;
     if (as_integer(d, &i))
         return fmt_fixed(i < 0 ? 0ull - (unsigned long long)i : (unsigned long long)i, i < 0, 0, buf);
@@ -154,11 +154,8 @@ static void fail(enc_ctx *c, const char *fmt, ...)
             ident = ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                     (k > 0 && ch >= '0' && ch <= '9');
         }
-        if (ident)
-            n += (size_t)snprintf(p + n, sizeof p - n, ".%.*s", (int)e->len, e->s);
-        else
-            n += (size_t)snprintf(p + n, sizeof p - n, "[\"%.*s\"]", (int)(e->len > 24 ? 24 : e->len),
-                                  e->s);
+        if (ident) n += (size_t)snprintf(p + n, sizeof p - n, ".%.*s", (int)e->len, e->s);
+        else n += (size_t)snprintf(p + n, sizeof p - n, "[\"%.*s\"]", (int)(e->len > 24 ? 24 : e->len), e->s);
     }
     if (n >= sizeof p) n = sizeof p - 1;
     p[n] = '\0';
@@ -295,13 +292,13 @@ static bool object_key(enc_ctx *c, int d, key_seen *ks, bool *str)
     if (kt == LUA_TSTRING) {
         size_t klen;
         const char *key = lua_tolstring(L, -2, &klen);
-        c->path[d] = (path_ent){ PK_KEY, key, klen, 0 };
+        c->path[d] = (path_ent){PK_KEY, key, klen, 0};
         if ((key[0] >= '0' && key[0] <= '9') || key[0] == '-') ks->twin = true;
         *str = true;
         return true;
     }
     if (kt == LUA_TNUMBER) {
-        c->path[d] = (path_ent){ PK_NUMKEY, NULL, 0, lua_tonumber(L, -2) };
+        c->path[d] = (path_ent){PK_NUMKEY, NULL, 0, lua_tonumber(L, -2)};
         ks->num = true;
         *str = false;
         return true;
@@ -313,10 +310,7 @@ static bool object_key(enc_ctx *c, int d, key_seen *ks, bool *str)
 }
 
 /* Number key -> key text. */
-static int number_key(double d, char *buf)
-{
-    return fmt_number(d, buf);
-}
+static int number_key(double d, char *buf) { return fmt_number(d, buf); }
 
 /* ---- Lua -> jansson ----------------------------------------------------- */
 
@@ -346,7 +340,7 @@ static json_t *table_to_json(enc_ctx *c, int t)
         }
     } else {
         out = json_object();
-        key_seen ks = { false, false };
+        key_seen ks = {false, false};
         lua_pushnil(L);
         while (lua_next(L, t)) {
             char num[32];
@@ -469,12 +463,102 @@ json_t *mb_lua_to_json(lua_State *L, int idx, char *err, size_t errlen)
 
 /* 1 for bytes a JSON string carries verbatim without a UTF-8 check. */
 static const unsigned char plain_char[256] = {
-    ['\x20'] = 1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \\ */, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70..0x7f */
+    ['\x20'] = 1,
+    1,
+    0 /* " */,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    0 /* \\ */,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x70..0x7f */
 };
 
 static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len, bool is_key)
@@ -499,7 +583,7 @@ static bool put_string(enc_ctx *c, mb_buf *out, const char *s, size_t len, bool 
             continue;
         }
         mb_buf_append(out, s + run, i - run);
-        char esc[6] = { '\\', 0 };
+        char esc[6] = {'\\', 0};
         size_t en = 2;
         switch (ch) {
         case '"': esc[1] = '"'; break;
@@ -556,7 +640,7 @@ static bool encode_table(enc_ctx *c, int t, mb_buf *out, size_t start_len)
         mb_buf_putc(out, ']');
     } else {
         bool first = true;
-        key_seen ks = { false, false };
+        key_seen ks = {false, false};
         mb_buf_putc(out, '{');
         lua_pushnil(L);
         while (lua_next(L, t)) {
@@ -599,10 +683,8 @@ static bool encode(enc_ctx *c, int idx, mb_buf *out, size_t start_len)
     switch (lua_type(L, idx)) {
     case LUA_TNIL: mb_buf_append(out, "null", 4); return true;
     case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx))
-            mb_buf_append(out, "true", 4);
-        else
-            mb_buf_append(out, "false", 5);
+        if (lua_toboolean(L, idx)) mb_buf_append(out, "true", 4);
+        else mb_buf_append(out, "false", 5);
         return true;
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
@@ -657,11 +739,11 @@ static void push_value(lua_State *L, const json_t *v, int depth)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        if (depth >= MB_LUA_JSON_MAX_DEPTH) luaL_error(L, "JSON nesting deeper than %d", MB_LUA_JSON_MAX_DEPTH);
+        if (depth >= MB_LUA_JSON_MAX_DEPTH)
+            luaL_error(L, "JSON nesting deeper than %d", MB_LUA_JSON_MAX_DEPTH);
         luaL_checkstack(L, 3, "JSON too deep");
         lua_createtable(L, 0, (int)json_object_size(v));
-        for (void *it = json_object_iter((json_t *)v); it;
-             it = json_object_iter_next((json_t *)v, it)) {
+        for (void *it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
             const json_t *val = json_object_iter_value(it);
             if (json_is_null(val)) continue;
             lua_pushlstring(L, json_object_iter_key(it), json_object_iter_key_len(it));
@@ -671,16 +753,15 @@ static void push_value(lua_State *L, const json_t *v, int depth)
         return;
     }
     case JSON_ARRAY: {
-        if (depth >= MB_LUA_JSON_MAX_DEPTH) luaL_error(L, "JSON nesting deeper than %d", MB_LUA_JSON_MAX_DEPTH);
+        if (depth >= MB_LUA_JSON_MAX_DEPTH)
+            luaL_error(L, "JSON nesting deeper than %d", MB_LUA_JSON_MAX_DEPTH);
         luaL_checkstack(L, 3, "JSON too deep");
         size_t n = json_array_size(v);
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {
             const json_t *el = json_array_get(v, i);
-            if (json_is_null(el))
-                lua_pushlightuserdata(L, NULL);
-            else
-                push_value(L, el, depth + 1);
+            if (json_is_null(el)) lua_pushlightuserdata(L, NULL);
+            else push_value(L, el, depth + 1);
             lua_rawseti(L, -2, (int)i + 1);
         }
         if (n == 0) {
@@ -723,7 +804,7 @@ static int push_protected_cb(lua_State *L)
 int mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen)
 {
     lua_State *L = vm->L;
-    struct push_args a = { vm, v };
+    struct push_args a = {vm, v};
     if (!lua_checkstack(L, 2)) {
         if (err && errlen) snprintf(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;

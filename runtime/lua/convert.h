@@ -75,8 +75,8 @@ int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_d
 /* The same, but the value is stored in the registry: *ref (luaL_ref) on
  * MB_LUA_OK, LUA_NOREF otherwise. Push it later with lua_rawgeti and drop it
  * with luaL_unref (neither allocates). */
-int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref,
-                         char *err, size_t errlen);
+int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref, char *err,
+                         size_t errlen);
 
 /* Convert the value at idx to a new jansson value (caller owns the
  * reference), or NULL with the reason in err. Never raises and never runs

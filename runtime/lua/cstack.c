@@ -50,8 +50,7 @@ __attribute__((noinline)) bool mb_lua_cstack_exceeded(uintptr_t base)
     if (!t_stack_known) mb_lua_cstack_init();
     /* only on the thread's own stack (not, say, a stack of a user-level
      * context, whose end is unknown: the relative measure covers it) */
-    if (t_stack_low && sp >= t_stack_low && sp < t_stack_high && sp - t_stack_low < t_reserve)
-        return true;
+    if (t_stack_low && sp >= t_stack_low && sp < t_stack_high && sp - t_stack_low < t_reserve) return true;
     return false;
 }
 
@@ -60,7 +59,8 @@ void mb_lua_cstack_check(lua_State *L, const char *what)
     mb_lua_vm *vm = mb_lua_vm_from_state(L);
     uintptr_t base = vm && vm->depth > 0 ? vm->cstack_base : 0;
     if (mb_lua_cstack_exceeded(base))
-        luaL_error(L, "C stack overflow in %s: too many nested coroutine, gsub, sort, format, load or "
-                      "require calls (limit %d KiB of C stack)",
+        luaL_error(L,
+                   "C stack overflow in %s: too many nested coroutine, gsub, sort, format, load or "
+                   "require calls (limit %d KiB of C stack)",
                    what, (int)(MB_LUA_CSTACK_LIMIT >> 10));
 }

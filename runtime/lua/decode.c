@@ -25,8 +25,8 @@
 #include "vm_internal.h"
 
 typedef struct level {
-    int array; /* 1: array, 0: object */
-    int n;     /* array: elements so far */
+    int array;  /* 1: array, 0: object */
+    int n;      /* array: elements so far */
     bool nulls; /* object: a member was null (held by the placeholder) */
 } level;
 
@@ -41,7 +41,7 @@ typedef struct dec {
     int roots;       /* top-level values seen (a second one is trailing garbage) */
     bool in_main;    /* inside yajl_parse of the text (not yajl_complete_parse) */
     size_t root_end; /* offset just past the top-level value */
-    int ref; /* out: registry reference (ref mode) */
+    int ref;         /* out: registry reference (ref mode) */
     bool want_ref, failed;
     mb_lua_vm *vm;
     const char *why; /* why a callback cancelled the parse */
@@ -213,7 +213,7 @@ static int on_end_array(void *ctx)
 static yajl_alloc_funcs scratch_funcs = {mb_scratch_malloc, mb_scratch_realloc, mb_scratch_free, NULL};
 
 static const yajl_callbacks callbacks = {
-    on_null, on_boolean, NULL, NULL, on_number, on_string,
+    on_null,      on_boolean, NULL,       NULL,           on_number,    on_string,
     on_start_map, on_map_key, on_end_map, on_start_array, on_end_array,
 };
 
@@ -315,8 +315,8 @@ int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_d
     return MB_LUA_OK;
 }
 
-int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref,
-                         char *err, size_t errlen)
+int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref, char *err,
+                         size_t errlen)
 {
     dec d;
     memset(&d, 0, sizeof d);

@@ -45,10 +45,7 @@ static const char jsonbox_key = 0;  /* registry: metatable of decode boxes */
 static uint64_t g_rng[4];
 static bool g_rng_seeded;
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 static uint64_t rng_next(void)
 {
@@ -136,9 +133,7 @@ void mb_lua_module_log(lua_State *L, int level, int first)
             s = "nil";
             len = 3;
             break;
-        default:
-            s = luaL_typename(L, i);
-            len = strlen(s);
+        default: s = luaL_typename(L, i); len = strlen(s);
         }
         if (len > sizeof msg - 1 - n) len = sizeof msg - 1 - n;
         memcpy(msg + n, s, len);
@@ -154,13 +149,13 @@ void mb_lua_module_log(lua_State *L, int level, int first)
     mb_lua_vm *vm = mb_lua_vm_from_state(L);
     char qn[128], qw[128], qm[1400];
     mb_log((mb_log_level)level, "lua_log", "script=%s at=%s msg=%s",
-           mb_log_quote(qn, sizeof qn, vm ? mb_lua_vm_name(vm) : "lua"),
-           mb_log_quote(qw, sizeof qw, where), mb_log_quote(qm, sizeof qm, msg));
+           mb_log_quote(qn, sizeof qn, vm ? mb_lua_vm_name(vm) : "lua"), mb_log_quote(qw, sizeof qw, where),
+           mb_log_quote(qm, sizeof qm, msg));
 }
 
 static int l_log(lua_State *L)
 {
-    static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
     int level = luaL_checkoption(L, 1, NULL, levels);
     mb_lua_module_log(L, MB_LOG_DEBUG + level, 2);
     return 0;
@@ -248,8 +243,8 @@ static int l_readonly(lua_State *L)
 /* Replace the table on top with a read-only proxy of it. */
 static void make_proxy(lua_State *L)
 {
-    lua_newtable(L);                 /* real, proxy */
-    lua_createtable(L, 0, 3);        /* real, proxy, mt */
+    lua_newtable(L);          /* real, proxy */
+    lua_createtable(L, 0, 3); /* real, proxy, mt */
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_readonly);
@@ -269,12 +264,9 @@ static void set_fn(lua_State *L, const char *name, lua_CFunction fn)
 int mb_lua_module_push_builtin(lua_State *L, const char *name)
 {
     const void *key;
-    if (strcmp(name, "moonbase") == 0)
-        key = &moonbase_key;
-    else if (strcmp(name, "cjson") == 0)
-        key = &cjson_key;
-    else
-        return 0;
+    if (strcmp(name, "moonbase") == 0) key = &moonbase_key;
+    else if (strcmp(name, "cjson") == 0) key = &cjson_key;
+    else return 0;
     lua_pushlightuserdata(L, (void *)key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     return 1;

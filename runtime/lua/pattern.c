@@ -97,7 +97,8 @@ static int cls_test(int c, int cl)
     case 'g': r = c > 32 && c < 127; break;
     case 'l': r = c >= 'a' && c <= 'z'; break;
     case 'p':
-        r = c > 32 && c < 127 && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'));
+        r = c > 32 && c < 127 &&
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'));
         break;
     case 's': r = c == ' ' || (c >= 9 && c <= 13); break;
     case 'u': r = c >= 'A' && c <= 'Z'; break;
@@ -196,10 +197,8 @@ static const char *pm_min_expand(pm *m, const char *s, const char *p, const char
     for (;;) {
         const char *r = pm_match(m, s, ep + 1);
         if (r) return r;
-        if (s < m->src_end && single_test(m, (unsigned char)*s, p, ep))
-            s++;
-        else
-            return NULL;
+        if (s < m->src_end && single_test(m, (unsigned char)*s, p, ep)) s++;
+        else return NULL;
     }
 }
 
@@ -243,10 +242,8 @@ static const char *pm_match(pm *m, const char *s, const char *p)
 again:
     switch (*p) {
     case '(':
-        if (p[1] == ')')
-            s = pm_open_capture(m, s, p + 2, CAP_POSITION);
-        else
-            s = pm_open_capture(m, s, p + 1, CAP_UNFINISHED);
+        if (p[1] == ')') s = pm_open_capture(m, s, p + 2, CAP_POSITION);
+        else s = pm_open_capture(m, s, p + 1, CAP_UNFINISHED);
         break;
     case ')': s = pm_close_capture(m, s, p + 1); break;
     case '\0': break; /* end of pattern: success */
@@ -283,7 +280,7 @@ again:
         }
         goto item;
     default:
-    item: {
+    item : {
         const char *ep = item_end(m, p);
         int hit = s < m->src_end && single_test(m, (unsigned char)*s, p, ep);
         switch (*ep) {
@@ -333,10 +330,8 @@ static bool push_capture(lua_State *L, pm *m, int i, const char *s, const char *
     }
     ptrdiff_t l = m->capture[i].len;
     if (l == CAP_UNFINISHED) return false;
-    if (l == CAP_POSITION)
-        lua_pushinteger(L, m->capture[i].init - m->src_init + 1);
-    else
-        lua_pushlstring(L, m->capture[i].init, (size_t)l);
+    if (l == CAP_POSITION) lua_pushinteger(L, m->capture[i].init - m->src_init + 1);
+    else lua_pushlstring(L, m->capture[i].init, (size_t)l);
     return true;
 }
 
@@ -453,12 +448,11 @@ static int too_complex(lua_State *L, const char *pattern, size_t n)
 {
     char p[72];
     size_t plen = strlen(pattern);
-    if (plen < sizeof p)
-        memcpy(p, pattern, plen + 1);
-    else
-        snprintf(p, sizeof p, "%.64s...", pattern);
-    return luaL_error(L, "pattern '%s' is too complex for a subject of %d bytes (the search ran "
-                         "past %d ms or the time budget): simplify or anchor it, or split the subject",
+    if (plen < sizeof p) memcpy(p, pattern, plen + 1);
+    else snprintf(p, sizeof p, "%.64s...", pattern);
+    return luaL_error(L,
+                      "pattern '%s' is too complex for a subject of %d bytes (the search ran "
+                      "past %d ms or the time budget): simplify or anchor it, or split the subject",
                       p, (int)n, MB_LUA_PATTERN_MAX_MS);
 }
 
@@ -518,10 +512,8 @@ static int find_aux(lua_State *L, bool find)
     const char *s = luaL_checklstring(L, 1, &n);
     const char *p = luaL_checklstring(L, 2, &plen);
     int32_t start = opt_int32(L, 3, 1);
-    if (start < 0)
-        start += (int32_t)n;
-    else
-        start--;
+    if (start < 0) start += (int32_t)n;
+    else start--;
     if (start < 0) start = 0;
     size_t st = (size_t)start > n ? n : (size_t)start;
     pm m;
@@ -566,15 +558,9 @@ static int find_aux(lua_State *L, bool find)
     return 1;
 }
 
-static int l_find(lua_State *L)
-{
-    return find_aux(L, true);
-}
+static int l_find(lua_State *L) { return find_aux(L, true); }
 
-static int l_match(lua_State *L)
-{
-    return find_aux(L, false);
-}
+static int l_match(lua_State *L) { return find_aux(L, false); }
 
 /* Our gmatch iterator, LuaJIT's step for step: upvalues subject, pattern,
  * position of the next search. */
@@ -646,12 +632,9 @@ static int l_gsub(lua_State *L)
         for (lua_Integer k = 0; k < max_s;) {
             const char *e = pm_attempt(&m, src, pat);
             if (e) k++;
-            if (e && e > src)
-                src = e;
-            else if (src < m.src_end)
-                src++;
-            else
-                break;
+            if (e && e > src) src = e;
+            else if (src < m.src_end) src++;
+            else break;
             if (anchored) break;
         }
     }
@@ -661,10 +644,10 @@ static int l_gsub(lua_State *L)
 void mb_lua_pattern_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        { "find", l_find },
-        { "match", l_match },
-        { "gmatch", l_gmatch },
-        { "gsub", l_gsub },
+        {"find", l_find},
+        {"match", l_match},
+        {"gmatch", l_gmatch},
+        {"gsub", l_gsub},
     };
     lua_getglobal(L, LUA_STRLIBNAME);
     for (size_t i = 0; i < MB_ARRAY_LEN(fns); i++) {

@@ -15,9 +15,10 @@
 
 /* Globals kept from the base library; everything else it defines goes. */
 static const char *const base_keep[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "rawset",
-    "select", "getmetatable", "setmetatable", "tonumber", "tostring", "type", "unpack",
-    "xpcall", "_G", "_VERSION", "coroutine", "string", "table", "math", "os", "bit",
+    "assert", "error",  "ipairs", "next",         "pairs",        "pcall",     "rawequal",
+    "rawget", "rawset", "select", "getmetatable", "setmetatable", "tonumber",  "tostring",
+    "type",   "unpack", "xpcall", "_G",           "_VERSION",     "coroutine", "string",
+    "table",  "math",   "os",     "bit",
 };
 
 /* Sentinel stored in the require cache while a module runs. */
@@ -95,16 +96,14 @@ static int l_loadstring(lua_State *L)
 
 static int l_collectgarbage(lua_State *L)
 {
-    static const char *const opts[] = { "collect", "count", "step", NULL };
+    static const char *const opts[] = {"collect", "count", "step", NULL};
     int o = luaL_checkoption(L, 1, "collect", opts);
     switch (o) {
     case 0:
         lua_gc(L, LUA_GCCOLLECT, 0);
         lua_pushinteger(L, 0);
         return 1;
-    case 1:
-        lua_pushnumber(L, lua_gc(L, LUA_GCCOUNT, 0) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
-        return 1;
+    case 1: lua_pushnumber(L, lua_gc(L, LUA_GCCOUNT, 0) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0); return 1;
     default: {
         int kb = (int)luaL_optinteger(L, 2, 0);
         if (kb < 0) kb = 0;
@@ -124,15 +123,14 @@ static int l_print(lua_State *L)
  * while LuaJIT still marks the hook active, so no hook fires inside it: a
  * looping handler could never be stopped. The wrapper skips the script's
  * handler once the call is aborted. */
-static const char xpcall_wrapper[] =
-    "local xpcall, aborted, type = ...\n"
-    "return function(f, h, ...)\n"
-    "  if type(h) ~= 'function' then return xpcall(f, h, ...) end\n"
-    "  return xpcall(f, function(e)\n"
-    "    if aborted() then return e end\n"
-    "    return h(e)\n"
-    "  end, ...)\n"
-    "end\n";
+static const char xpcall_wrapper[] = "local xpcall, aborted, type = ...\n"
+                                     "return function(f, h, ...)\n"
+                                     "  if type(h) ~= 'function' then return xpcall(f, h, ...) end\n"
+                                     "  return xpcall(f, function(e)\n"
+                                     "    if aborted() then return e end\n"
+                                     "    return h(e)\n"
+                                     "  end, ...)\n"
+                                     "end\n";
 
 static int l_aborted(lua_State *L)
 {
@@ -183,9 +181,9 @@ static void guard_reentrant(lua_State *L)
     static const struct {
         const char *lib, *name;
     } fns[] = {
-        { "coroutine", "resume" },
-        { LUA_STRLIBNAME, "format" }, /* %s runs __tostring */
-        { LUA_TABLIBNAME, "sort" },
+        {"coroutine", "resume"},
+        {LUA_STRLIBNAME, "format"}, /* %s runs __tostring */
+        {LUA_TABLIBNAME, "sort"},
     };
     for (size_t i = 0; i < MB_ARRAY_LEN(fns); i++) {
         lua_getglobal(L, fns[i].lib);
@@ -226,8 +224,10 @@ static int l_require(lua_State *L)
     lua_settop(L, 1);
     if (mb_lua_module_push_builtin(L, name)) return 1;
     if (strlen(name) != len || !valid_module_name(name, len))
-        return luaL_error(L, "require: invalid module name '%s' (allowed: letters, digits, _ and . "
-                             "between names)", name);
+        return luaL_error(L,
+                          "require: invalid module name '%s' (allowed: letters, digits, _ and . "
+                          "between names)",
+                          name);
 
     lua_pushvalue(L, 1);
     lua_rawget(L, lua_upvalueindex(1));
@@ -280,7 +280,7 @@ static int l_require(lua_State *L)
 void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
 {
     MB_UNUSED(vm);
-    mb_lua_cstack_init(); /* reads /proc/self/maps once: at set-up, not in a call */
+    mb_lua_cstack_init();          /* reads /proc/self/maps once: at set-up, not in a call */
     open_lib(L, "", luaopen_base); /* also defines coroutine */
     open_lib(L, LUA_STRLIBNAME, luaopen_string);
     open_lib(L, LUA_TABLIBNAME, luaopen_table);
@@ -322,7 +322,7 @@ void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
     /* os: time, date and clock only, in a fresh table. */
     lua_getglobal(L, LUA_OSLIBNAME);
     lua_createtable(L, 0, 3);
-    static const char *const os_keep[] = { "time", "date", "clock" };
+    static const char *const os_keep[] = {"time", "date", "clock"};
     for (size_t i = 0; i < MB_ARRAY_LEN(os_keep); i++) {
         lua_getfield(L, -2, os_keep[i]);
         lua_setfield(L, -2, os_keep[i]);
@@ -331,11 +331,11 @@ void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm)
     lua_pop(L, 1);
 
     static const luaL_Reg repl[] = {
-        { "load", l_load },
-        { "loadstring", l_loadstring },
-        { "collectgarbage", l_collectgarbage },
-        { "print", l_print },
-        { NULL, NULL },
+        {"load", l_load},
+        {"loadstring", l_loadstring},
+        {"collectgarbage", l_collectgarbage},
+        {"print", l_print},
+        {NULL, NULL},
     };
     for (const luaL_Reg *r = repl; r->name; r++) {
         lua_pushcfunction(L, r->func);

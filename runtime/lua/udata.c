@@ -41,12 +41,6 @@ void *mb_lua_udata_new(lua_State *L, const char *tname, size_t size)
     return p;
 }
 
-void *mb_lua_udata_check(lua_State *L, int idx, const char *tname)
-{
-    return luaL_checkudata(L, idx, tname);
-}
+void *mb_lua_udata_check(lua_State *L, int idx, const char *tname) { return luaL_checkudata(L, idx, tname); }
 
-void *mb_lua_udata_test(lua_State *L, int idx, const char *tname)
-{
-    return luaL_testudata(L, idx, tname);
-}
+void *mb_lua_udata_test(lua_State *L, int idx, const char *tname) { return luaL_testudata(L, idx, tname); }

@@ -26,11 +26,10 @@
 #include <luajit.h>
 #include <lualib.h>
 
-static size_t g_mem_total; /* all live VMs; loop thread only */
+static size_t g_mem_total;            /* all live VMs; loop thread only */
 static mb_lua_vm *volatile g_running; /* JIT VM of the running outermost call */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -98,8 +97,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
          * enough memory" at its next allocation, an ordinary error that
          * unwinds the trace; the call then ends as a timeout and the VM
          * survives. Only inside a JIT VM's outermost call (g_running). */
-        if (vm == g_running && (++vm->nalloc & 63) == 0 && mb_now_us() >= vm->deadline_us)
-            vm->expired = 1;
+        if (vm == g_running && (++vm->nalloc & 63) == 0 && mb_now_us() >= vm->deadline_us) vm->expired = 1;
         if (vm->expired && !vm->in_handler) return NULL;
     }
     if (b) blk_unlink(b);
@@ -143,15 +141,9 @@ mb_lua_vm *mb_lua_vm_from_state(lua_State *L)
     return ud;
 }
 
-size_t mb_lua_vm_mem_used(const mb_lua_vm *vm)
-{
-    return vm->mem_used;
-}
+size_t mb_lua_vm_mem_used(const mb_lua_vm *vm) { return vm->mem_used; }
 
-size_t mb_lua_mem_total(void)
-{
-    return g_mem_total;
-}
+size_t mb_lua_mem_total(void) { return g_mem_total; }
 
 /* ---- time budget -------------------------------------------------------- */
 
@@ -333,8 +325,7 @@ static bool contain_init(void)
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = g_signo;
     sev._sigev_un._tid = tid;
-    if (sigaction(g_signo, &sa, NULL) != 0 ||
-        timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &g_timer) != 0) {
+    if (sigaction(g_signo, &sa, NULL) != 0 || timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &g_timer) != 0) {
         mb_warn("lua_jit_off", "reason=\"no CPU-time timer: %s\"", strerror(errno));
         return false;
     }
@@ -378,20 +369,11 @@ static void jit_release(void) {}
 static void unblock_tick_signal(void) {}
 #endif
 
-uint64_t mb_lua_vm_kills(void)
-{
-    return g_kills;
-}
+uint64_t mb_lua_vm_kills(void) { return g_kills; }
 
-bool mb_lua_vm_jit(const mb_lua_vm *vm)
-{
-    return vm->jit;
-}
+bool mb_lua_vm_jit(const mb_lua_vm *vm) { return vm->jit; }
 
-bool mb_lua_vm_killed(const mb_lua_vm *vm)
-{
-    return vm->killed;
-}
+bool mb_lua_vm_killed(const mb_lua_vm *vm) { return vm->killed; }
 
 /* lua_pcall at the boundary of an outermost call. For a JIT VM a hard stop
  * returns here through siglongjmp with *killed set. */
@@ -463,10 +445,8 @@ static int l_traceback(lua_State *L)
     }
     const char *msg = lua_tostring(L, 1);
     if (!msg) {
-        if (lua_isnoneornil(L, 1))
-            msg = "nil error";
-        else
-            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+        if (lua_isnoneornil(L, 1)) msg = "nil error";
+        else msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
     luaL_traceback(L, L, msg, 1);
     return 1;
@@ -497,10 +477,8 @@ static int l_trace_where(lua_State *L)
     if (src[0] == '=') {
         snprintf(vm->trace_where, sizeof vm->trace_where, "%.59s:%d", src + 1, line);
     } else if (src[0] == '@') {
-        if (n - 1 <= 59)
-            snprintf(vm->trace_where, sizeof vm->trace_where, "%s:%d", src + 1, line);
-        else
-            snprintf(vm->trace_where, sizeof vm->trace_where, "...%s:%d", src + n - 56, line);
+        if (n - 1 <= 59) snprintf(vm->trace_where, sizeof vm->trace_where, "%s:%d", src + 1, line);
+        else snprintf(vm->trace_where, sizeof vm->trace_where, "...%s:%d", src + n - 56, line);
     } else {
         size_t len = strcspn(src, "\r\n");
         bool cut = len < n || len > 44;
@@ -520,16 +498,15 @@ static int l_trace_live(lua_State *L)
     return 1;
 }
 
-static const char trace_watch_lua[] =
-    "local record, live = ...\n"
-    "jit.opt.start('sizemcode=64', 'maxmcode=512')\n"
-    "local funcinfo = require('jit.util').funcinfo\n"
-    "jit.attach(function(what, tr, func, pc)\n"
-    "  if what == 'start' and live() then\n"
-    "    local i = funcinfo(func, pc)\n"
-    "    record(i.source, i.currentline)\n"
-    "  end\n"
-    "end, 'trace')\n";
+static const char trace_watch_lua[] = "local record, live = ...\n"
+                                      "jit.opt.start('sizemcode=64', 'maxmcode=512')\n"
+                                      "local funcinfo = require('jit.util').funcinfo\n"
+                                      "jit.attach(function(what, tr, func, pc)\n"
+                                      "  if what == 'start' and live() then\n"
+                                      "    local i = funcinfo(func, pc)\n"
+                                      "    record(i.source, i.currentline)\n"
+                                      "  end\n"
+                                      "end, 'trace')\n";
 
 static int vm_init(lua_State *L)
 {
@@ -609,8 +586,7 @@ void mb_lua_vm_free(mb_lua_vm *vm)
     if (!vm) return;
     if (vm->L) {
         lua_close(vm->L);
-        if (vm->mem_used != 0)
-            mb_warn("lua_mem_leak", "bytes=%zu", vm->mem_used); /* allocator bug */
+        if (vm->mem_used != 0) mb_warn("lua_mem_leak", "bytes=%zu", vm->mem_used); /* allocator bug */
     }
     blk_free_all(vm); /* nothing left unless the state could not be created */
     if (vm->jit) jit_release();
@@ -619,40 +595,22 @@ void mb_lua_vm_free(mb_lua_vm *vm)
     mb_free(vm);
 }
 
-lua_State *mb_lua_vm_state(mb_lua_vm *vm)
-{
-    return vm->L;
-}
+lua_State *mb_lua_vm_state(mb_lua_vm *vm) { return vm->L; }
 
-const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm)
-{
-    return &vm->lim;
-}
+const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm) { return &vm->lim; }
 
 void mb_lua_vm_set_time_ms(mb_lua_vm *vm, unsigned time_ms)
 {
     vm->lim.time_ms = time_ms ? time_ms : MB_LUA_DEFAULT_TIME_MS;
 }
 
-void mb_lua_vm_set_host(mb_lua_vm *vm, void *host)
-{
-    vm->host = host;
-}
+void mb_lua_vm_set_host(mb_lua_vm *vm, void *host) { vm->host = host; }
 
-void *mb_lua_vm_get_host(const mb_lua_vm *vm)
-{
-    return vm->host;
-}
+void *mb_lua_vm_get_host(const mb_lua_vm *vm) { return vm->host; }
 
-void mb_lua_vm_set_context(mb_lua_vm *vm, int context)
-{
-    vm->context = context;
-}
+void mb_lua_vm_set_context(mb_lua_vm *vm, int context) { vm->context = context; }
 
-int mb_lua_vm_context(const mb_lua_vm *vm)
-{
-    return vm->context;
-}
+int mb_lua_vm_context(const mb_lua_vm *vm) { return vm->context; }
 
 void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name)
 {
@@ -660,10 +618,7 @@ void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name)
     vm->name = mb_strdup(name ? name : "lua");
 }
 
-const char *mb_lua_vm_name(const mb_lua_vm *vm)
-{
-    return vm->name;
-}
+const char *mb_lua_vm_name(const mb_lua_vm *vm) { return vm->name; }
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -720,8 +675,8 @@ static int load_status(mb_lua_vm *vm, int st, char *err, size_t errlen)
     return st == LUA_ERRMEM ? MB_LUA_ERR_MEMORY : MB_LUA_ERR_RUNTIME;
 }
 
-static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *chunkname,
-                       char *err, size_t errlen)
+static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *chunkname, char *err,
+                       size_t errlen)
 {
     if (!lua_checkstack(vm->L, 2)) {
         set_err(err, errlen, "lua stack overflow");
@@ -740,8 +695,7 @@ static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *
     return load_status(vm, st, err, errlen);
 }
 
-int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err,
-                        size_t errlen)
+int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err, size_t errlen)
 {
     size_t len = 0;
     char *code = mb_lua_read_file(path, MB_LUA_MAX_SOURCE_BYTES, &len, err, errlen);
@@ -753,8 +707,7 @@ int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, 
     return rc;
 }
 
-int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err,
-                          size_t errlen)
+int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err, size_t errlen)
 {
     return load_buffer(vm, code, strlen(code), chunkname ? chunkname : "=(string)", err, errlen);
 }
@@ -842,15 +795,12 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     mb_lua_vm_update_limit(vm);
 
     int rc;
-    if (vm->abort || (st != 0 && vm->expired))
-        rc = MB_LUA_ERR_TIMEOUT;
-    else if (st == LUA_ERRMEM)
-        rc = MB_LUA_ERR_MEMORY;
+    if (vm->abort || (st != 0 && vm->expired)) rc = MB_LUA_ERR_TIMEOUT;
+    else if (st == LUA_ERRMEM) rc = MB_LUA_ERR_MEMORY;
     else if (st != 0 && vm->mem_refused && lua_isstring(L, -1) &&
              strstr(lua_tostring(L, -1), "not enough memory"))
         rc = MB_LUA_ERR_MEMORY; /* rethrown by the script after a refusal */
-    else
-        rc = st == 0 ? MB_LUA_OK : MB_LUA_ERR_RUNTIME;
+    else rc = st == 0 ? MB_LUA_OK : MB_LUA_ERR_RUNTIME;
 
     if (rc == MB_LUA_OK) {
         lua_remove(L, base + 1);
@@ -868,15 +818,11 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
             if (!where[0] && tb) first_lua_line(tb, where, sizeof where);
             if (!where[0] && vm->trace_where[0]) /* a refused allocation in a trace */
                 snprintf(where, sizeof where, "%.150s: ", vm->trace_where);
-            set_err(err, errlen, "%sscript timed out (limit %u ms)%s", where, vm->lim.time_ms,
-                    tb ? tb : "");
+            set_err(err, errlen, "%sscript timed out (limit %u ms)%s", where, vm->lim.time_ms, tb ? tb : "");
         } else if (rc == MB_LUA_ERR_MEMORY && st == LUA_ERRMEM)
             set_err(err, errlen, "not enough memory (limit %zu bytes)", vm->lim.mem_bytes);
-        else if (msg)
-            set_err(err, errlen, "%s", msg);
-        else
-            set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where,
-                    vm->lim.time_ms);
+        else if (msg) set_err(err, errlen, "%s", msg);
+        else set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where, vm->lim.time_ms);
         lua_settop(L, base);
     }
 
@@ -904,7 +850,7 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
 
 /* ---- module ------------------------------------------------------------- */
 
-static const char *const builtin_names[] = { "now", "mono_ms", "uuid", "json", "null", "log" };
+static const char *const builtin_names[] = {"now", "mono_ms", "uuid", "json", "null", "log"};
 
 struct module_set_args {
     mb_lua_vm *vm;
@@ -922,10 +868,7 @@ static int module_set_cb(lua_State *L)
     return 0;
 }
 
-static bool is_alpha_(char c)
-{
-    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+static bool is_alpha_(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn)
 {
@@ -934,7 +877,7 @@ int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn)
         if (!is_alpha_(*p) && !(*p >= '0' && *p <= '9')) return MB_LUA_ERR_RUNTIME;
     for (size_t i = 0; i < MB_ARRAY_LEN(builtin_names); i++)
         if (strcmp(name, builtin_names[i]) == 0) return MB_LUA_ERR_RUNTIME;
-    struct module_set_args a = { vm, name, fn };
+    struct module_set_args a = {vm, name, fn};
     int st = lua_cpcall(vm->L, module_set_cb, &a);
     if (st != 0) {
         lua_pop(vm->L, 1);

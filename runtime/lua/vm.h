@@ -187,13 +187,11 @@ const char *mb_lua_vm_name(const mb_lua_vm *vm);
  * time, not per message. Returns MB_LUA_OK (one value pushed), or
  * MB_LUA_ERR_RUNTIME (missing file, syntax error) / MB_LUA_ERR_MEMORY with
  * nothing pushed and the message in err. */
-int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err,
-                        size_t errlen);
+int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err, size_t errlen);
 
 /* Same for source text in memory (NUL-terminated). chunkname NULL means
  * "=(string)". */
-int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err,
-                          size_t errlen);
+int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err, size_t errlen);
 
 /* Call the function below the top nargs values, like lua_pcall, under the
  * VM's budgets and with a traceback message handler.
@@ -228,8 +226,7 @@ int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
  * (it runs when the value is collected or the VM is closed, and must not
  * raise). Raises a Lua error on out of memory: call at set-up (the
  * headroom covers it) or inside a protected call. */
-void mb_lua_udata_define(lua_State *L, const char *tname, const luaL_Reg *methods,
-                         lua_CFunction gc);
+void mb_lua_udata_define(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
 /* Push a new zeroed userdata of `size` bytes of type tname; returns its
  * memory (owned by Lua: valid while the value is reachable). */
 void *mb_lua_udata_new(lua_State *L, const char *tname, size_t size);

@@ -22,30 +22,30 @@ typedef struct mb_lua_blk {
 struct mb_lua_vm {
     lua_State *L;
     mb_lua_limits lim;
-    char *lib_dir;  /* NULL: require of files fails */
-    char *name;     /* log label */
-    void *host;     /* borrowed */
-    int context;    /* mb_lua_vm_set_context: host-defined, 0 on a new VM */
+    char *lib_dir; /* NULL: require of files fails */
+    char *name;    /* log label */
+    void *host;    /* borrowed */
+    int context;   /* mb_lua_vm_set_context: host-defined, 0 on a new VM */
 
-    size_t mem_used;   /* bytes the allocator handed out */
-    size_t mem_limit;  /* cap in force right now (strict or with headroom) */
-    bool mem_refused;  /* an allocation was refused during the current call */
-    size_t gc_mark;    /* mem_used after the last pressure-driven full GC */
+    size_t mem_used;  /* bytes the allocator handed out */
+    size_t mem_limit; /* cap in force right now (strict or with headroom) */
+    bool mem_refused; /* an allocation was refused during the current call */
+    size_t gc_mark;   /* mem_used after the last pressure-driven full GC */
 
-    int depth;           /* nesting of mb_lua_vm_pcall / loads */
-    int64_t deadline_us; /* monotonic, for the outermost call */
-    int abort;           /* MB_LUA_ERR_TIMEOUT once the deadline passed */
-    bool in_handler;     /* building a traceback: allow the headroom */
-    uintptr_t cstack_base; /* C stack guard (cstack.c): stack address at the outermost call */
+    int depth;               /* nesting of mb_lua_vm_pcall / loads */
+    int64_t deadline_us;     /* monotonic, for the outermost call */
+    int abort;               /* MB_LUA_ERR_TIMEOUT once the deadline passed */
+    bool in_handler;         /* building a traceback: allow the headroom */
+    uintptr_t cstack_base;   /* C stack guard (cstack.c): stack address at the outermost call */
     char timeout_where[160]; /* "file:line: " of the first timeout of this call */
 
-    mb_lua_blk blocks;   /* sentinel of the list of this VM's blocks */
-    bool jit;            /* JIT compiler on (containment armed) */
-    bool killed;         /* stopped inside compiled code: L is a bare stand-in */
+    mb_lua_blk blocks;             /* sentinel of the list of this VM's blocks */
+    bool jit;                      /* JIT compiler on (containment armed) */
+    bool killed;                   /* stopped inside compiled code: L is a bare stand-in */
     volatile sig_atomic_t expired; /* past the deadline (signal or allocator saw it) */
-    unsigned nalloc;     /* growths, to check the clock every 64 */
-    sigjmp_buf *jmp;     /* boundary of the running outermost call (JIT VMs) */
-    char trace_where[160]; /* "file:line" where the last trace started recording */
+    unsigned nalloc;               /* growths, to check the clock every 64 */
+    sigjmp_buf *jmp;               /* boundary of the running outermost call (JIT VMs) */
+    char trace_where[160];         /* "file:line" where the last trace started recording */
 
     int ref_traceback; /* registry ref of the message handler */
     int ref_module;    /* registry ref of the real moonbase table */

@@ -32,11 +32,12 @@ static const struct {
     const char *name;
     const char *code;
 } workloads[] = {
-    { "numeric loop", "local n = 0 for i = 1, 3e7 * S do n = n + i % 7 end return n" },
-    { "table-heavy",
-      "local s = 0 for r = 1, 10 * S do local t = {} for i = 1, 2e4 do t[i] = {x = i, y = i * 2, "
-      "name = 'p' .. (i % 10)} end for i = 1, #t do s = s + t[i].x + #t[i].name end end return s" },
-    { "function calls", "local function f(a) return a + 1 end local n = 0 for i = 1, 1e7 * S do n = f(n) end return n" },
+    {"numeric loop", "local n = 0 for i = 1, 3e7 * S do n = n + i % 7 end return n"},
+    {"table-heavy",
+     "local s = 0 for r = 1, 10 * S do local t = {} for i = 1, 2e4 do t[i] = {x = i, y = i * 2, "
+     "name = 'p' .. (i % 10)} end for i = 1, #t do s = s + t[i].x + #t[i].name end end return s"},
+    {"function calls",
+     "local function f(a) return a + 1 end local n = 0 for i = 1, 1e7 * S do n = f(n) end return n"},
 };
 
 static size_t g_counted;
@@ -85,14 +86,14 @@ static double run_vm(mb_lua_vm *vm, const char *code, double scale)
 
 static void bench_workloads(double scale)
 {
-    mb_lua_limits lim = { .mem_bytes = 256u << 20, .time_ms = 600000, .warn_ms = 600000 };
+    mb_lua_limits lim = {.mem_bytes = 256u << 20, .time_ms = 600000, .warn_ms = 600000};
     printf("== workloads (ms, best of 3; ratio vs interp) ==\n");
     printf("%-16s %9s %9s %9s %9s %9s   %s\n", "workload", "jit", "interp", "counted", "mb_lua", "mb_jit",
            "mb_lua/interp");
     mb_lua_limits jlim = lim;
     jlim.jit = true;
     for (size_t w = 0; w < MB_ARRAY_LEN(workloads); w++) {
-        double best[5] = { 1e18, 1e18, 1e18, 1e18, 1e18 };
+        double best[5] = {1e18, 1e18, 1e18, 1e18, 1e18};
         for (int rep = 0; rep < 3; rep++) {
             for (int mode = 0; mode < 5; mode++) {
                 double ms;
@@ -110,8 +111,8 @@ static void bench_workloads(double scale)
                 if (ms < best[mode]) best[mode] = ms;
             }
         }
-        printf("%-16s %9.1f %9.1f %9.1f %9.1f %9.1f   %.2fx\n", workloads[w].name, best[0], best[1],
-               best[2], best[3], best[4], best[3] / best[1]);
+        printf("%-16s %9.1f %9.1f %9.1f %9.1f %9.1f   %.2fx\n", workloads[w].name, best[0], best[1], best[2],
+               best[3], best[4], best[3] / best[1]);
     }
 }
 
@@ -151,7 +152,7 @@ static int64_t cpu_us(void)
 
 static double bench_tick_one(bool jit, int ticks)
 {
-    mb_lua_limits lim = { .jit = jit };
+    mb_lua_limits lim = {.jit = jit};
     mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
     lua_State *L = mb_lua_vm_state(vm);
     char err[512];
@@ -179,14 +180,15 @@ static double bench_tick_one(bool jit, int ticks)
 static void bench_tick(void)
 {
     const int ticks = 2000;
-    double best[2] = { 1e18, 1e18 };
+    double best[2] = {1e18, 1e18};
     for (int rep = 0; rep < 3; rep++)
         for (int j = 0; j < 2; j++) {
             double us = bench_tick_one(j == 1, ticks);
             if (us < best[j]) best[j] = us;
         }
-    printf("\n== script-heavy tick (1,000 vector ops + table.sort of 64; %d ticks, best of 3, thread CPU time) ==\n",
-           ticks);
+    printf(
+        "\n== script-heavy tick (1,000 vector ops + table.sort of 64; %d ticks, best of 3, thread CPU time) ==\n",
+        ticks);
     printf("JIT off: %7.1f us/tick   JIT on: %7.1f us/tick   speed-up %.1fx\n", best[0], best[1],
            best[0] / best[1]);
 }
@@ -200,7 +202,7 @@ static int l_empty(lua_State *L)
 static void bench_calls_one(bool jit)
 {
     const int n = 1000000;
-    mb_lua_limits lim = { .jit = jit };
+    mb_lua_limits lim = {.jit = jit};
     mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
     lua_State *L = mb_lua_vm_state(vm);
     char err[256];
@@ -228,8 +230,8 @@ static void bench_calls_one(bool jit)
     }
     double raw_ns = (double)(mb_now_us() - t0) * 1000.0 / n;
     (void)l_empty;
-    printf("mb_lua_vm_pcall (JIT %s): %.0f ns/call   lua_pcall: %.0f ns/call\n", jit ? "on, sigsetjmp boundary" : "off",
-           mb_ns, raw_ns);
+    printf("mb_lua_vm_pcall (JIT %s): %.0f ns/call   lua_pcall: %.0f ns/call\n",
+           jit ? "on, sigsetjmp boundary" : "off", mb_ns, raw_ns);
     mb_lua_vm_free(vm);
 }
 
@@ -249,7 +251,8 @@ static void bench_encode(void)
     const char *state =
         "local p = {} for i = 1, 8 do p['player-' .. i] = {x = i * 13.25, y = 200 - i * 7.5, hp = 100 - i, "
         "name = 'Player ' .. i} end return {tick = 1234, players = p}";
-    if (mb_lua_vm_load_string(vm, state, NULL, err, sizeof err) || mb_lua_vm_pcall(vm, 0, 1, err, sizeof err)) {
+    if (mb_lua_vm_load_string(vm, state, NULL, err, sizeof err) ||
+        mb_lua_vm_pcall(vm, 0, 1, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         exit(1);
     }

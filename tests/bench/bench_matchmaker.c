@@ -72,10 +72,7 @@ static uint64_t rnd_u64(void)
     return z ^ (z >> 31);
 }
 
-static double rnd_unit(void) /* (0, 1] */
-{
-    return ((double)(rnd_u64() >> 11) + 1.0) / 9007199254740992.0;
-}
+static double rnd_unit(void) /* (0, 1] */ { return ((double)(rnd_u64() >> 11) + 1.0) / 9007199254740992.0; }
 
 static double rnd_normal(double mean, double sd)
 {
@@ -140,7 +137,7 @@ typedef struct {
     /* per-group statistics */
     size_t groups, grouped, invalid, full_groups;
     double spread_sum;
-    bool steady;              /* past the first 5 s */
+    bool steady; /* past the first 5 s */
     size_t groups_steady;
     double spread_sum_steady;
     double *waits; /* arrivals only (enq >= 0) */
@@ -417,7 +414,8 @@ static result run(const scenario *sc, int seconds, uint64_t seed)
             size_t per_pass = ARRIVALS_PER_S * PASS_MS / 1000;
             for (size_t j = 0; j < per_pass; j++) {
                 int64_t enq = s.now - PASS_MS + 1 + (int64_t)(j * PASS_MS / per_pass);
-                uint64_t id = new_ticket(&s, rnd_normal(SKILL_MEAN, SKILL_SD), enq, (int)(rnd_u64() % REGIONS));
+                uint64_t id =
+                    new_ticket(&s, rnd_normal(SKILL_MEAN, SKILL_SD), enq, (int)(rnd_u64() % REGIONS));
                 pool_add(&s, id);
                 s.waiting[s.nwaiting++] = id;
             }
@@ -558,7 +556,10 @@ static void run_nomatch(double *median_ms, double *max_ms, size_t *offers)
     for (uint64_t id = 1; id <= BACKLOG; id++) {
         const char *same[1] = {region_names[id % REGIONS]};
         double skill = 40.0 * (double)(id / REGIONS);
-        mm_entry e = {.ticket_id = id, .owner = id, .skill = skill, .enqueued_ms = (int64_t)(rnd_u64() % 10000),
+        mm_entry e = {.ticket_id = id,
+                      .owner = id,
+                      .skill = skill,
+                      .enqueued_ms = (int64_t)(rnd_u64() % 10000),
                       .same = same};
         if (mm_pool_add(p, &e) != MB_OK) exit(1);
     }
@@ -580,10 +581,8 @@ int main(int argc, char **argv)
     int seconds = 30;
     uint64_t seed = 42;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-            seed = strtoull(argv[++i], NULL, 10);
+        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: %s [--seconds N] [--seed S]\n", argv[0]);
             return 2;
@@ -634,23 +633,25 @@ int main(int argc, char **argv)
     ROW("invalid groups", "%16zu", invalid);
     ROW("waiting at end", "%16zu", waiting_at_end);
 #undef ROW
-    printf("\nno-match pass over %d tickets (every ticket a seed, none groupable): median %.2f ms, max %.2f ms, "
-           "%zu offers\n\n",
-           BACKLOG, nm_median, nm_max, nm_offers);
+    printf(
+        "\nno-match pass over %d tickets (every ticket a seed, none groupable): median %.2f ms, max %.2f ms, "
+        "%zu offers\n\n",
+        BACKLOG, nm_median, nm_max, nm_offers);
 
     for (size_t i = 0; i < 2; i++) {
-        printf("{\"bench\":\"matchmaker\",\"config\":\"%s\",\"backlog\":%d,\"arrivals_per_s\":%d,"
-               "\"pass_interval_ms\":%d,\"seconds\":%d,\"first_pass_tickets\":%zu,\"first_pass_ms\":%.3f,"
-               "\"backlog_pass_median_ms\":%.3f,\"backlog_pass_max_ms\":%.3f,"
-               "\"pass_median_ms\":%.3f,\"pass_p99_ms\":%.3f,\"pass_max_ms\":%.3f,"
-               "\"matches_per_s\":%.1f,\"steady_matches_per_s\":%.1f,\"mean_wait_ms\":%.1f,"
-               "\"p99_wait_ms\":%.1f,\"mean_spread\":%.2f,\"steady_spread\":%.2f,\"mean_group\":%.3f,\"missed_2pass\":%zu,"
-               "\"missed_both\":%zu,\"left_satisfiable\":%zu,\"satisfiable_checked\":%zu,\"invalid\":%zu}\n",
-               r[i].name, BACKLOG, ARRIVALS_PER_S, PASS_MS, seconds, r[i].first_pool, r[i].first_pass_ms,
-               r[i].backlog_median_ms, r[i].backlog_max_ms,
-               r[i].median_ms, r[i].p99_ms, r[i].max_ms, r[i].matches_per_s, r[i].steady_matches_per_s,
-               r[i].mean_wait_ms, r[i].p99_wait_ms, r[i].mean_spread, r[i].steady_spread, r[i].mean_group, r[i].missed_2pass,
-               r[i].missed_both, r[i].left_satisfiable, r[i].satisfiable_checked, r[i].invalid);
+        printf(
+            "{\"bench\":\"matchmaker\",\"config\":\"%s\",\"backlog\":%d,\"arrivals_per_s\":%d,"
+            "\"pass_interval_ms\":%d,\"seconds\":%d,\"first_pass_tickets\":%zu,\"first_pass_ms\":%.3f,"
+            "\"backlog_pass_median_ms\":%.3f,\"backlog_pass_max_ms\":%.3f,"
+            "\"pass_median_ms\":%.3f,\"pass_p99_ms\":%.3f,\"pass_max_ms\":%.3f,"
+            "\"matches_per_s\":%.1f,\"steady_matches_per_s\":%.1f,\"mean_wait_ms\":%.1f,"
+            "\"p99_wait_ms\":%.1f,\"mean_spread\":%.2f,\"steady_spread\":%.2f,\"mean_group\":%.3f,\"missed_2pass\":%zu,"
+            "\"missed_both\":%zu,\"left_satisfiable\":%zu,\"satisfiable_checked\":%zu,\"invalid\":%zu}\n",
+            r[i].name, BACKLOG, ARRIVALS_PER_S, PASS_MS, seconds, r[i].first_pool, r[i].first_pass_ms,
+            r[i].backlog_median_ms, r[i].backlog_max_ms, r[i].median_ms, r[i].p99_ms, r[i].max_ms,
+            r[i].matches_per_s, r[i].steady_matches_per_s, r[i].mean_wait_ms, r[i].p99_wait_ms,
+            r[i].mean_spread, r[i].steady_spread, r[i].mean_group, r[i].missed_2pass, r[i].missed_both,
+            r[i].left_satisfiable, r[i].satisfiable_checked, r[i].invalid);
     }
     printf("{\"bench\":\"matchmaker\",\"config\":\"nomatch_100k\",\"tickets\":%d,\"pass_median_ms\":%.3f,"
            "\"pass_max_ms\":%.3f}\n",

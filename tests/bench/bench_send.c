@@ -88,13 +88,16 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--bytes")) bytes = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_send [--sockets N] [--groups G] [--hz H] [--bytes B] [--seconds S]\n");
+            fprintf(stderr,
+                    "usage: bench_send [--sockets N] [--groups G] [--hz H] [--bytes B] [--seconds S]\n");
             return 2;
         }
     }
-    if (sockets < 1 || sockets > 10000 || groups < 1 || groups > sockets || hz < 1 || hz > 1000 || bytes < 1 ||
-        bytes > 65536 || seconds <= 0 || seconds > 60) {
-        fprintf(stderr, "bench_send: out of bounds (sockets 1..10000, groups 1..sockets, hz 1..1000, bytes 1..65536, seconds <= 60)\n");
+    if (sockets < 1 || sockets > 10000 || groups < 1 || groups > sockets || hz < 1 || hz > 1000 ||
+        bytes < 1 || bytes > 65536 || seconds <= 0 || seconds > 60) {
+        fprintf(
+            stderr,
+            "bench_send: out of bounds (sockets 1..10000, groups 1..sockets, hz 1..1000, bytes 1..65536, seconds <= 60)\n");
         return 2;
     }
     struct rlimit rl;
@@ -157,10 +160,11 @@ done:
     for (int i = 0; i < sockets; i++) close(sv[i]);
     int st;
     waitpid(pid, &st, 0);
-    printf("bench_send: %d sockets in %d groups at %d Hz, %d-byte messages, %.1f s: %ld sends (%.0f/s)\n", sockets,
-           groups, hz, bytes, seconds, sent, (double)sent / seconds);
-    printf("writer CPU per send: %.2f us (user %.2f, system %.2f) = %.3f s per 100,000\n", (us + sy) / (double)sent * 1e6,
-           us / (double)sent * 1e6, sy / (double)sent * 1e6, (us + sy) / (double)sent * 1e5);
+    printf("bench_send: %d sockets in %d groups at %d Hz, %d-byte messages, %.1f s: %ld sends (%.0f/s)\n",
+           sockets, groups, hz, bytes, seconds, sent, (double)sent / seconds);
+    printf("writer CPU per send: %.2f us (user %.2f, system %.2f) = %.3f s per 100,000\n",
+           (us + sy) / (double)sent * 1e6, us / (double)sent * 1e6, sy / (double)sent * 1e6,
+           (us + sy) / (double)sent * 1e5);
     /* one line for tools/bench.sh's table */
     printf("{\"bench\":\"send\",\"config\":\"%d sockets %d phases\",\"median_ns\":%.0f}\n", sockets, groups,
            (us + sy) / (double)sent * 1e9);

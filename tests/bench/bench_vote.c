@@ -132,12 +132,10 @@ int main(int argc, char **argv)
     }
     free(t);
 
-    printf("vote_result: %zu random full rankings x %zu options, %zu runs\n", ballots, options,
-           runs);
+    printf("vote_result: %zu random full rankings x %zu options, %zu runs\n", ballots, options, runs);
     printf("%-10s %10s %10s %14s  %s\n", "method", "median_ms", "p99_ms", "cast_all_ms", "winner");
     for (size_t m = 0; m < 3; m++)
-        printf("%-10s %10.3f %10.3f %14.3f  %s\n", methods[m], median[m], p99[m], cast_ms[m],
-               winners[m]);
+        printf("%-10s %10.3f %10.3f %14.3f  %s\n", methods[m], median[m], p99[m], cast_ms[m], winners[m]);
     for (size_t m = 0; m < 3; m++)
         printf("{\"bench\":\"vote\",\"method\":\"%s\",\"ballots\":%zu,\"options\":%zu,"
                "\"median_ms\":%.3f,\"p99_ms\":%.3f}\n",

@@ -18,14 +18,14 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CHECK(cond, ...)                                                                     \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "%s:%d: invariant failed: %s: ", __FILE__, __LINE__, #cond);          \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fputc('\n', stderr);                                                                  \
-            abort();                                                                              \
-        }                                                                                         \
+#define FUZZ_CHECK(cond, ...)                                                            \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: invariant failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                                \
+            fputc('\n', stderr);                                                         \
+            abort();                                                                     \
+        }                                                                                \
     } while (0)
 
 /*
@@ -35,19 +35,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * test` stays green and the fuzzer keeps looking for new problems;
  * MB_FUZZ_STRICT=1 makes it a crash again (to reproduce it, or once fixed).
  */
-#define FUZZ_KNOWN_BUG(cond, id, ...)                                                             \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            static int seen_;                                                                     \
-            const char *strict_ = getenv("MB_FUZZ_STRICT");                                       \
-            if (strict_ && strcmp(strict_, "1") == 0) FUZZ_CHECK(cond, __VA_ARGS__);              \
-            if (!seen_++) {                                                                       \
-                fprintf(stderr, "known bug %s (%s:%d; MB_FUZZ_STRICT=1 to crash): ", id,         \
-                        __FILE__, __LINE__);                                                      \
-                fprintf(stderr, __VA_ARGS__);                                                     \
-                fputc('\n', stderr);                                                              \
-            }                                                                                     \
-        }                                                                                         \
+#define FUZZ_KNOWN_BUG(cond, id, ...)                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            static int seen_;                                                                      \
+            const char *strict_ = getenv("MB_FUZZ_STRICT");                                        \
+            if (strict_ && strcmp(strict_, "1") == 0) FUZZ_CHECK(cond, __VA_ARGS__);               \
+            if (!seen_++) {                                                                        \
+                fprintf(stderr, "known bug %s (%s:%d; MB_FUZZ_STRICT=1 to crash): ", id, __FILE__, \
+                        __LINE__);                                                                 \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fputc('\n', stderr);                                                               \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* A NUL-terminated copy of the input (the caller frees it). */

@@ -25,7 +25,7 @@
 #include <sodium.h>
 
 #include "fuzz_common.h"
-#include "fuzz_modules.h" /* generated: fuzz_modules[] = modules of runtime/main.c */
+#include "fuzz_modules.h"     /* generated: fuzz_modules[] = modules of runtime/main.c */
 #include "session_internal.h" /* mb_session_register_builtin */
 #include "protocol.h"
 #if __has_include("chat.h")
@@ -53,8 +53,8 @@ static void check_reply(const char *type, const char *cid, json_t *payload, cons
          * near '\<F0>'") and the reply went out without a message (regressions/envelope/) */
         FUZZ_CHECK(json_is_string(json_object_get(env.payload, "message")),
                    "error without a message string (reason \"%s\"): %s", msg ? msg : "", text);
-        FUZZ_CHECK(json_object_get(env.payload, "request_type") != NULL,
-                   "error without request_type: %s", text);
+        FUZZ_CHECK(json_object_get(env.payload, "request_type") != NULL, "error without request_type: %s",
+                   text);
     }
     mb_envelope_free(&env);
     free(text);
@@ -78,49 +78,35 @@ static void check_valid(const mb_msg_def *def, json_t *payload)
             continue;
         }
         switch (f->type) {
-        case MB_F_STRING:
-            FUZZ_CHECK(json_is_string(v), "%s.%s: not a string", def->type, f->name);
-            break;
-        case MB_F_INTEGER:
-            FUZZ_CHECK(json_is_integer(v), "%s.%s: not an integer", def->type, f->name);
-            break;
-        case MB_F_NUMBER:
-            FUZZ_CHECK(json_is_number(v), "%s.%s: not a number", def->type, f->name);
-            break;
-        case MB_F_BOOL:
-            FUZZ_CHECK(json_is_boolean(v), "%s.%s: not a boolean", def->type, f->name);
-            break;
-        case MB_F_OBJECT:
-            FUZZ_CHECK(json_is_object(v), "%s.%s: not an object", def->type, f->name);
-            break;
-        case MB_F_ARRAY:
-            FUZZ_CHECK(json_is_array(v), "%s.%s: not an array", def->type, f->name);
-            break;
+        case MB_F_STRING: FUZZ_CHECK(json_is_string(v), "%s.%s: not a string", def->type, f->name); break;
+        case MB_F_INTEGER: FUZZ_CHECK(json_is_integer(v), "%s.%s: not an integer", def->type, f->name); break;
+        case MB_F_NUMBER: FUZZ_CHECK(json_is_number(v), "%s.%s: not a number", def->type, f->name); break;
+        case MB_F_BOOL: FUZZ_CHECK(json_is_boolean(v), "%s.%s: not a boolean", def->type, f->name); break;
+        case MB_F_OBJECT: FUZZ_CHECK(json_is_object(v), "%s.%s: not an object", def->type, f->name); break;
+        case MB_F_ARRAY: FUZZ_CHECK(json_is_array(v), "%s.%s: not an array", def->type, f->name); break;
         case MB_F_STRING_OR_ARRAY:
             FUZZ_CHECK(json_is_string(v) || json_is_array(v), "%s.%s", def->type, f->name);
             break;
-        case MB_F_ANY:
-            break;
+        case MB_F_ANY: break;
         }
         if (json_is_string(v)) {
             const char *s = json_string_value(v);
             size_t n = json_string_length(v);
             FUZZ_CHECK(fuzz_utf8_valid(s, n), "%s.%s: invalid UTF-8 accepted", def->type, f->name);
             size_t cps = mb_utf8_len(s, n);
-            FUZZ_CHECK(!(f->max > 0) || (double)cps <= f->max, "%s.%s: %zu characters accepted",
-                       def->type, f->name, cps);
-            FUZZ_CHECK(!(f->min > 0) || (double)cps >= f->min, "%s.%s: %zu characters accepted",
-                       def->type, f->name, cps);
+            FUZZ_CHECK(!(f->max > 0) || (double)cps <= f->max, "%s.%s: %zu characters accepted", def->type,
+                       f->name, cps);
+            FUZZ_CHECK(!(f->min > 0) || (double)cps >= f->min, "%s.%s: %zu characters accepted", def->type,
+                       f->name, cps);
             FUZZ_CHECK(memchr(s, 0, n) == NULL, "%s.%s: NUL accepted", def->type, f->name);
         } else if (json_is_number(v) && (f->min != 0 || f->max != 0)) {
             double d = json_number_value(v);
-            FUZZ_CHECK(isfinite(d) && d >= f->min && d <= f->max, "%s.%s: %g accepted", def->type,
-                       f->name, d);
+            FUZZ_CHECK(isfinite(d) && d >= f->min && d <= f->max, "%s.%s: %g accepted", def->type, f->name,
+                       d);
         } else if (json_is_array(v) && f->max > 0) {
             FUZZ_CHECK((double)json_array_size(v) <= f->max, "%s.%s: too many items", def->type, f->name);
         } else if (json_is_object(v) && f->max > 0) {
-            FUZZ_CHECK((double)json_object_size(v) <= f->max, "%s.%s: too many members", def->type,
-                       f->name);
+            FUZZ_CHECK((double)json_object_size(v) <= f->max, "%s.%s: too many members", def->type, f->name);
         }
     }
 }
@@ -139,7 +125,8 @@ static void check_chat(const char *type, json_t *payload)
         FUZZ_CHECK(*why, "chat_parse refused without a reason");
         return;
     }
-    FUZZ_CHECK(strlen(ref.view) >= 1 && strlen(ref.view) <= CHAT_CHANNEL_MAX, "view length %zu", strlen(ref.view));
+    FUZZ_CHECK(strlen(ref.view) >= 1 && strlen(ref.view) <= CHAT_CHANNEL_MAX, "view length %zu",
+               strlen(ref.view));
     FUZZ_CHECK(ref.key[0] != '\0', "empty storage key for %s", id);
     if (ref.kind == CHAT_DM) {
         FUZZ_CHECK(strncmp(id, "dm:", 3) == 0 && strcmp(ref.peer, me) != 0, "dm kind for %s", id);

@@ -80,7 +80,8 @@ static void as_token(const char *tok)
         /* with another key it must fail */
         json_t *c2 = NULL;
         FUZZ_CHECK(mb_jwt_verify(tok, (const unsigned char *)OTHER, strlen(OTHER), NOW, &c2) ==
-                       MB_JWT_BAD_SIGNATURE, "accepted under another key");
+                       MB_JWT_BAD_SIGNATURE,
+                   "accepted under another key");
         json_decref(c2);
     }
 
@@ -112,8 +113,8 @@ static void as_claims(const uint8_t *data, size_t size)
     char *tok = mb_jwt_sign(claims, (const unsigned char *)KEY, strlen(KEY));
     FUZZ_CHECK(tok != NULL, "sign failed");
     json_t *sub = json_object_get(claims, "sub"), *exp = json_object_get(claims, "exp");
-    int valid = json_is_string(sub) && json_is_integer(exp) && json_integer_value(exp) > NOW &&
-                strlen(tok) <= 4096;
+    int valid =
+        json_is_string(sub) && json_is_integer(exp) && json_integer_value(exp) > NOW && strlen(tok) <= 4096;
     json_t *back = NULL;
     mb_jwt_result r = mb_jwt_verify(tok, (const unsigned char *)KEY, strlen(KEY), NOW, &back);
     if (valid) {
@@ -147,7 +148,8 @@ static void as_claims(const uint8_t *data, size_t size)
     json_t *c = NULL;
     r = mb_jwt_verify(forged, (const unsigned char *)KEY, strlen(KEY), NOW, &c);
     FUZZ_CHECK(r != MB_JWT_OK, "token of another key accepted");
-    if (strlen(forged) <= 4096) FUZZ_CHECK(r == MB_JWT_BAD_SIGNATURE, "forged token: %s", mb_jwt_result_str(r));
+    if (strlen(forged) <= 4096)
+        FUZZ_CHECK(r == MB_JWT_BAD_SIGNATURE, "forged token: %s", mb_jwt_result_str(r));
     json_decref(c);
     free(forged);
     json_decref(claims);

@@ -53,14 +53,14 @@ static int depth_of(const json_t *v)
     const char *k;
     json_t *c;
     if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, k, c) {
+        json_object_foreach ((json_t *)v, k, c) {
             int d = depth_of(c);
             if (d > best) best = d;
         }
         return best + 1;
     }
     if (json_is_array(v)) {
-        json_array_foreach(v, i, c) {
+        json_array_foreach (v, i, c) {
             int d = depth_of(c);
             if (d > best) best = d;
         }
@@ -119,7 +119,7 @@ static int same(const json_t *orig, const json_t *back, char *why, size_t cap)
     size_t kept = 0;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)orig, k, v) {
+    json_object_foreach ((json_t *)orig, k, v) {
         json_t *b = json_object_get(back, k);
         if (json_is_null(v)) {
             if (b) {
@@ -154,15 +154,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_lua_convert: %s\n", err);
         abort();
     }
-    static const char code[] =
-        "local json = require('moonbase').json\n"
-        "return function(s)\n"
-        "  local ok, v = pcall(json.decode, s)\n"
-        "  if not ok then return nil, 'decode' end\n"
-        "  local ok2, t = pcall(json.encode, v)\n"
-        "  if not ok2 then return nil, t end\n"
-        "  return t\n"
-        "end\n";
+    static const char code[] = "local json = require('moonbase').json\n"
+                               "return function(s)\n"
+                               "  local ok, v = pcall(json.decode, s)\n"
+                               "  if not ok then return nil, 'decode' end\n"
+                               "  local ok2, t = pcall(json.encode, v)\n"
+                               "  if not ok2 then return nil, t end\n"
+                               "  return t\n"
+                               "end\n";
     if (mb_lua_vm_load_string(vm, code, "=fuzz", err, sizeof err) != MB_LUA_OK ||
         mb_lua_vm_pcall(vm, 0, 1, err, sizeof err) != MB_LUA_OK) {
         fprintf(stderr, "fuzz_lua_convert: %s\n", err);
@@ -222,7 +221,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         size_t tl;
                         const char *t = lua_tolstring(L, -2, &tl);
                         json_t *sj = json_loadb(t, tl, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-                        FUZZ_CHECK(sj != NULL, "json.encode wrote invalid JSON: %.*s", (int)(tl > 300 ? 300 : tl), t);
+                        FUZZ_CHECK(sj != NULL, "json.encode wrote invalid JSON: %.*s",
+                                   (int)(tl > 300 ? 300 : tl), t);
                         FUZZ_CHECK(same(orig, sj, why, sizeof why), "script round trip: %s", why);
                         json_decref(sj);
                     } else {

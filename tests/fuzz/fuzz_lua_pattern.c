@@ -48,7 +48,7 @@ static void setup(void)
     luaL_openlibs(S);
     if (luaL_loadstring(S, differ_fn) || lua_pcall(S, 0, 1, 0)) abort();
     sfn = lua_gettop(S);
-    mb_lua_limits lim = { .time_ms = 60000, .warn_ms = 60000 };
+    mb_lua_limits lim = {.time_ms = 60000, .warn_ms = 60000};
     char err[256];
     vm = mb_lua_vm_new(&lim, NULL, err, sizeof err);
     FUZZ_CHECK(vm != NULL, "vm: %s", err);
@@ -90,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     const char *a = differ(S, sfn, rest, sl, p, pl, init);
-    FUZZ_CHECK(a && b && strcmp(a, b) == 0, "subject %.*s pattern %.*s init %d\nluajit: %s\nguard:  %s", (int)sl, rest,
-               (int)pl, p, init, a ? a : "?", b ? b : "?");
+    FUZZ_CHECK(a && b && strcmp(a, b) == 0, "subject %.*s pattern %.*s init %d\nluajit: %s\nguard:  %s",
+               (int)sl, rest, (int)pl, p, init, a ? a : "?", b ? b : "?");
     lua_pop(S, 1);
     lua_pop(L, 1);
     lua_gc(S, LUA_GCSTEP, 0);

@@ -24,7 +24,7 @@
 #include "protocol.h"
 
 #define MAX_BODY (1024 * 1024) /* http.c */
-#define MAX_DEPTH 32          /* default --max-json-depth */
+#define MAX_DEPTH 32           /* default --max-json-depth */
 
 /* The error body of mb_http_error (vsnprintf into 512 bytes, mb_utf8_sanitize, json_pack):
  * {"error":{"code","message"}} must always be built. Found here once: jansson's error text could
@@ -169,7 +169,7 @@ static void route_patch_account(json_t *body)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v) {
+    json_object_foreach (body, key, v) {
         if (strcmp(key, "username") && strcmp(key, "display_name") && strcmp(key, "metadata")) {
             char msg[512];
             snprintf(msg, sizeof msg, "unknown field '%s' (username, display_name, metadata)", key);
@@ -262,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the validators on every string member, whatever its name */
     const char *k;
     json_t *v;
-    json_object_foreach(body, k, v) {
+    json_object_foreach (body, k, v) {
         if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v))) continue;
         const char *s = json_string_value(v);
         if (!account_check_username(s)) check_username_ok(s);

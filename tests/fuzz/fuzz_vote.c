@@ -23,9 +23,8 @@
 #include "fuzz_common.h"
 #include "tally.h"
 
-static const char *const reasons[] = {VOTE_ERR_NOT_ELIGIBLE, VOTE_ERR_MALFORMED, VOTE_ERR_EMPTY,
-                                      VOTE_ERR_UNKNOWN_OPTION, VOTE_ERR_CLOSED,
-                                      VOTE_ERR_VETO_DISABLED};
+static const char *const reasons[] = {VOTE_ERR_NOT_ELIGIBLE,   VOTE_ERR_MALFORMED, VOTE_ERR_EMPTY,
+                                      VOTE_ERR_UNKNOWN_OPTION, VOTE_ERR_CLOSED,    VOTE_ERR_VETO_DISABLED};
 
 static int known_reason(const char *r)
 {
@@ -46,7 +45,7 @@ static int is_option(vote_t *v, const char *id)
     json_t *opts = vote_options(v);
     size_t i;
     json_t *o;
-    json_array_foreach(opts, i, o) {
+    json_array_foreach (opts, i, o) {
         const char *oid = json_string_value(json_object_get(o, "id"));
         if (oid && strcmp(oid, id) == 0) return 1;
     }
@@ -59,7 +58,7 @@ static void check_per_option(vote_t *v, json_t *obj, const char *what)
     json_t *opts = vote_options(v);
     size_t i;
     json_t *o;
-    json_array_foreach(opts, i, o) {
+    json_array_foreach (opts, i, o) {
         const char *oid = json_string_value(json_object_get(o, "id"));
         json_t *n = json_object_get(obj, oid);
         FUZZ_CHECK(json_is_number(n), "%s lacks option %s", what, oid);
@@ -119,8 +118,7 @@ static void finish(vote_t *v, const char *veto, uint64_t seed)
                "winner is not an option");
     if (json_is_null(w)) FUZZ_CHECK(json_is_true(json_object_get(r1, "tie")), "no winner without a tie");
     json_t *tv = json_object_get(r1, "total_votes");
-    FUZZ_CHECK(json_is_integer(tv) && (size_t)json_integer_value(tv) == vote_total_votes(v),
-               "total_votes");
+    FUZZ_CHECK(json_is_integer(tv) && (size_t)json_integer_value(tv) == vote_total_votes(v), "total_votes");
     json_t *counts = json_object_get(r1, "counts");
     if (!counts) counts = json_object_get(r1, "final_counts");
     if (counts) check_per_option(v, counts, "result counts");
@@ -157,7 +155,7 @@ static void from_json(json_t *in)
     json_t *ballots = json_object_get(in, "ballots");
     size_t i;
     json_t *b;
-    json_array_foreach(ballots, i, b) {
+    json_array_foreach (ballots, i, b) {
         const char *p = json_string_value(json_array_get(b, 0));
         if (!p) continue;
         cast(v, p, json_array_get(b, 1));
@@ -189,10 +187,10 @@ static void from_bytes(const uint8_t *d, size_t n)
         json_array_append_new(elig, json_string(id));
         if (d[3] & 1) json_object_set_new(weights, id, json_real(0.5 + (double)((d[3] >> 1) + i % 7) / 4.0));
     }
-    json_t *spec = json_pack("{s:o,s:s,s:s,s:s,s:o,s:o,s:b,s:b}", "options", opts, "method", methods[method],
-                             "tie_breaker", tbs[(d[3] >> 2) % 4], "status_quo", "o0", "eligible", elig,
-                             "weights", weights, "veto_enabled", (d[3] >> 4) & 1,
-                             "close_when_all_voted", (d[3] >> 5) & 1);
+    json_t *spec =
+        json_pack("{s:o,s:s,s:s,s:s,s:o,s:o,s:b,s:b}", "options", opts, "method", methods[method],
+                  "tie_breaker", tbs[(d[3] >> 2) % 4], "status_quo", "o0", "eligible", elig, "weights",
+                  weights, "veto_enabled", (d[3] >> 4) & 1, "close_when_all_voted", (d[3] >> 5) & 1);
     char err[256];
     vote_t *v = vote_new(spec, NULL, err, sizeof err);
     FUZZ_CHECK(v != NULL, "a valid generated spec was refused: %s", err);

@@ -43,8 +43,10 @@ static void test_device(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_username), cmocka_unit_test(test_email),
-        cmocka_unit_test(test_password), cmocka_unit_test(test_device),
+        cmocka_unit_test(test_username),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_password),
+        cmocka_unit_test(test_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,8 +40,8 @@ static void test_precedence(void **st)
     mb_config c;
     char err[256];
     assert_int_equal(mb_config_load(&c, 2, argv, env, err, sizeof err), 0);
-    assert_int_equal(c.port, 9200);          /* flag wins */
-    assert_string_equal(c.host, "0.0.0.0");  /* file beats default */
+    assert_int_equal(c.port, 9200);         /* flag wins */
+    assert_string_equal(c.host, "0.0.0.0"); /* file beats default */
     assert_string_equal(c.log_level, "warn");
     assert_string_equal(c.database_url, "postgres://x"); /* env */
     mb_config_free(&c);
@@ -121,11 +121,8 @@ static void test_tls_pair(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_bad_file),
-        cmocka_unit_test(test_tls_pair),
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_precedence), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bad_file), cmocka_unit_test(test_tls_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

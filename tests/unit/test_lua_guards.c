@@ -33,7 +33,7 @@ static char g_lib[256];
 
 static mb_lua_vm *new_vm(size_t mem, unsigned time_ms)
 {
-    mb_lua_limits lim = { .mem_bytes = mem, .time_ms = time_ms, .warn_ms = 100000 };
+    mb_lua_limits lim = {.mem_bytes = mem, .time_ms = time_ms, .warn_ms = 100000};
     char err[256] = "";
     mb_lua_vm *vm = mb_lua_vm_new(&lim, g_lib, err, sizeof err);
     if (!vm) fprintf(stderr, "vm_new: %s\n", err);
@@ -57,7 +57,8 @@ static void expect_str(mb_lua_vm *vm, const char *code, const char *want)
     assert_int_equal(rc, MB_LUA_OK);
     const char *got = lua_tostring(L, -1);
     if (!got || (want && strcmp(got, want) != 0))
-        fprintf(stderr, "code: %s\nwant: %s\ngot:  %s\n", code, want ? want : "?", got ? got : "(non-string)");
+        fprintf(stderr, "code: %s\nwant: %s\ngot:  %s\n", code, want ? want : "?",
+                got ? got : "(non-string)");
     assert_non_null(got);
     if (want) assert_string_equal(got, want);
     lua_pop(L, 1);
@@ -108,32 +109,39 @@ static void test_cstack_paths(void **state)
     /* Each of these crashed the process (SIGSEGV) before the guard. */
     expect_fail(vm, "local function f() return coroutine.wrap(f)() end f()", MB_LUA_ERR_RUNTIME,
                 CSTACK "a coroutine.wrap function: too many nested");
-    expect_fail(vm, "local function f() local ok, e = coroutine.resume(coroutine.create(f)) "
-                    "if not ok then error(e, 0) end end f()",
+    expect_fail(vm,
+                "local function f() local ok, e = coroutine.resume(coroutine.create(f)) "
+                "if not ok then error(e, 0) end end f()",
                 MB_LUA_ERR_RUNTIME, CSTACK "coroutine.resume");
     expect_fail(vm, "local function f() return ('ab'):gsub('.', f) end f()", MB_LUA_ERR_RUNTIME,
                 CSTACK "string.gsub");
     /* gsub with a table replacement: __index runs from C */
-    expect_fail(vm, "local mt = {} mt.__index = function(t, k) return ('x'):gsub('x', setmetatable({}, mt)) end "
-                    "return ('x'):gsub('x', setmetatable({}, mt))",
+    expect_fail(vm,
+                "local mt = {} mt.__index = function(t, k) return ('x'):gsub('x', setmetatable({}, mt)) end "
+                "return ('x'):gsub('x', setmetatable({}, mt))",
                 MB_LUA_ERR_RUNTIME, CSTACK "string.gsub");
     expect_fail(vm, "local function f() for w in ('ab'):gmatch('.') do ('ab'):gsub('.', f) end end f()",
                 MB_LUA_ERR_RUNTIME, CSTACK);
     expect_fail(vm, "local function f() table.sort({3, 2, 1}, function(a, b) f() return a < b end) end f()",
                 MB_LUA_ERR_RUNTIME, CSTACK "table.sort");
     /* sort without a comparator: __lt runs from C */
-    expect_fail(vm, "local mt = {} mt.__lt = function(a, b) table.sort({setmetatable({}, mt), setmetatable({}, mt), "
-                    "setmetatable({}, mt)}) return true end table.sort({setmetatable({}, mt), setmetatable({}, mt)})",
-                MB_LUA_ERR_RUNTIME, CSTACK "table.sort");
+    expect_fail(
+        vm,
+        "local mt = {} mt.__lt = function(a, b) table.sort({setmetatable({}, mt), setmetatable({}, mt), "
+        "setmetatable({}, mt)}) return true end table.sort({setmetatable({}, mt), setmetatable({}, mt)})",
+        MB_LUA_ERR_RUNTIME, CSTACK "table.sort");
     expect_fail(vm, "local function f() return load(function() f() end) end f()", MB_LUA_ERR_RUNTIME,
                 CSTACK "load");
     /* string.format('%s') calls __tostring from C */
-    expect_fail(vm, "local mt = {} mt.__tostring = function(t) return string.format('%s', setmetatable({}, mt)) end "
-                    "return string.format('%s', setmetatable({}, mt))",
-                MB_LUA_ERR_RUNTIME, CSTACK "string.format");
+    expect_fail(
+        vm,
+        "local mt = {} mt.__tostring = function(t) return string.format('%s', setmetatable({}, mt)) end "
+        "return string.format('%s', setmetatable({}, mt))",
+        MB_LUA_ERR_RUNTIME, CSTACK "string.format");
     /* mixed: wrap -> gsub -> sort -> resume -> ... */
-    expect_fail(vm, "local f local function g() table.sort({1, 2}, function() f() return false end) end "
-                    "f = function() return coroutine.wrap(function() ('a'):gsub('a', g) end)() end f()",
+    expect_fail(vm,
+                "local f local function g() table.sort({1, 2}, function() f() return false end) end "
+                "f = function() return coroutine.wrap(function() ('a'):gsub('a', g) end)() end f()",
                 MB_LUA_ERR_RUNTIME, CSTACK);
     mb_lua_vm_free(vm);
 }
@@ -144,11 +152,12 @@ static void test_cstack_caught_and_depth(void **state)
     mb_lua_vm *vm = new_vm(0, 5000);
     /* an ordinary error: pcall catches it and the script goes on; the depth
      * reached is generous (hundreds of levels, Lua 5.1 allowed 200) */
-    expect_str(vm,
-               "local n = 0 local function f() n = n + 1 return coroutine.wrap(f)() end "
-               "local ok, e = pcall(f) "
-               "return tostring(ok) .. ' ' .. tostring(n >= 200) .. ' ' .. tostring(e:find('C stack overflow', 1, true) ~= nil)",
-               "false true true");
+    expect_str(
+        vm,
+        "local n = 0 local function f() n = n + 1 return coroutine.wrap(f)() end "
+        "local ok, e = pcall(f) "
+        "return tostring(ok) .. ' ' .. tostring(n >= 200) .. ' ' .. tostring(e:find('C stack overflow', 1, true) ~= nil)",
+        "false true true");
     expect_str(vm,
                "local n = 0 local function f() n = n + 1 return ('ab'):gsub('.', f) end "
                "local ok, e = pcall(f) return tostring(ok) .. ' ' .. tostring(n >= 100)",
@@ -163,12 +172,13 @@ static void test_cstack_caught_and_depth(void **state)
     for (int i = 0; i < 3; i++)
         expect_fail(vm, "local function f() return coroutine.wrap(f)() end f()", MB_LUA_ERR_RUNTIME, CSTACK);
     /* moderate nesting of every kind still works */
-    expect_str(vm,
-               "local function f(n) if n == 0 then return 'ok' end "
-               "return coroutine.wrap(function() return (select(1, ('x'):gsub('x', function() "
-               "local r table.sort({2, 1}, function(a, b) r = r or f(n - 1) return a < b end) return r end))) end)() end "
-               "return f(30)",
-               "ok");
+    expect_str(
+        vm,
+        "local function f(n) if n == 0 then return 'ok' end "
+        "return coroutine.wrap(function() return (select(1, ('x'):gsub('x', function() "
+        "local r table.sort({2, 1}, function(a, b) r = r or f(n - 1) return a < b end) return r end))) end)() end "
+        "return f(30)",
+        "ok");
     mb_lua_vm_free(vm);
 }
 
@@ -192,9 +202,12 @@ static void test_cstack_host_callback(void **state)
     lua_State *L = mb_lua_vm_state(vm);
     lua_pushcfunction(L, l_call_back);
     lua_setglobal(L, "callback");
-    expect_fail(vm, "local function f() local ok, e = callback(f) if not ok then error(e, 0) end end f()", MB_LUA_ERR_RUNTIME,
-                "C stack overflow: too many nested calls into Lua");
-    expect_str(vm, "local n = 0 local function f() n = n + 1 if n < 50 then callback(f) end end f() return tostring(n)", "50");
+    expect_fail(vm, "local function f() local ok, e = callback(f) if not ok then error(e, 0) end end f()",
+                MB_LUA_ERR_RUNTIME, "C stack overflow: too many nested calls into Lua");
+    expect_str(
+        vm,
+        "local n = 0 local function f() n = n + 1 if n < 50 then callback(f) end end f() return tostring(n)",
+        "50");
     mb_lua_vm_free(vm);
 }
 
@@ -224,11 +237,13 @@ static void *small_stack_thread(void *arg)
     char *out = arg;
     mb_lua_vm *vm = mb_lua_vm_new(NULL, NULL, out, 512);
     if (!vm) return NULL;
-    int rc = mb_lua_vm_load_string(vm, "local function f() return coroutine.wrap(f)() end f()", "=t", out, 512);
+    int rc =
+        mb_lua_vm_load_string(vm, "local function f() return coroutine.wrap(f)() end f()", "=t", out, 512);
     if (rc == MB_LUA_OK) rc = mb_lua_vm_pcall(vm, 0, 0, out, 512);
     if (rc == MB_LUA_OK) snprintf(out, 512, "no error");
-    rc = mb_lua_vm_load_string(vm, "local s = 0 for i = 1, 10 do s = s + coroutine.wrap(function() return i end)() end return s",
-                               "=t", out + 512, 512);
+    rc = mb_lua_vm_load_string(
+        vm, "local s = 0 for i = 1, 10 do s = s + coroutine.wrap(function() return i end)() end return s",
+        "=t", out + 512, 512);
     if (rc == MB_LUA_OK && mb_lua_vm_pcall(vm, 0, 1, out + 512, 512) == MB_LUA_OK)
         snprintf(out + 512, 512, "%s", lua_tostring(mb_lua_vm_state(vm), -1));
     mb_lua_vm_free(vm);
@@ -270,7 +285,8 @@ static void test_cstack_metamethod_chains(void **state)
         "local mt = {} mt.__tostring = function(t) local r = tostring(setmetatable({}, mt)) return r end return tostring(setmetatable({}, mt))",
         "local mt = {} mt.__index = function(t, k) return rawget(t, k) or setmetatable({}, mt)[k] end local t = setmetatable({}, mt) return t.x",
     };
-    for (size_t i = 0; i < MB_ARRAY_LEN(overflow); i++) expect_fail(vm, overflow[i], MB_LUA_ERR_RUNTIME, "stack overflow");
+    for (size_t i = 0; i < MB_ARRAY_LEN(overflow); i++)
+        expect_fail(vm, overflow[i], MB_LUA_ERR_RUNTIME, "stack overflow");
     /* tail calls: no stack grows, the budget ends them */
     static const char *const tail[] = {
         "local mt = {} mt.__call = function(s) return setmetatable({}, mt)() end return setmetatable({}, mt)()",
@@ -282,8 +298,9 @@ static void test_cstack_metamethod_chains(void **state)
     }
     /* __gc on tables is not honoured (Lua 5.1 semantics) and newproxy is
      * gone: scripts cannot run finalizers at all */
-    expect_str(vm, "local n = 0 for i = 1, 100 do setmetatable({}, {__gc = function() n = n + 1 end}) end "
-                   "collectgarbage() collectgarbage() return tostring(n) .. type(newproxy)",
+    expect_str(vm,
+               "local n = 0 for i = 1, 100 do setmetatable({}, {__gc = function() n = n + 1 end}) end "
+               "collectgarbage() collectgarbage() return tostring(n) .. type(newproxy)",
                "0nil");
     mb_lua_vm_free(vm);
 }
@@ -295,13 +312,17 @@ static void test_string_rep_sizes(void **state)
     int64_t ms = 0;
     ms += expect_fail(vm, "return ('x'):rep(1e9)", MB_LUA_ERR_MEMORY, "not enough memory");
     ms += expect_fail(vm, "return ('xy'):rep(2^30, ('z'):rep(1000))", MB_LUA_ERR_MEMORY, "not enough memory");
-    ms += expect_fail(vm, "local s = ('x'):rep(2^20) local t = {} for i = 1, 100 do t[i] = s end return table.concat(t)",
-                      MB_LUA_ERR_MEMORY, "not enough memory");
-    ms += expect_fail(vm, "local s = ('x'):rep(2^20) while true do s = s .. s end", MB_LUA_ERR_MEMORY, "not enough memory");
+    ms += expect_fail(
+        vm, "local s = ('x'):rep(2^20) local t = {} for i = 1, 100 do t[i] = s end return table.concat(t)",
+        MB_LUA_ERR_MEMORY, "not enough memory");
+    ms += expect_fail(vm, "local s = ('x'):rep(2^20) while true do s = s .. s end", MB_LUA_ERR_MEMORY,
+                      "not enough memory");
     assert_true(ms < 2000);
     /* LuaJIT takes the count as int32: these are empty, at once */
-    expect_str(vm, "return #('x'):rep(2^40) .. ' ' .. #('x'):rep(-5) .. ' ' .. #('x'):rep(0/0) .. ' ' .. #('x'):rep(2^31, 'y')",
-               "0 0 0 0");
+    expect_str(
+        vm,
+        "return #('x'):rep(2^40) .. ' ' .. #('x'):rep(-5) .. ' ' .. #('x'):rep(0/0) .. ' ' .. #('x'):rep(2^31, 'y')",
+        "0 0 0 0");
     expect_str(vm, "return tostring(#('ab'):rep(1000, ','))", "2999");
     mb_lua_vm_free(vm);
 }
@@ -313,11 +334,12 @@ static void test_pattern_budget(void **state)
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 1000);
     /* the issue's case: 2^25 attempts, 2-3 s before; refused in ~50 ms */
-    int64_t ms = expect_fail(vm, "return string.find(('a'):rep(25), ('a?'):rep(25) .. ('a'):rep(25))", MB_LUA_ERR_RUNTIME,
-                             "is too complex for a subject of 25 bytes");
+    int64_t ms = expect_fail(vm, "return string.find(('a'):rep(25), ('a?'):rep(25) .. ('a'):rep(25))",
+                             MB_LUA_ERR_RUNTIME, "is too complex for a subject of 25 bytes");
     assert_true(ms < 500);
     /* each extra item doubled it: 40 items are refused as fast */
-    ms = expect_fail(vm, "return string.find(('a'):rep(40), ('a?'):rep(40) .. ('a'):rep(40))", MB_LUA_ERR_RUNTIME, "too complex");
+    ms = expect_fail(vm, "return string.find(('a'):rep(40), ('a?'):rep(40) .. ('a'):rep(40))",
+                     MB_LUA_ERR_RUNTIME, "too complex");
     assert_true(ms < 500);
     /* quadratic cases the old rule let through (a+$ took 20+ s) */
     ms = expect_fail(vm, "return (('a'):rep(1e5) .. 'x'):find('a+$')", MB_LUA_ERR_RUNTIME, "too complex");
@@ -327,18 +349,22 @@ static void test_pattern_budget(void **state)
     ms = expect_fail(vm, "return (('a'):rep(3e4)):match('(a-)%1b')", MB_LUA_ERR_RUNTIME, "too complex");
     assert_true(ms < 500);
     /* gmatch: each call of the iterator is bounded */
-    ms = expect_fail(vm, "local s = ('a'):rep(3e4) .. 'b' for x in s:gmatch('a-a-a-c') do end", MB_LUA_ERR_RUNTIME, "too complex");
+    ms = expect_fail(vm, "local s = ('a'):rep(3e4) .. 'b' for x in s:gmatch('a-a-a-c') do end",
+                     MB_LUA_ERR_RUNTIME, "too complex");
     assert_true(ms < 500);
-    ms = expect_fail(vm, "local s = ('ab'):rep(10) .. ('a'):rep(3e4) local n = 0 "
-                         "for x in s:gmatch('(a-)b') do n = n + 1 end",
+    ms = expect_fail(vm,
+                     "local s = ('ab'):rep(10) .. ('a'):rep(3e4) local n = 0 "
+                     "for x in s:gmatch('(a-)b') do n = n + 1 end",
                      MB_LUA_ERR_RUNTIME, "too complex");
     assert_true(ms < 500);
     /* a plain find comparing 1000 bytes at each of 3e7 positions */
-    ms = expect_fail(vm, "local s = ('a'):rep(3e7) return s:find(('a'):rep(1000) .. 'b', 1, true)", MB_LUA_ERR_RUNTIME, "too complex");
+    ms = expect_fail(vm, "local s = ('a'):rep(3e7) return s:find(('a'):rep(1000) .. 'b', 1, true)",
+                     MB_LUA_ERR_RUNTIME, "too complex");
     assert_true(ms < 900);
     /* caught by pcall: the script goes on */
-    expect_str(vm, "local ok, e = pcall(string.find, ('a'):rep(25), ('a?'):rep(25) .. ('a'):rep(25)) "
-                   "return tostring(ok) .. ' ' .. tostring(e:find('too complex', 1, true) ~= nil)",
+    expect_str(vm,
+               "local ok, e = pcall(string.find, ('a'):rep(25), ('a?'):rep(25) .. ('a'):rep(25)) "
+               "return tostring(ok) .. ' ' .. tostring(e:find('too complex', 1, true) ~= nil)",
                "false true");
     /* ordinary work on long subjects passes, and fast */
     int64_t t0 = mb_now_ms();
@@ -346,7 +372,10 @@ static void test_pattern_budget(void **state)
      * 50 ms in the sanitizer build: hence the modest sizes) */
     expect_str(vm, "return tostring(#((' x '):rep(10000)):match('^%s*(.-)%s*$'))", "29998");
     expect_str(vm, "return (('a b '):rep(100000):gsub('%s+', '')):sub(1, 4)", "abab");
-    expect_str(vm, "local n = 0 for k, v in (('k=v, '):rep(50000)):gmatch('(%w+)=(%w+)') do n = n + 1 end return tostring(n)", "50000");
+    expect_str(
+        vm,
+        "local n = 0 for k, v in (('k=v, '):rep(50000)):gmatch('(%w+)=(%w+)') do n = n + 1 end return tostring(n)",
+        "50000");
     expect_str(vm, "local s = ('x'):rep(20000) return tostring(s:find('a.-b'))", "nil");
     expect_str(vm, "return tostring((('('):rep(1000) .. (')'):rep(1000)):find('%b()%b()'))", "nil");
     expect_str(vm, "return tostring(select(2, (('ab'):rep(1e5)):gsub('(a)(b)', '%2%1')))", "100000");
@@ -413,16 +442,50 @@ static void test_pattern_matches_luajit(void **state)
     int gfn = lua_gettop(L);
 
     static const char *const fixed[][2] = {
-        { "hello world", "o" }, { "hello world", "(o)(r?)" }, { "  trim me  ", "^%s*(.-)%s*$" },
-        { "key=val; k2=v2", "(%w+)=(%w+)" }, { "THE (quick) fox", "%f[%a]%a+" }, { "f(a(b)c)d", "%b()" },
-        { "aaa", "a-b" }, { "aaab", "a-b" }, { "abcabc", "(abc)%1" }, { "abc", "()b()" }, { "", "" },
-        { "abc", "" }, { "abc", "$" }, { "a$b", "a$b" }, { "a.b", "." }, { "x^y", "^" }, { "x^y", "x^" },
-        { "abc", "[" }, { "abc", "%" }, { "abc", "(" }, { "abc", ")" }, { "abc", "%1" }, { "abc", "(a)%2" },
-        { "abc", "%b" }, { "abc", "%f" }, { "abc", "%fa" }, { "a]b", "[]]" }, { "a-b", "[a-]" }, { "a-b", "[%a-]+" },
-        { "\x01\x7f x", "%c+" }, { "Ab1_!", "%W" }, { "Ab1_!", "[^%w_]" }, { "0xFFg", "%x+" }, { "a\0b", "%z" },
-        { "\xc3\xa9t\xc3\xa9", "[\x80-\xff]+" }, { "aaaa", "a*" }, { "aaaa", "a+?" }, { "aaa", "a?a?a?aaa" },
-        { "abab", "(ab)*" }, { "((()))", "%b()" }, { "[[x]]", "%b[]" }, { "THE END", "%u+$" },
-        { "one two  three", "%s*()" }, { "abc", "((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))" },
+        {"hello world", "o"},
+        {"hello world", "(o)(r?)"},
+        {"  trim me  ", "^%s*(.-)%s*$"},
+        {"key=val; k2=v2", "(%w+)=(%w+)"},
+        {"THE (quick) fox", "%f[%a]%a+"},
+        {"f(a(b)c)d", "%b()"},
+        {"aaa", "a-b"},
+        {"aaab", "a-b"},
+        {"abcabc", "(abc)%1"},
+        {"abc", "()b()"},
+        {"", ""},
+        {"abc", ""},
+        {"abc", "$"},
+        {"a$b", "a$b"},
+        {"a.b", "."},
+        {"x^y", "^"},
+        {"x^y", "x^"},
+        {"abc", "["},
+        {"abc", "%"},
+        {"abc", "("},
+        {"abc", ")"},
+        {"abc", "%1"},
+        {"abc", "(a)%2"},
+        {"abc", "%b"},
+        {"abc", "%f"},
+        {"abc", "%fa"},
+        {"a]b", "[]]"},
+        {"a-b", "[a-]"},
+        {"a-b", "[%a-]+"},
+        {"\x01\x7f x", "%c+"},
+        {"Ab1_!", "%W"},
+        {"Ab1_!", "[^%w_]"},
+        {"0xFFg", "%x+"},
+        {"a\0b", "%z"},
+        {"\xc3\xa9t\xc3\xa9", "[\x80-\xff]+"},
+        {"aaaa", "a*"},
+        {"aaaa", "a+?"},
+        {"aaa", "a?a?a?aaa"},
+        {"abab", "(ab)*"},
+        {"((()))", "%b()"},
+        {"[[x]]", "%b[]"},
+        {"THE END", "%u+$"},
+        {"one two  three", "%s*()"},
+        {"abc", "((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))"},
     };
     int diffs = 0;
     int total = 0;
@@ -434,17 +497,18 @@ static void test_pattern_matches_luajit(void **state)
             total++;
             if (strcmp(a, b) != 0) {
                 if (diffs++ < 10)
-                    fprintf(stderr, "subject '%s' pattern '%s' init %d\nluajit: %s\nguard:  %s\n", fixed[i][0],
-                            fixed[i][1], init, a, b);
+                    fprintf(stderr, "subject '%s' pattern '%s' init %d\nluajit: %s\nguard:  %s\n",
+                            fixed[i][0], fixed[i][1], init, a, b);
             }
             lua_pop(S, 1);
             lua_pop(L, 1);
         }
     }
     /* random subjects and patterns, malformed ones included */
-    static const char *const tokens[] = { "a", "b", ".", "%a", "%d", "%s", "[ab]", "[^a]", "[a-c]", "(", ")", "()",
-                                          "*", "+", "-", "?", "%b()", "%f[%w]", "^", "$", "%1", "%", "x", "[", "%%",
-                                          "a*", "b-", ".?", "(a)", "%.", "]" };
+    static const char *const tokens[] = {"a",     "b",      ".",  "%a", "%d",  "%s", "[ab]", "[^a]",
+                                         "[a-c]", "(",      ")",  "()", "*",   "+",  "-",    "?",
+                                         "%b()",  "%f[%w]", "^",  "$",  "%1",  "%",  "x",    "[",
+                                         "%%",    "a*",     "b-", ".?", "(a)", "%.", "]"};
     static const char alphabet[] = "aab(). 1x%";
     for (int i = 0; i < 4000; i++) {
         char s[16], p[64] = "";
@@ -458,7 +522,9 @@ static void test_pattern_matches_luajit(void **state)
         const char *b = differ(L, gfn, s, p, init);
         total++;
         if (strcmp(a, b) != 0) {
-            if (diffs++ < 10) fprintf(stderr, "subject '%s' pattern '%s' init %d\nluajit: %s\nguard:  %s\n", s, p, init, a, b);
+            if (diffs++ < 10)
+                fprintf(stderr, "subject '%s' pattern '%s' init %d\nluajit: %s\nguard:  %s\n", s, p, init, a,
+                        b);
         }
         lua_pop(S, 1);
         lua_pop(L, 1);
@@ -476,14 +542,10 @@ int main(int argc, char **argv)
 {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cstack_paths),
-        cmocka_unit_test(test_cstack_caught_and_depth),
-        cmocka_unit_test(test_cstack_host_callback),
-        cmocka_unit_test(test_cstack_require_chain),
-        cmocka_unit_test(test_cstack_small_thread),
-        cmocka_unit_test(test_cstack_metamethod_chains),
-        cmocka_unit_test(test_string_rep_sizes),
-        cmocka_unit_test(test_pattern_budget),
+        cmocka_unit_test(test_cstack_paths),           cmocka_unit_test(test_cstack_caught_and_depth),
+        cmocka_unit_test(test_cstack_host_callback),   cmocka_unit_test(test_cstack_require_chain),
+        cmocka_unit_test(test_cstack_small_thread),    cmocka_unit_test(test_cstack_metamethod_chains),
+        cmocka_unit_test(test_string_rep_sizes),       cmocka_unit_test(test_pattern_budget),
         cmocka_unit_test(test_pattern_matches_luajit),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

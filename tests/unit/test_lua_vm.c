@@ -52,8 +52,8 @@ static int g_renewed;                     /* VMs replaced after a hard stop */
 
 static mb_lua_vm *new_vm(size_t mem, unsigned time_ms)
 {
-    mb_lua_limits lim = { .mem_bytes = mem, .time_ms = time_ms * MB_SLOW, .warn_ms = 10000 * MB_SLOW,
-                          .jit = MB_TEST_JIT };
+    mb_lua_limits lim = {
+        .mem_bytes = mem, .time_ms = time_ms * MB_SLOW, .warn_ms = 10000 * MB_SLOW, .jit = MB_TEST_JIT};
     char err[256] = "";
     mb_lua_vm *vm = mb_lua_vm_new(&lim, g_lib, err, sizeof err);
     if (!vm) fprintf(stderr, "vm_new: %s\n", err);
@@ -130,10 +130,7 @@ static void write_file(const char *dir, const char *name, const void *data, size
     fclose(f);
 }
 
-static void write_text(const char *name, const char *text)
-{
-    write_file(g_lib, name, text, strlen(text));
-}
+static void write_text(const char *name, const char *text) { write_file(g_lib, name, text, strlen(text)); }
 
 /* Real LuaJIT bytecode, made in an ordinary (unsandboxed) state. */
 static char *make_bytecode(size_t *len)
@@ -176,9 +173,9 @@ static void test_sandbox_globals(void **state)
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 2000);
     static const char *const absent[] = {
-        "io", "debug", "ffi", "jit", "package", "dofile", "loadfile", "getfenv", "setfenv",
-        "newproxy", "module", "gcinfo", "string.dump", "os.execute", "os.exit", "os.getenv",
-        "os.remove", "os.rename", "os.tmpname", "os.setlocale",
+        "io",      "debug",     "ffi",       "jit",       "package",    "dofile",       "loadfile",
+        "getfenv", "setfenv",   "newproxy",  "module",    "gcinfo",     "string.dump",  "os.execute",
+        "os.exit", "os.getenv", "os.remove", "os.rename", "os.tmpname", "os.setlocale",
     };
     for (size_t i = 0; i < MB_ARRAY_LEN(absent); i++) {
         char code[128];
@@ -186,9 +183,8 @@ static void test_sandbox_globals(void **state)
         expect_str(vm, code, "nil");
     }
     static const char *const present[] = {
-        "os.time", "os.date", "os.clock", "string.format", "table.concat", "math.floor",
-        "coroutine.wrap", "bit.band", "pcall", "load", "loadstring", "require", "print",
-        "collectgarbage",
+        "os.time",  "os.date", "os.clock", "string.format", "table.concat", "math.floor", "coroutine.wrap",
+        "bit.band", "pcall",   "load",     "loadstring",    "require",      "print",      "collectgarbage",
     };
     for (size_t i = 0; i < MB_ARRAY_LEN(present); i++) {
         char code[128];
@@ -198,8 +194,8 @@ static void test_sandbox_globals(void **state)
     /* the escapes themselves, as a script would try them */
     expect_fail(vm, "io.open('/etc/passwd')", MB_LUA_ERR_RUNTIME, "io");
     expect_fail(vm, "os.execute('touch /tmp/pwned')", MB_LUA_ERR_RUNTIME, "execute");
-    expect_fail(vm, "package.loadlib('/lib/x86_64-linux-gnu/libc.so.6', 'system')",
-                MB_LUA_ERR_RUNTIME, "package");
+    expect_fail(vm, "package.loadlib('/lib/x86_64-linux-gnu/libc.so.6', 'system')", MB_LUA_ERR_RUNTIME,
+                "package");
     expect_fail(vm, "debug.getregistry()", MB_LUA_ERR_RUNTIME, "debug");
     expect_fail(vm, "ffi.C.system('id')", MB_LUA_ERR_RUNTIME, "ffi");
     expect_fail(vm, "jit.on()", MB_LUA_ERR_RUNTIME, "jit");
@@ -218,9 +214,10 @@ static void test_sandbox_require_native(void **state)
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 2000);
     /* a shared object sitting in the lib dir is never loaded */
-    write_text("native.so", "\x7f" "ELF not really");
-    static const char *const names[] = { "ffi", "jit", "io", "debug", "os", "package",
-                                         "native", "socket.core", "string.buffer", "table.new" };
+    write_text("native.so", "\x7f"
+                            "ELF not really");
+    static const char *const names[] = {"ffi",     "jit",    "io",          "debug",         "os",
+                                        "package", "native", "socket.core", "string.buffer", "table.new"};
     for (size_t i = 0; i < MB_ARRAY_LEN(names); i++) {
         char code[128];
         snprintf(code, sizeof code, "require('%s')", names[i]);
@@ -239,10 +236,14 @@ static void test_sandbox_load_bytecode(void **state)
     char *bc = make_bytecode(&n);
     lua_pushlstring(L, bc, n);
     lua_setglobal(L, "BC");
-    expect_str(vm, "local f, e = load(BC) return tostring(f) .. ' ' .. e", "nil =(load): binary (bytecode) chunks are not allowed");
+    expect_str(vm, "local f, e = load(BC) return tostring(f) .. ' ' .. e",
+               "nil =(load): binary (bytecode) chunks are not allowed");
     expect_str(vm, "local f, e = loadstring(BC) return tostring(f)", "nil");
     expect_str(vm, "local f, e = load(BC, 'x', 'b') return tostring(f)", "nil");
-    expect_str(vm, "local i = 0 local f = load(function() i = i + 1 if i == 1 then return BC end end) return tostring(f)", "nil");
+    expect_str(
+        vm,
+        "local i = 0 local f = load(function() i = i + 1 if i == 1 then return BC end end) return tostring(f)",
+        "nil");
     /* text still loads, with an optional env */
     expect_str(vm, "return tostring(load('return 1 + 1')())", "2");
     expect_str(vm, "return load('return x', 'c', 't', {x = 'envok'})()", "envok");
@@ -276,7 +277,7 @@ static void test_sandbox_userdata_metatable(void **state)
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 2000);
     lua_State *L = mb_lua_vm_state(vm);
-    static const luaL_Reg methods[] = { { "get", l_obj_get }, { NULL, NULL } };
+    static const luaL_Reg methods[] = {{"get", l_obj_get}, {NULL, NULL}};
     mb_lua_udata_define(L, "test.obj", methods, NULL);
     int *v = mb_lua_udata_new(L, "test.obj", sizeof *v);
     *v = 42;
@@ -309,8 +310,9 @@ static void test_sandbox_collectgarbage(void **state)
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 2000);
     expect_str(vm, "return type(collectgarbage('count'))", "number");
-    expect_str(vm, "collectgarbage() collectgarbage('collect') return type(collectgarbage('step', 10))", "boolean");
-    static const char *const bad[] = { "stop", "restart", "setpause", "setstepmul", "isrunning" };
+    expect_str(vm, "collectgarbage() collectgarbage('collect') return type(collectgarbage('step', 10))",
+               "boolean");
+    static const char *const bad[] = {"stop", "restart", "setpause", "setstepmul", "isrunning"};
     for (size_t i = 0; i < MB_ARRAY_LEN(bad); i++) {
         char code[128];
         snprintf(code, sizeof code, "collectgarbage('%s', 1)", bad[i]);
@@ -341,8 +343,8 @@ static void test_sandbox_coroutines(void **state)
     expect_fail(vm, "for i = 1, 1e9 do pcall(coroutine.wrap(function() while true do end end)) end",
                 MB_LUA_ERR_TIMEOUT, "timed out");
     /* creating coroutines without end hits the memory cap */
-    expect_fail(vm, "local t = {} while true do t[#t + 1] = coroutine.create(print) end",
-                MB_LUA_ERR_MEMORY, "not enough memory");
+    expect_fail(vm, "local t = {} while true do t[#t + 1] = coroutine.create(print) end", MB_LUA_ERR_MEMORY,
+                "not enough memory");
     if (!g_renewed) expect_str(vm, "return coroutine.status(CO)", "suspended"); /* CO lives on */
     mb_lua_vm_free(vm);
 }
@@ -361,7 +363,8 @@ static void expect_timeout_(mb_lua_vm **vmp, const char *code)
     assert_int_equal(rc, MB_LUA_ERR_TIMEOUT);
     assert_non_null(strstr(err, "timed out"));
     /* time_ms is 200: stopped near it, not before */
-    if (ms < 190 * MB_SLOW || ms > 700 * MB_SLOW) fprintf(stderr, "code: %s took %lld ms\n", code, (long long)ms);
+    if (ms < 190 * MB_SLOW || ms > 700 * MB_SLOW)
+        fprintf(stderr, "code: %s took %lld ms\n", code, (long long)ms);
     assert_true(ms >= 190 * MB_SLOW);
     assert_true(ms <= 700 * MB_SLOW);
     /* and the VM is still good for a new call (or, stopped inside compiled
@@ -387,11 +390,14 @@ static void test_runaway_loops(void **state)
     expect_timeout(vm, "repeat local t = {} for i = 1, 100 do t[i] = i end until false");
     /* recursion into pcall and error handlers cannot swallow the abort */
     expect_timeout(vm, "while true do pcall(function() while true do end end) end");
-    expect_timeout(vm, "while true do xpcall(function() while true do end end, function() while true do end end) end");
+    expect_timeout(
+        vm, "while true do xpcall(function() while true do end end, function() while true do end end) end");
     expect_timeout(vm, "local ok, e = pcall(function() while true do end end) while true do end");
     expect_timeout(vm, "return pcall(function() while true do end end)");
     expect_timeout(vm, "while true do pcall(error, 'x') end");
-    expect_timeout(vm, "local t = setmetatable({}, {__index = function(t, k) return k end}) local n = 0 while true do n = n + t[1] end");
+    expect_timeout(
+        vm,
+        "local t = setmetatable({}, {__index = function(t, k) return k end}) local n = 0 while true do n = n + t[1] end");
     expect_timeout(vm, "table.sort({3,2,1,5,4,7,6,8,9,10}, function(a, b) while true do end end)");
     expect_timeout(vm, "local s = ('x'):rep(100) while true do s:gsub('x', function(c) return c end) end");
     mb_lua_vm_free(vm);
@@ -407,7 +413,8 @@ static void test_runaway_patterns(void **state)
     int64_t t0 = mb_now_ms();
     expect_fail(vm, "string.find(string.rep('a', 5000), '.-.-b')", MB_LUA_ERR_RUNTIME, "too complex");
     expect_fail(vm, "local s = ('a'):rep(20000) return s:find('a.-b')", MB_LUA_ERR_RUNTIME, "too complex");
-    expect_fail(vm, "local s = ('x'):rep(20000) for w in s:gmatch('(.-)y(.-)z') do end", MB_LUA_ERR_RUNTIME, "too complex");
+    expect_fail(vm, "local s = ('x'):rep(20000) for w in s:gmatch('(.-)y(.-)z') do end", MB_LUA_ERR_RUNTIME,
+                "too complex");
     expect_fail(vm, "local s = ('x'):rep(20000) s:gsub('x*y', '')", MB_LUA_ERR_RUNTIME, "too complex");
     expect_fail(vm, "local s = ('('):rep(20000) s:find('%b()')", MB_LUA_ERR_RUNTIME, "too complex");
     assert_true(mb_now_ms() - t0 < 500);
@@ -418,7 +425,10 @@ static void test_runaway_patterns(void **state)
     expect_str(vm, "local s = ('x'):rep(9000) return tostring(s:find('a.-b'))", "nil");
     expect_str(vm, "return tostring(('a.b'):find('.', 1, true))", "2");
     expect_str(vm, "return tostring((('a.b'):rep(50000)):find('.ba', 1, true))", "2");
-    expect_str(vm, "local t = {} for k, v in ('a=1, b=2'):gmatch('(%w+)=(%w+)') do t[#t + 1] = k .. v end return table.concat(t, ',')", "a1,b2");
+    expect_str(
+        vm,
+        "local t = {} for k, v in ('a=1, b=2'):gmatch('(%w+)=(%w+)') do t[#t + 1] = k .. v end return table.concat(t, ',')",
+        "a1,b2");
     expect_str(vm, "return (('hello world'):gsub('o', '0'))", "hell0 w0rld");
     expect_str(vm, "return (('[x]'):gsub('[%[%]]', ''))", "x");
     mb_lua_vm_free(vm);
@@ -483,11 +493,13 @@ static void test_jit_compiled_loops(void **state)
     int64_t t0 = mb_now_ms();
     assert_int_equal(run(vm, "for i = 1, math.huge do end", 0, err, sizeof err), MB_LUA_ERR_TIMEOUT);
     int64_t ms = mb_now_ms() - t0;
-    if (ms < 190 * MB_SLOW || ms > 700 * MB_SLOW) fprintf(stderr, "compiled loop stopped after %lld ms\n", (long long)ms);
+    if (ms < 190 * MB_SLOW || ms > 700 * MB_SLOW)
+        fprintf(stderr, "compiled loop stopped after %lld ms\n", (long long)ms);
     assert_true(ms >= 190 * MB_SLOW && ms <= 700 * MB_SLOW);
     /* named by the line where its trace started */
     char want[128];
-    snprintf(want, sizeof want, "test:1: script timed out (limit %u ms)\n(stopped inside compiled code", 200 * MB_SLOW);
+    snprintf(want, sizeof want, "test:1: script timed out (limit %u ms)\n(stopped inside compiled code",
+             200 * MB_SLOW);
     if (strncmp(err, want, strlen(want)) != 0) fprintf(stderr, "err: %s\n", err);
     assert_int_equal(strncmp(err, want, strlen(want)), 0);
     assert_true(mb_lua_vm_killed(vm));
@@ -527,9 +539,10 @@ static void test_jit_compiled_loops(void **state)
     assert_false(mb_lua_vm_killed(vm));
     expect_str(vm, "return tostring(6 * 7)", "42");
     /* ... also when the script catches the error */
-    assert_int_equal(run(vm, "while true do pcall(function() local t for i = 1, math.huge do t = {i} end end) end",
-                         0, err, sizeof err),
-                     MB_LUA_ERR_TIMEOUT);
+    assert_int_equal(
+        run(vm, "while true do pcall(function() local t for i = 1, math.huge do t = {i} end end) end", 0, err,
+            sizeof err),
+        MB_LUA_ERR_TIMEOUT);
     if (mb_lua_vm_killed(vm)) {
         mb_lua_vm_free(vm);
         vm = new_vm(16u << 20, 200);
@@ -542,9 +555,9 @@ static void test_jit_compiled_loops(void **state)
     /* a compiled loop inside a host function's nested call */
     vm = new_vm(16u << 20, 200);
     register_callback(vm);
-    assert_int_equal(run(vm, "callback(function() for i = 1, math.huge do end end) return 'escaped'", 0, err,
-                         sizeof err),
-                     MB_LUA_ERR_TIMEOUT);
+    assert_int_equal(
+        run(vm, "callback(function() for i = 1, math.huge do end end) return 'escaped'", 0, err, sizeof err),
+        MB_LUA_ERR_TIMEOUT);
     assert_true(mb_lua_vm_killed(vm));
     mb_lua_vm_free(vm);
 
@@ -574,14 +587,18 @@ static void test_memory_bombs(void **state)
     expect_fail(vm, "local s = 'x' while true do s = s .. s end", MB_LUA_ERR_MEMORY, "not enough memory");
     expect_fail(vm, "local s = string.rep('x', 1e9)", MB_LUA_ERR_MEMORY, "not enough memory");
     expect_fail(vm, "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end", MB_LUA_ERR_MEMORY, NULL);
-    expect_fail(vm, "local s = ('x'):rep(2^20) local t = {} for i = 1, 100 do t[i] = table.concat({s, s, s, s, i}) end",
-                MB_LUA_ERR_MEMORY, NULL);
+    expect_fail(
+        vm,
+        "local s = ('x'):rep(2^20) local t = {} for i = 1, 100 do t[i] = table.concat({s, s, s, s, i}) end",
+        MB_LUA_ERR_MEMORY, NULL);
     /* caught by the script and rethrown: still reported as memory */
-    expect_fail(vm, "local ok, e = pcall(function() local t = {} while true do t[#t+1] = {} end end) error(e, 0)",
+    expect_fail(vm,
+                "local ok, e = pcall(function() local t = {} while true do t[#t+1] = {} end end) error(e, 0)",
                 MB_LUA_ERR_MEMORY, "not enough memory");
     /* caught and ignored: the script goes on and the call succeeds */
-    expect_str(vm, "local ok = pcall(function() local s = 'x' while true do s = s .. s end end) return tostring(ok)",
-               "false");
+    expect_str(
+        vm, "local ok = pcall(function() local s = 'x' while true do s = s .. s end end) return tostring(ok)",
+        "false");
     /* the garbage goes away and the VM keeps working */
     /* (LuaJIT halves its string scratch buffer once per GC cycle) */
     for (int i = 0; i < 6; i++) lua_gc(L, LUA_GCCOLLECT, 0);
@@ -614,7 +631,7 @@ static void test_memory_live_near_cap(void **state)
 static void test_memory_too_small(void **state)
 {
     MB_UNUSED(state);
-    mb_lua_limits lim = { .mem_bytes = 4096 };
+    mb_lua_limits lim = {.mem_bytes = 4096};
     char err[256] = "";
     size_t before = mb_lua_mem_total();
     mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, err, sizeof err);
@@ -629,13 +646,12 @@ static void test_traceback(void **state)
 {
     MB_UNUSED(state);
     mb_lua_vm *vm = new_vm(0, 1000);
-    write_text("tb.lua",
-               "local M = {}\n"
-               "local function inner(x)\n"
-               "  error('boom ' .. x)\n"
-               "end\n"
-               "function M.outer() inner('here') end\n"
-               "return M\n");
+    write_text("tb.lua", "local M = {}\n"
+                         "local function inner(x)\n"
+                         "  error('boom ' .. x)\n"
+                         "end\n"
+                         "function M.outer() inner('here') end\n"
+                         "return M\n");
     char err[2048];
     char path[512];
     snprintf(path, sizeof path, "%s/tb.lua", g_lib);
@@ -702,15 +718,15 @@ static void slow_call(void *arg)
     char code[96];
     snprintf(code, sizeof code, "local t = os.clock() while os.clock() - t < %g do end", 0.08 * MB_SLOW);
     assert_int_equal(run(vm, code, 0, err, sizeof err), MB_LUA_OK);
-    assert_int_equal(run(vm, "require('moonbase').log('warn', 'hello', 42, true, nil) print('p', 1)", 0, err,
-                         sizeof err),
-                     MB_LUA_OK);
+    assert_int_equal(
+        run(vm, "require('moonbase').log('warn', 'hello', 42, true, nil) print('p', 1)", 0, err, sizeof err),
+        MB_LUA_OK);
 }
 
 static void test_slow_call_and_log(void **state)
 {
     MB_UNUSED(state);
-    mb_lua_limits lim = { .warn_ms = 30 * MB_SLOW, .time_ms = 1000 * MB_SLOW };
+    mb_lua_limits lim = {.warn_ms = 30 * MB_SLOW, .time_ms = 1000 * MB_SLOW};
     mb_lua_vm *vm = mb_lua_vm_new(&lim, NULL, NULL, 0);
     assert_non_null(vm);
     mb_lua_vm_set_name(vm, "arena@1");
@@ -798,25 +814,24 @@ static void test_module(void **state)
     /* time */
     lua_settop(L, 0);
     char err[256];
-    assert_int_equal(run(vm, "local mb = require('moonbase') return mb.now(), mb.mono_ms()", 2, err, sizeof err),
-                     MB_LUA_OK);
+    assert_int_equal(
+        run(vm, "local mb = require('moonbase') return mb.now(), mb.mono_ms()", 2, err, sizeof err),
+        MB_LUA_OK);
     double now = lua_tonumber(L, 1), mono = lua_tonumber(L, 2);
     assert_true(fabs(now - (double)mb_wall_ms()) < 1000);
     assert_true(fabs(mono - (double)mb_now_ms()) < 1000);
     lua_settop(L, 0);
 
     /* uuid v4 format, distinct values */
-    assert_int_equal(run(vm, "local mb = require('moonbase') return mb.uuid(), mb.uuid()", 2, err, sizeof err),
-                     MB_LUA_OK);
+    assert_int_equal(
+        run(vm, "local mb = require('moonbase') return mb.uuid(), mb.uuid()", 2, err, sizeof err), MB_LUA_OK);
     for (int k = 1; k <= 2; k++) {
         const char *u = lua_tostring(L, k);
         assert_non_null(u);
         assert_int_equal(strlen(u), 36);
         for (int i = 0; i < 36; i++) {
-            if (i == 8 || i == 13 || i == 18 || i == 23)
-                assert_int_equal(u[i], '-');
-            else
-                assert_non_null(strchr("0123456789abcdef", u[i]));
+            if (i == 8 || i == 13 || i == 18 || i == 23) assert_int_equal(u[i], '-');
+            else assert_non_null(strchr("0123456789abcdef", u[i]));
         }
         assert_int_equal(u[14], '4');
         assert_non_null(strchr("89ab", u[19]));
@@ -959,7 +974,8 @@ static void test_convert_encode(void **state)
     encode_same(vm, "return require('moonbase').json.array()", "[]");
     encode_same(vm, "return require('moonbase').json.array({1, 2})", "[1,2]");
     encode_same(vm, "return {a = {}, b = require('moonbase').json.array()}", "{\"a\":{},\"b\":[]}");
-    encode_same(vm, "return {x = 1, y = 'two', z = true, w = false}", "{\"x\":1,\"y\":\"two\",\"z\":true,\"w\":false}");
+    encode_same(vm, "return {x = 1, y = 'two', z = true, w = false}",
+                "{\"x\":1,\"y\":\"two\",\"z\":true,\"w\":false}");
     encode_same(vm, "return {[1] = 'a', [3] = 'c'}", "{\"1\":\"a\",\"3\":\"c\"}");
     encode_same(vm, "return {1, 2, x = 3}", "{\"1\":1,\"2\":2,\"x\":3}");
     encode_same(vm, "return {[1.5] = 'f', [-2] = 'n'}", "{\"1.5\":\"f\",\"-2\":\"n\"}");
@@ -973,17 +989,18 @@ static void test_convert_encode(void **state)
     encode_same(vm, "return 'caf\\195\\169'", "\"caf\\u00e9\"");
     encode_same(vm, "return nil", "null");
     encode_same(vm, "local t = {n = {m = {o = {}}}} return t", "{\"n\":{\"m\":{\"o\":{}}}}");
-    encode_same(vm,
-                "local p = {} for i = 1, 8 do p['p' .. i] = {x = i * 1.5, y = -i, hp = 100, name = 'player' .. i} end "
-                "return {tick = 7, players = p}",
-                "{\"tick\":7,\"players\":{\"p1\":{\"x\":1.5,\"y\":-1,\"hp\":100,\"name\":\"player1\"},"
-                "\"p2\":{\"x\":3,\"y\":-2,\"hp\":100,\"name\":\"player2\"},"
-                "\"p3\":{\"x\":4.5,\"y\":-3,\"hp\":100,\"name\":\"player3\"},"
-                "\"p4\":{\"x\":6,\"y\":-4,\"hp\":100,\"name\":\"player4\"},"
-                "\"p5\":{\"x\":7.5,\"y\":-5,\"hp\":100,\"name\":\"player5\"},"
-                "\"p6\":{\"x\":9,\"y\":-6,\"hp\":100,\"name\":\"player6\"},"
-                "\"p7\":{\"x\":10.5,\"y\":-7,\"hp\":100,\"name\":\"player7\"},"
-                "\"p8\":{\"x\":12,\"y\":-8,\"hp\":100,\"name\":\"player8\"}}}");
+    encode_same(
+        vm,
+        "local p = {} for i = 1, 8 do p['p' .. i] = {x = i * 1.5, y = -i, hp = 100, name = 'player' .. i} end "
+        "return {tick = 7, players = p}",
+        "{\"tick\":7,\"players\":{\"p1\":{\"x\":1.5,\"y\":-1,\"hp\":100,\"name\":\"player1\"},"
+        "\"p2\":{\"x\":3,\"y\":-2,\"hp\":100,\"name\":\"player2\"},"
+        "\"p3\":{\"x\":4.5,\"y\":-3,\"hp\":100,\"name\":\"player3\"},"
+        "\"p4\":{\"x\":6,\"y\":-4,\"hp\":100,\"name\":\"player4\"},"
+        "\"p5\":{\"x\":7.5,\"y\":-5,\"hp\":100,\"name\":\"player5\"},"
+        "\"p6\":{\"x\":9,\"y\":-6,\"hp\":100,\"name\":\"player6\"},"
+        "\"p7\":{\"x\":10.5,\"y\":-7,\"hp\":100,\"name\":\"player7\"},"
+        "\"p8\":{\"x\":12,\"y\":-8,\"hp\":100,\"name\":\"player8\"}}}");
     /* exact text: integers without ".0", escapes, shortest reals */
     encode_exact(vm, "return {3, 2.5, -0.0, 1e15, 0.1}", "[3,2.5,0,1000000000000000,0.1]");
     encode_exact(vm, "return 'q\"b\\\\n\\nt\\tc\\1z\\127'", "\"q\\\"b\\\\n\\nt\\tc\\u0001z\x7f\"");
@@ -992,7 +1009,8 @@ static void test_convert_encode(void **state)
     {
         char code[600], want[1200];
         size_t w = 0;
-        int n = snprintf(code, sizeof code, "local t = {} for i = 1, 127 do t[i] = string.char(i) end return table.concat(t)");
+        int n = snprintf(code, sizeof code,
+                         "local t = {} for i = 1, 127 do t[i] = string.char(i) end return table.concat(t)");
         assert_true(n > 0);
         want[w++] = '"';
         for (int ch = 1; ch < 128; ch++) {
@@ -1020,8 +1038,9 @@ static void test_convert_encode(void **state)
     encode_exact(vm, "return 'caf\\195\\169 \\240\\159\\152\\128'", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
     /* the script-side encoder is the same one */
     expect_str(vm, "return require('moonbase').json.encode({a = {1, 2}})", "{\"a\":[1,2]}");
-    expect_str(vm, "local j = require('moonbase').json local t = j.decode('{\"a\":[],\"b\":[1,null]}') "
-                   "return j.encode(t.a) .. j.encode(t.b) .. tostring(t.b[2] == j.null)",
+    expect_str(vm,
+               "local j = require('moonbase').json local t = j.decode('{\"a\":[],\"b\":[1,null]}') "
+               "return j.encode(t.a) .. j.encode(t.b) .. tostring(t.b[2] == j.null)",
                "[][1,null]true");
     expect_str(vm, "return tostring(require('moonbase').json.decode('null'))", "nil");
     expect_fail(vm, "require('moonbase').json.decode('{bad')", MB_LUA_ERR_RUNTIME, "json.decode");
@@ -1029,8 +1048,10 @@ static void test_convert_encode(void **state)
                 "deeper than 32");
     expect_fail(vm, "require('moonbase').json.decode(' ' .. ('x'):rep(2^20))", MB_LUA_ERR_RUNTIME,
                 "larger than");
-    expect_fail(vm, "require('moonbase').json.encode({f = print})", MB_LUA_ERR_RUNTIME, "cannot encode function at $.f");
-    expect_fail(vm, "require('moonbase').json.array(setmetatable({}, {}))", MB_LUA_ERR_RUNTIME, "already has a metatable");
+    expect_fail(vm, "require('moonbase').json.encode({f = print})", MB_LUA_ERR_RUNTIME,
+                "cannot encode function at $.f");
+    expect_fail(vm, "require('moonbase').json.array(setmetatable({}, {}))", MB_LUA_ERR_RUNTIME,
+                "already has a metatable");
     mb_lua_vm_free(vm);
 }
 
@@ -1067,7 +1088,8 @@ static void test_convert_errors(void **state)
     encode_error(vm, "return {players = {p1 = {cb = print}}}", "cannot encode function at $.players.p1.cb");
     encode_error(vm, "return {list = {1, 2, coroutine.create(print)}}", "cannot encode thread at $.list[3]");
     encode_error(vm, "local t = {} t.self = t return {a = t}", "table cycle at $.a.self");
-    encode_error(vm, "local t = {} local c = t for i = 1, 40 do c.n = {} c = c.n end return t", "nesting deeper than 32");
+    encode_error(vm, "local t = {} local c = t for i = 1, 40 do c.n = {} c = c.n end return t",
+                 "nesting deeper than 32");
     encode_error(vm, "return {x = 0/0}", "NaN or infinity at $.x");
     encode_error(vm, "return {x = {1, math.huge}}", "NaN or infinity at $.x[2]");
     encode_error(vm, "return {s = 'bad\\255utf8'}", "not valid UTF-8 at $.s");
@@ -1085,10 +1107,11 @@ static void test_convert_errors(void **state)
     lua_setglobal(L, "OBJ");
     encode_error(vm, "return {o = OBJ}", "cannot encode userdata at $.o");
     /* a deep but legal value encodes; 32 levels is the limit */
-    encode_same(vm, "local t = {} local c = t for i = 1, 31 do c.n = {} c = c.n end return t",
-                "{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":"
-                "{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{}"
-                "}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}");
+    encode_same(
+        vm, "local t = {} local c = t for i = 1, 31 do c.n = {} c = c.n end return t",
+        "{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":"
+        "{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{\"n\":{}"
+        "}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}");
     /* the same table twice (not a cycle) is fine */
     encode_same(vm, "local p = {1} return {a = p, b = p}", "{\"a\":[1],\"b\":[1]}");
     /* output size cap: 20 references to a 1 MiB string */
@@ -1118,12 +1141,14 @@ static void text_error(mb_lua_vm *vm, const char *in, int max_depth, const char 
     lua_State *L = mb_lua_vm_state(vm);
     int top = lua_gettop(L);
     char err[256] = "";
-    assert_int_equal(mb_lua_push_json_text(vm, in, strlen(in), max_depth, err, sizeof err), MB_LUA_ERR_RUNTIME);
+    assert_int_equal(mb_lua_push_json_text(vm, in, strlen(in), max_depth, err, sizeof err),
+                     MB_LUA_ERR_RUNTIME);
     if (!strstr(err, want)) fprintf(stderr, "%s: got \"%s\", want \"%s\"\n", in, err, want);
     assert_non_null(strstr(err, want));
     assert_int_equal(lua_gettop(L), top);
     int ref = 12345;
-    assert_int_equal(mb_lua_ref_json_text(vm, in, strlen(in), max_depth, &ref, err, sizeof err), MB_LUA_ERR_RUNTIME);
+    assert_int_equal(mb_lua_ref_json_text(vm, in, strlen(in), max_depth, &ref, err, sizeof err),
+                     MB_LUA_ERR_RUNTIME);
     assert_int_equal(ref, LUA_NOREF);
     assert_int_equal(lua_gettop(L), top);
 }
@@ -1140,14 +1165,14 @@ static void test_convert_text(void **state)
     text_error(vm, "1 2", 0, "invalid JSON");
     text_error(vm, "[] {}", 0, "invalid JSON");
     text_error(vm, "", 0, "invalid JSON");
-    text_error(vm, "\"\xff\"", 0, "invalid JSON");                 /* bad UTF-8 */
+    text_error(vm, "\"\xff\"", 0, "invalid JSON"); /* bad UTF-8 */
     text_error(vm, "{\"a\":1,\"b\":2,\"a\":3}", 0, "duplicate key \"a\"");
     text_error(vm, "{\"o\":{\"k\":[],\"k\":{}}}", 0, "duplicate key \"k\"");
     text_error(vm, "{\"k\":\"v\",\"k\":null}", 0, "duplicate key \"k\"");
     text_error(vm, "{\"k\":null,\"k\":1}", 0, "duplicate key \"k\"");
     text_error(vm, "{\"k\":null,\"k\":null}", 0, "duplicate key \"k\"");
     text_error(vm, "[1e400]", 0, "number out of range");
-    {   /* a number of 300 digits is fine: it reads as the nearest double */
+    { /* a number of 300 digits is fine: it reads as the nearest double */
         char num[400];
         int n = snprintf(num, sizeof num, "[0.");
         for (int i = 0; i < 300; i++) num[n++] = i == 299 ? '1' : '0';
@@ -1195,7 +1220,8 @@ static void test_convert_text(void **state)
     assert_int_equal(mb_lua_encode_json(L, -1, &nb, err, sizeof err), MB_OK);
     {
         json_error_t je2;
-        json_t *g = json_loadb(nb.data, nb.len, 0, &je2), *w = json_loads("{\"b\":1,\"d\":{},\"f\":[null]}", 0, &je2);
+        json_t *g = json_loadb(nb.data, nb.len, 0, &je2),
+               *w = json_loads("{\"b\":1,\"d\":{},\"f\":[null]}", 0, &je2);
         assert_true(json_equal(g, w));
         json_decref(g);
         json_decref(w);
@@ -1229,7 +1255,8 @@ static void test_convert_text(void **state)
     assert_int_equal(mb_lua_push_json_text(vm, big.data, big.len, 0, err, sizeof err), MB_LUA_ERR_MEMORY);
     assert_int_equal(lua_gettop(L), top);
     ref = 1;
-    assert_int_equal(mb_lua_ref_json_text(vm, big.data, big.len, 0, &ref, err, sizeof err), MB_LUA_ERR_MEMORY);
+    assert_int_equal(mb_lua_ref_json_text(vm, big.data, big.len, 0, &ref, err, sizeof err),
+                     MB_LUA_ERR_MEMORY);
     assert_int_equal(ref, LUA_NOREF);
     mb_buf_free(&big);
     expect_str(vm, "return 'ok'", "ok");
@@ -1243,7 +1270,8 @@ static void test_convert_memory(void **state)
     mb_lua_vm *vm = new_vm(2u << 20, 1000);
     lua_State *L = mb_lua_vm_state(vm);
     json_t *big = json_array();
-    for (int i = 0; i < 100000; i++) json_array_append_new(big, json_pack("{s:i,s:s}", "i", i, "s", "xxxxxxxxxxxxxxxxxxxx"));
+    for (int i = 0; i < 100000; i++)
+        json_array_append_new(big, json_pack("{s:i,s:s}", "i", i, "s", "xxxxxxxxxxxxxxxxxxxx"));
     char err[256];
     int top = lua_gettop(L);
     assert_int_equal(mb_lua_push_json_protected(vm, big, err, sizeof err), MB_LUA_ERR_MEMORY);
@@ -1252,9 +1280,11 @@ static void test_convert_memory(void **state)
     /* decode inside the script: memory error, no leak (ASan/valgrind check) */
     lua_pushlstring(L, "", 0);
     lua_setglobal(L, "S");
-    expect_fail(vm, "local p = {} for i = 1, 30000 do p[i] = '{\"k\":' .. i .. '}' end S = '[' .. table.concat(p, ',') .. ']' "
-                    "local keep = {} for i = 1, 1e9 do keep[i] = require('moonbase').json.decode(S) end",
-                MB_LUA_ERR_MEMORY, NULL);
+    expect_fail(
+        vm,
+        "local p = {} for i = 1, 30000 do p[i] = '{\"k\":' .. i .. '}' end S = '[' .. table.concat(p, ',') .. ']' "
+        "local keep = {} for i = 1, 1e9 do keep[i] = require('moonbase').json.decode(S) end",
+        MB_LUA_ERR_MEMORY, NULL);
     expect_str(vm, "return 'ok'", "ok");
     mb_lua_vm_free(vm);
 }

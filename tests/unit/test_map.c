@@ -141,9 +141,8 @@ static void test_delete_while_iterating(void **st)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_smap), cmocka_unit_test(test_imap),
-                                       cmocka_unit_test(test_churn_keeps_capacity),
-                                       cmocka_unit_test(test_shrinks_after_burst),
-                                       cmocka_unit_test(test_delete_while_iterating)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_smap), cmocka_unit_test(test_imap), cmocka_unit_test(test_churn_keeps_capacity),
+        cmocka_unit_test(test_shrinks_after_burst), cmocka_unit_test(test_delete_while_iterating)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

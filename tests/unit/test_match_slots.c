@@ -14,8 +14,8 @@ static void test_slots(void **st)
     for (int64_t now = 1000000; now < 1000000 + 3 * period; now += 777) {
         for (uint32_t rnd = 0; rnd < 60; rnd += 7) {
             int64_t due = match_first_due_us(now, period, slot, rnd);
-            assert_true(due >= now + period);      /* never sooner than one period */
-            assert_true(due < now + 2 * period);   /* and within two */
+            assert_true(due >= now + period);         /* never sooner than one period */
+            assert_true(due < now + 2 * period);      /* and within two */
             assert_int_equal(due % period % slot, 0); /* on a slot of the shared grid */
             assert_int_equal(due % period / slot, rnd % 25);
         }

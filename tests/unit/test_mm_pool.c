@@ -139,12 +139,12 @@ static void test_config_validation(void **state)
     } bad[16];
     size_t nb = 0;
     mm_config c;
-#define BAD(label, stmt)                                                                           \
-    do {                                                                                           \
-        c = cfg_base();                                                                            \
-        stmt;                                                                                      \
-        bad[nb].what = label;                                                                      \
-        bad[nb++].c = c;                                                                           \
+#define BAD(label, stmt)      \
+    do {                      \
+        c = cfg_base();       \
+        stmt;                 \
+        bad[nb].what = label; \
+        bad[nb++].c = c;      \
     } while (0)
     BAD("min < 1", c.size_min = 0);
     BAD("max < min", (c.size_min = 4, c.size_max = 3));
@@ -254,10 +254,8 @@ static void test_large_bucket_churn(void **state)
     assert_int_equal(mm_pool_count(p), n - removed);
     for (uint64_t i = 1; i <= n; i++) {
         const mm_entry *e = mm_pool_find(p, i);
-        if (i % 3 == 2)
-            assert_null(e);
-        else
-            assert_true(e && e->ticket_id == i && e->enqueued_ms == (int64_t)i);
+        if (i % 3 == 2) assert_null(e);
+        else assert_true(e && e->ticket_id == i && e->enqueued_ms == (int64_t)i);
     }
     size_t groups = pass(&r, 20000);
     assert_int_equal(r.invalid, 0);
@@ -734,15 +732,15 @@ static bool any_group_from(const mm_config *c, const sim_ticket *t, size_t n, si
         double lo2 = fmin(lo, t[i].skill), hi2 = fmax(hi, t[i].skill);
         double w2 = fmin(w, win_of(c, t[i].enq, now));
         if (hi2 - lo2 > w2) continue;
-        if (any_group_from(c, t, n, k, now, skip, i + 1, depth + 1, t[i].region, lo2, hi2, w2))
-            return true;
+        if (any_group_from(c, t, n, k, now, skip, i + 1, depth + 1, t[i].region, lo2, hi2, w2)) return true;
     }
     return false;
 }
 
 static bool any_group(const mm_config *c, const sim_ticket *t, size_t n, size_t k, int64_t now, size_t must)
 {
-    if (must == SIZE_MAX) return any_group_from(c, t, n, k, now, SIZE_MAX, 0, 0, -1, INFINITY, -INFINITY, INFINITY);
+    if (must == SIZE_MAX)
+        return any_group_from(c, t, n, k, now, SIZE_MAX, 0, 0, -1, INFINITY, -INFINITY, INFINITY);
     const sim_ticket *m = &t[must];
     return any_group_from(c, t, n, k, now, must, 0, 1, m->region, m->skill, m->skill, win_of(c, m->enq, now));
 }
@@ -762,8 +760,8 @@ static void run_random(const mm_config *c, uint64_t seed, int rounds, int max_ar
         /* Arrivals and cancellations. */
         int arrivals = (int)(rnd() % (uint64_t)(max_arrivals + 1));
         for (int i = 0; i < arrivals && nlive < 200; i++) {
-            sim_ticket t = {next_id++, 1000 + (double)(rnd() % skill_range), now - (int64_t)(rnd() % (uint64_t)age_spread),
-                            (int)(rnd() % 2)};
+            sim_ticket t = {next_id++, 1000 + (double)(rnd() % skill_range),
+                            now - (int64_t)(rnd() % (uint64_t)age_spread), (int)(rnd() % 2)};
             const char *same[1] = {t.region ? "us" : "eu"};
             add2(p, t.id, t.skill, same, t.enq);
             live[nlive++] = t;

@@ -127,19 +127,38 @@ static void test_envelope_scan(void **st)
     assert_null(v.payload);
     /* everything unusual is left to mb_envelope_parse */
     const char *refused[] = {
-        "", "[]", "{}", "{\"type\":1}", "{\"type\":\"\"}", "{\"type\":\"a\",\"type\":\"a\"}",
-        "{\"type\":\"a\",\"extra\":1}", "{\"type\":\"a\",\"payload\":[]}", "{\"type\":\"a\",\"payload\":null}",
-        "{\"type\":\"a\",\"cid\":\"\"}", "{\"type\":\"a\\u0000b\"}", "{\"type\":\"a\",\"payload\":{\"n\":1e400}}",
-        "{\"type\":\"a\",\"payload\":{\"n\":9223372036854775808}}", "{\"type\":\"a\",\"payload\":{\"s\":\"\\ud800\"}}",
-        "{\"type\":\"a\",\"payload\":{}", "{\"type\":\"a\",\"payload\":{\"k\\u0000\":1}}", "{\"type\":\"a\"} x", "{\"type\":\"a\",\v\"payload\":{}}", "{\"type\":\"a\"} \"x", "{\"type\":\"a\"} {}", "{\"type\":\"a\"} 1", "{\"type\":\"a\",\"payload\":{\"s\":\"\xff\"}}",
-        "{\"type\":\"a\",\"payload\":{\"s\":\"\xc1\xa9\"}}", "{\"type\":\"a\",\"payload\":{\"s\":\"\xed\xa0\x80\"}}",
+        "",
+        "[]",
+        "{}",
+        "{\"type\":1}",
+        "{\"type\":\"\"}",
+        "{\"type\":\"a\",\"type\":\"a\"}",
+        "{\"type\":\"a\",\"extra\":1}",
+        "{\"type\":\"a\",\"payload\":[]}",
+        "{\"type\":\"a\",\"payload\":null}",
+        "{\"type\":\"a\",\"cid\":\"\"}",
+        "{\"type\":\"a\\u0000b\"}",
+        "{\"type\":\"a\",\"payload\":{\"n\":1e400}}",
+        "{\"type\":\"a\",\"payload\":{\"n\":9223372036854775808}}",
+        "{\"type\":\"a\",\"payload\":{\"s\":\"\\ud800\"}}",
+        "{\"type\":\"a\",\"payload\":{}",
+        "{\"type\":\"a\",\"payload\":{\"k\\u0000\":1}}",
+        "{\"type\":\"a\"} x",
+        "{\"type\":\"a\",\v\"payload\":{}}",
+        "{\"type\":\"a\"} \"x",
+        "{\"type\":\"a\"} {}",
+        "{\"type\":\"a\"} 1",
+        "{\"type\":\"a\",\"payload\":{\"s\":\"\xff\"}}",
+        "{\"type\":\"a\",\"payload\":{\"s\":\"\xc1\xa9\"}}",
+        "{\"type\":\"a\",\"payload\":{\"s\":\"\xed\xa0\x80\"}}",
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         if (scan(refused[i], &v) != -1) fprintf(stderr, "accepted: %s\n", refused[i]);
         assert_int_equal(scan(refused[i], &v), -1);
     }
     /* integers up to int64 are fine; an escaped backslash before "ud" is not a surrogate */
-    assert_int_equal(scan("{\"type\":\"a\",\"payload\":{\"n\":-9223372036854775808,\"s\":\"\\\\ud\"}}", &v), 0);
+    assert_int_equal(scan("{\"type\":\"a\",\"payload\":{\"n\":-9223372036854775808,\"s\":\"\\\\ud\"}}", &v),
+                     0);
     /* depth: the root counts as one level, as in mb_envelope_parse */
     char deep[200];
     nest_env(deep, sizeof deep, 31, false);
@@ -256,7 +275,8 @@ static void test_encode(void **st)
     size_t len;
     json_t *p = json_pack("{s:s}", "player_id", "p1");
     char *s = mb_envelope_encode("session.connected", "c\"1", p, &len);
-    assert_string_equal(s, "{\"cid\":\"c\\\"1\",\"type\":\"session.connected\",\"payload\":{\"player_id\":\"p1\"}}");
+    assert_string_equal(
+        s, "{\"cid\":\"c\\\"1\",\"type\":\"session.connected\",\"payload\":{\"player_id\":\"p1\"}}");
     assert_int_equal(len, strlen(s));
     free(s);
     s = mb_envelope_encode("x", NULL, NULL, &len);
@@ -281,7 +301,8 @@ static void test_nul_in_strings(void **st)
     mb_envelope env;
     char err[256];
     /* a NUL inside the payload parses (and keeps the cid for the reply) */
-    assert_int_equal(parse("{\"cid\":\"n1\",\"type\":\"a.b\",\"payload\":{\"s\":\"x\\u0000y\"}}", &env, err), 0);
+    assert_int_equal(parse("{\"cid\":\"n1\",\"type\":\"a.b\",\"payload\":{\"s\":\"x\\u0000y\"}}", &env, err),
+                     0);
     assert_string_equal(env.cid, "n1");
     assert_int_equal(json_string_length(json_object_get(env.payload, "s")), 3);
     /* but a declared string field refuses it */
@@ -300,7 +321,7 @@ static void test_utf8_sanitize(void **st)
 {
     char a[] = "ok \xc3\xa9 \xf0\x9f\x9a\x80";
     assert_string_equal(mb_utf8_sanitize(a), "ok \xc3\xa9 \xf0\x9f\x9a\x80");
-    char b[] = "cut \xf0\x9f";          /* truncated 4-byte sequence */
+    char b[] = "cut \xf0\x9f"; /* truncated 4-byte sequence */
     assert_string_equal(mb_utf8_sanitize(b), "cut ??");
     char c[] = "\xff\xc0\x80x\xed\xa0\x80"; /* invalid lead, overlong, surrogate */
     assert_string_equal(mb_utf8_sanitize(c), "???x???");
@@ -312,12 +333,20 @@ static void test_utf8_sanitize(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_envelope), cmocka_unit_test(test_payload_optional),
-        cmocka_unit_test(test_invalid_json),   cmocka_unit_test(test_missing_type_keeps_cid),
-        cmocka_unit_test(test_bad_field_types), cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_duplicate_keys_rejected), cmocka_unit_test(test_envelope_scan), cmocka_unit_test(test_scratch_arena), cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_registry),       cmocka_unit_test(test_encode),
-        cmocka_unit_test(test_error_payload),  cmocka_unit_test(test_utf8_sanitize),
+        cmocka_unit_test(test_valid_envelope),
+        cmocka_unit_test(test_payload_optional),
+        cmocka_unit_test(test_invalid_json),
+        cmocka_unit_test(test_missing_type_keeps_cid),
+        cmocka_unit_test(test_bad_field_types),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_duplicate_keys_rejected),
+        cmocka_unit_test(test_envelope_scan),
+        cmocka_unit_test(test_scratch_arena),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_error_payload),
+        cmocka_unit_test(test_utf8_sanitize),
         cmocka_unit_test(test_nul_in_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,7 +72,7 @@ static void test_sweep(void **st)
     /* at 1500 ms the buckets that took at <= 500 ms are full again */
     assert_int_equal(mb_bucket_sweep(&m, 1, 5, 1500), 501);
     assert_int_equal(m.count, 499);
-    assert_null(mb_smap_get(&m, "10.0.1.244")); /* 500 */
+    assert_null(mb_smap_get(&m, "10.0.1.244"));     /* 500 */
     assert_non_null(mb_smap_get(&m, "10.0.1.245")); /* 501 */
     assert_int_equal(mb_bucket_sweep(&m, 1, 5, 100000), 499);
     assert_int_equal(m.count, 0);

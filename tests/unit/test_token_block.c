@@ -17,8 +17,8 @@
  * verifies with the empty key, and so do these tokens. */
 static char *token(const char *sub, int tv)
 {
-    json_t *c = json_pack("{s:s,s:s,s:I,s:I}", "sub", sub, "usn", "u", "iat", (json_int_t)(mb_wall_ms() / 1000),
-                          "exp", (json_int_t)(mb_wall_ms() / 1000 + 600));
+    json_t *c = json_pack("{s:s,s:s,s:I,s:I}", "sub", sub, "usn", "u", "iat",
+                          (json_int_t)(mb_wall_ms() / 1000), "exp", (json_int_t)(mb_wall_ms() / 1000 + 600));
     if (tv >= 0) json_object_set_new(c, "tv", json_integer(tv));
     char *t = mb_jwt_sign(c, (const unsigned char *)"", 0);
     json_decref(c);
@@ -59,7 +59,8 @@ static void test_states(void **st)
     assert_int_equal(mb_token_blocked("acc-c"), MB_TOKENS_OK);
     /* a negative or non-integer tv is malformed */
     char *bad = token("acc-d", -1);
-    json_t *cl = json_pack("{s:s,s:I,s:s}", "sub", "acc-d", "exp", (json_int_t)(mb_wall_ms() / 1000 + 600), "tv", "1");
+    json_t *cl =
+        json_pack("{s:s,s:I,s:s}", "sub", "acc-d", "exp", (json_int_t)(mb_wall_ms() / 1000 + 600), "tv", "1");
     char *bad2 = mb_jwt_sign(cl, (const unsigned char *)"", 0);
     json_decref(cl);
     assert_string_equal(verify(bad2), "malformed token");

@@ -287,8 +287,7 @@ static void test_spec_errors(void **state)
         {"{\"method\":\"plurality\",\"weights\":[1]}", "weights: must be an object"},
         {"{\"method\":\"plurality\",\"weights\":{\"p0\":0}}", "weights[\"p0\"]: must be a finite"},
         {"{\"method\":\"plurality\",\"weights\":{\"p0\":-1.5}}", "weights[\"p0\"]"},
-        {"{\"method\":\"plurality\",\"weights\":{\"p0\":\"2\"}}",
-         "weights[\"p0\"]: must be a number"},
+        {"{\"method\":\"plurality\",\"weights\":{\"p0\":\"2\"}}", "weights[\"p0\"]: must be a number"},
         {"{\"method\":\"plurality\",\"weights\":{\"p0\":1000001}}", "above the maximum weight"},
         {"{\"method\":\"plurality\",\"weights\":{\"p0\":1e-9}}", "below the weight precision"},
         {"{\"method\":\"plurality\",\"veto_enabled\":1}", "veto_enabled: must be true or false"},
@@ -299,8 +298,7 @@ static void test_spec_errors(void **state)
     for (size_t i = 0; i < MB_ARRAY_LEN(cases); i++) {
         json_t *spec = parse(cases[i].spec);
         /* add two valid options unless the case is about options */
-        if (json_is_object(spec) && !json_object_get(spec, "options") &&
-            !strstr(cases[i].err_has, "options"))
+        if (json_is_object(spec) && !json_object_get(spec, "options") && !strstr(cases[i].err_has, "options"))
             json_object_set_new(spec, "options",
                                 parse("[{\"id\":\"a\",\"label\":\"A\"},{\"id\":\"b\","
                                       "\"label\":\"B\"}]"));
@@ -745,20 +743,17 @@ static void test_tennessee_ranked(void **state)
     vote_t *v = tennessee("ranked");
     json_t *res = vote_result(v, "tn", 1);
     assert_string_equal(winner(res), "knoxville");
-    assert_field(res, "counts",
-                 "{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,\"knoxville\":17}");
-    assert_field(
-        res, "rounds",
-        "[{\"round\":1,\"counts\":{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,"
-        "\"knoxville\":17},\"continuing_ballots\":100,\"exhausted\":0,\"eliminated\":["
-        "\"chattanooga\"],\"tie_break\":null},"
-        "{\"round\":2,\"counts\":{\"memphis\":42,\"nashville\":26,\"knoxville\":32},"
-        "\"continuing_ballots\":100,\"exhausted\":0,\"eliminated\":[\"nashville\"],"
-        "\"tie_break\":null},"
-        "{\"round\":3,\"counts\":{\"memphis\":42,\"knoxville\":58},\"continuing_ballots\":100,"
-        "\"exhausted\":0,\"eliminated\":[],\"tie_break\":null}]");
-    assert_field(res, "final_counts",
-                 "{\"memphis\":42,\"nashville\":0,\"chattanooga\":0,\"knoxville\":58}");
+    assert_field(res, "counts", "{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,\"knoxville\":17}");
+    assert_field(res, "rounds",
+                 "[{\"round\":1,\"counts\":{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,"
+                 "\"knoxville\":17},\"continuing_ballots\":100,\"exhausted\":0,\"eliminated\":["
+                 "\"chattanooga\"],\"tie_break\":null},"
+                 "{\"round\":2,\"counts\":{\"memphis\":42,\"nashville\":26,\"knoxville\":32},"
+                 "\"continuing_ballots\":100,\"exhausted\":0,\"eliminated\":[\"nashville\"],"
+                 "\"tie_break\":null},"
+                 "{\"round\":3,\"counts\":{\"memphis\":42,\"knoxville\":58},\"continuing_ballots\":100,"
+                 "\"exhausted\":0,\"eliminated\":[],\"tie_break\":null}]");
+    assert_field(res, "final_counts", "{\"memphis\":42,\"nashville\":0,\"chattanooga\":0,\"knoxville\":58}");
     assert_shares(res, "distribution", "memphis,nashville,chattanooga,knoxville",
                   (double[]){0.42, 0, 0, 0.58});
     assert_field(res, "exhausted", "0");
@@ -775,12 +770,10 @@ static void test_tennessee_borda(void **state)
     vote_t *v = tennessee("borda");
     json_t *res = vote_result(v, "tn", 1);
     assert_string_equal(winner(res), "nashville");
-    assert_field(res, "scores",
-                 "{\"memphis\":126,\"nashville\":194,\"chattanooga\":173,\"knoxville\":107}");
+    assert_field(res, "scores", "{\"memphis\":126,\"nashville\":194,\"chattanooga\":173,\"knoxville\":107}");
     assert_shares(res, "distribution", "memphis,nashville,chattanooga,knoxville",
                   (double[]){126.0 / 600, 194.0 / 600, 173.0 / 600, 107.0 / 600});
-    assert_field(res, "counts",
-                 "{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,\"knoxville\":17}");
+    assert_field(res, "counts", "{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,\"knoxville\":17}");
     assert_field(res, "tie", "false");
     json_decref(res);
     vote_free(v);
@@ -817,23 +810,18 @@ static void test_tennessee_weighted(void **state)
         vote_t *v = vote_of(methods[m], "memphis,nashville,chattanooga,knoxville",
                             "{\"weights\":{\"p0\":42,\"p1\":26,\"p2\":15,\"p3\":17}}", 4);
         cast_ok(v, "p0",
-                plurality ? "\"memphis\""
-                          : "[\"memphis\",\"nashville\",\"chattanooga\",\"knoxville\"]");
+                plurality ? "\"memphis\"" : "[\"memphis\",\"nashville\",\"chattanooga\",\"knoxville\"]");
         cast_ok(v, "p1",
-                plurality ? "\"nashville\""
-                          : "[\"nashville\",\"chattanooga\",\"knoxville\",\"memphis\"]");
+                plurality ? "\"nashville\"" : "[\"nashville\",\"chattanooga\",\"knoxville\",\"memphis\"]");
         cast_ok(v, "p2",
-                plurality ? "\"chattanooga\""
-                          : "[\"chattanooga\",\"knoxville\",\"nashville\",\"memphis\"]");
+                plurality ? "\"chattanooga\"" : "[\"chattanooga\",\"knoxville\",\"nashville\",\"memphis\"]");
         cast_ok(v, "p3",
-                plurality ? "\"knoxville\""
-                          : "[\"knoxville\",\"chattanooga\",\"nashville\",\"memphis\"]");
+                plurality ? "\"knoxville\"" : "[\"knoxville\",\"chattanooga\",\"nashville\",\"memphis\"]");
         json_t *res = vote_result(v, "tn", 1);
         assert_string_equal(winner(res), winners[m]);
         assert_field(res, "total_votes", "4");
         assert_field(res, "total_weight", "100");
-        assert_field(res, "counts",
-                     "{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,\"knoxville\":17}");
+        assert_field(res, "counts", "{\"memphis\":42,\"nashville\":26,\"chattanooga\":15,\"knoxville\":17}");
         json_decref(res);
         vote_free(v);
     }
@@ -875,8 +863,7 @@ static void test_ranked_zero_vote_elimination(void **state)
     json_t *res = vote_result(v, "v", 1);
     json_t *rounds = json_object_get(res, "rounds");
     assert_int_equal(json_array_size(rounds), 4);
-    assert_field(json_array_get(rounds, 0), "counts",
-                 "{\"a\":2,\"b\":2,\"c\":1,\"d\":0,\"e\":0}");
+    assert_field(json_array_get(rounds, 0), "counts", "{\"a\":2,\"b\":2,\"c\":1,\"d\":0,\"e\":0}");
     assert_field(json_array_get(rounds, 0), "eliminated", "[\"e\"]");
     assert_field(json_array_get(rounds, 0), "tie_break", "\"first_listed\"");
     assert_field(json_array_get(rounds, 1), "eliminated", "[\"d\"]");
@@ -900,14 +887,13 @@ static void test_ranked_elimination_previous_round(void **state)
     cast_many(v, 12, 1, "[\"d\",\"b\"]");
     cast_many(v, 13, 1, "[\"d\"]");
     json_t *res = vote_result(v, "v", 1);
-    assert_field(
-        res, "rounds",
-        "[{\"round\":1,\"counts\":{\"a\":5,\"b\":3,\"c\":4,\"d\":2},\"continuing_ballots\":14,"
-        "\"exhausted\":0,\"eliminated\":[\"d\"],\"tie_break\":null},"
-        "{\"round\":2,\"counts\":{\"a\":5,\"b\":4,\"c\":4},\"continuing_ballots\":13,"
-        "\"exhausted\":1,\"eliminated\":[\"b\"],\"tie_break\":\"previous_round\"},"
-        "{\"round\":3,\"counts\":{\"a\":5,\"c\":4},\"continuing_ballots\":9,\"exhausted\":5,"
-        "\"eliminated\":[],\"tie_break\":null}]");
+    assert_field(res, "rounds",
+                 "[{\"round\":1,\"counts\":{\"a\":5,\"b\":3,\"c\":4,\"d\":2},\"continuing_ballots\":14,"
+                 "\"exhausted\":0,\"eliminated\":[\"d\"],\"tie_break\":null},"
+                 "{\"round\":2,\"counts\":{\"a\":5,\"b\":4,\"c\":4},\"continuing_ballots\":13,"
+                 "\"exhausted\":1,\"eliminated\":[\"b\"],\"tie_break\":\"previous_round\"},"
+                 "{\"round\":3,\"counts\":{\"a\":5,\"c\":4},\"continuing_ballots\":9,\"exhausted\":5,"
+                 "\"eliminated\":[],\"tie_break\":null}]");
     assert_string_equal(winner(res), "a");
     assert_field(res, "exhausted", "5");
     assert_field(res, "total_votes", "14"); /* exhausted ballots still count */
@@ -932,10 +918,7 @@ static json_t *elimination_tie(const char *extra, uint64_t seed)
     return res;
 }
 
-static json_t *first_round(json_t *res)
-{
-    return json_array_get(json_object_get(res, "rounds"), 0);
-}
+static json_t *first_round(json_t *res) { return json_array_get(json_object_get(res, "rounds"), 0); }
 
 static void test_ranked_elimination_tie_breakers(void **state)
 {
@@ -1073,14 +1056,13 @@ static void test_borda_points(void **state)
 {
     /* 4 options: 3, 2, 1, 0 points; unranked get 0; weight multiplies */
     vote_t *v = vote_of("borda", "a,b,c,d", "{\"weights\":{\"p2\":0.5}}", 3);
-    cast_ok(v, "p0", "[\"c\",\"a\"]");          /* c3 a2 */
+    cast_ok(v, "p0", "[\"c\",\"a\"]");             /* c3 a2 */
     cast_ok(v, "p1", "[\"a\",\"b\",\"c\",\"d\"]"); /* a3 b2 c1 */
-    cast_ok(v, "p2", "[\"d\",\"b\"]");          /* x0.5: d1.5 b1 */
+    cast_ok(v, "p2", "[\"d\",\"b\"]");             /* x0.5: d1.5 b1 */
     json_t *res = vote_result(v, "v", 1);
     assert_field(res, "scores", "{\"a\":5,\"b\":3,\"c\":4,\"d\":1.5}");
     assert_string_equal(winner(res), "a");
-    assert_shares(res, "distribution", "a,b,c,d",
-                  (double[]){5 / 13.5, 3 / 13.5, 4 / 13.5, 1.5 / 13.5});
+    assert_shares(res, "distribution", "a,b,c,d", (double[]){5 / 13.5, 3 / 13.5, 4 / 13.5, 1.5 / 13.5});
     assert_field(res, "counts", "{\"a\":1,\"b\":0,\"c\":1,\"d\":0.5}");
     assert_field(res, "total_weight", "2.5");
     json_decref(res);
@@ -1176,8 +1158,7 @@ static void test_weighted_exact_tie(void **state)
     volatile double a = 0.1, b = 0.2;
     assert_true(a + b != 0.3);
 
-    vote_t *v = vote_of("plurality", "ruins,harbor",
-                        "{\"weights\":{\"p0\":0.1,\"p1\":0.2,\"p2\":0.3}}", 3);
+    vote_t *v = vote_of("plurality", "ruins,harbor", "{\"weights\":{\"p0\":0.1,\"p1\":0.2,\"p2\":0.3}}", 3);
     cast_ok(v, "p0", "\"harbor\"");
     cast_ok(v, "p1", "\"harbor\"");
     cast_ok(v, "p2", "\"ruins\"");
@@ -1197,8 +1178,7 @@ static void test_weighted_exact_tie(void **state)
     static const char *const methods[] = {"ranked", "borda", "condorcet"};
     for (size_t m = 0; m < 3; m++) {
         v = vote_of(methods[m], "ruins,harbor",
-                    "{\"weights\":{\"p0\":0.1,\"p1\":0.2,\"p2\":0.3},\"tie_breaker\":\"none\"}",
-                    3);
+                    "{\"weights\":{\"p0\":0.1,\"p1\":0.2,\"p2\":0.3},\"tie_breaker\":\"none\"}", 3);
         cast_ok(v, "p0", "[\"harbor\"]");
         cast_ok(v, "p1", "[\"harbor\"]");
         cast_ok(v, "p2", "[\"ruins\"]");
@@ -1210,8 +1190,7 @@ static void test_weighted_exact_tie(void **state)
     }
 
     /* a tiny real difference is not a tie */
-    v = vote_of("plurality", "ruins,harbor",
-                "{\"weights\":{\"p0\":0.1,\"p1\":0.2,\"p2\":0.300001}}", 3);
+    v = vote_of("plurality", "ruins,harbor", "{\"weights\":{\"p0\":0.1,\"p1\":0.2,\"p2\":0.300001}}", 3);
     cast_ok(v, "p0", "\"harbor\"");
     cast_ok(v, "p1", "\"harbor\"");
     cast_ok(v, "p2", "\"ruins\"");
@@ -1256,8 +1235,7 @@ static void test_weight_rounding(void **state)
 
 static void test_zero_votes_every_method(void **state)
 {
-    static const char *const methods[] = {"plurality", "approval", "ranked", "borda",
-                                          "condorcet"};
+    static const char *const methods[] = {"plurality", "approval", "ranked", "borda", "condorcet"};
     for (size_t m = 0; m < MB_ARRAY_LEN(methods); m++) {
         vote_t *v = vote_of(methods[m], "a,b,c", NULL, 4);
         json_t *res = vote_result(v, "z", 1);
@@ -1278,10 +1256,8 @@ static void test_zero_votes_every_method(void **state)
             assert_field(res, "final_counts", "{\"a\":0,\"b\":0,\"c\":0}");
             assert_field(res, "exhausted", "0");
         }
-        if (strcmp(methods[m], "borda") == 0)
-            assert_field(res, "scores", "{\"a\":0,\"b\":0,\"c\":0}");
-        if (strcmp(methods[m], "condorcet") == 0)
-            assert_field(res, "condorcet_winner", "null");
+        if (strcmp(methods[m], "borda") == 0) assert_field(res, "scores", "{\"a\":0,\"b\":0,\"c\":0}");
+        if (strcmp(methods[m], "condorcet") == 0) assert_field(res, "condorcet_winner", "null");
         json_decref(res);
         vote_free(v);
     }

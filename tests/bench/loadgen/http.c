@@ -137,8 +137,8 @@ static void start(lg_http *c)
     flush(c);
 }
 
-int lg_http_request(lg_http *c, const char *method, const char *path, const char *bearer,
-                    const char *body, lg_http_done_fn fn, void *ud)
+int lg_http_request(lg_http *c, const char *method, const char *path, const char *bearer, const char *body,
+                    lg_http_done_fn fn, void *ud)
 {
     if (c->busy) return -1;
     size_t blen = body ? strlen(body) : 0;
@@ -277,8 +277,7 @@ static void call_done(lg_http *c, int status, const char *body, size_t len, void
     lg_phase_done();
 }
 
-int lg_http_call(const char *method, const char *path, const char *bearer, const char *body,
-                 char **resp)
+int lg_http_call(const char *method, const char *path, const char *bearer, const char *body, char **resp)
 {
     static lg_http *c;
     if (!c) {

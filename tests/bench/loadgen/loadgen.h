@@ -29,18 +29,18 @@ typedef struct lg_opts {
     const char *host;
     int port;
     int server_pid;
-    const char *label;        /* free text copied into the JSON */
-    const char *out;          /* append the JSON line here too */
-    const char *prefix;       /* device ids are <prefix>-<n> */
-    int clients;              /* idle, matchmaker, chat */
-    int matches, players;     /* match */
-    double tick_hz;           /* expected server tick rate (the mode sets it) */
+    const char *label;    /* free text copied into the JSON */
+    const char *out;      /* append the JSON line here too */
+    const char *prefix;   /* device ids are <prefix>-<n> */
+    int clients;          /* idle, matchmaker, chat */
+    int matches, players; /* match */
+    double tick_hz;       /* expected server tick rate (the mode sets it) */
     double input_hz;
     double heartbeat_s;
     double duration_s, warmup_s;
-    int connections;          /* rpc */
-    double rate;              /* matchmaker tickets/s, chat messages/s */
-    int senders;              /* chat */
+    int connections; /* rpc */
+    double rate;     /* matchmaker tickets/s, chat messages/s */
+    int senders;     /* chat */
     int connect_concurrency;
     int max_seconds;
 } lg_opts;
@@ -78,10 +78,10 @@ void lg_lat_free(lg_lat *l);
 
 typedef struct lg_proc {
     bool ok;
-    double cpu_s;  /* utime + stime */
-    double sys_s;  /* stime alone: the kernel's share (send, recv, epoll, TCP) */
-    long rss_kib;  /* VmRSS */
-    double at;     /* lg_now() */
+    double cpu_s; /* utime + stime */
+    double sys_s; /* stime alone: the kernel's share (send, recv, epoll, TCP) */
+    long rss_kib; /* VmRSS */
+    double at;    /* lg_now() */
 } lg_proc;
 
 /* Sample /proc/<pid>/stat and /proc/<pid>/status; ok=false without a pid. */
@@ -90,8 +90,8 @@ lg_proc lg_proc_sample(int pid);
 #define LG_HIST_MAX 32
 typedef struct lg_hist {
     int n;
-    double le[LG_HIST_MAX];     /* upper bounds, last is +Inf */
-    double cum[LG_HIST_MAX];    /* cumulative counts */
+    double le[LG_HIST_MAX];  /* upper bounds, last is +Inf */
+    double cum[LG_HIST_MAX]; /* cumulative counts */
 } lg_hist;
 
 /* GET /metrics (runs the loop). Returns the body (caller frees) or NULL. */
@@ -126,12 +126,11 @@ void lg_http_free(lg_http *c);
 void lg_http_set_close(lg_http *c, bool close_each);
 /* Queue one request; at most one in flight per connection. body may be
  * NULL. bearer may be NULL. Returns -1 when a request is in flight. */
-int lg_http_request(lg_http *c, const char *method, const char *path, const char *bearer,
-                    const char *body, lg_http_done_fn fn, void *ud);
+int lg_http_request(lg_http *c, const char *method, const char *path, const char *bearer, const char *body,
+                    lg_http_done_fn fn, void *ud);
 /* One request, running the loop until the answer (setup only).
  * Returns the status (<0 on error); *resp (caller frees) gets the body. */
-int lg_http_call(const char *method, const char *path, const char *bearer, const char *body,
-                 char **resp);
+int lg_http_call(const char *method, const char *path, const char *bearer, const char *body, char **resp);
 
 /* ---------------------------------------------------------- accounts */
 
@@ -147,9 +146,7 @@ void lg_accounts_free(lg_account *a, int n);
 
 /* ---------------------------------------------------------------- ws */
 
-typedef enum {
-    LG_C_IDLE, LG_C_CONNECTING, LG_C_OPEN, LG_C_AUTHED, LG_C_CLOSED, LG_C_FAILED
-} lg_client_state;
+typedef enum { LG_C_IDLE, LG_C_CONNECTING, LG_C_OPEN, LG_C_AUTHED, LG_C_CLOSED, LG_C_FAILED } lg_client_state;
 
 typedef struct lg_client lg_client;
 
@@ -171,11 +168,11 @@ struct lg_client {
     unsigned char *outq[16];
     size_t outlen[16];
     unsigned oh, on;
-    uint64_t dropped;        /* sends refused because the ring was full */
+    uint64_t dropped; /* sends refused because the ring was full */
     /* inbound message assembly */
     char *rx;
     size_t rx_len, rx_cap;
-    void *ud;                /* scenario data */
+    void *ud; /* scenario data */
 };
 
 void lg_ws_init(const lg_ws_handlers *h);
@@ -206,8 +203,7 @@ int lg_scen_chat(json_t *out);
 void lg_put_proc(json_t *out, const char *prefix, const lg_proc *a, const lg_proc *b);
 /* Append {figure, value, unit, target, met} to out.headline; met < 0: no
  * target; target may be NULL. */
-void lg_figure(json_t *out, const char *figure, double value, const char *unit, const char *target,
-               int met);
+void lg_figure(json_t *out, const char *figure, double value, const char *unit, const char *target, int met);
 double lg_round(double v, int digits);
 
 #endif

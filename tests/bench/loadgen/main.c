@@ -86,10 +86,7 @@ double lg_round(double v, int digits)
 static bool phase_over;
 static ev_timer phase_timer;
 
-static void phase_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ev_break(loop, EVBREAK_ONE);
-}
+static void phase_timeout(struct ev_loop *loop, ev_timer *w, int revents) { ev_break(loop, EVBREAK_ONE); }
 
 void lg_phase_done(void)
 {
@@ -122,8 +119,7 @@ void lg_put_proc(json_t *out, const char *prefix, const lg_proc *a, const lg_pro
     json_object_set_new(out, k, json_integer(b->rss_kib));
 }
 
-void lg_figure(json_t *out, const char *figure, double value, const char *unit, const char *target,
-               int met)
+void lg_figure(json_t *out, const char *figure, double value, const char *unit, const char *target, int met)
 {
     json_t *f = json_pack("{s:s,s:f,s:s}", "figure", figure, "value",
                           isfinite(value) ? lg_round(value, 3) : 0.0, "unit", unit ? unit : "");
@@ -154,14 +150,13 @@ static void print_row(FILE *o, json_t *run)
     char name[64];
     snprintf(name, sizeof name, "%s%s%s", sc ? sc : "?", label && *label ? " " : "", label ? label : "");
     if (json_object_get(run, "skipped")) {
-        fprintf(o, "%-40s %-36s %s\n", name, "skipped",
-                json_string_value(json_object_get(run, "skipped")));
+        fprintf(o, "%-40s %-36s %s\n", name, "skipped", json_string_value(json_object_get(run, "skipped")));
         return;
     }
     json_t *figs = json_object_get(run, "headline");
     size_t i;
     json_t *f;
-    json_array_foreach(figs, i, f) {
+    json_array_foreach (figs, i, f) {
         const char *fn = json_string_value(json_object_get(f, "figure"));
         const char *unit = json_string_value(json_object_get(f, "unit"));
         const char *target = json_string_value(json_object_get(f, "target"));
@@ -182,8 +177,9 @@ static void print_row(FILE *o, json_t *run)
 static void print_header(FILE *o)
 {
     fprintf(o, "%-40s %-36s %12s %-10s %-14s %s\n", "scenario", "figure", "value", "unit", "target", "");
-    fprintf(o, "%.*s\n", 122, "--------------------------------------------------------------------"
-                                "--------------------------------------------------------------------");
+    fprintf(o, "%.*s\n", 122,
+            "--------------------------------------------------------------------"
+            "--------------------------------------------------------------------");
 }
 
 /* An in-process bench line ({"bench":...}): one row with its main figure. */
@@ -192,8 +188,10 @@ static void print_inproc(FILE *o, json_t *b)
     const char *name = json_string_value(json_object_get(b, "bench"));
     const char *cfg = json_string_value(json_object_get(b, "method"));
     if (!cfg) cfg = json_string_value(json_object_get(b, "config"));
-    static const struct { const char *key, *fig, *unit; } keys[] = {
-        {"median_ms", "median", "ms"},          {"p99_ms", "p99", "ms"},
+    static const struct {
+        const char *key, *fig, *unit;
+    } keys[] = {
+        {"median_ms", "median", "ms"},           {"p99_ms", "p99", "ms"},
         {"pass_median_ms", "pass median", "ms"}, {"backlog_pass_max_ms", "backlog pass max", "ms"},
         {"p99_wait_ms", "wait p99", "ms"},       {"median_ns", "per op", "ns"},
     };
@@ -227,13 +225,14 @@ static json_t *median_of(json_t *runs)
     json_t *figs = json_object_get(m, "headline");
     size_t i;
     json_t *f;
-    json_array_foreach(figs, i, f) {
+    json_array_foreach (figs, i, f) {
         double *v = calloc(n, sizeof *v);
         json_t **who = calloc(n, sizeof *who);
         size_t k = 0;
         for (size_t r = 0; r < n; r++) {
             json_t *g = json_array_get(json_object_get(json_array_get(runs, r), "headline"), i);
-            if (json_is_number(json_object_get(g, "value"))) v[k++] = json_number_value(json_object_get(g, "value"));
+            if (json_is_number(json_object_get(g, "value")))
+                v[k++] = json_number_value(json_object_get(g, "value"));
         }
         if (k) {
             double *sorted = malloc(k * sizeof *sorted);
@@ -292,7 +291,7 @@ static int table_main(int argc, char **argv)
             json_t *g = NULL;
             size_t k;
             json_t *cand;
-            json_array_foreach(groups, k, cand) {
+            json_array_foreach (groups, k, cand) {
                 json_t *r0 = json_array_get(cand, 0);
                 if (median && json_equal(json_object_get(r0, "scenario"), json_object_get(run, "scenario")) &&
                     json_equal(json_object_get(r0, "label"), json_object_get(run, "label")))
@@ -310,12 +309,12 @@ static int table_main(int argc, char **argv)
     print_header(stdout);
     size_t k;
     json_t *g;
-    json_array_foreach(groups, k, g) {
+    json_array_foreach (groups, k, g) {
         json_t *m = median_of(g);
         print_row(stdout, m);
         json_decref(m);
     }
-    json_array_foreach(inproc, k, g) print_inproc(stdout, g);
+    json_array_foreach (inproc, k, g) print_inproc(stdout, g);
     json_decref(groups);
     json_decref(inproc);
     return 0;
@@ -327,44 +326,63 @@ static void on_alarm(int sig)
 {
     static const char msg[] = "loadgen: error: --max-seconds reached; stopping\n";
     (void)sig;
-    if (write(2, msg, sizeof msg - 1) < 0) {}
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
     _exit(3);
 }
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
-            "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
-            "options (defaults in brackets):\n"
-            "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
-            "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
-            "  --clients N [1000]       idle, matchmaker, chat sessions\n"
-            "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
-            "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
-            "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
-            "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
-            "  --senders N [10]         chat senders\n"
-            "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
-            "  --connect-concurrency K [128]      handshakes in flight\n"
-            "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
-            "  --label STR              copied into the JSON\n"
-            "  --out FILE               append the JSON line to FILE too\n"
-            "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n");
+    fprintf(stderr, "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
+                    "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
+                    "options (defaults in brackets):\n"
+                    "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
+                    "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
+                    "  --clients N [1000]       idle, matchmaker, chat sessions\n"
+                    "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
+                    "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
+                    "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
+                    "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
+                    "  --senders N [10]         chat senders\n"
+                    "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
+                    "  --connect-concurrency K [128]      handshakes in flight\n"
+                    "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
+                    "  --label STR              copied into the JSON\n"
+                    "  --out FILE               append the JSON line to FILE too\n"
+                    "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n");
 }
 
 static int parse_opts(int argc, char **argv)
 {
-    enum { O_HOST = 1000, O_PORT, O_PID, O_CLIENTS, O_MATCHES, O_PLAYERS, O_TICK, O_INPUT, O_HB,
-           O_CONNS, O_RATE, O_SENDERS, O_DUR, O_WARM, O_CC, O_PREFIX, O_LABEL, O_OUT, O_MAX };
+    enum {
+        O_HOST = 1000,
+        O_PORT,
+        O_PID,
+        O_CLIENTS,
+        O_MATCHES,
+        O_PLAYERS,
+        O_TICK,
+        O_INPUT,
+        O_HB,
+        O_CONNS,
+        O_RATE,
+        O_SENDERS,
+        O_DUR,
+        O_WARM,
+        O_CC,
+        O_PREFIX,
+        O_LABEL,
+        O_OUT,
+        O_MAX
+    };
     static const struct option lo[] = {
-        {"host", 1, 0, O_HOST},       {"port", 1, 0, O_PORT},         {"server-pid", 1, 0, O_PID},
-        {"clients", 1, 0, O_CLIENTS}, {"matches", 1, 0, O_MATCHES},   {"players", 1, 0, O_PLAYERS},
-        {"tick-hz", 1, 0, O_TICK},    {"input-hz", 1, 0, O_INPUT},    {"heartbeat", 1, 0, O_HB},
+        {"host", 1, 0, O_HOST},         {"port", 1, 0, O_PORT},       {"server-pid", 1, 0, O_PID},
+        {"clients", 1, 0, O_CLIENTS},   {"matches", 1, 0, O_MATCHES}, {"players", 1, 0, O_PLAYERS},
+        {"tick-hz", 1, 0, O_TICK},      {"input-hz", 1, 0, O_INPUT},  {"heartbeat", 1, 0, O_HB},
         {"connections", 1, 0, O_CONNS}, {"rate", 1, 0, O_RATE},       {"senders", 1, 0, O_SENDERS},
-        {"duration", 1, 0, O_DUR},    {"warmup", 1, 0, O_WARM},       {"connect-concurrency", 1, 0, O_CC},
-        {"prefix", 1, 0, O_PREFIX},   {"label", 1, 0, O_LABEL},       {"out", 1, 0, O_OUT},
-        {"max-seconds", 1, 0, O_MAX}, {"help", 0, 0, 'h'},            {0, 0, 0, 0},
+        {"duration", 1, 0, O_DUR},      {"warmup", 1, 0, O_WARM},     {"connect-concurrency", 1, 0, O_CC},
+        {"prefix", 1, 0, O_PREFIX},     {"label", 1, 0, O_LABEL},     {"out", 1, 0, O_OUT},
+        {"max-seconds", 1, 0, O_MAX},   {"help", 0, 0, 'h'},          {0, 0, 0, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -394,10 +412,7 @@ static int parse_opts(int argc, char **argv)
     return 0;
 }
 
-static bool loopback(const char *h)
-{
-    return strncmp(h, "127.", 4) == 0;
-}
+static bool loopback(const char *h) { return strncmp(h, "127.", 4) == 0; }
 
 int main(int argc, char **argv)
 {

@@ -34,9 +34,10 @@ static void on_message(lg_client *c, const char *data, size_t len)
             delivered++;
             if (content && sscanf(content, "lg %lf", &t) == 1) lg_lat_add(&lat, (lg_now() - t) * 1000);
         }
-    } else if (strcmp(type, "chat.joined") == 0 || (json_object_get(j, "cid") &&
-               strcmp(json_string_value(json_object_get(j, "cid")), "join") == 0 &&
-               strcmp(type, "error") != 0)) {
+    } else if (strcmp(type, "chat.joined") == 0 ||
+               (json_object_get(j, "cid") &&
+                strcmp(json_string_value(json_object_get(j, "cid")), "join") == 0 &&
+                strcmp(type, "error") != 0)) {
         if (++n_joined + n_join_err == n_cl) lg_phase_done();
     } else if (strcmp(type, "error") == 0) {
         errors++;
@@ -68,7 +69,8 @@ static void send_cb(struct ev_loop *loop, ev_timer *w, int revents)
         char content[64];
         snprintf(content, sizeof content, "lg %.6f", now);
         lg_client *c = &cl[pos++ % (size_t)S];
-        if (lg_ws_send_json(c, "chat.send", json_pack("{s:s,s:s}", "channel_id", "bench", "content", content)) &&
+        if (lg_ws_send_json(c, "chat.send",
+                            json_pack("{s:s,s:s}", "channel_id", "bench", "content", content)) &&
             measuring)
             sent++;
     }
@@ -89,7 +91,8 @@ int lg_scen_chat(json_t *out)
     for (int i = 0; i < n_cl; i++) cl[i].acct = &acc[i];
     double elapsed;
     if (lg_ws_connect_all(cl, probe_n, 30, &elapsed) < probe_n) return -1;
-    json_t *cid_join = json_pack("{s:s,s:s,s:{s:s}}", "cid", "join", "type", "chat.join", "payload", "channel_id", "bench");
+    json_t *cid_join =
+        json_pack("{s:s,s:s,s:{s:s}}", "cid", "join", "type", "chat.join", "payload", "channel_id", "bench");
     char *s = json_dumps(cid_join, JSON_COMPACT);
     json_decref(cid_join);
     int saved = n_cl;
@@ -137,7 +140,8 @@ int lg_scen_chat(json_t *out)
     lg_figure(out, "chat latency p50", p50, "ms", NULL, -1);
     lg_figure(out, "chat latency p99", p99, "ms", NULL, -1);
     if (s0.ok && s1.ok && delivered)
-        lg_figure(out, "server CPU per 100k deliveries", (s1.cpu_s - s0.cpu_s) / delivered * 1e5, "s", NULL, -1);
+        lg_figure(out, "server CPU per 100k deliveries", (s1.cpu_s - s0.cpu_s) / delivered * 1e5, "s", NULL,
+                  -1);
     lg_lat_free(&lat);
     return 0;
 }

@@ -71,7 +71,8 @@ int lg_scen_idle(json_t *out)
     double sessions_metric = lg_metrics_value(m, "moonbase_sessions");
     free(m);
     json_object_set_new(out, "open_at_end", json_integer(still));
-    json_object_set_new(out, "server_sessions_metric", json_real(sessions_metric == sessions_metric ? sessions_metric : -1));
+    json_object_set_new(out, "server_sessions_metric",
+                        json_real(sessions_metric == sessions_metric ? sessions_metric : -1));
     json_object_set_new(out, "heartbeats_sent", json_integer((json_int_t)(hb_sent - hb0)));
     lg_put_proc(out, "idle", &s0, &s1);
 
@@ -83,7 +84,8 @@ int lg_scen_idle(json_t *out)
     }
     lg_figure(out, "sessions held", still, "", NULL, -1);
     lg_figure(out, "handshakes/s", rate, "/s", NULL, -1);
-    if (p0.ok && p1.ok && ok) lg_figure(out, "server CPU per handshake", (p1.cpu_s - p0.cpu_s) / ok * 1e6, "us", NULL, -1);
+    if (p0.ok && p1.ok && ok)
+        lg_figure(out, "server CPU per handshake", (p1.cpu_s - p0.cpu_s) / ok * 1e6, "us", NULL, -1);
     lg_figure(out, "server RSS per session", per, "KiB", "<= 12 @15k", ok >= 15000 ? per <= 12 : -1);
     if (s0.ok && s1.ok)
         lg_figure(out, "server CPU while idle", 100 * (s1.cpu_s - s0.cpu_s) / (s1.at - s0.at), "%", NULL, -1);

@@ -168,9 +168,10 @@ static void input_cb(struct ev_loop *loop, ev_timer *w, int revents)
         player *p = &pl[i];
         if (c->state != LG_C_AUTHED || !p->joined) continue;
         uint32_t seq = p->seq + 1;
-        int n = snprintf(msg, sizeof msg,
-                         "{\"type\":\"match.input\",\"payload\":{\"action\":\"move\",\"x\":%d,\"y\":%d,\"seq\":%u}}",
-                         (int)((i * 7 + seq * 13) % 101), (int)((i * 11 + seq * 17) % 101), seq);
+        int n = snprintf(
+            msg, sizeof msg,
+            "{\"type\":\"match.input\",\"payload\":{\"action\":\"move\",\"x\":%d,\"y\":%d,\"seq\":%u}}",
+            (int)((i * 7 + seq * 13) % 101), (int)((i * 11 + seq * 17) % 101), seq);
         if (lg_ws_send(c, msg, (size_t)n)) {
             p->seq = seq;
             p->sent[seq % SEQ_RING] = now;
@@ -315,26 +316,32 @@ int lg_scen_match(json_t *out)
     json_object_set_new(out, "input_to_state_p99_ms", json_real(lg_round(l99, 2)));
     json_object_set_new(out, "tick_lateness_p50_ms", have_h ? json_real(lg_round(late50, 3)) : json_null());
     json_object_set_new(out, "tick_lateness_p99_ms", have_h ? json_real(lg_round(late99, 3)) : json_null());
-    json_object_set_new(out, "tick_lateness_within_5ms", have_h ? json_real(lg_round(within5, 5)) : json_null());
+    json_object_set_new(out, "tick_lateness_within_5ms",
+                        have_h ? json_real(lg_round(within5, 5)) : json_null());
     json_object_set_new(out, "ticks_observed", json_real(have_h ? hd.cum[hd.n - 1] : 0));
     json_object_set_new(out, "matches_holding_tick_rate", json_integer(held));
-    json_object_set_new(out, "worst_match_tick_hz", json_real(lg_round(isfinite(worst_rate) ? worst_rate : 0, 2)));
+    json_object_set_new(out, "worst_match_tick_hz",
+                        json_real(lg_round(isfinite(worst_rate) ? worst_rate : 0, 2)));
     json_object_set_new(out, "worst_state_gap_ms", json_real(lg_round(worst_gap * 1000, 1)));
     json_object_set_new(out, "missed_ticks_seen", json_integer((json_int_t)gaps));
     json_object_set_new(out, "scan_checks", json_integer((json_int_t)checks));
     json_object_set_new(out, "scan_mismatches", json_integer((json_int_t)mismatches));
     lg_put_proc(out, "window", &s0, &s1);
     if (g0.ok && g1.ok)
-        json_object_set_new(out, "loadgen_cpu_pct", json_real(lg_round(100 * (g1.cpu_s - g0.cpu_s) / win, 1)));
+        json_object_set_new(out, "loadgen_cpu_pct",
+                            json_real(lg_round(100 * (g1.cpu_s - g0.cpu_s) / win, 1)));
     double cpu100k = NAN, rss_per = NAN;
     if (s0.ok && s1.ok && delivered) cpu100k = (s1.cpu_s - s0.cpu_s) / (double)delivered * 1e5;
     if (base.ok && s1.ok) rss_per = (double)(s1.rss_kib - base.rss_kib) / n_cl;
-    json_object_set_new(out, "server_cpu_s_per_100k_states", json_real(lg_round(isfinite(cpu100k) ? cpu100k : -1, 4)));
+    json_object_set_new(out, "server_cpu_s_per_100k_states",
+                        json_real(lg_round(isfinite(cpu100k) ? cpu100k : -1, 4)));
     /* The kernel's part (stime): one send per state, one recv per input,
      * epoll and TCP; what user-space work cannot shrink. */
     double sys100k = s0.ok && s1.ok && delivered ? (s1.sys_s - s0.sys_s) / (double)delivered * 1e5 : NAN;
-    json_object_set_new(out, "server_system_cpu_s_per_100k_states", json_real(lg_round(isfinite(sys100k) ? sys100k : -1, 4)));
-    json_object_set_new(out, "server_rss_per_player_kib", json_real(lg_round(isfinite(rss_per) ? rss_per : -1, 2)));
+    json_object_set_new(out, "server_system_cpu_s_per_100k_states",
+                        json_real(lg_round(isfinite(sys100k) ? sys100k : -1, 4)));
+    json_object_set_new(out, "server_rss_per_player_kib",
+                        json_real(lg_round(isfinite(rss_per) ? rss_per : -1, 2)));
 
     bool lat_ok = l99 < lat_bound, late_ok = have_h && late99 < 5, all_held = held == M;
     bool holds = lat_ok && late_ok && all_held && mismatches == 0;
@@ -342,7 +349,8 @@ int lg_scen_match(json_t *out)
 
     char tgt[32];
     lg_figure(out, "delivered match.state/s", states_per_s, "/s", NULL, -1);
-    lg_figure(out, "server CPU per 100k states", cpu100k, "s", "<= 0.8", isfinite(cpu100k) ? cpu100k <= 0.8 : -1);
+    lg_figure(out, "server CPU per 100k states", cpu100k, "s", "<= 0.8",
+              isfinite(cpu100k) ? cpu100k <= 0.8 : -1);
     snprintf(tgt, sizeof tgt, "%d", M);
     lg_figure(out, "  of which kernel (stime)", sys100k, "s", NULL, -1);
     lg_figure(out, "matches holding tick rate", held, "", tgt, all_held);

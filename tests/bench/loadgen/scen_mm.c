@@ -117,7 +117,8 @@ int lg_scen_matchmaker(json_t *out)
     lg_figure(out, "time to matched p50", p50, "ms", NULL, -1);
     lg_figure(out, "time to matched p99", p99, "ms", NULL, -1);
     if (s0.ok && s1.ok && n_added)
-        lg_figure(out, "server CPU per ticket (+its matches)", (s1.cpu_s - s0.cpu_s) / n_added * 1e6, "us", NULL, -1);
+        lg_figure(out, "server CPU per ticket (+its matches)", (s1.cpu_s - s0.cpu_s) / n_added * 1e6, "us",
+                  NULL, -1);
     lg_lat_free(&lat);
     return n_errors == 0 ? 0 : -1;
 }

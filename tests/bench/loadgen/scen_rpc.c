@@ -78,14 +78,16 @@ int lg_scen_rpc(json_t *out)
     json_object_set_new(out, "latency_p99_ms", json_real(lg_round(p99, 3)));
     lg_put_proc(out, "window", &s0, &s1);
     if (g0.ok && g1.ok)
-        json_object_set_new(out, "loadgen_cpu_pct", json_real(lg_round(100 * (g1.cpu_s - g0.cpu_s) / win, 1)));
+        json_object_set_new(out, "loadgen_cpu_pct",
+                            json_real(lg_round(100 * (g1.cpu_s - g0.cpu_s) / win, 1)));
     lg_figure(out, "rpc calls/s", per_s, "/s", ">= 50000", per_s >= 50000);
     lg_figure(out, "rpc latency p50", p50, "ms", NULL, -1);
     lg_figure(out, "rpc latency p99", p99, "ms", NULL, -1);
     if (s0.ok && s1.ok && calls) {
         lg_figure(out, "server CPU per call", (s1.cpu_s - s0.cpu_s) / calls * 1e6, "us", NULL, -1);
         lg_figure(out, "server CPU", 100 * (s1.cpu_s - s0.cpu_s) / win, "%", NULL, -1);
-        json_object_set_new(out, "server_cpu_us_per_call", json_real(lg_round((s1.cpu_s - s0.cpu_s) / calls * 1e6, 2)));
+        json_object_set_new(out, "server_cpu_us_per_call",
+                            json_real(lg_round((s1.cpu_s - s0.cpu_s) / calls * 1e6, 2)));
         lg_figure(out, "calls per server CPU-second", calls / (s1.cpu_s - s0.cpu_s), "/s", ">= 50000", -1);
     }
     if (g0.ok && g1.ok) lg_figure(out, "loadgen CPU", 100 * (g1.cpu_s - g0.cpu_s) / win, "%", NULL, -1);
@@ -95,8 +97,9 @@ int lg_scen_rpc(json_t *out)
      * lg_http_set_close.) */
     int st = lg_http_call("GET", "/healthz", NULL, NULL, NULL);
     json_object_set_new(out, "new_connection_after_run", json_string(st == 200 ? "accepted" : "refused"));
-    if (st != 200) lg_say("after %llu keep-alive calls the server refuses new connections (GET /healthz: %d)",
-                          (unsigned long long)calls, st);
+    if (st != 200)
+        lg_say("after %llu keep-alive calls the server refuses new connections (GET /healthz: %d)",
+               (unsigned long long)calls, st);
     free(rc);
     lg_lat_free(&lat);
     lg_accounts_free(acc, C);

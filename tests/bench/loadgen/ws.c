@@ -85,8 +85,7 @@ static int write_some(struct lws *wsi, lg_client *c)
     return 0;
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     lg_client *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
     switch (reason) {
@@ -110,8 +109,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_CLIENT_RECEIVE: {
         if (!c) return -1;
-        bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi) &&
-                                                        lws_remaining_packet_payload(wsi) == 0;
+        bool first = lws_is_first_fragment(wsi),
+             final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
         if (first && final && c->rx_len == 0) { /* the common case: no copy */
             deliver(c, in, len);
             return 0;
@@ -151,8 +150,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (H->on_closed) H->on_closed(c);
         return 0;
 
-    default:
-        break;
+    default: break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
