@@ -11,6 +11,25 @@
 
 /* ------------------------------------------------------- validation */
 
+const char *account_check_display_name(const char *dn, size_t len)
+{
+    return mb_utf8_len(dn, len) > 64 ? "display_name must be at most 64 characters" : NULL;
+}
+
+const char *account_check_metadata(json_t *meta, char **json_out)
+{
+    *json_out = NULL;
+    if (!json_is_object(meta)) return "metadata must be an object";
+    char *text = json_dumps(meta, JSON_COMPACT);
+    if (!text) return "metadata must be an object";
+    if (strlen(text) > 16384) {
+        free(text);
+        return "metadata must be at most 16 KiB of JSON";
+    }
+    *json_out = text;
+    return NULL;
+}
+
 const char *account_check_username(const char *u)
 {
     size_t n = strlen(u);
@@ -558,18 +577,11 @@ static void route_patch_account(mb_http_req *r)
     const char *dn = body_str(r, "display_name", false, &bad);
     if (bad) return;
     const char *why = usn ? account_check_username(usn) : NULL;
-    if (!why && dn && mb_utf8_len(dn, strlen(dn)) > 64) why = "display_name must be at most 64 characters";
+    if (!why && dn) why = account_check_display_name(dn, strlen(dn));
     json_t *meta = json_object_get(b, "metadata");
     char *meta_s = NULL;
-    if (!why && meta) {
-        if (!json_is_object(meta)) why = "metadata must be an object";
-        else {
-            meta_s = json_dumps(meta, JSON_COMPACT);
-            if (strlen(meta_s) > 16384) why = "metadata must be at most 16 KiB of JSON";
-        }
-    }
+    if (!why && meta) why = account_check_metadata(meta, &meta_s);
     if (why) {
-        free(meta_s);
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
     }

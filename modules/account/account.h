@@ -26,5 +26,11 @@ const char *account_check_username(const char *u);
 const char *account_check_email(const char *e);
 const char *account_check_password(const char *p);
 const char *account_check_device_id(const char *d);
+/* The profile fields of both PATCH routes (the player's and the admin's):
+ * a display name of at most 64 characters; metadata an object of at most
+ * 16 KiB of JSON, returned compact in *json_out (the caller frees it; NULL
+ * when invalid). */
+const char *account_check_display_name(const char *dn, size_t len);
+const char *account_check_metadata(json_t *meta, char **json_out);
 
 #endif

@@ -420,19 +420,11 @@ static void route_admin_patch(mb_http_req *r)
     if (!why && dn && !json_is_null(dn)) {
         if (!json_is_string(dn) || memchr(json_string_value(dn), 0, json_string_length(dn)))
             why = "display_name must be a string or null";
-        else if (mb_utf8_len(json_string_value(dn), json_string_length(dn)) > 64)
-            why = "display_name must be at most 64 characters";
+        else why = account_check_display_name(json_string_value(dn), json_string_length(dn));
     }
     char *meta_s = NULL;
-    if (!why && meta) {
-        if (!json_is_object(meta)) why = "metadata must be an object";
-        else {
-            meta_s = json_dumps(meta, JSON_COMPACT);
-            if (strlen(meta_s) > 16384) why = "metadata must be at most 16 KiB of JSON";
-        }
-    }
+    if (!why && meta) why = account_check_metadata(meta, &meta_s);
     if (why) {
-        free(meta_s);
         free(c);
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
