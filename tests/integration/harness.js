@@ -857,8 +857,25 @@ async function closeSession(server, ws, playerId, timeoutMs = 10000) {
   await server.waitForLog(new RegExp(`event=session_closed session=\\d+ player=${playerId}(\\s|$)`), timeoutMs, { from });
 }
 
+/**
+ * A temp scripts folder for one suite: a copy of the repo's scripts/ plus the named test modes
+ * from tests/integration/scripts/modes/ (e.g. ['faulty']) and extra files given as
+ * {'server.lua': text, 'modes/x.lua': text}. The caller removes it
+ * (fs.rmSync(dir, { recursive: true, force: true })).
+ */
+function scriptsDir(testModes = [], files = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
+  fs.cpSync(path.join(REPO_ROOT, 'scripts'), dir, { recursive: true });
+  for (const m of testModes) {
+    fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', `${m}.lua`), path.join(dir, 'modes', `${m}.lua`));
+  }
+  for (const [rel, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, rel), text);
+  return dir;
+}
+
 module.exports = {
   REPO_ROOT,
+  scriptsDir,
   startServer,
   createDatabase,
   dropDatabase,

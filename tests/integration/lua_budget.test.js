@@ -13,12 +13,7 @@ const os = require('node:os');
 const path = require('node:path');
 const h = require('./harness');
 
-function scriptsDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', 'runaway.lua'), path.join(dir, 'modes', 'runaway.lua'));
-  return dir;
-}
+const scriptsDir = () => h.scriptsDir(['runaway']);
 
 function lineOf(needle) {
   const lines = fs.readFileSync(path.join(__dirname, 'scripts', 'modes', 'runaway.lua'), 'utf8').split('\n');

@@ -15,7 +15,6 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('./harness');
 const { simulate } = require('../lua/simulate');
@@ -67,13 +66,7 @@ function checkCell(got, ctx, method) {
   else assert.match(r, refusedRe(method, ctx), `${method} in ${ctx} is refused`);
 }
 
-function scriptsDir(testModes, serverLua) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  for (const m of testModes) fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', `${m}.lua`), path.join(dir, 'modes', `${m}.lua`));
-  if (serverLua !== undefined) fs.writeFileSync(path.join(dir, 'server.lua'), serverLua);
-  return dir;
-}
+const scriptsDir = (testModes, serverLua) => h.scriptsDir(testModes, serverLua === undefined ? {} : { 'server.lua': serverLua });
 const SCRIPTS = path.join(__dirname, 'scripts');
 
 describe('Lua call contexts: the methods x callbacks table under simulate', () => {

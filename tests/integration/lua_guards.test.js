@@ -9,16 +9,9 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const h = require('./harness');
 
-function scriptsDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', 'deep.lua'), path.join(dir, 'modes', 'deep.lua'));
-  return dir;
-}
+const scriptsDir = () => h.scriptsDir(['deep']);
 
 const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
 

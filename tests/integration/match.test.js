@@ -7,19 +7,10 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('./harness');
 
-/** A temp scripts folder: the repo's scripts/ plus the named test modes. */
-function scriptsDir(testModes = []) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  for (const m of testModes) {
-    fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', `${m}.lua`), path.join(dir, 'modes', `${m}.lua`));
-  }
-  return dir;
-}
+const { scriptsDir } = h; // the repo's scripts/ plus the named test modes
 
 const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
 

@@ -7,19 +7,13 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('./harness');
 
 const TIME_MS = 200;
 const TEST_MODES = ['boom', 'spin', 'hog', 'sandbox'];
 
-function scriptsDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  for (const m of TEST_MODES) fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', `${m}.lua`), path.join(dir, 'modes', `${m}.lua`));
-  return dir;
-}
+const scriptsDir = () => h.scriptsDir(TEST_MODES);
 
 /** 1-based line of the first line of modes/<mode>.lua containing needle. */
 function lineOf(mode, needle) {

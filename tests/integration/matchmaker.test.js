@@ -9,18 +9,11 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const h = require('./harness');
 
 const TEST_MODES = ['mm4', 'mmto', 'mmhook'];
 
-function scriptsDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  for (const m of TEST_MODES) fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', `${m}.lua`), path.join(dir, 'modes', `${m}.lua`));
-  return dir;
-}
+const scriptsDir = () => h.scriptsDir(TEST_MODES);
 
 const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
 

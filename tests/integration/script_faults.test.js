@@ -12,18 +12,11 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const h = require('./harness');
 
 const TIME_MS = 200;
 
-function scriptsDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', 'faulty.lua'), path.join(dir, 'modes', 'faulty.lua'));
-  return dir;
-}
+const scriptsDir = () => h.scriptsDir(['faulty']);
 
 const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
 const ARGS = ['--lua-time-ms', String(TIME_MS), '--lua-memory-mb', '16', '--auth-rate', '100000', '--msg-rate', '1000', '--msg-burst', '1000'];

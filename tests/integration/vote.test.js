@@ -9,16 +9,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const h = require('./harness');
 
-function scriptsDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-scripts-'));
-  fs.cpSync(path.join(h.REPO_ROOT, 'scripts'), dir, { recursive: true });
-  fs.copyFileSync(path.join(__dirname, 'scripts', 'modes', 'votetest.lua'), path.join(dir, 'modes', 'votetest.lua'));
-  return dir;
-}
+const scriptsDir = () => h.scriptsDir(['votetest']);
 
 const bearer = (s) => ({ authorization: `Bearer ${s.token}` });
 const stateWhere = (ws, pred, ms = 3000) => ws.next((m) => m.type === 'match.state' && pred(m.payload), ms);
