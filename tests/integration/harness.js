@@ -873,8 +873,26 @@ function scriptsDir(testModes = [], files = {}) {
   return dir;
 }
 
+let sanitizedCache;
+/**
+ * True when MOONBASE_BIN is built with AddressSanitizer (its allocator makes every allocation
+ * several times slower: timing bounds meant for the release build get more room there).
+ */
+function sanitized() {
+  if (sanitizedCache === undefined) {
+    const bin = path.resolve(REPO_ROOT, process.env.MOONBASE_BIN || path.join('build', 'moonbase'));
+    try {
+      sanitizedCache = fs.readFileSync(bin).includes('__asan_init');
+    } catch {
+      sanitizedCache = false;
+    }
+  }
+  return sanitizedCache;
+}
+
 module.exports = {
   REPO_ROOT,
+  sanitized,
   scriptsDir,
   startServer,
   createDatabase,

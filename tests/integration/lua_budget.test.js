@@ -76,7 +76,10 @@ describe('default Lua budgets', () => {
     const id = res.json.match_id;
     const slow = await server.waitForLog(new RegExp(`event=lua_slow_call ms=\\d+ script="runaway@\\d+ match=${id}" status=timeout`), 2000);
     const ms = Number(/ms=(\d+)/.exec(slow)[1]);
-    assert.ok(ms <= 100, `the runaway call held the loop ${ms} ms`);
+    // 100 ms is the target for the release build; under ASan an allocating loop can overshoot
+    // (each allocation is several times slower and the clock is read every 64 of them)
+    const bound = h.sanitized() ? 200 : 100;
+    assert.ok(ms <= bound, `the runaway call held the loop ${ms} ms (bound ${bound} ms)`);
     return { id, error: fin.payload.result.error, late: late(afterText) - late(before) };
   }
 
