@@ -3,8 +3,10 @@
  * match.join (replies match.joined with the players and the joiner's
  * state), match.input (rate-limited, queued for the next tick,
  * match.input_ack), match.leave, and a player's last socket closing (the
- * reconnect grace starts). Payloads arrive validated against the fields
- * match_module.c declares with the message types.
+ * reconnect grace starts). match_module.c registers them: match.join's
+ * payload arrives validated against the fields declared there; match.input
+ * usually arrives as raw payload text (match_on_input_raw), decoded straight
+ * into the match's VM.
  *
  * Not here: what joining and leaving do to a match (seats.c), the input
  * queue (tick.c), REST and the message registration (match_module.c).
