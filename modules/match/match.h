@@ -5,6 +5,16 @@
  * A match is identified by a UUID string (match_id on the wire). It owns
  * one Lua VM running its pinned mode version, a tick timer, its seats and
  * its input queue. All calls run on the loop thread.
+ *
+ * Where the code is (each file's first comment says what it holds and what
+ * it does not): match.c the registry and a match's life (create, fail,
+ * finish); seats.c seats and joining; tick.c the tick loop, inputs and
+ * timers; state.c get_state rendered and sent; migrate.c hot reload of
+ * running matches; handlers.c the match.* socket messages; match_lua.c the
+ * Lua `match` object and call contexts; match_module.c the module record,
+ * REST and persistence; modes.c the mode registry; rpc.c the server
+ * script; script_errors.c the console's error list; simulate.c `moonbase
+ * simulate`. match_internal.h is shared by these files only.
  */
 #ifndef MB_MATCH_H
 #define MB_MATCH_H
@@ -133,7 +143,7 @@ bool match_has_player(const match *m, const char *player_id);
 json_t *match_player_ids(const match *m);
 int match_veto_tokens(const match *m);
 
-/* The server script (scripts/server.lua) VM, or NULL when not loaded. */
+/* The server script (scripts/server.lua, rpc.c) VM, or NULL when not loaded. */
 mb_lua_vm *rpc_server_vm(void);
 /* Run moonbase.on_chat(ctx, channel_id, content) if server.lua set one.
  * Returns 0 = accept (*out = replacement content, malloc'd, or NULL to keep
@@ -142,13 +152,16 @@ mb_lua_vm *rpc_server_vm(void);
 int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id, const char *content,
                     char **out, char *reason, size_t rlen);
 
-/* Module glue (match_module.c). */
+/* The match runtime's lifecycle (match.c), called by the module record
+ * (match_module.c) and by simulate. */
 void match_runtime_init(void);
 void match_runtime_shutdown(void); /* terminate all with "shutdown" */
 void match_runtime_destroy(void);
+/* A player's socket closed; last_socket starts the reconnect grace (handlers.c). */
 void match_session_closed(const char *player_id, bool last_socket);
-/* The account is gone (deleted/banned): leave now, drop reservations. */
+/* The account is gone (deleted/banned): leave now, drop reservations (seats.c). */
 int match_player_removed(const char *player_id, const char *reason);
+/* The match.* socket messages (handlers.c; registered by match_module.c). */
 void match_on_join(mb_session *s, const char *cid, json_t *payload);
 void match_on_input(mb_session *s, const char *cid, json_t *payload);
 void match_on_input_raw(mb_session *s, const char *cid, const char *payload, size_t len);

@@ -1,5 +1,8 @@
-/* match_internal.h - the match struct, shared by match.c, match_lua.c and
- * match_module.c. Other modules use match.h. */
+/* match_internal.h - what the files of modules/match share and nobody else
+ * sees: the match struct and its seats, inputs and timers, and the
+ * functions and state one file of the match runtime gives another (each
+ * declared once, here, with the file that defines it). Other modules use
+ * match.h. */
 #ifndef MB_MATCH_INTERNAL_H
 #define MB_MATCH_INTERNAL_H
 
@@ -8,6 +11,7 @@
 #include "match.h"
 #include "ratelimit.h"
 #include "server.h"
+#include <sodium.h>
 
 typedef struct seat {
     char player_id[64];
@@ -74,7 +78,7 @@ struct match {
     char finish_reason[32];
     bool failed;
     bool dead;
-    bool finalizing; /* finalize() is running (terminate may fail) */
+    bool finalizing; /* match_finalize() is running (terminate may fail) */
     int depth;       /* nested script calls */
     mb_buf out;
     bool sim;
@@ -90,40 +94,92 @@ struct match {
     bool admin_view;    /* match_state_json runs get_state: errors do not end the match */
 };
 
+/* match.c: the registry and a match's life */
 int64_t match_now(const match *m);
+void match_fail(match *m, const char *msg);
+void match_post_call(match *m);
+/* End now: terminate (when call_terminate), match.finished, persistence;
+ * the match is freed after the running callback returns. */
+void match_finalize(match *m, bool call_terminate);
+void match_sim_free(match *m);
+/* First tick of a new match (pure, for tests): one to two periods
+ * after now; with slot_us > 0 on a slot boundary of the period grid shared
+ * by all matches of this period; rnd picks the slot (or the phase). */
+int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint32_t rnd);
+extern double *match_m_messages_out;
+
+/* seats.c: seats, joining, leaving */
+extern mb_smap match_by_player; /* player id -> match (joined seats) */
 seat *match_seat(match *m, const char *player_id);
-/* match_lua.c */
+/* [{player_id, username, connected}] of the joined seats (new reference). */
+json_t *match_players_json(const match *m);
+/* Build the seat's Lua player table (s->lua_ref); false: the match failed. */
+bool match_seat_make_player(match *m, seat *s);
+void match_seat_set_connected(match *m, seat *s, bool c);
+/* Run leave(match, state, player, reason) and drop the seat. */
+void match_seat_leave(match *m, seat *s, const char *reason);
+/* Close player_id's open history entry with left_at and reason. */
+void match_history_left(match *m, const char *player_id, const char *reason);
+/* Each tick: expire reservations, end the grace of disconnected players. */
+void match_check_seats(match *m, int64_t now);
+typedef enum { J_OK, J_NOT_FOUND, J_FORBIDDEN, J_CONFLICT, J_INTERNAL } join_rc;
+/* Seat player_id (or reconnect it): capacity, join_attempt, join. reason
+ * says why when not J_OK. */
+join_rc match_do_join(match *m, const char *player_id, const char *username, json_t *metadata, char *reason,
+                      size_t rlen);
+
+/* tick.c: the tick loop */
+extern mb_histogram *match_lateness_h;
+extern double *match_m_ticks;
+void match_tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
+/* Decode an input (JSON text) into the match's VM and queue it for the
+ * next tick. Returns MB_LUA_OK, or the decoder's status with err set. */
+int match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
+                        size_t errlen);
+/* Cancel the pending timer id: true if it was pending. */
+bool match_cancel_timer(match *m, uint64_t id);
+
+/* state.c: get_state rendered and sent */
+extern match_state_observer match_observer;
+extern void *match_observer_ud;
+extern double *match_m_states_sent, *match_m_states_out;
+extern unsigned char match_digest_key[crypto_shorthash_KEYBYTES];
+/* Call get_state(match, state, viewer) and append the payload JSON
+ * (object with "tick") to m->out. viewer NULL = nil. */
+bool match_render_state(match *m, seat *viewer);
+/* Digest of a state payload without its tick (send_state = "on_change"). */
+uint64_t match_state_digest(const char *payload, size_t len, size_t *body_len);
+/* on_change: false when viewer s already got this body; else remembers it. */
+bool match_state_changed_for(match *m, seat *s, uint64_t digest, size_t body_len);
+void match_send_states(match *m);
+
+/* migrate.c: hot reload of running matches */
+void match_migrate(match *m);
+void match_mode_reloaded(const char *mode);
+
+/* match_lua.c: the match object and calls into the mode script */
 void match_lua_setup(match *m); /* builds the match table; raises nothing */
 /* Push M[callback of ctx], match, state; false (nothing pushed) when the
  * mode does not define it. match_end_call runs it in context ctx. */
 bool match_begin_call(match *m, match_ctx ctx);
 bool match_end_call(match *m, int nargs, int nresults);
-void match_fail(match *m, const char *msg);
-void match_post_call(match *m);
 int match_push_player(match *m, seat *s);
-/* mb_lua_vm_pcall on m->vm in context ctx (for the calls match.c makes
- * without match_begin_call: init, timers, reload). */
+/* mb_lua_vm_pcall on m->vm in context ctx (for the calls made without
+ * match_begin_call: init, timers, reload). */
 int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
-/* Seed math.random of the match's VM (match_lua.c). false: the call failed. */
+/* Seed math.random of the match's VM. false: the call failed. */
 bool match_lua_seed(match *m, uint64_t seed);
 /* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */
 int match_lua_seed_vm(lua_State *L);
-/* Cancel the pending timer id: true if it was pending (match.c). */
-bool match_cancel_timer(match *m, uint64_t id);
+void match_notify_vote_ended(match *m);
 
-/* First tick of a new match (match.c; pure, for tests): one to two periods
- * after now; with slot_us > 0 on a slot boundary of the period grid shared
- * by all matches of this period; rnd picks the slot (or the phase). */
-int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint32_t rnd);
+/* match_module.c */
+void match_persist(match *m);
 
-/* Shared between the files of modules/match (each declared once, here). */
-void match_notify_vote_ended(match *m);     /* match_lua.c */
-void match_persist(match *m);               /* match_module.c */
-void match_sim_free(match *m);              /* match.c */
-void match_mode_reloaded(const char *mode); /* match.c */
-json_t *rpc_status_json(void);              /* rpc.c */
-void rpc_route(mb_http_req *r);             /* rpc.c */
-void rpc_init(void);                        /* rpc.c */
-void rpc_destroy(void);                     /* rpc.c */
+/* rpc.c: the server script */
+json_t *rpc_status_json(void);
+void rpc_route(mb_http_req *r);
+void rpc_init(void);
+void rpc_destroy(void);
 
 #endif

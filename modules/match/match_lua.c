@@ -21,8 +21,6 @@
 
 #include "match_internal.h"
 
-extern double *match_m_messages_out;
-
 /* ------------------------------------------------------ call contexts */
 
 /* Indexed by match_ctx: the callback's name in the mode table (init ..

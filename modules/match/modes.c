@@ -1,6 +1,5 @@
 /* modes.c - mode registry, validation and hot reload (see modes.h). */
 #include "modes.h"
-#include "match.h"
 #include "server.h"
 #include "buf.h"
 #include "convert.h"
@@ -44,6 +43,9 @@ static struct {
     modes_reload_fn on_reload[4];
     int n_on_reload;
 } R;
+/* Set by the match runtime (modes_set_running_count); outside R, which
+ * modes_shutdown clears. */
+static int (*running_count)(const char *mode);
 
 typedef struct lua_fn_entry {
     const char *name;
@@ -91,6 +93,8 @@ unsigned modes_callback_ms(const mode_version *v)
 
 const char *modes_scripts_dir(void) { return R.dir; }
 const mb_lua_limits *modes_get_limits(void) { return &R.limits; }
+void modes_set_running_count(int (*fn)(const char *mode)) { running_count = fn; }
+
 void modes_on_reload(modes_reload_fn fn)
 {
     if (R.n_on_reload < 4) R.on_reload[R.n_on_reload++] = fn;
@@ -133,11 +137,7 @@ static void retire_mode(mode_entry *e)
     if (e->retired) return;
     e->retired = true;
     e->retired_at = mb_wall_ms();
-    int running = 0;
-    size_t it = 0;
-    match *m;
-    while (match_next(&it, &m))
-        if (!match_is_over(m) && strcmp(match_mode(m), e->mode) == 0) running++;
+    int running = running_count ? running_count(e->mode) : 0;
     char *path = mb_sprintf("%s/modes/%s.lua", R.dir, e->mode);
     mb_warn(
         "script_retired",
@@ -235,7 +235,7 @@ static bool bool_field(lua_State *L, int idx, const char *name, bool *out, char 
     return true;
 }
 
-/* send_state = "always" (default: every tick) | "on_change" (match.c sends a
+/* send_state = "always" (default: every tick) | "on_change" (state.c sends a
  * viewer the state only when it differs from the last one it got). */
 static bool send_state_field(lua_State *L, int idx, mode_version *v, char *err, size_t errlen)
 {

@@ -95,6 +95,10 @@ unsigned modes_callback_ms(const mode_version *v);
 /* JIT compiler for the VMs made from now on (default on: vm.h "Compiled code"). */
 void modes_set_jit(bool on);
 const char *modes_scripts_dir(void);
+/* How many live matches run mode (for the warning when a mode is retired).
+ * The match runtime, which sits above this registry, sets it at init;
+ * without it the count is 0. */
+void modes_set_running_count(int (*fn)(const char *mode));
 /* Called after a successful (re)load of any mode or of server.lua. */
 typedef void (*modes_reload_fn)(const char *mode, const mode_version *v);
 void modes_on_reload(modes_reload_fn fn);
