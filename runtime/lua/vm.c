@@ -13,7 +13,6 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +27,6 @@
 
 static size_t g_mem_total;            /* all live VMs; loop thread only */
 static mb_lua_vm *volatile g_running; /* JIT VM of the running outermost call */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *mb_lua_status_name(int status)
 {
@@ -556,7 +544,7 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
     mb_lua_vm_update_limit(vm);
     vm->L = lua_newstate(vm_alloc, vm);
     if (!vm->L) {
-        set_err(err, errlen, "cannot create lua state (memory limit %zu bytes)", vm->lim.mem_bytes);
+        mb_set_err(err, errlen, "cannot create lua state (memory limit %zu bytes)", vm->lim.mem_bytes);
         mb_lua_vm_free(vm);
         return NULL;
     }
@@ -572,7 +560,7 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
     mb_lua_vm_update_limit(vm);
     if (st != 0) {
         const char *msg = lua_tostring(vm->L, -1);
-        set_err(err, errlen, "cannot set up lua state: %s", msg ? msg : "?");
+        mb_set_err(err, errlen, "cannot set up lua state: %s", msg ? msg : "?");
         mb_lua_vm_free(vm);
         return NULL;
     }
@@ -626,17 +614,17 @@ char *mb_lua_read_file(const char *path, size_t max, size_t *len, char *err, siz
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        mb_set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "cannot read %s: not a regular file", path);
+        mb_set_err(err, errlen, "cannot read %s: not a regular file", path);
         fclose(f);
         return NULL;
     }
     if ((uint64_t)st.st_size > max) {
-        set_err(err, errlen, "cannot read %s: larger than %zu bytes", path, max);
+        mb_set_err(err, errlen, "cannot read %s: larger than %zu bytes", path, max);
         fclose(f);
         return NULL;
     }
@@ -646,7 +634,7 @@ char *mb_lua_read_file(const char *path, size_t max, size_t *len, char *err, siz
     int bad = ferror(f);
     fclose(f);
     if (bad || got != n) {
-        set_err(err, errlen, "cannot read %s: short read", path);
+        mb_set_err(err, errlen, "cannot read %s: short read", path);
         mb_free(buf);
         return NULL;
     }
@@ -670,7 +658,7 @@ static int load_status(mb_lua_vm *vm, int st, char *err, size_t errlen)
 {
     if (st == 0) return MB_LUA_OK;
     const char *msg = lua_tostring(vm->L, -1);
-    set_err(err, errlen, "%s", msg ? msg : "load failed");
+    mb_set_err(err, errlen, "%s", msg ? msg : "load failed");
     lua_pop(vm->L, 1);
     return st == LUA_ERRMEM ? MB_LUA_ERR_MEMORY : MB_LUA_ERR_RUNTIME;
 }
@@ -679,11 +667,11 @@ static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *
                        size_t errlen)
 {
     if (!lua_checkstack(vm->L, 2)) {
-        set_err(err, errlen, "lua stack overflow");
+        mb_set_err(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
     if (vm->killed) {
-        set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
+        mb_set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
         return MB_LUA_ERR_TIMEOUT;
     }
     if (vm->depth == 0) pressure_gc(vm);
@@ -738,24 +726,24 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     lua_State *L = vm->L;
     int base = lua_gettop(L) - nargs - 1; /* slot below the function */
     if (base < 0) {
-        set_err(err, errlen, "mb_lua_vm_pcall: no function on the stack");
+        mb_set_err(err, errlen, "mb_lua_vm_pcall: no function on the stack");
         return MB_LUA_ERR_RUNTIME;
     }
     if (vm->killed) {
         lua_settop(L, base);
-        set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
+        mb_set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
         return MB_LUA_ERR_TIMEOUT;
     }
     if (!lua_checkstack(L, 1)) {
         lua_settop(L, base);
-        set_err(err, errlen, "lua stack overflow");
+        mb_set_err(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
     /* C stack guard (cstack.c): a host function calling back into Lua
      * nests on the C stack like coroutine.resume does. */
     if (vm->depth > 0 && mb_lua_cstack_exceeded(vm->cstack_base)) {
         lua_settop(L, base);
-        set_err(err, errlen, "C stack overflow: too many nested calls into Lua");
+        mb_set_err(err, errlen, "C stack overflow: too many nested calls into Lua");
         return MB_LUA_ERR_RUNTIME;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_traceback);
@@ -780,10 +768,10 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     int st = run_pcall(vm, nargs, nresults, base + 1, outer, &killed);
     if (killed) {
         kill_vm(vm);
-        set_err(err, errlen,
-                "%s%sscript timed out (limit %u ms)\n(stopped inside compiled code, near the start of "
-                "its last trace; the VM was discarded)",
-                vm->trace_where, vm->trace_where[0] ? ": " : "", vm->lim.time_ms);
+        mb_set_err(err, errlen,
+                   "%s%sscript timed out (limit %u ms)\n(stopped inside compiled code, near the start of "
+                   "its last trace; the VM was discarded)",
+                   vm->trace_where, vm->trace_where[0] ? ": " : "", vm->lim.time_ms);
         int64_t ms = (mb_now_us() - t0) / 1000;
         char q[256];
         mb_warn("lua_slow_call", "ms=%lld script=%s status=timeout", (long long)ms,
@@ -818,11 +806,12 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
             if (!where[0] && tb) first_lua_line(tb, where, sizeof where);
             if (!where[0] && vm->trace_where[0]) /* a refused allocation in a trace */
                 snprintf(where, sizeof where, "%.150s: ", vm->trace_where);
-            set_err(err, errlen, "%sscript timed out (limit %u ms)%s", where, vm->lim.time_ms, tb ? tb : "");
+            mb_set_err(err, errlen, "%sscript timed out (limit %u ms)%s", where, vm->lim.time_ms,
+                       tb ? tb : "");
         } else if (rc == MB_LUA_ERR_MEMORY && st == LUA_ERRMEM)
-            set_err(err, errlen, "not enough memory (limit %zu bytes)", vm->lim.mem_bytes);
-        else if (msg) set_err(err, errlen, "%s", msg);
-        else set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where, vm->lim.time_ms);
+            mb_set_err(err, errlen, "not enough memory (limit %zu bytes)", vm->lim.mem_bytes);
+        else if (msg) mb_set_err(err, errlen, "%s", msg);
+        else mb_set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where, vm->lim.time_ms);
         lua_settop(L, base);
     }
 
