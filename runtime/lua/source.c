@@ -56,4 +56,3 @@ int mb_lua_load_text(lua_State *L, const char *code, size_t len, const char *chu
     }
     return luaL_loadbufferx(L, code, len, chunkname, "t");
 }
-

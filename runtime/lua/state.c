@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t g_mem_total;                  /* all live VMs; loop thread only */
-mb_lua_vm *volatile mb_lua_running;         /* JIT VM of the running outermost call (vm.c) */
+static size_t g_mem_total;          /* all live VMs; loop thread only */
+mb_lua_vm *volatile mb_lua_running; /* JIT VM of the running outermost call (vm.c) */
 
 const char *mb_lua_status_name(int status)
 {
@@ -71,7 +71,8 @@ void *mb_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
          * enough memory" at its next allocation, an ordinary error that
          * unwinds the trace; the call then ends as a timeout and the VM
          * survives. Only inside a JIT VM's outermost call (mb_lua_running). */
-        if (vm == mb_lua_running && (++vm->nalloc & 63) == 0 && mb_now_us() >= vm->deadline_us) vm->expired = 1;
+        if (vm == mb_lua_running && (++vm->nalloc & 63) == 0 && mb_now_us() >= vm->deadline_us)
+            vm->expired = 1;
         if (vm->expired && !vm->in_handler) return NULL;
     }
     if (b) blk_unlink(b);
@@ -149,4 +150,3 @@ void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name)
 }
 
 const char *mb_lua_vm_name(const mb_lua_vm *vm) { return vm->name; }
-
