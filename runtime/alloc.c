@@ -141,6 +141,15 @@ char *mb_sprintf(const char *fmt, ...)
     return s;
 }
 
+void mb_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 void mb_free(void *p) { free(p); }
 
 int64_t mb_now_ms(void)

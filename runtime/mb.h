@@ -34,6 +34,9 @@ void mb_scratch_free(void *ctx, void *p);
 
 /* printf into a freshly allocated string; caller frees. */
 char *mb_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* printf into the caller's error buffer err (errlen bytes, truncated);
+ * nothing happens when err is NULL or errlen is 0. */
+void mb_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void mb_free(void *p);
 
 /* Monotonic clock in milliseconds / microseconds (CLOCK_MONOTONIC). */

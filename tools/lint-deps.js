@@ -38,14 +38,6 @@ const ALLOWED = {
 const KNOWN_CYCLES = {
   // pool.h and teams.h include each other's types (matchmaker)
   'include:modules/matchmaker/pool.c,modules/matchmaker/teams.c': 'pool.h <-> teams.h',
-  // vm_internal.h declares functions of the Lua host's files; they call each other (vm.c opens
-  // the sandbox and the moonbase module, which call back into vm.c). The C stack guard and the
-  // pattern guard (reliability round 2) joined the unit. Split vm.c into the state/allocator
-  // layer below and the lifecycle (new/open/pcall) above to remove it (issue 13 item 1).
-  'call:runtime/lua/convert.c,runtime/lua/cstack.c,runtime/lua/decode.c,runtime/lua/module.c,runtime/lua/pattern.c,runtime/lua/sandbox.c,runtime/lua/vm.c':
-    'the Lua host (runtime/lua) is one unit until vm.c/sandbox.c are split',
-  // cstack.c reads the VM's recorded stack base (vm_internal.h); vm.c calls the guard
-  'include:runtime/lua/cstack.c,runtime/lua/vm.c': 'cstack.c <-> vm_internal.h (same split)',
 };
 const RUNTIME_PRIVATE = /(_internal\.h|^core\.h|^transport\.h)$/;
 

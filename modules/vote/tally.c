@@ -5,9 +5,9 @@
 #include "tally_internal.h"
 
 #include "log.h"
+#include "mb.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -96,17 +96,6 @@ static const char *const spec_fields[] = {
     "status_quo", "eligible", "weights",   "veto_enabled", "close_when_all_voted",
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A JSON integer, or a real with no fraction (Lua numbers are doubles). */
 static bool json_whole(const json_t *j, int64_t *out)
 {
@@ -130,22 +119,22 @@ static bool json_empty_object(const json_t *j) { return json_is_object(j) && jso
 static mb_status parse_options(vote_t *v, json_t *options, char *err, size_t errlen)
 {
     if (!options) {
-        set_err(err, errlen, "options: is required");
+        mb_set_err(err, errlen, "options: is required");
         return MB_ERR;
     }
     if (!json_is_array(options)) {
-        set_err(err, errlen, "options: must be an array of {id, label} objects");
+        mb_set_err(err, errlen, "options: must be an array of {id, label} objects");
         return MB_ERR;
     }
     size_t n = json_array_size(options);
     if (n < VOTE_MIN_OPTIONS || n > VOTE_MAX_OPTIONS) {
-        set_err(err, errlen, "options: must have %d to %d options, got %zu", VOTE_MIN_OPTIONS,
-                VOTE_MAX_OPTIONS, n);
+        mb_set_err(err, errlen, "options: must have %d to %d options, got %zu", VOTE_MIN_OPTIONS,
+                   VOTE_MAX_OPTIONS, n);
         return MB_ERR;
     }
     v->options = json_deep_copy(options);
     if (!v->options) {
-        set_err(err, errlen, "options: could not copy");
+        mb_set_err(err, errlen, "options: could not copy");
         return MB_ERR;
     }
     v->n = n;
@@ -154,23 +143,23 @@ static mb_status parse_options(vote_t *v, json_t *options, char *err, size_t err
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(v->options, i);
         if (!json_is_object(o)) {
-            set_err(err, errlen, "options[%zu]: must be an object with string id and label", i);
+            mb_set_err(err, errlen, "options[%zu]: must be an object with string id and label", i);
             return MB_ERR;
         }
         json_t *id = json_object_get(o, "id");
         json_t *label = json_object_get(o, "label");
         if (!json_is_string(id) || json_string_length(id) == 0) {
-            set_err(err, errlen, "options[%zu].id: must be a non-empty string", i);
+            mb_set_err(err, errlen, "options[%zu].id: must be a non-empty string", i);
             return MB_ERR;
         }
         if (!json_is_string(label)) {
-            set_err(err, errlen, "options[%zu].label: must be a string", i);
+            mb_set_err(err, errlen, "options[%zu].label: must be a string", i);
             return MB_ERR;
         }
         const char *s = json_string_value(id);
         int dup = option_find(v, s);
         if (dup >= 0) {
-            set_err(err, errlen, "options[%zu].id: \"%.64s\" repeats options[%d].id", i, s, dup);
+            mb_set_err(err, errlen, "options[%zu].id: \"%.64s\" repeats options[%d].id", i, s, dup);
             return MB_ERR;
         }
         v->option_ids[i] = s;
@@ -187,7 +176,7 @@ static mb_status parse_enum(const json_t *spec, const char *field, const char *c
     json_t *j = json_object_get(spec, field);
     if (!j) {
         if (dflt < 0) {
-            set_err(err, errlen, "%s: is required", field);
+            mb_set_err(err, errlen, "%s: is required", field);
             return MB_ERR;
         }
         *out = dflt;
@@ -200,7 +189,7 @@ static mb_status parse_enum(const json_t *spec, const char *field, const char *c
             size_t used = strlen(allowed);
             snprintf(allowed + used, sizeof(allowed) - used, "%s\"%s\"", i ? ", " : "", names[i]);
         }
-        set_err(err, errlen, "%s: must be one of %s", field, allowed);
+        mb_set_err(err, errlen, "%s: must be one of %s", field, allowed);
         return MB_ERR;
     }
     *out = k;
@@ -216,7 +205,7 @@ static mb_status parse_bool(const json_t *spec, const char *field, bool dflt, bo
         return MB_OK;
     }
     if (!json_is_boolean(j)) {
-        set_err(err, errlen, "%s: must be true or false", field);
+        mb_set_err(err, errlen, "%s: must be true or false", field);
         return MB_ERR;
     }
     *out = json_is_true(j);
@@ -231,21 +220,21 @@ static mb_status weight_micro(const char *player, const json_t *j, int64_t *out,
     if (json_is_integer(j)) d = (double)json_integer_value(j);
     else if (json_is_real(j)) d = json_real_value(j);
     else {
-        set_err(err, errlen, "weights[\"%.64s\"]: must be a number", player);
+        mb_set_err(err, errlen, "weights[\"%.64s\"]: must be a number", player);
         return MB_ERR;
     }
     if (!isfinite(d) || d <= 0) {
-        set_err(err, errlen, "weights[\"%.64s\"]: must be a finite number > 0", player);
+        mb_set_err(err, errlen, "weights[\"%.64s\"]: must be a finite number > 0", player);
         return MB_ERR;
     }
     if (d > VOTE_MAX_WEIGHT) {
-        set_err(err, errlen, "weights[\"%.64s\"]: %g is above the maximum weight %d", player, d,
-                VOTE_MAX_WEIGHT);
+        mb_set_err(err, errlen, "weights[\"%.64s\"]: %g is above the maximum weight %d", player, d,
+                   VOTE_MAX_WEIGHT);
         return MB_ERR;
     }
     int64_t micro = llround(d * VOTE_WEIGHT_SCALE);
     if (micro < 1) {
-        set_err(err, errlen, "weights[\"%.64s\"]: %g is below the weight precision (0.000001)", player, d);
+        mb_set_err(err, errlen, "weights[\"%.64s\"]: %g is below the weight precision (0.000001)", player, d);
         return MB_ERR;
     }
     *out = micro;
@@ -256,7 +245,7 @@ static mb_status parse_weights(const json_t *weights, char *err, size_t errlen)
 {
     if (!weights || (json_is_array(weights) && json_array_size(weights) == 0)) return MB_OK;
     if (!json_is_object(weights)) {
-        set_err(err, errlen, "weights: must be an object {player_id: weight}");
+        mb_set_err(err, errlen, "weights: must be an object {player_id: weight}");
         return MB_ERR;
     }
     const char *player;
@@ -275,13 +264,13 @@ static mb_status parse_eligible(vote_t *v, json_t *list, const char *what, const
     size_t n = 0;
     if (list && !json_empty_object(list)) {
         if (!json_is_array(list)) {
-            set_err(err, errlen, "%s: must be an array of player id strings", what);
+            mb_set_err(err, errlen, "%s: must be an array of player id strings", what);
             return MB_ERR;
         }
         n = json_array_size(list);
     }
     if (n > VOTE_MAX_ELIGIBLE) {
-        set_err(err, errlen, "%s: at most %d players, got %zu", what, VOTE_MAX_ELIGIBLE, n);
+        mb_set_err(err, errlen, "%s: at most %d players, got %zu", what, VOTE_MAX_ELIGIBLE, n);
         return MB_ERR;
     }
     size_t cap = 16;
@@ -292,7 +281,7 @@ static mb_status parse_eligible(vote_t *v, json_t *list, const char *what, const
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_array_get(list, i);
         if (!json_is_string(p) || json_string_length(p) == 0) {
-            set_err(err, errlen, "%s[%zu]: must be a non-empty player id string", what, i);
+            mb_set_err(err, errlen, "%s[%zu]: must be a non-empty player id string", what, i);
             return MB_ERR;
         }
         const char *id = json_string_value(p);
@@ -311,14 +300,14 @@ static mb_status parse_eligible(vote_t *v, json_t *list, const char *what, const
 static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, char *err, size_t errlen)
 {
     if (!json_is_object(spec)) {
-        set_err(err, errlen, "vote spec: must be an object");
+        mb_set_err(err, errlen, "vote spec: must be an object");
         return MB_ERR;
     }
     const char *key;
     json_t *val;
     json_object_foreach (spec, key, val) {
         if (name_index(spec_fields, MB_ARRAY_LEN(spec_fields), key) < 0) {
-            set_err(err, errlen, "%.64s: unknown field in vote spec", key);
+            mb_set_err(err, errlen, "%.64s: unknown field in vote spec", key);
             return MB_ERR;
         }
     }
@@ -341,8 +330,8 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
     json_t *win = json_object_get(spec, "window_ms");
     if (win && (!json_whole(win, &v->window_ms) || v->window_ms < VOTE_MIN_WINDOW_MS ||
                 v->window_ms > VOTE_MAX_WINDOW_MS)) {
-        set_err(err, errlen, "window_ms: must be an integer from %d to %d", VOTE_MIN_WINDOW_MS,
-                VOTE_MAX_WINDOW_MS);
+        mb_set_err(err, errlen, "window_ms: must be an integer from %d to %d", VOTE_MIN_WINDOW_MS,
+                   VOTE_MAX_WINDOW_MS);
         return MB_ERR;
     }
 
@@ -350,16 +339,16 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
     json_t *sq = json_object_get(spec, "status_quo");
     if (sq) {
         if (!json_is_string(sq)) {
-            set_err(err, errlen, "status_quo: must be an option id string");
+            mb_set_err(err, errlen, "status_quo: must be an option id string");
             return MB_ERR;
         }
         v->status_quo = option_find(v, json_string_value(sq));
         if (v->status_quo < 0) {
-            set_err(err, errlen, "status_quo: \"%.64s\" is not an option id", json_string_value(sq));
+            mb_set_err(err, errlen, "status_quo: \"%.64s\" is not an option id", json_string_value(sq));
             return MB_ERR;
         }
     } else if (v->tie_breaker == VOTE_TB_STATUS_QUO) {
-        set_err(err, errlen, "status_quo: is required when tie_breaker is \"status_quo\"");
+        mb_set_err(err, errlen, "status_quo: is required when tie_breaker is \"status_quo\"");
         return MB_ERR;
     }
 
@@ -377,7 +366,7 @@ static mb_status parse_spec(vote_t *v, json_t *spec, json_t *default_eligible, c
 
 vote_t *vote_new(json_t *spec, json_t *default_eligible, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    mb_set_err(err, errlen, "%s", "");
     vote_t *v = mb_calloc(1, sizeof(*v));
     if (parse_spec(v, spec, default_eligible, err, errlen) != MB_OK) {
         char quoted[160];

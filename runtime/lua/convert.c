@@ -8,7 +8,7 @@
  */
 #include "convert.h"
 
-#include "vm_internal.h"
+#include "state_internal.h"
 
 #include "mb.h"
 #include "utf8.h"

@@ -41,7 +41,7 @@
 #include <lua.h>
 
 #include "buf.h"
-#include "vm.h"
+#include "state.h"
 
 #define MB_LUA_JSON_MAX_DEPTH 32
 #define MB_LUA_JSON_MAX_BYTES ((size_t)16 << 20)

@@ -16,7 +16,7 @@
 #endif
 #include "cstack.h"
 
-#include "vm_internal.h"
+#include "state_internal.h"
 
 #include <pthread.h>
 

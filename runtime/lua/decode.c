@@ -22,7 +22,8 @@
 
 #include "convert.h"
 #include "mb.h"
-#include "vm_internal.h"
+#include "decode_internal.h"
+#include "state_internal.h"
 
 typedef struct level {
     int array;  /* 1: array, 0: object */

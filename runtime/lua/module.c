@@ -22,7 +22,8 @@
  * __metatable hides the real table); host functions are added with
  * mb_lua_vm_module_set.
  */
-#include "vm_internal.h"
+#include "module_internal.h"
+#include "state_internal.h"
 
 #include "convert.h"
 #include "log.h"

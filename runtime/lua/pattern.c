@@ -32,7 +32,7 @@
 #include "pattern.h"
 
 #include "cstack.h"
-#include "vm_internal.h"
+#include "state_internal.h"
 
 #include "mb.h"
 

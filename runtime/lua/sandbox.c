@@ -2,7 +2,11 @@
  * sandbox.c - which libraries a script sees, the replaced base functions
  * (load, loadstring, collectgarbage, print) and require (see vm.h).
  */
-#include "vm_internal.h"
+#include "sandbox_internal.h"
+
+#include "module_internal.h"
+#include "source.h"
+#include "state_internal.h"
 
 #include "cstack.h"
 #include "log.h"

@@ -1,5 +1,5 @@
 /* udata.c - host userdata types with protected metatables (see vm.h). */
-#include "vm_internal.h"
+#include "udata.h"
 
 #include <string.h>
 

@@ -1,10 +1,17 @@
 /*
- * vm.c - VM lifecycle, counting allocator, time budget hook, protected
- * calls and loading (see vm.h).
+ * vm.c - the top of the Lua host: VM lifecycle (new/free open the sandbox,
+ * the moonbase module and the decoder), time budget hook, compiled-code
+ * containment, protected calls and loading (see vm.h). The VM's state and
+ * allocator are in state.c.
  */
-#include "vm_internal.h"
+#include "vm.h"
 
 #include "cstack.h"
+#include "decode_internal.h"
+#include "module_internal.h"
+#include "sandbox_internal.h"
+#include "source.h"
+#include "state_internal.h"
 
 #include "log.h"
 #include "mb.h"
@@ -13,137 +20,16 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <luajit.h>
 #include <lualib.h>
-
-static size_t g_mem_total;            /* all live VMs; loop thread only */
-static mb_lua_vm *volatile g_running; /* JIT VM of the running outermost call */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-const char *mb_lua_status_name(int status)
-{
-    switch (status) {
-    case MB_LUA_OK: return "ok";
-    case MB_LUA_ERR_RUNTIME: return "runtime";
-    case MB_LUA_ERR_TIMEOUT: return "timeout";
-    case MB_LUA_ERR_MEMORY: return "memory";
-    default: return "unknown";
-    }
-}
-
-/* ---- allocator ---------------------------------------------------------- */
-
-/* Lua's allocator contract: nsize == 0 frees; otherwise returns a block of
- * nsize bytes or NULL, which makes Lua raise "not enough memory". Shrinking
- * never fails (LuaJIT's GC relies on it). Every block carries an
- * mb_lua_blk header linking it into vm->blocks (see kill_vm). */
-static void blk_link(mb_lua_vm *vm, mb_lua_blk *b)
-{
-    b->prev = &vm->blocks;
-    b->next = vm->blocks.next;
-    b->next->prev = b;
-    vm->blocks.next = b;
-}
-
-static void blk_unlink(mb_lua_blk *b)
-{
-    b->prev->next = b->next;
-    b->next->prev = b->prev;
-}
-
-static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    mb_lua_vm *vm = ud;
-    size_t old = ptr ? osize : 0;
-    mb_lua_blk *b = ptr ? (mb_lua_blk *)ptr - 1 : NULL;
-
-    if (nsize == 0) {
-        if (b) {
-            blk_unlink(b);
-            free(b);
-        }
-        vm->mem_used -= old;
-        g_mem_total -= old;
-        return NULL;
-    }
-    if (nsize > old) {
-        size_t grow = nsize - old;
-        if (vm->mem_used > vm->mem_limit || grow > vm->mem_limit - vm->mem_used) {
-            vm->mem_refused = true;
-            return NULL;
-        }
-        /* Past the deadline (seen here every 64 allocations, or by the
-         * CPU-time signal): a compiled loop that allocates gets "not
-         * enough memory" at its next allocation, an ordinary error that
-         * unwinds the trace; the call then ends as a timeout and the VM
-         * survives. Only inside a JIT VM's outermost call (g_running). */
-        if (vm == g_running && (++vm->nalloc & 63) == 0 && mb_now_us() >= vm->deadline_us) vm->expired = 1;
-        if (vm->expired && !vm->in_handler) return NULL;
-    }
-    if (b) blk_unlink(b);
-    mb_lua_blk *nb = realloc(b, sizeof *nb + nsize);
-    if (!nb) {
-        if (b) blk_link(vm, b);
-        if (nsize <= old) return ptr; /* a failed shrink keeps the old block */
-        vm->mem_refused = true;       /* the system is out: still recoverable */
-        return NULL;
-    }
-    blk_link(vm, nb);
-    vm->mem_used = vm->mem_used - old + nsize;
-    g_mem_total = g_mem_total - old + nsize;
-    return nb + 1;
-}
-
-/* Free every block of the VM at once (its lua_State is abandoned). */
-static void blk_free_all(mb_lua_vm *vm)
-{
-    mb_lua_blk *b = vm->blocks.next;
-    while (b != &vm->blocks) {
-        mb_lua_blk *n = b->next;
-        free(b);
-        b = n;
-    }
-    vm->blocks.prev = vm->blocks.next = &vm->blocks;
-    g_mem_total -= vm->mem_used;
-    vm->mem_used = 0;
-}
-
-void mb_lua_vm_update_limit(mb_lua_vm *vm)
-{
-    bool strict = vm->depth > 0 && !vm->in_handler;
-    vm->mem_limit = vm->lim.mem_bytes + (strict ? 0 : MB_LUA_HOST_HEADROOM);
-}
-
-mb_lua_vm *mb_lua_vm_from_state(lua_State *L)
-{
-    void *ud = NULL;
-    if (!L || lua_getallocf(L, &ud) != vm_alloc) return NULL;
-    return ud;
-}
-
-size_t mb_lua_vm_mem_used(const mb_lua_vm *vm) { return vm->mem_used; }
-
-size_t mb_lua_mem_total(void) { return g_mem_total; }
 
 /* ---- time budget -------------------------------------------------------- */
 
@@ -208,7 +94,7 @@ static void vm_hook(lua_State *L, lua_Debug *ar)
  *  - one POSIX timer on the loop thread's CPU clock (CLOCK_THREAD_CPUTIME_ID,
  *    SIGEV_THREAD_ID) fires every MB_LUA_TICK_NS of CPU time the thread
  *    uses, armed once while a JIT VM exists (no system call per call);
- *  - its handler looks at the running call (g_running): past the deadline
+ *  - its handler looks at the running call (mb_lua_running): past the deadline
  *    it sets vm->expired, so the allocator refuses growth (a compiled loop
  *    that allocates raises "not enough memory", an ordinary error, and the
  *    VM survives); interpreted code is stopped by the hook as before;
@@ -291,15 +177,15 @@ static void on_cpu_tick(int sig, siginfo_t *si, void *uctx)
     MB_UNUSED(sig);
     MB_UNUSED(si);
     int saved = errno;
-    mb_lua_vm *vm = g_running;
+    mb_lua_vm *vm = mb_lua_running;
     if (vm && vm->jmp) {
         int64_t now = mb_now_us();
         if (now >= vm->deadline_us) {
             /* The grace gives the hook (interpreted code) and the
-             * allocator (allocating compiled loops, see vm_alloc) the
+             * allocator (allocating compiled loops, see mb_lua_alloc) the
              * chance to stop the call softly first. */
             if (now >= vm->deadline_us + MB_LUA_KILL_GRACE_US && pc_in_mcode(uctx)) {
-                g_running = NULL;
+                mb_lua_running = NULL;
                 siglongjmp(*vm->jmp, 1); /* to run_pcall; the signal stays blocked */
             }
             vm->expired = 1;
@@ -371,34 +257,30 @@ static void unblock_tick_signal(void) {}
 
 uint64_t mb_lua_vm_kills(void) { return g_kills; }
 
-bool mb_lua_vm_jit(const mb_lua_vm *vm) { return vm->jit; }
-
-bool mb_lua_vm_killed(const mb_lua_vm *vm) { return vm->killed; }
-
 /* lua_pcall at the boundary of an outermost call. For a JIT VM a hard stop
  * returns here through siglongjmp with *killed set. */
 static int run_pcall(mb_lua_vm *vm, int nargs, int nresults, int errfunc, bool outer, bool *killed)
 {
     if (!outer) return lua_pcall(vm->L, nargs, nresults, errfunc);
-    mb_lua_vm *volatile prev = g_running;
+    mb_lua_vm *volatile prev = mb_lua_running;
     if (!vm->jit) {
-        g_running = NULL; /* e.g. a JIT-less VM called from a JIT VM's host function */
+        mb_lua_running = NULL; /* e.g. a JIT-less VM called from a JIT VM's host function */
         int st = lua_pcall(vm->L, nargs, nresults, errfunc);
-        g_running = prev;
+        mb_lua_running = prev;
         return st;
     }
     sigjmp_buf jb;
     if (sigsetjmp(jb, 0) != 0) {
         vm->jmp = NULL;
-        g_running = prev;
+        mb_lua_running = prev;
         *killed = true;
         return LUA_ERRRUN;
     }
     vm->jmp = &jb;
     atomic_signal_fence(memory_order_seq_cst);
-    g_running = vm;
+    mb_lua_running = vm;
     int st = lua_pcall(vm->L, nargs, nresults, errfunc);
-    g_running = prev;
+    mb_lua_running = prev;
     atomic_signal_fence(memory_order_seq_cst);
     vm->jmp = NULL;
     return st;
@@ -414,7 +296,7 @@ static void kill_vm(mb_lua_vm *vm)
     g_kills++;
     vm->killed = true;
     vm->L = NULL;
-    blk_free_all(vm);
+    mb_lua_blk_free_all(vm);
     vm->depth = 0;
     vm->in_handler = false;
     vm->expired = 0;
@@ -423,7 +305,7 @@ static void kill_vm(mb_lua_vm *vm)
     vm->jit = false;
     vm->ref_traceback = vm->ref_module = vm->ref_stash = vm->ref_decode = LUA_NOREF;
     mb_lua_vm_update_limit(vm);
-    vm->L = lua_newstate(vm_alloc, vm);
+    vm->L = lua_newstate(mb_lua_alloc, vm);
     if (!vm->L) {
         mb_error("lua_panic", "msg=\"cannot create the stand-in state of a stopped VM\"");
         abort();
@@ -554,9 +436,9 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
 
     vm->depth = 1; /* set-up counts against the strict cap */
     mb_lua_vm_update_limit(vm);
-    vm->L = lua_newstate(vm_alloc, vm);
+    vm->L = lua_newstate(mb_lua_alloc, vm);
     if (!vm->L) {
-        set_err(err, errlen, "cannot create lua state (memory limit %zu bytes)", vm->lim.mem_bytes);
+        mb_set_err(err, errlen, "cannot create lua state (memory limit %zu bytes)", vm->lim.mem_bytes);
         mb_lua_vm_free(vm);
         return NULL;
     }
@@ -572,7 +454,7 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
     mb_lua_vm_update_limit(vm);
     if (st != 0) {
         const char *msg = lua_tostring(vm->L, -1);
-        set_err(err, errlen, "cannot set up lua state: %s", msg ? msg : "?");
+        mb_set_err(err, errlen, "cannot set up lua state: %s", msg ? msg : "?");
         mb_lua_vm_free(vm);
         return NULL;
     }
@@ -588,89 +470,20 @@ void mb_lua_vm_free(mb_lua_vm *vm)
         lua_close(vm->L);
         if (vm->mem_used != 0) mb_warn("lua_mem_leak", "bytes=%zu", vm->mem_used); /* allocator bug */
     }
-    blk_free_all(vm); /* nothing left unless the state could not be created */
+    mb_lua_blk_free_all(vm); /* nothing left unless the state could not be created */
     if (vm->jit) jit_release();
     mb_free(vm->lib_dir);
     mb_free(vm->name);
     mb_free(vm);
 }
 
-lua_State *mb_lua_vm_state(mb_lua_vm *vm) { return vm->L; }
-
-const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm) { return &vm->lim; }
-
-void mb_lua_vm_set_time_ms(mb_lua_vm *vm, unsigned time_ms)
-{
-    vm->lim.time_ms = time_ms ? time_ms : MB_LUA_DEFAULT_TIME_MS;
-}
-
-void mb_lua_vm_set_host(mb_lua_vm *vm, void *host) { vm->host = host; }
-
-void *mb_lua_vm_get_host(const mb_lua_vm *vm) { return vm->host; }
-
-void mb_lua_vm_set_context(mb_lua_vm *vm, int context) { vm->context = context; }
-
-int mb_lua_vm_context(const mb_lua_vm *vm) { return vm->context; }
-
-void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name)
-{
-    mb_free(vm->name);
-    vm->name = mb_strdup(name ? name : "lua");
-}
-
-const char *mb_lua_vm_name(const mb_lua_vm *vm) { return vm->name; }
-
 /* ---- loading ------------------------------------------------------------ */
-
-char *mb_lua_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "cannot read %s: not a regular file", path);
-        fclose(f);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        set_err(err, errlen, "cannot read %s: larger than %zu bytes", path, max);
-        fclose(f);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = mb_malloc(n + 1);
-    size_t got = fread(buf, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != n) {
-        set_err(err, errlen, "cannot read %s: short read", path);
-        mb_free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-int mb_lua_load_text(lua_State *L, const char *code, size_t len, const char *chunkname)
-{
-    /* Mode "t" already refuses binary chunks; the explicit check keeps the
-     * message plain. */
-    if (len > 0 && code[0] == LUA_SIGNATURE[0]) {
-        lua_pushfstring(L, "%s: binary (bytecode) chunks are not allowed", chunkname);
-        return LUA_ERRSYNTAX;
-    }
-    return luaL_loadbufferx(L, code, len, chunkname, "t");
-}
 
 static int load_status(mb_lua_vm *vm, int st, char *err, size_t errlen)
 {
     if (st == 0) return MB_LUA_OK;
     const char *msg = lua_tostring(vm->L, -1);
-    set_err(err, errlen, "%s", msg ? msg : "load failed");
+    mb_set_err(err, errlen, "%s", msg ? msg : "load failed");
     lua_pop(vm->L, 1);
     return st == LUA_ERRMEM ? MB_LUA_ERR_MEMORY : MB_LUA_ERR_RUNTIME;
 }
@@ -679,11 +492,11 @@ static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *
                        size_t errlen)
 {
     if (!lua_checkstack(vm->L, 2)) {
-        set_err(err, errlen, "lua stack overflow");
+        mb_set_err(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
     if (vm->killed) {
-        set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
+        mb_set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
         return MB_LUA_ERR_TIMEOUT;
     }
     if (vm->depth == 0) pressure_gc(vm);
@@ -738,24 +551,24 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     lua_State *L = vm->L;
     int base = lua_gettop(L) - nargs - 1; /* slot below the function */
     if (base < 0) {
-        set_err(err, errlen, "mb_lua_vm_pcall: no function on the stack");
+        mb_set_err(err, errlen, "mb_lua_vm_pcall: no function on the stack");
         return MB_LUA_ERR_RUNTIME;
     }
     if (vm->killed) {
         lua_settop(L, base);
-        set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
+        mb_set_err(err, errlen, "the script was stopped in compiled code; this VM is discarded");
         return MB_LUA_ERR_TIMEOUT;
     }
     if (!lua_checkstack(L, 1)) {
         lua_settop(L, base);
-        set_err(err, errlen, "lua stack overflow");
+        mb_set_err(err, errlen, "lua stack overflow");
         return MB_LUA_ERR_RUNTIME;
     }
     /* C stack guard (cstack.c): a host function calling back into Lua
      * nests on the C stack like coroutine.resume does. */
     if (vm->depth > 0 && mb_lua_cstack_exceeded(vm->cstack_base)) {
         lua_settop(L, base);
-        set_err(err, errlen, "C stack overflow: too many nested calls into Lua");
+        mb_set_err(err, errlen, "C stack overflow: too many nested calls into Lua");
         return MB_LUA_ERR_RUNTIME;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_traceback);
@@ -780,10 +593,10 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     int st = run_pcall(vm, nargs, nresults, base + 1, outer, &killed);
     if (killed) {
         kill_vm(vm);
-        set_err(err, errlen,
-                "%s%sscript timed out (limit %u ms)\n(stopped inside compiled code, near the start of "
-                "its last trace; the VM was discarded)",
-                vm->trace_where, vm->trace_where[0] ? ": " : "", vm->lim.time_ms);
+        mb_set_err(err, errlen,
+                   "%s%sscript timed out (limit %u ms)\n(stopped inside compiled code, near the start of "
+                   "its last trace; the VM was discarded)",
+                   vm->trace_where, vm->trace_where[0] ? ": " : "", vm->lim.time_ms);
         int64_t ms = (mb_now_us() - t0) / 1000;
         char q[256];
         mb_warn("lua_slow_call", "ms=%lld script=%s status=timeout", (long long)ms,
@@ -818,11 +631,12 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
             if (!where[0] && tb) first_lua_line(tb, where, sizeof where);
             if (!where[0] && vm->trace_where[0]) /* a refused allocation in a trace */
                 snprintf(where, sizeof where, "%.150s: ", vm->trace_where);
-            set_err(err, errlen, "%sscript timed out (limit %u ms)%s", where, vm->lim.time_ms, tb ? tb : "");
+            mb_set_err(err, errlen, "%sscript timed out (limit %u ms)%s", where, vm->lim.time_ms,
+                       tb ? tb : "");
         } else if (rc == MB_LUA_ERR_MEMORY && st == LUA_ERRMEM)
-            set_err(err, errlen, "not enough memory (limit %zu bytes)", vm->lim.mem_bytes);
-        else if (msg) set_err(err, errlen, "%s", msg);
-        else set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where, vm->lim.time_ms);
+            mb_set_err(err, errlen, "not enough memory (limit %zu bytes)", vm->lim.mem_bytes);
+        else if (msg) mb_set_err(err, errlen, "%s", msg);
+        else mb_set_err(err, errlen, "%sscript timed out (limit %u ms)", vm->timeout_where, vm->lim.time_ms);
         lua_settop(L, base);
     }
 

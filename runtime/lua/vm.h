@@ -80,41 +80,15 @@
 #ifndef MB_LUA_VM_H
 #define MB_LUA_VM_H
 
+#include "state.h" /* the types, status codes and the VM's accessors */
+#include "udata.h" /* host userdata types */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <lua.h>
 #include <lauxlib.h>
-
-/* Status of a call into Lua. MB_LUA_OK == MB_OK and every error is < 0, so
- * `if (rc != MB_OK)` reads the same as elsewhere in Moonbase. */
-typedef enum mb_lua_status {
-    MB_LUA_OK = 0,
-    MB_LUA_ERR_RUNTIME = -1, /* error raised by the script (or a syntax error) */
-    MB_LUA_ERR_TIMEOUT = -2, /* the call ran past limits.time_ms */
-    MB_LUA_ERR_MEMORY = -3,  /* the VM hit limits.mem_bytes */
-} mb_lua_status;
-
-#define MB_LUA_DEFAULT_MEM_BYTES ((size_t)64 << 20)
-#define MB_LUA_DEFAULT_TIME_MS 1000u /* mb_lua_vm's own default; hosts pass their budgets */
-#define MB_LUA_DEFAULT_WARN_MS 50u
-#define MB_LUA_HOST_HEADROOM ((size_t)1 << 20)
-#define MB_LUA_HOOK_INSTRUCTIONS 1000
-
-/* Budgets of one VM. A zero field takes its default. */
-typedef struct mb_lua_limits {
-    size_t mem_bytes; /* memory cap of the lua_State (default 64 MiB) */
-    unsigned time_ms; /* hard limit of one outermost call (default 1000) */
-    unsigned warn_ms; /* log event=lua_slow_call past this (default 50) */
-    bool jit;         /* turn LuaJIT's compiler on (see "Compiled code" above);
-                         stays off where the containment is not available */
-} mb_lua_limits;
-
-typedef struct mb_lua_vm mb_lua_vm;
-
-/* "ok", "runtime", "timeout", "memory" (or "unknown"). */
-const char *mb_lua_status_name(int status);
 
 /* Create a sandboxed VM. lim may be NULL (all defaults). lib_dir is the only
  * directory require() reads from (copied; NULL = require of files always
@@ -126,60 +100,9 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
  * function that Lua is running on this VM (close after the call returns). */
 void mb_lua_vm_free(mb_lua_vm *vm);
 
-/* The state, for pushing arguments and reading results with the lua_* API.
- * Read values the script returns with raw accessors (lua_rawget, lua_next):
- * lua_getfield may run script metamethods outside any budget. */
-lua_State *mb_lua_vm_state(mb_lua_vm *vm);
-
-/* The VM owning L (any coroutine of it), or NULL when L was not created by
- * mb_lua_vm_new. */
-mb_lua_vm *mb_lua_vm_from_state(lua_State *L);
-
-/* Effective limits (defaults filled in). */
-const mb_lua_limits *mb_lua_vm_limits(const mb_lua_vm *vm);
-
-/* Change the hard time limit of the following outermost calls (0 = the
- * default). The match host runs init/reload under a larger budget than
- * the per-tick callbacks (see docs/LUA_API.md, "Budgets"). Has no effect
- * on a call already running. */
-void mb_lua_vm_set_time_ms(mb_lua_vm *vm, unsigned time_ms);
-
-/* Bytes currently allocated by this VM's lua_State. */
-size_t mb_lua_vm_mem_used(const mb_lua_vm *vm);
-
-/* Bytes allocated by all live VMs of the process (0 when none is alive). */
-size_t mb_lua_mem_total(void);
-
-/* True when the VM runs with the JIT compiler on. */
-bool mb_lua_vm_jit(const mb_lua_vm *vm);
-
-/* True once a call was stopped inside compiled code (see "Compiled code"):
- * the script's state is gone and every later call or load fails with
- * MB_LUA_ERR_TIMEOUT. mb_lua_vm_state still returns a valid (empty)
- * lua_State, so the host's pending pushes, pops and unrefs are harmless;
- * the host discards the VM (mb_lua_vm_free) and makes a new one if needed. */
-bool mb_lua_vm_killed(const mb_lua_vm *vm);
-
 /* VMs stopped inside compiled code since start-up (each leaks its LuaJIT
  * machine-code areas, see "Compiled code"). */
 uint64_t mb_lua_vm_kills(void);
-
-/* Host slot: an opaque pointer the host attaches (e.g. its match). Borrowed:
- * the VM never frees it. Default NULL. */
-void mb_lua_vm_set_host(mb_lua_vm *vm, void *host);
-void *mb_lua_vm_get_host(const mb_lua_vm *vm);
-
-/* Call context: a small integer the host stores around each call it makes
- * (which callback of a script runs) and reads back in its host functions to
- * refuse a call from the wrong callback (modules/match: match_ctx). The VM
- * never interprets it. 0 on a new VM. A field store: cheap on every call. */
-void mb_lua_vm_set_context(mb_lua_vm *vm, int context);
-int mb_lua_vm_context(const mb_lua_vm *vm);
-
-/* A label used in this VM's log lines (script=...), e.g. "arena@3 match=12".
- * Copied. Default "lua". */
-void mb_lua_vm_set_name(mb_lua_vm *vm, const char *name);
-const char *mb_lua_vm_name(const mb_lua_vm *vm);
 
 /* Compile a script file (text only; a bytecode file is refused) and push the
  * resulting function. chunkname NULL means "@<path>", which makes error
@@ -213,26 +136,5 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
  * Returns MB_LUA_OK, or MB_LUA_ERR_RUNTIME when name is not an identifier or
  * names a built-in (now, mono_ms, uuid, json, null, log). */
 int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
-
-/*
- * Host userdata (udata.c). A host object exposed to scripts is a full
- * userdata whose metatable lives in the registry under tname, with
- * __index = methods and __metatable = "protected": getmetatable(u) returns
- * the string "protected", setmetatable cannot change it, and scripts cannot
- * create or forge such values.
- */
-
-/* Define a type (idempotent). methods end with {NULL, NULL}; gc may be NULL
- * (it runs when the value is collected or the VM is closed, and must not
- * raise). Raises a Lua error on out of memory: call at set-up (the
- * headroom covers it) or inside a protected call. */
-void mb_lua_udata_define(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc);
-/* Push a new zeroed userdata of `size` bytes of type tname; returns its
- * memory (owned by Lua: valid while the value is reachable). */
-void *mb_lua_udata_new(lua_State *L, const char *tname, size_t size);
-/* The userdata at idx if it has type tname, else raise "bad argument". */
-void *mb_lua_udata_check(lua_State *L, int idx, const char *tname);
-/* The userdata at idx if it has type tname, else NULL. */
-void *mb_lua_udata_test(lua_State *L, int idx, const char *tname);
 
 #endif

@@ -1,11 +1,11 @@
 /*
- * vm_internal.h - what vm.c, sandbox.c, module.c and convert.c share about
- * a VM. Not part of the public API.
+ * state_internal.h - a VM's state, shared by every file of runtime/lua (the
+ * bottom layer: state.c). Not part of the public API.
  */
-#ifndef MB_LUA_VM_INTERNAL_H
-#define MB_LUA_VM_INTERNAL_H
+#ifndef MB_LUA_STATE_INTERNAL_H
+#define MB_LUA_STATE_INTERNAL_H
 
-#include "vm.h"
+#include "state.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -53,34 +53,17 @@ struct mb_lua_vm {
     int ref_decode;    /* registry ref of mb_lua_decode_cb (made once: no closure per decode) */
 };
 
-/* decode.c: the protected body of mb_lua_push_json_text (light userdata
- * argument: its parse state). */
-int mb_lua_decode_cb(lua_State *L);
-
 /* Set the allocator cap for the current phase (strict during calls). */
 void mb_lua_vm_update_limit(mb_lua_vm *vm);
 
-/* sandbox.c: open the allowed libraries and install the base replacements
- * and require. Runs inside lua_cpcall during mb_lua_vm_new. */
-void mb_lua_sandbox_open(lua_State *L, mb_lua_vm *vm);
+/* The counting allocator of every VM's lua_State (ud: the mb_lua_vm). */
+void *mb_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
-/* module.c: build the moonbase and cjson module tables and store them in
- * the registry (vm->ref_module and the private require cache). */
-void mb_lua_module_open(lua_State *L, mb_lua_vm *vm);
-/* Push the script-visible (read-only) module named "moonbase" or "cjson";
- * returns 0 when name is not built in. */
-int mb_lua_module_push_builtin(lua_State *L, const char *name);
-/* Log `level` with the script's arguments from index first on (print, log). */
-void mb_lua_module_log(lua_State *L, int level, int first);
+/* Free every block of the VM at once (its lua_State is abandoned). */
+void mb_lua_blk_free_all(mb_lua_vm *vm);
 
-/* Compile text in `code` with mode "t", refusing bytecode. Returns the
- * lua_load status and pushes the function or an error message. */
-int mb_lua_load_text(lua_State *L, const char *code, size_t len, const char *chunkname);
-
-/* Read a whole regular file (at most max bytes) into a malloc'd buffer.
- * Returns NULL with errno-style message in err. */
-char *mb_lua_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
-
-#define MB_LUA_MAX_SOURCE_BYTES ((size_t)8 << 20)
+/* The JIT VM of the running outermost call (set by vm.c around it, read by
+ * the allocator and the CPU-time signal handler), or NULL. */
+extern mb_lua_vm *volatile mb_lua_running;
 
 #endif

@@ -1,0 +1,19 @@
+/*
+ * module_internal.h - what vm.c and sandbox.c need of module.c. Not part of
+ * the public API.
+ */
+#ifndef MB_LUA_MODULE_INTERNAL_H
+#define MB_LUA_MODULE_INTERNAL_H
+
+#include "state.h"
+
+/* module.c: build the moonbase and cjson module tables and store them in
+ * the registry (vm->ref_module and the private require cache). */
+void mb_lua_module_open(lua_State *L, mb_lua_vm *vm);
+/* Push the script-visible (read-only) module named "moonbase" or "cjson";
+ * returns 0 when name is not built in. */
+int mb_lua_module_push_builtin(lua_State *L, const char *name);
+/* Log `level` with the script's arguments from index first on (print, log). */
+void mb_lua_module_log(lua_State *L, int level, int first);
+
+#endif
