@@ -57,14 +57,15 @@
 #define MM_POOL_H
 
 #include "mb.h"
+#include "teams.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_SAME_MAX 8          /* at most this many `same` properties */
-#define MM_SIZE_LIMIT 256      /* largest allowed size_max */
-#define MM_NEVER ((int64_t)-1) /* fill_after_ms / timeout_ms: disabled */
+#define MM_SAME_MAX 8                      /* at most this many `same` properties */
+#define MM_SIZE_LIMIT MM_TEAMS_MAX_PLAYERS /* largest allowed size_max (teams.h) */
+#define MM_NEVER ((int64_t)-1)             /* fill_after_ms / timeout_ms: disabled */
 
 /* Matchmaking configuration of one mode (M.matchmaker in the mode script). */
 typedef struct mm_config {

@@ -1,19 +1,19 @@
 /* teams.c - skill-balanced team assignment (see teams.h). */
 #include "teams.h"
-#include "pool.h"
 
 #include <math.h>
+#include <stdbool.h>
 
 void mm_teams_balance(const double *skill, size_t n, int teams, int *team_out)
 {
     if (n == 0) return;
     if (teams < 1) teams = 1;
     if ((size_t)teams > n) teams = (int)n;
-    if (n > MM_SIZE_LIMIT) n = MM_SIZE_LIMIT; /* callers never exceed it */
+    if (n > MM_TEAMS_MAX_PLAYERS) n = MM_TEAMS_MAX_PLAYERS; /* callers never exceed it */
 
-    size_t order[MM_SIZE_LIMIT];
-    double sum[MM_SIZE_LIMIT];
-    size_t room[MM_SIZE_LIMIT];
+    size_t order[MM_TEAMS_MAX_PLAYERS];
+    double sum[MM_TEAMS_MAX_PLAYERS];
+    size_t room[MM_TEAMS_MAX_PLAYERS];
 
     /* Strongest first; stable insertion sort keeps ties in input order. */
     for (size_t i = 0; i < n; i++) {

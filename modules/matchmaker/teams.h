@@ -6,9 +6,12 @@
 
 #include <stddef.h>
 
+/* The largest group mm_teams_balance takes (pool.h's MM_SIZE_LIMIT is this). */
+#define MM_TEAMS_MAX_PLAYERS 256
+
 /*
  * Assign each of the n players (skills borrowed) to one of `teams` teams
- * (1 <= teams <= n, n <= MM_SIZE_LIMIT): team_out[i] in 0 .. teams-1.
+ * (1 <= teams <= n, n <= MM_TEAMS_MAX_PLAYERS): team_out[i] in 0 .. teams-1.
  * Team sizes are equal when teams divides n, else differ by at most one.
  * Heuristic: strongest first to the weakest team that still has room, then
  * pairwise swaps between teams while a swap narrows their sum difference.
