@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Upward calls (core.c sets them; no-ops until then, e.g. in unit tests). */
 static void no_wake(struct lws *wsi) {}
@@ -369,8 +370,13 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (s->wsi) {
             mb_info("session_close_forced", "session=%llu note=\"peer did not read the close\"",
                     (unsigned long long)s->id);
-            /* Not inside any callback of this wsi: closing synchronously is
-             * allowed; CLOSED marks the session dead, freed before sleep. */
+            /* The peer reads nothing, so what lws still holds for it cannot
+             * leave: shut the socket first, or lws keeps it 5 s more trying to
+             * flush (PENDING_TIMEOUT_CLOSE_SEND) before it closes. Then, not
+             * inside any callback of this wsi, close synchronously; CLOSED
+             * marks the session dead, freed before sleep. */
+            int fd = (int)lws_get_socket_fd(s->wsi);
+            if (fd >= 0) shutdown(fd, SHUT_RDWR);
             lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
         }
         return;
