@@ -165,14 +165,16 @@ static const mb_msg_def messages[] = {
 
 static const mb_route routes[] = {
     {"GET", "/v1/presence", presence_route_get, MB_AUTH_BEARER, false},
-    {"POST", "/v1/friends", friends_route_add, MB_AUTH_BEARER, false},
+    {"POST", "/v1/friends", friends_route_add, MB_AUTH_BEARER, false, friends_add_fields, 0},
     {"GET", "/v1/friends", friends_route_list, MB_AUTH_BEARER, false},
     {"DELETE", "/v1/friends/{player_id}", friends_route_remove, MB_AUTH_BEARER, false},
     {"POST", "/v1/friends/{player_id}/block", friends_route_block, MB_AUTH_BEARER, false},
     {"GET", "/v1/notifications", notifications_route_list, MB_AUTH_BEARER, false},
-    {"POST", "/v1/notifications/read", notifications_route_read, MB_AUTH_BEARER, false},
+    {"POST", "/v1/notifications/read", notifications_route_read, MB_AUTH_BEARER, false,
+     notifications_read_fields, 0},
     {"DELETE", "/v1/notifications/{id}", notifications_route_delete, MB_AUTH_BEARER, false},
-    {"POST", "/v1/admin/notifications", notifications_route_admin, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/notifications", notifications_route_admin, MB_AUTH_ADMIN, false,
+     notifications_admin_fields, 0},
 };
 
 static mb_status social_init(void)

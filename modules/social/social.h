@@ -90,6 +90,8 @@ void presence_tell(const char *to, const char *about, bool hide);
 /* --------------------------------------------------------- friends.c */
 
 void friends_route_add(mb_http_req *r);
+/* POST /v1/friends's declared body (player_id or username) */
+extern const mb_field friends_add_fields[];
 void friends_route_remove(mb_http_req *r);
 void friends_route_block(mb_http_req *r);
 void friends_route_list(mb_http_req *r);
@@ -105,6 +107,10 @@ void notifications_deliver(const char *player_id, const char *id, const char *ty
                            const char *content_json);
 void notifications_route_list(mb_http_req *r);
 void notifications_route_read(mb_http_req *r);
+/* POST /v1/notifications/read's declared body (ids or all) */
+extern const mb_field notifications_read_fields[];
+/* POST /v1/admin/notifications's declared body */
+extern const mb_field notifications_admin_fields[];
 void notifications_route_delete(mb_http_req *r);
 void notifications_route_admin(mb_http_req *r);
 /* moonbase.notify(player_id, type, subject, content?) -> true | nil, err */
