@@ -216,9 +216,11 @@ static void describe_add_routes(json_t *arr, const char *module, size_t from)
         if (r->body)
             body = json_pack("{s:b,s:b,s:o}", "required", (r->body_rules & MB_BODY_REQUIRED) != 0, "closed",
                              (r->body_rules & MB_BODY_CLOSED) != 0, "fields", describe_fields(r->body));
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b,s:o}", "method", r->method, "path",
+        json_t *query = r->query ? describe_fields(r->query) : json_null();
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b,s:o,s:o}", "method", r->method, "path",
                                              r->pattern, "module", module, "auth", auths[r->auth],
-                                             "auth_rate_limited", r->auth_rate_limited, "body", body));
+                                             "auth_rate_limited", r->auth_rate_limited, "body", body, "query",
+                                             query));
     }
 }
 

@@ -393,6 +393,8 @@ static bool bearer(mb_http_req *r, const char **tok)
 
 static void dispatch(mb_http_req *r);
 
+static const char *req_query(const void *r, const char *name) { return mb_http_query(r, name); }
+
 void mb_http_dispatch(mb_http_req *r)
 {
     if (r->dispatched) return; /* e.g. a refused chunked body completing later */
@@ -476,7 +478,8 @@ static void dispatch(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
     }
-    if (mb_http_validate_body(found->r, r->body, why, sizeof why) < 0) {
+    if (mb_http_validate_body(found->r, r->body, why, sizeof why) < 0 ||
+        mb_http_validate_query(found->r, req_query, r, why, sizeof why) < 0) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
     }
@@ -521,6 +524,35 @@ int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t
     if ((route->body_rules & MB_BODY_CLOSED) && mb_validate_closed(route->body, body, err, errlen) < 0)
         return -1;
     return mb_validate(route->body, body, err, errlen);
+}
+
+int mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
+                           const void *ctx, char *err, size_t errlen)
+{
+    for (const mb_field *f = route->query; f && f->name; f++) {
+        const char *v = get(ctx, f->name);
+        if (!v || !*v) {
+            if (f->required) {
+                snprintf(err, errlen, "query parameter '%s' is required", f->name);
+                return -1;
+            }
+            continue;
+        }
+        size_t len = strlen(v);
+        if (f->max > 0 && (double)len > f->max) {
+            snprintf(err, errlen, "query parameter '%s' must be at most %g characters", f->name, f->max);
+            return -1;
+        }
+        if (!f->check) continue;
+        json_t *js = json_stringn_nocheck(v, len); /* the check judges the text, UTF-8 or not */
+        const char *why = js ? f->check(js) : "out of memory";
+        json_decref(js);
+        if (why) {
+            snprintf(err, errlen, "%s", why);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 size_t mb_http_route_count(void) { return n_routes; }

@@ -36,6 +36,11 @@ typedef struct mb_route {
      * mb_http_body itself, e.g. an open-ended script payload). */
     const mb_field *body;
     unsigned body_rules; /* MB_BODY_* */
+    /* Declared query parameters, terminated by {NULL}: each is an
+     * MB_F_STRING (the URL-decoded text); an empty value counts as absent;
+     * max bounds its length in bytes; check gets it as a JSON string.
+     * Validated before the handler, after the body. NULL: none declared. */
+    const mb_field *query;
 } mb_route;
 
 /* Parse a request body as http.c does (duplicate keys refused, an object,
@@ -48,6 +53,11 @@ int mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **bod
  * had none) before its handler: 0, or -1 with the client-facing reason in
  * err. Exposed for the REST body fuzzer. */
 int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen);
+
+/* The checks http.c runs on a request's declared query parameters; get
+ * returns a parameter's value or NULL (mb_http_query for a request). */
+int mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
+                           const void *ctx, char *err, size_t errlen);
 
 /* The registered routes in registration order, for `moonbase describe`. */
 size_t mb_http_route_count(void);

@@ -266,28 +266,41 @@ static char *like_escape(const char *q)
     return o;
 }
 
+static const char *field_limit(const json_t *v)
+{
+    char *end;
+    long l = strtol(json_string_value(v), &end, 10);
+    return *end || l < 1 || l > 100 ? "limit must be 1..100" : NULL;
+}
+static const char *field_banned(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strcmp(s, "true") && strcmp(s, "false") ? "banned must be true or false" : NULL;
+}
+static const char *field_q(const json_t *v)
+{
+    return strlen(json_string_value(v)) > 254 ? "q must be at most 254 characters, after at most 64" : NULL;
+}
+static const char *field_after(const json_t *v)
+{
+    return strlen(json_string_value(v)) > 64 ? "q must be at most 254 characters, after at most 64" : NULL;
+}
+
+static const mb_field search_query[] = {
+    {"q", MB_F_STRING, false, 0, 0, field_q, "at most 254 bytes"},
+    {"limit", MB_F_STRING, false, 0, 0, field_limit, "integer 1..100"},
+    {"after", MB_F_STRING, false, 0, 0, field_after, "username (at most 64 bytes)"},
+    {"banned", MB_F_STRING, false, 0, 0, field_banned, "true|false"},
+    {NULL},
+};
+
+/* q=, limit=, after=, banned=: search_query (an empty value counts as absent) */
 static void route_admin_search(mb_http_req *r)
 {
     const char *q = mb_http_query(r, "q"), *lim = mb_http_query(r, "limit");
     const char *after = mb_http_query(r, "after"), *banned = mb_http_query(r, "banned");
-    int limit = 50;
-    if (lim) {
-        char *end;
-        long l = strtol(lim, &end, 10);
-        if (!*lim || *end || l < 1 || l > 100) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "limit must be 1..100");
-            return;
-        }
-        limit = (int)l;
-    }
-    if (banned && strcmp(banned, "true") && strcmp(banned, "false")) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "banned must be true or false");
-        return;
-    }
-    if ((q && strlen(q) > 254) || (after && strlen(after) > 64)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "q must be at most 254 characters, after at most 64");
-        return;
-    }
+    int limit = lim && *lim ? (int)strtol(lim, NULL, 10) : 50;
+    if (banned && !*banned) banned = NULL;
     if (q && !*q) q = NULL;
     char *esc = q ? like_escape(q) : NULL;
     char lims[16];
@@ -422,7 +435,7 @@ static const mb_field admin_patch_fields[] = {
 };
 
 static const mb_route admin_routes[] = {
-    {"GET", "/v1/admin/accounts", route_admin_search, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/accounts", route_admin_search, MB_AUTH_ADMIN, false, NULL, 0, search_query},
     {"GET", "/v1/admin/accounts/{id}", route_admin_get, MB_AUTH_ADMIN, false},
     {"PATCH", "/v1/admin/accounts/{id}", route_admin_patch, MB_AUTH_ADMIN, false, admin_patch_fields,
      MB_BODY_CLOSED},

@@ -233,14 +233,23 @@ static void list_done(void *ud, const mb_db_result *res)
     mb_http_respond(r, 200, json_pack("{s:o}", "friends", arr));
 }
 
+static const char *field_state(const json_t *v)
+{
+    return social_rel_parse(json_string_value(v)) == REL_NONE
+               ? "state must be friend, invite_sent, invite_received or blocked"
+               : NULL;
+}
+
+const mb_field friends_list_query[] = {
+    {"state", MB_F_STRING, false, 0, 0, field_state, "friend|invite_sent|invite_received|blocked"},
+    {NULL},
+};
+
+/* state=: friends_list_query */
 void friends_route_list(mb_http_req *r)
 {
     const char *state = mb_http_query(r, "state");
     if (state && !*state) state = NULL;
-    if (state && social_rel_parse(state) == REL_NONE) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "state must be friend, invite_sent, invite_received or blocked");
-        return;
-    }
     const char *p[] = {mb_http_player(r), state};
     mb_db_query(
         "SELECT f.other_id::text, a.username, f.state, " SOCIAL_TS(

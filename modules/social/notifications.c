@@ -397,25 +397,37 @@ static void list_done(void *ud, const mb_db_result *res)
     free(c);
 }
 
+static const char *field_unread(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strcmp(s, "true") && strcmp(s, "1") && strcmp(s, "false") && strcmp(s, "0")
+               ? "unread must be true or false"
+               : NULL;
+}
+static const char *field_cursor(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strlen(s) > 18 || strspn(s, "0123456789") != strlen(s)
+               ? "cursor must be a next_cursor value from a previous page"
+               : NULL;
+}
+
+const mb_field notifications_list_query[] = {
+    {"limit", MB_F_STRING, false, 0, 0, social_field_limit, "integer >= 1 (at most 100 are returned)"},
+    {"unread", MB_F_STRING, false, 0, 0, field_unread, "true|false|1|0"},
+    {"cursor", MB_F_STRING, false, 0, 0, field_cursor, "next_cursor"},
+    {NULL},
+};
+
+/* limit=, unread=, cursor=: notifications_list_query */
 void notifications_route_list(mb_http_req *r)
 {
     long long limit;
     if (!social_query_int(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit)) return;
     const char *unread = mb_http_query(r, "unread");
-    bool only_unread = false;
-    if (unread && *unread) {
-        if (!strcmp(unread, "true") || !strcmp(unread, "1")) only_unread = true;
-        else if (strcmp(unread, "false") && strcmp(unread, "0")) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "unread must be true or false");
-            return;
-        }
-    }
+    bool only_unread = unread && (!strcmp(unread, "true") || !strcmp(unread, "1"));
     const char *cursor = mb_http_query(r, "cursor");
     if (cursor && !*cursor) cursor = NULL;
-    if (cursor && (strlen(cursor) > 18 || strspn(cursor, "0123456789") != strlen(cursor))) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "cursor must be a next_cursor value from a previous page");
-        return;
-    }
     list_ctx *c = mb_calloc(1, sizeof *c);
     c->req = r;
     c->limit = limit;

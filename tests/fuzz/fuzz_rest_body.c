@@ -4,7 +4,9 @@
  * object check, mb_json_depth against the default --max-json-depth) and then
  * mb_http_validate_body for every route of the binary that declares a body
  * (the route tables of the modules runtime/main.c assembles, registered as
- * core.c does; see fuzz_modules.h). Nothing here repeats a handler's code.
+ * core.c does; see fuzz_modules.h), and mb_http_validate_query for every
+ * route that declares query parameters (the body's string members taken as
+ * their values). Nothing here repeats a handler's code.
  *
  * Invariants: every refusal has a reason; whatever the validator accepts
  * really has the declared shape (required fields present, each present field
@@ -160,6 +162,14 @@ static void check_accepted(const mb_route *rt, json_t *body)
     }
 }
 
+/* Query parameters from the body's string members (NUL-free), for mb_http_validate_query. */
+static const char *body_as_query(const void *ctx, const char *name)
+{
+    json_t *v = json_object_get((const json_t *)ctx, name);
+    if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v))) return NULL;
+    return json_string_value(v);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -189,6 +199,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t declared = 0;
     for (size_t i = 0; i < mb_http_route_count(); i++) {
         const mb_route *rt = mb_http_route_at(i);
+        if (rt->query && body) {
+            err[0] = '\0';
+            if (mb_http_validate_query(rt, body_as_query, body, err, sizeof err) < 0)
+                http_error(MB_E_BAD_REQUEST, err);
+        }
         if (!rt->body && !rt->body_rules) continue;
         declared++;
         err[0] = '\0';

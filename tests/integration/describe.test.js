@@ -6,7 +6,8 @@
 // - every route it lists exists (no "no such route" / "method not allowed"), and its auth is the
 //   one listed;
 // - every declared REST body field is validated by the runtime before the handler (a wrong type
-//   is 400 naming the field; a closed body refuses an undeclared member);
+//   is 400 naming the field; a closed body refuses an undeclared member), and so is every
+//   declared query parameter;
 // - its error codes are docs/PROTOCOL.md's table and sdk/js/index.d.ts's ServerErrorCode, both ways;
 // - every socket type and REST route the SDK uses (sdk/js/src) is in the dump.
 const { describe, it, before, after } = require('node:test');
@@ -105,6 +106,24 @@ describe('moonbase describe', () => {
       }
     }
     assert.ok(n >= 20, `checks: ${n}`);
+  });
+
+  it('declared query parameters are validated by the runtime: a bad value is 400 naming the parameter', async () => {
+    const headers = { none: undefined, bearer: { authorization: `Bearer ${player.token}` }, admin: { authorization: `Bearer ${server.adminToken}` } };
+    // fails every declared query check (too long for the length rules, a tab for the formats)
+    const bad = encodeURIComponent(`${'x'.repeat(300)}\t`);
+    let n = 0;
+    for (const r of registryRoutes().filter((x) => x.query)) {
+      for (const f of r.query) {
+        const res = await server.http(r.method, `${concrete(r.path)}?${f.name}=${bad}`, undefined, headers[r.auth]);
+        const what = `${r.method} ${r.path}?${f.name}: ${res.status} ${res.text.slice(0, 200)}`;
+        assert.equal(res.status, 400, what);
+        assert.equal(res.json.error.code, 'bad_request', what);
+        assert.ok(res.json.error.message.includes(f.name), what);
+        n++;
+      }
+    }
+    assert.ok(n >= 10, `checks: ${n}`);
   });
 
   it("error codes are docs/PROTOCOL.md's table and the SDK's ServerErrorCode, both ways", () => {

@@ -26,9 +26,9 @@ function messageTypes() {
   return new Map(describeRegistry().messages.map((m) => [m.type, { fields: m.fields.map(field), beforeAuth: m.before_auth, module: m.module }]));
 }
 
-/** [{method, path, auth: 'none'|'bearer'|'admin', module, body: null | {required, closed, fields}}] */
+/** [{method, path, auth: 'none'|'bearer'|'admin', module, body: null | {required, closed, fields}, query: null | fields}] */
 function routes() {
-  return describeRegistry().routes.map((r) => ({ ...r, body: r.body && { ...r.body, fields: r.body.fields.map(field) } }));
+  return describeRegistry().routes.map((r) => ({ ...r, body: r.body && { ...r.body, fields: r.body.fields.map(field) }, query: r.query && r.query.map(field) }));
 }
 
 module.exports = { describeRegistry, messageTypes, routes, TYPE_NAMES };
