@@ -158,13 +158,15 @@ static int load_file(mb_config *cfg, const char *path, char *err, size_t errlen)
 
 void mb_config_usage(const char *prog)
 {
-    printf("Usage: %s [serve|migrate|simulate] [options]\n\n"
-           "Commands:\n"
-           "  serve      run the server (default)\n"
-           "  migrate    apply migrations and exit\n"
-           "  simulate   run a match offline: simulate <mode> --players N --ticks T [--inputs FILE]\n\n"
-           "Options (flag > MOONBASE_* environment > --config FILE (JSON) > default):\n",
-           prog);
+    printf(
+        "Usage: %s [serve|migrate|simulate|describe] [options]\n\n"
+        "Commands:\n"
+        "  serve      run the server (default)\n"
+        "  migrate    apply migrations and exit\n"
+        "  simulate   run a match offline: simulate <mode> --players N --ticks T [--inputs FILE]\n"
+        "  describe   print the message types, REST routes (with their body fields) and error codes as JSON\n\n"
+        "Options (flag > MOONBASE_* environment > --config FILE (JSON) > default):\n",
+        prog);
     char env[64];
     for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
         env_name(opts[i].name, env, sizeof env);

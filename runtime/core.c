@@ -174,3 +174,82 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     if (rc == 0) mb_info("shutdown_done", "exit=0");
     return rc;
 }
+
+/* ---------------------------------------------------------- describe */
+
+static json_t *describe_number(double d)
+{
+    return d == (double)(json_int_t)d ? json_integer((json_int_t)d) : json_real(d);
+}
+
+static json_t *describe_fields(const mb_field *fields)
+{
+    json_t *arr = json_array();
+    for (const mb_field *f = fields; f && f->name; f++) {
+        json_t *o = json_pack("{s:s,s:s,s:b}", "name", f->name, "type", mb_field_type_name(f->type),
+                              "required", f->required);
+        if (f->min != 0) json_object_set_new(o, "min", describe_number(f->min));
+        if (f->max != 0) json_object_set_new(o, "max", describe_number(f->max));
+        if (f->format) json_object_set_new(o, "format", json_string(f->format));
+        else if (f->check) json_object_set_new(o, "format", json_string("checked"));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static void describe_add_messages(json_t *arr, const char *module, size_t from)
+{
+    for (size_t i = from; i < mb_protocol_count(); i++) {
+        const mb_msg_def *d = mb_protocol_at(i);
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:s,s:b,s:o}", "type", d->type, "module", module, "before_auth",
+                                        d->before_auth, "fields", describe_fields(d->fields)));
+    }
+}
+
+static void describe_add_routes(json_t *arr, const char *module, size_t from)
+{
+    static const char *const auths[] = {"none", "bearer", "admin"};
+    for (size_t i = from; i < mb_http_route_count(); i++) {
+        const mb_route *r = mb_http_route_at(i);
+        json_t *body = json_null();
+        if (r->body)
+            body = json_pack("{s:b,s:b,s:o}", "required", (r->body_rules & MB_BODY_REQUIRED) != 0, "closed",
+                             (r->body_rules & MB_BODY_CLOSED) != 0, "fields", describe_fields(r->body));
+        json_t *query = r->query ? describe_fields(r->query) : json_null();
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:b,s:o,s:o}", "method", r->method, "path",
+                                             r->pattern, "module", module, "auth", auths[r->auth],
+                                             "auth_rate_limited", r->auth_rate_limited, "body", body, "query",
+                                             query));
+    }
+}
+
+int mb_core_describe(const mb_module *const *modules, FILE *out)
+{
+    json_t *messages = json_array(), *routes = json_array(), *errors = json_array();
+    int rc = 0;
+    mb_session_register_builtin();
+    mb_http_register_builtin();
+    describe_add_messages(messages, "runtime", 0);
+    describe_add_routes(routes, "runtime", 0);
+    for (const mb_module *const *m = modules; m && *m; m++) {
+        size_t nm = mb_protocol_count(), nr = mb_http_route_count();
+        if (mb_protocol_register((*m)->messages, (*m)->n_messages) < 0) {
+            fprintf(stderr, "moonbase: module %s registers a message type twice\n", (*m)->name);
+            rc = 1;
+            break;
+        }
+        mb_http_register((*m)->routes, (*m)->n_routes);
+        describe_add_messages(messages, (*m)->name, nm);
+        describe_add_routes(routes, (*m)->name, nr);
+    }
+    for (int i = 0; i < MB_E__COUNT; i++)
+        json_array_append_new(errors, json_pack("{s:s,s:i}", "code", mb_errcode_str((mb_errcode)i),
+                                                "http_status", mb_errcode_http_status((mb_errcode)i)));
+    json_t *doc = json_pack("{s:o,s:o,s:o}", "messages", messages, "routes", routes, "errors", errors);
+    if (rc == 0 && json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0) fputc('\n', out);
+    json_decref(doc);
+    mb_http_free_all();
+    mb_protocol_reset();
+    return rc;
+}

@@ -5,6 +5,8 @@
 #ifndef MB_CORE_H
 #define MB_CORE_H
 
+#include <stdio.h>
+
 #include "config.h"
 #include "module.h"
 #include "server.h"
@@ -12,6 +14,11 @@
 /* Run the server until SIGTERM/SIGINT; modules is a NULL-terminated list.
  * Returns the process exit code. cfg is borrowed for the whole run. */
 int mb_core_serve(const mb_config *cfg, const mb_module *const *modules);
+
+/* `moonbase describe`: the registry as one JSON document (message types
+ * with their fields, REST routes with auth and body fields, error codes),
+ * printed to out without starting anything. Returns the exit code. */
+int mb_core_describe(const mb_module *const *modules, FILE *out);
 
 /* The module registry, called through the hooks session.c and http.c get. */
 void mb_modules_session_authed(mb_session *s);

@@ -393,6 +393,8 @@ static bool bearer(mb_http_req *r, const char **tok)
 
 static void dispatch(mb_http_req *r);
 
+static const char *req_query(const void *r, const char *name) { return mb_http_query(r, name); }
+
 void mb_http_dispatch(mb_http_req *r)
 {
     if (r->dispatched) return; /* e.g. a refused chunked body completing later */
@@ -470,24 +472,91 @@ static void dispatch(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "request body over %d bytes", MAX_BODY);
         return;
     }
-    if (r->body_len) {
-        json_error_t jerr;
-        r->body = json_loadb(r->body_raw, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!r->body) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "invalid JSON body: %s", jerr.text);
-            return;
-        }
-        if (!json_is_object(r->body)) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "JSON body must be an object");
-            return;
-        }
-        if (mb_json_depth(r->body) > mb_cfg()->max_json_depth) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "JSON nested deeper than %d levels", mb_cfg()->max_json_depth);
-            return;
-        }
+    char why[512];
+    if (r->body_len && mb_http_parse_body(r->body_raw, r->body_len, mb_cfg()->max_json_depth, &r->body, why,
+                                          sizeof why) < 0) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+        return;
+    }
+    if (mb_http_validate_body(found->r, r->body, why, sizeof why) < 0 ||
+        mb_http_validate_query(found->r, req_query, r, why, sizeof why) < 0) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+        return;
     }
     found->r->handler(r);
 }
+
+int mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **body, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    *body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*body) {
+        snprintf(err, errlen, "invalid JSON body: %s", jerr.text);
+        return -1;
+    }
+    if (!json_is_object(*body)) {
+        snprintf(err, errlen, "JSON body must be an object");
+        return -1;
+    }
+    if (mb_json_depth(*body) > max_depth) {
+        snprintf(err, errlen, "JSON nested deeper than %d levels", max_depth);
+        return -1;
+    }
+    return 0;
+}
+
+int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen)
+{
+    if (!body) {
+        if (!(route->body_rules & MB_BODY_REQUIRED)) {
+            /* no body: its required fields are still missing */
+            for (const mb_field *f = route->body; f && f->name; f++)
+                if (f->required) {
+                    snprintf(err, errlen, "missing field '%s'", f->name);
+                    return -1;
+                }
+            return 0;
+        }
+        snprintf(err, errlen, "JSON body required");
+        return -1;
+    }
+    if (!route->body) return 0;
+    if ((route->body_rules & MB_BODY_CLOSED) && mb_validate_closed(route->body, body, err, errlen) < 0)
+        return -1;
+    return mb_validate(route->body, body, err, errlen);
+}
+
+int mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
+                           const void *ctx, char *err, size_t errlen)
+{
+    for (const mb_field *f = route->query; f && f->name; f++) {
+        const char *v = get(ctx, f->name);
+        if (!v || !*v) {
+            if (f->required) {
+                snprintf(err, errlen, "query parameter '%s' is required", f->name);
+                return -1;
+            }
+            continue;
+        }
+        size_t len = strlen(v);
+        if (f->max > 0 && (double)len > f->max) {
+            snprintf(err, errlen, "query parameter '%s' must be at most %g characters", f->name, f->max);
+            return -1;
+        }
+        if (!f->check) continue;
+        json_t *js = json_stringn_nocheck(v, len); /* the check judges the text, UTF-8 or not */
+        const char *why = js ? f->check(js) : "out of memory";
+        json_decref(js);
+        if (why) {
+            snprintf(err, errlen, "%s", why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+size_t mb_http_route_count(void) { return n_routes; }
+const mb_route *mb_http_route_at(size_t i) { return i < n_routes ? routes[i].r : NULL; }
 
 /* ----------------------------------------------------------- builtins */
 

@@ -16,13 +16,52 @@ typedef struct mb_http_req mb_http_req;
 typedef enum { MB_AUTH_NONE = 0, MB_AUTH_BEARER, MB_AUTH_ADMIN } mb_route_auth;
 typedef void (*mb_route_fn)(mb_http_req *req);
 
+/* What a route declares about its JSON body (mb_route.body_rules). */
+enum {
+    MB_BODY_REQUIRED = 1 << 0, /* no body: 400 "JSON body required" */
+    MB_BODY_CLOSED = 1 << 1,   /* a member not in body: 400 "unknown field 'x' (a, b)" */
+};
+
 typedef struct mb_route {
     const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
     const char *pattern; /* "/v1/matches/{id}": {x} captures one segment */
     mb_route_fn handler; /* must end in exactly one mb_http_respond*, maybe later */
     mb_route_auth auth;
     bool auth_rate_limited; /* per-IP auth rate limit applies */
+    /* The JSON body's declared fields (protocol.h's mb_field, as for socket
+     * payloads), terminated by {NULL}. http.c validates the body against
+     * them (and body_rules) before the handler runs, so the handler sees
+     * only bodies whose declared fields have the right types, sizes and
+     * formats. NULL: the route takes no declared body (the handler reads
+     * mb_http_body itself, e.g. an open-ended script payload). */
+    const mb_field *body;
+    unsigned body_rules; /* MB_BODY_* */
+    /* Declared query parameters, terminated by {NULL}: each is an
+     * MB_F_STRING (the URL-decoded text); an empty value counts as absent;
+     * max bounds its length in bytes; check gets it as a JSON string.
+     * Validated before the handler, after the body. NULL: none declared. */
+    const mb_field *query;
 } mb_route;
+
+/* Parse a request body as http.c does (duplicate keys refused, an object,
+ * nesting at most max_depth): 0 with *body set (new reference), or -1 with
+ * the client-facing reason in err (*body may still be set: the caller
+ * decrefs it either way). */
+int mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **body, char *err, size_t errlen);
+
+/* The checks http.c runs on a route's parsed body (NULL when the request
+ * had none) before its handler: 0, or -1 with the client-facing reason in
+ * err. Exposed for the REST body fuzzer. */
+int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen);
+
+/* The checks http.c runs on a request's declared query parameters; get
+ * returns a parameter's value or NULL (mb_http_query for a request). */
+int mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
+                           const void *ctx, char *err, size_t errlen);
+
+/* The registered routes in registration order, for `moonbase describe`. */
+size_t mb_http_route_count(void);
+const mb_route *mb_http_route_at(size_t i);
 
 const char *mb_http_method(const mb_http_req *r);
 const char *mb_http_path(const mb_http_req *r);

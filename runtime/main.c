@@ -1,6 +1,6 @@
 /*
  * main.c - the moonbase binary: `moonbase [serve]`, `moonbase migrate`,
- * `moonbase simulate`. Assembles the modules; the runtime itself knows
+ * `moonbase simulate`, `moonbase describe` (the registry as JSON). Assembles the modules; the runtime itself knows
  * none of them.
  */
 #include <sodium.h>
@@ -53,8 +53,10 @@ int main(int argc, char **argv)
         }
         return match_simulate_main(argc - 2, argv + 2);
     }
+    if (strcmp(cmd, "describe") == 0) return mb_core_describe(modules, stdout);
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
-        fprintf(stderr, "moonbase: unknown command \"%s\" (serve, migrate; see --help)\n", cmd);
+        fprintf(stderr, "moonbase: unknown command \"%s\" (serve, migrate, simulate, describe; see --help)\n",
+                cmd);
         return 2;
     }
     mb_config cfg;

@@ -360,6 +360,41 @@ static const char *type_name(mb_field_type t)
     return "a value";
 }
 
+const char *mb_field_type_name(mb_field_type t)
+{
+    switch (t) {
+    case MB_F_STRING: return "string";
+    case MB_F_INTEGER: return "integer";
+    case MB_F_NUMBER: return "number";
+    case MB_F_BOOL: return "boolean";
+    case MB_F_OBJECT: return "object";
+    case MB_F_ARRAY: return "array";
+    case MB_F_STRING_OR_ARRAY: return "string|array";
+    case MB_F_ANY: return "any";
+    }
+    return "any";
+}
+
+int mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach (payload, key, v) {
+        const mb_field *f = fields;
+        while (f && f->name && strcmp(f->name, key) != 0) f++;
+        if (f && f->name) continue;
+        char names[256];
+        size_t o = 0;
+        names[0] = '\0';
+        for (f = fields; f && f->name && o < sizeof names; f++)
+            o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", f == fields ? "" : ", ", f->name);
+        snprintf(err, errlen, "unknown field '%.64s' (%s)", key, names);
+        mb_utf8_sanitize(err);
+        return -1;
+    }
+    return 0;
+}
+
 int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen)
 {
     for (const mb_field *f = fields; f && f->name; f++) {
@@ -389,7 +424,12 @@ int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errle
         if (json_is_string(v)) {
             size_t n = mb_utf8_len(json_string_value(v), json_string_length(v));
             if ((f->min > 0 && (double)n < f->min) || (f->max > 0 && (double)n > f->max)) {
-                snprintf(err, errlen, "field '%s' must be %g..%g characters long", f->name, f->min, f->max);
+                if (f->min > 0 && f->max > 0)
+                    snprintf(err, errlen, "field '%s' must be %g..%g characters long", f->name, f->min,
+                             f->max);
+                else if (f->max > 0)
+                    snprintf(err, errlen, "field '%s' must be at most %g characters long", f->name, f->max);
+                else snprintf(err, errlen, "field '%s' must be at least %g characters long", f->name, f->min);
                 return -1;
             }
             if (memchr(json_string_value(v), '\0', json_string_length(v))) {
@@ -407,6 +447,11 @@ int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errle
             return -1;
         } else if (json_is_object(v) && f->max > 0 && (double)json_object_size(v) > f->max) {
             snprintf(err, errlen, "field '%s' has more than %g members", f->name, f->max);
+            return -1;
+        }
+        const char *why = f->check ? f->check(v) : NULL;
+        if (why) {
+            snprintf(err, errlen, "%s", why);
             return -1;
         }
     }

@@ -43,16 +43,27 @@ typedef enum {
     MB_F_ANY,
 } mb_field_type;
 
+/* A field's own rule beyond type and size (a format, a character set):
+ * returns NULL when v is acceptable, else the client-facing reason
+ * ("username must be ..."), a static string. v has the declared type. */
+typedef const char *(*mb_field_check)(const json_t *v);
+
 /* One declared payload field. Strings: min/max length in characters
  * (UTF-8 code points). Numbers: min/max value. Arrays: max items in max.
  * Objects: max members in max. 0 for max means "no limit beyond the
- * message size". */
+ * message size". check (optional) runs after the type and size rules;
+ * format names what it checks for `moonbase describe` ("uuid", ...). */
 typedef struct mb_field {
     const char *name;
     mb_field_type type;
     bool required;
     double min, max;
+    mb_field_check check;
+    const char *format;
 } mb_field;
+
+/* The name of a field type as `moonbase describe` prints it ("string"). */
+const char *mb_field_type_name(mb_field_type t);
 
 struct mb_session;
 
@@ -132,6 +143,9 @@ int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_vi
 /* Validate payload against def->fields. Returns 0 or -1 with err set
  * ("field 'x' must be a string", ...). */
 int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen);
+/* Refuse a member of payload that fields does not declare: -1 with err
+ * "unknown field 'x' (a, b)" naming the declared fields, else 0. */
+int mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_t errlen);
 
 /* Nesting depth of a JSON value (scalars are 0, [] is 1). */
 int mb_json_depth(const json_t *v);

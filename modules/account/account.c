@@ -79,6 +79,48 @@ const char *account_check_device_id(const char *d)
     return NULL;
 }
 
+/* ------------------------------------------------- declared body fields */
+
+const char *account_field_username(const json_t *v) { return account_check_username(json_string_value(v)); }
+const char *account_field_display_name(const json_t *v)
+{
+    return account_check_display_name(json_string_value(v), json_string_length(v));
+}
+const char *account_field_metadata(const json_t *v)
+{
+    char *text = NULL;
+    const char *why = account_check_metadata((json_t *)v, &text);
+    free(text);
+    return why;
+}
+static const char *field_email(const json_t *v) { return account_check_email(json_string_value(v)); }
+static const char *field_device_id(const json_t *v) { return account_check_device_id(json_string_value(v)); }
+
+const mb_field account_device_fields[] = {
+    {"device_id", MB_F_STRING, true, 0, 0, field_device_id, "device_id"},
+    {"username", MB_F_STRING, false, 0, 0, account_field_username, "username"},
+    {NULL},
+};
+/* password: 8..128 and not weak when create is true, else 1..128 bytes
+ * (a cross-field rule: route_email checks it) */
+const mb_field account_email_fields[] = {
+    {"email", MB_F_STRING, true, 0, 0, field_email, "email"},
+    {"password", MB_F_STRING, true, 0, 0, NULL, NULL},
+    {"username", MB_F_STRING, false, 0, 0, account_field_username, "username"},
+    {"create", MB_F_BOOL, false, 0, 0, NULL, NULL},
+    {NULL},
+};
+static const mb_field refresh_fields[] = {
+    {"refresh_token", MB_F_STRING, true, 0, 0, NULL, NULL},
+    {NULL},
+};
+const mb_field account_patch_fields[] = {
+    {"username", MB_F_STRING, false, 0, 0, account_field_username, "username"},
+    {"display_name", MB_F_STRING, false, 0, 0, account_field_display_name, NULL},
+    {"metadata", MB_F_ANY, false, 0, 0, account_field_metadata, "object of at most 16 KiB"},
+    {NULL},
+};
+
 /* ------------------------------------------------------------ helpers */
 
 typedef struct auth_ctx {
@@ -182,23 +224,10 @@ static void issue_tokens(auth_ctx *c)
                 3, p, token_stored, c);
 }
 
-static const char *body_str(mb_http_req *r, const char *name, bool required, bool *bad)
+/* A declared string field of the validated body, or NULL when absent. */
+static const char *body_str(mb_http_req *r, const char *name)
 {
-    json_t *b = mb_http_body(r);
-    json_t *v = b ? json_object_get(b, name) : NULL;
-    if (!v || json_is_null(v)) {
-        if (required) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "missing field '%s'", name);
-            *bad = true;
-        }
-        return NULL;
-    }
-    if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v))) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "field '%s' must be a string", name);
-        *bad = true;
-        return NULL;
-    }
-    return json_string_value(v);
+    return json_string_value(json_object_get(mb_http_body(r), name));
 }
 
 /* ------------------------------------------------------------- device */
@@ -258,17 +287,8 @@ static void device_done(void *ud, const mb_db_result *res)
 
 static void route_device(mb_http_req *r)
 {
-    bool bad = false;
-    const char *dev = body_str(r, "device_id", true, &bad);
-    if (bad) return;
-    const char *usn = body_str(r, "username", false, &bad);
-    if (bad) return;
-    const char *why = account_check_device_id(dev);
-    if (!why && usn) why = account_check_username(usn);
-    if (why) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
-        return;
-    }
+    const char *dev = body_str(r, "device_id");
+    const char *usn = body_str(r, "username");
     auth_ctx *c = mb_calloc(1, sizeof *c);
     c->req = r;
     c->device_id = mb_strdup(dev);
@@ -404,22 +424,14 @@ static void email_found(void *ud, const mb_db_result *res)
 
 static void route_email(mb_http_req *r)
 {
-    bool bad = false;
-    const char *email = body_str(r, "email", true, &bad);
-    if (bad) return;
-    const char *pw = body_str(r, "password", true, &bad);
-    if (bad) return;
-    const char *usn = body_str(r, "username", false, &bad);
-    if (bad) return;
+    const char *email = body_str(r, "email");
+    const char *pw = body_str(r, "password");
+    const char *usn = body_str(r, "username");
     json_t *cr = json_object_get(mb_http_body(r), "create");
-    if (cr && !json_is_boolean(cr)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "field 'create' must be a boolean");
-        return;
-    }
-    const char *why = account_check_email(email);
-    if (!why && json_is_true(cr)) why = account_check_password(pw);
-    else if (!why && (strlen(pw) == 0 || strlen(pw) > 128)) why = "password must be 1..128 characters";
-    if (!why && usn) why = account_check_username(usn);
+    /* the one rule the declaration cannot hold: the password's depends on create */
+    const char *why = NULL;
+    if (json_is_true(cr)) why = account_check_password(pw);
+    else if (strlen(pw) == 0 || strlen(pw) > 128) why = "password must be 1..128 characters";
     if (why) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
@@ -465,9 +477,7 @@ static void refresh_done(void *ud, const mb_db_result *res)
 
 static void route_refresh(mb_http_req *r)
 {
-    bool bad = false;
-    const char *tok = body_str(r, "refresh_token", true, &bad);
-    if (bad) return;
+    const char *tok = body_str(r, "refresh_token");
     if (strlen(tok) < 16 || strlen(tok) > 128) {
         mb_http_error(r, MB_E_UNAUTHORIZED, "refresh token invalid, expired or revoked");
         return;
@@ -507,9 +517,7 @@ static void logout_done(void *ud, const mb_db_result *res)
 
 static void route_logout(mb_http_req *r)
 {
-    bool bad = false;
-    const char *tok = body_str(r, "refresh_token", true, &bad);
-    if (bad) return;
+    const char *tok = body_str(r, "refresh_token");
     char h[65];
     hash_token(tok, h);
     const char *p[] = {h};
@@ -559,30 +567,12 @@ static void route_get_account(mb_http_req *r)
 static void route_patch_account(mb_http_req *r)
 {
     json_t *b = mb_http_body(r);
-    if (!b) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "JSON body required");
-        return;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach (b, key, v) {
-        if (strcmp(key, "username") && strcmp(key, "display_name") && strcmp(key, "metadata")) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (username, display_name, metadata)", key);
-            return;
-        }
-    }
-    bool bad = false;
-    const char *usn = body_str(r, "username", false, &bad);
-    if (bad) return;
-    const char *dn = body_str(r, "display_name", false, &bad);
-    if (bad) return;
-    const char *why = usn ? account_check_username(usn) : NULL;
-    if (!why && dn) why = account_check_display_name(dn, strlen(dn));
+    const char *usn = body_str(r, "username");
+    const char *dn = body_str(r, "display_name");
     json_t *meta = json_object_get(b, "metadata");
     char *meta_s = NULL;
-    if (!why && meta) why = account_check_metadata(meta, &meta_s);
-    if (why) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
+    if (meta && !json_is_null(meta) && account_check_metadata(meta, &meta_s)) { /* validated: cannot fail */
+        mb_http_error(r, MB_E_INTERNAL, "internal error");
         return;
     }
     const char *p[] = {mb_http_player(r), usn, dn, meta_s};
@@ -612,12 +602,13 @@ static void account_destroy(void)
 }
 
 static const mb_route routes[] = {
-    {"POST", "/v1/auth/device", route_device, MB_AUTH_NONE, true},
-    {"POST", "/v1/auth/email", route_email, MB_AUTH_NONE, true},
-    {"POST", "/v1/auth/refresh", route_refresh, MB_AUTH_NONE, true},
-    {"POST", "/v1/auth/logout", route_logout, MB_AUTH_NONE, true},
+    {"POST", "/v1/auth/device", route_device, MB_AUTH_NONE, true, account_device_fields, 0},
+    {"POST", "/v1/auth/email", route_email, MB_AUTH_NONE, true, account_email_fields, 0},
+    {"POST", "/v1/auth/refresh", route_refresh, MB_AUTH_NONE, true, refresh_fields, 0},
+    {"POST", "/v1/auth/logout", route_logout, MB_AUTH_NONE, true, refresh_fields, 0},
     {"GET", "/v1/account", route_get_account, MB_AUTH_BEARER, false},
-    {"PATCH", "/v1/account", route_patch_account, MB_AUTH_BEARER, false},
+    {"PATCH", "/v1/account", route_patch_account, MB_AUTH_BEARER, false, account_patch_fields,
+     MB_BODY_REQUIRED | MB_BODY_CLOSED},
     {"DELETE", "/v1/account", account_route_delete, MB_AUTH_BEARER, false},
 };
 

@@ -33,4 +33,16 @@ const char *account_check_device_id(const char *d);
 const char *account_check_display_name(const char *dn, size_t len);
 const char *account_check_metadata(json_t *meta, char **json_out);
 
+/* The same rules as mb_field checks (protocol.h) for the routes' declared
+ * body fields; the value has the declared type (string; any for metadata). */
+const char *account_field_username(const json_t *v);
+const char *account_field_display_name(const json_t *v);
+const char *account_field_metadata(const json_t *v);
+
+/* The declared bodies of the account routes (for the REST body fuzzer):
+ * POST /v1/auth/device, POST /v1/auth/email, PATCH /v1/account. */
+extern const mb_field account_device_fields[];
+extern const mb_field account_email_fields[];
+extern const mb_field account_patch_fields[];
+
 #endif

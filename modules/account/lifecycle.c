@@ -195,23 +195,7 @@ static void route_admin_ban(mb_http_req *r)
 {
     char id[37];
     if (!route_id(r, id)) return;
-    json_t *b = mb_http_body(r);
-    const char *key;
-    json_t *v;
-    json_object_foreach (b, key, v) {
-        if (strcmp(key, "reason")) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (reason)", key);
-            return;
-        }
-    }
-    json_t *reason = b ? json_object_get(b, "reason") : NULL;
-    if (reason && !json_is_null(reason) &&
-        (!json_is_string(reason) ||
-         mb_utf8_len(json_string_value(reason), json_string_length(reason)) > 256 ||
-         memchr(json_string_value(reason), 0, json_string_length(reason)))) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "reason must be a string of at most 256 characters");
-        return;
-    }
+    json_t *reason = json_object_get(mb_http_body(r), "reason"); /* declared: ban_fields */
     run_action(r, ACT_BAN, true, id, json_is_string(reason) ? json_string_value(reason) : NULL);
 }
 
@@ -282,28 +266,41 @@ static char *like_escape(const char *q)
     return o;
 }
 
+static const char *field_limit(const json_t *v)
+{
+    char *end;
+    long l = strtol(json_string_value(v), &end, 10);
+    return *end || l < 1 || l > 100 ? "limit must be 1..100" : NULL;
+}
+static const char *field_banned(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strcmp(s, "true") && strcmp(s, "false") ? "banned must be true or false" : NULL;
+}
+static const char *field_q(const json_t *v)
+{
+    return strlen(json_string_value(v)) > 254 ? "q must be at most 254 characters, after at most 64" : NULL;
+}
+static const char *field_after(const json_t *v)
+{
+    return strlen(json_string_value(v)) > 64 ? "q must be at most 254 characters, after at most 64" : NULL;
+}
+
+static const mb_field search_query[] = {
+    {"q", MB_F_STRING, false, 0, 0, field_q, "at most 254 bytes"},
+    {"limit", MB_F_STRING, false, 0, 0, field_limit, "integer 1..100"},
+    {"after", MB_F_STRING, false, 0, 0, field_after, "username (at most 64 bytes)"},
+    {"banned", MB_F_STRING, false, 0, 0, field_banned, "true|false"},
+    {NULL},
+};
+
+/* q=, limit=, after=, banned=: search_query (an empty value counts as absent) */
 static void route_admin_search(mb_http_req *r)
 {
     const char *q = mb_http_query(r, "q"), *lim = mb_http_query(r, "limit");
     const char *after = mb_http_query(r, "after"), *banned = mb_http_query(r, "banned");
-    int limit = 50;
-    if (lim) {
-        char *end;
-        long l = strtol(lim, &end, 10);
-        if (!*lim || *end || l < 1 || l > 100) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "limit must be 1..100");
-            return;
-        }
-        limit = (int)l;
-    }
-    if (banned && strcmp(banned, "true") && strcmp(banned, "false")) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "banned must be true or false");
-        return;
-    }
-    if ((q && strlen(q) > 254) || (after && strlen(after) > 64)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "q must be at most 254 characters, after at most 64");
-        return;
-    }
+    int limit = lim && *lim ? (int)strtol(lim, NULL, 10) : 50;
+    if (banned && !*banned) banned = NULL;
     if (q && !*q) q = NULL;
     char *esc = q ? like_escape(q) : NULL;
     char lims[16];
@@ -402,28 +399,13 @@ static void route_admin_patch(mb_http_req *r)
         free(c);
         return;
     }
+    /* types, sizes and unknown fields: admin_patch_fields; left here: at least one field */
     json_t *b = mb_http_body(r);
-    const char *why =
-        b && json_object_size(b) ? NULL : "JSON body with display_name and/or metadata required";
-    const char *key;
-    json_t *v;
-    if (!why)
-        json_object_foreach (b, key, v) {
-            if (strcmp(key, "display_name") && strcmp(key, "metadata")) {
-                mb_http_error(r, MB_E_BAD_REQUEST, "unknown field '%s' (display_name, metadata)", key);
-                free(c);
-                return;
-            }
-        }
-    json_t *dn = b ? json_object_get(b, "display_name") : NULL;
-    json_t *meta = b ? json_object_get(b, "metadata") : NULL;
-    if (!why && dn && !json_is_null(dn)) {
-        if (!json_is_string(dn) || memchr(json_string_value(dn), 0, json_string_length(dn)))
-            why = "display_name must be a string or null";
-        else why = account_check_display_name(json_string_value(dn), json_string_length(dn));
-    }
+    const char *why = json_object_size(b) ? NULL : "JSON body with display_name and/or metadata required";
+    json_t *dn = json_object_get(b, "display_name");
+    json_t *meta = json_object_get(b, "metadata");
     char *meta_s = NULL;
-    if (!why && meta) why = account_check_metadata(meta, &meta_s);
+    if (!why && meta && !json_is_null(meta)) why = account_check_metadata(meta, &meta_s);
     if (why) {
         free(c);
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
@@ -441,12 +423,25 @@ static void route_admin_patch(mb_http_req *r)
 
 /* ------------------------------------------------------------ routes */
 
+static const mb_field ban_fields[] = {
+    {"reason", MB_F_STRING, false, 0, 256, NULL, NULL},
+    {NULL},
+};
+/* display_name null clears it (a null field counts as absent for the check) */
+static const mb_field admin_patch_fields[] = {
+    {"display_name", MB_F_STRING, false, 0, 0, account_field_display_name, NULL},
+    {"metadata", MB_F_ANY, false, 0, 0, account_field_metadata, "object of at most 16 KiB"},
+    {NULL},
+};
+
 static const mb_route admin_routes[] = {
-    {"GET", "/v1/admin/accounts", route_admin_search, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/accounts", route_admin_search, MB_AUTH_ADMIN, false, NULL, 0, search_query},
     {"GET", "/v1/admin/accounts/{id}", route_admin_get, MB_AUTH_ADMIN, false},
-    {"PATCH", "/v1/admin/accounts/{id}", route_admin_patch, MB_AUTH_ADMIN, false},
+    {"PATCH", "/v1/admin/accounts/{id}", route_admin_patch, MB_AUTH_ADMIN, false, admin_patch_fields,
+     MB_BODY_CLOSED},
     {"DELETE", "/v1/admin/accounts/{id}", route_admin_delete, MB_AUTH_ADMIN, false},
-    {"POST", "/v1/admin/accounts/{id}/ban", route_admin_ban, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/accounts/{id}/ban", route_admin_ban, MB_AUTH_ADMIN, false, ban_fields,
+     MB_BODY_CLOSED},
     {"POST", "/v1/admin/accounts/{id}/unban", route_admin_unban, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/accounts/{id}/revoke", route_admin_revoke, MB_AUTH_ADMIN, false},
 };

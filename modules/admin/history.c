@@ -146,23 +146,40 @@ static char *like_prefix(const char *s)
     return out;
 }
 
+static const char *field_mode(const json_t *v)
+{
+    return is_mode_name(json_string_value(v)) ? NULL : "mode must be a mode name: 1 to 64 of A-Z a-z 0-9 _ -";
+}
+static const char *field_player(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strlen(s) > 64 || strpbrk(s, "\t\r\n")
+               ? "player must be a player id or a username prefix (at most 64 characters)"
+               : NULL;
+}
+static const char *field_before(const json_t *v)
+{
+    return mb_uuid_valid(json_string_value(v))
+               ? NULL
+               : "before must be a match_id (the next_cursor of the previous page)";
+}
+
+/* limit= stays in parse_limit: its message quotes the value and the maximum differs per route */
+static const mb_field history_query[] = {
+    {"mode", MB_F_STRING, false, 0, 0, field_mode, "mode name"},
+    {"player", MB_F_STRING, false, 0, 0, field_player, "player id or username prefix"},
+    {"before", MB_F_STRING, false, 0, 0, field_before, "match_id (uuid)"},
+    {NULL},
+};
+static const mb_field script_errors_query[] = {
+    {"mode", MB_F_STRING, false, 0, 0, field_mode, "mode name"},
+    {NULL},
+};
+
+/* mode=, player=, before=: history_query */
 static void route_history(mb_http_req *r)
 {
     const char *mode = qparam(r, "mode"), *player = qparam(r, "player"), *before = qparam(r, "before");
-    if (mode && !is_mode_name(mode)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "mode must be a mode name: 1 to 64 of A-Z a-z 0-9 _ -");
-        return;
-    }
-    if (player && (strlen(player) > 64 || strpbrk(player, "\t\r\n"))) {
-        mb_http_error(r, MB_E_BAD_REQUEST,
-                      "player must be a player id or a username prefix (at most 64 characters)");
-        return;
-    }
-    if (before && !mb_uuid_valid(before)) {
-        mb_http_error(r, MB_E_BAD_REQUEST,
-                      "before must be a match_id (the next_cursor of the previous page)");
-        return;
-    }
     long limit;
     if (!parse_limit(r, HISTORY_DEFAULT, HISTORY_MAX, &limit)) return;
     list_ctx *c = mb_calloc(1, sizeof *c);
@@ -240,20 +257,17 @@ static void route_history_one(mb_http_req *r)
 
 static void route_script_errors(mb_http_req *r)
 {
-    const char *mode = qparam(r, "mode");
-    if (mode && !is_mode_name(mode)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "mode must be a mode name: 1 to 64 of A-Z a-z 0-9 _ -");
-        return;
-    }
+    const char *mode = qparam(r, "mode"); /* declared: script_errors_query */
     long limit;
     if (!parse_limit(r, MATCH_SCRIPT_ERRORS_MAX, MATCH_SCRIPT_ERRORS_MAX, &limit)) return;
     mb_http_respond(r, 200, match_script_errors_json(mode, (size_t)limit));
 }
 
 static const mb_route routes[] = {
-    {"GET", "/v1/admin/history/matches", route_history, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/history/matches", route_history, MB_AUTH_ADMIN, false, NULL, 0, history_query},
     {"GET", "/v1/admin/history/matches/{id}", route_history_one, MB_AUTH_ADMIN, false},
-    {"GET", "/v1/admin/scripts/errors", route_script_errors, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/scripts/errors", route_script_errors, MB_AUTH_ADMIN, false, NULL, 0,
+     script_errors_query},
 };
 
 static mb_status history_init(void) { return MB_OK; }

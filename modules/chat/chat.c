@@ -571,6 +571,18 @@ static void access_done(void *ud, const mb_db_result *res)
     } else history_query(c);
 }
 
+static const char *field_before(const json_t *v)
+{
+    return mb_uuid_valid(json_string_value(v)) ? NULL : "before must be a message_id";
+}
+
+/* limit= and before= of both history routes */
+static const mb_field history_query_fields[] = {
+    {"limit", MB_F_STRING, false, 0, 0, social_field_limit, "integer >= 1 (at most 100 are returned)"},
+    {"before", MB_F_STRING, false, 0, 0, field_before, "message_id (uuid)"},
+    {NULL},
+};
+
 static void route_history(mb_http_req *r)
 {
     hist_ctx *c = mb_calloc(1, sizeof *c);
@@ -578,10 +590,7 @@ static void route_history(mb_http_req *r)
     snprintf(c->me, sizeof c->me, "%s", mb_http_player(r));
     const char *why = chat_parse(mb_http_param(r, 0), c->me, &c->ref);
     const char *before = mb_http_query(r, "before");
-    if (!why && before && *before) {
-        if (mb_uuid_valid(before)) social_uuid_lower(before, c->before);
-        else why = "before must be a message_id";
-    }
+    if (!why && before && *before) social_uuid_lower(before, c->before); /* declared: history_query_fields */
     if (why) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         free(c);
@@ -683,10 +692,7 @@ static void route_admin_messages(mb_http_req *r)
     c->admin = true;
     const char *why = admin_key(mb_http_param(r, 0), &c->ref);
     const char *before = mb_http_query(r, "before");
-    if (!why && before && *before) {
-        if (mb_uuid_valid(before)) social_uuid_lower(before, c->before);
-        else why = "before must be a message_id";
-    }
+    if (!why && before && *before) social_uuid_lower(before, c->before); /* declared: history_query_fields */
     if (why) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         free(c);
@@ -718,9 +724,11 @@ static const mb_msg_def messages[] = {
 };
 
 static const mb_route routes[] = {
-    {"GET", "/v1/chat/{channel_id}/messages", route_history, MB_AUTH_BEARER, false},
+    {"GET", "/v1/chat/{channel_id}/messages", route_history, MB_AUTH_BEARER, false, NULL, 0,
+     history_query_fields},
     {"GET", "/v1/admin/chat/channels", route_admin_channels, MB_AUTH_ADMIN, false},
-    {"GET", "/v1/admin/chat/{channel_id}/messages", route_admin_messages, MB_AUTH_ADMIN, false},
+    {"GET", "/v1/admin/chat/{channel_id}/messages", route_admin_messages, MB_AUTH_ADMIN, false, NULL, 0,
+     history_query_fields},
 };
 
 static mb_status chat_init(void)

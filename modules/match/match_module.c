@@ -53,19 +53,14 @@ void match_persist(match *m)
  * accepted from the admin, or from anyone in development mode. */
 static void create_match(mb_http_req *r, bool admin)
 {
+    /* mode and params: create_fields (validated before this runs) */
     json_t *b = mb_http_body(r);
-    const char *mode = b ? json_string_value(json_object_get(b, "mode")) : NULL;
-    json_t *params = b ? json_object_get(b, "params") : NULL;
-    if (!mode) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "field 'mode' (string) is required");
-        return;
-    }
-    if (params && !json_is_object(params)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "field 'params' must be an object");
-        return;
-    }
+    const char *mode = json_string_value(json_object_get(b, "mode"));
+    json_t *params = json_object_get(b, "params");
+    if (json_is_null(params)) params = NULL;
+    /* seed stays here: who may send one (403) is decided before its value */
     bool may_seed = admin || !mb_cfg() || strcmp(mb_cfg()->mode, "development") == 0;
-    json_t *seed_j = b ? json_object_get(b, "seed") : NULL;
+    json_t *seed_j = json_object_get(b, "seed");
     uint64_t seed = 0;
     if (seed_j) {
         if (!may_seed) {
@@ -416,15 +411,23 @@ static const mb_msg_def messages[] = {
     {"match.leave", no_fields, match_on_leave, false},
 };
 
+static const mb_field create_fields[] = {
+    {"mode", MB_F_STRING, true, 0, 0, NULL, NULL},
+    {"params", MB_F_OBJECT, false, 0, 0, NULL, NULL},
+    /* checked by create_match: 403 for a player outside development mode first */
+    {"seed", MB_F_ANY, false, 0, 0, NULL, "integer 0..9007199254740991"},
+    {NULL},
+};
+
 static const mb_route routes[] = {
-    {"POST", "/v1/matches", route_create, MB_AUTH_BEARER, false},
+    {"POST", "/v1/matches", route_create, MB_AUTH_BEARER, false, create_fields, 0},
     {"GET", "/v1/matches", route_list, MB_AUTH_BEARER, false},
     {"GET", "/v1/matches/{id}", route_get, MB_AUTH_BEARER, false},
     {"POST", "/v1/rpc/{name}", rpc_route, MB_AUTH_BEARER, false},
     {"GET", "/v1/admin/scripts", route_admin_scripts, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/scripts/reload", route_admin_reload, MB_AUTH_ADMIN, false},
     {"GET", "/v1/admin/matches", route_admin_matches, MB_AUTH_ADMIN, false},
-    {"POST", "/v1/admin/matches", route_admin_create, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/matches", route_admin_create, MB_AUTH_ADMIN, false, create_fields, 0},
     {"GET", "/v1/admin/matches/{id}", route_admin_match_state, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/matches/{id}/end", route_admin_match_end, MB_AUTH_ADMIN, false},
 };

@@ -108,23 +108,27 @@ static void add_done(void *ud, const mb_db_result *res)
     free(c);
 }
 
+static const char *field_player_id(const json_t *v)
+{
+    return mb_uuid_valid(json_string_value(v)) ? NULL : "player_id must be a player id (UUID)";
+}
+
+const mb_field friends_add_fields[] = {
+    {"player_id", MB_F_STRING, false, 0, 0, field_player_id, "uuid"},
+    {"username", MB_F_STRING, false, 1, 64, NULL, NULL},
+    {NULL},
+};
+
+/* Types and formats: friends_add_fields; left here: exactly one of the two. */
 void friends_route_add(mb_http_req *r)
 {
     json_t *b = mb_http_body(r);
-    json_t *pid = b ? json_object_get(b, "player_id") : NULL;
-    json_t *usn = b ? json_object_get(b, "username") : NULL;
+    json_t *pid = json_object_get(b, "player_id");
+    json_t *usn = json_object_get(b, "username");
     if (json_is_null(pid)) pid = NULL;
     if (json_is_null(usn)) usn = NULL;
     if (!pid == !usn) {
         mb_http_error(r, MB_E_BAD_REQUEST, "send exactly one of 'player_id' or 'username'");
-        return;
-    }
-    if (pid && (!json_is_string(pid) || !mb_uuid_valid(json_string_value(pid)))) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "player_id must be a player id (UUID)");
-        return;
-    }
-    if (usn && (!json_is_string(usn) || json_string_length(usn) == 0 || json_string_length(usn) > 64)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "username must be a string of 1..64 characters");
         return;
     }
     fr_ctx *c = ctx_new(r);
@@ -229,14 +233,23 @@ static void list_done(void *ud, const mb_db_result *res)
     mb_http_respond(r, 200, json_pack("{s:o}", "friends", arr));
 }
 
+static const char *field_state(const json_t *v)
+{
+    return social_rel_parse(json_string_value(v)) == REL_NONE
+               ? "state must be friend, invite_sent, invite_received or blocked"
+               : NULL;
+}
+
+const mb_field friends_list_query[] = {
+    {"state", MB_F_STRING, false, 0, 0, field_state, "friend|invite_sent|invite_received|blocked"},
+    {NULL},
+};
+
+/* state=: friends_list_query */
 void friends_route_list(mb_http_req *r)
 {
     const char *state = mb_http_query(r, "state");
     if (state && !*state) state = NULL;
-    if (state && social_rel_parse(state) == REL_NONE) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "state must be friend, invite_sent, invite_received or blocked");
-        return;
-    }
     const char *p[] = {mb_http_player(r), state};
     mb_db_query(
         "SELECT f.other_id::text, a.username, f.state, " SOCIAL_TS(

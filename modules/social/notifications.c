@@ -320,24 +320,35 @@ int l_notify(lua_State *L)
 
 /* ---------------------------------------- POST /v1/admin/notifications */
 
+static const char *field_player(const json_t *v)
+{
+    return mb_uuid_valid(json_string_value(v)) ? NULL : "player_id (a player id) is required";
+}
+static const char *field_type(const json_t *v)
+{
+    return check_type(json_string_value(v), json_string_length(v));
+}
+static const char *field_subject(const json_t *v)
+{
+    return check_subject(json_string_value(v), json_string_length(v));
+}
+
+const mb_field notifications_admin_fields[] = {
+    {"player_id", MB_F_STRING, true, 0, 0, field_player, "uuid"},
+    {"type", MB_F_STRING, true, 0, 0, field_type, "1..64 of A-Z a-z 0-9 _ . : -"},
+    {"subject", MB_F_STRING, true, 0, 0, field_subject, NULL},
+    {"content", MB_F_OBJECT, false, 0, 0, check_content, "object of at most 16384 bytes of JSON"},
+    {NULL},
+};
+
+/* Every field: notifications_admin_fields. */
 void notifications_route_admin(mb_http_req *r)
 {
     json_t *b = mb_http_body(r);
-    const char *pid = b ? json_string_value(json_object_get(b, "player_id")) : NULL;
-    json_t *type = b ? json_object_get(b, "type") : NULL;
-    json_t *subject = b ? json_object_get(b, "subject") : NULL;
-    json_t *content = b ? json_object_get(b, "content") : NULL;
-    const char *why = NULL;
-    if (!pid || !mb_uuid_valid(pid)) why = "player_id (a player id) is required";
-    else if (!json_is_string(type)) why = "type (string) is required";
-    else if (!json_is_string(subject)) why = "subject (string) is required";
-    if (!why) why = check_type(json_string_value(type), json_string_length(type));
-    if (!why) why = check_subject(json_string_value(subject), json_string_length(subject));
-    if (!why && content && !json_is_null(content)) why = check_content(content);
-    if (why) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
-        return;
-    }
+    const char *pid = json_string_value(json_object_get(b, "player_id"));
+    json_t *type = json_object_get(b, "type");
+    json_t *subject = json_object_get(b, "subject");
+    json_t *content = json_object_get(b, "content");
     if (!mb_db_available()) {
         mb_http_error(r, MB_E_UNAVAILABLE, "database unavailable; retry shortly");
         return;
@@ -386,25 +397,37 @@ static void list_done(void *ud, const mb_db_result *res)
     free(c);
 }
 
+static const char *field_unread(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strcmp(s, "true") && strcmp(s, "1") && strcmp(s, "false") && strcmp(s, "0")
+               ? "unread must be true or false"
+               : NULL;
+}
+static const char *field_cursor(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strlen(s) > 18 || strspn(s, "0123456789") != strlen(s)
+               ? "cursor must be a next_cursor value from a previous page"
+               : NULL;
+}
+
+const mb_field notifications_list_query[] = {
+    {"limit", MB_F_STRING, false, 0, 0, social_field_limit, "integer >= 1 (at most 100 are returned)"},
+    {"unread", MB_F_STRING, false, 0, 0, field_unread, "true|false|1|0"},
+    {"cursor", MB_F_STRING, false, 0, 0, field_cursor, "next_cursor"},
+    {NULL},
+};
+
+/* limit=, unread=, cursor=: notifications_list_query */
 void notifications_route_list(mb_http_req *r)
 {
     long long limit;
     if (!social_query_int(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit)) return;
     const char *unread = mb_http_query(r, "unread");
-    bool only_unread = false;
-    if (unread && *unread) {
-        if (!strcmp(unread, "true") || !strcmp(unread, "1")) only_unread = true;
-        else if (strcmp(unread, "false") && strcmp(unread, "0")) {
-            mb_http_error(r, MB_E_BAD_REQUEST, "unread must be true or false");
-            return;
-        }
-    }
+    bool only_unread = unread && (!strcmp(unread, "true") || !strcmp(unread, "1"));
     const char *cursor = mb_http_query(r, "cursor");
     if (cursor && !*cursor) cursor = NULL;
-    if (cursor && (strlen(cursor) > 18 || strspn(cursor, "0123456789") != strlen(cursor))) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "cursor must be a next_cursor value from a previous page");
-        return;
-    }
     list_ctx *c = mb_calloc(1, sizeof *c);
     c->req = r;
     c->limit = limit;
@@ -433,18 +456,38 @@ static void count_done(void *ud, const mb_db_result *res)
     mb_http_respond(r, 200, json_pack("{s:I}", "updated", (json_int_t)atoll(PQcmdTuples(res->res))));
 }
 
+static const char *field_ids(const json_t *v)
+{
+    if (json_array_size(v) == 0)
+        return "ids must be an array of 1..100 notification ids (or send {\"all\": true})";
+    size_t i;
+    json_t *id;
+    json_array_foreach (v, i, id)
+        if (!json_is_string(id) || !mb_uuid_valid(json_string_value(id)))
+            return "ids must be notification ids (UUIDs)";
+    return NULL;
+}
+
+const mb_field notifications_read_fields[] = {
+    {"ids", MB_F_ARRAY, false, 0, READ_MAX_IDS, field_ids, "notification ids (uuid)"},
+    {"all", MB_F_BOOL, false, 0, 0, NULL, NULL},
+    {NULL},
+};
+
+/* Types and formats: notifications_read_fields; left here: ids or all. */
 void notifications_route_read(mb_http_req *r)
 {
     json_t *b = mb_http_body(r);
-    json_t *ids = b ? json_object_get(b, "ids") : NULL;
-    json_t *all = b ? json_object_get(b, "all") : NULL;
+    json_t *ids = json_object_get(b, "ids");
+    json_t *all = json_object_get(b, "all");
+    if (json_is_null(ids)) ids = NULL;
     if (json_is_true(all) && !ids) {
         const char *p[] = {mb_http_player(r)};
         mb_db_query("UPDATE notifications SET read = true WHERE player_id = $1::uuid AND NOT read", 1, p,
                     count_done, r);
         return;
     }
-    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > READ_MAX_IDS) {
+    if (!ids) {
         mb_http_error(r, MB_E_BAD_REQUEST,
                       "ids must be an array of 1..%d notification ids (or send {\"all\": true})",
                       READ_MAX_IDS);
@@ -455,11 +498,6 @@ void notifications_route_read(mb_http_req *r)
     json_t *v;
     lit[o++] = '{';
     json_array_foreach (ids, i, v) {
-        if (!json_is_string(v) || !mb_uuid_valid(json_string_value(v))) {
-            free(lit);
-            mb_http_error(r, MB_E_BAD_REQUEST, "ids must be notification ids (UUIDs)");
-            return;
-        }
         if (i) lit[o++] = ',';
         memcpy(lit + o, json_string_value(v), 36);
         o += 36;

@@ -41,6 +41,15 @@ bool social_query_int(mb_http_req *r, const char *name, long long def, long long
     return true;
 }
 
+const char *social_field_limit(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    return errno || *end || n < 1 ? "query parameter 'limit' must be an integer >= 1" : NULL;
+}
+
 static const char *const rel_names[] = {"none", "friend", "invite_sent", "invite_received", "blocked"};
 
 const char *social_rel_name(social_rel r)
@@ -165,14 +174,17 @@ static const mb_msg_def messages[] = {
 
 static const mb_route routes[] = {
     {"GET", "/v1/presence", presence_route_get, MB_AUTH_BEARER, false},
-    {"POST", "/v1/friends", friends_route_add, MB_AUTH_BEARER, false},
-    {"GET", "/v1/friends", friends_route_list, MB_AUTH_BEARER, false},
+    {"POST", "/v1/friends", friends_route_add, MB_AUTH_BEARER, false, friends_add_fields, 0},
+    {"GET", "/v1/friends", friends_route_list, MB_AUTH_BEARER, false, NULL, 0, friends_list_query},
     {"DELETE", "/v1/friends/{player_id}", friends_route_remove, MB_AUTH_BEARER, false},
     {"POST", "/v1/friends/{player_id}/block", friends_route_block, MB_AUTH_BEARER, false},
-    {"GET", "/v1/notifications", notifications_route_list, MB_AUTH_BEARER, false},
-    {"POST", "/v1/notifications/read", notifications_route_read, MB_AUTH_BEARER, false},
+    {"GET", "/v1/notifications", notifications_route_list, MB_AUTH_BEARER, false, NULL, 0,
+     notifications_list_query},
+    {"POST", "/v1/notifications/read", notifications_route_read, MB_AUTH_BEARER, false,
+     notifications_read_fields, 0},
     {"DELETE", "/v1/notifications/{id}", notifications_route_delete, MB_AUTH_BEARER, false},
-    {"POST", "/v1/admin/notifications", notifications_route_admin, MB_AUTH_ADMIN, false},
+    {"POST", "/v1/admin/notifications", notifications_route_admin, MB_AUTH_ADMIN, false,
+     notifications_admin_fields, 0},
 };
 
 static mb_status social_init(void)

@@ -44,6 +44,9 @@ typedef enum {
 void social_uuid_lower(const char *s, char out[37]);
 /* Read ?name= as an integer in [min, max] (values above max are clamped);
  * def when absent. On a bad value answers 400 and returns false. */
+/* The declared check of a query parameter limit= (an integer >= 1;
+ * social_query_int caps it at the route's maximum). */
+const char *social_field_limit(const json_t *v);
 bool social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
                       long long *out);
 const char *social_rel_name(social_rel r);
@@ -90,6 +93,10 @@ void presence_tell(const char *to, const char *about, bool hide);
 /* --------------------------------------------------------- friends.c */
 
 void friends_route_add(mb_http_req *r);
+/* POST /v1/friends's declared body (player_id or username) */
+extern const mb_field friends_add_fields[];
+/* GET /v1/friends's declared query (state) */
+extern const mb_field friends_list_query[];
 void friends_route_remove(mb_http_req *r);
 void friends_route_block(mb_http_req *r);
 void friends_route_list(mb_http_req *r);
@@ -105,6 +112,12 @@ void notifications_deliver(const char *player_id, const char *id, const char *ty
                            const char *content_json);
 void notifications_route_list(mb_http_req *r);
 void notifications_route_read(mb_http_req *r);
+/* POST /v1/notifications/read's declared body (ids or all) */
+extern const mb_field notifications_read_fields[];
+/* GET /v1/notifications's declared query (limit, unread, cursor) */
+extern const mb_field notifications_list_query[];
+/* POST /v1/admin/notifications's declared body */
+extern const mb_field notifications_admin_fields[];
 void notifications_route_delete(mb_http_req *r);
 void notifications_route_admin(mb_http_req *r);
 /* moonbase.notify(player_id, type, subject, content?) -> true | nil, err */

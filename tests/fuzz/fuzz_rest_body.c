@@ -1,26 +1,31 @@
 /*
- * fuzz_rest_body.c - a REST request body through the path of http.c's
- * mb_http_dispatch (size cap, json_loadb with JSON_REJECT_DUPLICATES, object
- * check, mb_json_depth against the default --max-json-depth) and then the
- * checks the account routes run on it (modules/account/account.c:
- * body_str's type/NUL test and account_check_device_id / _username /
- * _email / _password, the email route's `create` and password rules, the
- * refresh token length, PATCH /v1/account's field whitelist, display_name
- * length and metadata size) and POST /v1/matches' mode/params shape.
+ * fuzz_rest_body.c - a REST request body through the runtime's own code:
+ * http.c's mb_http_parse_body (json_loadb with JSON_REJECT_DUPLICATES, the
+ * object check, mb_json_depth against the default --max-json-depth) and then
+ * mb_http_validate_body for every route of the binary that declares a body
+ * (the route tables of the modules runtime/main.c assembles, registered as
+ * core.c does; see fuzz_modules.h), and mb_http_validate_query for every
+ * route that declares query parameters (the body's string members taken as
+ * their values). Nothing here repeats a handler's code.
  *
- * The route handlers themselves are static in account.c (and answer through
- * the database), so this target repeats their short decision code around
- * the real, exported validators. Invariants: every refusal has a reason;
- * whatever a validator accepts really has the documented shape (lengths,
- * character sets, one '@', ...); an accepted PATCH metadata object
- * serialises within 16 KiB; the error body the server would send encodes.
+ * Invariants: every refusal has a reason; whatever the validator accepts
+ * really has the declared shape (required fields present, each present field
+ * of its declared type, strings without NUL and within their length, arrays
+ * and objects within their size, no undeclared member when the route is
+ * closed, each field's own check passing); the account routes' accepted
+ * usernames, emails and device ids have the documented character sets and
+ * lengths; an accepted PATCH metadata object serialises within 16 KiB and
+ * parses back; the error body the server would send encodes.
  */
 #include <ctype.h>
 #include <jansson.h>
+#include <math.h>
 #include <sodium.h>
 
 #include "account.h"
 #include "fuzz_common.h"
+#include "fuzz_modules.h"
+#include "http.h"
 #include "protocol.h"
 
 #define MAX_BODY (1024 * 1024) /* http.c */
@@ -31,6 +36,7 @@
  * cut a UTF-8 sequence and the 400 went out with an empty body (regressions/rest_body/). */
 static void http_error(mb_errcode code, const char *text)
 {
+    FUZZ_CHECK(text[0] != '\0', "a refusal without a reason");
     char msg[512];
     snprintf(msg, sizeof msg, "%s", text);
     mb_utf8_sanitize(msg);
@@ -41,25 +47,6 @@ static void http_error(mb_errcode code, const char *text)
     FUZZ_CHECK(s != NULL, "error body not encoded");
     free(s);
     json_decref(b);
-}
-
-/* account.c's body_str: NULL + *bad when present but not a NUL-free string. */
-static const char *body_str(json_t *body, const char *name, int required, int *bad)
-{
-    json_t *v = json_object_get(body, name);
-    if (!v || json_is_null(v)) {
-        if (required) {
-            http_error(MB_E_BAD_REQUEST, "missing field");
-            *bad = 1;
-        }
-        return NULL;
-    }
-    if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v))) {
-        http_error(MB_E_BAD_REQUEST, "field must be a string");
-        *bad = 1;
-        return NULL;
-    }
-    return json_string_value(v);
 }
 
 static void check_username_ok(const char *u)
@@ -99,125 +86,88 @@ static void check_password_ok(const char *p)
     FUZZ_CHECK(!same, "one repeated character accepted as a password");
 }
 
-static void route_device(json_t *body)
+static int type_ok(mb_field_type t, const json_t *v)
 {
-    int bad = 0;
-    const char *dev = body_str(body, "device_id", 1, &bad);
-    if (bad) return;
-    const char *usn = body_str(body, "username", 0, &bad);
-    if (bad) return;
-    const char *why = account_check_device_id(dev);
-    if (!why && usn) why = account_check_username(usn);
-    if (why) {
-        http_error(MB_E_BAD_REQUEST, why);
-        return;
+    switch (t) {
+    case MB_F_STRING: return json_is_string(v);
+    case MB_F_INTEGER: return json_is_integer(v);
+    case MB_F_NUMBER: return json_is_number(v);
+    case MB_F_BOOL: return json_is_boolean(v);
+    case MB_F_OBJECT: return json_is_object(v);
+    case MB_F_ARRAY: return json_is_array(v);
+    case MB_F_STRING_OR_ARRAY: return json_is_string(v) || json_is_array(v);
+    case MB_F_ANY: return 1;
     }
-    check_device_ok(dev);
-    if (usn) check_username_ok(usn);
+    return 0;
 }
 
-static void route_email(json_t *body)
+/* An accepted body has the declared shape (checked independently of mb_validate). */
+static void check_accepted(const mb_route *rt, json_t *body)
 {
-    int bad = 0;
-    const char *email = body_str(body, "email", 1, &bad);
-    if (bad) return;
-    const char *pw = body_str(body, "password", 1, &bad);
-    if (bad) return;
-    const char *usn = body_str(body, "username", 0, &bad);
-    if (bad) return;
-    json_t *cr = json_object_get(body, "create");
-    if (cr && !json_is_boolean(cr)) {
-        http_error(MB_E_BAD_REQUEST, "field 'create' must be a boolean");
-        return;
+    for (const mb_field *f = rt->body; f && f->name; f++) {
+        json_t *v = json_object_get(body, f->name);
+        if (!v || json_is_null(v)) {
+            FUZZ_CHECK(!f->required, "%s %s: required field '%s' missing but accepted", rt->method,
+                       rt->pattern, f->name);
+            continue;
+        }
+        FUZZ_CHECK(type_ok(f->type, v), "%s %s: field '%s' of the wrong type accepted", rt->method,
+                   rt->pattern, f->name);
+        if (json_is_string(v)) {
+            const char *s = json_string_value(v);
+            size_t n = mb_utf8_len(s, json_string_length(v));
+            FUZZ_CHECK(!memchr(s, 0, json_string_length(v)), "field '%s' with NUL accepted", f->name);
+            FUZZ_CHECK(!(f->max > 0 && (double)n > f->max) && !(f->min > 0 && (double)n < f->min),
+                       "field '%s' of %zu characters accepted", f->name, n);
+        } else if (json_is_array(v) && f->max > 0) {
+            FUZZ_CHECK((double)json_array_size(v) <= f->max, "field '%s': too many items accepted", f->name);
+        } else if (json_is_number(v) && (f->min != 0 || f->max != 0)) {
+            double d = json_number_value(v);
+            FUZZ_CHECK(isfinite(d) && d >= f->min && d <= f->max, "field '%s' out of range accepted",
+                       f->name);
+        }
+        if (f->check)
+            FUZZ_CHECK(f->check(v) == NULL, "field '%s' accepted though its check refuses it", f->name);
     }
-    const char *why = account_check_email(email);
-    if (!why && json_is_true(cr)) why = account_check_password(pw);
-    else if (!why && (strlen(pw) == 0 || strlen(pw) > 128)) why = "password must be 1..128 characters";
-    if (!why && usn) why = account_check_username(usn);
-    if (why) {
-        http_error(MB_E_BAD_REQUEST, why);
-        return;
-    }
-    check_email_ok(email);
-    if (json_is_true(cr)) check_password_ok(pw);
-    FUZZ_CHECK(strlen(pw) >= 1 && strlen(pw) <= 128, "password length");
-    if (usn) check_username_ok(usn);
-    /* the login bucket key: lower-cased email */
-    char *key = strdup(email);
-    for (char *p = key; *p; p++) *p = (char)tolower((unsigned char)*p);
-    FUZZ_CHECK(strlen(key) == strlen(email), "lower-casing changed the length");
-    free(key);
-}
-
-static void route_refresh_or_logout(json_t *body)
-{
-    int bad = 0;
-    const char *tok = body_str(body, "refresh_token", 1, &bad);
-    if (bad) return;
-    if (strlen(tok) < 16 || strlen(tok) > 128) {
-        http_error(MB_E_UNAUTHORIZED, "refresh token invalid, expired or revoked");
-        return;
-    }
-    unsigned char h[crypto_hash_sha256_BYTES];
-    char hex[65];
-    crypto_hash_sha256(h, (const unsigned char *)tok, strlen(tok));
-    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-    FUZZ_CHECK(strlen(hex) == 64, "token hash");
-}
-
-static void route_patch_account(json_t *body)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach (body, key, v) {
-        if (strcmp(key, "username") && strcmp(key, "display_name") && strcmp(key, "metadata")) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "unknown field '%s' (username, display_name, metadata)", key);
-            http_error(MB_E_BAD_REQUEST, msg);
-            return;
+    if (rt->body_rules & MB_BODY_CLOSED) {
+        const char *k;
+        json_t *v;
+        json_object_foreach (body, k, v) {
+            const mb_field *f = rt->body;
+            while (f->name && strcmp(f->name, k) != 0) f++;
+            FUZZ_CHECK(f->name != NULL, "%s %s: undeclared member accepted", rt->method, rt->pattern);
         }
     }
-    int bad = 0;
-    const char *usn = body_str(body, "username", 0, &bad);
-    if (bad) return;
-    const char *dn = body_str(body, "display_name", 0, &bad);
-    if (bad) return;
-    const char *why = usn ? account_check_username(usn) : NULL;
-    if (!why && dn && mb_utf8_len(dn, strlen(dn)) > 64) why = "display_name must be at most 64 characters";
-    json_t *meta = json_object_get(body, "metadata");
-    char *meta_s = NULL;
-    if (!why && meta) {
-        if (!json_is_object(meta)) why = "metadata must be an object";
-        else {
-            meta_s = json_dumps(meta, JSON_COMPACT);
-            FUZZ_CHECK(meta_s != NULL, "metadata object does not serialise");
-            if (strlen(meta_s) > 16384) why = "metadata must be at most 16 KiB of JSON";
+    /* the account routes: what their fields' checks promise */
+    const char *usn = json_string_value(json_object_get(body, "username"));
+    if (rt->body == account_device_fields) {
+        check_device_ok(json_string_value(json_object_get(body, "device_id")));
+        if (usn) check_username_ok(usn);
+    } else if (rt->body == account_email_fields) {
+        check_email_ok(json_string_value(json_object_get(body, "email")));
+        if (usn) check_username_ok(usn);
+    } else if (rt->body == account_patch_fields) {
+        if (usn) check_username_ok(usn);
+        json_t *meta = json_object_get(body, "metadata");
+        if (meta && !json_is_null(meta)) {
+            char *text = NULL;
+            FUZZ_CHECK(account_check_metadata(meta, &text) == NULL && text, "accepted metadata refused");
+            FUZZ_CHECK(strlen(text) <= 16384, "metadata over 16 KiB accepted");
+            /* what PostgreSQL receives as $4::jsonb must be JSON again */
+            json_t *back = json_loads(text, 0, NULL);
+            FUZZ_CHECK(json_is_object(back), "metadata text does not parse back");
+            json_decref(back);
+            free(text);
         }
     }
-    if (why) {
-        free(meta_s);
-        http_error(MB_E_BAD_REQUEST, why);
-        return;
-    }
-    if (usn) check_username_ok(usn);
-    if (meta_s) {
-        /* what PostgreSQL receives as $4::jsonb must be JSON again */
-        json_t *back = json_loads(meta_s, 0, NULL);
-        FUZZ_CHECK(json_is_object(back), "metadata text does not parse back");
-        json_decref(back);
-    }
-    free(meta_s);
 }
 
-static void route_match_create(json_t *body)
+/* Query parameters from the body's string members (NUL-free), for mb_http_validate_query. */
+static const char *body_as_query(const void *ctx, const char *name)
 {
-    const char *mode = json_string_value(json_object_get(body, "mode"));
-    json_t *params = json_object_get(body, "params");
-    if (!mode) {
-        http_error(MB_E_BAD_REQUEST, "field 'mode' (string) is required");
-        return;
-    }
-    if (params && !json_is_object(params)) http_error(MB_E_BAD_REQUEST, "field 'params' must be an object");
+    json_t *v = json_object_get((const json_t *)ctx, name);
+    if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v))) return NULL;
+    return json_string_value(v);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -225,6 +175,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     if (sodium_init() < 0) abort();
+    /* the route tables, as core.c registers them (no init: only declarations are used) */
+    for (const mb_module *const *m = fuzz_modules; *m; m++) mb_http_register((*m)->routes, (*m)->n_routes);
     return 0;
 }
 
@@ -234,32 +186,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         http_error(MB_E_BAD_REQUEST, "request body over 1048576 bytes");
         return 0;
     }
-    if (size == 0) return 0; /* no body: handlers see NULL */
-    json_error_t jerr;
-    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
-    if (!body) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "invalid JSON body: %s", jerr.text);
-        http_error(MB_E_BAD_REQUEST, msg);
-        return 0;
-    }
-    if (!json_is_object(body)) {
-        http_error(MB_E_BAD_REQUEST, "JSON body must be an object");
+    json_t *body = NULL;
+    char err[512];
+    if (size > 0 && mb_http_parse_body((const char *)data, size, MAX_DEPTH, &body, err, sizeof err) < 0) {
+        http_error(MB_E_BAD_REQUEST, err);
         json_decref(body);
         return 0;
     }
-    if (mb_json_depth(body) > MAX_DEPTH) {
-        http_error(MB_E_BAD_REQUEST, "JSON nested deeper than 32 levels");
-        json_decref(body);
-        return 0;
+    if (size > 0)
+        FUZZ_CHECK(json_is_object(body) && mb_json_depth(body) <= MAX_DEPTH, "parse accepted a bad body");
+    /* size 0: no body (handlers see NULL) */
+    size_t declared = 0;
+    for (size_t i = 0; i < mb_http_route_count(); i++) {
+        const mb_route *rt = mb_http_route_at(i);
+        if (rt->query && body) {
+            err[0] = '\0';
+            if (mb_http_validate_query(rt, body_as_query, body, err, sizeof err) < 0)
+                http_error(MB_E_BAD_REQUEST, err);
+        }
+        if (!rt->body && !rt->body_rules) continue;
+        declared++;
+        err[0] = '\0';
+        if (mb_http_validate_body(rt, body, err, sizeof err) < 0) http_error(MB_E_BAD_REQUEST, err);
+        else if (body) check_accepted(rt, body);
     }
-    route_device(body);
-    route_email(body);
-    route_refresh_or_logout(body);
-    route_patch_account(body);
-    route_match_create(body);
+    FUZZ_CHECK(declared >= 8, "only %zu routes declare a body: is the route table registered?", declared);
 
-    /* the validators on every string member, whatever its name */
+    /* the account validators on every string member, whatever its name */
     const char *k;
     json_t *v;
     json_object_foreach (body, k, v) {
