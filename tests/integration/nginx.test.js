@@ -12,10 +12,9 @@ const assert = require('node:assert/strict');
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const https = require('node:https');
 const path = require('node:path');
 const h = require('./harness');
-const { makeCa } = require('./tls_certs');
+const { makeCa, httpsRequest } = require('./tls_certs');
 
 const WebSocket = require('ws');
 const EXAMPLE = path.join(h.REPO_ROOT || path.resolve(__dirname, '..', '..'), 'deploy', 'nginx', 'moonbase.conf');
@@ -29,32 +28,6 @@ function swap(text, from, to) {
   return text.replace(from, to);
 }
 
-function request(host, port, method, urlPath, { ca, body, headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = https.request({
-      host, port, method, path: urlPath, ca, servername: 'localhost', agent: false,
-      headers: { ...headers, ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-    });
-    req.setTimeout(10000, () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
 
 describe('the documented nginx configuration in front of a real server', () => {
   let server;
@@ -101,7 +74,7 @@ describe('the documented nginx configuration in front of a real server', () => {
     nginx.stdout.on('data', (d) => (nginxLog += d));
     nginx.stderr.on('data', (d) => (nginxLog += d));
     nginxExited = new Promise((resolve) => nginx.on('exit', (code, signal) => resolve({ code, signal })));
-    await h.waitFor('nginx answering /healthz', async () => (await request('127.0.0.1', port, 'GET', '/healthz', { ca: pki.ca }).catch(() => ({}))).status === 200, 15000);
+    await h.waitFor('nginx answering /healthz', async () => (await httpsRequest(port, 'GET', '/healthz', { ca: pki.ca }).catch(() => ({}))).status === 200, 15000);
   });
 
   after(async () => {
@@ -125,18 +98,18 @@ describe('the documented nginx configuration in front of a real server', () => {
   });
 
   it('REST over https through nginx', async () => {
-    const r = await request('127.0.0.1', port, 'POST', '/v1/auth/device', { ca: pki.ca, body: { device_id: `nginx-${crypto.randomBytes(4).toString('hex')}` } });
+    const r = await httpsRequest(port, 'POST', '/v1/auth/device', { ca: pki.ca, body: { device_id: `nginx-${crypto.randomBytes(4).toString('hex')}` } });
     assert.ok([200, 201].includes(r.status), r.text);
     login = r.json;
-    const me = await request('127.0.0.1', port, 'GET', '/v1/account', { ca: pki.ca, headers: { authorization: `Bearer ${login.token}` } });
+    const me = await httpsRequest(port, 'GET', '/v1/account', { ca: pki.ca, headers: { authorization: `Bearer ${login.token}` } });
     assert.equal(me.status, 200, me.text);
     assert.equal(me.json.player_id || me.json.id || me.json.account?.player_id, login.player_id, me.text);
     // several requests in a row go through nginx's keep-alive upstream connections
-    for (let i = 0; i < 5; i++) assert.equal((await request('127.0.0.1', port, 'GET', '/healthz', { ca: pki.ca })).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await httpsRequest(port, 'GET', '/healthz', { ca: pki.ca })).status, 200);
   });
 
   it('/metrics is not exposed through the proxy (it is on the server itself)', async () => {
-    assert.equal((await request('127.0.0.1', port, 'GET', '/metrics', { ca: pki.ca })).status, 404);
+    assert.equal((await httpsRequest(port, 'GET', '/metrics', { ca: pki.ca })).status, 404);
     assert.equal((await server.http('GET', '/metrics')).status, 200);
   });
 
@@ -169,7 +142,7 @@ describe('the documented nginx configuration in front of a real server', () => {
     // a message bigger than nginx's buffers passes whole (proxy_buffering off, no size limit of nginx's)
     const big = await s.request('session.heartbeat', { pad: 'x'.repeat(60000) });
     assert.equal(big.type, 'session.heartbeat');
-    const kick = await request('127.0.0.1', port, 'POST', `/v1/admin/players/${login.player_id}/kick`, { ca: pki.ca, headers: { authorization: `Bearer ${server.adminToken}` }, body: {} });
+    const kick = await httpsRequest(port, 'POST', `/v1/admin/players/${login.player_id}/kick`, { ca: pki.ca, headers: { authorization: `Bearer ${server.adminToken}` }, body: {} });
     assert.ok(kick.status < 300, kick.text);
     const c = await h.withTimeout(s.closed, 5000, 'close after the kick');
     assert.equal(c.code, 4001, JSON.stringify(c));

@@ -10,40 +10,13 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const https = require('node:https');
 const tls = require('node:tls');
 const h = require('./harness');
-const { makeCa } = require('./tls_certs');
+const { makeCa, httpsRequest } = require('./tls_certs');
 
 const WebSocket = require('ws');
 const serverEnv = () => ({ ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || 'detect_leaks=1'}:quarantine_size_mb=8` });
 
-function httpsRequest(port, method, urlPath, { ca, body, host = '127.0.0.1' } = {}) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = https.request({
-      host, port, method, path: urlPath, ca, servername: 'localhost', agent: false,
-      headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, text, json, serial: res.socket.getPeerCertificate().serialNumber });
-      });
-    });
-    req.setTimeout(10000, () => req.destroy(new Error('https request timed out')));
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
 
 /** A wss:// connection: {ws, serial, request(type, payload)}. */
 function wss(port, ca) {

@@ -1,4 +1,5 @@
 'use strict';
+const https = require('node:https');
 // Test certificates made with the openssl CLI (Debian package `openssl`) in a temporary folder:
 // a CA and server certificates it signs, for 127.0.0.1, ::1 and localhost. Used by tls.test.js
 // and nginx.test.js. Nothing here is a test; the folder is removed when the process exits.
@@ -36,4 +37,35 @@ function makeCa() {
   };
 }
 
-module.exports = { makeCa };
+/**
+ * One HTTPS request to 127.0.0.1 (or host) that trusts `ca`, with SNI localhost:
+ * {status, headers, text, json (or undefined), serial (the server certificate's serial)}.
+ */
+function httpsRequest(port, method, urlPath, { ca, body, headers = {}, host = '127.0.0.1' } = {}) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = https.request({
+      host, port, method, path: urlPath, ca, servername: 'localhost', agent: false,
+      headers: { ...headers, ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode, headers: res.headers, text, json, serial: res.socket.getPeerCertificate().serialNumber });
+      });
+    });
+    req.setTimeout(10000, () => req.destroy(new Error('https request timed out')));
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+module.exports = { makeCa, httpsRequest };
