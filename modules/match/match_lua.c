@@ -158,7 +158,7 @@ static int l_send(lua_State *L)
     const char *pid = luaL_checkstring(L, 2);
     seat *s = match_seat(m, pid);
     if (!s || !s->joined) {
-        lua_pushboolean(L, 0);
+        lua_pushnil(L);
         lua_pushstring(L, "not in this match");
         return 2;
     }
@@ -186,7 +186,7 @@ static int l_start(lua_State *L)
 {
     match *m = self_in(L, ALLOW_START, "match:start");
     if (m->status != MATCH_WAITING) {
-        lua_pushboolean(L, 0);
+        lua_pushnil(L);
         lua_pushstring(L, "already started");
         return 2;
     }
@@ -219,7 +219,7 @@ static int l_kick(lua_State *L)
     const char *reason = luaL_optstring(L, 3, "kicked");
     seat *s = match_seat(m, pid);
     if (!s || !s->joined) {
-        lua_pushboolean(L, 0);
+        lua_pushnil(L);
         lua_pushstring(L, "not in this match");
         return 2;
     }
