@@ -132,7 +132,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
             rc = 1;
             break;
         }
-        if (mb_protocol_register((*m)->messages, (*m)->n_messages) < 0) {
+        if (mb_protocol_register((*m)->messages, (*m)->n_messages) != MB_OK) {
             mb_error("module_invalid", "module=%s reason=\"duplicate message type\"", (*m)->name);
             rc = 1;
             break;
@@ -234,7 +234,7 @@ int mb_core_describe(const mb_module *const *modules, FILE *out)
     describe_add_routes(routes, "runtime", 0);
     for (const mb_module *const *m = modules; m && *m; m++) {
         size_t nm = mb_protocol_count(), nr = mb_http_route_count();
-        if (mb_protocol_register((*m)->messages, (*m)->n_messages) < 0) {
+        if (mb_protocol_register((*m)->messages, (*m)->n_messages) != MB_OK) {
             fprintf(stderr, "moonbase: module %s registers a message type twice\n", (*m)->name);
             rc = 1;
             break;

@@ -66,7 +66,7 @@ char *const *mb_db_durable_find(const char *what, const char *key);
 /* Blocking helpers for start-up only (before the loop serves): apply the
  * numbered *.sql files in dir in order, each once, in one transaction per
  * file under an advisory lock, recorded in schema_migrations. Retries the
- * connection until timeout_ms. Returns 0 or -1 (error logged). */
-int mb_db_migrate(const char *url, const char *dir, int timeout_ms);
+ * connection until timeout_ms. Returns MB_OK or MB_ERR (error logged). */
+mb_status mb_db_migrate(const char *url, const char *dir, int timeout_ms);
 
 #endif

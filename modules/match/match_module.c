@@ -446,7 +446,7 @@ static mb_status module_init(void)
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */
-    if (mb_protocol_register_raw("match.input", match_on_input_raw) < 0) return MB_ERR;
+    if (mb_protocol_register_raw("match.input", match_on_input_raw) != MB_OK) return MB_ERR;
     rpc_init();
     modes_on_reload(on_mode_reload);
     int failures = modes_init(c->scripts_dir, true);
