@@ -161,13 +161,13 @@ static void match_free(void *ud)
     free(m);
 }
 
-match *match_create(const char *mode, json_t *params, int *code, char *err, size_t errlen)
+match *match_create(const char *mode, json_t *params, mb_errcode *code, char *err, size_t errlen)
 {
     return match_create_seeded(mode, params, NULL, code, err, errlen);
 }
 
-match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code, char *err,
-                           size_t errlen)
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, mb_errcode *code,
+                           char *err, size_t errlen)
 {
     mode_version *v = modes_get(mode);
     if (!v) {
@@ -224,7 +224,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
     lua_pushstring(L, "params");
     lua_rawget(L, -2);
     char cerr[4096];
-    int rc = match_pcall(m, MATCH_CTX_INIT, 2, 1, cerr, sizeof cerr);
+    mb_lua_status rc = match_pcall(m, MATCH_CTX_INIT, 2, 1, cerr, sizeof cerr);
     if (rc != MB_LUA_OK || lua_type(L, -1) != LUA_TTABLE) {
         if (rc == MB_LUA_OK) {
             lua_pop(L, 1);

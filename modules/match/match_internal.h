@@ -166,7 +166,7 @@ bool match_end_call(match *m, int nargs, int nresults);
 int match_push_player(match *m, seat *s);
 /* mb_lua_vm_pcall on m->vm in context ctx (for the calls made without
  * match_begin_call: init, timers, reload). */
-int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
+mb_lua_status match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
 /* Seed math.random of the match's VM. false: the call failed. */
 bool match_lua_seed(match *m, uint64_t seed);
 /* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */

@@ -59,16 +59,17 @@ void match_lua_check_context(lua_State *L, unsigned allowed, const char *what)
     if (!(allowed & MATCH_CTX_BIT(c))) raise_context(L, c, what);
 }
 
-int match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
+mb_lua_status match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err,
+                                 size_t errlen)
 {
     int prev = mb_lua_vm_context(vm);
     mb_lua_vm_set_context(vm, (int)ctx);
-    int rc = mb_lua_vm_pcall(vm, nargs, nresults, err, errlen);
+    mb_lua_status rc = mb_lua_vm_pcall(vm, nargs, nresults, err, errlen);
     mb_lua_vm_set_context(vm, prev);
     return rc;
 }
 
-int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
+mb_lua_status match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
 {
     return match_lua_pcall_in(m->vm, ctx, nargs, nresults, err, errlen);
 }
@@ -551,7 +552,7 @@ bool match_end_call(match *m, int nargs, int nresults)
 {
     char err[4096];
     m->depth++;
-    int rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
+    mb_lua_status rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
     m->depth--;
     if (rc != MB_LUA_OK) {
         char msg[4200];

@@ -276,11 +276,11 @@ join_rc match_do_join(match *m, const char *player_id, const char *username, jso
     return J_OK;
 }
 
-bool match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen)
+mb_status match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen)
 {
     join_rc rc = match_do_join(m, player_id, username, NULL, err, errlen);
     if (rc == J_OK) match_post_call(m);
-    return rc == J_OK;
+    return rc == J_OK ? MB_OK : MB_ERR;
 }
 
 void match_reserve(match *m, const char *player_id, int timeout_ms)

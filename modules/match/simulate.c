@@ -325,7 +325,7 @@ int match_simulate_main(int argc, char **argv)
         fclose(f);
     }
     (void)by_tick;
-    int code;
+    mb_errcode code;
     char err[1024];
     json_t *params = NULL;
     if (params_text) {
@@ -356,7 +356,7 @@ int match_simulate_main(int argc, char **argv)
         char pid[32], usn[32];
         snprintf(pid, sizeof pid, "p%ld", p);
         snprintf(usn, sizeof usn, "player%ld", p);
-        if (!match_sim_join(m, pid, usn, err, sizeof err))
+        if (match_sim_join(m, pid, usn, err, sizeof err) != MB_OK)
             fprintf(stderr, "simulate: %s could not join: %s\n", pid, err);
     }
     sim_votes_settle(m, 0);

@@ -426,7 +426,7 @@ static bool on_group(void *ud, const mm_entry *entries, size_t n, int *teams)
     }
     json_t *params =
         json_pack("{s:o,s:o,s:o}", "players", json_incref(players), "teams", team_lists, "properties", props);
-    int code;
+    mb_errcode code;
     char err[512];
     match *m = match_create(p->mode, params, &code, err, sizeof err);
     json_decref(params);
