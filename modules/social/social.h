@@ -74,9 +74,9 @@ void presence_on_update(mb_session *s, const char *cid, json_t *payload);
 void presence_route_get(mb_http_req *r);
 char *presence_metrics(void);
 
-/* Is there a block between a and b, either way? 1 yes, 0 no, -1 unknown
- * (a's relationships are not in memory: a is offline or loading). */
-int presence_blocked(const char *a, const char *b);
+/* Is there a block between a and b, either way? false also when it is not
+ * known (a's relationships are not in memory: a is offline or loading). */
+bool presence_blocked(const char *a, const char *b);
 /* a's presence as {status, metadata?} (new reference); metadata only when
  * full. Offline players read {status: "offline"}. */
 json_t *presence_json(const char *player_id, bool full);
