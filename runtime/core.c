@@ -163,10 +163,10 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     mb_loop_worker_stop();
     mb_sessions_free_all();
     mb_http_free_all();
-    mb_db_free();
-    mb_metric_msg_free();
-    mb_tokens_free();
-    mb_metrics_free();
+    mb_db_destroy();
+    mb_metric_msg_destroy();
+    mb_tokens_destroy();
+    mb_metrics_destroy();
     mb_protocol_reset();
     ev_signal_stop(loop, &sigterm_w);
     ev_signal_stop(loop, &sigint_w);

@@ -468,7 +468,7 @@ char *const *mb_db_durable_find(const char *what, const char *key)
     return NULL;
 }
 
-void mb_db_free(void)
+void mb_db_destroy(void)
 {
     if (dur_timer_init) ev_timer_stop(mb_loop(), &dur_retry);
     while (dur_head) {

@@ -50,7 +50,7 @@ bool mb_db_available(void);
 int mb_db_pending(void); /* queued + in flight */
 const mb_db_stats *mb_db_get_stats(void);
 
-void mb_db_free(void); /* after mb_db_stop and the last callback */
+void mb_db_destroy(void); /* after mb_db_stop and the last callback */
 
 /* Durable write: a statement that must eventually commit even if
  * PostgreSQL is away right now (finished matches, vote audit rows). Queued

@@ -26,6 +26,7 @@ void mb_smap_init(mb_smap *m) { memset(m, 0, sizeof *m); }
 
 void mb_smap_free(mb_smap *m)
 {
+    if (!m) return;
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].key && m->slots[i].key != TOMB) free(m->slots[i].key);
     free(m->slots);
@@ -132,6 +133,7 @@ void mb_imap_init(mb_imap *m) { memset(m, 0, sizeof *m); }
 
 void mb_imap_free(mb_imap *m)
 {
+    if (!m) return;
     free(m->slots);
     memset(m, 0, sizeof *m);
 }

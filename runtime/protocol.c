@@ -342,6 +342,7 @@ mb_status mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envel
 
 void mb_envelope_free(mb_envelope *env)
 {
+    if (!env) return;
     json_decref(env->root);
     memset(env, 0, sizeof *env);
 }

@@ -660,7 +660,7 @@ double *mb_metric_msg_out(const char *type)
     return msg_metric(&out_metrics, "moonbase_messages_out_total", type);
 }
 
-void mb_metric_msg_free(void)
+void mb_metric_msg_destroy(void)
 {
     mb_smap_free(&in_metrics);
     mb_smap_free(&out_metrics);

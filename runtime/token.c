@@ -361,7 +361,7 @@ void mb_tokens_register_tables(void)
     mb_metric_table_smap("token_blocks", &token_blocks);
 }
 
-void mb_tokens_free(void)
+void mb_tokens_destroy(void)
 {
     token_cache_clear();
     token_blocks_clear();

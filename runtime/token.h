@@ -51,6 +51,6 @@ void mb_token_cache_tick(void);
 /* Table gauges of the token cache and the revocation table. */
 void mb_tokens_register_tables(void);
 /* Free the cache, the revocation table and the admin token. */
-void mb_tokens_free(void);
+void mb_tokens_destroy(void);
 
 #endif

@@ -145,6 +145,7 @@ static int64_t first_due_us(int64_t period_us)
 static void match_free(void *ud)
 {
     match *m = ud;
+    if (!m) return;
     free(m->inputs); /* their refs go with the VM */
     free(m->spare_inputs);
     for (size_t i = 0; i < m->n_seats; i++) json_decref(m->seats[i].metadata);
@@ -428,12 +429,13 @@ void match_runtime_destroy(void)
     }
     mb_smap_free(&matches);
     mb_smap_free(&match_by_player);
-    match_script_errors_free();
+    match_script_errors_destroy();
 }
 
 /* For simulate: free a finished simulated match. */
 void match_sim_free(match *m)
 {
+    if (!m) return;
     if (!m->dead) mb_smap_del(&matches, m->id);
     match_free(m);
 }

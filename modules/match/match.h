@@ -176,7 +176,7 @@ void match_script_error_record(const char *mode, int version, const char *match_
 /* {capacity, modes: [{mode, total, errors: [...]}]}: one mode, or every mode
  * with errors when mode is NULL (new reference). */
 json_t *match_script_errors_json(const char *mode, size_t limit);
-void match_script_errors_free(void);
+void match_script_errors_destroy(void);
 
 /* Extra fields in GET /v1/matches/{id} replies: fn(req, body, match_id)
  * adds to body (the vote module; match_module.c). */
