@@ -147,7 +147,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     }
 
     mb_db_start(cfg->database_url, cfg->db_pool_size, cfg->db_query_timeout_ms);
-    if (rc == 0 && mb_transport_start() < 0) rc = 1;
+    if (rc == 0 && mb_transport_start() != MB_OK) rc = 1;
     if (rc == 0) {
         mb_info("listening", "host=%s port=%d mode=%s", cfg->host, cfg->port, cfg->mode);
         ev_run(loop, 0);

@@ -134,8 +134,8 @@ extern double *match_m_ticks;
 void match_tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
 /* Decode an input (JSON text) into the match's VM and queue it for the
  * next tick. Returns MB_LUA_OK, or the decoder's status with err set. */
-int match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
-                        size_t errlen);
+mb_lua_status match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
+                                  size_t errlen);
 /* Cancel the pending timer id: true if it was pending. */
 bool match_cancel_timer(match *m, uint64_t id);
 
