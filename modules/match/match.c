@@ -209,7 +209,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
     else randombytes_buf(&m->seed, sizeof m->seed);
     m->seed &= MATCH_SEED_MAX;
     match_lua_setup(m);
-    if (m->match_ref == LUA_NOREF || !match_lua_seed(m, m->seed)) {
+    if (m->match_ref == LUA_NOREF || match_lua_seed(m, m->seed) != MB_OK) {
         *code = MB_E_INTERNAL;
         snprintf(err, errlen, "%s creating the match",
                  m->match_ref == LUA_NOREF ? "out of memory" : "math.randomseed failed");

@@ -402,7 +402,7 @@ int match_lua_seed_vm(lua_State *L)
     return 0;
 }
 
-bool match_lua_seed(match *m, uint64_t seed)
+mb_status match_lua_seed(match *m, uint64_t seed)
 {
     lua_State *L = mb_lua_vm_state(m->vm);
     lua_pushcfunction(L, match_lua_seed_vm);
@@ -411,9 +411,9 @@ bool match_lua_seed(match *m, uint64_t seed)
     if (mb_lua_vm_pcall(m->vm, 1, 0, err, sizeof err) != MB_LUA_OK) {
         char q[600];
         mb_error("match_seed_failed", "match=%s error=%s", m->id, mb_log_quote(q, sizeof q, err));
-        return false;
+        return MB_ERR;
     }
-    return true;
+    return MB_OK;
 }
 
 static int l_log(lua_State *L)
