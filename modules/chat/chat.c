@@ -596,7 +596,7 @@ static void route_history(mb_http_req *r)
         free(c);
         return;
     }
-    if (!social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit)) {
+    if (social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit) != MB_OK) {
         free(c);
         return;
     }
@@ -698,7 +698,7 @@ static void route_admin_messages(mb_http_req *r)
         free(c);
         return;
     }
-    if (!social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit)) {
+    if (social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit) != MB_OK) {
         free(c);
         return;
     }

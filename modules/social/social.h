@@ -43,12 +43,12 @@ typedef enum {
 /* Copy a UUID lower-cased into out (37 bytes). s must pass mb_uuid_valid. */
 void social_uuid_lower(const char *s, char out[37]);
 /* Read ?name= as an integer in [min, max] (values above max are clamped);
- * def when absent. On a bad value answers 400 and returns false. */
+ * def when absent. On a bad value answers 400 and returns MB_ERR. */
 /* The declared check of a query parameter limit= (an integer >= 1;
  * social_query_int caps it at the route's maximum). */
 const char *social_field_limit(const json_t *v);
-bool social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
-                      long long *out);
+mb_status social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
+                           long long *out);
 const char *social_rel_name(social_rel r);
 social_rel social_rel_parse(const char *s); /* unknown -> REL_NONE */
 
