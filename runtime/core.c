@@ -132,7 +132,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
             rc = 1;
             break;
         }
-        if (mb_protocol_register((*m)->messages, (*m)->n_messages) < 0) {
+        if (mb_protocol_register((*m)->messages, (*m)->n_messages) != MB_OK) {
             mb_error("module_invalid", "module=%s reason=\"duplicate message type\"", (*m)->name);
             rc = 1;
             break;
@@ -147,7 +147,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     }
 
     mb_db_start(cfg->database_url, cfg->db_pool_size, cfg->db_query_timeout_ms);
-    if (rc == 0 && mb_transport_start() < 0) rc = 1;
+    if (rc == 0 && mb_transport_start() != MB_OK) rc = 1;
     if (rc == 0) {
         mb_info("listening", "host=%s port=%d mode=%s", cfg->host, cfg->port, cfg->mode);
         ev_run(loop, 0);
@@ -163,10 +163,10 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     mb_loop_worker_stop();
     mb_sessions_free_all();
     mb_http_free_all();
-    mb_db_free();
-    mb_metric_msg_free();
-    mb_tokens_free();
-    mb_metrics_free();
+    mb_db_destroy();
+    mb_metric_msg_destroy();
+    mb_tokens_destroy();
+    mb_metrics_destroy();
     mb_protocol_reset();
     ev_signal_stop(loop, &sigterm_w);
     ev_signal_stop(loop, &sigint_w);
@@ -234,7 +234,7 @@ int mb_core_describe(const mb_module *const *modules, FILE *out)
     describe_add_routes(routes, "runtime", 0);
     for (const mb_module *const *m = modules; m && *m; m++) {
         size_t nm = mb_protocol_count(), nr = mb_http_route_count();
-        if (mb_protocol_register((*m)->messages, (*m)->n_messages) < 0) {
+        if (mb_protocol_register((*m)->messages, (*m)->n_messages) != MB_OK) {
             fprintf(stderr, "moonbase: module %s registers a message type twice\n", (*m)->name);
             rc = 1;
             break;

@@ -468,7 +468,7 @@ char *const *mb_db_durable_find(const char *what, const char *key)
     return NULL;
 }
 
-void mb_db_free(void)
+void mb_db_destroy(void)
 {
     if (dur_timer_init) ev_timer_stop(mb_loop(), &dur_retry);
     while (dur_head) {
@@ -532,7 +532,7 @@ static char *read_file(const char *path)
     return s;
 }
 
-static int exec_ok(PGconn *pg, const char *sql, const char *what)
+static mb_status exec_ok(PGconn *pg, const char *sql, const char *what)
 {
     PGresult *r = PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -543,10 +543,10 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what)
                  mb_log_quote(m, sizeof m, PQresultErrorMessage(r)));
     }
     PQclear(r);
-    return ok ? 0 : -1;
+    return ok ? MB_OK : MB_ERR;
 }
 
-int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
+mb_status mb_db_migrate(const char *url, const char *dir, int timeout_ms)
 {
     int64_t deadline = mb_now_ms() + timeout_ms;
     PGconn *pg = NULL;
@@ -562,7 +562,7 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
         pg = NULL;
         if (mb_now_ms() >= deadline) {
             mb_error("db_unreachable", "timeout_ms=%d", timeout_ms);
-            return -1;
+            return MB_ERR;
         }
         /* Start-up only, before the loop serves anything: a plain wait. */
         struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
@@ -573,15 +573,15 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
     if (exec_ok(pg,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-                "schema_migrations") < 0) {
+                "schema_migrations") != MB_OK) {
         PQfinish(pg);
-        return -1;
+        return MB_ERR;
     }
     DIR *d = opendir(dir);
     if (!d) {
         mb_error("migrations_dir_missing", "dir=%s error=%s", dir, strerror(errno));
         PQfinish(pg);
-        return -1;
+        return MB_ERR;
     }
     char **names = NULL;
     size_t n = 0;
@@ -595,10 +595,11 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
     }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str); /* qsort(NULL, 0) is undefined */
-    int rc = 0, applied = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (exec_ok(pg, "BEGIN", "begin") < 0) {
-            rc = -1;
+    mb_status rc = MB_OK;
+    int applied = 0;
+    for (size_t i = 0; i < n && rc == MB_OK; i++) {
+        if (exec_ok(pg, "BEGIN", "begin") != MB_OK) {
+            rc = MB_ERR;
             break;
         }
         /* Several servers starting at once: one applies, the others wait. */
@@ -615,15 +616,15 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
         char *path = mb_sprintf("%s/%s", dir, names[i]);
         char *sql = read_file(path);
         free(path);
-        if (!sql || exec_ok(pg, sql, names[i]) < 0) {
+        if (!sql || exec_ok(pg, sql, names[i]) != MB_OK) {
             exec_ok(pg, "ROLLBACK", "rollback");
-            rc = -1;
+            rc = MB_ERR;
         } else {
             r = PQexecParams(pg, "INSERT INTO schema_migrations(version) VALUES ($1)", 1, NULL, p, NULL, NULL,
                              0);
             int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
-            if (!ok || exec_ok(pg, "COMMIT", "commit") < 0) rc = -1;
+            if (!ok || exec_ok(pg, "COMMIT", "commit") != MB_OK) rc = MB_ERR;
             else {
                 applied++;
                 mb_info("migration_applied", "version=%s", names[i]);
@@ -634,6 +635,6 @@ int mb_db_migrate(const char *url, const char *dir, int timeout_ms)
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     PQfinish(pg);
-    if (rc == 0) mb_info("migrations_done", "applied=%d total=%zu", applied, n);
+    if (rc == MB_OK) mb_info("migrations_done", "applied=%d total=%zu", applied, n);
     return rc;
 }

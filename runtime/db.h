@@ -50,7 +50,7 @@ bool mb_db_available(void);
 int mb_db_pending(void); /* queued + in flight */
 const mb_db_stats *mb_db_get_stats(void);
 
-void mb_db_free(void); /* after mb_db_stop and the last callback */
+void mb_db_destroy(void); /* after mb_db_stop and the last callback */
 
 /* Durable write: a statement that must eventually commit even if
  * PostgreSQL is away right now (finished matches, vote audit rows). Queued
@@ -66,7 +66,7 @@ char *const *mb_db_durable_find(const char *what, const char *key);
 /* Blocking helpers for start-up only (before the loop serves): apply the
  * numbered *.sql files in dir in order, each once, in one transaction per
  * file under an advisory lock, recorded in schema_migrations. Retries the
- * connection until timeout_ms. Returns 0 or -1 (error logged). */
-int mb_db_migrate(const char *url, const char *dir, int timeout_ms);
+ * connection until timeout_ms. Returns MB_OK or MB_ERR (error logged). */
+mb_status mb_db_migrate(const char *url, const char *dir, int timeout_ms);
 
 #endif

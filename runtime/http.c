@@ -289,7 +289,7 @@ void mb_http_db_error(mb_http_req *r, const mb_db_result *res, const char *confl
 
 /* ------------------------------------------------------------ routing */
 
-int mb_http_register(const mb_route *rs, size_t n)
+mb_status mb_http_register(const mb_route *rs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         routes = mb_realloc(routes, (n_routes + 1) * sizeof *routes);
@@ -308,7 +308,7 @@ int mb_http_register(const mb_route *rs, size_t n)
         }
         free(pat);
     }
-    return 0;
+    return MB_OK;
 }
 
 /* A request path split on '/' once (empty segments dropped, as the
@@ -443,8 +443,8 @@ static void dispatch(mb_http_req *r)
     }
     const char *tok = NULL;
     if (found->r->auth == MB_AUTH_BEARER) {
-        const char *why = "missing Authorization: Bearer token";
-        if (!bearer(r, &tok) || !mb_token_verify(tok, r->player_id, r->username, &why)) {
+        char why[128] = "missing Authorization: Bearer token";
+        if (!bearer(r, &tok) || mb_token_verify(tok, r->player_id, r->username, why, sizeof why) != MB_OK) {
             mb_http_error(r, MB_E_UNAUTHORIZED, "%s", why);
             return;
         }
@@ -474,38 +474,39 @@ static void dispatch(mb_http_req *r)
     }
     char why[512];
     if (r->body_len && mb_http_parse_body(r->body_raw, r->body_len, mb_cfg()->max_json_depth, &r->body, why,
-                                          sizeof why) < 0) {
+                                          sizeof why) != MB_OK) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
     }
-    if (mb_http_validate_body(found->r, r->body, why, sizeof why) < 0 ||
-        mb_http_validate_query(found->r, req_query, r, why, sizeof why) < 0) {
+    if (mb_http_validate_body(found->r, r->body, why, sizeof why) != MB_OK ||
+        mb_http_validate_query(found->r, req_query, r, why, sizeof why) != MB_OK) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         return;
     }
     found->r->handler(r);
 }
 
-int mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **body, char *err, size_t errlen)
+mb_status mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **body, char *err,
+                             size_t errlen)
 {
     json_error_t jerr;
     *body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!*body) {
         snprintf(err, errlen, "invalid JSON body: %s", jerr.text);
-        return -1;
+        return MB_ERR;
     }
     if (!json_is_object(*body)) {
         snprintf(err, errlen, "JSON body must be an object");
-        return -1;
+        return MB_ERR;
     }
     if (mb_json_depth(*body) > max_depth) {
         snprintf(err, errlen, "JSON nested deeper than %d levels", max_depth);
-        return -1;
+        return MB_ERR;
     }
-    return 0;
+    return MB_OK;
 }
 
-int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen)
+mb_status mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen)
 {
     if (!body) {
         if (!(route->body_rules & MB_BODY_REQUIRED)) {
@@ -513,35 +514,35 @@ int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t
             for (const mb_field *f = route->body; f && f->name; f++)
                 if (f->required) {
                     snprintf(err, errlen, "missing field '%s'", f->name);
-                    return -1;
+                    return MB_ERR;
                 }
-            return 0;
+            return MB_OK;
         }
         snprintf(err, errlen, "JSON body required");
-        return -1;
+        return MB_ERR;
     }
-    if (!route->body) return 0;
-    if ((route->body_rules & MB_BODY_CLOSED) && mb_validate_closed(route->body, body, err, errlen) < 0)
-        return -1;
+    if (!route->body) return MB_OK;
+    if ((route->body_rules & MB_BODY_CLOSED) && mb_validate_closed(route->body, body, err, errlen) != MB_OK)
+        return MB_ERR;
     return mb_validate(route->body, body, err, errlen);
 }
 
-int mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
-                           const void *ctx, char *err, size_t errlen)
+mb_status mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
+                                 const void *ctx, char *err, size_t errlen)
 {
     for (const mb_field *f = route->query; f && f->name; f++) {
         const char *v = get(ctx, f->name);
         if (!v || !*v) {
             if (f->required) {
                 snprintf(err, errlen, "query parameter '%s' is required", f->name);
-                return -1;
+                return MB_ERR;
             }
             continue;
         }
         size_t len = strlen(v);
         if (f->max > 0 && (double)len > f->max) {
             snprintf(err, errlen, "query parameter '%s' must be at most %g characters", f->name, f->max);
-            return -1;
+            return MB_ERR;
         }
         if (!f->check) continue;
         json_t *js = json_stringn_nocheck(v, len); /* the check judges the text, UTF-8 or not */
@@ -549,10 +550,10 @@ int mb_http_validate_query(const mb_route *route, const char *(*get)(const void 
         json_decref(js);
         if (why) {
             snprintf(err, errlen, "%s", why);
-            return -1;
+            return MB_ERR;
         }
     }
-    return 0;
+    return MB_OK;
 }
 
 size_t mb_http_route_count(void) { return n_routes; }

@@ -44,20 +44,22 @@ typedef struct mb_route {
 } mb_route;
 
 /* Parse a request body as http.c does (duplicate keys refused, an object,
- * nesting at most max_depth): 0 with *body set (new reference), or -1 with
+ * nesting at most max_depth): MB_OK with *body set (new reference), or MB_ERR with
  * the client-facing reason in err (*body may still be set: the caller
  * decrefs it either way). */
-int mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **body, char *err, size_t errlen);
+mb_status mb_http_parse_body(const char *data, size_t len, int max_depth, json_t **body, char *err,
+                             size_t errlen);
 
 /* The checks http.c runs on a route's parsed body (NULL when the request
- * had none) before its handler: 0, or -1 with the client-facing reason in
+ * had none) before its handler: MB_OK, or MB_ERR with the client-facing reason in
  * err. Exposed for the REST body fuzzer. */
-int mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen);
+mb_status mb_http_validate_body(const mb_route *route, json_t *body, char *err, size_t errlen);
 
 /* The checks http.c runs on a request's declared query parameters; get
- * returns a parameter's value or NULL (mb_http_query for a request). */
-int mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
-                           const void *ctx, char *err, size_t errlen);
+ * returns a parameter's value or NULL (mb_http_query for a request). MB_OK,
+ * or MB_ERR with the client-facing reason in err. */
+mb_status mb_http_validate_query(const mb_route *route, const char *(*get)(const void *ctx, const char *name),
+                                 const void *ctx, char *err, size_t errlen);
 
 /* The registered routes in registration order, for `moonbase describe`. */
 size_t mb_http_route_count(void);

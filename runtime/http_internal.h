@@ -66,7 +66,7 @@ void mb_http_dispatch(mb_http_req *r);
 /* Write the response on HTTP_WRITEABLE; returns lws return code. */
 int mb_http_on_writable(mb_http_req *r);
 void mb_http_on_closed(mb_http_req *r);
-int mb_http_register(const mb_route *routes, size_t n);
+mb_status mb_http_register(const mb_route *routes, size_t n);
 void mb_http_register_builtin(void);
 void mb_http_free_all(void);
 bool mb_http_origin_allowed(const char *origin);

@@ -80,13 +80,13 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(cmd, "migrate") == 0) {
-        rc = mb_db_migrate(cfg.database_url, cfg.migrations_dir, cfg.db_startup_timeout_ms) == 0 ? 0 : 1;
+        rc = mb_db_migrate(cfg.database_url, cfg.migrations_dir, cfg.db_startup_timeout_ms) == MB_OK ? 0 : 1;
         mb_config_free(&cfg);
         return rc;
     }
     mb_info("starting", "version=%s mode=%s", MB_VERSION, cfg.mode);
-    if (mb_core_keys_init(&cfg) < 0 ||
-        mb_db_migrate(cfg.database_url, cfg.migrations_dir, cfg.db_startup_timeout_ms) < 0) {
+    if (mb_core_keys_init(&cfg) != MB_OK ||
+        mb_db_migrate(cfg.database_url, cfg.migrations_dir, cfg.db_startup_timeout_ms) != MB_OK) {
         mb_config_free(&cfg);
         return 1;
     }

@@ -26,6 +26,7 @@ void mb_smap_init(mb_smap *m) { memset(m, 0, sizeof *m); }
 
 void mb_smap_free(mb_smap *m)
 {
+    if (!m) return;
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].key && m->slots[i].key != TOMB) free(m->slots[i].key);
     free(m->slots);
@@ -114,7 +115,7 @@ void *mb_smap_del(mb_smap *m, const char *key)
     return v;
 }
 
-int mb_smap_next(const mb_smap *m, size_t *iter, const char **key, void **val)
+bool mb_smap_next(const mb_smap *m, size_t *iter, const char **key, void **val)
 {
     for (; *iter < m->cap; (*iter)++) {
         mb_smap_slot *s = &m->slots[*iter];
@@ -122,16 +123,17 @@ int mb_smap_next(const mb_smap *m, size_t *iter, const char **key, void **val)
             if (key) *key = s->key;
             if (val) *val = s->val;
             (*iter)++;
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
 void mb_imap_init(mb_imap *m) { memset(m, 0, sizeof *m); }
 
 void mb_imap_free(mb_imap *m)
 {
+    if (!m) return;
     free(m->slots);
     memset(m, 0, sizeof *m);
 }
@@ -200,7 +202,7 @@ void *mb_imap_del(mb_imap *m, uint64_t key)
     return v;
 }
 
-int mb_imap_next(const mb_imap *m, size_t *iter, uint64_t *key, void **val)
+bool mb_imap_next(const mb_imap *m, size_t *iter, uint64_t *key, void **val)
 {
     for (; *iter < m->cap; (*iter)++) {
         mb_imap_slot *s = &m->slots[*iter];
@@ -208,8 +210,8 @@ int mb_imap_next(const mb_imap *m, size_t *iter, uint64_t *key, void **val)
             if (key) *key = s->key;
             if (val) *val = s->val;
             (*iter)++;
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }

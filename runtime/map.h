@@ -14,6 +14,7 @@
 #ifndef MB_MAP_H
 #define MB_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +37,7 @@ void *mb_smap_put(mb_smap *m, const char *key, void *val);
 /* Remove; returns the removed value or NULL. */
 void *mb_smap_del(mb_smap *m, const char *key);
 /* Iterate: for (size_t i = 0; mb_smap_next(m, &i, &k, &v);) */
-int mb_smap_next(const mb_smap *m, size_t *iter, const char **key, void **val);
+bool mb_smap_next(const mb_smap *m, size_t *iter, const char **key, void **val);
 
 typedef struct mb_imap_slot {
     uint64_t key;
@@ -54,7 +55,7 @@ void mb_imap_free(mb_imap *m);
 void *mb_imap_get(const mb_imap *m, uint64_t key);
 void *mb_imap_put(mb_imap *m, uint64_t key, void *val); /* val != NULL */
 void *mb_imap_del(mb_imap *m, uint64_t key);
-int mb_imap_next(const mb_imap *m, size_t *iter, uint64_t *key, void **val);
+bool mb_imap_next(const mb_imap *m, size_t *iter, uint64_t *key, void **val);
 
 uint64_t mb_hash_bytes(const void *p, size_t n);
 

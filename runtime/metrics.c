@@ -161,7 +161,7 @@ double mb_histogram_quantile(const mb_histogram *h, double q)
     return h->bounds[h->nbounds - 1];
 }
 
-void mb_metrics_free(void)
+void mb_metrics_destroy(void)
 {
     epoch++;
     for (size_t i = 0; i < n_metrics; i++) {

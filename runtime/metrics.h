@@ -18,10 +18,10 @@ typedef enum { MB_COUNTER, MB_GAUGE } mb_metric_kind;
 double *mb_metric(const char *name, const char *labels, mb_metric_kind kind, const char *help);
 /* Prometheus text of every registered metric; malloc'd. */
 char *mb_metrics_render(void);
-/* Changes whenever mb_metrics_free() dropped every metric (cached
+/* Changes whenever mb_metrics_destroy() dropped every metric (cached
  * pointers from before are invalid then). */
 unsigned mb_metrics_epoch(void);
-void mb_metrics_free(void);
+void mb_metrics_destroy(void);
 
 /* In-memory tables keyed by player, session, token, address...: each
  * registered one is rendered as two gauges, moonbase_table_entries{table=
@@ -29,7 +29,7 @@ void mb_metrics_free(void);
  * allocated; 0 for a count-only table), so a table that only grows shows
  * in /metrics and in tests/integration/memory_bounds.test.js. The map must
  * outlive the registration (static storage); registering a name again
- * replaces it. Dropped by mb_metrics_free(). */
+ * replaces it. Dropped by mb_metrics_destroy(). */
 struct mb_smap;
 struct mb_imap;
 void mb_metric_table_smap(const char *name, const struct mb_smap *m);

@@ -33,19 +33,19 @@ static uint32_t hash_str(const char *s)
     return h;
 }
 
-int mb_protocol_register(const mb_msg_def *defs, size_t n)
+mb_status mb_protocol_register(const mb_msg_def *defs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (reg_n + 1 >= REG_CAP / 2) return -1;
+        if (reg_n + 1 >= REG_CAP / 2) return MB_ERR;
         uint32_t h = hash_str(defs[i].type) & (REG_CAP - 1);
         while (reg[h]) {
-            if (strcmp(reg[h]->type, defs[i].type) == 0) return -1;
+            if (strcmp(reg[h]->type, defs[i].type) == 0) return MB_ERR;
             h = (h + 1) & (REG_CAP - 1);
         }
         reg[h] = &defs[i];
         reg_list[reg_n++] = &defs[i];
     }
-    return 0;
+    return MB_OK;
 }
 
 static int reg_slot(const char *type)
@@ -71,12 +71,12 @@ const mb_msg_def *mb_protocol_lookup(const char *type, mb_msg_raw_fn *raw)
     return h < 0 ? NULL : reg[h];
 }
 
-int mb_protocol_register_raw(const char *type, mb_msg_raw_fn fn)
+mb_status mb_protocol_register_raw(const char *type, mb_msg_raw_fn fn)
 {
     int h = reg_slot(type);
-    if (h < 0 || reg[h]->before_auth || (reg[h]->fields && reg[h]->fields[0].name)) return -1;
+    if (h < 0 || reg[h]->before_auth || (reg[h]->fields && reg[h]->fields[0].name)) return MB_ERR;
     reg_raw[h] = fn;
-    return 0;
+    return MB_OK;
 }
 
 void mb_protocol_reset(void)
@@ -138,7 +138,8 @@ size_t mb_utf8_len(const char *s, size_t bytes)
     return n;
 }
 
-int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err, size_t errlen)
+mb_status mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
+                            size_t errlen)
 {
     memset(env, 0, sizeof *env);
     json_error_t jerr;
@@ -147,47 +148,47 @@ int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *
     env->root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!env->root) {
         snprintf(err, errlen, "invalid JSON: %s at position %d", jerr.text, jerr.position);
-        return -1;
+        return MB_ERR;
     }
     if (!json_is_object(env->root)) {
         snprintf(err, errlen, "message must be a JSON object");
-        return -1;
+        return MB_ERR;
     }
     json_t *cid = json_object_get(env->root, "cid");
     if (cid) {
         if (!json_is_string(cid) || json_string_length(cid) == 0 || json_string_length(cid) > 128 ||
             strlen(json_string_value(cid)) != json_string_length(cid)) {
             snprintf(err, errlen, "cid must be a string of 1..128 characters");
-            return -1;
+            return MB_ERR;
         }
         env->cid = json_string_value(cid);
     }
     json_t *type = json_object_get(env->root, "type");
     if (!type) {
         snprintf(err, errlen, "missing field 'type'");
-        return -1;
+        return MB_ERR;
     }
     if (!json_is_string(type) || json_string_length(type) == 0 || json_string_length(type) > 64 ||
         strlen(json_string_value(type)) != json_string_length(type)) {
         snprintf(err, errlen, "field 'type' must be a string of 1..64 characters");
-        return -1;
+        return MB_ERR;
     }
     env->type = json_string_value(type);
     json_t *payload = json_object_get(env->root, "payload");
     if (payload && !json_is_object(payload)) {
         snprintf(err, errlen, "field 'payload' must be an object");
-        return -1;
+        return MB_ERR;
     }
     if (mb_json_depth(env->root) > max_depth) {
         snprintf(err, errlen, "JSON nested deeper than %d levels", max_depth);
-        return -1;
+        return MB_ERR;
     }
     if (!payload) {
         payload = json_object();
         json_object_set_new(env->root, "payload", payload);
     }
     env->payload = payload;
-    return 0;
+    return MB_OK;
 }
 
 /* ---- envelope scan: yajl events, no tree ---- */
@@ -308,39 +309,40 @@ static const yajl_callbacks scan_callbacks = {
     sc_null, sc_bool, NULL, NULL, sc_num, sc_str, sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
 };
 
-int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v)
+mb_status mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v)
 {
     memset(v, 0, sizeof *v);
     v->data = data;
     /* Strict UTF-8 (no overlong forms, surrogates or code points past
      * U+10FFFF), as jansson reads it; yajl's own check lets overlongs through. */
-    if (!mb_utf8_valid(data, len)) return -1;
+    if (!mb_utf8_valid(data, len)) return MB_ERR;
     /* yajl reads \v and \f as whitespace, JSON (and jansson) does not; raw
      * control bytes are invalid inside strings anyway */
-    if (memchr(data, '\v', len) || memchr(data, '\f', len)) return -1;
+    if (memchr(data, '\v', len) || memchr(data, '\f', len)) return MB_ERR;
     /* yajl turns a lone surrogate escape into '?', jansson refuses it:
      * any surrogate escape goes the jansson way. */
     for (const char *p = data, *end = data + len; (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p += 2) {
-        if (end - p >= 3 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D')) return -1;
+        if (end - p >= 3 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D')) return MB_ERR;
         if (end - p < 2) break;
     }
     scan_ctx c = {.v = v, .max_depth = max_depth};
     c.h = yajl_alloc(&scan_callbacks, &scratch_funcs, &c);
-    if (!c.h) return -1;
+    if (!c.h) return MB_ERR;
     yajl_config(c.h, yajl_dont_validate_strings, 1); /* checked above, strictly */
     yajl_status st = yajl_parse(c.h, (const unsigned char *)data, len);
     if (st == yajl_status_ok) st = yajl_complete_parse(c.h);
     yajl_free(c.h);
-    if (st != yajl_status_ok || c.roots != 1 || !(c.seen & (1u << K_TYPE)) || !v->type[0]) return -1;
+    if (st != yajl_status_ok || c.roots != 1 || !(c.seen & (1u << K_TYPE)) || !v->type[0]) return MB_ERR;
     /* yajl misses an unterminated string after the object: only JSON
      * whitespace may follow it */
     for (size_t i = c.root_end; i < len; i++)
-        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\n' && data[i] != '\r') return -1;
-    return 0;
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\n' && data[i] != '\r') return MB_ERR;
+    return MB_OK;
 }
 
 void mb_envelope_free(mb_envelope *env)
 {
+    if (!env) return;
     json_decref(env->root);
     memset(env, 0, sizeof *env);
 }
@@ -375,7 +377,7 @@ const char *mb_field_type_name(mb_field_type t)
     return "any";
 }
 
-int mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_t errlen)
+mb_status mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_t errlen)
 {
     const char *key;
     json_t *v;
@@ -390,19 +392,19 @@ int mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_
             o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", f == fields ? "" : ", ", f->name);
         snprintf(err, errlen, "unknown field '%.64s' (%s)", key, names);
         mb_utf8_sanitize(err);
-        return -1;
+        return MB_ERR;
     }
-    return 0;
+    return MB_OK;
 }
 
-int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen)
+mb_status mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen)
 {
     for (const mb_field *f = fields; f && f->name; f++) {
         json_t *v = json_object_get(payload, f->name);
         if (!v || json_is_null(v)) {
             if (f->required) {
                 snprintf(err, errlen, "missing field '%s'", f->name);
-                return -1;
+                return MB_ERR;
             }
             continue;
         }
@@ -419,7 +421,7 @@ int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errle
         }
         if (!ok) {
             snprintf(err, errlen, "field '%s' must be %s", f->name, type_name(f->type));
-            return -1;
+            return MB_ERR;
         }
         if (json_is_string(v)) {
             size_t n = mb_utf8_len(json_string_value(v), json_string_length(v));
@@ -430,32 +432,32 @@ int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errle
                 else if (f->max > 0)
                     snprintf(err, errlen, "field '%s' must be at most %g characters long", f->name, f->max);
                 else snprintf(err, errlen, "field '%s' must be at least %g characters long", f->name, f->min);
-                return -1;
+                return MB_ERR;
             }
             if (memchr(json_string_value(v), '\0', json_string_length(v))) {
                 snprintf(err, errlen, "field '%s' must not contain NUL characters", f->name);
-                return -1;
+                return MB_ERR;
             }
         } else if (json_is_number(v) && (f->min != 0 || f->max != 0)) {
             double d = json_number_value(v);
             if (!isfinite(d) || d < f->min || d > f->max) {
                 snprintf(err, errlen, "field '%s' must be in %g..%g", f->name, f->min, f->max);
-                return -1;
+                return MB_ERR;
             }
         } else if (json_is_array(v) && f->max > 0 && (double)json_array_size(v) > f->max) {
             snprintf(err, errlen, "field '%s' has more than %g items", f->name, f->max);
-            return -1;
+            return MB_ERR;
         } else if (json_is_object(v) && f->max > 0 && (double)json_object_size(v) > f->max) {
             snprintf(err, errlen, "field '%s' has more than %g members", f->name, f->max);
-            return -1;
+            return MB_ERR;
         }
         const char *why = f->check ? f->check(v) : NULL;
         if (why) {
             snprintf(err, errlen, "%s", why);
-            return -1;
+            return MB_ERR;
         }
     }
-    return 0;
+    return MB_OK;
 }
 
 char *mb_envelope_encode(const char *type, const char *cid, const json_t *payload, size_t *len)

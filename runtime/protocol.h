@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mb.h"
+
 /* Error codes shared by the socket and REST (docs/PROTOCOL.md). */
 typedef enum {
     MB_E_BAD_REQUEST = 0,
@@ -90,13 +92,13 @@ typedef struct mb_msg_def {
 typedef void (*mb_msg_raw_fn)(struct mb_session *s, const char *cid, const char *payload, size_t len);
 
 /* Register a module's message types (borrowed; must outlive the server).
- * Returns -1 when a type is registered twice. */
-int mb_protocol_register(const mb_msg_def *defs, size_t n);
+ * Returns MB_ERR when a type is registered twice. */
+mb_status mb_protocol_register(const mb_msg_def *defs, size_t n);
 const mb_msg_def *mb_protocol_find(const char *type);
 /* Attach the raw fast path to a registered type (see mb_msg_raw_fn).
- * Returns -1 for an unknown type, one with fields, or one allowed before
+ * Returns MB_ERR for an unknown type, one with fields, or one allowed before
  * authentication. */
-int mb_protocol_register_raw(const char *type, mb_msg_raw_fn fn);
+mb_status mb_protocol_register_raw(const char *type, mb_msg_raw_fn fn);
 /* mb_protocol_find, plus the type's raw handler (NULL when it has none). */
 const mb_msg_def *mb_protocol_lookup(const char *type, mb_msg_raw_fn *raw);
 void mb_protocol_reset(void);
@@ -112,12 +114,12 @@ typedef struct mb_envelope {
     json_t *payload;  /* borrowed from root; an empty object when absent */
 } mb_envelope;
 
-/* Parse one text message. On success returns 0 with env filled (free with
- * mb_envelope_free). On failure returns -1, writes a client-facing reason
+/* Parse one text message. On success returns MB_OK with env filled (free with
+ * mb_envelope_free). On failure returns MB_ERR, writes a client-facing reason
  * to err and may still fill env->cid/type when they were readable (so the
  * error can echo them); env must still be freed. */
-int mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
-                      size_t errlen);
+mb_status mb_envelope_parse(const char *data, size_t len, int max_depth, mb_envelope *env, char *err,
+                            size_t errlen);
 void mb_envelope_free(mb_envelope *env);
 
 /* What mb_envelope_scan finds: pointers into the scanned text. */
@@ -133,19 +135,19 @@ typedef struct mb_envelope_view {
 /* Check one text message with yajl's event parser (no tree): well-formed
  * JSON, an object whose only keys are type, cid and payload, each at most
  * once, type a string of 1..64 bytes, cid of 1..128, no NUL in either,
- * payload an object, nesting at most max_depth. Returns 0 when all of that
+ * payload an object, nesting at most max_depth. Returns MB_OK when all of that
  * holds. Duplicate keys inside the payload are NOT checked (the raw
- * handler's decoder refuses them). Returns -1 otherwise, without a reason:
+ * handler's decoder refuses them). Returns MB_ERR otherwise, without a reason:
  * the caller then runs mb_envelope_parse, whose verdict and error text are
  * the ones the client sees. */
-int mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v);
+mb_status mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v);
 
-/* Validate payload against def->fields. Returns 0 or -1 with err set
+/* Validate payload against def->fields. Returns MB_OK, or MB_ERR with err set
  * ("field 'x' must be a string", ...). */
-int mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen);
-/* Refuse a member of payload that fields does not declare: -1 with err
- * "unknown field 'x' (a, b)" naming the declared fields, else 0. */
-int mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_t errlen);
+mb_status mb_validate(const mb_field *fields, json_t *payload, char *err, size_t errlen);
+/* Refuse a member of payload that fields does not declare: MB_ERR with err
+ * "unknown field 'x' (a, b)" naming the declared fields, else MB_OK. */
+mb_status mb_validate_closed(const mb_field *fields, json_t *payload, char *err, size_t errlen);
 
 /* Nesting depth of a JSON value (scalars are 0, [] is 1). */
 int mb_json_depth(const json_t *v);

@@ -415,7 +415,7 @@ static void dispatch(mb_session *s, const char *data, size_t len)
         mb_envelope_view v;
         mb_msg_raw_fn raw;
         const mb_msg_def *def;
-        if (mb_envelope_scan(data, len, mb_cfg()->max_json_depth, &v) == 0 &&
+        if (mb_envelope_scan(data, len, mb_cfg()->max_json_depth, &v) == MB_OK &&
             (def = mb_protocol_lookup(v.type, &raw)) != NULL && raw) {
             /* the counter of the last fast-path type, without a lookup */
             static const mb_msg_def *last_def;
@@ -429,7 +429,7 @@ static void dispatch(mb_session *s, const char *data, size_t len)
             return;
         }
     }
-    if (mb_envelope_parse(data, len, mb_cfg()->max_json_depth, &env, err, sizeof err) < 0) {
+    if (mb_envelope_parse(data, len, mb_cfg()->max_json_depth, &env, err, sizeof err) != MB_OK) {
         *mb_metric_msg_in("invalid") += 1;
         send_error(s, env.cid, env.type, MB_E_BAD_REQUEST, NULL, err);
         mb_envelope_free(&env);
@@ -442,7 +442,7 @@ static void dispatch(mb_session *s, const char *data, size_t len)
     } else if (!s->authed && !def->before_auth) {
         send_error(s, env.cid, env.type, MB_E_UNAUTHORIZED, NULL,
                    "send session.connect with a valid token first");
-    } else if (mb_validate(def->fields, env.payload, err, sizeof err) < 0) {
+    } else if (mb_validate(def->fields, env.payload, err, sizeof err) != MB_OK) {
         send_error(s, env.cid, env.type, MB_E_BAD_REQUEST, NULL, err);
     } else {
         def->handler(s, env.cid, env.payload);
@@ -587,8 +587,8 @@ static void on_connect(mb_session *s, const char *cid, json_t *payload)
     }
     const char *token = json_string_value(json_object_get(payload, "token"));
     char pid[64], usn[64];
-    const char *why = NULL;
-    if (!mb_token_verify(token, pid, usn, &why)) {
+    char why[128];
+    if (mb_token_verify(token, pid, usn, why, sizeof why) != MB_OK) {
         mb_info("session_auth_failed", "session=%llu ip=%s reason=\"%s\"", (unsigned long long)s->id, s->ip,
                 why);
         mb_session_error(s, cid, "session.connect", MB_E_UNAUTHORIZED, "%s", why);
@@ -660,7 +660,7 @@ double *mb_metric_msg_out(const char *type)
     return msg_metric(&out_metrics, "moonbase_messages_out_total", type);
 }
 
-void mb_metric_msg_free(void)
+void mb_metric_msg_destroy(void)
 {
     mb_smap_free(&in_metrics);
     mb_smap_free(&out_metrics);

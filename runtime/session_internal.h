@@ -66,6 +66,6 @@ void mb_session_set_hooks(const mb_session_hooks *hooks);
 /* Message and session metrics (session.c; core.c registers them). */
 extern double *mb_m_sessions, *mb_m_sessions_total, *mb_m_errors[MB_E__COUNT];
 double *mb_metric_msg_in(const char *type);
-void mb_metric_msg_free(void);
+void mb_metric_msg_destroy(void);
 
 #endif

@@ -33,7 +33,7 @@ const unsigned char *mb_jwt_key(size_t *len)
 }
 const char *mb_admin_token(void) { return admin_token; }
 
-static int mkdir_p(const char *dir)
+static mb_status mkdir_p(const char *dir)
 {
     char *tmp = mb_strdup(dir);
     for (char *p = tmp + 1; *p; p++) {
@@ -44,14 +44,14 @@ static int mkdir_p(const char *dir)
     }
     int rc = mkdir(tmp, 0700);
     free(tmp);
-    return rc == 0 || errno == EEXIST ? 0 : -1;
+    return rc == 0 || errno == EEXIST ? MB_OK : MB_ERR;
 }
 
 /* Read a secret file of the data dir, creating it with random bytes
  * (hex) on first use. Only the first run writes it: start-up only. */
 static char *dev_secret(const char *dir, const char *name, size_t bytes)
 {
-    if (mkdir_p(dir) < 0) {
+    if (mkdir_p(dir) != MB_OK) {
         mb_error("data_dir_unusable", "dir=%s error=%s", dir, strerror(errno));
         return NULL;
     }
@@ -81,7 +81,7 @@ static char *dev_secret(const char *dir, const char *name, size_t bytes)
     return mb_strdup(buf);
 }
 
-int mb_core_keys_init(const mb_config *c)
+mb_status mb_core_keys_init(const mb_config *c)
 {
     bool prod = mb_config_production(c);
     char *key = NULL;
@@ -90,10 +90,10 @@ int mb_core_keys_init(const mb_config *c)
         mb_error(
             "config_refused",
             "reason=\"production mode needs --jwt-secret (MOONBASE_JWT_SECRET); the development key is refused\"");
-        return -1;
+        return MB_ERR;
     } else {
         key = dev_secret(c->data_dir, "dev-jwt-key", 32);
-        if (!key) return -1;
+        if (!key) return MB_ERR;
     }
     jwt_key_len = strlen(key) < MB_JWT_KEY_MAX ? strlen(key) : MB_JWT_KEY_MAX;
     memcpy(jwt_key, key, jwt_key_len);
@@ -107,7 +107,7 @@ int mb_core_keys_init(const mb_config *c)
         for (size_t i = 0; i < MB_ARRAY_LEN(weak); i++)
             if (prod && strcmp(c->admin_token, weak[i]) == 0) {
                 mb_error("config_refused", "reason=\"default admin token refused in production\"");
-                return -1;
+                return MB_ERR;
             }
         admin_token = mb_strdup(c->admin_token);
     } else if (!prod) {
@@ -115,7 +115,7 @@ int mb_core_keys_init(const mb_config *c)
         if (admin_token)
             mb_info("admin_token", "file=%s/dev-admin-token note=\"development admin token\"", c->data_dir);
     }
-    return 0;
+    return MB_OK;
 }
 
 char *mb_token_issue(const char *player_id, const char *username, int version)
@@ -305,46 +305,46 @@ void mb_token_cache_tick(void)
     token_cache_sweep();
 }
 
-bool mb_token_verify(const char *token, char player_id[64], char username[64], const char **why)
+mb_status mb_token_verify(const char *token, char player_id[64], char username[64], char *err, size_t errlen)
 {
     if (token && strlen(token) <= 4096) {
         token_entry *e = mb_smap_get(&token_cache, token);
         if (e && e->exp > mb_wall_ms() / 1000) {
             const char *revoked = block_reason(e->player_id, e->version);
             if (revoked) {
-                *why = revoked;
-                return false;
+                mb_set_err(err, errlen, "%s", revoked);
+                return MB_ERR;
             }
             memcpy(player_id, e->player_id, 64);
             memcpy(username, e->username, 64);
-            return true;
+            return MB_OK;
         }
     }
     json_t *claims = NULL;
     mb_jwt_result r = mb_jwt_verify(token, jwt_key, jwt_key_len, mb_wall_ms() / 1000, &claims);
     if (r != MB_JWT_OK) {
-        *why = mb_jwt_result_str(r);
-        return false;
+        mb_set_err(err, errlen, "%s", mb_jwt_result_str(r));
+        return MB_ERR;
     }
     const char *sub = json_string_value(json_object_get(claims, "sub"));
     const char *usn = json_string_value(json_object_get(claims, "usn"));
     if (!sub || strlen(sub) >= 64) {
         json_decref(claims);
-        *why = "malformed token";
-        return false;
+        mb_set_err(err, errlen, "malformed token");
+        return MB_ERR;
     }
     json_t *tv = json_object_get(claims, "tv");
     json_int_t version = json_is_integer(tv) ? json_integer_value(tv) : 0;
     if (tv && (!json_is_integer(tv) || version < 0 || version > INT32_MAX)) {
         json_decref(claims);
-        *why = "malformed token";
-        return false;
+        mb_set_err(err, errlen, "malformed token");
+        return MB_ERR;
     }
     const char *revoked = block_reason(sub, (int)version);
     if (revoked) {
         json_decref(claims);
-        *why = revoked;
-        return false;
+        mb_set_err(err, errlen, "%s", revoked);
+        return MB_ERR;
     }
     snprintf(player_id, 64, "%s", sub);
     snprintf(username, 64, "%s", usn ? usn : "");
@@ -352,7 +352,7 @@ bool mb_token_verify(const char *token, char player_id[64], char username[64], c
         token_cache_add(token, player_id, username, json_integer_value(json_object_get(claims, "exp")),
                         (int)version);
     json_decref(claims);
-    return true;
+    return MB_OK;
 }
 
 void mb_tokens_register_tables(void)
@@ -361,7 +361,7 @@ void mb_tokens_register_tables(void)
     mb_metric_table_smap("token_blocks", &token_blocks);
 }
 
-void mb_tokens_free(void)
+void mb_tokens_destroy(void)
 {
     token_cache_clear();
     token_blocks_clear();

@@ -15,10 +15,11 @@
 /* Issue a session token for a player; returns malloc'd JWT. version is the
  * account's token version (claim "tv"; see mb_token_block). */
 char *mb_token_issue(const char *player_id, const char *username, int version);
-/* Verify; on success copies the player id/username (<= 63 chars). A token
- * refused by mb_token_block fails with why = "account deleted", "account
- * banned" or "session revoked". */
-bool mb_token_verify(const char *token, char player_id[64], char username[64], const char **why);
+/* Verify; MB_OK copies the player id/username (<= 63 chars). MB_ERR puts
+ * the client-facing reason in err ("expired", ...); a token refused by
+ * mb_token_block fails with "account deleted", "account banned" or
+ * "session revoked". */
+mb_status mb_token_verify(const char *token, char player_id[64], char username[64], char *err, size_t errlen);
 
 /* Revocation: from now on refuse the session tokens of player_id: every
  * one while state is MB_TOKENS_BANNED or MB_TOKENS_DELETED, those with a
@@ -40,9 +41,9 @@ size_t mb_token_block_count(void);
 
 /* ------------------------------------------------------- runtime only */
 /* Load or create the development JWT key under data_dir (or use the
- * configured one). Returns -1 with a logged reason when production mode
+ * configured one). Returns MB_ERR with a logged reason when production mode
  * lacks a proper key. */
-int mb_core_keys_init(const mb_config *cfg);
+mb_status mb_core_keys_init(const mb_config *cfg);
 const unsigned char *mb_jwt_key(size_t *len);
 const char *mb_admin_token(void);
 /* Sweep expired cache entries every few seconds (the prepare hook). */
@@ -50,6 +51,6 @@ void mb_token_cache_tick(void);
 /* Table gauges of the token cache and the revocation table. */
 void mb_tokens_register_tables(void);
 /* Free the cache, the revocation table and the admin token. */
-void mb_tokens_free(void);
+void mb_tokens_destroy(void);
 
 #endif

@@ -531,7 +531,7 @@ static void tls_describe(X509 *x, char *out, size_t cap)
 /* Load the configured chain and key into a scratch context and check that
  * they match; then, when `into` is given, make them its certificate.
  * 0, or -1 with a message in err. */
-static int tls_load(SSL_CTX *into, char *desc, size_t dcap, char *err, size_t cap)
+static mb_status tls_load(SSL_CTX *into, char *desc, size_t dcap, char *err, size_t cap)
 {
     const char *cert = mb_cfg()->tls_cert, *key = mb_cfg()->tls_key;
     const char *stage = "certificate";
@@ -564,7 +564,7 @@ static int tls_load(SSL_CTX *into, char *desc, size_t dcap, char *err, size_t ca
     }
     ERR_clear_error();
     SSL_CTX_free(t);
-    return ok ? 0 : -1;
+    return ok ? MB_OK : MB_ERR;
 }
 
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -759,7 +759,7 @@ static void add_mount(int i, const char *mountpoint, const char *sub)
     mounts[i].cache_max_age = 0;
 }
 
-int mb_transport_start(void)
+mb_status mb_transport_start(void)
 {
     lws_set_log_level(LLL_ERR, lws_log_bridge);
     /* /sdk serves the SDK source itself: the demo and the console import it
@@ -793,7 +793,7 @@ int mb_transport_start(void)
         char desc[256], err[512], q[600];
         if (tls_load(NULL, desc, sizeof desc, err, sizeof err) < 0) {
             mb_error("tls_config_invalid", "error=%s", mb_log_quote(q, sizeof q, err));
-            return -1;
+            return MB_ERR;
         }
         mb_info("tls_certificate", "%s", desc);
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -837,13 +837,13 @@ int mb_transport_start(void)
                  "host=%s port=%d note=\"cannot listen there: is another server on that port? change --port"
                  " (MOONBASE_PORT; make run: MOONBASE_PORT=%d make run)\"",
                  mb_cfg()->host, mb_cfg()->port, mb_cfg()->port + 1);
-        return -1;
+        return MB_ERR;
     }
     if (mb_cfg()->tls_cert) {
         ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
         ev_signal_start(mb_loop(), &sighup_w);
     }
-    return 0;
+    return MB_OK;
 }
 
 void mb_transport_stop(void)

@@ -9,7 +9,9 @@
 #include <libwebsockets.h>
 #include <stddef.h>
 
-int mb_transport_start(void);
+#include "mb.h"
+
+mb_status mb_transport_start(void);      /* MB_ERR (logged): bad TLS files, cannot listen */
 void mb_transport_stop(void);            /* destroy the lws context */
 void mb_transport_wake(struct lws *wsi); /* request a writable callback */
 void mb_transport_close_all(int code, const char *reason);

@@ -2,6 +2,7 @@
 # Enforced conventions (docs/DEVELOPING.md, "make lint"). `make lint` and tools/test.sh call this.
 #
 #   tools/lint.sh [STEP...]     every step, or only the named ones: deps prototypes cppcheck format
+#                               conventions
 #
 # Steps (each reports PASS/FAIL; a failing step does not stop the later ones):
 #   deps        tools/lint-deps.js: no include cycle between file units (x.c + x.h + x_internal.h),
@@ -14,6 +15,9 @@
 #   cppcheck    cppcheck --enable=warning,portability over runtime/ and modules/ (why this set:
 #               see below)
 #   format      clang-format --dry-run --Werror (.clang-format) over every tracked .c/.h
+#   conventions tools/lint-conventions.js: success/failure and freeing conventions
+#               (docs/DEVELOPING.md "Conventions"): no Lua binding returns false + message, no
+#               int *code, no int/bool return beside an error-text buffer, x_free/x_destroy names
 #
 # Environment: MOONBASE_BUILD_DIR (build) for compile_commands.json; MOONBASE_LINT_FORMAT=0
 # skips the format step.
@@ -25,7 +29,7 @@ cd "$ROOT" || exit 1
 BUILD=${MOONBASE_BUILD_DIR:-build}
 JOBS=${MOONBASE_JOBS:-$(nproc 2>/dev/null || echo 2)}
 STEPS=("$@")
-((${#STEPS[@]})) || STEPS=(deps prototypes cppcheck format)
+((${#STEPS[@]})) || STEPS=(deps prototypes cppcheck format conventions)
 
 PASS=0 FAIL=0 RESULTS=()
 run() { # NAME CMD...
@@ -40,6 +44,7 @@ run() { # NAME CMD...
 }
 
 step_deps() { node tools/lint-deps.js; }
+step_conventions() { node tools/lint-conventions.js; }
 
 step_prototypes() {
     local cc=$BUILD/compile_commands.json
@@ -129,9 +134,9 @@ step_format() {
 
 for s in "${STEPS[@]}"; do
     case $s in
-        deps | prototypes | cppcheck | format) run "$s" "step_$s" ;;
+        deps | prototypes | cppcheck | format | conventions) run "$s" "step_$s" ;;
         *)
-            echo "lint: unknown step '$s' (deps prototypes cppcheck format)" >&2
+            echo "lint: unknown step '$s' (deps prototypes cppcheck format conventions)" >&2
             exit 2
             ;;
     esac

@@ -38,16 +38,16 @@
 
 /* The {id} of an admin route, lower-cased into out; answers 400 when it is
  * not a UUID. */
-static bool route_id(mb_http_req *r, char out[37])
+static mb_status route_id(mb_http_req *r, char out[37])
 {
     const char *id = mb_http_param(r, 0);
     if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "malformed account id (expected a UUID)");
-        return false;
+        return MB_ERR;
     }
     for (int i = 0; i < 36; i++) out[i] = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] + 32 : id[i]);
     out[36] = '\0';
-    return true;
+    return MB_OK;
 }
 
 typedef struct close_ctx {
@@ -188,13 +188,13 @@ void account_route_delete(mb_http_req *r) { run_action(r, ACT_DELETE, false, mb_
 static void route_admin_delete(mb_http_req *r)
 {
     char id[37];
-    if (route_id(r, id)) run_action(r, ACT_DELETE, true, id, NULL);
+    if (route_id(r, id) == MB_OK) run_action(r, ACT_DELETE, true, id, NULL);
 }
 
 static void route_admin_ban(mb_http_req *r)
 {
     char id[37];
-    if (!route_id(r, id)) return;
+    if (route_id(r, id) != MB_OK) return;
     json_t *reason = json_object_get(mb_http_body(r), "reason"); /* declared: ban_fields */
     run_action(r, ACT_BAN, true, id, json_is_string(reason) ? json_string_value(reason) : NULL);
 }
@@ -202,13 +202,13 @@ static void route_admin_ban(mb_http_req *r)
 static void route_admin_unban(mb_http_req *r)
 {
     char id[37];
-    if (route_id(r, id)) run_action(r, ACT_UNBAN, true, id, NULL);
+    if (route_id(r, id) == MB_OK) run_action(r, ACT_UNBAN, true, id, NULL);
 }
 
 static void route_admin_revoke(mb_http_req *r)
 {
     char id[37];
-    if (route_id(r, id)) run_action(r, ACT_REVOKE, true, id, NULL);
+    if (route_id(r, id) == MB_OK) run_action(r, ACT_REVOKE, true, id, NULL);
 }
 
 /* ------------------------------------------------------------- search */
@@ -381,7 +381,7 @@ static void route_admin_get(mb_http_req *r)
 {
     one_ctx *c = mb_calloc(1, sizeof *c);
     c->req = r;
-    if (!route_id(r, c->id)) {
+    if (route_id(r, c->id) != MB_OK) {
         free(c);
         return;
     }
@@ -395,7 +395,7 @@ static void route_admin_patch(mb_http_req *r)
 {
     one_ctx *c = mb_calloc(1, sizeof *c);
     c->req = r;
-    if (!route_id(r, c->id)) {
+    if (route_id(r, c->id) != MB_OK) {
         free(c);
         return;
     }

@@ -38,23 +38,23 @@ static const char *qparam(mb_http_req *r, const char *name)
     return v && *v ? v : NULL;
 }
 
-/* limit=: absent -> def; otherwise a whole number in 1..max, or false with a 400 sent. */
-static bool parse_limit(mb_http_req *r, long def, long max, long *out)
+/* limit=: absent -> def; otherwise a whole number in 1..max, or MB_ERR with a 400 sent. */
+static mb_status parse_limit(mb_http_req *r, long def, long max, long *out)
 {
     const char *v = qparam(r, "limit");
     if (!v) {
         *out = def;
-        return true;
+        return MB_OK;
     }
     char *end;
     long n = strtol(v, &end, 10);
     if (*end || end == v || n < 1 || n > max) {
         mb_http_error(r, MB_E_BAD_REQUEST, "limit must be a whole number from 1 to %ld (got '%.40s')", max,
                       v);
-        return false;
+        return MB_ERR;
     }
     *out = n;
-    return true;
+    return MB_OK;
 }
 
 static json_t *jparse(const PGresult *p, int row, int col)
@@ -181,7 +181,7 @@ static void route_history(mb_http_req *r)
 {
     const char *mode = qparam(r, "mode"), *player = qparam(r, "player"), *before = qparam(r, "before");
     long limit;
-    if (!parse_limit(r, HISTORY_DEFAULT, HISTORY_MAX, &limit)) return;
+    if (parse_limit(r, HISTORY_DEFAULT, HISTORY_MAX, &limit) != MB_OK) return;
     list_ctx *c = mb_calloc(1, sizeof *c);
     c->r = r;
     c->limit = limit;
@@ -259,7 +259,7 @@ static void route_script_errors(mb_http_req *r)
 {
     const char *mode = qparam(r, "mode"); /* declared: script_errors_query */
     long limit;
-    if (!parse_limit(r, MATCH_SCRIPT_ERRORS_MAX, MATCH_SCRIPT_ERRORS_MAX, &limit)) return;
+    if (parse_limit(r, MATCH_SCRIPT_ERRORS_MAX, MATCH_SCRIPT_ERRORS_MAX, &limit) != MB_OK) return;
     mb_http_respond(r, 200, match_script_errors_json(mode, (size_t)limit));
 }
 

@@ -245,7 +245,7 @@ static void on_join(mb_session *s, const char *cid, json_t *payload)
                                        : "no such match");
         return;
     }
-    if (ref.kind == CHAT_DM && presence_blocked(pid, ref.peer) == 1) {
+    if (ref.kind == CHAT_DM && presence_blocked(pid, ref.peer)) {
         mb_session_error_reason(s, cid, "chat.join", MB_E_FORBIDDEN, "blocked",
                                 "one of you blocked the other");
         return;
@@ -321,7 +321,7 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
                                 "you are no longer a player of this match");
         return;
     }
-    if (ref.kind == CHAT_DM && presence_blocked(pid, ref.peer) == 1) {
+    if (ref.kind == CHAT_DM && presence_blocked(pid, ref.peer)) {
         mb_session_error_reason(s, cid, "chat.send", MB_E_FORBIDDEN, "blocked",
                                 "one of you blocked the other");
         return;
@@ -596,7 +596,7 @@ static void route_history(mb_http_req *r)
         free(c);
         return;
     }
-    if (!social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit)) {
+    if (social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit) != MB_OK) {
         free(c);
         return;
     }
@@ -698,7 +698,7 @@ static void route_admin_messages(mb_http_req *r)
         free(c);
         return;
     }
-    if (!social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit)) {
+    if (social_query_int(r, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX, &c->limit) != MB_OK) {
         free(c);
         return;
     }

@@ -145,6 +145,7 @@ static int64_t first_due_us(int64_t period_us)
 static void match_free(void *ud)
 {
     match *m = ud;
+    if (!m) return;
     free(m->inputs); /* their refs go with the VM */
     free(m->spare_inputs);
     for (size_t i = 0; i < m->n_seats; i++) json_decref(m->seats[i].metadata);
@@ -161,13 +162,13 @@ static void match_free(void *ud)
     free(m);
 }
 
-match *match_create(const char *mode, json_t *params, int *code, char *err, size_t errlen)
+match *match_create(const char *mode, json_t *params, mb_errcode *code, char *err, size_t errlen)
 {
     return match_create_seeded(mode, params, NULL, code, err, errlen);
 }
 
-match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code, char *err,
-                           size_t errlen)
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, mb_errcode *code,
+                           char *err, size_t errlen)
 {
     mode_version *v = modes_get(mode);
     if (!v) {
@@ -208,7 +209,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
     else randombytes_buf(&m->seed, sizeof m->seed);
     m->seed &= MATCH_SEED_MAX;
     match_lua_setup(m);
-    if (m->match_ref == LUA_NOREF || !match_lua_seed(m, m->seed)) {
+    if (m->match_ref == LUA_NOREF || match_lua_seed(m, m->seed) != MB_OK) {
         *code = MB_E_INTERNAL;
         snprintf(err, errlen, "%s creating the match",
                  m->match_ref == LUA_NOREF ? "out of memory" : "math.randomseed failed");
@@ -224,7 +225,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
     lua_pushstring(L, "params");
     lua_rawget(L, -2);
     char cerr[4096];
-    int rc = match_pcall(m, MATCH_CTX_INIT, 2, 1, cerr, sizeof cerr);
+    mb_lua_status rc = match_pcall(m, MATCH_CTX_INIT, 2, 1, cerr, sizeof cerr);
     if (rc != MB_LUA_OK || lua_type(L, -1) != LUA_TTABLE) {
         if (rc == MB_LUA_OK) {
             lua_pop(L, 1);
@@ -428,12 +429,13 @@ void match_runtime_destroy(void)
     }
     mb_smap_free(&matches);
     mb_smap_free(&match_by_player);
-    match_script_errors_free();
+    match_script_errors_destroy();
 }
 
 /* For simulate: free a finished simulated match. */
 void match_sim_free(match *m)
 {
+    if (!m) return;
     if (!m->dead) mb_smap_del(&matches, m->id);
     match_free(m);
 }

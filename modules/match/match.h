@@ -33,13 +33,13 @@ typedef enum { MATCH_WAITING, MATCH_RUNNING, MATCH_FINISHED } match_status;
 /* Create a match of mode with params (borrowed, object or NULL). Runs the
  * script's init. Returns NULL with a reason in err (unknown mode: *code =
  * MB_E_NOT_FOUND; script error: MB_E_INTERNAL). */
-match *match_create(const char *mode, json_t *params, int *code, char *err, size_t errlen);
+match *match_create(const char *mode, json_t *params, mb_errcode *code, char *err, size_t errlen);
 /* The same with the seed of the match's math.random given (seed NULL: a
  * random one from libsodium). Seeds are integers 0..MATCH_SEED_MAX
  * (2^53 - 1: exact in a double and in JavaScript); the caller checks. */
 #define MATCH_SEED_MAX ((uint64_t)9007199254740991ULL)
-match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, int *code, char *err,
-                           size_t errlen);
+match *match_create_seeded(const char *mode, json_t *params, const uint64_t *seed, mb_errcode *code,
+                           char *err, size_t errlen);
 uint64_t match_seed(const match *m);
 /* Joinable now: not finishing and a seat free (reservations count). */
 bool match_is_open(const match *m);
@@ -70,7 +70,7 @@ typedef void (*match_state_observer)(match *m, const char *json, size_t len, voi
 void match_set_observer(match_state_observer fn, void *ud);
 /* Offline driving (simulate): add a seat without a session, queue an
  * input, run one tick now with the given simulated clock. */
-bool match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen);
+mb_status match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen);
 void match_sim_input(match *m, const char *player_id, json_t *input);
 void match_sim_step(match *m, int64_t now_ms);
 bool match_is_over(const match *m);
@@ -118,7 +118,8 @@ const char *match_ctx_name(match_ctx c);
 void match_lua_check_context(lua_State *L, unsigned allowed, const char *what);
 /* mb_lua_vm_pcall with the VM's context set to ctx for the call (restored
  * after), for modules that call into scripts themselves. */
-int match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
+mb_lua_status match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err,
+                                 size_t errlen);
 
 /* Hooks the vote module uses (set once at init). */
 typedef struct match_vote_hooks {
@@ -175,7 +176,7 @@ void match_script_error_record(const char *mode, int version, const char *match_
 /* {capacity, modes: [{mode, total, errors: [...]}]}: one mode, or every mode
  * with errors when mode is NULL (new reference). */
 json_t *match_script_errors_json(const char *mode, size_t limit);
-void match_script_errors_free(void);
+void match_script_errors_destroy(void);
 
 /* Extra fields in GET /v1/matches/{id} replies: fn(req, body, match_id)
  * adds to body (the vote module; match_module.c). */

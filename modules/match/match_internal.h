@@ -113,8 +113,8 @@ extern mb_smap match_by_player; /* player id -> match (joined seats) */
 seat *match_seat(match *m, const char *player_id);
 /* [{player_id, username, connected}] of the joined seats (new reference). */
 json_t *match_players_json(const match *m);
-/* Build the seat's Lua player table (s->lua_ref); false: the match failed. */
-bool match_seat_make_player(match *m, seat *s);
+/* Build the seat's Lua player table (s->lua_ref); MB_ERR: the match failed. */
+mb_status match_seat_make_player(match *m, seat *s);
 void match_seat_set_connected(match *m, seat *s, bool c);
 /* Run leave(match, state, player, reason) and drop the seat. */
 void match_seat_leave(match *m, seat *s, const char *reason);
@@ -134,8 +134,8 @@ extern double *match_m_ticks;
 void match_tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
 /* Decode an input (JSON text) into the match's VM and queue it for the
  * next tick. Returns MB_LUA_OK, or the decoder's status with err set. */
-int match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
-                        size_t errlen);
+mb_lua_status match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
+                                  size_t errlen);
 /* Cancel the pending timer id: true if it was pending. */
 bool match_cancel_timer(match *m, uint64_t id);
 
@@ -166,9 +166,9 @@ bool match_end_call(match *m, int nargs, int nresults);
 int match_push_player(match *m, seat *s);
 /* mb_lua_vm_pcall on m->vm in context ctx (for the calls made without
  * match_begin_call: init, timers, reload). */
-int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
-/* Seed math.random of the match's VM. false: the call failed. */
-bool match_lua_seed(match *m, uint64_t seed);
+mb_lua_status match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
+/* Seed math.random of the match's VM. MB_ERR: the call failed (logged). */
+mb_status match_lua_seed(match *m, uint64_t seed);
 /* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */
 int match_lua_seed_vm(lua_State *L);
 void match_notify_vote_ended(match *m);

@@ -59,16 +59,17 @@ void match_lua_check_context(lua_State *L, unsigned allowed, const char *what)
     if (!(allowed & MATCH_CTX_BIT(c))) raise_context(L, c, what);
 }
 
-int match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
+mb_lua_status match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err,
+                                 size_t errlen)
 {
     int prev = mb_lua_vm_context(vm);
     mb_lua_vm_set_context(vm, (int)ctx);
-    int rc = mb_lua_vm_pcall(vm, nargs, nresults, err, errlen);
+    mb_lua_status rc = mb_lua_vm_pcall(vm, nargs, nresults, err, errlen);
     mb_lua_vm_set_context(vm, prev);
     return rc;
 }
 
-int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
+mb_lua_status match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen)
 {
     return match_lua_pcall_in(m->vm, ctx, nargs, nresults, err, errlen);
 }
@@ -158,7 +159,7 @@ static int l_send(lua_State *L)
     const char *pid = luaL_checkstring(L, 2);
     seat *s = match_seat(m, pid);
     if (!s || !s->joined) {
-        lua_pushboolean(L, 0);
+        lua_pushnil(L);
         lua_pushstring(L, "not in this match");
         return 2;
     }
@@ -186,7 +187,7 @@ static int l_start(lua_State *L)
 {
     match *m = self_in(L, ALLOW_START, "match:start");
     if (m->status != MATCH_WAITING) {
-        lua_pushboolean(L, 0);
+        lua_pushnil(L);
         lua_pushstring(L, "already started");
         return 2;
     }
@@ -219,7 +220,7 @@ static int l_kick(lua_State *L)
     const char *reason = luaL_optstring(L, 3, "kicked");
     seat *s = match_seat(m, pid);
     if (!s || !s->joined) {
-        lua_pushboolean(L, 0);
+        lua_pushnil(L);
         lua_pushstring(L, "not in this match");
         return 2;
     }
@@ -401,7 +402,7 @@ int match_lua_seed_vm(lua_State *L)
     return 0;
 }
 
-bool match_lua_seed(match *m, uint64_t seed)
+mb_status match_lua_seed(match *m, uint64_t seed)
 {
     lua_State *L = mb_lua_vm_state(m->vm);
     lua_pushcfunction(L, match_lua_seed_vm);
@@ -410,9 +411,9 @@ bool match_lua_seed(match *m, uint64_t seed)
     if (mb_lua_vm_pcall(m->vm, 1, 0, err, sizeof err) != MB_LUA_OK) {
         char q[600];
         mb_error("match_seed_failed", "match=%s error=%s", m->id, mb_log_quote(q, sizeof q, err));
-        return false;
+        return MB_ERR;
     }
-    return true;
+    return MB_OK;
 }
 
 static int l_log(lua_State *L)
@@ -551,7 +552,7 @@ bool match_end_call(match *m, int nargs, int nresults)
 {
     char err[4096];
     m->depth++;
-    int rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
+    mb_lua_status rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
     m->depth--;
     if (rc != MB_LUA_OK) {
         char msg[4200];

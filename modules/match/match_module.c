@@ -77,11 +77,11 @@ static void create_match(mb_http_req *r, bool admin)
         }
         seed = (uint64_t)v;
     }
-    int code = MB_E_INTERNAL;
+    mb_errcode code = MB_E_INTERNAL;
     char err[512];
     match *m = match_create_seeded(mode, params, seed_j ? &seed : NULL, &code, err, sizeof err);
     if (!m) {
-        mb_http_error(r, (mb_errcode)code, "%s", err);
+        mb_http_error(r, code, "%s", err);
         return;
     }
     json_t *out = json_pack("{s:s,s:s,s:i}", "match_id", match_id(m), "mode", mode, "script_version",
@@ -120,7 +120,7 @@ static bool label_key_chars_ok(const char *k, size_t n)
 }
 
 /* Parse the query into f; false with a message in err. */
-static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
+static mb_status list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
 {
     f->mode = NULL;
     f->open = -1;
@@ -136,7 +136,7 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
             if (f->mode) goto twice;
             if (!*val) {
                 snprintf(err, errlen, "query parameter 'mode' must not be empty");
-                return false;
+                return MB_ERR;
             }
             f->mode = val;
         } else if (nl == 4 && strncmp(arg, "open", 4) == 0) {
@@ -146,7 +146,7 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
             else if (strcmp(val, "false") == 0) f->open = 0;
             else {
                 snprintf(err, errlen, "query parameter 'open' must be true or false (got '%.40s')", val);
-                return false;
+                return MB_ERR;
             }
         } else if (nl == 5 && strncmp(arg, "limit", 5) == 0) {
             if (seen_limit) goto twice;
@@ -156,7 +156,7 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
             if (!*val || *end || v < 1 || v > 1000) {
                 snprintf(err, errlen, "query parameter 'limit' must be an integer 1..1000 (got '%.40s')",
                          val);
-                return false;
+                return MB_ERR;
             }
             f->limit = v;
         } else if (nl > 6 && strncmp(arg, "label.", 6) == 0) {
@@ -166,13 +166,13 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
                 snprintf(err, errlen,
                          "label filter '%.*s': the key must be 1..32 characters of A-Z a-z 0-9 _ -",
                          (int)(nl > 60 ? 60 : nl), arg);
-                return false;
+                return MB_ERR;
             }
             for (int j = 0; j < f->n_labels; j++)
                 if (f->label_key_len[j] == kl && strncmp(f->label_key[j], k, kl) == 0) goto twice;
             if (f->n_labels == LIST_MAX_LABEL_FILTERS) {
                 snprintf(err, errlen, "at most %d label filters", LIST_MAX_LABEL_FILTERS);
-                return false;
+                return MB_ERR;
             }
             f->label_key[f->n_labels] = k;
             f->label_key_len[f->n_labels] = kl;
@@ -180,14 +180,14 @@ static bool list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
         } else {
             snprintf(err, errlen, "unknown query parameter '%.*s' (known: mode, open, limit, label.<key>)",
                      (int)(nl > 60 ? 60 : nl), arg);
-            return false;
+            return MB_ERR;
         }
         continue;
     twice:
         snprintf(err, errlen, "query parameter '%.*s' given twice", (int)(nl > 60 ? 60 : nl), arg);
-        return false;
+        return MB_ERR;
     }
-    return true;
+    return MB_OK;
 }
 
 /* Does label value v equal the query text q? Strings exactly; numbers by
@@ -224,7 +224,7 @@ static void route_list(mb_http_req *r)
 {
     list_filter f;
     char err[200];
-    if (!list_parse(r, &f, err, sizeof err)) {
+    if (list_parse(r, &f, err, sizeof err) != MB_OK) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
         return;
     }
@@ -446,7 +446,7 @@ static mb_status module_init(void)
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */
-    if (mb_protocol_register_raw("match.input", match_on_input_raw) < 0) return MB_ERR;
+    if (mb_protocol_register_raw("match.input", match_on_input_raw) != MB_OK) return MB_ERR;
     rpc_init();
     modes_on_reload(on_mode_reload);
     int failures = modes_init(c->scripts_dir, true);

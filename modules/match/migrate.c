@@ -59,12 +59,12 @@ void match_migrate(match *m)
     match_lua_setup(m);
     /* the new VM continues from a seed of its own, derived from the match's
      * (a replay with the same seed reloads the same way) */
-    bool ok = m->match_ref != LUA_NOREF && match_lua_seed(m, (m->seed + m->tick) & MATCH_SEED_MAX);
+    bool ok = m->match_ref != LUA_NOREF && match_lua_seed(m, (m->seed + m->tick) & MATCH_SEED_MAX) == MB_OK;
     int *seat_refs = mb_malloc((m->n_seats + 1) * sizeof *seat_refs);
     for (size_t i = 0; i < m->n_seats; i++) {
         seat_refs[i] = m->seats[i].lua_ref;
         m->seats[i].lua_ref = LUA_NOREF;
-        if (ok && m->seats[i].joined) ok = match_seat_make_player(m, &m->seats[i]);
+        if (ok && m->seats[i].joined) ok = match_seat_make_player(m, &m->seats[i]) == MB_OK;
     }
     if (ok) {
         /* reload(match, state) -> state */

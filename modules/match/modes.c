@@ -194,32 +194,32 @@ static char *read_text(const char *path, char *err, size_t errlen)
 static char *lib_dir(void) { return mb_sprintf("%s/lib", R.dir); }
 
 /* Read an integer field of the table at idx (raw). */
-static bool int_field(lua_State *L, int idx, const char *name, int def, int lo, int hi, int *out, char *err,
-                      size_t errlen)
+static mb_status int_field(lua_State *L, int idx, const char *name, int def, int lo, int hi, int *out,
+                           char *err, size_t errlen)
 {
     lua_pushstring(L, name);
     lua_rawget(L, idx);
     if (lua_isnil(L, -1)) {
         *out = def;
         lua_pop(L, 1);
-        return true;
+        return MB_OK;
     }
     if (lua_type(L, -1) != LUA_TNUMBER) {
         snprintf(err, errlen, "%s must be a number", name);
         lua_pop(L, 1);
-        return false;
+        return MB_ERR;
     }
     double d = lua_tonumber(L, -1);
     lua_pop(L, 1);
     if (d != (double)(long long)d || d < lo || d > hi) {
         snprintf(err, errlen, "%s must be an integer in %d..%d", name, lo, hi);
-        return false;
+        return MB_ERR;
     }
     *out = (int)d;
-    return true;
+    return MB_OK;
 }
 
-static bool bool_field(lua_State *L, int idx, const char *name, bool *out, char *err, size_t errlen)
+static mb_status bool_field(lua_State *L, int idx, const char *name, bool *out, char *err, size_t errlen)
 {
     lua_pushstring(L, name);
     lua_rawget(L, idx);
@@ -229,15 +229,15 @@ static bool bool_field(lua_State *L, int idx, const char *name, bool *out, char 
     else {
         snprintf(err, errlen, "%s must be a boolean", name);
         lua_pop(L, 1);
-        return false;
+        return MB_ERR;
     }
     lua_pop(L, 1);
-    return true;
+    return MB_OK;
 }
 
 /* send_state = "always" (default: every tick) | "on_change" (state.c sends a
  * viewer the state only when it differs from the last one it got). */
-static bool send_state_field(lua_State *L, int idx, mode_version *v, char *err, size_t errlen)
+static mb_status send_state_field(lua_State *L, int idx, mode_version *v, char *err, size_t errlen)
 {
     lua_pushstring(L, "send_state");
     lua_rawget(L, idx);
@@ -247,7 +247,7 @@ static bool send_state_field(lua_State *L, int idx, mode_version *v, char *err, 
     v->send_on_change = s && strcmp(s, "on_change") == 0;
     lua_pop(L, 1);
     if (!ok) snprintf(err, errlen, "send_state must be \"always\" or \"on_change\"");
-    return ok;
+    return ok ? MB_OK : MB_ERR;
 }
 
 static const char *const callbacks[] = {"init",
@@ -266,12 +266,12 @@ static const char *const callbacks[] = {"init",
                                         NULL};
 
 /* Validate the mode table on top of L and fill v's configuration. */
-static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
+static mb_status read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
 {
     int t = lua_gettop(L);
     if (lua_type(L, t) != LUA_TTABLE) {
         snprintf(err, errlen, "%s: the script must return a table (the mode)", v->path);
-        return false;
+        return MB_ERR;
     }
     for (int i = 0; callbacks[i]; i++) {
         lua_pushstring(L, callbacks[i]);
@@ -281,24 +281,26 @@ static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
         bool required = strcmp(callbacks[i], "init") == 0 || strcmp(callbacks[i], "get_state") == 0;
         if (ty == LUA_TNIL && required) {
             snprintf(err, errlen, "%s: the mode must define %s(...)", v->path, callbacks[i]);
-            return false;
+            return MB_ERR;
         }
         if (ty != LUA_TNIL && ty != LUA_TFUNCTION) {
             snprintf(err, errlen, "%s: %s must be a function", v->path, callbacks[i]);
-            return false;
+            return MB_ERR;
         }
         if (strcmp(callbacks[i], "reload") == 0) v->has_reload = ty == LUA_TFUNCTION;
     }
     char e[200];
     e[0] = '\0';
     bool ok =
-        int_field(L, t, "tick_rate", 10, 1, 60, &v->tick_rate, e, sizeof e) &&
-        int_field(L, t, "reconnect_grace_ms", 10000, 0, 3600000, &v->reconnect_grace_ms, e, sizeof e) &&
-        int_field(L, t, "empty_timeout_ms", 30000, 0, 86400000, &v->empty_timeout_ms, e, sizeof e) &&
-        int_field(L, t, "max_duration_ms", 0, 0, 604800000, &v->max_duration_ms, e, sizeof e) &&
-        int_field(L, t, "veto_tokens_per_player", 0, 0, 1000, &v->veto_tokens_per_player, e, sizeof e) &&
-        bool_field(L, t, "manual_start", &v->manual_start, e, sizeof e) &&
-        bool_field(L, t, "per_player_state", &v->per_player_state, e, sizeof e);
+        int_field(L, t, "tick_rate", 10, 1, 60, &v->tick_rate, e, sizeof e) == MB_OK &&
+        int_field(L, t, "reconnect_grace_ms", 10000, 0, 3600000, &v->reconnect_grace_ms, e, sizeof e) ==
+            MB_OK &&
+        int_field(L, t, "empty_timeout_ms", 30000, 0, 86400000, &v->empty_timeout_ms, e, sizeof e) == MB_OK &&
+        int_field(L, t, "max_duration_ms", 0, 0, 604800000, &v->max_duration_ms, e, sizeof e) == MB_OK &&
+        int_field(L, t, "veto_tokens_per_player", 0, 0, 1000, &v->veto_tokens_per_player, e, sizeof e) ==
+            MB_OK &&
+        bool_field(L, t, "manual_start", &v->manual_start, e, sizeof e) == MB_OK &&
+        bool_field(L, t, "per_player_state", &v->per_player_state, e, sizeof e) == MB_OK;
     if (ok) {
         v->players_min = 1;
         v->players_max = 16;
@@ -306,9 +308,9 @@ static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
         lua_rawget(L, t);
         if (lua_type(L, -1) == LUA_TTABLE) {
             int p = lua_gettop(L);
-            ok = int_field(L, p, "min", 1, 1, 10000, &v->players_min, e, sizeof e) &&
+            ok = int_field(L, p, "min", 1, 1, 10000, &v->players_min, e, sizeof e) == MB_OK &&
                  int_field(L, p, "max", v->players_min > 16 ? v->players_min : 16, 1, 10000, &v->players_max,
-                           e, sizeof e);
+                           e, sizeof e) == MB_OK;
             if (ok && v->players_max < v->players_min) {
                 snprintf(e, sizeof e, "players.max must be >= players.min");
                 ok = false;
@@ -338,9 +340,9 @@ static bool read_config(lua_State *L, mode_version *v, char *err, size_t errlen)
         }
         lua_pop(L, 1);
     }
-    if (ok) ok = send_state_field(L, t, v, e, sizeof e);
+    if (ok) ok = send_state_field(L, t, v, e, sizeof e) == MB_OK;
     if (!ok) snprintf(err, errlen, "%s: %s", v->path, e);
-    return ok;
+    return ok ? MB_OK : MB_ERR;
 }
 
 mb_lua_vm *modes_new_vm(const mode_version *v, char *err, size_t errlen)
@@ -367,7 +369,7 @@ mb_lua_vm *modes_new_vm(const mode_version *v, char *err, size_t errlen)
 }
 
 /* Compile and validate one mode file; on success it becomes current. */
-static int load_mode(const char *mode, const char *path)
+static mb_status load_mode(const char *mode, const char *path)
 {
     mode_entry *e = find_entry(mode);
     if (!e) {
@@ -389,7 +391,7 @@ static int load_mode(const char *mode, const char *path)
     bool ok = v->source != NULL;
     if (ok) {
         vm = modes_new_vm(v, err, sizeof err);
-        ok = vm && read_config(mb_lua_vm_state(vm), v, err, sizeof err);
+        ok = vm && read_config(mb_lua_vm_state(vm), v, err, sizeof err) == MB_OK;
     }
     mb_lua_vm_free(vm);
     if (!ok) {
@@ -400,7 +402,7 @@ static int load_mode(const char *mode, const char *path)
         mb_error("script_load_failed", "mode=%s error=%s%s", mode, mb_log_quote(q, sizeof q, err),
                  e->current && !e->retired ? " kept_version=live" : "");
         mode_version_unref(v);
-        return -1;
+        return MB_ERR;
     }
     v->version = e->next_version++;
     v->loaded_at = mb_wall_ms();
@@ -415,7 +417,7 @@ static int load_mode(const char *mode, const char *path)
     mb_info("script_loaded", "mode=%s version=%d tick_rate=%d players=%d..%d%s", mode, v->version,
             v->tick_rate, v->players_min, v->players_max, restored ? " restored=true" : "");
     for (int i = 0; i < R.n_on_reload; i++) R.on_reload[i](mode, v);
-    return 0;
+    return MB_OK;
 }
 
 static bool mode_name_ok(const char *name, size_t len)
@@ -457,7 +459,7 @@ int modes_reload_all(void)
         char *path = mb_sprintf("%s/%s", dir, de->d_name);
         for (size_t i = 0; i < n_before; i++)
             if (strcmp(known[i], mode) == 0) seen[i] = true;
-        if (load_mode(mode, path) < 0) failures++;
+        if (load_mode(mode, path) != MB_OK) failures++;
         free(mode);
         free(path);
     }

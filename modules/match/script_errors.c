@@ -126,7 +126,7 @@ json_t *match_script_errors_json(const char *mode, size_t limit)
     return json_pack("{s:i,s:o}", "capacity", MATCH_SCRIPT_ERRORS_MAX, "modes", modes);
 }
 
-void match_script_errors_free(void)
+void match_script_errors_destroy(void)
 {
     if (!rings_ready) return;
     size_t it = 0;

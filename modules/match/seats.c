@@ -127,7 +127,7 @@ static int build_player(lua_State *L)
     return 1;
 }
 
-bool match_seat_make_player(match *m, seat *s)
+mb_status match_seat_make_player(match *m, seat *s)
 {
     lua_State *L = mb_lua_vm_state(m->vm);
     lua_pushcfunction(L, build_player);
@@ -136,10 +136,10 @@ bool match_seat_make_player(match *m, seat *s)
     int rc = mb_lua_vm_pcall(m->vm, 1, 1, err, sizeof err);
     if (rc != MB_LUA_OK) {
         match_fail(m, err);
-        return false;
+        return MB_ERR;
     }
     s->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return true;
+    return MB_OK;
 }
 
 void match_seat_set_connected(match *m, seat *s, bool c)
@@ -232,7 +232,7 @@ join_rc match_do_join(match *m, const char *player_id, const char *username, jso
     else snprintf(s->username, sizeof s->username, "%s", username ? username : "");
     json_decref(s->metadata);
     s->metadata = metadata ? json_incref(metadata) : json_object();
-    if (!match_seat_make_player(m, s)) return J_INTERNAL;
+    if (match_seat_make_player(m, s) != MB_OK) return J_INTERNAL;
     /* join_attempt(match, state, player, metadata) -> ok[, reason] */
     if (match_begin_call(m, MATCH_CTX_JOIN_ATTEMPT)) {
         lua_State *L = mb_lua_vm_state(m->vm);
@@ -276,11 +276,11 @@ join_rc match_do_join(match *m, const char *player_id, const char *username, jso
     return J_OK;
 }
 
-bool match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen)
+mb_status match_sim_join(match *m, const char *player_id, const char *username, char *err, size_t errlen)
 {
     join_rc rc = match_do_join(m, player_id, username, NULL, err, errlen);
     if (rc == J_OK) match_post_call(m);
-    return rc == J_OK;
+    return rc == J_OK ? MB_OK : MB_ERR;
 }
 
 void match_reserve(match *m, const char *player_id, int timeout_ms)

@@ -220,7 +220,7 @@ static void sim_vote_apply(match *m, long tick, const char *pid, json_t *line)
     json_decref(args);
 }
 
-static void sim_votes_free(void)
+static void sim_votes_destroy(void)
 {
     for (size_t i = 0; i < SV.n; i++) vote_free(SV.list[i].v);
     free(SV.list);
@@ -325,7 +325,7 @@ int match_simulate_main(int argc, char **argv)
         fclose(f);
     }
     (void)by_tick;
-    int code;
+    mb_errcode code;
     char err[1024];
     json_t *params = NULL;
     if (params_text) {
@@ -356,7 +356,7 @@ int match_simulate_main(int argc, char **argv)
         char pid[32], usn[32];
         snprintf(pid, sizeof pid, "p%ld", p);
         snprintf(usn, sizeof usn, "player%ld", p);
-        if (!match_sim_join(m, pid, usn, err, sizeof err))
+        if (match_sim_join(m, pid, usn, err, sizeof err) != MB_OK)
             fprintf(stderr, "simulate: %s could not join: %s\n", pid, err);
     }
     sim_votes_settle(m, 0);
@@ -395,10 +395,10 @@ int match_simulate_main(int argc, char **argv)
     fflush(stdout);
     match_sim_free(m);
 out:
-    sim_votes_free();
+    sim_votes_destroy();
     json_decref(all_inputs);
     match_runtime_destroy();
     modes_shutdown();
-    mb_metrics_free();
+    mb_metrics_destroy();
     return rc;
 }

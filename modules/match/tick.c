@@ -23,8 +23,8 @@ double *match_m_ticks;
 
 /* Decode an input (JSON text) into the match's VM and queue it for the
  * next tick. Returns MB_LUA_OK, or the decoder's status with err set. */
-int match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
-                        size_t errlen)
+mb_lua_status match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
+                                  size_t errlen)
 {
     int ref;
     int rc = mb_lua_ref_json_text(m->vm, text, len, 0, &ref, err, errlen);

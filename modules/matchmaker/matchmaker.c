@@ -72,7 +72,7 @@ static void ticket_forget(ticket *t)
     ticket_free(t);
 }
 
-static void pool_destroy(mode_pool *p)
+static void pool_free(mode_pool *p)
 {
     mm_pool_free(p->pool);
     for (int i = 0; i < MM_SAME_MAX; i++) free(p->same_names[i]);
@@ -120,7 +120,7 @@ static mode_pool *pool_from_mode(const mode_version *v, char *err, size_t errlen
         if (!json_is_string(s) || i >= MM_SAME_MAX) {
             snprintf(err, errlen, "%s: matchmaker.same must be a list of at most %d property names", v->path,
                      MM_SAME_MAX);
-            pool_destroy(p);
+            pool_free(p);
             return NULL;
         }
         p->same_names[i] = mb_strdup(json_string_value(s));
@@ -135,7 +135,7 @@ static mode_pool *pool_from_mode(const mode_version *v, char *err, size_t errlen
     const char *why = mm_config_check(&p->cfg);
     if (why) {
         snprintf(err, errlen, "%s: matchmaker: %s", v->path, why);
-        pool_destroy(p);
+        pool_free(p);
         return NULL;
     }
     p->pool = mm_pool_new(&p->cfg);
@@ -179,7 +179,7 @@ static mode_pool *pool_for(const char *mode, char *err, size_t errlen, bool *no_
         np->formed = p->formed;
         for (size_t k = 0; k < n_pools; k++)
             if (pools[k] == p) pools[k] = np;
-        pool_destroy(p);
+        pool_free(p);
     } else {
         pools = mb_realloc(pools, (n_pools + 1) * sizeof *pools);
         pools[n_pools++] = np;
@@ -426,7 +426,7 @@ static bool on_group(void *ud, const mm_entry *entries, size_t n, int *teams)
     }
     json_t *params =
         json_pack("{s:o,s:o,s:o}", "players", json_incref(players), "teams", team_lists, "properties", props);
-    int code;
+    mb_errcode code;
     char err[512];
     match *m = match_create(p->mode, params, &code, err, sizeof err);
     json_decref(params);
@@ -577,7 +577,7 @@ static void mm_destroy(void)
     while (mb_imap_next(&tickets, &it, NULL, &v)) ticket_free(v);
     mb_imap_free(&tickets);
     mb_smap_free(&tickets_by_str);
-    for (size_t i = 0; i < n_pools; i++) pool_destroy(pools[i]);
+    for (size_t i = 0; i < n_pools; i++) pool_free(pools[i]);
     free(pools);
     pools = NULL;
     n_pools = 0;

@@ -260,7 +260,7 @@ static uint32_t bucket_get(mm_pool *p, const char *const *values)
     return idx;
 }
 
-static void bucket_destroy(mm_pool *p, uint32_t idx)
+static void bucket_free(mm_pool *p, uint32_t idx)
 {
     mm_bucket *b = p->buckets[idx];
     ht_del(&p->bmap, b->hash, idx);
@@ -450,7 +450,7 @@ static bool bucket_fold(mm_pool *p, uint32_t bidx)
 
     size_t total = n + m;
     if (total == 0) {
-        bucket_destroy(p, bidx);
+        bucket_free(p, bidx);
         return false;
     }
     if (total > b->cap) {
@@ -543,7 +543,7 @@ void mm_pool_free(mm_pool *p)
     if (!p) return;
     if (refuse_busy(p, "free")) return;
     for (uint32_t i = 0; i < p->nbuckets; i++)
-        if (p->buckets[i]) bucket_destroy(p, i);
+        if (p->buckets[i]) bucket_free(p, i);
     mb_free(p->buckets);
     for (size_t i = 0; i < p->cfg.same_count; i++) mb_free((void *)p->cfg.same[i]);
     mb_free(p->tk);

@@ -51,19 +51,19 @@ static const char *col(const mb_db_result *res, int i)
 static bool str_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 /* Path parameter {player_id}: a UUID and not the caller. */
-static bool path_peer(mb_http_req *r, fr_ctx *c)
+static mb_status path_peer(mb_http_req *r, fr_ctx *c)
 {
     const char *id = mb_http_param(r, 0);
     if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_BAD_REQUEST, "player_id must be a player id (UUID)");
-        return false;
+        return MB_ERR;
     }
     social_uuid_lower(id, c->peer);
     if (strcmp(c->peer, c->me) == 0) {
         mb_http_error(r, MB_E_BAD_REQUEST, "that is your own player id");
-        return false;
+        return MB_ERR;
     }
-    return true;
+    return MB_OK;
 }
 
 /* --------------------------------------------------- POST /v1/friends */
@@ -167,7 +167,7 @@ static void remove_done(void *ud, const mb_db_result *res)
 void friends_route_remove(mb_http_req *r)
 {
     fr_ctx *c = ctx_new(r);
-    if (!path_peer(r, c)) {
+    if (path_peer(r, c) != MB_OK) {
         free(c);
         return;
     }
@@ -201,7 +201,7 @@ static void block_done(void *ud, const mb_db_result *res)
 void friends_route_block(mb_http_req *r)
 {
     fr_ctx *c = ctx_new(r);
-    if (!path_peer(r, c)) {
+    if (path_peer(r, c) != MB_OK) {
         free(c);
         return;
     }

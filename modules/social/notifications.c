@@ -423,7 +423,7 @@ const mb_field notifications_list_query[] = {
 void notifications_route_list(mb_http_req *r)
 {
     long long limit;
-    if (!social_query_int(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit)) return;
+    if (social_query_int(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) != MB_OK) return;
     const char *unread = mb_http_query(r, "unread");
     bool only_unread = unread && (!strcmp(unread, "true") || !strcmp(unread, "1"));
     const char *cursor = mb_http_query(r, "cursor");

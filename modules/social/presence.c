@@ -326,12 +326,12 @@ void presence_tell(const char *to, const char *about, bool hide)
 
 /* ----------------------------------------------------- relationships */
 
-int presence_blocked(const char *a, const char *b)
+bool presence_blocked(const char *a, const char *b)
 {
     pres *p = online(a);
-    if (!p || !p->loaded) return -1;
+    if (!p || !p->loaded) return false;
     unsigned v = rel_get(p, b);
-    return (v & REL_BLOCKED_BY) || (v & 0x0f) == REL_BLOCKED ? 1 : 0;
+    return (v & REL_BLOCKED_BY) || (v & 0x0f) == REL_BLOCKED;
 }
 
 void presence_rel_set(const char *a, const char *b, int state, int blocked_by)

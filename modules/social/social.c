@@ -22,23 +22,23 @@ void social_uuid_lower(const char *s, char out[37])
     out[36] = '\0';
 }
 
-bool social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
-                      long long *out)
+mb_status social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
+                           long long *out)
 {
     const char *v = mb_http_query(r, name);
     if (!v || !*v) {
         *out = def;
-        return true;
+        return MB_OK;
     }
     char *end = NULL;
     errno = 0;
     long long n = strtoll(v, &end, 10);
     if (errno || *end || n < min) {
         mb_http_error(r, MB_E_BAD_REQUEST, "query parameter '%s' must be an integer >= %lld", name, min);
-        return false;
+        return MB_ERR;
     }
     *out = n > max ? max : n;
-    return true;
+    return MB_OK;
 }
 
 const char *social_field_limit(const json_t *v)

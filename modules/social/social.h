@@ -43,12 +43,12 @@ typedef enum {
 /* Copy a UUID lower-cased into out (37 bytes). s must pass mb_uuid_valid. */
 void social_uuid_lower(const char *s, char out[37]);
 /* Read ?name= as an integer in [min, max] (values above max are clamped);
- * def when absent. On a bad value answers 400 and returns false. */
+ * def when absent. On a bad value answers 400 and returns MB_ERR. */
 /* The declared check of a query parameter limit= (an integer >= 1;
  * social_query_int caps it at the route's maximum). */
 const char *social_field_limit(const json_t *v);
-bool social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
-                      long long *out);
+mb_status social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
+                           long long *out);
 const char *social_rel_name(social_rel r);
 social_rel social_rel_parse(const char *s); /* unknown -> REL_NONE */
 
@@ -74,9 +74,9 @@ void presence_on_update(mb_session *s, const char *cid, json_t *payload);
 void presence_route_get(mb_http_req *r);
 char *presence_metrics(void);
 
-/* Is there a block between a and b, either way? 1 yes, 0 no, -1 unknown
- * (a's relationships are not in memory: a is offline or loading). */
-int presence_blocked(const char *a, const char *b);
+/* Is there a block between a and b, either way? false also when it is not
+ * known (a's relationships are not in memory: a is offline or loading). */
+bool presence_blocked(const char *a, const char *b);
 /* a's presence as {status, metadata?} (new reference); metadata only when
  * full. Offline players read {status: "offline"}. */
 json_t *presence_json(const char *player_id, bool full);

@@ -23,6 +23,7 @@ void mb_buf_grow(mb_buf *b, size_t extra)
 
 void mb_buf_free(mb_buf *b)
 {
+    if (!b) return;
     mb_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;

@@ -433,7 +433,7 @@ static json_t *to_json(enc_ctx *c, int idx)
     }
 }
 
-static bool start(enc_ctx *c, lua_State *L, char *err, size_t errlen)
+static mb_status start(enc_ctx *c, lua_State *L, char *err, size_t errlen)
 {
     c->L = L;
     c->depth = 0;
@@ -443,16 +443,16 @@ static bool start(enc_ctx *c, lua_State *L, char *err, size_t errlen)
     if (err && errlen) err[0] = '\0';
     if (!lua_checkstack(L, SLOTS_PER_LEVEL * (MB_LUA_JSON_MAX_DEPTH + 2))) {
         if (err && errlen) snprintf(err, errlen, "lua stack overflow");
-        return false;
+        return MB_ERR;
     }
-    return true;
+    return MB_OK;
 }
 
 json_t *mb_lua_to_json(lua_State *L, int idx, char *err, size_t errlen)
 {
     enc_ctx c;
     if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
-    if (!start(&c, L, err, errlen)) return NULL;
+    if (start(&c, L, err, errlen) != MB_OK) return NULL;
     int top = lua_gettop(L);
     json_t *v = to_json(&c, idx);
     lua_settop(L, top);
@@ -717,11 +717,11 @@ static bool encode(enc_ctx *c, int idx, mb_buf *out, size_t start_len)
     }
 }
 
-int mb_lua_encode_json(lua_State *L, int idx, mb_buf *out, char *err, size_t errlen)
+mb_status mb_lua_encode_json(lua_State *L, int idx, mb_buf *out, char *err, size_t errlen)
 {
     enc_ctx c;
     if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
-    if (!start(&c, L, err, errlen)) return MB_ERR;
+    if (start(&c, L, err, errlen) != MB_OK) return MB_ERR;
     int top = lua_gettop(L);
     size_t start_len = out->len;
     bool ok = encode(&c, idx, out, start_len);
@@ -801,7 +801,7 @@ static int push_protected_cb(lua_State *L)
     return 0;
 }
 
-int mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen)
+mb_lua_status mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen)
 {
     lua_State *L = vm->L;
     struct push_args a = {vm, v};

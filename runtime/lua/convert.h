@@ -41,6 +41,7 @@
 #include <lua.h>
 
 #include "buf.h"
+#include "mb.h"
 #include "state.h"
 
 #define MB_LUA_JSON_MAX_DEPTH 32
@@ -57,7 +58,7 @@ void mb_lua_push_json(lua_State *L, const json_t *v);
 /* Protected mb_lua_push_json for host code: on MB_LUA_OK one value is
  * pushed; on MB_LUA_ERR_MEMORY / MB_LUA_ERR_RUNTIME (too deep) nothing is
  * pushed and err says why. Counts against the VM's strict memory cap. */
-int mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen);
+mb_lua_status mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen);
 
 /* Parse JSON text straight into a Lua value (decode.c: yajl events, no
  * jansson tree), with the mapping above; a duplicate object key and nesting
@@ -69,14 +70,14 @@ int mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t
  * UTF-8 forms pass and a lone surrogate escape becomes '?'. A caller that
  * needs jansson's strictness checks the text first (mb_envelope_scan does,
  * for match.input). */
-int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
-                          size_t errlen);
+mb_lua_status mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
+                                    size_t errlen);
 
 /* The same, but the value is stored in the registry: *ref (luaL_ref) on
  * MB_LUA_OK, LUA_NOREF otherwise. Push it later with lua_rawgeti and drop it
  * with luaL_unref (neither allocates). */
-int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref, char *err,
-                         size_t errlen);
+mb_lua_status mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref,
+                                   char *err, size_t errlen);
 
 /* Convert the value at idx to a new jansson value (caller owns the
  * reference), or NULL with the reason in err. Never raises and never runs
@@ -86,7 +87,7 @@ json_t *mb_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
 /* Append the JSON text of the value at idx to out (the fast path: no
  * jansson objects). Returns MB_OK, or MB_ERR with err set and out->len
  * restored to its value on entry. Never raises and never runs Lua code. */
-int mb_lua_encode_json(lua_State *L, int idx, mb_buf *out, char *err, size_t errlen);
+mb_status mb_lua_encode_json(lua_State *L, int idx, mb_buf *out, char *err, size_t errlen);
 
 /* Push the array marker metatable (created on first use, kept in the
  * registry). setmetatable(t, marker) makes t encode as a JSON array. */

@@ -248,7 +248,7 @@ int mb_lua_decode_cb(lua_State *L)
     return 0;
 }
 
-static int run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
+static mb_lua_status run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
 {
     lua_State *L = vm->L;
     d->vm = vm;
@@ -271,7 +271,7 @@ static int run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
     int st = lua_pcall(L, 1, 0, 0);
     vm->depth--;
     mb_lua_vm_update_limit(vm);
-    int rc = MB_LUA_OK;
+    mb_lua_status rc = MB_LUA_OK;
     if (st != 0) {
         const char *msg = lua_tostring(L, -1);
         if (err && errlen) snprintf(err, errlen, "%s", msg ? msg : "decode failed");
@@ -298,15 +298,15 @@ static int run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
     return rc;
 }
 
-int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
-                          size_t errlen)
+mb_lua_status mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
+                                    size_t errlen)
 {
     dec d;
     memset(&d, 0, sizeof d);
     d.text = (const unsigned char *)text;
     d.len = len;
     d.max_depth = max_depth > 0 && max_depth < MB_LUA_JSON_MAX_DEPTH ? max_depth : MB_LUA_JSON_MAX_DEPTH;
-    int rc = run(vm, &d, err, errlen);
+    mb_lua_status rc = run(vm, &d, err, errlen);
     if (rc != MB_LUA_OK) return rc;
     lua_State *L = vm->L;
     /* The stash slot exists already, so neither access allocates. */
@@ -316,8 +316,8 @@ int mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_d
     return MB_LUA_OK;
 }
 
-int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref, char *err,
-                         size_t errlen)
+mb_lua_status mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref,
+                                   char *err, size_t errlen)
 {
     dec d;
     memset(&d, 0, sizeof d);
@@ -326,7 +326,7 @@ int mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_de
     d.want_ref = true;
     d.ref = LUA_NOREF;
     d.max_depth = max_depth > 0 && max_depth < MB_LUA_JSON_MAX_DEPTH ? max_depth : MB_LUA_JSON_MAX_DEPTH;
-    int rc = run(vm, &d, err, errlen);
+    mb_lua_status rc = run(vm, &d, err, errlen);
     *ref = rc == MB_LUA_OK ? d.ref : LUA_NOREF;
     return rc;
 }

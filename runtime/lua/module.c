@@ -262,15 +262,15 @@ static void set_fn(lua_State *L, const char *name, lua_CFunction fn)
     lua_setfield(L, -2, name);
 }
 
-int mb_lua_module_push_builtin(lua_State *L, const char *name)
+bool mb_lua_module_push_builtin(lua_State *L, const char *name)
 {
     const void *key;
     if (strcmp(name, "moonbase") == 0) key = &moonbase_key;
     else if (strcmp(name, "cjson") == 0) key = &cjson_key;
-    else return 0;
+    else return false;
     lua_pushlightuserdata(L, (void *)key);
     lua_rawget(L, LUA_REGISTRYINDEX);
-    return 1;
+    return true;
 }
 
 void mb_lua_module_open(lua_State *L, mb_lua_vm *vm)

@@ -11,8 +11,8 @@
  * the registry (vm->ref_module and the private require cache). */
 void mb_lua_module_open(lua_State *L, mb_lua_vm *vm);
 /* Push the script-visible (read-only) module named "moonbase" or "cjson";
- * returns 0 when name is not built in. */
-int mb_lua_module_push_builtin(lua_State *L, const char *name);
+ * returns false (nothing pushed) when name is not built in. */
+bool mb_lua_module_push_builtin(lua_State *L, const char *name);
 /* Log `level` with the script's arguments from index first on (print, log). */
 void mb_lua_module_log(lua_State *L, int level, int first);
 

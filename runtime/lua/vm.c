@@ -479,7 +479,7 @@ void mb_lua_vm_free(mb_lua_vm *vm)
 
 /* ---- loading ------------------------------------------------------------ */
 
-static int load_status(mb_lua_vm *vm, int st, char *err, size_t errlen)
+static mb_lua_status load_status(mb_lua_vm *vm, int st, char *err, size_t errlen)
 {
     if (st == 0) return MB_LUA_OK;
     const char *msg = lua_tostring(vm->L, -1);
@@ -488,8 +488,8 @@ static int load_status(mb_lua_vm *vm, int st, char *err, size_t errlen)
     return st == LUA_ERRMEM ? MB_LUA_ERR_MEMORY : MB_LUA_ERR_RUNTIME;
 }
 
-static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *chunkname, char *err,
-                       size_t errlen)
+static mb_lua_status load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *chunkname,
+                                 char *err, size_t errlen)
 {
     if (!lua_checkstack(vm->L, 2)) {
         mb_set_err(err, errlen, "lua stack overflow");
@@ -508,19 +508,21 @@ static int load_buffer(mb_lua_vm *vm, const char *code, size_t len, const char *
     return load_status(vm, st, err, errlen);
 }
 
-int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err, size_t errlen)
+mb_lua_status mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err,
+                                  size_t errlen)
 {
     size_t len = 0;
     char *code = mb_lua_read_file(path, MB_LUA_MAX_SOURCE_BYTES, &len, err, errlen);
     if (!code) return MB_LUA_ERR_RUNTIME;
     char *name = chunkname ? NULL : mb_sprintf("@%s", path);
-    int rc = load_buffer(vm, code, len, chunkname ? chunkname : name, err, errlen);
+    mb_lua_status rc = load_buffer(vm, code, len, chunkname ? chunkname : name, err, errlen);
     mb_free(name);
     mb_free(code);
     return rc;
 }
 
-int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err, size_t errlen)
+mb_lua_status mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err,
+                                    size_t errlen)
 {
     return load_buffer(vm, code, strlen(code), chunkname ? chunkname : "=(string)", err, errlen);
 }
@@ -546,7 +548,7 @@ static void first_lua_line(const char *tb, char *out, size_t cap)
     }
 }
 
-int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t errlen)
+mb_lua_status mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t errlen)
 {
     lua_State *L = vm->L;
     int base = lua_gettop(L) - nargs - 1; /* slot below the function */
@@ -607,7 +609,7 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
     vm->in_handler = false; /* the handler (if any) has finished */
     mb_lua_vm_update_limit(vm);
 
-    int rc;
+    mb_lua_status rc;
     if (vm->abort || (st != 0 && vm->expired)) rc = MB_LUA_ERR_TIMEOUT;
     else if (st == LUA_ERRMEM) rc = MB_LUA_ERR_MEMORY;
     else if (st != 0 && vm->mem_refused && lua_isstring(L, -1) &&
@@ -684,7 +686,7 @@ static int module_set_cb(lua_State *L)
 
 static bool is_alpha_(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn)
+mb_lua_status mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn)
 {
     if (!name || !fn || !is_alpha_(name[0]) || vm->killed) return MB_LUA_ERR_RUNTIME;
     for (const char *p = name; *p; p++)

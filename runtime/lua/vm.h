@@ -110,11 +110,13 @@ uint64_t mb_lua_vm_kills(void);
  * time, not per message. Returns MB_LUA_OK (one value pushed), or
  * MB_LUA_ERR_RUNTIME (missing file, syntax error) / MB_LUA_ERR_MEMORY with
  * nothing pushed and the message in err. */
-int mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err, size_t errlen);
+mb_lua_status mb_lua_vm_load_file(mb_lua_vm *vm, const char *path, const char *chunkname, char *err,
+                                  size_t errlen);
 
 /* Same for source text in memory (NUL-terminated). chunkname NULL means
  * "=(string)". */
-int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err, size_t errlen);
+mb_lua_status mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname, char *err,
+                                    size_t errlen);
 
 /* Call the function below the top nargs values, like lua_pcall, under the
  * VM's budgets and with a traceback message handler.
@@ -128,13 +130,13 @@ int mb_lua_vm_load_string(mb_lua_vm *vm, const char *code, const char *chunkname
  * err may be NULL when errlen is 0. Nested calls (a C function called by
  * Lua calling back into Lua) share the outermost call's deadline, and a
  * timeout inside ends the outermost call too. */
-int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t errlen);
+mb_lua_status mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t errlen);
 
 /* Add (or replace) moonbase.<name> = fn in the built-in module, so the host
  * can offer notify, rpc, ... Scripts cannot modify the module table. fn finds
  * its VM with mb_lua_vm_from_state and the host with mb_lua_vm_get_host.
  * Returns MB_LUA_OK, or MB_LUA_ERR_RUNTIME when name is not an identifier or
  * names a built-in (now, mono_ms, uuid, json, null, log). */
-int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
+mb_lua_status mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
 
 #endif

@@ -88,7 +88,7 @@ function arena.join_attempt(match, state, player, metadata)
     for _, p in ipairs(match.params.players or {}) do
       if p.player_id == player.id then return true end
     end
-    return false, "round already running"
+    return nil, "round already running"
   end
   return true
 end

@@ -195,7 +195,7 @@ describe('matches', () => {
     const other = await createMatch(server, c, 'tictactoe');
     assertError(await a.ws.request('match.join', { match_id: other.match_id }), 'conflict', 'match.join', /already in match .*; send match\.leave first/);
 
-    // arena refuses joins once the round started (join_attempt returns false, "round already running")
+    // arena refuses joins once the round started (join_attempt returns nil, "round already running")
     const [d, e, f] = [await player(), await player(), await player()];
     const arena = await createMatch(server, d, 'arena', { players: [{ player_id: f.player_id }] });
     await d.ws.ok('match.join', { match_id: arena.match_id });

@@ -28,8 +28,8 @@ static char *token(const char *sub, int tv)
 static const char *verify(const char *t)
 {
     char pid[64], usn[64];
-    const char *why = NULL;
-    return mb_token_verify(t, pid, usn, &why) ? NULL : why;
+    static char why[128];
+    return mb_token_verify(t, pid, usn, why, sizeof why) == MB_OK ? NULL : why;
 }
 
 static int64_t later(void) { return mb_wall_ms() + 60000; }
