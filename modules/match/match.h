@@ -13,8 +13,9 @@
  * running matches; handlers.c the match.* socket messages; match_lua.c the
  * Lua `match` object and call contexts; match_module.c the module record,
  * REST and persistence; modes.c the mode registry; rpc.c the server
- * script; script_errors.c the console's error list; simulate.c `moonbase
- * simulate`. match_internal.h is shared by these files only.
+ * script; script_errors.c the console's error list. `moonbase simulate`
+ * drives matches offline from modules/vote/simulate.c.
+ * match_internal.h is shared by these files only.
  */
 #ifndef MB_MATCH_H
 #define MB_MATCH_H
@@ -75,6 +76,12 @@ void match_sim_input(match *m, const char *player_id, json_t *input);
 void match_sim_step(match *m, int64_t now_ms);
 bool match_is_over(const match *m);
 json_t *match_result(const match *m);
+/* The match's clock: the simulated one offline, else mb_now_ms(). */
+int64_t match_now(const match *m);
+/* Did a script error end the match? */
+bool match_failed(const match *m);
+/* Free an offline match (after match_is_over or to stop early). */
+void match_sim_free(match *m);
 
 /* Lua call contexts (docs/LUA_API.md §3.3 "Where each method may be called").
  * Every VM records which callback it is running (mb_lua_vm_set_context,
@@ -180,7 +187,5 @@ void match_script_errors_free(void);
 /* Extra fields in GET /v1/matches/{id} replies: fn(req, body, match_id)
  * adds to body (the vote module; match_module.c). */
 void match_set_get_extra(void (*fn)(mb_http_req *, json_t *, const char *));
-/* `moonbase simulate ...` (simulate.c): the process exit code. */
-int match_simulate_main(int argc, char **argv);
 
 #endif

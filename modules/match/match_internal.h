@@ -95,13 +95,11 @@ struct match {
 };
 
 /* match.c: the registry and a match's life */
-int64_t match_now(const match *m);
 void match_fail(match *m, const char *msg);
 void match_post_call(match *m);
 /* End now: terminate (when call_terminate), match.finished, persistence;
  * the match is freed after the running callback returns. */
 void match_finalize(match *m, bool call_terminate);
-void match_sim_free(match *m);
 /* First tick of a new match (pure, for tests): one to two periods
  * after now; with slot_us > 0 on a slot boundary of the period grid shared
  * by all matches of this period; rnd picks the slot (or the phase). */
@@ -175,6 +173,10 @@ void match_notify_vote_ended(match *m);
 
 /* match_module.c */
 void match_persist(match *m);
+/* Options of the match module (its table in match_module.c; 0 before the
+ * configuration is loaded, e.g. in `moonbase simulate`). */
+extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
+extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
 
 /* rpc.c: the server script */
 json_t *rpc_status_json(void);

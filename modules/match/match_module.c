@@ -437,19 +437,43 @@ static void on_mode_reload(const char *mode, const mode_version *v)
     if (v && v->has_reload) match_mode_reloaded(mode);
 }
 
+int match_opt_input_rate, match_opt_tick_slot_ms;
+static int lua_memory_mb, lua_time_ms, lua_init_time_ms, lua_jit, lua_warn_ms;
+
+static const mb_option options[] = {
+    {"input-rate", MB_OPT_I(match_opt_input_rate), "60", 1, 10000, "match.input per second per player"},
+    {"tick-slot-ms", MB_OPT_I(match_opt_tick_slot_ms), "2", 0, 1000,
+     "matches tick in slots this wide (0: any phase); see docs/PERFORMANCE.md"},
+    {"lua-memory-mb", MB_OPT_I(lua_memory_mb), "64", 4, 4096, "memory cap of each match's Lua VM, MiB"},
+    {"lua-time-ms", MB_OPT_I(lua_time_ms), "0", 0, 60000,
+     "hard time limit of one Lua callback (tick, input, join, RPC...); 0 = min(50 ms, the mode's tick period); see docs/LUA_API.md"},
+    {"lua-jit", MB_OPT_I(lua_jit), "1", 0, 1,
+     "LuaJIT's compiler for match and server scripts (1 on, 0 off); see docs/LUA_API.md"},
+    {"lua-init-time-ms", MB_OPT_I(lua_init_time_ms), "1000", 10, 60000,
+     "hard time limit of loading a script and of init/reload"},
+    {"lua-warn-ms", MB_OPT_I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
+    {NULL},
+};
+
 static mb_status module_init(void)
 {
-    const mb_config *c = mb_cfg();
-    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_init_time_ms,
-                     (unsigned)c->lua_warn_ms);
-    modes_set_jit(c->lua_jit != 0);
+    modes_set_limits((size_t)lua_memory_mb << 20, (unsigned)lua_time_ms, (unsigned)lua_init_time_ms,
+                     (unsigned)lua_warn_ms);
+    modes_set_jit(lua_jit != 0);
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */
     if (mb_protocol_register_raw("match.input", match_on_input_raw) < 0) return MB_ERR;
     rpc_init();
     modes_on_reload(on_mode_reload);
-    int failures = modes_init(c->scripts_dir, true);
+    return MB_OK;
+}
+
+/* Scripts load once every module's init ran: the Lua functions other
+ * modules add (moonbase.notify, ...) are in place by then. */
+static mb_status module_start(void)
+{
+    int failures = modes_init(mb_cfg()->scripts_dir, true);
     if (failures) mb_warn("scripts_failed_at_start", "count=%d", failures);
     return MB_OK;
 }
@@ -484,6 +508,7 @@ const mb_module match_module = {
     .api = MB_MODULE_API,
     .name = "match",
     .init = module_init,
+    .start = module_start,
     .shutdown = module_shutdown,
     .destroy = module_destroy,
     .messages = messages,
@@ -492,4 +517,5 @@ const mb_module match_module = {
     .n_routes = MB_ARRAY_LEN(routes),
     .session_closed = module_session_closed,
     .metrics = module_metrics,
+    .options = options,
 };

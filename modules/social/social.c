@@ -234,6 +234,7 @@ static char *social_metrics(void)
 const mb_module social_module = {
     .api = MB_MODULE_API,
     .name = "social",
+    .requires = MB_REQUIRES("match"),
     .init = social_init,
     .destroy = social_destroy,
     .messages = messages,

@@ -502,6 +502,7 @@ static void vote_destroy(void)
 const mb_module vote_module = {
     .api = MB_MODULE_API,
     .name = "vote",
+    .requires = MB_REQUIRES("match"),
     .init = vote_init,
     .destroy = vote_destroy,
     .messages = messages,
