@@ -13,6 +13,7 @@
 #include "log.h"
 
 #include "account.h"
+#include "rpc.h"
 #include "simulate.h"
 
 extern const mb_module match_module;
@@ -31,8 +32,10 @@ extern char **environ;
 
 /* A module comes after the modules its .requires names (checked at start). */
 static const mb_module *const modules[] = {
-    &account_module,    &match_module, &social_module,        &chat_module,          &vote_module,
-    &matchmaker_module, &admin_module, &admin_history_module, &account_admin_module, NULL,
+    &account_module,       &match_module, &rpc_module,
+    &social_module,        &chat_module,  &vote_module,
+    &matchmaker_module,    &admin_module, &admin_history_module,
+    &account_admin_module, NULL,
 };
 
 int main(int argc, char **argv)

@@ -29,6 +29,7 @@
 
 #include "match.h"
 #include "ratelimit.h"
+#include "rpc.h"
 #include "social.h"
 
 #define MAX_JOINED 64     /* channels per socket */
@@ -796,7 +797,7 @@ static const mb_option options[] = {
 const mb_module chat_module = {
     .api = MB_MODULE_API,
     .name = "chat",
-    .requires = MB_REQUIRES("match", "social"),
+    .requires = MB_REQUIRES("match", "social", "rpc"),
     .options = options,
     .init = chat_init,
     .destroy = chat_destroy,

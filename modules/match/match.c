@@ -287,7 +287,7 @@ void match_finalize(match *m, bool call_terminate)
         if (s->joined && mb_smap_get(&match_by_player, s->player_id) == m)
             mb_smap_del(&match_by_player, s->player_id);
     }
-    match_notify_vote_ended(m);
+    match_ext_notify_ended(m);
     mb_smap_del(&matches, m->id);
     *m_matches_live = (double)matches.count;
     *m_matches_finished += 1;

@@ -9,6 +9,8 @@
 #include "buf.h"
 #include "convert.h"
 #include "match.h"
+#include "match_ext.h"
+#include "modes.h"
 #include "ratelimit.h"
 #include "server.h"
 #include <sodium.h>
@@ -167,9 +169,8 @@ int match_push_player(match *m, seat *s);
 int match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
 /* Seed math.random of the match's VM. false: the call failed. */
 bool match_lua_seed(match *m, uint64_t seed);
-/* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */
-int match_lua_seed_vm(lua_State *L);
-void match_notify_vote_ended(match *m);
+/* The match_ext_on_ended listeners (match.c, as the match ends). */
+void match_ext_notify_ended(match *m);
 
 /* match_module.c */
 void match_persist(match *m);
@@ -177,11 +178,5 @@ void match_persist(match *m);
  * configuration is loaded, e.g. in `moonbase simulate`). */
 extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
 extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
-
-/* rpc.c: the server script */
-json_t *rpc_status_json(void);
-void rpc_route(mb_http_req *r);
-void rpc_init(void);
-void rpc_destroy(void);
 
 #endif

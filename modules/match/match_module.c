@@ -241,9 +241,15 @@ static void route_list(mb_http_req *r)
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
 }
 
-typedef void (*match_extra_fn)(mb_http_req *r, json_t *match_json, const char *id);
-static match_extra_fn get_extra; /* the vote module adds the match's votes */
-void match_set_get_extra(match_extra_fn fn) { get_extra = fn; }
+static match_ext_reply_fn get_extra; /* the vote module adds the match's votes */
+void match_ext_match_reply(match_ext_reply_fn fn) { get_extra = fn; }
+
+static void (*scripts_extra[MATCH_EXT_MAX])(json_t *body); /* the rpc module: "server" */
+static size_t n_scripts_extra;
+void match_ext_scripts_reply(void (*fn)(json_t *body))
+{
+    if (n_scripts_extra < MATCH_EXT_MAX) scripts_extra[n_scripts_extra++] = fn;
+}
 
 static void respond_match(mb_http_req *r, json_t *j, const char *id)
 {
@@ -344,7 +350,7 @@ static void route_admin_scripts(mb_http_req *r)
         json_array_append_new(arr, o);
     }
     json_t *body = json_pack("{s:o}", "modes", arr);
-    json_object_set_new(body, "server", rpc_status_json());
+    for (size_t i = 0; i < n_scripts_extra; i++) scripts_extra[i](body);
     mb_http_respond(r, 200, body);
 }
 
@@ -423,7 +429,6 @@ static const mb_route routes[] = {
     {"POST", "/v1/matches", route_create, MB_AUTH_BEARER, false, create_fields, 0},
     {"GET", "/v1/matches", route_list, MB_AUTH_BEARER, false},
     {"GET", "/v1/matches/{id}", route_get, MB_AUTH_BEARER, false},
-    {"POST", "/v1/rpc/{name}", rpc_route, MB_AUTH_BEARER, false},
     {"GET", "/v1/admin/scripts", route_admin_scripts, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/scripts/reload", route_admin_reload, MB_AUTH_ADMIN, false},
     {"GET", "/v1/admin/matches", route_admin_matches, MB_AUTH_ADMIN, false},
@@ -464,7 +469,6 @@ static mb_status module_init(void)
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */
     if (mb_protocol_register_raw("match.input", match_on_input_raw) < 0) return MB_ERR;
-    rpc_init();
     modes_on_reload(on_mode_reload);
     return MB_OK;
 }
@@ -483,7 +487,6 @@ static void module_shutdown(void) { match_runtime_shutdown(); }
 static void module_destroy(void)
 {
     match_runtime_destroy();
-    rpc_destroy();
     modes_shutdown();
 }
 

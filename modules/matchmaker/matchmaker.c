@@ -14,6 +14,8 @@
 
 #include "convert.h"
 #include "match.h"
+#include "match_ext.h"
+#include "modes.h"
 #include "pool.h"
 #include "server.h"
 

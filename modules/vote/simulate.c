@@ -41,6 +41,8 @@
 
 #include "convert.h"
 #include "match.h"
+#include "match_ext.h"
+#include "modes.h"
 #include "simulate.h"
 #include "tally.h"
 
@@ -286,8 +288,9 @@ int simulate_main(int argc, char **argv)
     modes_init(scripts, false);
     match_set_observer(print_state, NULL);
     SV.veto_used = json_object();
-    match_vote_hooks vh = {sim_hook_vote_start, sim_hook_vote_close, sim_hook_match_ended};
-    match_set_vote_hooks(&vh);
+    match_ext_add_method("vote_start", sim_hook_vote_start, MATCH_CTX_EVENTS); /* as the vote module */
+    match_ext_add_method("vote_close", sim_hook_vote_close, MATCH_CTX_EVENTS);
+    match_ext_on_ended(sim_hook_match_ended);
     int rc = 0;
     json_t **by_tick = NULL;
     size_t n_inputs = 0;

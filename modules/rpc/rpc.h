@@ -1,0 +1,22 @@
+/*
+ * rpc.h - the rpc module (rpc.c): the server script scripts/server.lua,
+ * its RPCs (POST /v1/rpc/{name}) and its chat filter (moonbase.on_chat),
+ * for the modules that declare .requires = MB_REQUIRES("rpc") (chat).
+ */
+#ifndef MB_RPC_H
+#define MB_RPC_H
+
+#include <stddef.h>
+
+#include "module.h"
+
+extern const mb_module rpc_module;
+
+/* Run moonbase.on_chat(ctx, channel_id, content) if server.lua set one.
+ * Returns 0 = accept (*out = replacement content, malloc'd, or NULL to keep
+ * content), 1 = rejected (reason filled), -1 = the filter failed (reason
+ * filled; the message must be refused). */
+int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id, const char *content,
+                    char **out, char *reason, size_t rlen);
+
+#endif
