@@ -2,7 +2,7 @@
  * sees: the match struct and its seats, inputs and timers, and the
  * functions and state one file of the match runtime gives another (each
  * declared once, here, with the file that defines it). Other modules use
- * match.h. */
+ * match.h and match_ext.h. */
 #ifndef MB_MATCH_INTERNAL_H
 #define MB_MATCH_INTERNAL_H
 

@@ -1,6 +1,7 @@
 /*
- * match_lua.c - the `match` object scripts receive, and protected calls
- * into a match's mode script.
+ * match_lua.c - the `match` object scripts receive, protected calls into
+ * a match's mode script, and the Lua half of match_ext.h (methods and
+ * moonbase functions other modules add, the ended event).
  *
  * The match object is a table {id, mode, tick, params, version} whose
  * protected metatable holds the methods. Methods find their match through

@@ -1,14 +1,15 @@
 /*
  * match_module.c - the match module's face to the runtime: the module
- * record (init and shutdown of the match runtime, the mode registry and
- * the server script; metrics; a closed session), the match.* message
- * table with its declared payload fields, the REST routes (/v1/matches,
- * /v1/admin/scripts, /v1/admin/matches; /v1/rpc/{name} is routed to
- * rpc.c), and persistence of finished matches (match_persist).
+ * record (its options; init and shutdown of the match runtime; start:
+ * the mode registry loads the scripts; metrics; a closed session), the
+ * match.* message table with its declared payload fields, the REST routes
+ * (/v1/matches, /v1/admin/scripts, /v1/admin/matches) with the extra
+ * fields other modules add (match_ext.h), and persistence of finished
+ * matches (match_persist).
  *
  * Not here: the match.* message handlers (handlers.c), the server script
- * and its RPCs (rpc.c), the matches themselves (match.c and the files it
- * names).
+ * and its RPCs (the rpc module, modules/rpc), the matches themselves
+ * (match.c and the files it names).
  */
 #include <stdio.h>
 #include <stdlib.h>
