@@ -191,13 +191,13 @@ int mb_config_load_groups(mb_config *cfg, const mb_option_group *groups, int arg
     memset(cfg, 0, sizeof *cfg);
     cfg->groups = groups;
     const mb_option *o;
-    for (size_t i = 0; (o = opt_at(groups, i)); i++) {
-        const mb_option *first = find_opt(groups, o->name, strlen(o->name));
-        if (first != o) {
+    for (size_t i = 0; (o = opt_at(groups, i)); i++)
+        if (find_opt(groups, o->name, strlen(o->name)) != o) { /* before anything is allocated */
             snprintf(err, errlen, "option %s is declared twice (runtime or module tables)", o->name);
             cfg->groups = NULL;
             return -1;
         }
+    for (size_t i = 0; (o = opt_at(groups, i)); i++) {
         if (o->type == MB_OPT_STR) *(char **)opt_slot(cfg, o) = NULL; /* a module's: from an earlier load */
         else *(int *)opt_slot(cfg, o) = 0;
         if (o->def) set_opt(cfg, o, o->def, "default", err, errlen);
