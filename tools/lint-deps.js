@@ -11,6 +11,8 @@
 //   KNOWN_CYCLES lists (printed on every run).
 // Graph 2, calls (runtime/ and runtime/lua/): edge a.c -> b.c when a.c names an mb_* function or
 //   global that b.c defines. Rule: no cycle (an umbrella header cannot hide one).
+// Graph 3, modules: edge from a module folder to the folder of each module its records require
+//   (below). Rule: no cycle (such a list could not be ordered; the runtime would refuse it).
 // Rule 3: runtime/ includes no module header, except runtime/main.c; and no runtime .c includes
 //   the modules' umbrella server.h (core.c/core.h/main.c at the top may).
 // Rule 4: a module includes runtime headers (not *_internal.h, core.h, transport.h), headers of
@@ -189,6 +191,16 @@ for (const f of rtC) {
 }
 report('call', callEdges, callWhy);
 
+// ---- graph 3: modules (folder -> folders of the modules it requires); a cycle could not start
+const modEdges = new Map(), modWhy = new Map();
+for (const [dir, set] of declared) {
+  modEdges.has('modules/' + dir) || modEdges.set('modules/' + dir, new Set());
+  for (const r of set)
+    if (folderOfModule.has(r))
+      addEdge(modEdges, 'modules/' + dir, 'modules/' + folderOfModule.get(r), `requires "${r}"`, modWhy);
+}
+report('module', modEdges, modWhy);
+
 // ---- rules 3 and 4
 for (const [f, list] of includes) {
   const r = rel(f), mod = moduleOf(f);
@@ -249,6 +261,14 @@ function selfTest() {
     r = run();
     expect('the same include passes once declared in .requires', r.status === 0);
     fs.writeFileSync(victim, orig);
+    // two modules requiring each other
+    const vote = path.join(tmp, 'modules/vote/vote_module.c');
+    const match = path.join(tmp, 'modules/match/match_module.c');
+    const matchOrig = fs.readFileSync(match, 'utf8');
+    fs.writeFileSync(match, matchOrig.replace('.name = "match",', '.name = "match",\n    .requires = MB_REQUIRES("vote"),'));
+    r = run();
+    expect('a cycle of requires fails', r.status === 1 && /module cycle between modules\/match, modules\/vote/.test(r.stdout) && fs.existsSync(vote));
+    fs.writeFileSync(match, matchOrig);
     // a private header of a declared module
     fs.writeFileSync(victim, orig.replace(/^(#include "[^"]+"\n)/m, '$1#include "match_internal.h"\n'));
     r = run();
