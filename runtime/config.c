@@ -10,21 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { OPT_STR, OPT_INT } opt_type;
+#define S(field) MB_OPT_STR, offsetof(mb_config, field), NULL
+#define I(field) MB_OPT_INT, offsetof(mb_config, field), NULL
 
-typedef struct {
-    const char *name; /* long flag, also config-file key; env is MOONBASE_<NAME> */
-    opt_type type;
-    size_t offset;
-    const char *def; /* default as text; NULL = unset */
-    long min, max;
-    const char *help;
-} opt_def;
-
-#define S(field) OPT_STR, offsetof(mb_config, field)
-#define I(field) OPT_INT, offsetof(mb_config, field)
-
-static const opt_def opts[] = {
+static const mb_option opts[] = {
     {"host", S(host), "127.0.0.1", 0, 0, "address to listen on (IPv4 or IPv6; :: = IPv6 and IPv4)"},
     {"port", I(port), "7350", 1, 65535, "TCP port for WebSocket and HTTP"},
     {"tls-cert", S(tls_cert), NULL, 0, 0,
@@ -57,22 +46,8 @@ static const opt_def opts[] = {
      "wait this long for PostgreSQL at start-up"},
     {"db-query-timeout-ms", I(db_query_timeout_ms), "5000", 100, 600000, "statement timeout"},
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "5000", 100, 600000, "graceful shutdown bound"},
-    {"input-rate", I(input_rate), "60", 1, 10000, "match.input per second per player"},
     {"io-batch-us", I(io_batch_us), "1000", 0, 20000,
      "the loop polls sockets at most once per this many us (0: at once); see docs/PERFORMANCE.md"},
-    {"tick-slot-ms", I(tick_slot_ms), "2", 0, 1000,
-     "matches tick in slots this wide (0: any phase); see docs/PERFORMANCE.md"},
-    {"matchmaker-interval-ms", I(matchmaker_interval_ms), "100", 10, 10000, "matchmaker pass interval"},
-    {"chat-rate", I(chat_rate), "10", 1, 10000, "chat.send per second per player"},
-    {"lua-memory-mb", I(lua_memory_mb), "64", 4, 4096, "memory cap of each match's Lua VM, MiB"},
-    {"lua-time-ms", I(lua_time_ms), "0", 0, 60000,
-     "hard time limit of one Lua callback (tick, input, join, RPC...); 0 = min(50 ms, the mode's tick period); see docs/LUA_API.md"},
-    {"lua-jit", I(lua_jit), "1", 0, 1,
-     "LuaJIT's compiler for match and server scripts (1 on, 0 off); see docs/LUA_API.md"},
-    {"lua-init-time-ms", I(lua_init_time_ms), "1000", 10, 60000,
-     "hard time limit of loading a script and of init/reload"},
-    {"lua-warn-ms", I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
-    {"chat-max-length", I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
 };
 
 #undef S
@@ -85,15 +60,32 @@ static void env_name(const char *name, char *buf, size_t cap)
     buf[o] = '\0';
 }
 
-static int set_opt(mb_config *cfg, const opt_def *o, const char *val, const char *src, char *err,
-                   size_t errlen)
+/* The k-th option of the runtime's table and then of each group's, or NULL
+ * past the end. */
+static const mb_option *opt_at(const mb_option_group *groups, size_t k)
 {
-    char *base = (char *)cfg + o->offset;
-    if (o->type == OPT_STR) {
+    if (k < MB_ARRAY_LEN(opts)) return &opts[k];
+    k -= MB_ARRAY_LEN(opts);
+    for (const mb_option_group *g = groups; g && g->owner; g++)
+        for (const mb_option *o = g->options; o && o->name; o++)
+            if (k-- == 0) return o;
+    return NULL;
+}
+
+static void *opt_slot(mb_config *cfg, const mb_option *o)
+{
+    return o->var ? o->var : (char *)cfg + o->offset;
+}
+
+static mb_status set_opt(mb_config *cfg, const mb_option *o, const char *val, const char *src, char *err,
+                         size_t errlen)
+{
+    char *base = opt_slot(cfg, o);
+    if (o->type == MB_OPT_STR) {
         char **p = (char **)base;
         free(*p);
         *p = val ? mb_strdup(val) : NULL;
-        return 0;
+        return MB_OK;
     }
     char *end = NULL;
     errno = 0;
@@ -101,40 +93,41 @@ static int set_opt(mb_config *cfg, const opt_def *o, const char *val, const char
     if (errno || end == val || *end != '\0' || v < o->min || v > o->max) {
         snprintf(err, errlen, "%s: option %s must be an integer in %ld..%ld (got \"%s\")", src, o->name,
                  o->min, o->max, val);
-        return -1;
+        return MB_ERR;
     }
     *(int *)base = (int)v;
-    return 0;
+    return MB_OK;
 }
 
-static const opt_def *find_opt(const char *name, size_t len)
+static const mb_option *find_opt(const mb_option_group *groups, const char *name, size_t len)
 {
-    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++)
-        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+    const mb_option *o;
+    for (size_t i = 0; (o = opt_at(groups, i)); i++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) return o;
     return NULL;
 }
 
-static int load_file(mb_config *cfg, const char *path, char *err, size_t errlen)
+static mb_status load_file(mb_config *cfg, const char *path, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         snprintf(err, errlen, "config file %s: %s (line %d)", path, jerr.text, jerr.line);
-        return -1;
+        return MB_ERR;
     }
     if (!json_is_object(root)) {
         snprintf(err, errlen, "config file %s: must be a JSON object", path);
         json_decref(root);
-        return -1;
+        return MB_ERR;
     }
     const char *key;
     json_t *val;
     json_object_foreach (root, key, val) {
-        const opt_def *o = find_opt(key, strlen(key));
+        const mb_option *o = find_opt(cfg->groups, key, strlen(key));
         if (!o) {
             snprintf(err, errlen, "config file %s: unknown option \"%s\"", path, key);
             json_decref(root);
-            return -1;
+            return MB_ERR;
         }
         char num[32];
         const char *text;
@@ -145,18 +138,28 @@ static int load_file(mb_config *cfg, const char *path, char *err, size_t errlen)
         } else {
             snprintf(err, errlen, "config file %s: option \"%s\" must be a string or integer", path, key);
             json_decref(root);
-            return -1;
+            return MB_ERR;
         }
-        if (set_opt(cfg, o, text, path, err, errlen) < 0) {
+        if (set_opt(cfg, o, text, path, err, errlen) != MB_OK) {
             json_decref(root);
-            return -1;
+            return MB_ERR;
         }
     }
     json_decref(root);
-    return 0;
+    return MB_OK;
 }
 
-void mb_config_usage(const char *prog)
+static void usage_rows(const mb_option *o, size_t n)
+{
+    char env[64];
+    for (; n-- && o->name; o++) {
+        env_name(o->name, env, sizeof env);
+        printf("  --%-24s %s\n  %-26s env %s, default %s\n", o->name, o->help, "", env,
+               o->def ? o->def : "(none)");
+    }
+}
+
+void mb_config_usage(const char *prog, const mb_option_group *groups)
 {
     printf(
         "Usage: %s [serve|migrate|simulate|describe] [options]\n\n"
@@ -167,21 +170,38 @@ void mb_config_usage(const char *prog)
         "  describe   print the message types, REST routes (with their body fields) and error codes as JSON\n\n"
         "Options (flag > MOONBASE_* environment > --config FILE (JSON) > default):\n",
         prog);
-    char env[64];
-    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
-        env_name(opts[i].name, env, sizeof env);
-        printf("  --%-24s %s\n  %-26s env %s, default %s\n", opts[i].name, opts[i].help, "", env,
-               opts[i].def ? opts[i].def : "(none)");
-    }
+    usage_rows(opts, MB_ARRAY_LEN(opts));
     printf("  --%-24s %s\n  --%-24s %s\n  --%-24s %s\n", "config FILE", "JSON config file", "help",
            "show this help", "version", "print the version");
+    for (const mb_option_group *g = groups; g && g->owner; g++) {
+        if (!g->options || !g->options->name) continue;
+        printf("\nOptions of module %s:\n", g->owner);
+        usage_rows(g->options, SIZE_MAX);
+    }
 }
 
-int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
+mb_config_status mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
+{
+    return mb_config_load_groups(cfg, NULL, argc, argv, envp, err, errlen);
+}
+
+mb_config_status mb_config_load_groups(mb_config *cfg, const mb_option_group *groups, int argc, char **argv,
+                                       char **envp, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
-    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++)
-        if (opts[i].def) set_opt(cfg, &opts[i], opts[i].def, "default", err, errlen);
+    cfg->groups = groups;
+    const mb_option *o;
+    for (size_t i = 0; (o = opt_at(groups, i)); i++)
+        if (find_opt(groups, o->name, strlen(o->name)) != o) { /* before anything is allocated */
+            snprintf(err, errlen, "option %s is declared twice (runtime or module tables)", o->name);
+            cfg->groups = NULL;
+            return MB_CONFIG_ERR;
+        }
+    for (size_t i = 0; (o = opt_at(groups, i)); i++) {
+        if (o->type == MB_OPT_STR) *(char **)opt_slot(cfg, o) = NULL; /* a module's: from an earlier load */
+        else *(int *)opt_slot(cfg, o) = 0;
+        if (o->def) set_opt(cfg, o, o->def, "default", err, errlen);
+    }
 
     /* config file: from --config (flag) or MOONBASE_CONFIG */
     const char *file = NULL;
@@ -189,22 +209,22 @@ int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err
         if (strncmp(*e, "MOONBASE_CONFIG=", 16) == 0) file = *e + 16;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            mb_config_usage("moonbase");
-            return 1;
+            mb_config_usage("moonbase", groups);
+            return MB_CONFIG_HELP;
         }
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[i + 1];
         else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
     }
-    if (file && *file && load_file(cfg, file, err, errlen) < 0) goto fail;
+    if (file && *file && load_file(cfg, file, err, errlen) != MB_OK) goto fail;
 
     char env[64];
-    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
-        env_name(opts[i].name, env, sizeof env);
+    for (size_t i = 0; (o = opt_at(groups, i)); i++) {
+        env_name(o->name, env, sizeof env);
         const char *v = NULL;
         size_t n = strlen(env);
         for (char **e = envp; e && *e; e++)
             if (strncmp(*e, env, n) == 0 && (*e)[n] == '=') v = *e + n + 1;
-        if (v && set_opt(cfg, &opts[i], v, env, err, errlen) < 0) goto fail;
+        if (v && set_opt(cfg, o, v, env, err, errlen) != MB_OK) goto fail;
     }
 
     for (int i = 0; i < argc; i++) {
@@ -221,7 +241,7 @@ int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err
             if (!eq) i++;
             continue;
         }
-        const opt_def *o = find_opt(a, len);
+        o = find_opt(groups, a, len);
         if (!o) {
             snprintf(err, errlen, "unknown option --%.*s (see --help)", (int)len, a);
             goto fail;
@@ -233,7 +253,7 @@ int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err
             }
             val = argv[++i];
         }
-        if (set_opt(cfg, o, val, "flag", err, errlen) < 0) goto fail;
+        if (set_opt(cfg, o, val, "flag", err, errlen) != MB_OK) goto fail;
     }
 
     if (strcmp(cfg->mode, "development") != 0 && strcmp(cfg->mode, "production") != 0) {
@@ -268,17 +288,18 @@ int mb_config_load(mb_config *cfg, int argc, char **argv, char **envp, char *err
         goto fail;
     }
     if (cfg->msg_burst < 1) cfg->msg_burst = 1;
-    return 0;
+    return MB_CONFIG_OK;
 fail:
     mb_config_free(cfg);
-    return -1;
+    return MB_CONFIG_ERR;
 }
 
 void mb_config_free(mb_config *cfg)
 {
-    for (size_t i = 0; i < MB_ARRAY_LEN(opts); i++) {
-        if (opts[i].type != OPT_STR) continue;
-        char **p = (char **)((char *)cfg + opts[i].offset);
+    const mb_option *o;
+    for (size_t i = 0; (o = opt_at(cfg->groups, i)); i++) {
+        if (o->type != MB_OPT_STR) continue;
+        char **p = opt_slot(cfg, o);
         free(*p);
         *p = NULL;
     }

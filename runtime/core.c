@@ -62,6 +62,55 @@ char *mb_modules_metrics(void)
     return all;
 }
 
+/* Every module valid, named once, and each module it requires listed
+ * before it. */
+mb_status mb_modules_check(const mb_module *const *modules, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (const mb_module *const *m = modules; m && *m; m++, n++) {
+        const char *name = (*m)->name ? (*m)->name : "?";
+        if ((*m)->api != MB_MODULE_API || !(*m)->name || !(*m)->init || !(*m)->destroy) {
+            snprintf(err, errlen,
+                     "module %s is invalid (api %d, want %d; name, init and destroy are mandatory)", name,
+                     (*m)->api, MB_MODULE_API);
+            return MB_ERR;
+        }
+        if (n >= MB_MODULES_MAX) {
+            snprintf(err, errlen, "more than %d modules", MB_MODULES_MAX);
+            return MB_ERR;
+        }
+        for (const mb_module *const *p = modules; p != m; p++)
+            if (strcmp((*p)->name, name) == 0) {
+                snprintf(err, errlen, "module %s is listed twice", name);
+                return MB_ERR;
+            }
+        for (const char *const *r = (*m)->requires; r && *r; r++) {
+            const mb_module *const *p = modules;
+            while (p != m && strcmp((*p)->name, *r) != 0) p++;
+            if (p != m) continue;
+            bool later = false;
+            for (const mb_module *const *q = m + 1; *q; q++) later = later || strcmp((*q)->name, *r) == 0;
+            snprintf(err, errlen, "module %s requires module %s, which %s", name, *r,
+                     later ? "must come before it in the module list (runtime/main.c)" : "is not registered");
+            return MB_ERR;
+        }
+    }
+    return MB_OK;
+}
+
+mb_config_status mb_core_config_load(mb_config *c, const mb_module *const *modules, int argc, char **argv,
+                                     char **envp, char *err, size_t errlen)
+{
+    static mb_option_group groups[MB_MODULES_MAX + 1];
+    memset(c, 0, sizeof *c);
+    if (mb_modules_check(modules, err, errlen) != MB_OK) return MB_CONFIG_ERR;
+    size_t n = 0;
+    for (const mb_module *const *m = modules; m && *m; m++)
+        if ((*m)->options) groups[n++] = (mb_option_group){(*m)->name, (*m)->options};
+    groups[n] = (mb_option_group){NULL, NULL};
+    return mb_config_load_groups(c, groups, argc, argv, envp, err, errlen);
+}
+
 /* ---------------------------------------------------------- shutdown */
 static void shutdown_tick(struct ev_loop *l, ev_timer *w, int revents)
 {
@@ -126,12 +175,13 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     mb_http_register_builtin();
     int rc = 0;
     size_t inited = 0;
-    for (const mb_module *const *m = mods; m && *m; m++) {
-        if ((*m)->api != MB_MODULE_API || !(*m)->init || !(*m)->destroy) {
-            mb_error("module_invalid", "module=%s", (*m)->name ? (*m)->name : "?");
-            rc = 1;
-            break;
-        }
+    char why[256];
+    if (mb_modules_check(mods, why, sizeof why) != MB_OK) {
+        char q[300];
+        mb_error("module_invalid", "reason=%s", mb_log_quote(q, sizeof q, why));
+        rc = 1;
+    }
+    for (const mb_module *const *m = mods; rc == 0 && m && *m; m++) {
         if (mb_protocol_register((*m)->messages, (*m)->n_messages) != MB_OK) {
             mb_error("module_invalid", "module=%s reason=\"duplicate message type\"", (*m)->name);
             rc = 1;
@@ -145,6 +195,11 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
         }
         inited++;
     }
+    for (const mb_module *const *m = mods; rc == 0 && m && *m; m++)
+        if ((*m)->start && (*m)->start() != MB_OK) {
+            mb_error("module_start_failed", "module=%s", (*m)->name);
+            rc = 1;
+        }
 
     mb_db_start(cfg->database_url, cfg->db_pool_size, cfg->db_query_timeout_ms);
     if (rc == 0 && mb_transport_start() != MB_OK) rc = 1;
@@ -226,6 +281,11 @@ static void describe_add_routes(json_t *arr, const char *module, size_t from)
 
 int mb_core_describe(const mb_module *const *modules, FILE *out)
 {
+    char why[256];
+    if (mb_modules_check(modules, why, sizeof why) != MB_OK) {
+        fprintf(stderr, "moonbase: %s\n", why);
+        return 1;
+    }
     json_t *messages = json_array(), *routes = json_array(), *errors = json_array();
     int rc = 0;
     mb_session_register_builtin();

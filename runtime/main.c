@@ -13,14 +13,15 @@
 #include "log.h"
 
 #include "account.h"
-#include "match.h"
+#include "rpc.h"
+#include "simulate.h"
 
 extern const mb_module match_module;
 extern const mb_module vote_module;
 extern const mb_module matchmaker_module;
 extern const mb_module admin_module;
 extern const mb_module admin_history_module; /* finished matches, script errors */
-extern const mb_module social_module;        /* before match: scripts get moonbase.notify */
+extern const mb_module social_module;
 extern const mb_module chat_module;
 
 #ifndef MB_VERSION
@@ -29,9 +30,12 @@ extern const mb_module chat_module;
 
 extern char **environ;
 
+/* A module comes after the modules its .requires names (checked at start). */
 static const mb_module *const modules[] = {
-    &account_module,    &social_module, &chat_module,          &match_module,         &vote_module,
-    &matchmaker_module, &admin_module,  &admin_history_module, &account_admin_module, NULL,
+    &account_module,       &match_module, &rpc_module,
+    &social_module,        &chat_module,  &vote_module,
+    &matchmaker_module,    &admin_module, &admin_history_module,
+    &account_admin_module, NULL,
 };
 
 int main(int argc, char **argv)
@@ -51,7 +55,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "moonbase: libsodium failed to initialise\n");
             return 1;
         }
-        return match_simulate_main(argc - 2, argv + 2);
+        return simulate_main(argc - 2, argv + 2);
     }
     if (strcmp(cmd, "describe") == 0) return mb_core_describe(modules, stdout);
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
@@ -61,9 +65,10 @@ int main(int argc, char **argv)
     }
     mb_config cfg;
     char err[512];
-    int rc = mb_config_load(&cfg, argc - first, argv + first, environ, err, sizeof err);
-    if (rc == 1) return 0;
-    if (rc < 0) {
+    mb_config_status rc =
+        mb_core_config_load(&cfg, modules, argc - first, argv + first, environ, err, sizeof err);
+    if (rc == MB_CONFIG_HELP) return 0;
+    if (rc != MB_CONFIG_OK) {
         fprintf(stderr, "moonbase: %s\n", err);
         return 2;
     }

@@ -26,12 +26,7 @@ const rel = (p) => path.relative(ROOT, p).split(path.sep).join('/');
 
 // "file:function" (or "file:line-text" for lua rules) -> why it is allowed for now.
 const KNOWN = {
-  'runtime/config.c:set_opt': 'runtime/config.c is being split into module-owned options (issue 13 item 2); convert after',
-  'runtime/config.c:load_file': 'as above',
-  'runtime/config.c:mb_config_load': 'as above (returns 0, -1, or 1 for --help/--version: three outcomes)',
-  'runtime/config.h:mb_config_load': 'as above',
-  'modules/match/rpc.c:rpc_chat_filter': 'moves to modules/rpc/ (issue 13 item 2); accept / rejected / failed becomes a status enum there',
-  'modules/match/match.h:rpc_chat_filter': 'as above',
+
 };
 
 const used = new Set();

@@ -11,28 +11,28 @@
 //   KNOWN_CYCLES lists (printed on every run).
 // Graph 2, calls (runtime/ and runtime/lua/): edge a.c -> b.c when a.c names an mb_* function or
 //   global that b.c defines. Rule: no cycle (an umbrella header cannot hide one).
+// Graph 3, modules: edge from a module folder to the folder of each module its records require
+//   (below). Rule: no cycle (such a list could not be ordered; the runtime would refuse it).
 // Rule 3: runtime/ includes no module header, except runtime/main.c; and no runtime .c includes
 //   the modules' umbrella server.h (core.c/core.h/main.c at the top may).
 // Rule 4: a module includes runtime headers (not *_internal.h, core.h, transport.h), headers of
-//   its own folder, and headers of another module only when ALLOWED below lists the pair.
+//   its own folder, and the public headers (not *_internal.h) of the modules it declares. The
+//   declaration is the one in C: the `.requires = MB_REQUIRES("a", "b")` member of the folder's
+//   `const mb_module x = {...}` records (runtime/module.h), which the runtime also checks at
+//   start-up; a folder may use what any of its records requires. No other list exists.
+//
+// `node tools/lint-deps.js --self-test` checks the checker: it copies runtime/ and modules/ to a
+// temporary tree, adds an include of an undeclared module there, and expects this script to fail
+// on it (and to pass on the unmodified copy).
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
-const ROOT = path.resolve(__dirname, '..');
+if (process.argv[2] === '--self-test') process.exit(selfTest());
+
+const ROOT = path.resolve(process.env.MB_LINT_DEPS_ROOT || path.join(__dirname, '..'));
 const rel = (p) => path.relative(ROOT, p);
 
-// Cross-module includes in use today (issue 13 item 2 will turn these into declared module
-// dependencies). Key: the including module; value: modules whose headers it may include.
-const ALLOWED = {
-  account: ['match'],            // lifecycle.c: leave matches when an account is deleted
-  admin: ['match'],              // admin.c, history.c: match views
-  chat: ['match', 'social'],     // match chat channel; friends/blocks
-  match: ['vote'],               // simulate.c runs the vote tally (tally.h, pure library)
-  matchmaker: ['match'],         // creates matches
-  social: ['match'],             // social.c: modes.h (moonbase.notify in match scripts)
-  vote: ['match'],               // match hooks (match.h)
-};
 // Cycles that exist today and are tolerated until their owners split them (printed, not
 // failed). A cycle that is not listed exactly (a new one, or one of these grown) fails.
 const KNOWN_CYCLES = {
@@ -71,6 +71,36 @@ function strip(text) {
 }
 
 const errors = [];
+
+// ---- the modules' declarations: `const mb_module <id> = { ... };` records in modules/<dir>/*.c
+const uncomment = (t) => t.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
+const folderOfModule = new Map(); // module name -> folder
+const declared = new Map();       // folder -> Set of required module names
+for (const f of files.filter((x) => moduleOf(x) && x.endsWith('.c'))) {
+  const text = uncomment(fs.readFileSync(f, 'utf8'));
+  for (const m of text.matchAll(/\bconst\s+mb_module\s+\w+\s*=\s*\{([\s\S]*?)\};/g)) {
+    const body = m[1];
+    const name = (body.match(/\.name\s*=\s*"([^"]+)"/) || [])[1];
+    if (!name) { errors.push(`${rel(f)}: an mb_module record without .name = "..."`); continue; }
+    if (folderOfModule.has(name)) errors.push(`${rel(f)}: module name "${name}" declared twice`);
+    folderOfModule.set(name, moduleOf(f));
+    const set = declared.get(moduleOf(f)) || new Set();
+    declared.set(moduleOf(f), set);
+    const req = body.match(/\.requires\s*=\s*(MB_REQUIRES\s*\([^)]*\)|[^,]*)/);
+    if (!req) continue;
+    const lit = req[1].match(/^MB_REQUIRES\s*\(([^)]*)\)$/);
+    if (!lit || !/^\s*"[^"]+"(\s*,\s*"[^"]+")*\s*$/.test(lit[1])) {
+      errors.push(`${rel(f)}: module ${name}: write .requires = MB_REQUIRES("a", "b") (string literals) so the lint can read it`);
+      continue;
+    }
+    for (const r of lit[1].matchAll(/"([^"]+)"/g)) set.add(r[1]);
+  }
+}
+for (const [dir, set] of declared)
+  for (const r of set)
+    if (!folderOfModule.has(r)) errors.push(`modules/${dir}: requires module "${r}", which no mb_module record names`);
+const mayUse = (dir, otherDir) => [...(declared.get(dir) || [])].some((r) => folderOfModule.get(r) === otherDir);
+
 const includes = new Map(); // file -> [resolved file]
 for (const f of files) {
   const text = fs.readFileSync(f, 'utf8');
@@ -161,6 +191,16 @@ for (const f of rtC) {
 }
 report('call', callEdges, callWhy);
 
+// ---- graph 3: modules (folder -> folders of the modules it requires); a cycle could not start
+const modEdges = new Map(), modWhy = new Map();
+for (const [dir, set] of declared) {
+  modEdges.has('modules/' + dir) || modEdges.set('modules/' + dir, new Set());
+  for (const r of set)
+    if (folderOfModule.has(r))
+      addEdge(modEdges, 'modules/' + dir, 'modules/' + folderOfModule.get(r), `requires "${r}"`, modWhy);
+}
+report('module', modEdges, modWhy);
+
 // ---- rules 3 and 4
 for (const [f, list] of includes) {
   const r = rel(f), mod = moduleOf(f);
@@ -173,8 +213,13 @@ for (const [f, list] of includes) {
     } else if (!hm) {
       if (RUNTIME_PRIVATE.test(base) && path.dirname(hr).startsWith('runtime'))
         errors.push(`${r}: includes runtime-private ${hr}`);
-    } else if (hm !== mod && !(ALLOWED[mod] || []).includes(hm)) {
-      errors.push(`${r}: includes ${hr} of module ${hm}, not in ${mod}'s allow-list (tools/lint-deps.js ALLOWED)`);
+    } else if (hm !== mod) {
+      const names = [...folderOfModule].filter(([, d]) => d === hm).map(([n]) => n);
+      if (!mayUse(mod, hm))
+        errors.push(`${r}: includes ${hr} of module ${names.join('/') || hm}, which modules/${mod} does not declare ` +
+                    `(add it to .requires = MB_REQUIRES(...) of its mb_module record)`);
+      else if (/_internal\.h$/.test(base))
+        errors.push(`${r}: includes ${hr}, private to modules/${hm} (use its public header)`);
     }
   }
 }
@@ -186,5 +231,57 @@ if (errors.length) {
   console.log(`lint-deps: ${errors.length} problem(s)`);
   process.exit(1);
 }
-console.log(`lint-deps: ok (${files.length} files, ${incEdges.size} include units, ${nInc} includes; ` +
+const nReq = [...declared.values()].reduce((a, s) => a + s.size, 0);
+console.log(`lint-deps: ok (${folderOfModule.size} modules in ${declared.size} folders, ${nReq} declared requires; ${files.length} files, ${incEdges.size} include units, ${nInc} includes; ` +
             `${callEdges.size} runtime .c files, ${defs.size} mb_* definitions; ${known.length ? `no cycle besides the ${known.length} known` : 'no cycle'})`);
+
+// ---- --self-test: the rules catch what they should (runs this script on a patched copy)
+function selfTest() {
+  const os = require('os');
+  const { spawnSync } = require('child_process');
+  const root = path.resolve(__dirname, '..');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lint-deps-'));
+  const run = () => spawnSync(process.execPath, [__filename], {
+    env: { ...process.env, MB_LINT_DEPS_ROOT: tmp }, encoding: 'utf8' });
+  let failures = 0;
+  const expect = (what, ok) => { console.log(`lint-deps self-test: ${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
+  try {
+    for (const d of ['runtime', 'modules']) fs.cpSync(path.join(root, d), path.join(tmp, d), { recursive: true });
+    let r = run();
+    expect('the unmodified tree passes', r.status === 0);
+    // admin declares only "match": an include of chat.h is undeclared
+    const victim = path.join(tmp, 'modules/admin/admin.c');
+    const orig = fs.readFileSync(victim, 'utf8');
+    fs.writeFileSync(victim, orig.replace(/^(#include "[^"]+"\n)/m, '$1#include "chat.h"\n'));
+    r = run();
+    expect('an include of an undeclared module fails',
+      r.status === 1 && /admin\.c: includes modules\/chat\/chat\.h of module chat, which modules\/admin does not declare/.test(r.stdout));
+    // declaring it makes the same include pass
+    fs.writeFileSync(victim, fs.readFileSync(victim, 'utf8').replace('MB_REQUIRES("match")', 'MB_REQUIRES("match", "chat")'));
+    r = run();
+    expect('the same include passes once declared in .requires', r.status === 0);
+    fs.writeFileSync(victim, orig);
+    // two modules requiring each other
+    const vote = path.join(tmp, 'modules/vote/vote_module.c');
+    const match = path.join(tmp, 'modules/match/match_module.c');
+    const matchOrig = fs.readFileSync(match, 'utf8');
+    fs.writeFileSync(match, matchOrig.replace('.name = "match",', '.name = "match",\n    .requires = MB_REQUIRES("vote"),'));
+    r = run();
+    expect('a cycle of requires fails', r.status === 1 && /module cycle between modules\/match, modules\/vote/.test(r.stdout) && fs.existsSync(vote));
+    fs.writeFileSync(match, matchOrig);
+    // a private header of a declared module
+    fs.writeFileSync(victim, orig.replace(/^(#include "[^"]+"\n)/m, '$1#include "match_internal.h"\n'));
+    r = run();
+    expect('a declared module\'s *_internal.h fails', r.status === 1 && /private to modules\/match/.test(r.stdout));
+    fs.writeFileSync(victim, orig);
+    // runtime/ including a module header
+    const rt = path.join(tmp, 'runtime/core.c');
+    fs.writeFileSync(rt, fs.readFileSync(rt, 'utf8').replace(/^(#include "[^"]+"\n)/m, '$1#include "match.h"\n'));
+    r = run();
+    expect('runtime/core.c including match.h fails', r.status === 1 && /core\.c: includes module header/.test(r.stdout));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`lint-deps self-test: ${failures ? failures + ' failed' : 'all passed'}`);
+  return failures ? 1 : 0;
+}

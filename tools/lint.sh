@@ -8,7 +8,8 @@
 #   deps        tools/lint-deps.js: no include cycle between file units (x.c + x.h + x_internal.h),
 #               no call cycle between runtime .c files, runtime/ includes no module header (except
 #               main.c) nor the modules' umbrella server.h, modules include only runtime headers,
-#               their own and the cross-module headers its allow-list declares
+#               their own and the public headers of the modules their mb_module records declare
+#               (.requires = MB_REQUIRES(...)); then --self-test (an undeclared include is caught)
 #   prototypes  every .c of build/compile_commands.json under runtime/, modules/, tests/ compiled
 #               with -fsyntax-only -Werror=missing-prototypes (a global function needs a
 #               prototype in a header: no hand-copied declarations in .c files)
@@ -43,7 +44,7 @@ run() { # NAME CMD...
     fi
 }
 
-step_deps() { node tools/lint-deps.js; }
+step_deps() { node tools/lint-deps.js && node tools/lint-deps.js --self-test; }
 step_conventions() { node tools/lint-conventions.js; }
 
 step_prototypes() {

@@ -453,6 +453,7 @@ static void admin_accounts_destroy(void) {}
 const mb_module account_admin_module = {
     .api = MB_MODULE_API,
     .name = "account_admin",
+    .requires = MB_REQUIRES("match"),
     .init = admin_accounts_init,
     .destroy = admin_accounts_destroy,
     .routes = admin_routes,

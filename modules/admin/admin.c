@@ -188,6 +188,7 @@ static void admin_destroy(void) { ev_timer_stop(mb_loop(), &sample_w); }
 const mb_module admin_module = {
     .api = MB_MODULE_API,
     .name = "admin",
+    .requires = MB_REQUIRES("match"),
     .init = admin_init,
     .destroy = admin_destroy,
     .routes = routes,

@@ -276,6 +276,7 @@ static void history_destroy(void) {}
 const mb_module admin_history_module = {
     .api = MB_MODULE_API,
     .name = "admin_history",
+    .requires = MB_REQUIRES("match"),
     .init = history_init,
     .destroy = history_destroy,
     .routes = routes,

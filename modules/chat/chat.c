@@ -29,6 +29,7 @@
 
 #include "match.h"
 #include "ratelimit.h"
+#include "rpc.h"
 #include "social.h"
 
 #define MAX_JOINED 64     /* channels per socket */
@@ -70,6 +71,7 @@ static send_item *q_head, *q_tail;
 static size_t q_n;
 static bool busy;
 static size_t n_memberships;
+static int chat_rate, chat_max_length; /* options chat-rate, chat-max-length (table at the end) */
 static double *m_messages, *m_batches, *m_failed;
 static mb_histogram *commit_h; /* INSERT sent -> result read */
 static int64_t commit_started_us;
@@ -308,7 +310,7 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
     json_t *cj = json_object_get(payload, "content");
     const char *content = json_string_value(cj);
     size_t bytes = json_string_length(cj), chars = mb_utf8_len(content, bytes);
-    int max = mb_cfg()->chat_max_length;
+    int max = chat_max_length;
     if (strlen(content) != bytes || chars == 0 || chars > (size_t)max) {
         char msg[96];
         snprintf(msg, sizeof msg, "content must be 1..%d characters without NUL", max);
@@ -327,7 +329,7 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
         return;
     }
     mb_bucket *b = mb_smap_get(&buckets, pid);
-    double rate = mb_cfg()->chat_rate;
+    double rate = chat_rate;
     if (!b) {
         b = mb_malloc(sizeof *b);
         mb_bucket_init(b, rate, mb_now_ms());
@@ -335,23 +337,23 @@ static void on_send(mb_session *s, const char *cid, json_t *payload)
     }
     if (!mb_bucket_take(b, rate, rate, mb_now_ms())) {
         mb_session_error(s, cid, "chat.send", MB_E_RATE_LIMITED, "at most %d chat messages per second",
-                         mb_cfg()->chat_rate);
+                         chat_rate);
         return;
     }
     char *filtered = NULL, reason[256];
-    int rc =
+    rpc_chat_verdict rc =
         rpc_chat_filter(pid, mb_session_username(s), ref.view, content, &filtered, reason, sizeof reason);
-    if (rc == 0 && filtered) {
+    if (rc == RPC_CHAT_ACCEPT && filtered) {
         size_t fb = strlen(filtered), fc = mb_utf8_len(filtered, fb);
         if (fc == 0 || fc > (size_t)max) {
-            rc = 1;
+            rc = RPC_CHAT_REJECTED;
             snprintf(reason, sizeof reason, "%s",
                      fc ? "the filtered message is too long" : "message filtered out");
         }
     }
-    if (rc != 0) {
+    if (rc != RPC_CHAT_ACCEPT) {
         free(filtered);
-        if (rc < 0) mb_session_error(s, cid, "chat.send", MB_E_INTERNAL, "%s", reason);
+        if (rc == RPC_CHAT_FAILED) mb_session_error(s, cid, "chat.send", MB_E_INTERNAL, "%s", reason);
         else mb_session_error_reason(s, cid, "chat.send", MB_E_FORBIDDEN, "rejected", reason);
         return;
     }
@@ -786,9 +788,17 @@ static char *chat_metrics(void)
                       channels.count, n_memberships, q_n);
 }
 
+static const mb_option options[] = {
+    {"chat-rate", MB_OPT_I(chat_rate), "10", 1, 10000, "chat.send per second per player"},
+    {"chat-max-length", MB_OPT_I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
+    {NULL},
+};
+
 const mb_module chat_module = {
     .api = MB_MODULE_API,
     .name = "chat",
+    .requires = MB_REQUIRES("match", "social", "rpc"),
+    .options = options,
     .init = chat_init,
     .destroy = chat_destroy,
     .messages = messages,

@@ -94,10 +94,10 @@ void match_on_input_raw(mb_session *sess, const char *cid, const char *payload, 
         mb_session_error(sess, cid, "match.input", MB_E_NOT_FOUND, "not in a match; send match.join first");
         return;
     }
-    if (!mb_bucket_take(&s->input_bucket, mb_cfg()->input_rate, mb_cfg()->input_rate, mb_now_ms()) ||
+    if (!mb_bucket_take(&s->input_bucket, match_opt_input_rate, match_opt_input_rate, mb_now_ms()) ||
         m->n_inputs >= 64 * (size_t)m->v->players_max) {
         mb_session_error(sess, cid, "match.input", MB_E_RATE_LIMITED,
-                         "too many inputs; limit is %d per second", mb_cfg()->input_rate);
+                         "too many inputs; limit is %d per second", match_opt_input_rate);
         return;
     }
     char err[256];

@@ -25,6 +25,7 @@ double *match_m_messages_out;
 static const double lateness_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5};
 
 int64_t match_now(const match *m) { return m->sim ? m->sim_now : mb_now_ms(); }
+bool match_failed(const match *m) { return m->failed; }
 const char *match_id(const match *m) { return m->id; }
 const char *match_mode(const match *m) { return m->v->mode; }
 match_status match_get_status(const match *m) { return m->status; }
@@ -138,7 +139,7 @@ int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint
 
 static int64_t first_due_us(int64_t period_us)
 {
-    return match_first_due_us(mb_now_us(), period_us, (int64_t)mb_cfg()->tick_slot_ms * 1000,
+    return match_first_due_us(mb_now_us(), period_us, (int64_t)match_opt_tick_slot_ms * 1000,
                               randombytes_random());
 }
 
@@ -287,7 +288,7 @@ void match_finalize(match *m, bool call_terminate)
         if (s->joined && mb_smap_get(&match_by_player, s->player_id) == m)
             mb_smap_del(&match_by_player, s->player_id);
     }
-    match_notify_vote_ended(m);
+    match_ext_notify_ended(m);
     mb_smap_del(&matches, m->id);
     *m_matches_live = (double)matches.count;
     *m_matches_finished += 1;

@@ -6,15 +6,20 @@
  * one Lua VM running its pinned mode version, a tick timer, its seats and
  * its input queue. All calls run on the loop thread.
  *
+ * Modules that add to matches (Lua methods and functions, events, fields
+ * in REST replies) use match_ext.h; the mode registry is modes.h.
+ *
  * Where the code is (each file's first comment says what it holds and what
  * it does not): match.c the registry and a match's life (create, fail,
  * finish); seats.c seats and joining; tick.c the tick loop, inputs and
  * timers; state.c get_state rendered and sent; migrate.c hot reload of
  * running matches; handlers.c the match.* socket messages; match_lua.c the
  * Lua `match` object and call contexts; match_module.c the module record,
- * REST and persistence; modes.c the mode registry; rpc.c the server
- * script; script_errors.c the console's error list; simulate.c `moonbase
- * simulate`. match_internal.h is shared by these files only.
+ * REST and persistence; modes.c the mode registry; script_errors.c the
+ * console's error list. The server script (server.lua, RPCs) is the rpc
+ * module (modules/rpc). `moonbase simulate`
+ * drives matches offline from modules/vote/simulate.c.
+ * match_internal.h is shared by these files only.
  */
 #ifndef MB_MATCH_H
 #define MB_MATCH_H
@@ -23,10 +28,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "modes.h"
 #include "server.h"
 
 typedef struct match match;
+typedef struct mode_version mode_version; /* modes.h */
 
 typedef enum { MATCH_WAITING, MATCH_RUNNING, MATCH_FINISHED } match_status;
 
@@ -75,67 +80,13 @@ void match_sim_input(match *m, const char *player_id, json_t *input);
 void match_sim_step(match *m, int64_t now_ms);
 bool match_is_over(const match *m);
 json_t *match_result(const match *m);
+/* The match's clock: the simulated one offline, else mb_now_ms(). */
+int64_t match_now(const match *m);
+/* Did a script error end the match? */
+bool match_failed(const match *m);
+/* Free an offline match (after match_is_over or to stop early). */
+void match_sim_free(match *m);
 
-/* Lua call contexts (docs/LUA_API.md §3.3 "Where each method may be called").
- * Every VM records which callback it is running (mb_lua_vm_set_context,
- * set around each call by the module that makes it; 0 = load: the top level
- * of a script file). Every method of `match` and every moonbase.* function
- * with an effect declares the contexts it is allowed in, and a call from
- * any other raises "<name> is not allowed in <context>", e.g.
- * "match:broadcast is not allowed in get_state". */
-typedef enum match_ctx {
-    MATCH_CTX_LOAD = 0, /* top level of a mode file or of server.lua */
-    MATCH_CTX_INIT,
-    MATCH_CTX_JOIN_ATTEMPT,
-    MATCH_CTX_JOIN,
-    MATCH_CTX_LEAVE,
-    MATCH_CTX_START,
-    MATCH_CTX_INPUT,
-    MATCH_CTX_TICK,
-    MATCH_CTX_TIMER, /* a match:after callback */
-    MATCH_CTX_VOTE_RESULT,
-    MATCH_CTX_VOTE_VETOED,
-    MATCH_CTX_GET_STATE, /* every tick, and the admin state view */
-    MATCH_CTX_TERMINATE,
-    MATCH_CTX_RELOAD,     /* hot reload (migration to a new version) */
-    MATCH_CTX_MATCHMAKER, /* matchmaker_matched, in the matchmaker's VM */
-    MATCH_CTX_RPC,        /* server.lua: an RPC handler */
-    MATCH_CTX_ON_CHAT,    /* server.lua: the chat filter */
-    MATCH_CTX_COUNT
-} match_ctx;
-#define MATCH_CTX_BIT(c) (1u << (c))
-/* The event callbacks of a running match (not init, get_state, terminate,
- * reload): where every method with an effect is allowed. */
-#define MATCH_CTX_EVENTS                                                                                     \
-    (MATCH_CTX_BIT(MATCH_CTX_JOIN_ATTEMPT) | MATCH_CTX_BIT(MATCH_CTX_JOIN) |                                 \
-     MATCH_CTX_BIT(MATCH_CTX_LEAVE) | MATCH_CTX_BIT(MATCH_CTX_START) | MATCH_CTX_BIT(MATCH_CTX_INPUT) |      \
-     MATCH_CTX_BIT(MATCH_CTX_TICK) | MATCH_CTX_BIT(MATCH_CTX_TIMER) | MATCH_CTX_BIT(MATCH_CTX_VOTE_RESULT) | \
-     MATCH_CTX_BIT(MATCH_CTX_VOTE_VETOED))
-/* "load", "init", ..., "timer", "matchmaker_matched", "rpc", "on_chat". */
-const char *match_ctx_name(match_ctx c);
-/* Raise "<what> is not allowed in <context>" unless the VM running L is
- * in one of the contexts of the mask allowed. what: "moonbase.notify". */
-void match_lua_check_context(lua_State *L, unsigned allowed, const char *what);
-/* mb_lua_vm_pcall with the VM's context set to ctx for the call (restored
- * after), for modules that call into scripts themselves. */
-mb_lua_status match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nresults, char *err,
-                                 size_t errlen);
-
-/* Hooks the vote module uses (set once at init). */
-typedef struct match_vote_hooks {
-    /* spec at stack idx of L; returns vote id string pushed or raises */
-    int (*vote_start)(match *m, lua_State *L);
-    int (*vote_close)(match *m, lua_State *L);
-    void (*match_ended)(match *m);
-} match_vote_hooks;
-void match_set_vote_hooks(const match_vote_hooks *h);
-
-/* For modules that call back into a match script (vote results): call
- * M[name](match, state, args...) where each element of the JSON array
- * args (borrowed) is one argument, under the budgets; a script error ends
- * the match. name is "vote_result" or "vote_vetoed" (its context). Returns
- * false when the callback is not defined or failed. */
-bool match_call_json(match *m, const char *name, json_t *args);
 /* Broadcast a pre-encoded frame to every connected player of the match. */
 void match_broadcast_frame(match *m, mb_frame *f);
 /* Is player_id seated (joined) in m? */
@@ -143,15 +94,6 @@ bool match_has_player(const match *m, const char *player_id);
 /* Player ids currently seated, as a JSON array (new reference). */
 json_t *match_player_ids(const match *m);
 int match_veto_tokens(const match *m);
-
-/* The server script (scripts/server.lua, rpc.c) VM, or NULL when not loaded. */
-mb_lua_vm *rpc_server_vm(void);
-/* Run moonbase.on_chat(ctx, channel_id, content) if server.lua set one.
- * Returns 0 = accept (*out = replacement content, malloc'd, or NULL to keep
- * content), 1 = rejected (reason filled), -1 = the filter failed (reason
- * filled; the message must be refused). */
-int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id, const char *content,
-                    char **out, char *reason, size_t rlen);
 
 /* The match runtime's lifecycle (match.c), called by the module record
  * (match_module.c) and by simulate. */
@@ -177,11 +119,5 @@ void match_script_error_record(const char *mode, int version, const char *match_
  * with errors when mode is NULL (new reference). */
 json_t *match_script_errors_json(const char *mode, size_t limit);
 void match_script_errors_destroy(void);
-
-/* Extra fields in GET /v1/matches/{id} replies: fn(req, body, match_id)
- * adds to body (the vote module; match_module.c). */
-void match_set_get_extra(void (*fn)(mb_http_req *, json_t *, const char *));
-/* `moonbase simulate ...` (simulate.c): the process exit code. */
-int match_simulate_main(int argc, char **argv);
 
 #endif

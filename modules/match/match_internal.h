@@ -2,13 +2,15 @@
  * sees: the match struct and its seats, inputs and timers, and the
  * functions and state one file of the match runtime gives another (each
  * declared once, here, with the file that defines it). Other modules use
- * match.h. */
+ * match.h and match_ext.h. */
 #ifndef MB_MATCH_INTERNAL_H
 #define MB_MATCH_INTERNAL_H
 
 #include "buf.h"
 #include "convert.h"
 #include "match.h"
+#include "match_ext.h"
+#include "modes.h"
 #include "ratelimit.h"
 #include "server.h"
 #include <sodium.h>
@@ -95,13 +97,11 @@ struct match {
 };
 
 /* match.c: the registry and a match's life */
-int64_t match_now(const match *m);
 void match_fail(match *m, const char *msg);
 void match_post_call(match *m);
 /* End now: terminate (when call_terminate), match.finished, persistence;
  * the match is freed after the running callback returns. */
 void match_finalize(match *m, bool call_terminate);
-void match_sim_free(match *m);
 /* First tick of a new match (pure, for tests): one to two periods
  * after now; with slot_us > 0 on a slot boundary of the period grid shared
  * by all matches of this period; rnd picks the slot (or the phase). */
@@ -169,17 +169,14 @@ int match_push_player(match *m, seat *s);
 mb_lua_status match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char *err, size_t errlen);
 /* Seed math.random of the match's VM. MB_ERR: the call failed (logged). */
 mb_status match_lua_seed(match *m, uint64_t seed);
-/* lua_CFunction: math.randomseed(arg 1), for any VM (run it protected). */
-int match_lua_seed_vm(lua_State *L);
-void match_notify_vote_ended(match *m);
+/* The match_ext_on_ended listeners (match.c, as the match ends). */
+void match_ext_notify_ended(match *m);
 
 /* match_module.c */
 void match_persist(match *m);
-
-/* rpc.c: the server script */
-json_t *rpc_status_json(void);
-void rpc_route(mb_http_req *r);
-void rpc_init(void);
-void rpc_destroy(void);
+/* Options of the match module (its table in match_module.c; 0 before the
+ * configuration is loaded, e.g. in `moonbase simulate`). */
+extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
+extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * match_lua.c - the `match` object scripts receive, and protected calls
- * into a match's mode script.
+ * match_lua.c - the `match` object scripts receive, protected calls into
+ * a match's mode script, and the Lua half of match_ext.h (methods and
+ * moonbase functions other modules add, the ended event).
  *
  * The match object is a table {id, mode, tick, params, version} whose
  * protected metatable holds the methods. Methods find their match through
@@ -441,26 +442,98 @@ static int l_log(lua_State *L)
     return 0;
 }
 
-static match_vote_hooks vote_hooks;
-void match_set_vote_hooks(const match_vote_hooks *h) { vote_hooks = *h; }
+/* ------------------------------------------- extensions (match_ext.h) */
 
-static int l_vote_start(lua_State *L)
+typedef struct ext_entry {
+    char name[32];
+    char what[48]; /* "match:<name>" or "moonbase.<name>" for the context error */
+    unsigned allowed;
+    match_ext_method_fn method;
+    lua_CFunction function;
+} ext_entry;
+static ext_entry ext_methods[MATCH_EXT_MAX], ext_functions[MATCH_EXT_MAX];
+static size_t n_ext_methods, n_ext_functions;
+static void (*ext_ended[MATCH_EXT_MAX])(match *m);
+static size_t n_ext_ended;
+
+/* The slot of name in list (a new one at the end), or NULL when full. */
+static ext_entry *ext_slot(ext_entry *list, size_t *n, const char *name, const char *prefix)
 {
-    match *m = self_in(L, ALLOW_EVENTS, "match:vote_start");
-    if (!vote_hooks.vote_start) return luaL_error(L, "voting is not available");
-    return vote_hooks.vote_start(m, L);
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(list[i].name, name) == 0) return &list[i];
+    if (*n == MATCH_EXT_MAX || strlen(name) >= sizeof list->name) {
+        mb_error("match_ext_refused", "name=%s%s reason=\"full or name too long\"", prefix, name);
+        return NULL;
+    }
+    ext_entry *e = &list[(*n)++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->what, sizeof e->what, "%s%s", prefix, name);
+    return e;
 }
 
-static int l_vote_close(lua_State *L)
+void match_ext_add_method(const char *name, match_ext_method_fn fn, unsigned allowed)
 {
-    match *m = self_in(L, ALLOW_EVENTS, "match:vote_close");
-    if (!vote_hooks.vote_close) return luaL_error(L, "voting is not available");
-    return vote_hooks.vote_close(m, L);
+    ext_entry *e = ext_slot(ext_methods, &n_ext_methods, name, "match:");
+    if (e) e->method = fn, e->allowed = allowed;
 }
 
-void match_notify_vote_ended(match *m)
+/* match:<name>: the entry is upvalue 1 (build_match_table). */
+static int l_ext_method(lua_State *L)
 {
-    if (vote_hooks.match_ended) vote_hooks.match_ended(m);
+    const ext_entry *e = lua_touserdata(L, lua_upvalueindex(1));
+    match *m = self_in(L, e->allowed, e->what);
+    return e->method(m, L);
+}
+
+/* moonbase.<name>: mb_lua_vm_module_set takes plain C functions (no
+ * upvalues), so each slot has a trampoline of its own. */
+static int ext_call(lua_State *L, size_t i)
+{
+    match_lua_check_context(L, ext_functions[i].allowed, ext_functions[i].what);
+    return ext_functions[i].function(L);
+}
+#define EXT_FN(i) \
+    static int ext_fn_##i(lua_State *L) { return ext_call(L, i); }
+EXT_FN(0)
+EXT_FN(1)
+EXT_FN(2)
+EXT_FN(3)
+EXT_FN(4)
+EXT_FN(5)
+EXT_FN(6)
+EXT_FN(7)
+EXT_FN(8)
+EXT_FN(9)
+EXT_FN(10)
+EXT_FN(11)
+EXT_FN(12)
+EXT_FN(13)
+EXT_FN(14)
+EXT_FN(15)
+#undef EXT_FN
+static const lua_CFunction ext_fns[MATCH_EXT_MAX] = {
+    ext_fn_0, ext_fn_1, ext_fn_2,  ext_fn_3,  ext_fn_4,  ext_fn_5,  ext_fn_6,  ext_fn_7,
+    ext_fn_8, ext_fn_9, ext_fn_10, ext_fn_11, ext_fn_12, ext_fn_13, ext_fn_14, ext_fn_15};
+
+void match_ext_add_function(const char *name, lua_CFunction fn, unsigned allowed)
+{
+    ext_entry *e = ext_slot(ext_functions, &n_ext_functions, name, "moonbase.");
+    if (!e) return;
+    e->function = fn;
+    e->allowed = allowed;
+    modes_add_lua_function(name, ext_fns[e - ext_functions]);
+}
+
+void match_ext_on_ended(void (*fn)(match *m))
+{
+    for (size_t i = 0; i < n_ext_ended; i++)
+        if (ext_ended[i] == fn) return;
+    if (n_ext_ended < MATCH_EXT_MAX) ext_ended[n_ext_ended++] = fn;
+}
+
+void match_ext_notify_ended(match *m)
+{
+    for (size_t i = 0; i < n_ext_ended; i++) ext_ended[i](m);
 }
 
 static const luaL_Reg methods[] = {
@@ -472,9 +545,8 @@ static const luaL_Reg methods[] = {
     {"kick", l_kick},
     {"after", l_after},
     {"log", l_log},
-    {"vote_start", l_vote_start},
-    {"vote_close", l_vote_close},
     {"set_label", l_set_label},
+    /* + the methods of other modules (match_ext_add_method: vote_start, vote_close) */
     {NULL, NULL},
 };
 
@@ -498,10 +570,15 @@ static int build_match_table(lua_State *L)
     else lua_newtable(L);
     lua_setfield(L, -2, "params");
     lua_createtable(L, 0, 3); /* metatable */
-    lua_createtable(L, 0, MB_ARRAY_LEN(methods));
+    lua_createtable(L, 0, (int)(MB_ARRAY_LEN(methods) + n_ext_methods));
     for (const luaL_Reg *r = methods; r->name; r++) {
         lua_pushcfunction(L, r->func);
         lua_setfield(L, -2, r->name);
+    }
+    for (size_t i = 0; i < n_ext_methods; i++) { /* match_ext_add_method: vote_start, vote_close, ... */
+        lua_pushlightuserdata(L, &ext_methods[i]);
+        lua_pushcclosure(L, l_ext_method, 1);
+        lua_setfield(L, -2, ext_methods[i].name);
     }
     lua_setfield(L, -2, "__index");
     lua_pushstring(L, "protected");

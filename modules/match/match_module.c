@@ -1,14 +1,15 @@
 /*
  * match_module.c - the match module's face to the runtime: the module
- * record (init and shutdown of the match runtime, the mode registry and
- * the server script; metrics; a closed session), the match.* message
- * table with its declared payload fields, the REST routes (/v1/matches,
- * /v1/admin/scripts, /v1/admin/matches; /v1/rpc/{name} is routed to
- * rpc.c), and persistence of finished matches (match_persist).
+ * record (its options; init and shutdown of the match runtime; start:
+ * the mode registry loads the scripts; metrics; a closed session), the
+ * match.* message table with its declared payload fields, the REST routes
+ * (/v1/matches, /v1/admin/scripts, /v1/admin/matches) with the extra
+ * fields other modules add (match_ext.h), and persistence of finished
+ * matches (match_persist).
  *
  * Not here: the match.* message handlers (handlers.c), the server script
- * and its RPCs (rpc.c), the matches themselves (match.c and the files it
- * names).
+ * and its RPCs (the rpc module, modules/rpc), the matches themselves
+ * (match.c and the files it names).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,9 +242,15 @@ static void route_list(mb_http_req *r)
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
 }
 
-typedef void (*match_extra_fn)(mb_http_req *r, json_t *match_json, const char *id);
-static match_extra_fn get_extra; /* the vote module adds the match's votes */
-void match_set_get_extra(match_extra_fn fn) { get_extra = fn; }
+static match_ext_reply_fn get_extra; /* the vote module adds the match's votes */
+void match_ext_match_reply(match_ext_reply_fn fn) { get_extra = fn; }
+
+static void (*scripts_extra[MATCH_EXT_MAX])(json_t *body); /* the rpc module: "server" */
+static size_t n_scripts_extra;
+void match_ext_scripts_reply(void (*fn)(json_t *body))
+{
+    if (n_scripts_extra < MATCH_EXT_MAX) scripts_extra[n_scripts_extra++] = fn;
+}
 
 static void respond_match(mb_http_req *r, json_t *j, const char *id)
 {
@@ -344,7 +351,7 @@ static void route_admin_scripts(mb_http_req *r)
         json_array_append_new(arr, o);
     }
     json_t *body = json_pack("{s:o}", "modes", arr);
-    json_object_set_new(body, "server", rpc_status_json());
+    for (size_t i = 0; i < n_scripts_extra; i++) scripts_extra[i](body);
     mb_http_respond(r, 200, body);
 }
 
@@ -423,7 +430,6 @@ static const mb_route routes[] = {
     {"POST", "/v1/matches", route_create, MB_AUTH_BEARER, false, create_fields, 0},
     {"GET", "/v1/matches", route_list, MB_AUTH_BEARER, false},
     {"GET", "/v1/matches/{id}", route_get, MB_AUTH_BEARER, false},
-    {"POST", "/v1/rpc/{name}", rpc_route, MB_AUTH_BEARER, false},
     {"GET", "/v1/admin/scripts", route_admin_scripts, MB_AUTH_ADMIN, false},
     {"POST", "/v1/admin/scripts/reload", route_admin_reload, MB_AUTH_ADMIN, false},
     {"GET", "/v1/admin/matches", route_admin_matches, MB_AUTH_ADMIN, false},
@@ -437,19 +443,42 @@ static void on_mode_reload(const char *mode, const mode_version *v)
     if (v && v->has_reload) match_mode_reloaded(mode);
 }
 
+int match_opt_input_rate, match_opt_tick_slot_ms;
+static int lua_memory_mb, lua_time_ms, lua_init_time_ms, lua_jit, lua_warn_ms;
+
+static const mb_option options[] = {
+    {"input-rate", MB_OPT_I(match_opt_input_rate), "60", 1, 10000, "match.input per second per player"},
+    {"tick-slot-ms", MB_OPT_I(match_opt_tick_slot_ms), "2", 0, 1000,
+     "matches tick in slots this wide (0: any phase); see docs/PERFORMANCE.md"},
+    {"lua-memory-mb", MB_OPT_I(lua_memory_mb), "64", 4, 4096, "memory cap of each match's Lua VM, MiB"},
+    {"lua-time-ms", MB_OPT_I(lua_time_ms), "0", 0, 60000,
+     "hard time limit of one Lua callback (tick, input, join, RPC...); 0 = min(50 ms, the mode's tick period); see docs/LUA_API.md"},
+    {"lua-jit", MB_OPT_I(lua_jit), "1", 0, 1,
+     "LuaJIT's compiler for match and server scripts (1 on, 0 off); see docs/LUA_API.md"},
+    {"lua-init-time-ms", MB_OPT_I(lua_init_time_ms), "1000", 10, 60000,
+     "hard time limit of loading a script and of init/reload"},
+    {"lua-warn-ms", MB_OPT_I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
+    {NULL},
+};
+
 static mb_status module_init(void)
 {
-    const mb_config *c = mb_cfg();
-    modes_set_limits((size_t)c->lua_memory_mb << 20, (unsigned)c->lua_time_ms, (unsigned)c->lua_init_time_ms,
-                     (unsigned)c->lua_warn_ms);
-    modes_set_jit(c->lua_jit != 0);
+    modes_set_limits((size_t)lua_memory_mb << 20, (unsigned)lua_time_ms, (unsigned)lua_init_time_ms,
+                     (unsigned)lua_warn_ms);
+    modes_set_jit(lua_jit != 0);
     match_runtime_init();
     /* match.input skips the jansson tree: its payload text is decoded
      * straight into the match's VM (the hot path: one per player input). */
     if (mb_protocol_register_raw("match.input", match_on_input_raw) != MB_OK) return MB_ERR;
-    rpc_init();
     modes_on_reload(on_mode_reload);
-    int failures = modes_init(c->scripts_dir, true);
+    return MB_OK;
+}
+
+/* Scripts load once every module's init ran: the Lua functions other
+ * modules add (moonbase.notify, ...) are in place by then. */
+static mb_status module_start(void)
+{
+    int failures = modes_init(mb_cfg()->scripts_dir, true);
     if (failures) mb_warn("scripts_failed_at_start", "count=%d", failures);
     return MB_OK;
 }
@@ -459,7 +488,6 @@ static void module_shutdown(void) { match_runtime_shutdown(); }
 static void module_destroy(void)
 {
     match_runtime_destroy();
-    rpc_destroy();
     modes_shutdown();
 }
 
@@ -484,6 +512,7 @@ const mb_module match_module = {
     .api = MB_MODULE_API,
     .name = "match",
     .init = module_init,
+    .start = module_start,
     .shutdown = module_shutdown,
     .destroy = module_destroy,
     .messages = messages,
@@ -492,4 +521,5 @@ const mb_module match_module = {
     .n_routes = MB_ARRAY_LEN(routes),
     .session_closed = module_session_closed,
     .metrics = module_metrics,
+    .options = options,
 };

@@ -73,8 +73,9 @@ bool modes_status_at(size_t i, mode_status *out);
 mb_lua_vm *modes_new_vm(const mode_version *v, char *err, size_t errlen);
 
 /* Host functions added to the `moonbase` module of every VM the match
- * runtime creates (matches and the server script): other modules call this
- * at init (e.g. notify from the social module). */
+ * runtime creates (matches and the server script). Other modules register
+ * theirs with match_ext_add_function (match_ext.h), which adds the check
+ * of the allowed contexts and calls this. */
 void modes_add_lua_function(const char *name, lua_CFunction fn);
 void modes_install_lua_functions(mb_lua_vm *vm);
 

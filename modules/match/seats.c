@@ -256,7 +256,7 @@ join_rc match_do_join(match *m, const char *player_id, const char *username, jso
     }
     s->joined = true;
     s->reserved_until = 0;
-    mb_bucket_init(&s->input_bucket, mb_cfg() ? mb_cfg()->input_rate : 1000, now);
+    mb_bucket_init(&s->input_bucket, match_opt_input_rate ? match_opt_input_rate : 1000, now);
     match_seat_set_connected(m, s, true);
     mb_smap_put(&match_by_player, player_id, m);
     json_array_append_new(m->history,

@@ -14,6 +14,8 @@
 
 #include "convert.h"
 #include "match.h"
+#include "match_ext.h"
+#include "modes.h"
 #include "pool.h"
 #include "server.h"
 
@@ -54,6 +56,7 @@ static mode_pool **pools;
 static size_t n_pools;
 static uint64_t next_id = 1;
 static ev_timer pass_w;
+static int interval_ms; /* option matchmaker-interval-ms (table at the end) */
 static double *m_formed, *m_added, *m_timeouts;
 
 /* ------------------------------------------------------------ helpers */
@@ -563,7 +566,7 @@ static mb_status mm_init(void)
         mb_metric("moonbase_matchmaker_matches_total", "", MB_COUNTER, "matches formed by the matchmaker");
     m_added = mb_metric("moonbase_matchmaker_tickets_added_total", "", MB_COUNTER, "tickets submitted");
     m_timeouts = mb_metric("moonbase_matchmaker_timeouts_total", "", MB_COUNTER, "tickets that timed out");
-    double iv = mb_cfg()->matchmaker_interval_ms / 1000.0;
+    double iv = interval_ms / 1000.0;
     ev_timer_init(&pass_w, pass_cb, iv, iv);
     ev_timer_start(mb_loop(), &pass_w);
     return MB_OK;
@@ -583,9 +586,16 @@ static void mm_destroy(void)
     n_pools = 0;
 }
 
+static const mb_option options[] = {
+    {"matchmaker-interval-ms", MB_OPT_I(interval_ms), "100", 10, 10000, "matchmaker pass interval"},
+    {NULL},
+};
+
 const mb_module matchmaker_module = {
     .api = MB_MODULE_API,
     .name = "matchmaker",
+    .requires = MB_REQUIRES("match"),
+    .options = options,
     .init = mm_init,
     .destroy = mm_destroy,
     .messages = messages,

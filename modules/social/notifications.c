@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "convert.h"
-#include "match.h"
+#include "match_ext.h"
 #include "social.h"
 
 #define QUEUE_MAX 50000
@@ -283,9 +283,10 @@ static notif *notif_new(const char *player, const char *type, const char *subjec
     (MATCH_CTX_EVENTS | MATCH_CTX_BIT(MATCH_CTX_INIT) | MATCH_CTX_BIT(MATCH_CTX_TERMINATE) | \
      MATCH_CTX_BIT(MATCH_CTX_MATCHMAKER) | MATCH_CTX_BIT(MATCH_CTX_RPC) | MATCH_CTX_BIT(MATCH_CTX_ON_CHAT))
 
-int l_notify(lua_State *L)
+/* moonbase.notify(player_id, type, subject, content?) -> true | nil, err
+ * (registered with NOTIFY_CONTEXTS by notifications_init) */
+static int l_notify(lua_State *L)
 {
-    match_lua_check_context(L, NOTIFY_CONTEXTS, "moonbase.notify");
     size_t tl, sl;
     const char *pid = luaL_checkstring(L, 1);
     const char *type = luaL_checklstring(L, 2, &tl);
@@ -543,6 +544,9 @@ void notifications_route_delete(mb_http_req *r)
 
 void notifications_init(void)
 {
+    /* every VM the match runtime makes gets moonbase.notify (the scripts
+     * load in the match module's start, after every module's init) */
+    match_ext_add_function("notify", l_notify, NOTIFY_CONTEXTS);
     ev_init(&retry_w, retry_cb);
     m_created = mb_metric("moonbase_notifications_created_total", "", MB_COUNTER,
                           "notifications stored from scripts and the admin API");

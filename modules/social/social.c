@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "modes.h"
-
 /* ----------------------------------------------------------- helpers */
 
 void social_uuid_lower(const char *s, char out[37])
@@ -195,8 +193,6 @@ static mb_status social_init(void)
     undo_w.repeat = 0.25;
     presence_init();
     notifications_init();
-    /* Before the match module loads scripts: every VM gets moonbase.notify. */
-    modes_add_lua_function("notify", l_notify);
     return MB_OK;
 }
 
@@ -234,6 +230,7 @@ static char *social_metrics(void)
 const mb_module social_module = {
     .api = MB_MODULE_API,
     .name = "social",
+    .requires = MB_REQUIRES("match"),
     .init = social_init,
     .destroy = social_destroy,
     .messages = messages,

@@ -120,8 +120,6 @@ extern const mb_field notifications_list_query[];
 extern const mb_field notifications_admin_fields[];
 void notifications_route_delete(mb_http_req *r);
 void notifications_route_admin(mb_http_req *r);
-/* moonbase.notify(player_id, type, subject, content?) -> true | nil, err */
-int l_notify(lua_State *L);
 char *notifications_metrics(void);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "convert.h"
 #include "match.h"
+#include "match_ext.h"
 #include "server.h"
 #include "tally.h"
 
@@ -479,9 +480,11 @@ static mb_status vote_init(void)
     mb_smap_init(&veto_used);
     mb_metric_table_smap("votes", &votes);
     mb_metric_table_smap("vote_veto_used", &veto_used);
-    match_vote_hooks h = {hook_vote_start, hook_vote_close, hook_match_ended};
-    match_set_vote_hooks(&h);
-    match_set_get_extra(get_extra);
+    /* match:vote_start / match:vote_close only while the match runs its events */
+    match_ext_add_method("vote_start", hook_vote_start, MATCH_CTX_EVENTS);
+    match_ext_add_method("vote_close", hook_vote_close, MATCH_CTX_EVENTS);
+    match_ext_on_ended(hook_match_ended);
+    match_ext_match_reply(get_extra);
     return MB_OK;
 }
 
@@ -502,6 +505,7 @@ static void vote_destroy(void)
 const mb_module vote_module = {
     .api = MB_MODULE_API,
     .name = "vote",
+    .requires = MB_REQUIRES("match"),
     .init = vote_init,
     .destroy = vote_destroy,
     .messages = messages,

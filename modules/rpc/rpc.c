@@ -7,13 +7,23 @@
  * an error raised by fn answers 500 (details in the server log).
  * Hot reload: a changed server.lua is loaded into a fresh VM that replaces
  * the old one only when it loads cleanly.
+ *
+ * The module requires match: the mode registry (modes.h) loads and
+ * watches the scripts folder, and match_ext.h gives the Lua contexts and
+ * the "server" field of GET /v1/admin/scripts.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "match_internal.h"
+#include "buf.h"
+#include "convert.h"
+#include "match.h"
+#include "match_ext.h"
+#include "modes.h"
+#include "rpc.h"
+#include "server.h"
 #include <sodium.h>
 
 static struct {
@@ -62,20 +72,18 @@ static int l_on_chat(lua_State *L)
     return 0;
 }
 
-mb_lua_vm *rpc_server_vm(void) { return S.vm; }
-
 static void restart_if_killed(void);
 
-int rpc_chat_filter(const char *player_id, const char *username, const char *channel_id, const char *content,
-                    char **out, char *reason, size_t rlen)
+rpc_chat_verdict rpc_chat_filter(const char *player_id, const char *username, const char *channel_id,
+                                 const char *content, char **out, char *reason, size_t rlen)
 {
     *out = NULL;
-    if (!S.vm) return 0;
+    if (!S.vm) return RPC_CHAT_ACCEPT;
     lua_State *L = mb_lua_vm_state(S.vm);
     lua_getfield(L, LUA_REGISTRYINDEX, "moonbase.on_chat");
     if (lua_type(L, -1) != LUA_TFUNCTION) {
         lua_pop(L, 1);
-        return 0;
+        return RPC_CHAT_ACCEPT;
     }
     lua_createtable(L, 0, 2);
     lua_pushstring(L, player_id);
@@ -85,24 +93,24 @@ int rpc_chat_filter(const char *player_id, const char *username, const char *cha
     lua_pushstring(L, channel_id);
     lua_pushstring(L, content);
     char err[2048];
-    int rc = match_lua_pcall_in(S.vm, MATCH_CTX_ON_CHAT, 3, 2, err, sizeof err);
+    mb_lua_status rc = match_lua_pcall_in(S.vm, MATCH_CTX_ON_CHAT, 3, 2, err, sizeof err);
     if (rc != MB_LUA_OK) {
         char q[1024];
         mb_error("on_chat_failed", "error=%s", mb_log_quote(q, sizeof q, err));
         snprintf(reason, rlen, "message filter failed");
         restart_if_killed();
-        return -1;
+        return RPC_CHAT_FAILED;
     }
-    int result = 0;
+    rpc_chat_verdict result = RPC_CHAT_ACCEPT;
     if (lua_type(L, -2) == LUA_TSTRING) {
         size_t l;
         const char *c = lua_tolstring(L, -2, &l);
         *out = mb_strndup(c, l);
-        result = 0;
+        result = RPC_CHAT_ACCEPT;
     } else {
         snprintf(reason, rlen, "%s",
                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "message rejected");
-        result = 1;
+        result = RPC_CHAT_REJECTED;
     }
     lua_pop(L, 2);
     return result;
@@ -191,7 +199,8 @@ static void restart_if_killed(void)
     load_server("server", NULL);
 }
 
-json_t *rpc_status_json(void)
+/* GET /v1/admin/scripts: {"server": {loaded, version, rpcs, error, loaded_at}} */
+static void add_status(json_t *body)
 {
     json_t *names = json_array();
     if (S.vm) {
@@ -207,12 +216,13 @@ json_t *rpc_status_json(void)
         }
         lua_pop(L, 1);
     }
-    return json_pack("{s:b,s:i,s:o,s:o,s:o}", "loaded", S.vm != NULL, "version", S.version, "rpcs", names,
-                     "error", S.error ? json_string(S.error) : json_null(), "loaded_at",
-                     S.vm ? json_integer(S.loaded_at) : json_null());
+    json_object_set_new(body, "server",
+                        json_pack("{s:b,s:i,s:o,s:o,s:o}", "loaded", S.vm != NULL, "version", S.version,
+                                  "rpcs", names, "error", S.error ? json_string(S.error) : json_null(),
+                                  "loaded_at", S.vm ? json_integer(S.loaded_at) : json_null()));
 }
 
-void rpc_route(mb_http_req *r)
+static void rpc_route(mb_http_req *r)
 {
     const char *name = mb_http_param(r, 0);
     if (!S.vm) {
@@ -239,7 +249,7 @@ void rpc_route(mb_http_req *r)
     json_t *body = mb_http_body(r);
     json_t *empty = NULL;
     if (!body) body = empty = json_object();
-    int rc = mb_lua_push_json_protected(S.vm, body, err, sizeof err);
+    mb_lua_status rc = mb_lua_push_json_protected(S.vm, body, err, sizeof err);
     json_decref(empty);
     if (rc != MB_LUA_OK) {
         lua_pop(L, 2);
@@ -288,19 +298,37 @@ void rpc_route(mb_http_req *r)
     mb_http_respond(r, 200, out);
 }
 
-void rpc_init(void)
+/* server.lua loads with the modes (modes_init, in the match module's
+ * start), through the reload callback registered here. */
+static mb_status rpc_init(void)
 {
     memset(&S, 0, sizeof S);
     S.calls = mb_metric("moonbase_rpc_calls_total", "", MB_COUNTER, "Lua RPC calls");
     S.errors = mb_metric("moonbase_rpc_errors_total", "", MB_COUNTER, "Lua RPC calls that failed");
-    modes_add_lua_function("rpc", l_rpc_unavailable);
+    match_ext_add_function("rpc", l_rpc_unavailable, MATCH_CTX_ANY);
+    match_ext_scripts_reply(add_status);
     modes_on_reload(load_server);
+    return MB_OK;
 }
 
-void rpc_destroy(void)
+static void rpc_destroy(void)
 {
     mb_lua_vm_free(S.vm);
     free(S.error);
     mb_buf_free(&S.out);
     memset(&S, 0, sizeof S);
 }
+
+static const mb_route routes[] = {
+    {"POST", "/v1/rpc/{name}", rpc_route, MB_AUTH_BEARER, false},
+};
+
+const mb_module rpc_module = {
+    .api = MB_MODULE_API,
+    .name = "rpc",
+    .requires = MB_REQUIRES("match"),
+    .init = rpc_init,
+    .destroy = rpc_destroy,
+    .routes = routes,
+    .n_routes = MB_ARRAY_LEN(routes),
+};

@@ -29,6 +29,10 @@
  * veto (also on stderr; the run goes on). The `random` tie-breaker is
  * seeded with the vote's number, so runs are repeatable.
  * Exit status: 0 when the run completes, 1 when the script fails.
+ *
+ * It lives in the vote module because it needs both the match runtime
+ * (match.h, driven offline) and the tally engine (tally.h); the match
+ * module does not depend on votes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,7 +40,10 @@
 #include <string.h>
 
 #include "convert.h"
-#include "match_internal.h"
+#include "match.h"
+#include "match_ext.h"
+#include "modes.h"
+#include "simulate.h"
 #include "tally.h"
 
 static void print_state(match *m, const char *json, size_t len, void *ud)
@@ -228,7 +235,7 @@ static void sim_votes_destroy(void)
     memset(&SV, 0, sizeof SV);
 }
 
-int match_simulate_main(int argc, char **argv)
+int simulate_main(int argc, char **argv)
 {
     const char *mode = NULL, *inputs = NULL, *scripts = "./scripts", *params_text = NULL;
     long players = 2, ticks = 10;
@@ -281,8 +288,9 @@ int match_simulate_main(int argc, char **argv)
     modes_init(scripts, false);
     match_set_observer(print_state, NULL);
     SV.veto_used = json_object();
-    match_vote_hooks vh = {sim_hook_vote_start, sim_hook_vote_close, sim_hook_match_ended};
-    match_set_vote_hooks(&vh);
+    match_ext_add_method("vote_start", sim_hook_vote_start, MATCH_CTX_EVENTS); /* as the vote module */
+    match_ext_add_method("vote_close", sim_hook_vote_close, MATCH_CTX_EVENTS);
+    match_ext_on_ended(sim_hook_match_ended);
     int rc = 0;
     json_t **by_tick = NULL;
     size_t n_inputs = 0;
@@ -345,9 +353,10 @@ int match_simulate_main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    int64_t period = 1000 / m->v->tick_rate;
+    const mode_version *mv = match_version(m);
+    int64_t period = 1000 / mv->tick_rate;
     /* Reserve every seat first, so the match starts once all have joined. */
-    for (long p = 1; p <= players && p <= m->v->players_max; p++) {
+    for (long p = 1; p <= players && p <= mv->players_max; p++) {
         char pid[32];
         snprintf(pid, sizeof pid, "p%ld", p);
         match_reserve(m, pid, 1000000000);
@@ -387,10 +396,10 @@ int match_simulate_main(int argc, char **argv)
         printf("%s\n", s);
         free(s);
         json_decref(line);
-        if (m->failed) rc = 1;
-        if (m->failed && !seed_text)
-            fprintf(stderr, "simulate: seed %llu (replay with --seed %llu)\n", (unsigned long long)m->seed,
-                    (unsigned long long)m->seed);
+        if (match_failed(m)) rc = 1;
+        if (match_failed(m) && !seed_text)
+            fprintf(stderr, "simulate: seed %llu (replay with --seed %llu)\n",
+                    (unsigned long long)match_seed(m), (unsigned long long)match_seed(m));
     }
     fflush(stdout);
     match_sim_free(m);
