@@ -71,13 +71,16 @@ describe('lint: conventions', () => {
   });
 
   it('a KNOWN exception that matches nothing any more fails (the list only shrinks)', () => {
-    const p = path.join(dir, 'modules', 'match', 'rpc.c');
+    // The copy's lint gets an exception for a function that does not exist.
+    const p = path.join(dir, 'tools', 'lint-conventions.js');
     const orig = fs.readFileSync(p, 'utf8');
-    fs.writeFileSync(p, orig.replace(/^int rpc_chat_filter\(/m, 'mb_status rpc_chat_filter('));
+    const patched = orig.replace(/^const KNOWN = \{/m, "const KNOWN = {\n  'modules/chat/chat.c:no_such_function': 'stale on purpose',");
+    assert.notEqual(patched, orig, 'the KNOWN table was not found in tools/lint-conventions.js');
+    fs.writeFileSync(p, patched);
     try {
       const r = run(dir);
       assert.equal(r.status, 1, r.stdout);
-      assert.match(r.stdout, /KNOWN entry 'modules\/match\/rpc\.c:rpc_chat_filter' matches nothing any more/);
+      assert.match(r.stdout + r.stderr, /KNOWN entry 'modules\/chat\/chat\.c:no_such_function' matches nothing any more/);
     } finally {
       fs.writeFileSync(p, orig);
     }
