@@ -73,6 +73,10 @@ static const opt_def opts[] = {
      "hard time limit of loading a script and of init/reload"},
     {"lua-warn-ms", I(lua_warn_ms), "50", 1, 60000, "log Lua callbacks slower than this"},
     {"chat-max-length", I(chat_max_length), "2000", 1, 100000, "longest chat message, characters"},
+    {"storage-max-value-bytes", I(storage_max_value_bytes), "65536", 2, 1048576,
+     "largest storage object value (JSON bytes); see docs/STORAGE.md"},
+    {"storage-max-batch", I(storage_max_batch), "100", 1, 1000,
+     "storage objects per read/write/delete batch"},
 };
 
 #undef S

@@ -31,6 +31,7 @@ const ALLOWED = {
   match: ['vote'],               // simulate.c runs the vote tally (tally.h, pure library)
   matchmaker: ['match'],         // creates matches
   social: ['match'],             // social.c: modes.h (moonbase.notify in match scripts)
+  storage: ['match'],            // storage_lua.c: modes.h, call contexts (moonbase.storage in scripts)
   vote: ['match'],               // match hooks (match.h)
 };
 // Cycles that exist today and are tolerated until their owners split them (printed, not

@@ -1,0 +1,139 @@
+/*
+ * task.c - script calls that wait without blocking the loop (see task.h):
+ * a task is a coroutine of the VM, anchored in the registry; each run (the
+ * start, each resume) is one mb_lua_vm_pcall of step(), which resumes the
+ * coroutine and reports whether it finished.
+ */
+#include "task.h"
+
+#include "state_internal.h"
+#include "vm.h"
+
+#include "mb.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+struct mb_lua_task {
+    mb_lua_vm *vm;
+    lua_State *co;
+    int ref; /* the coroutine, in the registry */
+    int context;
+    int nresults;
+    bool started;
+    mb_lua_task_done done;
+    void *ud;
+};
+
+/* The task whose coroutine is running now (nested runs save and restore it). */
+static mb_lua_task *running;
+
+mb_lua_task *mb_lua_task_current(lua_State *L) { return running && running->co == L ? running : NULL; }
+
+int mb_lua_task_yield(lua_State *L) { return lua_yield(L, 0); }
+
+mb_lua_vm *mb_lua_task_vm(const mb_lua_task *t) { return t->vm; }
+
+int mb_lua_task_count(const mb_lua_vm *vm) { return vm->tasks; }
+
+/* Run protected (mb_lua_vm_pcall): 1 = task (light userdata), then the
+ * values to pass. Returns false (suspended) or true and the results. */
+static int step(lua_State *L)
+{
+    mb_lua_task *t = lua_touserdata(L, 1);
+    int nargs = lua_gettop(L) - 1;
+    if (!t->started) nargs--; /* the function itself goes first */
+    t->started = true;
+    if (!lua_checkstack(t->co, nargs + 2)) return luaL_error(L, "lua stack overflow");
+    lua_xmove(L, t->co, lua_gettop(L) - 1);
+    mb_lua_task *prev = running;
+    running = t;
+    int st = lua_resume(t->co, nargs);
+    running = prev;
+    if (st == LUA_YIELD) {
+        lua_settop(t->co, 0);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (st != 0) {
+        const char *msg = lua_tostring(t->co, -1);
+        if (!msg) msg = lua_isnil(t->co, -1) ? "nil error" : "(error object is not a string)";
+        luaL_traceback(L, t->co, msg, 0);
+        lua_settop(t->co, 0);
+        return lua_error(L);
+    }
+    int n = lua_gettop(t->co);
+    if (n > t->nresults) lua_settop(t->co, t->nresults);
+    if (!lua_checkstack(L, t->nresults + 1)) return luaL_error(L, "lua stack overflow");
+    lua_pushboolean(L, 1);
+    lua_xmove(t->co, L, lua_gettop(t->co));
+    for (int i = n; i < t->nresults; i++) lua_pushnil(L);
+    return t->nresults + 1;
+}
+
+static void end_task(mb_lua_task *t, int status, const char *err)
+{
+    mb_lua_vm *vm = t->vm;
+    if (!vm->killed) luaL_unref(vm->L, LUA_REGISTRYINDEX, t->ref);
+    t->done(t->ud, vm, status, err);
+    mb_free(t);
+    if (--vm->tasks == 0 && vm->free_pending) mb_lua_vm_free(vm);
+}
+
+/* One run: the values (and, the first time, the function) are the top
+ * nvalues of the main stack. */
+static void run(mb_lua_task *t, int nvalues)
+{
+    mb_lua_vm *vm = t->vm;
+    lua_State *L = vm->L;
+    char err[4096];
+    if (vm->killed) {
+        /* the state this task lived in was discarded */
+        end_task(t, MB_LUA_ERR_TIMEOUT, "the script was stopped in compiled code; this VM is discarded");
+        return;
+    }
+    int base = lua_gettop(L) - nvalues;
+    lua_pushcfunction(L, step);
+    lua_pushlightuserdata(L, t);
+    lua_insert(L, base + 1);
+    lua_insert(L, base + 1);
+    int prev = mb_lua_vm_context(vm);
+    mb_lua_vm_set_context(vm, t->context);
+    int rc = mb_lua_vm_pcall(vm, nvalues + 1, LUA_MULTRET, err, sizeof err);
+    mb_lua_vm_set_context(vm, prev);
+    if (rc != MB_LUA_OK) {
+        end_task(t, rc, err);
+        return;
+    }
+    if (!lua_toboolean(L, base + 1)) { /* suspended: a host call will resume it */
+        lua_settop(L, base);
+        return;
+    }
+    lua_remove(L, base + 1);
+    end_task(t, MB_LUA_OK, NULL);
+    lua_settop(L, base);
+}
+
+void mb_lua_task_start(mb_lua_vm *vm, int context, int nargs, int nresults, mb_lua_task_done done, void *ud)
+{
+    lua_State *L = vm->L;
+    mb_lua_task *t = mb_calloc(1, sizeof *t);
+    t->vm = vm;
+    t->context = context;
+    t->nresults = nresults < 0 ? 0 : nresults;
+    t->done = done;
+    t->ud = ud;
+    vm->tasks++;
+    if (vm->killed || !lua_checkstack(L, 4)) {
+        lua_pop(L, nargs + 1);
+        end_task(t, MB_LUA_ERR_RUNTIME, vm->killed ? "this VM is discarded" : "lua stack overflow");
+        return;
+    }
+    t->co = lua_newthread(L); /* within the host's headroom */
+    lua_pushvalue(L, -1);
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    run(t, nargs + 1);
+}
+
+void mb_lua_task_resume(mb_lua_task *t, int nargs) { run(t, nargs); }
