@@ -36,13 +36,40 @@ mb_lua_vm *mb_lua_task_vm(const mb_lua_task *t) { return t->vm; }
 
 int mb_lua_task_count(const mb_lua_vm *vm) { return vm->tasks; }
 
+/* The coroutine's body: the task's function under xpcall with the VM's
+ * traceback handler, so an error keeps the script's stack (a coroutine
+ * that dies of an error has lost its frames by the time lua_resume
+ * returns). LuaJIT yields across xpcall. Made once per VM, from the
+ * global xpcall of that moment (the sandbox's). */
+static const char body_lua[] = "local xpcall, handler = ...\n"
+                               "return function(f, ...) return xpcall(f, handler, ...) end\n";
+static const char body_key = 0;
+
+static void push_body(lua_State *L, mb_lua_vm *vm)
+{
+    lua_pushlightuserdata(L, (void *)&body_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_isnil(L, -1)) return;
+    lua_pop(L, 1);
+    if (luaL_loadbuffer(L, body_lua, sizeof body_lua - 1, "=task") != 0) lua_error(L);
+    lua_getglobal(L, "xpcall");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_traceback);
+    lua_call(L, 2, 1);
+    lua_pushlightuserdata(L, (void *)&body_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
 /* Run protected (mb_lua_vm_pcall): 1 = task (light userdata), then the
  * values to pass. Returns false (suspended) or true and the results. */
 static int step(lua_State *L)
 {
     mb_lua_task *t = lua_touserdata(L, 1);
     int nargs = lua_gettop(L) - 1;
-    if (!t->started) nargs--; /* the function itself goes first */
+    if (!t->started) { /* [t, f, args...] -> [t, body, f, args...] */
+        push_body(L, t->vm);
+        lua_insert(L, 2);
+    }
     t->started = true;
     if (!lua_checkstack(t->co, nargs + 2)) return luaL_error(L, "lua stack overflow");
     lua_xmove(L, t->co, lua_gettop(L) - 1);
@@ -62,6 +89,12 @@ static int step(lua_State *L)
         lua_settop(t->co, 0);
         return lua_error(L);
     }
+    if (!lua_toboolean(t->co, 1)) { /* xpcall caught it: message and traceback */
+        lua_xmove(t->co, L, 1);
+        lua_settop(t->co, 0);
+        return lua_error(L);
+    }
+    lua_remove(t->co, 1);
     int n = lua_gettop(t->co);
     if (n > t->nresults) lua_settop(t->co, t->nresults);
     if (!lua_checkstack(L, t->nresults + 1)) return luaL_error(L, "lua stack overflow");

@@ -1,0 +1,92 @@
+'use strict';
+// Storage while PostgreSQL goes away mid-batch (docs/STORAGE.md "Failures"): a batch whose
+// statement is running when the database stops answers unavailable (503 over REST, nil,
+// "unavailable: ..." in an RPC) and none of its objects is written; after the restart the
+// same batch succeeds without a server restart.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const { spawn } = require('node:child_process');
+const h = require('./harness');
+
+const PSQL = fs.existsSync('/usr/lib/postgresql/15/bin/psql') ? '/usr/lib/postgresql/15/bin/psql' : 'psql';
+const SERVER_LUA = `
+local moonbase = require("moonbase")
+moonbase.rpc("write", function(ctx, p)
+  local acks, err = moonbase.storage.write(p.objects)
+  return { ok = acks, err = err }
+end)
+`;
+
+describe('storage: PostgreSQL stopped mid-batch', () => {
+  let pg;
+  let server;
+  let dir;
+  let p;
+  const bearer = (x) => ({ authorization: `Bearer ${x.token}` });
+  const psql = (query) => new Promise((resolve) => {
+    const c = spawn(PSQL, ['-X', '-q', '-A', '-t', '-d', server.databaseUrl, '-c', query]);
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.on('exit', (code) => resolve({ code, out: out.trim() }));
+  });
+  const count = async () => (await psql("SELECT count(*) FROM storage_objects WHERE collection = 'outage'")).out;
+  // Hold the row of key 'b' in another session, so the batch's statement writes 'a' and then
+  // waits on 'b': PostgreSQL stops while the batch is half done. The holder's pg_sleep only
+  // keeps the lock; the stop ends it.
+  const holdAndStop = async (send) => {
+    const holder = psql("BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'outage' AND key = 'b' FOR UPDATE; SELECT pg_sleep(30); COMMIT;");
+    await h.waitFor('lock held', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()")).out === '1');
+    const pending = send();
+    await h.waitFor('batch waiting on the lock', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%storage_write(%' AND wait_event_type = 'Lock'")).out === '1');
+    await pg.stop();
+    const res = await pending;
+    await holder;
+    await pg.start();
+    await h.waitFor('database back', async () => (await server.http('GET', '/healthz')).status === 200, 15000);
+    return res;
+  };
+  const batch = (v) => [
+    { collection: 'outage', key: 'a', value: { v } },
+    { collection: 'outage', key: 'b', value: { v } },
+    { collection: 'outage', key: 'c', value: { v } },
+  ];
+
+  before(async () => {
+    pg = await h.privatePostgres();
+    dir = h.scriptsDir([], { 'server.lua': SERVER_LUA });
+    server = await h.startServer({ databaseUrl: await pg.createDatabase(), scripts: dir });
+    p = await h.authed(server, { device_id: `sto-${Date.now()}` });
+  });
+  after(async () => {
+    if (p) await p.ws.close();
+    if (server) assert.equal(await server.stop(), 0);
+    if (pg) await pg.destroy();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('REST: 503 unavailable, nothing of the batch written; the retry writes all', async () => {
+    // 'b' exists (the lock needs a row); 'a' and 'c' do not
+    assert.equal((await server.http('PUT', '/v1/storage', { objects: [{ collection: 'outage', key: 'b', value: { v: 0 } }] }, bearer(p))).status, 200);
+    const res = await holdAndStop(() => server.http('PUT', '/v1/storage', { objects: batch(1) }, bearer(p)));
+    assert.equal(res.status, 503, res.text);
+    assert.equal(res.json.error.code, 'unavailable');
+    assert.equal(res.json.error.message, 'database unavailable; retry shortly (nothing was written)');
+    assert.equal(await count(), '1');
+    const r = await server.http('POST', '/v1/storage/read', { ids: [{ collection: 'outage', key: 'b' }] }, bearer(p));
+    assert.deepEqual(r.json.objects[0].value, { v: 0 });
+    const again = await server.http('PUT', '/v1/storage', { objects: batch(2) }, bearer(p));
+    assert.equal(again.status, 200, again.text);
+    assert.equal(await count(), '3');
+  });
+
+  it('RPC: nil, "unavailable: ..." and nothing written', async () => {
+    const before = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
+    const res = await holdAndStop(() => server.http('POST', '/v1/rpc/write', { objects: batch(3).map((o) => ({ ...o, owner_id: p.player_id })) }, bearer(p)));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.err, 'unavailable: database unavailable; retry shortly (nothing was written)');
+    const afterRows = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
+    assert.equal(afterRows.out, before.out);
+    assert.equal(afterRows.out, 'a=2,b=2,c=2');
+  });
+});
