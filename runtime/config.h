@@ -54,6 +54,7 @@ typedef struct mb_config {
     int lua_init_time_ms; /* hard limit of script load, init and reload */
     int lua_jit;          /* 1: JIT compiler on for match/server scripts */
     int lua_warn_ms;      /* slow-callback warning */
+
     int storage_max_value_bytes; /* a storage object's value, JSON bytes */
     int storage_max_batch;       /* objects per storage read/write/delete */
 } mb_config;
