@@ -135,6 +135,20 @@ void match_set_vote_hooks(const match_vote_hooks *h);
  * the match. name is "vote_result" or "vote_vetoed" (its context). Returns
  * false when the callback is not defined or failed. */
 bool match_call_json(match *m, const char *name, json_t *args);
+/* Hold match.finished (storage: until the match's queued writes commit).
+ * Called when a match ends with its seated player ids and the payload
+ * (both borrowed); returning true means the gate sends the message itself
+ * later (mb_player_send to each id), false sends it now. */
+typedef bool (*match_finish_gate)(const char *match_id, json_t *player_ids, json_t *payload);
+void match_set_finish_gate(match_finish_gate fn);
+/* The match's VM (a hot reload replaces it), NULL once it ended: for
+ * modules that answer a match script later (match_after_now). */
+mb_lua_vm *match_vm(const match *m);
+/* Pop the function on top of match_vm(m)'s stack and run it at the
+ * match's next tick as fn(match, state), a timer callback (context timer,
+ * like match:after(0, fn)): how a later answer reaches the script at a
+ * tick boundary. */
+void match_after_now(match *m);
 /* Broadcast a pre-encoded frame to every connected player of the match. */
 void match_broadcast_frame(match *m, mb_frame *f);
 /* Is player_id seated (joined) in m? */

@@ -261,6 +261,17 @@ static int l_after(lua_State *L)
     return 1; /* the handle */
 }
 
+void match_after_now(match *m)
+{
+    lua_State *L = mb_lua_vm_state(m->vm);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (m->n_afters == m->cap_afters) {
+        m->cap_afters = m->cap_afters ? m->cap_afters * 2 : 8;
+        m->afters = mb_realloc(m->afters, m->cap_afters * sizeof *m->afters);
+    }
+    m->afters[m->n_afters++] = (after_item){match_now(m), ref, ++m->next_timer_id};
+}
+
 /* t:cancel() -> true if the timer was pending (it will not run), false if
  * it already ran or was cancelled. */
 static int l_timer_cancel(lua_State *L)

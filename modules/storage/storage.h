@@ -66,7 +66,8 @@ void storage_list(const char *caller, const char *collection, const char *owner,
 /* storage_lua.c */
 void storage_lua_init(void);
 void storage_lua_destroy(void);
-size_t storage_lua_pending(void);
+size_t storage_lua_pending(void); /* operations of scripts waiting for PostgreSQL */
+size_t storage_lua_queued(void);  /* write batches of matches not committed yet */
 
 extern const mb_module storage_module;
 
