@@ -360,7 +360,11 @@ static int match_queue(lua_State *L, int kind, json_t *batch)
 static bool finish_gate(const char *match_id, json_t *player_ids, json_t *payload)
 {
     mq *q = mq_find(match_id);
-    if (!q || !q->head) return false;
+    if (!q) return false;
+    if (!q->head) { /* all committed: nothing to wait for */
+        mq_free(q);
+        return false;
+    }
     q->held_ids = json_incref(player_ids);
     q->held_payload = json_incref(payload);
     mb_debug("storage_match_finished_held", "match=%s queued=%zu", match_id, q->n);
@@ -460,7 +464,8 @@ void storage_lua_init(void)
 void storage_lua_destroy(void)
 {
     while (queues) {
-        mb_error("storage_match_writes_lost", "match=%s batches=%zu", queues->match_id, queues->n);
+        if (queues->n)
+            mb_error("storage_match_writes_lost", "match=%s batches=%zu", queues->match_id, queues->n);
         mq_free(queues);
     }
 }

@@ -104,13 +104,21 @@ static int step(lua_State *L)
     return t->nresults + 1;
 }
 
+/* The task is over: report it and forget it. The caller then calls
+ * release() once it no longer touches the VM's stack. */
 static void end_task(mb_lua_task *t, int status, const char *err)
 {
     mb_lua_vm *vm = t->vm;
     if (!vm->killed) luaL_unref(vm->L, LUA_REGISTRYINDEX, t->ref);
     t->done(t->ud, vm, status, err);
     mb_free(t);
-    if (--vm->tasks == 0 && vm->free_pending) mb_lua_vm_free(vm);
+    vm->tasks--;
+}
+
+/* A VM freed while tasks were pending goes with its last task. */
+static void release(mb_lua_vm *vm)
+{
+    if (vm->tasks == 0 && vm->free_pending) mb_lua_vm_free(vm);
 }
 
 /* One run: the values (and, the first time, the function) are the top
@@ -121,8 +129,10 @@ static void run(mb_lua_task *t, int nvalues)
     lua_State *L = vm->L;
     char err[4096];
     if (vm->killed) {
-        /* the state this task lived in was discarded */
+        /* the state this task lived in was discarded (the values went to its stand-in) */
+        lua_pop(L, nvalues);
         end_task(t, MB_LUA_ERR_TIMEOUT, "the script was stopped in compiled code; this VM is discarded");
+        release(vm);
         return;
     }
     int base = lua_gettop(L) - nvalues;
@@ -134,8 +144,9 @@ static void run(mb_lua_task *t, int nvalues)
     mb_lua_vm_set_context(vm, t->context);
     int rc = mb_lua_vm_pcall(vm, nvalues + 1, LUA_MULTRET, err, sizeof err);
     mb_lua_vm_set_context(vm, prev);
-    if (rc != MB_LUA_OK) {
+    if (rc != MB_LUA_OK) { /* the stack is back at base (or the state was discarded) */
         end_task(t, rc, err);
+        release(vm);
         return;
     }
     if (!lua_toboolean(L, base + 1)) { /* suspended: a host call will resume it */
@@ -145,6 +156,7 @@ static void run(mb_lua_task *t, int nvalues)
     lua_remove(L, base + 1);
     end_task(t, MB_LUA_OK, NULL);
     lua_settop(L, base);
+    release(vm);
 }
 
 void mb_lua_task_start(mb_lua_vm *vm, int context, int nargs, int nresults, mb_lua_task_done done, void *ud)
@@ -160,6 +172,7 @@ void mb_lua_task_start(mb_lua_vm *vm, int context, int nargs, int nresults, mb_l
     if (vm->killed || !lua_checkstack(L, 4)) {
         lua_pop(L, nargs + 1);
         end_task(t, MB_LUA_ERR_RUNTIME, vm->killed ? "this VM is discarded" : "lua stack overflow");
+        release(vm);
         return;
     }
     t->co = lua_newthread(L); /* within the host's headroom */
