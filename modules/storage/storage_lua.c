@@ -278,10 +278,9 @@ static void mq_free(mq *q)
 static void mq_drained(mq *q)
 {
     if (q->held_payload) {
-        size_t i;
-        json_t *id;
-        json_array_foreach (q->held_ids, i, id)
-            mb_player_send(json_string_value(id), "match.finished", q->held_payload);
+        for (size_t i = 0; i < json_array_size(q->held_ids); i++)
+            mb_player_send(json_string_value(json_array_get(q->held_ids, i)), "match.finished",
+                           q->held_payload);
         mb_debug("storage_match_finished_sent", "match=%s", q->match_id);
     }
     if (q->held_payload || !match_find(q->match_id)) mq_free(q);
