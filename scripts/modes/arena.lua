@@ -117,7 +117,8 @@ function arena.join(match, state, player)
   }
   state.wins = state.wins or {}
   local id = player.id
-  -- nil, "unavailable: ..." under moonbase simulate (no database): wins are then not counted
+  -- no moonbase.storage under moonbase simulate (no database): wins are then not counted
+  if not moonbase.storage then return end
   moonbase.storage.read({ wins_id(id) }, function(m, st, objs)
     if objs then
       st.wins = st.wins or {}
@@ -183,7 +184,7 @@ local function finish(match, state, winner, reason, tick)
   local result = { winner = winner, reason = reason, ticks = tick }
   if state.rounds > 1 then result.rounds, result.map = state.results, state.map end
   local wins = state.wins or {}
-  if winner and wins[winner] then -- known: read when the winner joined
+  if winner and wins[winner] and moonbase.storage then -- known: read when the winner joined
     local obj = wins_id(winner)
     obj.value, obj.permission_read, obj.permission_write = { wins = wins[winner] + 1 }, "public", "none"
     moonbase.storage.write({ obj }) -- queued: match.finished waits for it
