@@ -109,7 +109,14 @@ static int step(lua_State *L)
 static void end_task(mb_lua_task *t, int status, const char *err)
 {
     mb_lua_vm *vm = t->vm;
-    if (!vm->killed) luaL_unref(vm->L, LUA_REGISTRYINDEX, t->ref);
+    /* A coroutine that returned is as good as new (status ok, empty stack):
+     * keep a few for the next tasks (a new thread costs about as much as
+     * the whole call of a short RPC). */
+    if (!vm->killed && status == MB_LUA_OK && lua_status(t->co) == 0 && lua_gettop(t->co) == 0 &&
+        vm->n_spare < (int)MB_ARRAY_LEN(vm->spare)) {
+        vm->spare[vm->n_spare].co = t->co;
+        vm->spare[vm->n_spare++].ref = t->ref;
+    } else if (!vm->killed) luaL_unref(vm->L, LUA_REGISTRYINDEX, t->ref);
     t->done(t->ud, vm, status, err);
     mb_free(t);
     vm->tasks--;
@@ -175,10 +182,14 @@ void mb_lua_task_start(mb_lua_vm *vm, int context, int nargs, int nresults, mb_l
         release(vm);
         return;
     }
-    t->co = lua_newthread(L); /* within the host's headroom */
-    lua_pushvalue(L, -1);
-    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pop(L, 1);
+    if (vm->n_spare > 0) {
+        vm->n_spare--;
+        t->co = vm->spare[vm->n_spare].co;
+        t->ref = vm->spare[vm->n_spare].ref;
+    } else {
+        t->co = lua_newthread(L); /* within the host's headroom */
+        t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     run(t, nargs + 1);
 }
 

@@ -304,6 +304,7 @@ static void kill_vm(mb_lua_vm *vm)
     if (vm->jit) jit_release();
     vm->jit = false;
     vm->ref_traceback = vm->ref_module = vm->ref_stash = vm->ref_decode = LUA_NOREF;
+    vm->n_spare = 0; /* task.c's spare coroutines lived in the old state */
     mb_lua_vm_update_limit(vm);
     vm->L = lua_newstate(mb_lua_alloc, vm);
     if (!vm->L) {
