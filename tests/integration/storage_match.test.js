@@ -30,6 +30,11 @@ function M.input(match, state, player, input)
     local ok, err = st.write({ { collection = "bad/x", key = "k", value = {} } })
     match:broadcast("bad", { ok = ok, err = err })
   end
+  if input.probe then
+    local _, e1 = pcall(st.list, "seq")
+    local ok2, e2 = pcall(st.read, { { collection = "c", key = "k" } }) -- no callback
+    match:broadcast("probe", { list = e1, read = e2 })
+  end
   if input.finish then match:finish({ done = true }) end
 end
 function M.terminate(match, state, reason)
@@ -84,6 +89,13 @@ describe('storage from match callbacks', () => {
     await p.ws.ok('match.input', { bad: true });
     const bad = await p.ws.next((x) => x.type === 'match.message' && x.payload.subject === 'bad');
     assert.equal(bad.payload.data.err, "bad_request: objects[0]: collection may contain only letters, digits, '_', '.', ':' and '-'");
+  });
+
+  it('contexts: list is for RPCs; a read in a match needs its callback', async () => {
+    await p.ws.ok('match.input', { probe: true });
+    const m = await p.ws.next((x) => x.type === 'match.message' && x.payload.subject === 'probe');
+    assert.match(m.payload.data.list, /moonbase\.storage\.list is not allowed in input$/);
+    assert.match(m.payload.data.read, /bad argument #2 to '\?' \(function expected, got no value\)/);
   });
 
   it("match.finished waits until the match's final writes committed", async () => {
