@@ -129,6 +129,26 @@ static const char *check_ident(const json_t *item, const char *caller, json_t *o
     return NULL;
 }
 
+/* Nesting of a JSON value (a scalar is 0, {} is 1). */
+static int depth_of(const json_t *v)
+{
+    int d = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach ((json_t *)v, k, x) {
+            int c = depth_of(x);
+            if (c > d) d = c;
+        }
+        return d + 1;
+    }
+    for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++) {
+        int c = depth_of(json_array_get(v, i));
+        if (c > d) d = c;
+    }
+    return json_is_array(v) ? d + 1 : 0;
+}
+
 /* Two items naming the same object? */
 static bool same_object(const json_t *a, const json_t *b)
 {
@@ -202,6 +222,11 @@ static json_t *check_batch(const json_t *arr, const char *caller, const char *wh
                 snprintf(buf, sizeof buf,
                          "value is %zu bytes of JSON, over the limit of %zu (--storage-max-value-bytes)", len,
                          maxv);
+                why = buf;
+                goto bad;
+            }
+            if (depth_of(val) > STORAGE_VALUE_DEPTH) {
+                snprintf(buf, sizeof buf, "value is nested deeper than %d levels", STORAGE_VALUE_DEPTH);
                 why = buf;
                 goto bad;
             }

@@ -24,6 +24,9 @@
 #include "server.h"
 
 #define STORAGE_NAME_MAX 128 /* characters of a collection or a key */
+/* Deepest value: a read's answer ({"objects": [{"value": ...}]}) must decode
+ * into Lua, whose decoder stops at 32 levels. */
+#define STORAGE_VALUE_DEPTH 29
 
 /* The answer of an operation. ok: json/len is the result as JSON text
  * (the REST body: {"objects": [...]}, with "cursor" for a list,

@@ -20,7 +20,7 @@ describe('storage (REST)', () => {
     (await h.sql(`SELECT count(*) FROM storage_objects WHERE ${where}`, { database: new URL(server.databaseUrl).pathname.slice(1) })).trim();
 
   before(async () => {
-    server = await h.startServer({ args: ['--storage-max-value-bytes', '1024', '--storage-max-batch', '10'] });
+    server = await h.startServer({ args: ['--storage-max-value-bytes', '1024', '--storage-max-batch', '10', '--max-json-depth', '40'] });
     alice = await h.authed(server, { device_id: `st-alice-${Date.now()}` });
     bob = await h.authed(server, { device_id: `st-bob-${Date.now()}` });
   });
@@ -192,6 +192,7 @@ describe('storage (REST)', () => {
       [{ objects: Array.from({ length: 11 }, (_, i) => ({ collection: 'lim', key: `k${i}`, value: {} })) }, 'objects must hold 1..10 items (--storage-max-batch), not 11'],
       [{ objects: [{ collection: 'lim', key: 'big', value: { s: 'x'.repeat(1100) } }] }, /^objects\[0\]: value is 11\d\d bytes of JSON, over the limit of 1024 \(--storage-max-value-bytes\)$/],
       [{ objects: [{ collection: 'lim', key: 'k', value: [1, 2] }] }, 'objects[0]: value must be a JSON object'],
+      [{ objects: [{ collection: 'lim', key: 'k', value: JSON.parse('{"a":'.repeat(30) + '1' + '}'.repeat(30)) }] }, 'objects[0]: value is nested deeper than 29 levels'],
       [{ objects: [{ collection: 'lim', key: 'k' }] }, "objects[0]: missing field 'value'"],
       [{ objects: [{ collection: 'lim/x', key: 'k', value: {} }] }, "objects[0]: collection may contain only letters, digits, '_', '.', ':' and '-'"],
       [{ objects: [{ collection: 'lim', key: '', value: {} }] }, 'objects[0]: key must be 1..128 characters'],
