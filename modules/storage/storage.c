@@ -293,6 +293,8 @@ static op *op_new(int kind, storage_cb cb, void *ud, const json_t *batch)
     return o;
 }
 
+static bool op_retry; /* set by op_db_error around op_fail: the failure may pass on a retry */
+
 static void op_fail(op *o, mb_errcode code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void op_fail(op *o, mb_errcode code, const char *fmt, ...)
 {
@@ -301,7 +303,8 @@ static void op_fail(op *o, mb_errcode code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    storage_result r = {.ok = false, .code = code, .message = msg};
+    storage_result r = {.ok = false, .retry = op_retry, .code = code, .message = msg};
+    op_retry = false;
     o->cb(o->ud, &r);
     json_decref(o->batch);
     free(o);
@@ -318,10 +321,18 @@ static void op_ok(op *o, const char *json, size_t len)
 /* A failed statement: unavailable, a concurrent create, or a bug. */
 static void op_db_error(op *o, const mb_db_result *res)
 {
-    if (res->code == MB_E_UNAVAILABLE)
-        op_fail(o, MB_E_UNAVAILABLE, "database unavailable; retry shortly (nothing was written)");
-    else if (strcmp(res->sqlstate, "23505") == 0) {
+    if (res->code == MB_E_UNAVAILABLE) {
+        op_retry = true;
+        /* a statement cut off either committed whole or not at all */
+        op_fail(o, MB_E_UNAVAILABLE, "database unavailable; retry shortly (a batch is never half written)");
+    } else if (strcmp(res->sqlstate, "40P01") == 0 || strcmp(res->sqlstate, "40001") == 0) {
+        /* two batches locking the same objects in opposite orders */
         *m_conflicts += 1;
+        op_retry = true;
+        op_fail(o, MB_E_CONFLICT, "a concurrent batch held the same objects; nothing was written, retry");
+    } else if (strcmp(res->sqlstate, "23505") == 0) {
+        *m_conflicts += 1;
+        op_retry = true; /* a write without a version passes the second time */
         op_fail(o, MB_E_CONFLICT,
                 "an object of the batch was created by another write at the same time; "
                 "nothing was written");

@@ -33,6 +33,8 @@
  * {"deleted": n} for a delete). !ok: code and a client-facing message. */
 typedef struct storage_result {
     bool ok;
+    bool retry; /* !ok: nothing was written and the same call may succeed later
+                   (unavailable, or a deadlock with a concurrent batch) */
     mb_errcode code;
     const char *message;
     const char *json;

@@ -290,7 +290,7 @@ static void mq_done(void *ud, const storage_result *r)
 {
     mq *q = ud;
     q->inflight = false;
-    if (!r->ok && r->code == MB_E_UNAVAILABLE) {
+    if (!r->ok && r->retry) {
         q->delay_ms = q->delay_ms ? (q->delay_ms * 2 > 5000 ? 5000 : q->delay_ms * 2) : 100;
         mb_warn("storage_match_write_retry", "match=%s delay_ms=%d", q->match_id, q->delay_ms);
         ev_timer_set(&q->retry, q->delay_ms / 1000.0, 0);

@@ -71,7 +71,7 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
     const res = await holdAndStop(() => server.http('PUT', '/v1/storage', { objects: batch(1) }, bearer(p)));
     assert.equal(res.status, 503, res.text);
     assert.equal(res.json.error.code, 'unavailable');
-    assert.equal(res.json.error.message, 'database unavailable; retry shortly (nothing was written)');
+    assert.equal(res.json.error.message, 'database unavailable; retry shortly (a batch is never half written)');
     assert.equal(await count(), '1');
     const r = await server.http('POST', '/v1/storage/read', { ids: [{ collection: 'outage', key: 'b' }] }, bearer(p));
     assert.deepEqual(r.json.objects[0].value, { v: 0 });
@@ -84,7 +84,7 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
     const before = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
     const res = await holdAndStop(() => server.http('POST', '/v1/rpc/write', { objects: batch(3).map((o) => ({ ...o, owner_id: p.player_id })) }, bearer(p)));
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.json.err, 'unavailable: database unavailable; retry shortly (nothing was written)');
+    assert.equal(res.json.err, 'unavailable: database unavailable; retry shortly (a batch is never half written)');
     const afterRows = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
     assert.equal(afterRows.out, before.out);
     assert.equal(afterRows.out, 'a=2,b=2,c=2');
