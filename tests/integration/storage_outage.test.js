@@ -10,6 +10,17 @@ const { spawn } = require('node:child_process');
 const h = require('./harness');
 
 const PSQL = fs.existsSync('/usr/lib/postgresql/15/bin/psql') ? '/usr/lib/postgresql/15/bin/psql' : 'psql';
+const MODE = `
+local moonbase = require("moonbase")
+local M = { tick_rate = 20, players = { min = 1, max = 1 } }
+function M.init(match, params) return {} end
+function M.input(match, state, player, input)
+  assert(moonbase.storage.write({ { collection = "outage", key = "match", owner_id = player.id, value = { n = input.n } } }))
+  match:finish({ n = input.n })
+end
+function M.get_state(match, state) return {} end
+return M
+`;
 const SERVER_LUA = `
 local moonbase = require("moonbase")
 moonbase.rpc("write", function(ctx, p)
@@ -54,7 +65,7 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
 
   before(async () => {
     pg = await h.privatePostgres();
-    dir = h.scriptsDir([], { 'server.lua': SERVER_LUA });
+    dir = h.scriptsDir([], { 'server.lua': SERVER_LUA, 'modes/stq.lua': MODE });
     server = await h.startServer({ databaseUrl: await pg.createDatabase(), scripts: dir });
     p = await h.authed(server, { device_id: `sto-${Date.now()}` });
   });
@@ -88,5 +99,20 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
     const afterRows = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
     assert.equal(afterRows.out, before.out);
     assert.equal(afterRows.out, 'a=2,b=2,c=2');
+  });
+
+  it("a match's write while PostgreSQL is away is retried; match.finished comes once it committed", async () => {
+    const c = await server.http('POST', '/v1/matches', { mode: 'stq' }, bearer(p));
+    assert.equal(c.status, 201, c.text);
+    await p.ws.ok('match.join', { match_id: c.json.match_id });
+    await pg.stop();
+    await p.ws.ok('match.input', { n: 7 });
+    await server.waitForLog(/event=storage_match_write_retry match=/, 5000);
+    // while the database is away nothing may arrive: this window is the point of the test
+    await p.ws.expectNone('match.finished', 500);
+    await pg.start();
+    const fin = await p.ws.next('match.finished', 20000);
+    assert.deepEqual(fin.payload.result, { n: 7 });
+    assert.equal((await psql(`SELECT value->>'n' FROM storage_objects WHERE collection = 'outage' AND key = 'match'`)).out, '7');
   });
 });
