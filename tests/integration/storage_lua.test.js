@@ -155,9 +155,9 @@ describe('storage from server.lua RPCs', () => {
     const url = new URL(process.env.MOONBASE_TEST_DATABASE_URL);
     url.pathname = '/' + db();
     const holder = spawn(PSQL, ['-X', '-q', '-d', url.toString(), '-c',
-      "BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'locked' FOR UPDATE; SELECT pg_sleep(1.5); COMMIT;"], { stdio: 'ignore' });
+      "BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'locked' FOR UPDATE; SELECT pg_sleep(3); COMMIT;"], { stdio: 'ignore' });
     const holderDone = new Promise((resolve) => holder.on('exit', resolve));
-    await h.waitFor('lock held', async () => (await h.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' AND state = 'active' AND pid <> pg_backend_pid()", { database: db() })).trim() === '1');
+    await h.waitFor('lock held', async () => (await h.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND state = 'active' AND pid <> pg_backend_pid()", { database: db() })).trim() === '1');
     const waiting = rpc('write', { objects: [{ collection: 'locked', key: 'row', value: { v: 1 } }] });
     await lockWaiters(1);
     const t0 = Date.now();
@@ -184,9 +184,9 @@ describe('storage from server.lua RPCs', () => {
     const url = new URL(process.env.MOONBASE_TEST_DATABASE_URL);
     url.pathname = '/' + db();
     const holder = spawn(PSQL, ['-X', '-q', '-d', url.toString(), '-c',
-      "BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'locked' FOR UPDATE; SELECT pg_sleep(1); COMMIT;"], { stdio: 'ignore' });
+      "BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'locked' FOR UPDATE; SELECT pg_sleep(2); COMMIT;"], { stdio: 'ignore' });
     const holderDone = new Promise((resolve) => holder.on('exit', resolve));
-    await h.waitFor('lock held', async () => (await h.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()", { database: db() })).trim() === '1');
+    await h.waitFor('lock held', async () => (await h.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' AND state = 'active' AND pid <> pg_backend_pid()", { database: db() })).trim() === '1');
     const waiting = rpc('write', { objects: [{ collection: 'locked', key: 'row', value: { v: 2 } }] });
     await lockWaiters(1);
     fs.writeFileSync(path.join(dir, 'server.lua'), SERVER_LUA.replace('__VERSION__', '2'));

@@ -101,8 +101,8 @@ describe('storage from match callbacks', () => {
   it("match.finished waits until the match's final writes committed", async () => {
     // a session holds the player's wins row: terminate's write waits on it (the holder's
     // pg_sleep only keeps the lock for a while)
-    const holder = psql(`BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'wins' AND owner_id = '${p.player_id}' FOR UPDATE; SELECT pg_sleep(1.5); COMMIT;`);
-    await h.waitFor('lock held', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' AND state = 'active' AND pid <> pg_backend_pid()")).out === '1');
+    const holder = psql(`BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'wins' AND owner_id = '${p.player_id}' FOR UPDATE; SELECT pg_sleep(2.5); COMMIT;`);
+    await h.waitFor('lock held', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2.5)%' AND state = 'active' AND pid <> pg_backend_pid()")).out === '1');
     await p.ws.ok('match.input', { finish: true });
     await h.waitFor('final write waiting', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%storage_write(%' AND wait_event_type = 'Lock'")).out === '1');
     // nothing may arrive while the write waits: this window is the point of the test

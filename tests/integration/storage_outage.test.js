@@ -42,17 +42,14 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
     c.on('exit', (code) => resolve({ code, out: out.trim() }));
   });
   const count = async () => (await psql("SELECT count(*) FROM storage_objects WHERE collection = 'outage'")).out;
-  // Hold the row of key 'b' in another session, so the batch's statement writes 'a' and then
-  // waits on 'b': PostgreSQL stops while the batch is half done. The holder's pg_sleep only
-  // keeps the lock; the stop ends it.
-  const holdAndStop = async (send) => {
-    const holder = psql("BEGIN; SELECT 1 FROM storage_objects WHERE collection = 'outage' AND key = 'b' FOR UPDATE; SELECT pg_sleep(30); COMMIT;");
-    await h.waitFor('lock held', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()")).out === '1');
+  // A trigger of this test's database sleeps when the batches under test (v = 1 or 3) write
+  // key 'b': the statement has written 'a' and sleeps in 'b' when PostgreSQL stops, so the batch
+  // is cut off half done (the sleep only holds the statement there; the stop ends it).
+  const stopMidBatch = async (send) => {
     const pending = send();
-    await h.waitFor('batch waiting on the lock', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%storage_write(%' AND wait_event_type = 'Lock'")).out === '1');
+    await h.waitFor('batch sleeping in the trigger', async () => (await psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%storage_write(%' AND wait_event = 'PgSleep'")).out === '1');
     await pg.stop();
     const res = await pending;
-    await holder;
     await pg.start();
     await h.waitFor('database back', async () => (await server.http('GET', '/healthz')).status === 200, 15000);
     return res;
@@ -68,6 +65,13 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
     dir = h.scriptsDir([], { 'server.lua': SERVER_LUA, 'modes/stq.lua': MODE });
     server = await h.startServer({ databaseUrl: await pg.createDatabase(), scripts: dir });
     p = await h.authed(server, { device_id: `sto-${Date.now()}` });
+    const t = await psql(`CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.collection = 'outage' AND NEW.key = 'b' AND (NEW.value->>'v')::int IN (1, 3) THEN PERFORM pg_sleep(30); END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_slow BEFORE INSERT OR UPDATE ON storage_objects FOR EACH ROW EXECUTE FUNCTION test_slow();`);
+    assert.equal(t.code, 0);
   });
   after(async () => {
     if (p) await p.ws.close();
@@ -77,9 +81,9 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
   });
 
   it('REST: 503 unavailable, nothing of the batch written; the retry writes all', async () => {
-    // 'b' exists (the lock needs a row); 'a' and 'c' do not
+    // 'b' exists; 'a' and 'c' do not
     assert.equal((await server.http('PUT', '/v1/storage', { objects: [{ collection: 'outage', key: 'b', value: { v: 0 } }] }, bearer(p))).status, 200);
-    const res = await holdAndStop(() => server.http('PUT', '/v1/storage', { objects: batch(1) }, bearer(p)));
+    const res = await stopMidBatch(() => server.http('PUT', '/v1/storage', { objects: batch(1) }, bearer(p)));
     assert.equal(res.status, 503, res.text);
     assert.equal(res.json.error.code, 'unavailable');
     assert.equal(res.json.error.message, 'database unavailable; retry shortly (a batch is never half written)');
@@ -93,7 +97,7 @@ describe('storage: PostgreSQL stopped mid-batch', () => {
 
   it('RPC: nil, "unavailable: ..." and nothing written', async () => {
     const before = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
-    const res = await holdAndStop(() => server.http('POST', '/v1/rpc/write', { objects: batch(3).map((o) => ({ ...o, owner_id: p.player_id })) }, bearer(p)));
+    const res = await stopMidBatch(() => server.http('POST', '/v1/rpc/write', { objects: batch(3).map((o) => ({ ...o, owner_id: p.player_id })) }, bearer(p)));
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.err, 'unavailable: database unavailable; retry shortly (a batch is never half written)');
     const afterRows = await psql("SELECT string_agg(key || '=' || (value->>'v'), ',' ORDER BY key) FROM storage_objects WHERE collection = 'outage'");
