@@ -220,6 +220,29 @@ static void test_free_with_pending_task(void **state)
     assert_true(r.a == 3);
 }
 
+/* mb_lua_vm_module_set("lib.fn"): a read-only library table; bad names refused. */
+static void test_module_library(void **state)
+{
+    (void)state;
+    mb_lua_vm *vm = new_vm(1000);
+    assert_int_equal(mb_lua_vm_module_set(vm, "host.other", l_wait), MB_LUA_OK); /* same table */
+    assert_int_not_equal(mb_lua_vm_module_set(vm, "a.b.c", l_wait), MB_LUA_OK);
+    assert_int_not_equal(mb_lua_vm_module_set(vm, "json.x", l_wait), MB_LUA_OK); /* a built-in */
+    assert_int_not_equal(mb_lua_vm_module_set(vm, "host.", l_wait), MB_LUA_OK);
+    assert_int_not_equal(mb_lua_vm_module_set(vm, ".x", l_wait), MB_LUA_OK);
+    char err[512];
+    assert_int_equal(
+        mb_lua_vm_load_string(vm,
+                              "local h = require('moonbase').host\n"
+                              "assert(type(h.wait) == 'function' and type(h.other) == 'function')\n"
+                              "h.wait = nil",
+                              "=lib", err, sizeof err),
+        MB_LUA_OK);
+    assert_int_equal(mb_lua_vm_pcall(vm, 0, 0, err, sizeof err), MB_LUA_ERR_RUNTIME);
+    assert_non_null(strstr(err, "module table is read-only (cannot set 'wait')"));
+    mb_lua_vm_free(vm);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
@@ -227,7 +250,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_suspend_and_resume),       cmocka_unit_test(test_interleaved_and_pcall),
         cmocka_unit_test(test_finishes_without_waiting), cmocka_unit_test(test_error_keeps_line),
         cmocka_unit_test(test_budget_per_run),           cmocka_unit_test(test_not_from_own_coroutine),
-        cmocka_unit_test(test_free_with_pending_task),
+        cmocka_unit_test(test_free_with_pending_task),   cmocka_unit_test(test_module_library),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
