@@ -153,6 +153,7 @@ player.addEventListener('arena', () => {
   }
 });
 player.addEventListener('attack', (e) => view.ring(e.detail.id));
+player.addEventListener('wins', (e) => ($('lobby-wins').textContent = `Your wins: ${e.detail}`));
 player.addEventListener('finished', (e) => {
   const r = e.detail;
   const what = r.round ? `round ${r.round}` : 'the round';

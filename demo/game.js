@@ -115,6 +115,19 @@ export class DemoPlayer extends EventTarget {
     this.log('ws', 'session.connect → session.connected');
     await this._enterChannel('lobby');
     this._setPhase('lobby');
+    this.loadWins();
+  }
+
+  /** The player's wins: the storage object stats/wins that the arena mode keeps (docs/STORAGE.md). */
+  async loadWins() {
+    try {
+      const { objects } = await this.client.readObjects([{ collection: 'stats', key: 'wins' }]);
+      this.wins = objects.length ? Number(objects[0].value.wins) || 0 : 0;
+      this.log('rest', `POST /v1/storage/read → ${this.wins} win${this.wins === 1 ? '' : 's'}`);
+      this._emit('wins', this.wins);
+    } catch (err) {
+      this.log('rest', `POST /v1/storage/read failed: ${err.message}`);
+    }
   }
 
   _listen() {
@@ -399,6 +412,7 @@ export class DemoPlayer extends EventTarget {
     this.round = null;
     this._emit('finished', this.lastResult);
     this._setPhase('over');
+    this.loadWins(); // match.finished comes after the match's storage writes committed
     setTimeout(() => {
       if (this.phase === 'over') this._backToLobby();
     }, BACK_TO_LOBBY_MS);

@@ -265,6 +265,8 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
 
 /* ------------------------------------------------------------ finish */
 
+static match_finish_gate finish_gate;
+
 void match_finalize(match *m, bool call_terminate)
 {
     if (m->dead || m->finalizing) return;
@@ -280,8 +282,11 @@ void match_finalize(match *m, bool call_terminate)
     /* unconditionally: a tick that already fired may be pending in this
      * loop iteration, and the match is freed before the loop sleeps */
     if (mb_loop() && !m->sim) ev_timer_stop(mb_loop(), &m->tick_w);
-    broadcast_json(m, "match.finished",
-                   json_pack("{s:s,s:O}", "match_id", m->id, "result", m->finish_result));
+    json_t *fin = json_pack("{s:s,s:O}", "match_id", m->id, "result", m->finish_result);
+    json_t *ids = finish_gate && !m->sim ? match_player_ids(m) : NULL;
+    if (ids && finish_gate(m->id, ids, fin)) json_decref(fin); /* the gate sends it later */
+    else broadcast_json(m, "match.finished", fin);
+    json_decref(ids);
     for (size_t i = 0; i < m->n_seats; i++) {
         seat *s = &m->seats[i];
         if (s->joined) match_history_left(m, s->player_id, m->finish_reason);
@@ -298,6 +303,10 @@ void match_finalize(match *m, bool call_terminate)
     /* Never free inside a callback that may still be running: defer. */
     if (mb_loop() && !m->sim) mb_defer(match_free, m);
 }
+
+void match_set_finish_gate(match_finish_gate fn) { finish_gate = fn; }
+
+mb_lua_vm *match_vm(const match *m) { return m->dead ? NULL : m->vm; }
 
 void match_end(match *m, json_t *result)
 {

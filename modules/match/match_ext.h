@@ -84,7 +84,7 @@ mb_lua_status match_lua_pcall_in(mb_lua_vm *vm, match_ctx ctx, int nargs, int nr
  * it) and returns the number of results, like a lua_CFunction. A call
  * outside the contexts of the mask allowed raises "match:<name> is not
  * allowed in <context>" before fn runs. At most MATCH_EXT_MAX methods. */
-#define MATCH_EXT_MAX 16
+#define MATCH_EXT_MAX 32
 typedef int (*match_ext_method_fn)(match *m, lua_State *L);
 void match_ext_add_method(const char *name, match_ext_method_fn fn, unsigned allowed);
 /* moonbase.<name>(...) in every VM the match runtime makes (modes, and
@@ -100,6 +100,24 @@ void match_ext_add_function(const char *name, lua_CFunction fn, unsigned allowed
 /* fn(m) when a match ends (finished, failed or stopped at shutdown),
  * after match.finished went out and before the match is freed. */
 void match_ext_on_ended(void (*fn)(match *m));
+
+/* Hold match.finished (storage: until the match's queued writes commit).
+ * Called when a match ends with its seated player ids and the payload
+ * (both borrowed); returning true means the gate sends the message itself
+ * later (mb_player_send to each id), false sends it now. One gate at most. */
+typedef bool (*match_finish_gate)(const char *match_id, json_t *player_ids, json_t *payload);
+void match_set_finish_gate(match_finish_gate fn);
+
+/* ------------------------------------------------- answering later */
+
+/* The match's VM (a hot reload replaces it), NULL once it ended: for
+ * modules that answer a match script later (match_after_now). */
+mb_lua_vm *match_vm(const match *m);
+/* Pop the function on top of match_vm(m)'s stack and run it at the
+ * match's next tick as fn(match, state), a timer callback (context timer,
+ * like match:after(0, fn)): how a later answer reaches the script at a
+ * tick boundary. */
+void match_after_now(match *m);
 
 /* ------------------------------------------------------- REST replies */
 

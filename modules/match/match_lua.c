@@ -263,6 +263,17 @@ static int l_after(lua_State *L)
     return 1; /* the handle */
 }
 
+void match_after_now(match *m)
+{
+    lua_State *L = mb_lua_vm_state(m->vm);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (m->n_afters == m->cap_afters) {
+        m->cap_afters = m->cap_afters ? m->cap_afters * 2 : 8;
+        m->afters = mb_realloc(m->afters, m->cap_afters * sizeof *m->afters);
+    }
+    m->afters[m->n_afters++] = (after_item){match_now(m), ref, ++m->next_timer_id};
+}
+
 /* t:cancel() -> true if the timer was pending (it will not run), false if
  * it already ran or was cancelled. */
 static int l_timer_cancel(lua_State *L)
@@ -510,10 +521,28 @@ EXT_FN(12)
 EXT_FN(13)
 EXT_FN(14)
 EXT_FN(15)
+EXT_FN(16)
+EXT_FN(17)
+EXT_FN(18)
+EXT_FN(19)
+EXT_FN(20)
+EXT_FN(21)
+EXT_FN(22)
+EXT_FN(23)
+EXT_FN(24)
+EXT_FN(25)
+EXT_FN(26)
+EXT_FN(27)
+EXT_FN(28)
+EXT_FN(29)
+EXT_FN(30)
+EXT_FN(31)
 #undef EXT_FN
 static const lua_CFunction ext_fns[MATCH_EXT_MAX] = {
-    ext_fn_0, ext_fn_1, ext_fn_2,  ext_fn_3,  ext_fn_4,  ext_fn_5,  ext_fn_6,  ext_fn_7,
-    ext_fn_8, ext_fn_9, ext_fn_10, ext_fn_11, ext_fn_12, ext_fn_13, ext_fn_14, ext_fn_15};
+    ext_fn_0,  ext_fn_1,  ext_fn_2,  ext_fn_3,  ext_fn_4,  ext_fn_5,  ext_fn_6,  ext_fn_7,
+    ext_fn_8,  ext_fn_9,  ext_fn_10, ext_fn_11, ext_fn_12, ext_fn_13, ext_fn_14, ext_fn_15,
+    ext_fn_16, ext_fn_17, ext_fn_18, ext_fn_19, ext_fn_20, ext_fn_21, ext_fn_22, ext_fn_23,
+    ext_fn_24, ext_fn_25, ext_fn_26, ext_fn_27, ext_fn_28, ext_fn_29, ext_fn_30, ext_fn_31};
 
 void match_ext_add_function(const char *name, lua_CFunction fn, unsigned allowed)
 {

@@ -24,6 +24,7 @@
 #include "modes.h"
 #include "rpc.h"
 #include "server.h"
+#include "task.h"
 #include <sodium.h>
 
 static struct {
@@ -222,6 +223,14 @@ static void add_status(json_t *body)
                                   "loaded_at", S.vm ? json_integer(S.loaded_at) : json_null()));
 }
 
+/* An RPC waiting for its handler (a task) to finish. */
+typedef struct rpc_call {
+    mb_http_req *req;
+    char name[72];
+} rpc_call;
+
+static void rpc_task_done(void *ud, mb_lua_vm *vm, int rc, const char *err);
+
 static void rpc_route(mb_http_req *r)
 {
     const char *name = mb_http_param(r, 0);
@@ -256,19 +265,35 @@ static void rpc_route(mb_http_req *r)
         mb_http_error(r, MB_E_BAD_REQUEST, "payload too large for the script: %s", err);
         return;
     }
-    rc = match_lua_pcall_in(S.vm, MATCH_CTX_RPC, 2, 2, err, sizeof err);
+    /* The handler runs as a task (runtime/lua/task.h): a host call such as
+     * moonbase.storage.read may suspend it while PostgreSQL answers; the
+     * reply is sent when it finishes (rpc_task_done). */
+    rpc_call *c = mb_calloc(1, sizeof *c);
+    c->req = r;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    mb_lua_task_start(S.vm, MATCH_CTX_RPC, 2, 2, rpc_task_done, c);
+}
+
+static void rpc_task_done(void *ud, mb_lua_vm *vm, int rc, const char *err_in)
+{
+    rpc_call *c = ud;
+    mb_http_req *r = c->req;
+    const char *name = c->name;
+    lua_State *L = mb_lua_vm_state(vm);
+    char err[4096];
     if (rc != MB_LUA_OK) {
         *S.errors += 1;
         char q[2048];
         mb_error("rpc_failed", "rpc=%s player=%s status=%s error=%s", name, mb_http_player(r),
-                 mb_lua_status_name(rc), mb_log_quote(q, sizeof q, err));
+                 mb_lua_status_name(rc), mb_log_quote(q, sizeof q, err_in));
         mb_http_error(r, MB_E_INTERNAL, "rpc '%s' failed", name);
-        restart_if_killed();
+        free(c);
+        if (vm == S.vm) restart_if_killed();
         return;
     }
     if (lua_isnil(L, -2) && lua_type(L, -1) == LUA_TSTRING) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", lua_tostring(L, -1));
-        lua_pop(L, 2);
+        free(c);
         return;
     }
     if (lua_type(L, -2) == LUA_TTABLE) {
@@ -276,26 +301,27 @@ static void rpc_route(mb_http_req *r)
          * no json_dumps). */
         mb_buf_reset(&S.out);
         bool ok = mb_lua_encode_json(L, -2, &S.out, err, sizeof err) == MB_OK;
-        if (ok) {
-            lua_pop(L, 2);
-            mb_http_respond_json(r, 200, S.out.data, S.out.len);
-        }
+        if (ok) mb_http_respond_json(r, 200, S.out.data, S.out.len);
         if (S.out.cap > 64 * 1024) mb_buf_free(&S.out); /* keep no large buffer */
-        if (ok) return;
+        if (ok) {
+            free(c);
+            return;
+        }
         /* Not JSON: the path below answers, with mb_lua_to_json's message
          * (the encoder words a few errors differently). */
     }
     /* nil, a lone string/number/boolean (jansson answers "{}" for these:
      * json_dumps encodes only objects and arrays), or an error. */
     json_t *out = lua_isnil(L, -2) ? json_null() : mb_lua_to_json(L, -2, err, sizeof err);
-    lua_pop(L, 2);
     if (!out) {
         *S.errors += 1;
         mb_error("rpc_bad_result", "rpc=%s error=\"%s\"", name, err);
         mb_http_error(r, MB_E_INTERNAL, "rpc '%s' returned a value that is not JSON: %s", name, err);
+        free(c);
         return;
     }
     mb_http_respond(r, 200, out);
+    free(c);
 }
 
 /* server.lua loads with the modes (modes_init, in the match module's

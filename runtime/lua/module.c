@@ -256,6 +256,41 @@ static void make_proxy(lua_State *L)
     lua_remove(L, -2);
 }
 
+/* moonbase.<name> = fn, or for "lib.fn" moonbase.lib.fn = fn with
+ * moonbase.lib a read-only table made on first use (run protected). */
+int mb_lua_module_set_cb(lua_State *L)
+{
+    const mb_lua_module_set_args *a = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->vm->ref_module);
+    const char *name = a->name, *dot = strchr(name, '.');
+    if (dot) {
+        lua_pushlstring(L, name, (size_t)(dot - name));
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3); /* module, lib name, proxy or nil */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            make_proxy(L); /* module, lib name, real, proxy */
+            lua_pushvalue(L, -3);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, -6);
+            lua_pop(L, 1);
+        } else if (!lua_istable(L, -1) || !lua_getmetatable(L, -1)) {
+            return luaL_error(L, "moonbase.%s is not a library", lua_tostring(L, -2));
+        } else {
+            lua_getfield(L, -1, "__index"); /* module, lib name, proxy, mt, real */
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        }
+        name = dot + 1;
+    }
+    lua_pushstring(L, name);
+    lua_pushcfunction(L, a->fn);
+    lua_rawset(L, -3);
+    return 0;
+}
+
 static void set_fn(lua_State *L, const char *name, lua_CFunction fn)
 {
     lua_pushcfunction(L, fn);

@@ -51,6 +51,14 @@ struct mb_lua_vm {
     int ref_module;    /* registry ref of the real moonbase table */
     int ref_stash;     /* registry slot (holds true) for protected pushes */
     int ref_decode;    /* registry ref of mb_lua_decode_cb (made once: no closure per decode) */
+
+    int tasks;   /* task.c: tasks started and not ended */
+    int n_spare; /* task.c: coroutines that finished cleanly, kept for the next tasks */
+    struct {
+        lua_State *co;
+        int ref;
+    } spare[8];
+    bool free_pending; /* mb_lua_vm_free was called with tasks pending: free after the last */
 };
 
 /* Set the allocator cap for the current phase (strict during calls). */

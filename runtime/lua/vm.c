@@ -304,6 +304,7 @@ static void kill_vm(mb_lua_vm *vm)
     if (vm->jit) jit_release();
     vm->jit = false;
     vm->ref_traceback = vm->ref_module = vm->ref_stash = vm->ref_decode = LUA_NOREF;
+    vm->n_spare = 0; /* task.c's spare coroutines lived in the old state */
     mb_lua_vm_update_limit(vm);
     vm->L = lua_newstate(mb_lua_alloc, vm);
     if (!vm->L) {
@@ -466,6 +467,10 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
 void mb_lua_vm_free(mb_lua_vm *vm)
 {
     if (!vm) return;
+    if (vm->tasks > 0) { /* task.c frees it after its last task ends */
+        vm->free_pending = true;
+        return;
+    }
     if (vm->L) {
         lua_close(vm->L);
         if (vm->mem_used != 0) mb_warn("lua_mem_leak", "bytes=%zu", vm->mem_used); /* allocator bug */
@@ -668,33 +673,21 @@ mb_lua_status mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err,
 
 static const char *const builtin_names[] = {"now", "mono_ms", "uuid", "json", "null", "log"};
 
-struct module_set_args {
-    mb_lua_vm *vm;
-    const char *name;
-    lua_CFunction fn;
-};
-
-static int module_set_cb(lua_State *L)
-{
-    struct module_set_args *a = lua_touserdata(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->vm->ref_module);
-    lua_pushstring(L, a->name);
-    lua_pushcfunction(L, a->fn);
-    lua_rawset(L, -3);
-    return 0;
-}
-
 static bool is_alpha_(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 mb_lua_status mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn)
 {
     if (!name || !fn || !is_alpha_(name[0]) || vm->killed) return MB_LUA_ERR_RUNTIME;
+    const char *dot = strchr(name, '.');
+    if (dot && (!is_alpha_(dot[1]) || strchr(dot + 1, '.'))) return MB_LUA_ERR_RUNTIME;
     for (const char *p = name; *p; p++)
-        if (!is_alpha_(*p) && !(*p >= '0' && *p <= '9')) return MB_LUA_ERR_RUNTIME;
+        if (!is_alpha_(*p) && !(*p >= '0' && *p <= '9') && p != dot) return MB_LUA_ERR_RUNTIME;
+    size_t first = dot ? (size_t)(dot - name) : strlen(name);
     for (size_t i = 0; i < MB_ARRAY_LEN(builtin_names); i++)
-        if (strcmp(name, builtin_names[i]) == 0) return MB_LUA_ERR_RUNTIME;
-    struct module_set_args a = {vm, name, fn};
-    int st = lua_cpcall(vm->L, module_set_cb, &a);
+        if (strlen(builtin_names[i]) == first && strncmp(name, builtin_names[i], first) == 0)
+            return MB_LUA_ERR_RUNTIME;
+    mb_lua_module_set_args a = {vm, name, fn};
+    int st = lua_cpcall(vm->L, mb_lua_module_set_cb, &a);
     if (st != 0) {
         lua_pop(vm->L, 1);
         return st == LUA_ERRMEM ? MB_LUA_ERR_MEMORY : MB_LUA_ERR_RUNTIME;

@@ -97,7 +97,8 @@
 mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *err, size_t errlen);
 
 /* Close the state and free the VM. NULL is a no-op. Never call it from a C
- * function that Lua is running on this VM (close after the call returns). */
+ * function that Lua is running on this VM (close after the call returns).
+ * With tasks suspended (task.h) the VM is freed after the last one ends. */
 void mb_lua_vm_free(mb_lua_vm *vm);
 
 /* VMs stopped inside compiled code since start-up (each leaks its LuaJIT
@@ -135,8 +136,10 @@ mb_lua_status mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err,
 /* Add (or replace) moonbase.<name> = fn in the built-in module, so the host
  * can offer notify, rpc, ... Scripts cannot modify the module table. fn finds
  * its VM with mb_lua_vm_from_state and the host with mb_lua_vm_get_host.
- * Returns MB_LUA_OK, or MB_LUA_ERR_RUNTIME when name is not an identifier or
- * names a built-in (now, mono_ms, uuid, json, null, log). */
+ * name "lib.fn" sets moonbase.lib.fn, moonbase.lib being a read-only table
+ * made on first use (moonbase.storage.read).
+ * Returns MB_LUA_OK, or MB_LUA_ERR_RUNTIME when name is not an identifier (or
+ * two joined by one dot) or names a built-in (now, mono_ms, uuid, json, null, log). */
 mb_lua_status mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
 
 #endif

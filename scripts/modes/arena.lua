@@ -18,7 +18,14 @@
 -- winner and reason, plus `rounds` (each round's map, winner and reason) and `map`.
 -- Messages (match:broadcast): "round" {round_ms[, round, rounds, map]} when a round starts,
 -- "round_over" {round, rounds, winner, reason, vote} when one ends (vote: a map vote follows).
+-- Wins (docs/STORAGE.md): each player's match wins are the storage object stats/wins
+-- {wins = n} owned by the player (public, written only by the server). join reads it
+-- (the answer comes at a later tick); the winner's count goes up when the match finishes,
+-- and match.finished reaches the players once that write committed.
 local vec = require("vec")
+local moonbase = require("moonbase")
+
+local function wins_id(player_id) return { collection = "stats", key = "wins", owner_id = player_id } end
 
 local arena = {
   tick_rate = 20,
@@ -108,6 +115,16 @@ function arena.join(match, state, player)
     hp = 100,
     seq = 0,
   }
+  state.wins = state.wins or {}
+  local id = player.id
+  -- no moonbase.storage under moonbase simulate (no database): wins are then not counted
+  if not moonbase.storage then return end
+  moonbase.storage.read({ wins_id(id) }, function(m, st, objs)
+    if objs then
+      st.wins = st.wins or {}
+      st.wins[id] = objs[1] and tonumber(objs[1].value.wins) or 0
+    end
+  end)
 end
 
 function arena.leave(match, state, player, reason)
@@ -166,6 +183,12 @@ end
 local function finish(match, state, winner, reason, tick)
   local result = { winner = winner, reason = reason, ticks = tick }
   if state.rounds > 1 then result.rounds, result.map = state.results, state.map end
+  local wins = state.wins or {}
+  if winner and wins[winner] and moonbase.storage then -- known: read when the winner joined
+    local obj = wins_id(winner)
+    obj.value, obj.permission_read, obj.permission_write = { wins = wins[winner] + 1 }, "public", "none"
+    moonbase.storage.write({ obj }) -- queued: match.finished waits for it
+  end
   match:finish(result)
 end
 

@@ -191,6 +191,46 @@ export interface Friend {
   updated_at?: string;
 }
 
+export type StoragePermissionRead = 'none' | 'owner' | 'public';
+export type StoragePermissionWrite = 'none' | 'owner';
+/** An object to write (docs/STORAGE.md). version "*": only if it does not exist; a version: only if unchanged. */
+export interface StorageWrite {
+  collection: string;
+  key: string;
+  value: JsonObject;
+  version?: string;
+  permission_read?: StoragePermissionRead;
+  permission_write?: StoragePermissionWrite;
+  /** Players: only their own id (or leave it out). The admin API: a player id, or null for the server's object. */
+  owner_id?: string | null;
+}
+export interface StorageAck {
+  collection: string;
+  key: string;
+  /** null: the server's object */
+  owner_id: string | null;
+  version: string;
+  created_at: string;
+  updated_at: string;
+}
+export interface StorageObject extends StorageAck {
+  value: JsonObject;
+  permission_read: StoragePermissionRead;
+  permission_write: StoragePermissionWrite;
+}
+/** No owner_id: the caller's own object; null: the server's. */
+export interface StorageId {
+  collection: string;
+  key: string;
+  owner_id?: string | null;
+}
+export interface StorageListOptions {
+  /** A player id or 'server' (default: the caller; admin: every owner). */
+  ownerId?: string;
+  limit?: number;
+  cursor?: string;
+}
+
 export interface Notification {
   id: string;
   type: string;
@@ -293,6 +333,12 @@ export declare class Client {
   /** Ids (1..100), or 'all'. */
   markNotificationsRead(ids: string | string[] | 'all'): Promise<{ updated: number }>;
   deleteNotification(id: string): Promise<{ id: string; deleted: true }>;
+
+  /** PUT /v1/storage: all or nothing; 409 conflict / 403 forbidden name the refused item. */
+  writeObjects(objects: StorageWrite[]): Promise<{ objects: StorageAck[] }>;
+  readObjects(ids: StorageId[]): Promise<{ objects: StorageObject[] }>;
+  listObjects(collection: string, options?: StorageListOptions): Promise<{ objects: StorageObject[]; cursor: string | null }>;
+  deleteObjects(ids: Array<{ collection: string; key: string; version?: string }>): Promise<{ deleted: number }>;
 
   chatHistory(channelId: string, options?: { limit?: number; before?: string }): Promise<{ channel_id: string; messages: ChatMessage[]; next_cursor: string | null }>;
   /** Up to 25 ids. */
@@ -567,4 +613,9 @@ export declare class AdminClient {
   chatChannels(): Promise<{ channels: AdminChatChannel[]; total: number }>;
   chatMessages(channelId: string, options?: { limit?: number; before?: string }): Promise<{ channel_id: string; messages: AdminChatMessage[]; next_cursor: string | null }>;
   notify(playerId: string, type: string, subject: string, content?: JsonObject): Promise<Notification & { player_id: string }>;
+  storageCollections(): Promise<{ collections: Array<{ collection: string; count: number }> }>;
+  listStorage(collection: string, options?: StorageListOptions): Promise<{ objects: StorageObject[]; cursor: string | null }>;
+  getStorageObject(collection: string, key: string, options?: { ownerId?: string }): Promise<{ objects: StorageObject[] }>;
+  putStorageObject(collection: string, key: string, body: { value: JsonObject; version?: string; permission_read?: StoragePermissionRead; permission_write?: StoragePermissionWrite }, options?: { ownerId?: string }): Promise<{ objects: StorageAck[] }>;
+  deleteStorageObject(collection: string, key: string, options?: { ownerId?: string; version?: string }): Promise<{ deleted: number }>;
 }

@@ -464,6 +464,32 @@ export class Client {
     return this.request('DELETE', `/v1/notifications/${seg(id)}`);
   }
 
+  // ---- storage objects (docs/STORAGE.md)
+
+  /**
+   * PUT /v1/storage {objects}: writes the player's objects, all or nothing -> {objects: acks}.
+   * Each: {collection, key, value, version?, permission_read?, permission_write?}; version "*"
+   * writes only a new object, a version only an unchanged one (else 409 conflict naming the item).
+   */
+  writeObjects(objects) {
+    return this.request('PUT', '/v1/storage', { body: { objects } });
+  }
+
+  /** POST /v1/storage/read {ids}: [{collection, key, owner_id?}] (no owner_id: mine; null: the server's) -> {objects} */
+  readObjects(ids) {
+    return this.request('POST', '/v1/storage/read', { body: { ids } });
+  }
+
+  /** GET /v1/storage/{collection}?owner_id=&limit=&cursor= -> {objects, cursor}; ownerId: a player id or 'server' */
+  listObjects(collection, { ownerId, limit, cursor } = {}) {
+    return this.request('GET', `/v1/storage/${seg(collection)}`, { query: { owner_id: ownerId, limit, cursor } });
+  }
+
+  /** POST /v1/storage/delete {ids}: [{collection, key, version?}], all or nothing -> {deleted} */
+  deleteObjects(ids) {
+    return this.request('POST', '/v1/storage/delete', { body: { ids } });
+  }
+
   // ---- chat and presence
 
   /** GET /v1/chat/{channel_id}/messages?limit=&before= -> {channel_id, messages, next_cursor}, newest first. */
@@ -1206,6 +1232,24 @@ export class AdminClient {
    */
   chatMessages(channelId, { limit, before } = {}) {
     return this.request('GET', `/v1/admin/chat/${seg(channelId)}/messages`, { query: { limit, before } });
+  }
+  /** GET /v1/admin/storage -> {collections: [{collection, count}]} */
+  storageCollections() { return this.request('GET', '/v1/admin/storage'); }
+  /** GET /v1/admin/storage/{collection}?owner_id=&limit=&cursor=: every owner's objects (or ownerId's: an id or 'server') */
+  listStorage(collection, { ownerId, limit, cursor } = {}) {
+    return this.request('GET', `/v1/admin/storage/${seg(collection)}`, { query: { owner_id: ownerId, limit, cursor } });
+  }
+  /** GET /v1/admin/storage/{collection}/{key}?owner_id= -> {objects: [object] or []}; no ownerId: the server's */
+  getStorageObject(collection, key, { ownerId } = {}) {
+    return this.request('GET', `/v1/admin/storage/${seg(collection)}/${seg(key)}`, { query: { owner_id: ownerId } });
+  }
+  /** PUT /v1/admin/storage/{collection}/{key}?owner_id= {value, version?, permission_read?, permission_write?} -> {objects: [ack]} */
+  putStorageObject(collection, key, body, { ownerId } = {}) {
+    return this.request('PUT', `/v1/admin/storage/${seg(collection)}/${seg(key)}`, { body, query: { owner_id: ownerId } });
+  }
+  /** DELETE /v1/admin/storage/{collection}/{key}?owner_id=&version= -> {deleted} */
+  deleteStorageObject(collection, key, { ownerId, version } = {}) {
+    return this.request('DELETE', `/v1/admin/storage/${seg(collection)}/${seg(key)}`, { query: { owner_id: ownerId, version } });
   }
   /** POST /v1/admin/notifications: stores a notification and delivers it live (notification.new). */
   notify(playerId, type, subject, content) {
