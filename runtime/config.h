@@ -54,6 +54,11 @@ typedef struct mb_config {
     int lua_init_time_ms; /* hard limit of script load, init and reload */
     int lua_jit;          /* 1: JIT compiler on for match/server scripts */
     int lua_warn_ms;      /* slow-callback warning */
+    /* cluster (docs/CLUSTER.md): NULL redis_url = one node, no Redis */
+    char *redis_url;
+    char *node_id;    /* NULL: <hostname>-<port> */
+    char *public_url; /* NULL: http(s)://<host>:<port> */
+    int redis_grace_ms;
 } mb_config;
 
 /* Fill cfg from defaults, file, environment and argv (argv[0] and the

@@ -8,6 +8,7 @@
 #include "core.h"
 #include "http_internal.h"
 #include "loop.h"
+#include "redis.h"
 #include "session_internal.h"
 #include "token.h"
 #include "transport.h"
@@ -147,6 +148,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     }
 
     mb_db_start(cfg->database_url, cfg->db_pool_size, cfg->db_query_timeout_ms);
+    if (rc == 0 && cfg->redis_url && mb_redis_start(cfg->redis_url) < 0) rc = 1; /* cluster mode */
     if (rc == 0 && mb_transport_start() < 0) rc = 1;
     if (rc == 0) {
         mb_info("listening", "host=%s port=%d mode=%s", cfg->host, cfg->port, cfg->mode);
@@ -157,6 +159,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     /* Tear down in reverse: transport first (no more events), then modules. */
     mb_transport_stop();
     mb_db_stop();
+    mb_redis_stop();
     mb_loop_run_deferred();
     for (size_t i = inited; i-- > 0;) mods[i]->destroy();
     mb_loop_run_deferred();
@@ -164,6 +167,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     mb_sessions_free_all();
     mb_http_free_all();
     mb_db_free();
+    mb_redis_free();
     mb_metric_msg_free();
     mb_tokens_free();
     mb_metrics_free();
