@@ -27,10 +27,10 @@ const rel = (p) => path.relative(ROOT, p);
 const ALLOWED = {
   account: ['match'],            // lifecycle.c: leave matches when an account is deleted
   admin: ['match'],              // admin.c, history.c: match views
-  chat: ['match', 'social'],     // match chat channel; friends/blocks
-  match: ['vote'],               // simulate.c runs the vote tally (tally.h, pure library)
-  matchmaker: ['match'],         // creates matches
-  social: ['match'],             // social.c: modes.h (moonbase.notify in match scripts)
+  chat: ['match', 'social', 'cluster'], // match chat channel; friends/blocks; cross-node delivery
+  match: ['vote', 'cluster'],    // simulate.c runs the vote tally (tally.h, pure library); cluster_glue.c
+  matchmaker: ['match', 'cluster'], // creates matches; matched carries node_id/url
+  social: ['match', 'cluster'],  // social.c: modes.h (moonbase.notify in match scripts); cross-node delivery
   vote: ['match'],               // match hooks (match.h)
 };
 // Cycles that exist today and are tolerated until their owners split them (printed, not
