@@ -26,7 +26,7 @@ const rel = (p) => path.relative(ROOT, p);
 // dependencies). Key: the including module; value: modules whose headers it may include.
 const ALLOWED = {
   account: ['match'],            // lifecycle.c: leave matches when an account is deleted
-  admin: ['match'],              // admin.c, history.c: match views
+  admin: ['match', 'cluster'],   // admin.c, history.c: match views; kicks on every node
   chat: ['match', 'social', 'cluster'], // match chat channel; friends/blocks; cross-node delivery
   match: ['vote', 'cluster'],    // simulate.c runs the vote tally (tally.h, pure library); cluster_glue.c
   matchmaker: ['match', 'cluster'], // creates matches; matched carries node_id/url

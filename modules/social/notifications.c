@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "convert.h"
 #include "match.h"
 #include "social.h"
@@ -95,8 +96,31 @@ static const char *check_content(const json_t *c)
 
 /* ------------------------------------------------------------ delivery */
 
+static void deliver_here(const char *player_id, const char *id, const char *type, const char *subject,
+                         const char *content_json);
+
 void notifications_deliver(const char *player_id, const char *id, const char *type, const char *subject,
                            const char *content_json)
+{
+    /* cluster: the player's sockets on other nodes too (docs/CLUSTER.md) */
+    if (cluster_enabled())
+        cluster_broadcast("notification",
+                          json_pack("{s:s,s:s,s:s,s:s,s:s}", "player_id", player_id, "id", id, "type", type,
+                                    "subject", subject, "content", content_json));
+    deliver_here(player_id, id, type, subject, content_json);
+}
+
+static void remote_notification(const char *from, json_t *d)
+{
+    const char *f[5];
+    static const char *const names[] = {"player_id", "id", "type", "subject", "content"};
+    for (int i = 0; i < 5; i++)
+        if (!(f[i] = json_string_value(json_object_get(d, names[i])))) return;
+    deliver_here(f[0], f[1], f[2], f[3], f[4]);
+}
+
+static void deliver_here(const char *player_id, const char *id, const char *type, const char *subject,
+                         const char *content_json)
 {
     if (!mb_player_online(player_id)) return;
     json_t *c = json_loads(content_json, 0, NULL);
@@ -544,6 +568,7 @@ void notifications_route_delete(mb_http_req *r)
 void notifications_init(void)
 {
     ev_init(&retry_w, retry_cb);
+    if (cluster_enabled()) cluster_on_bus("notification", remote_notification);
     m_created = mb_metric("moonbase_notifications_created_total", "", MB_COUNTER,
                           "notifications stored from scripts and the admin API");
     m_delivered = mb_metric("moonbase_notifications_delivered_total", "", MB_COUNTER,

@@ -1032,9 +1032,14 @@ export class Socket {
       ms._parent = this;
       ms.nodeId = redirect.node_id;
       // match.* messages of the match socket reach this socket's listeners and buffer
+      const matchChat = (type, payload) => type === 'chat.message' && String(payload.channel_id).startsWith('match:');
       ms._deliver = (type, payload, msg) => {
-        if (ms._track) ms._track(type, payload);
-        if (type.startsWith('match.')) this._deliver(type, payload, msg);
+        ms._track(type, payload);
+        if (type.startsWith('match.') || matchChat(type, payload)) this._deliver(type, payload, msg);
+      };
+      // the sender's own copy of a match chat message (a reply there) reaches the listeners here
+      ms._dispatch = (type, payload, msg) => {
+        if (matchChat(type, payload)) this._dispatch(type, payload, msg);
       };
       this._matchSocket = ms;
       await ms.connect();
@@ -1121,6 +1126,8 @@ export class Socket {
 
   /** chat.join -> chat.joined {channel_id, members}; rejoined after a reconnect. */
   async joinChat(channelId) {
+    const ms = this._matchChat(channelId);
+    if (ms) return ms.joinChat(channelId);
     const r = await this.request('chat.join', { channel_id: channelId });
     this.channels.add(channelId);
     return r;
@@ -1128,6 +1135,8 @@ export class Socket {
 
   /** chat.leave -> chat.left {channel_id} */
   async leaveChat(channelId) {
+    const ms = this._matchChat(channelId);
+    if (ms) return ms.leaveChat(channelId);
     const r = await this.request('chat.leave', { channel_id: channelId });
     this.channels.delete(channelId);
     return r;
@@ -1135,7 +1144,12 @@ export class Socket {
 
   /** chat.send -> the stored chat.message {channel_id, message_id, sender_id, content, sent_at}. */
   sendChat(channelId, content) {
-    return this.request('chat.send', { channel_id: channelId, content });
+    return (this._matchChat(channelId) || this).request('chat.send', { channel_id: channelId, content });
+  }
+
+  /** Cluster: a match:<id> channel goes through the socket of the match's node (if any). */
+  _matchChat(channelId) {
+    return this._matchSocket && String(channelId).startsWith('match:') ? this._matchSocket : null;
   }
 
   /** presence.update {status, metadata?} -> presence.updated */
