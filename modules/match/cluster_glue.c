@@ -33,9 +33,11 @@ void match_cluster_decorate(json_t *o, const char *node_id, const char *url)
 void match_cluster_added(match *m)
 {
     if (!cluster_enabled() || m->sim) return;
-    cluster_match_added(m->id, json_pack("{s:s,s:i,s:I,s:O}", "mode", m->v->mode, "script_version",
-                                         m->v->version, "created_at", (json_int_t)m->created_at, "params",
-                                         m->params ? m->params : json_object()));
+    /* again at each join: players = who to tell if the node is lost */
+    cluster_match_added(m->id,
+                        json_pack("{s:s,s:i,s:I,s:O,s:o}", "mode", m->v->mode, "script_version",
+                                  m->v->version, "created_at", (json_int_t)m->created_at, "params",
+                                  m->params ? m->params : json_null(), "players", match_player_ids(m)));
 }
 
 void match_cluster_removed(match *m)

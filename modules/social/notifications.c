@@ -565,8 +565,28 @@ void notifications_route_delete(mb_http_req *r)
 
 /* ------------------------------------------------------------- module */
 
+/* Cluster: a node was lost; this node (the one holding the lock) tells
+ * each player of each of its live matches (docs/CLUSTER.md). */
+static void node_lost(const char *node, json_t *list)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        json_t *players = json_object_get(e, "players");
+        const char *mid = json_string_value(json_object_get(e, "match_id"));
+        for (size_t k = 0; mid && k < json_array_size(players); k++) {
+            const char *pid = json_string_value(json_array_get(players, k));
+            if (!pid || !mb_uuid_valid(pid) || q_n >= QUEUE_MAX) continue;
+            const char *mode = json_string_value(json_object_get(e, "mode"));
+            enqueue(notif_new(
+                pid, "moonbase.match_lost", "Your match ended: its server stopped",
+                json_pack("{s:s,s:s,s:s}", "match_id", mid, "node_id", node, "mode", mode ? mode : "")));
+        }
+    }
+}
+
 void notifications_init(void)
 {
+    if (cluster_enabled()) cluster_on_node_lost(node_lost);
     ev_init(&retry_w, retry_cb);
     if (cluster_enabled()) cluster_on_bus("notification", remote_notification);
     m_created = mb_metric("moonbase_notifications_created_total", "", MB_COUNTER,

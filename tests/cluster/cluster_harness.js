@@ -74,13 +74,13 @@ async function startCluster(n = 3, opts = {}) {
     redis, nodes, databaseUrl, adminToken, jwtSecret,
     startNode: (id, o = {}) => startNode(redis, { databaseUrl, adminToken, jwtSecret, id, ...opts, ...o }),
     admin: (node, method, p, body) => node.http(method, p, body, { authorization: `Bearer ${adminToken}` }),
-    /** Wait until every node lists exactly `ids` in GET /v1/cluster. */
+    /** Wait until every node reaches Redis and lists exactly `ids` in GET /v1/cluster. */
     async waitMembers(ids, ms = 10000, on = null) {
       const want = [...ids].sort().join(',');
       for (const node of on || nodes.filter((x) => x.running)) {
         await h.waitFor(`${node.nodeId} lists ${want}`, async () => {
           const r = await c.admin(node, 'GET', '/v1/cluster');
-          return r.status === 200 && r.json.nodes.map((x) => x.node_id).sort().join(',') === want;
+          return r.status === 200 && r.json.redis === 'ok' && r.json.nodes.map((x) => x.node_id).sort().join(',') === want;
         }, ms, 100);
       }
     },
