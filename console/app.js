@@ -5,9 +5,11 @@ import { $, toast } from './ui.js';
 import { PAGES } from './pages.js';
 import { HISTORY_PAGES } from './history.js';
 import { ACCOUNT_PAGES } from './accounts.js';
+import { NODE_PAGES } from './nodes.js';
 
 Object.assign(PAGES, HISTORY_PAGES); // #/history, #/errors (history.js)
 Object.assign(PAGES, ACCOUNT_PAGES); // #/accounts and #/accounts/<id> (accounts.js)
+Object.assign(PAGES, NODE_PAGES); // #/nodes (nodes.js): the cluster
 
 const TOKEN_KEY = 'moonbase.console.token';
 let admin = null;

@@ -411,6 +411,7 @@ static void route_admin_matches(mb_http_req *r)
         if (match_is_over(m)) continue;
         json_t *j = match_summary(m);
         json_object_set_new(j, "seed", json_integer((json_int_t)match_seed(m)));
+        match_cluster_decorate(j, NULL, NULL);
         json_array_append_new(arr, j);
     }
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));

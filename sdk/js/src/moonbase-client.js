@@ -1249,6 +1249,8 @@ export class AdminClient {
 
   /** GET /v1/admin/overview: sessions, matches, messages per second, database. */
   overview() { return this.request('GET', '/v1/admin/overview'); }
+  /** GET /v1/cluster: {node_id, cluster, redis?, nodes: [{node_id, url, started_at, last_seen, sessions, matches}]} */
+  cluster() { return this.request('GET', '/v1/cluster'); }
   /** GET /v1/admin/players?q=&limit=: online players matching a username prefix or an id. */
   players({ q, limit } = {}) { return this.request('GET', '/v1/admin/players', { query: { q, limit } }); }
   /** GET /v1/admin/players/{id} */
