@@ -331,11 +331,26 @@ static void directory_put(const char *mid, const char *info)
 /* Redis is (again) reachable: register now, put back our directory
  * entries (Redis may have restarted empty), clean up our own leftovers
  * from before a restart under the same id. */
+/* After an outage: entries of our matches that ended meanwhile (their DEL
+ * could not be sent) are dropped without telling anyone. */
+static void prune_done(void *ud, const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *mid = r->element[i]->str;
+        if (r->element[i]->type != REDIS_REPLY_STRING || mb_smap_get(&local_matches, mid)) continue;
+        mb_redis_command(NULL, NULL, "DEL mb:match:%s", mid);
+        mb_redis_command(NULL, NULL, "SREM mb:nodematches:%s %s", node_id, mid);
+    }
+}
+
 static void on_redis_up(void)
 {
     if (!first_up_done) {
         first_up_done = true;
         mb_redis_command(lost_members_done, mb_strdup(node_id), "SMEMBERS mb:nodematches:%s", node_id);
+    } else {
+        mb_redis_command(prune_done, NULL, "SMEMBERS mb:nodematches:%s", node_id);
     }
     const char *k;
     void *v;

@@ -101,9 +101,12 @@ async function startNode(redis, { databaseUrl, adminToken, jwtSecret, id, args =
 async function stopRedisAll() {
   for (const r of [...redisProcs]) await r.stop();
 }
-try {
-  require('node:test').after(stopRedisAll);
-} catch { /* not under the runner */ }
+// Under the test runner only (as harness.js: calling node:test elsewhere starts a test of its own).
+if (process.env.NODE_TEST_CONTEXT || process.execArgv.includes('--test') || /\.test\.[cm]?js$/.test(process.argv[1] || '')) {
+  try {
+    require('node:test').after(stopRedisAll);
+  } catch { /* node:test without root hooks */ }
+}
 process.on('exit', () => { for (const r of redisProcs) { try { r.proc.kill('SIGKILL'); } catch { /* gone */ } } });
 
 module.exports = { startRedis, startCluster, redisCmd, stopRedisAll };
