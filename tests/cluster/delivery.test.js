@@ -12,6 +12,13 @@ const ch = require('./cluster_harness');
 
 const scripts = h.scriptsDir([], {
   'modes/sdktest.lua': fs.readFileSync(path.join(h.REPO_ROOT, 'sdk/js/test/fixtures/modes/sdktest.lua'), 'utf8'),
+  // the repo's server.lua plus an RPC that notifies another player from Lua (moonbase.notify)
+  'server.lua': `${fs.readFileSync(path.join(h.REPO_ROOT, 'scripts/server.lua'), 'utf8')}
+moonbase.rpc("cl_notify", function(ctx, payload)
+  local ok, err = moonbase.notify(payload.to, "cl.lua", "from lua", { by = ctx.player_id })
+  return { ok = ok == true, err = err }
+end)
+`,
 });
 
 describe('cluster delivery', () => {
@@ -90,6 +97,22 @@ describe('cluster delivery', () => {
     const n = await bob.ws.next('notification.new', 5000);
     assert.equal(n.payload.subject, 'hello across');
     assert.equal(n.payload.type, 'cl.test');
+  });
+
+  it('moonbase.notify on one node reaches the player on another', async () => {
+    const r = await c.nodes[0].http('POST', '/v1/rpc/cl_notify', { to: bob.player_id }, { authorization: `Bearer ${alice.token}` });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.ok, true, r.text);
+    const n = await bob.ws.next((x) => x.type === 'notification.new' && x.payload.type === 'cl.lua', 5000);
+    assert.equal(n.payload.content.by, alice.player_id);
+  });
+
+  it('a friend request made on one node is a notification on the other', async () => {
+    const r = await c.nodes[2].http('POST', '/v1/friends', { player_id: bob.player_id }, { authorization: `Bearer ${carol.token}` });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.state, 'invite_sent');
+    const n = await bob.ws.next((x) => x.type === 'notification.new' && x.payload.type === 'friend_request', 5000);
+    assert.equal(n.payload.content.from_player_id, carol.player_id);
   });
 
   it('an admin kick on one node closes the player\'s sockets on the others', async () => {
