@@ -64,6 +64,9 @@ static bus_entry *buses;
 static size_t n_buses;
 static cluster_lost_fn *lost_fns;
 static size_t n_lost;
+static cluster_gone_fn *gone_fns;
+static size_t n_gone;
+static mb_smap gone_seen; /* node ids whose departure the gone hooks were told */
 static call *calls;
 static uint64_t next_rid;
 static double *m_nodes, *m_calls_timeout, *m_bus_in, *m_bus_out;
@@ -139,6 +142,7 @@ static json_t *self_json(void)
 }
 
 static void lost_members_done(void *ud, const redisReply *r);
+static void tell_gone(const char *id);
 
 static void lost_lock_done(void *ud, const redisReply *r)
 {
@@ -251,9 +255,13 @@ static void mget_done(void *ud, const redisReply *r)
         json_t *j = e->type == REDIS_REPLY_STRING ? json_loads(e->str, 0, NULL) : NULL;
         if (!json_is_object(j)) {
             json_decref(j);
-            if (e->type == REDIS_REPLY_NIL) node_gone(id);
+            if (e->type == REDIS_REPLY_NIL) {
+                tell_gone(id);
+                node_gone(id);
+            }
             continue;
         }
+        mb_smap_del(&gone_seen, id); /* (back) in the cluster */
         cluster_node *nd = &list[n++];
         nd->node_id = mb_strdup(id);
         const char *url = json_string_value(json_object_get(j, "url"));
@@ -266,6 +274,13 @@ static void mget_done(void *ud, const redisReply *r)
     }
     json_decref(ids);
     qsort(list, n, sizeof *list, node_cmp);
+    /* a node in the last list and not in this one left (another node may
+     * have cleaned it up before this one saw its registration expire) */
+    for (size_t i = 0; i < n_nodes; i++) {
+        bool still = false;
+        for (size_t k = 0; k < n && !still; k++) still = strcmp(nodes[i].node_id, list[k].node_id) == 0;
+        if (!still) tell_gone(nodes[i].node_id);
+    }
     free_nodes(nodes, n_nodes);
     nodes = list;
     n_nodes = n;
@@ -437,6 +452,22 @@ void cluster_on_bus(const char *topic, cluster_bus_fn fn)
     buses = mb_realloc(buses, (n_buses + 1) * sizeof *buses);
     buses[n_buses++] = (bus_entry){mb_strdup(topic), fn};
 }
+
+void cluster_on_node_gone(cluster_gone_fn fn)
+{
+    gone_fns = mb_realloc(gone_fns, (n_gone + 1) * sizeof *gone_fns);
+    gone_fns[n_gone++] = fn;
+}
+
+static void tell_gone(const char *id)
+{
+    if (strcmp(id, node_id) == 0 || mb_smap_get(&gone_seen, id)) return;
+    mb_smap_put(&gone_seen, id, (void *)1);
+    mb_info("cluster_node_gone", "node=%s", id);
+    for (size_t i = 0; i < n_gone; i++) gone_fns[i](id);
+}
+
+static void on_node_left(const char *from, json_t *data) { tell_gone(from); }
 
 void cluster_on_node_lost(cluster_lost_fn fn)
 {
@@ -696,6 +727,7 @@ static mb_status cluster_init(void)
 {
     const mb_config *cfg = mb_cfg();
     mb_smap_init(&local_matches);
+    mb_smap_init(&gone_seen);
     started_at = mb_wall_ms();
     stopping = false;
     char *hn = default_host();
@@ -724,6 +756,7 @@ static mb_status cluster_init(void)
     mb_redis_set_up_hook(on_redis_up);
     mb_redis_subscribe(to_channel, on_direct, NULL);
     mb_redis_subscribe("mb:bus", on_bus, NULL);
+    cluster_on_bus("cluster.node_left", on_node_left);
     ev_timer_init(&hb_w, hb_cb, HEARTBEAT_S, HEARTBEAT_S);
     ev_timer_start(mb_loop(), &hb_w);
     mb_info("cluster_node", "node=%s url=%s", node_id, public_url);
@@ -736,6 +769,7 @@ static void cluster_shutdown(void)
 {
     if (!enabled) return;
     ev_timer_stop(mb_loop(), &hb_w);
+    cluster_broadcast("cluster.node_left", NULL); /* the others drop what they keep about us */
     if (mb_redis_up()) {
         mb_redis_command(NULL, NULL, "DEL mb:node:%s", node_id);
         mb_redis_command(NULL, NULL, "SREM mb:nodes %s", node_id);
@@ -765,6 +799,10 @@ static void cluster_destroy(void)
     free(lost_fns);
     lost_fns = NULL;
     n_lost = 0;
+    free(gone_fns);
+    gone_fns = NULL;
+    n_gone = 0;
+    mb_smap_free(&gone_seen);
     free(node_id);
     free(public_url);
     free(to_channel);

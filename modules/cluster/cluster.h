@@ -76,6 +76,11 @@ bool cluster_broadcast(const char *topic, json_t *data);
  * a node that restarts under the same id for its own leftovers. */
 typedef void (*cluster_lost_fn)(const char *node_id, json_t *match_ids);
 void cluster_on_node_lost(cluster_lost_fn fn);
+/* Called on every node, once, when node_id leaves the cluster: it stopped
+ * gracefully (it says so on the bus) or its registration expired. For
+ * state a node keeps about the others (presence). */
+typedef void (*cluster_gone_fn)(const char *node_id);
+void cluster_on_node_gone(cluster_gone_fn fn);
 
 /* ----------------------------------------------------- the directory */
 /* Record a live match hosted here (and forget it when it ends). info
