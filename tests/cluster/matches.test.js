@@ -105,6 +105,18 @@ describe('cluster matches', () => {
     await ws3.close();
   });
 
+  it('matchmaker.matched carries the node and url of the match', async () => {
+    const p1 = await h.authed(c.nodes[1], { device_id: 'cl-mm-1' });
+    const p2 = await h.authed(c.nodes[1], { device_id: 'cl-mm-2' });
+    for (const p of [p1, p2]) await p.ws.ok('matchmaker.add', { mode: 'sdktest', properties: { room: 'cl-mm' } });
+    const m1 = await p1.ws.next('matchmaker.matched', 5000);
+    const m2 = await p2.ws.next('matchmaker.matched', 5000);
+    assert.equal(m1.payload.match_id, m2.payload.match_id);
+    assert.equal(m1.payload.node_id, 'node2');
+    assert.equal(m1.payload.url, `http://127.0.0.1:${c.nodes[1].port}`);
+    assert.equal((await p1.ws.request('match.join', { match_id: m1.payload.match_id })).type, 'match.joined');
+  });
+
   it('the JS SDK follows the redirect: match events and inputs on the match node, chat on the first socket', async () => {
     const { Client } = await import('../../sdk/js/src/moonbase-client.js');
     const WebSocket = require('ws');
