@@ -1042,7 +1042,12 @@ export class Socket {
         if (matchChat(type, payload)) this._dispatch(type, payload, msg);
       };
       this._matchSocket = ms;
-      await ms.connect();
+      try {
+        await ms.connect();
+      } catch (err) {
+        this._closeMatchSocket(); // the next join tries again from scratch
+        throw err;
+      }
     }
     return ms._join(matchId, metadata, { rejoin: true });
   }
