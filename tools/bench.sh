@@ -17,7 +17,8 @@
 #   idle     idle at 5,000, 10,000, 15,000 sessions
 #   full     default + sweep
 #   cluster  docs/CLUSTER.md: match 100x8 on one node without Redis and on one node in cluster
-#            mode (private redis-server), then chat over 3 nodes (tests/bench/bench_chat.js
+#            mode (private redis-server); 100 matches x 4 on 1 and on 2 nodes
+#            (tests/bench/bench_cluster_match.js); chat over 3 nodes (tests/bench/bench_chat.js
 #            --nodes 3: one channel of 1,000 members, 20 msg/s)
 #
 # Environment:
@@ -202,6 +203,13 @@ cluster_set() {
   EXTRA_ARGS+=(--redis-url "redis://127.0.0.1:$rport" --node-id bench1)
   run match "100x8 cluster mode" --matches 100 --players 8 --duration 10 --warmup 3
   EXTRA_ARGS=("${saved[@]}")
+  local n
+  for n in 1 2; do
+    say "match over $n node(s): node tests/bench/bench_cluster_match.js --nodes $n"
+    MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
+      node tests/bench/bench_cluster_match.js --nodes "$n" 2>&1 | tee -a "$LOGDIR/cluster-match.log" | tail -n 1 >&2 \
+      || FAILED=1
+  done
   say "chat over 3 nodes: node tests/bench/bench_chat.js --only chat --nodes 3 --members 1000 --rate 20 --duration 10"
   MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
     node tests/bench/bench_chat.js --only chat --nodes 3 --members 1000 --rate 20 --duration 10 \
