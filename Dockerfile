@@ -41,7 +41,7 @@ LABEL org.opencontainers.image.title="moonbase" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libwebsockets17 libwebsockets-evlib-ev libev4 libluajit2-5.1-2 lua-cjson \
-      libjansson4 libyajl2 libsodium23 libpq5 libssl3 \
+      libjansson4 libyajl2 libsodium23 libpq5 libssl3 libhiredis0.14 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/moonbase --shell /usr/sbin/nologin moonbase

@@ -1,6 +1,7 @@
 # Moonbase: a thin wrapper over CMake (CMakePresets.json) and tools/*.sh.
 #
 #   make run                 install deps, build, serve on 127.0.0.1:7350 (private PostgreSQL)
+#   make cluster [N=3]       private Redis + PostgreSQL and N nodes from port 7350 (tools/cluster.sh)
 #   make test                every suite: lint, C unit (build/ + build-asan/), valgrind, Node integration x2
 #   make test-unit           C unit tests only (both trees) + valgrind
 #   make test-integration    Node suites only (TESTS="tests/integration/x.test.js" for some files)
@@ -18,14 +19,18 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 TESTS ?=
 ARGS ?=
+N ?=
 
-.PHONY: help run test test-unit test-integration build build-asan bench fuzz deps lint format clean distclean pg-start pg-stop pg-status
+.PHONY: help run cluster test test-unit test-integration build build-asan bench fuzz deps lint format clean distclean pg-start pg-stop pg-status
 
 help:
 	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 run:
 	@tools/run.sh $(ARGS)
+
+cluster:
+	@tools/cluster.sh $(N) $(ARGS)
 
 test:
 	@tools/test.sh all

@@ -6,10 +6,12 @@ import { PAGES } from './pages.js';
 import { HISTORY_PAGES } from './history.js';
 import { ACCOUNT_PAGES } from './accounts.js';
 import { STORAGE_PAGES } from './storage.js';
+import { NODE_PAGES } from './nodes.js';
 
 Object.assign(PAGES, HISTORY_PAGES); // #/history, #/errors (history.js)
 Object.assign(PAGES, ACCOUNT_PAGES); // #/accounts and #/accounts/<id> (accounts.js)
 Object.assign(PAGES, STORAGE_PAGES); // #/storage[/<collection>[/<key>]] (storage.js)
+Object.assign(PAGES, NODE_PAGES); // #/nodes (nodes.js): the cluster
 
 const TOKEN_KEY = 'moonbase.console.token';
 let admin = null;

@@ -97,6 +97,7 @@ const matches = {
             { label: 'Tick', num: true, render: (m) => fmtNum(m.tick) },
             { label: 'Started', render: (m) => (m.started_at ? fmtAgo(m.started_at) : 'not yet') },
             { label: 'Who', wrap: true, render: (m) => m.players.map((p) => p.username).join(', ') },
+            ...(list.some((m) => m.node_id) ? [{ label: 'Node', render: (m) => m.node_id || '' }] : []),
           ],
           list,
           { onRow: (m) => ctx.go(`#/matches/${m.match_id}`), empty: 'No live match. Start one from the demo (/demo) or POST /v1/matches.', rowKey: (m) => m.match_id }

@@ -48,6 +48,14 @@ static const mb_option opts[] = {
     {"shutdown-timeout-ms", I(shutdown_timeout_ms), "5000", 100, 600000, "graceful shutdown bound"},
     {"io-batch-us", I(io_batch_us), "1000", 0, 20000,
      "the loop polls sockets at most once per this many us (0: at once); see docs/PERFORMANCE.md"},
+    /* cluster (docs/CLUSTER.md) */
+    {"redis-url", S(redis_url), NULL, 0, 0,
+     "redis://HOST:PORT[/DB]: cluster mode (membership, match directory, cross-node delivery)"},
+    {"node-id", S(node_id), NULL, 0, 0, "this node's name in the cluster (default <hostname>-<port>)"},
+    {"public-url", S(public_url), NULL, 0, 0,
+     "base URL clients use to reach this node (default http://<host>:<port>)"},
+    {"redis-grace-ms", I(redis_grace_ms), "10000", 0, 600000,
+     "/healthz fails once Redis has been unreachable this long (cluster mode)"},
 };
 
 #undef S
@@ -288,6 +296,21 @@ mb_config_status mb_config_load_groups(mb_config *cfg, const mb_option_group *gr
         goto fail;
     }
     if (cfg->msg_burst < 1) cfg->msg_burst = 1;
+    if (cfg->redis_url && !*cfg->redis_url) {
+        free(cfg->redis_url);
+        cfg->redis_url = NULL;
+    }
+    if (cfg->node_id &&
+        (!*cfg->node_id || strlen(cfg->node_id) > 64 || strpbrk(cfg->node_id, " \t\r\n:*?[]\"\\"))) {
+        snprintf(err, errlen, "option node-id must be 1..64 characters without spaces, quotes or : * ? [ ]");
+        goto fail;
+    }
+    if (cfg->public_url && *cfg->public_url && strncmp(cfg->public_url, "http://", 7) != 0 &&
+        strncmp(cfg->public_url, "https://", 8) != 0) {
+        snprintf(err, errlen, "option public-url must start with http:// or https:// (got \"%.80s\")",
+                 cfg->public_url);
+        goto fail;
+    }
     return MB_CONFIG_OK;
 fail:
     mb_config_free(cfg);

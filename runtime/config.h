@@ -76,6 +76,13 @@ typedef struct mb_config {
     /* Module options (input-rate, tick-slot-ms, lua-*, chat-*,
      * matchmaker-interval-ms) live in the modules that own them. */
     const mb_option_group *groups; /* the module tables this config was loaded with */
+    /* cluster (docs/CLUSTER.md): NULL redis_url = one node, no Redis. These
+     * stay runtime options like database-url: runtime/redis.c is a runtime
+     * service (layer 2) and /healthz reports it. */
+    char *redis_url;
+    char *node_id;    /* NULL: <hostname>-<port> */
+    char *public_url; /* NULL: http(s)://<host>:<port> */
+    int redis_grace_ms;
 } mb_config;
 
 /* The three outcomes of loading the configuration. */

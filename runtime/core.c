@@ -8,6 +8,7 @@
 #include "core.h"
 #include "http_internal.h"
 #include "loop.h"
+#include "redis.h"
 #include "session_internal.h"
 #include "token.h"
 #include "transport.h"
@@ -202,6 +203,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
         }
 
     mb_db_start(cfg->database_url, cfg->db_pool_size, cfg->db_query_timeout_ms);
+    if (rc == 0 && cfg->redis_url && mb_redis_start(cfg->redis_url) != MB_OK) rc = 1; /* cluster mode */
     if (rc == 0 && mb_transport_start() != MB_OK) rc = 1;
     if (rc == 0) {
         mb_info("listening", "host=%s port=%d mode=%s", cfg->host, cfg->port, cfg->mode);
@@ -212,6 +214,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     /* Tear down in reverse: transport first (no more events), then modules. */
     mb_transport_stop();
     mb_db_stop();
+    mb_redis_stop();
     mb_loop_run_deferred();
     for (size_t i = inited; i-- > 0;) mods[i]->destroy();
     mb_loop_run_deferred();
@@ -219,6 +222,7 @@ int mb_core_serve(const mb_config *c, const mb_module *const *modules)
     mb_sessions_free_all();
     mb_http_free_all();
     mb_db_destroy();
+    mb_redis_destroy();
     mb_metric_msg_destroy();
     mb_tokens_destroy();
     mb_metrics_destroy();

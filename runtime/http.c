@@ -15,6 +15,7 @@
 #include "mb.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "redis.h"
 #include "session_internal.h"
 #include "token.h"
 
@@ -565,13 +566,33 @@ typedef struct health_ctx {
     mb_http_req *req;
 } health_ctx;
 
+/* Cluster mode: "redis" says whether Redis is reachable; past the grace
+ * (--redis-grace-ms) of being unreachable the node reports unavailable. */
+static bool health_redis(json_t *o)
+{
+    if (!mb_redis_configured()) return true;
+    bool up = mb_redis_up();
+    json_object_set_new(o, "redis", json_string(up ? "ok" : "unreachable"));
+    if (up) return true;
+    int64_t since = mb_redis_down_since_ms();
+    int64_t down_ms = since ? mb_now_ms() - since : 0;
+    json_object_set_new(o, "redis_down_ms", json_integer(down_ms));
+    return down_ms <= (mb_cfg() ? mb_cfg()->redis_grace_ms : 0);
+}
+
 static void health_done(void *ud, const mb_db_result *res)
 {
     mb_http_req *r = ud;
     if (res->ok) {
-        mb_http_respond(r, 200,
-                        json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok", "sessions",
-                                  (json_int_t)mb_session_count()));
+        json_t *o = json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok", "sessions",
+                              (json_int_t)mb_session_count());
+        if (!health_redis(o)) {
+            json_object_set_new(o, "status", json_string("unavailable"));
+            json_object_set_new(o, "reason", json_string("Redis has been unreachable longer than its grace"));
+            mb_http_respond(r, 503, o);
+            return;
+        }
+        mb_http_respond(r, 200, o);
     } else {
         mb_http_respond(r, 503,
                         json_pack("{s:s,s:s,s:s}", "status", "unavailable", "database", "unreachable",

@@ -24,6 +24,7 @@ extern const mb_module admin_history_module; /* finished matches, script errors 
 extern const mb_module social_module;
 extern const mb_module chat_module;
 extern const mb_module storage_module;
+extern const mb_module cluster_module; /* first: the others call it (docs/CLUSTER.md) */
 
 #ifndef MB_VERSION
 #define MB_VERSION "0.1.0"
@@ -33,6 +34,7 @@ extern char **environ;
 
 /* A module comes after the modules its .requires names (checked at start). */
 static const mb_module *const modules[] = {
+    &cluster_module, /* first: the modules below call it */
     &account_module, &match_module,         &rpc_module,           &social_module,
     &chat_module,    &storage_module,       &vote_module,          &matchmaker_module,
     &admin_module,   &admin_history_module, &account_admin_module, NULL,

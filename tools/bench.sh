@@ -16,6 +16,10 @@
 #   sweep    match at 25, 50, 100, 150, 200, 300 ... 800 matches until one does not hold 20 Hz
 #   idle     idle at 5,000, 10,000, 15,000 sessions
 #   full     default + sweep
+#   cluster  docs/CLUSTER.md: match 100x8 on one node without Redis and on one node in cluster
+#            mode (private redis-server); 100 matches x 4 on 1 and on 2 nodes
+#            (tests/bench/bench_cluster_match.js); chat over 3 nodes (tests/bench/bench_chat.js
+#            --nodes 3: one channel of 1,000 members, 20 msg/s)
 #
 # Environment:
 #   MOONBASE_BENCH_BUILD_DIR  build folder (build-bench)
@@ -43,7 +47,7 @@ T_START=$(date +%s)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-case $SET in default|quick|sweep|idle|full|run) ;; *)
+case $SET in default|quick|sweep|idle|full|run|cluster) ;; *)
   sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
@@ -65,7 +69,7 @@ RUNS=$LOGDIR/runs.jsonl
 : >"$RUNS"
 
 # ---- cleanup: only what this script started, by PID ----------------------------------------
-PGDIR="" SERVER_PID="" DATADIR="" PERF_PID=""
+PGDIR="" SERVER_PID="" DATADIR="" PERF_PID="" REDIS_PID=""
 stop_server() {
   [[ -n $SERVER_PID ]] || return 0
   if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -82,6 +86,7 @@ stop_server() {
 cleanup() {
   [[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
   stop_server
+  [[ -n $REDIS_PID ]] && kill -TERM "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
   [[ -n $PGDIR ]] && tools/pg.sh destroy "$PGDIR" >/dev/null 2>&1
   [[ -n $DATADIR ]] && rm -rf "$DATADIR"
 }
@@ -188,6 +193,30 @@ default_set() {
   run chat "1000 members" --clients 1000 --rate 20 --duration 5 --prefix lg-chat
 }
 
+cluster_set() {
+  run match "100x8 one node" --matches 100 --players 8 --duration 10 --warmup 3
+  local rport saved=("${EXTRA_ARGS[@]}")
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
+    --dir "${TMPDIR:-/tmp}" >"$LOGDIR/redis.log" 2>&1 &
+  REDIS_PID=$!
+  EXTRA_ARGS+=(--redis-url "redis://127.0.0.1:$rport" --node-id bench1)
+  run match "100x8 cluster mode" --matches 100 --players 8 --duration 10 --warmup 3
+  EXTRA_ARGS=("${saved[@]}")
+  local n
+  for n in 1 2; do
+    say "match over $n node(s): node tests/bench/bench_cluster_match.js --nodes $n"
+    MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
+      node tests/bench/bench_cluster_match.js --nodes "$n" 2>&1 | tee -a "$LOGDIR/cluster-match.log" | tail -n 1 >&2 \
+      || FAILED=1
+  done
+  say "chat over 3 nodes: node tests/bench/bench_chat.js --only chat --nodes 3 --members 1000 --rate 20 --duration 10"
+  MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
+    node tests/bench/bench_chat.js --only chat --nodes 3 --members 1000 --rate 20 --duration 10 \
+    | tee "$LOGDIR/cluster-chat.log" | grep -E '^(cluster|server CPU|throughput|delivery|sender|delivered|bench_chat)' >&2 \
+    || FAILED=1
+}
+
 if [[ $SET == run ]]; then
   shift
   sc=${1:?scenario}; shift
@@ -198,6 +227,7 @@ else
     default) default_set ;;
     sweep) sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
     idle) for n in 5000 10000 15000; do run idle "$n" --clients "$n" --duration 8; done ;;
+    cluster) cluster_set ;;
     full) default_set; sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
   esac
 fi
@@ -206,7 +236,7 @@ stop_server
 # ---- in-process benches ---------------------------------------------------------------------
 INPROC=$LOGDIR/inprocess.jsonl
 : >"$INPROC"
-if [[ $SET != run && $SET != sweep && $SET != idle ]]; then
+if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster ]]; then
   for b in modules/vote/bench_vote modules/matchmaker/bench_matchmaker runtime/lua/bench_lua; do
     exe=$BUILD/$b
     if [[ ! -x $exe ]]; then say "$(basename "$b"): not built, skipped"; continue; fi

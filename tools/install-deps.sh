@@ -35,6 +35,7 @@ PACKAGES=(
   libjansson-dev libyajl-dev libsodium-dev libpq-dev libcmocka-dev
   libssl-dev openssl                         # TLS certificates (runtime/transport.c); test CAs (tls.test.js)
   nginx                                      # nginx.test.js runs deploy/nginx/moonbase.conf
+  libhiredis-dev redis-server                # cluster mode (runtime/redis.c); tests/cluster, make cluster
   postgresql postgresql-contrib
   valgrind
   chromium                                   # browser tests (playwright-core drives it)

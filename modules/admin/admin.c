@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "match.h"
 #include "server.h"
 
@@ -165,7 +166,21 @@ static void route_kick(mb_http_req *r)
     int n = 0;
     mb_player_each_session(mb_http_param(r, 0), kick_one, &n);
     mb_info("admin_kick", "player=%s sockets=%d", mb_http_param(r, 0), n);
-    mb_http_respond(r, 200, json_pack("{s:s,s:i}", "player_id", mb_http_param(r, 0), "closed_sockets", n));
+    json_t *out = json_pack("{s:s,s:i}", "player_id", mb_http_param(r, 0), "closed_sockets", n);
+    /* cluster: the other nodes close theirs (closed_sockets counts this node's) */
+    if (cluster_enabled())
+        json_object_set_new(
+            out, "other_nodes_told",
+            json_boolean(cluster_broadcast("kick", json_pack("{s:s}", "player_id", mb_http_param(r, 0)))));
+    mb_http_respond(r, 200, out);
+}
+
+static void remote_kick(const char *from, json_t *d)
+{
+    const char *pid = json_string_value(json_object_get(d, "player_id"));
+    int n = 0;
+    if (pid) mb_player_each_session(pid, kick_one, &n);
+    if (n) mb_info("admin_kick", "player=%s sockets=%d from_node=%s", pid, n, from);
 }
 
 static const mb_route routes[] = {
@@ -177,6 +192,7 @@ static const mb_route routes[] = {
 
 static mb_status admin_init(void)
 {
+    if (cluster_enabled()) cluster_on_bus("kick", remote_kick);
     started_at = mb_now_ms();
     ev_timer_init(&sample_w, sample_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &sample_w);
@@ -188,7 +204,7 @@ static void admin_destroy(void) { ev_timer_stop(mb_loop(), &sample_w); }
 const mb_module admin_module = {
     .api = MB_MODULE_API,
     .name = "admin",
-    .requires = MB_REQUIRES("match"),
+    .requires = MB_REQUIRES("match", "cluster"),
     .init = admin_init,
     .destroy = admin_destroy,
     .routes = routes,

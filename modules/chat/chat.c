@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "match.h"
 #include "ratelimit.h"
 #include "rpc.h"
@@ -430,6 +431,32 @@ static void deliver(const send_item *it, const char *sent_at)
         json_decref(pl[w]);
         mb_frame_unref(fr[w]);
     }
+    /* cluster: the members on other nodes (committed first, as here) */
+    if (it->sid && cluster_enabled())
+        cluster_broadcast("chat",
+                          json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "kind", (int)it->ref.kind, "key",
+                                    it->ref.key, "match_id", it->ref.match_id, "sender", it->sender,
+                                    "content", it->content, "sent_at", sent_at, "message_id", it->id));
+}
+
+/* A message committed on another node: to this node's members. */
+static void remote_chat(const char *from, json_t *d)
+{
+    const char *key = json_string_value(json_object_get(d, "key"));
+    const char *sender = json_string_value(json_object_get(d, "sender"));
+    const char *content = json_string_value(json_object_get(d, "content"));
+    const char *sent_at = json_string_value(json_object_get(d, "sent_at"));
+    const char *mid = json_string_value(json_object_get(d, "message_id"));
+    const char *match_id = json_string_value(json_object_get(d, "match_id"));
+    if (!key || !sender || !content || !sent_at || !mid || !mb_smap_get(&channels, key)) return;
+    send_item it = {0};
+    it.ref.kind = (chat_kind)json_integer_value(json_object_get(d, "kind"));
+    snprintf(it.ref.key, sizeof it.ref.key, "%s", key);
+    snprintf(it.ref.match_id, sizeof it.ref.match_id, "%s", match_id ? match_id : "");
+    snprintf(it.id, sizeof it.id, "%s", mid);
+    snprintf(it.sender, sizeof it.sender, "%s", sender);
+    it.content = (char *)content; /* borrowed: deliver only reads it */
+    deliver(&it, sent_at);
 }
 
 static void batch_done(void *ud, const mb_db_result *res)
@@ -735,6 +762,7 @@ static const mb_route routes[] = {
 
 static mb_status chat_init(void)
 {
+    if (cluster_enabled()) cluster_on_bus("chat", remote_chat);
     mb_smap_init(&channels);
     mb_imap_init(&members);
     mb_smap_init(&buckets);
@@ -797,7 +825,7 @@ static const mb_option options[] = {
 const mb_module chat_module = {
     .api = MB_MODULE_API,
     .name = "chat",
-    .requires = MB_REQUIRES("match", "social", "rpc"),
+    .requires = MB_REQUIRES("match", "social", "rpc", "cluster"),
     .options = options,
     .init = chat_init,
     .destroy = chat_destroy,

@@ -23,6 +23,7 @@ void match_on_join(mb_session *sess, const char *cid, json_t *payload)
     const char *pid = mb_session_player(sess);
     match *m = match_find(id);
     if (!m) {
+        if (match_cluster_join(sess, cid, id)) return; /* cluster: match.redirect to its node */
         mb_session_error(sess, cid, "match.join", MB_E_NOT_FOUND, "no live match '%s'", id);
         return;
     }

@@ -258,6 +258,7 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
         m->sim = true;
     }
     m->last_step_ms = match_now(m);
+    match_cluster_added(m);
     mb_info("match_created", "match=%s mode=%s version=%d seed=%llu", m->id, mode, v->version,
             (unsigned long long)m->seed);
     return m;
@@ -295,6 +296,7 @@ void match_finalize(match *m, bool call_terminate)
     }
     match_ext_notify_ended(m);
     mb_smap_del(&matches, m->id);
+    match_cluster_removed(m);
     *m_matches_live = (double)matches.count;
     *m_matches_finished += 1;
     mb_info("match_finished", "match=%s mode=%s reason=%s ticks=%llu", m->id, m->v->mode, m->finish_reason,

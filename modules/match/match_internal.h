@@ -179,4 +179,21 @@ void match_persist(match *m);
 extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
 extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
 
+/* cluster_glue.c: the match module in cluster mode (docs/CLUSTER.md); each
+ * returns at once (false) without --redis-url */
+void match_cluster_init(void);
+void match_cluster_added(match *m);
+void match_cluster_removed(match *m);
+/* add "node_id" and "url" (this node's when NULL) to o in cluster mode */
+void match_cluster_decorate(json_t *o, const char *node_id, const char *url);
+bool match_cluster_join(mb_session *s, const char *cid, const char *match_id);
+bool match_cluster_place(mb_http_req *r, bool admin, const char *mode, json_t *params, const uint64_t *seed,
+                         bool show_seed);
+void match_cluster_list(mb_http_req *r, json_t *local, json_t *query, long limit);
+bool match_cluster_get(mb_http_req *r, const char *id);
+/* match_module.c: GET /v1/matches over this node's matches for query args
+ * ["name=value", ...] (NULL with a reason in err); a stored match by id */
+json_t *match_list_local(json_t *query, char *err, size_t errlen, long *limit);
+void match_get_stored(mb_http_req *r, const char *id);
+
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "match_internal.h"
 
 /* ---------------------------------------------------------- persistence */
@@ -78,6 +79,7 @@ static void create_match(mb_http_req *r, bool admin)
         }
         seed = (uint64_t)v;
     }
+    if (match_cluster_place(r, admin, mode, params, seed_j ? &seed : NULL, admin || seed_j)) return;
     mb_errcode code = MB_E_INTERNAL;
     char err[512];
     match *m = match_create_seeded(mode, params, seed_j ? &seed : NULL, &code, err, sizeof err);
@@ -90,6 +92,7 @@ static void create_match(mb_http_req *r, bool admin)
     /* the admin sees the seed (a player in production may not: it predicts
      * every math.random of the match); so does whoever chose it */
     if (admin || seed_j) json_object_set_new(out, "seed", json_integer((json_int_t)match_seed(m)));
+    match_cluster_decorate(out, NULL, NULL);
     mb_http_respond(r, 201, out);
 }
 
@@ -121,7 +124,8 @@ static bool label_key_chars_ok(const char *k, size_t n)
 }
 
 /* Parse the query into f; false with a message in err. */
-static mb_status list_parse(mb_http_req *r, list_filter *f, char *err, size_t errlen)
+static mb_status list_parse(const char *(*query_at)(const void *ctx, int i), const void *ctx, list_filter *f,
+                            char *err, size_t errlen)
 {
     f->mode = NULL;
     f->open = -1;
@@ -129,7 +133,7 @@ static mb_status list_parse(mb_http_req *r, list_filter *f, char *err, size_t er
     f->n_labels = 0;
     bool seen_open = false, seen_limit = false;
     const char *arg;
-    for (int i = 0; (arg = mb_http_query_at(r, i)); i++) {
+    for (int i = 0; (arg = query_at(ctx, i)); i++) {
         const char *eq = strchr(arg, '=');
         size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
         const char *val = eq ? eq + 1 : "";
@@ -221,14 +225,47 @@ static bool list_match(const list_filter *f, match *m)
     return true;
 }
 
+static const char *req_query_at(const void *ctx, int i)
+{
+    return mb_http_query_at((const mb_http_req *)ctx, i);
+}
+static const char *json_query_at(const void *ctx, int i)
+{
+    return json_string_value(json_array_get(ctx, (size_t)i));
+}
+
+static json_t *list_run(const list_filter *f);
+
+json_t *match_list_local(json_t *query, char *err, size_t errlen, long *limit)
+{
+    list_filter f;
+    if (list_parse(json_query_at, query, &f, err, errlen) != MB_OK) return NULL;
+    *limit = f.limit;
+    return list_run(&f);
+}
+
 static void route_list(mb_http_req *r)
 {
     list_filter f;
     char err[200];
-    if (list_parse(r, &f, err, sizeof err) != MB_OK) {
+    if (list_parse(req_query_at, r, &f, err, sizeof err) != MB_OK) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
         return;
     }
+    json_t *arr = list_run(&f);
+    if (cluster_enabled()) { /* and the other nodes' (cluster_glue.c) */
+        json_t *q = json_array();
+        const char *a;
+        for (int i = 0; (a = mb_http_query_at(r, i)); i++) json_array_append_new(q, json_string(a));
+        match_cluster_list(r, arr, q, f.limit);
+        return;
+    }
+    mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
+}
+
+static json_t *list_run(const list_filter *f0)
+{
+    const list_filter f = *f0;
     json_t *arr = json_array();
     size_t it = 0;
     match *m;
@@ -236,10 +273,11 @@ static void route_list(mb_http_req *r)
         if (!list_match(&f, m)) continue;
         json_t *s = match_summary(m);
         json_object_del(s, "players");
+        match_cluster_decorate(s, NULL, NULL);
         json_array_append_new(arr, s);
         if (json_array_size(arr) >= (size_t)f.limit) break;
     }
-    mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
+    return arr;
 }
 
 static match_ext_reply_fn get_extra; /* the vote module adds the match's votes */
@@ -296,9 +334,18 @@ static void route_get(mb_http_req *r)
     if (m && !match_is_over(m)) {
         json_t *j = match_summary(m);
         json_object_set_new(j, "result", json_null());
+        match_cluster_decorate(j, NULL, NULL);
         respond_match(r, j, id);
         return;
     }
+    if (match_cluster_get(r, id)) return; /* cluster: live on another node? */
+    match_get_stored(r, id);
+}
+
+/* A match that is not live here: finished (PostgreSQL, or a durable write
+ * still queued). */
+void match_get_stored(mb_http_req *r, const char *id)
+{
     if (!mb_uuid_valid(id)) {
         mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", id);
         return;
@@ -371,6 +418,7 @@ static void route_admin_matches(mb_http_req *r)
         if (match_is_over(m)) continue;
         json_t *j = match_summary(m);
         json_object_set_new(j, "seed", json_integer((json_int_t)match_seed(m)));
+        match_cluster_decorate(j, NULL, NULL);
         json_array_append_new(arr, j);
     }
     mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
@@ -423,6 +471,7 @@ static const mb_field create_fields[] = {
     {"params", MB_F_OBJECT, false, 0, 0, NULL, NULL},
     /* checked by create_match: 403 for a player outside development mode first */
     {"seed", MB_F_ANY, false, 0, 0, NULL, "integer 0..9007199254740991"},
+    {"node_id", MB_F_STRING, false, 1, 64}, /* admin: pin to a cluster node (docs/CLUSTER.md) */
     {NULL},
 };
 
@@ -471,6 +520,7 @@ static mb_status module_init(void)
      * straight into the match's VM (the hot path: one per player input). */
     if (mb_protocol_register_raw("match.input", match_on_input_raw) != MB_OK) return MB_ERR;
     modes_on_reload(on_mode_reload);
+    match_cluster_init();
     return MB_OK;
 }
 
@@ -511,6 +561,7 @@ static char *module_metrics(void)
 const mb_module match_module = {
     .api = MB_MODULE_API,
     .name = "match",
+    .requires = MB_REQUIRES("cluster"),
     .init = module_init,
     .start = module_start,
     .shutdown = module_shutdown,

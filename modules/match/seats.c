@@ -272,6 +272,7 @@ join_rc match_do_join(match *m, const char *player_id, const char *username, jso
         return m->failed ? J_INTERNAL : J_NOT_FOUND;
     }
     maybe_autostart(m);
+    match_cluster_added(m); /* the directory entry lists the players (docs/CLUSTER.md) */
     mb_info("match_join", "match=%s player=%s players=%zu", m->id, player_id, match_player_count(m));
     return J_OK;
 }

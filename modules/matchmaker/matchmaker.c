@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "convert.h"
 #include "match.h"
 #include "match_ext.h"
@@ -447,6 +448,10 @@ static bool on_group(void *ud, const mm_entry *entries, size_t n, int *teams)
     for (size_t i = 0; i < n; i++) {
         json_t *msg = json_pack("{s:s,s:s,s:O}", "match_id", match_id(m), "ticket_id", ts[i]->ticket_id,
                                 "players", players);
+        if (cluster_enabled()) { /* the match is on this node: docs/CLUSTER.md */
+            json_object_set_new(msg, "node_id", json_string(cluster_node_id()));
+            json_object_set_new(msg, "url", json_string(cluster_public_url()));
+        }
         mb_player_send(ts[i]->player_id, "matchmaker.matched", msg);
         json_decref(msg);
         double wait = (double)(c->now - ts[i]->enqueued_ms);
@@ -594,7 +599,7 @@ static const mb_option options[] = {
 const mb_module matchmaker_module = {
     .api = MB_MODULE_API,
     .name = "matchmaker",
-    .requires = MB_REQUIRES("match"),
+    .requires = MB_REQUIRES("match", "cluster"),
     .options = options,
     .init = mm_init,
     .destroy = mm_destroy,

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "convert.h"
 #include "match_ext.h"
 #include "social.h"
@@ -95,8 +96,31 @@ static const char *check_content(const json_t *c)
 
 /* ------------------------------------------------------------ delivery */
 
+static void deliver_here(const char *player_id, const char *id, const char *type, const char *subject,
+                         const char *content_json);
+
 void notifications_deliver(const char *player_id, const char *id, const char *type, const char *subject,
                            const char *content_json)
+{
+    /* cluster: the player's sockets on other nodes too (docs/CLUSTER.md) */
+    if (cluster_enabled())
+        cluster_broadcast("notification",
+                          json_pack("{s:s,s:s,s:s,s:s,s:s}", "player_id", player_id, "id", id, "type", type,
+                                    "subject", subject, "content", content_json));
+    deliver_here(player_id, id, type, subject, content_json);
+}
+
+static void remote_notification(const char *from, json_t *d)
+{
+    const char *f[5];
+    static const char *const names[] = {"player_id", "id", "type", "subject", "content"};
+    for (int i = 0; i < 5; i++)
+        if (!(f[i] = json_string_value(json_object_get(d, names[i])))) return;
+    deliver_here(f[0], f[1], f[2], f[3], f[4]);
+}
+
+static void deliver_here(const char *player_id, const char *id, const char *type, const char *subject,
+                         const char *content_json)
 {
     if (!mb_player_online(player_id)) return;
     json_t *c = json_loads(content_json, 0, NULL);
@@ -542,12 +566,33 @@ void notifications_route_delete(mb_http_req *r)
 
 /* ------------------------------------------------------------- module */
 
+/* Cluster: a node was lost; this node (the one holding the lock) tells
+ * each player of each of its live matches (docs/CLUSTER.md). */
+static void node_lost(const char *node, json_t *list)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        json_t *players = json_object_get(e, "players");
+        const char *mid = json_string_value(json_object_get(e, "match_id"));
+        for (size_t k = 0; mid && k < json_array_size(players); k++) {
+            const char *pid = json_string_value(json_array_get(players, k));
+            if (!pid || !mb_uuid_valid(pid) || q_n >= QUEUE_MAX) continue;
+            const char *mode = json_string_value(json_object_get(e, "mode"));
+            enqueue(notif_new(
+                pid, "moonbase.match_lost", "Your match ended: its server stopped",
+                json_pack("{s:s,s:s,s:s}", "match_id", mid, "node_id", node, "mode", mode ? mode : "")));
+        }
+    }
+}
+
 void notifications_init(void)
 {
     /* every VM the match runtime makes gets moonbase.notify (the scripts
      * load in the match module's start, after every module's init) */
     match_ext_add_function("notify", l_notify, NOTIFY_CONTEXTS);
+    if (cluster_enabled()) cluster_on_node_lost(node_lost);
     ev_init(&retry_w, retry_cb);
+    if (cluster_enabled()) cluster_on_bus("notification", remote_notification);
     m_created = mb_metric("moonbase_notifications_created_total", "", MB_COUNTER,
                           "notifications stored from scripts and the admin API");
     m_delivered = mb_metric("moonbase_notifications_delivered_total", "", MB_COUNTER,

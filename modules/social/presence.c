@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "ratelimit.h"
 #include "social.h"
 
@@ -46,6 +47,32 @@ static pres **dirty;    /* to flush before the loop sleeps */
 static size_t n_dirty, cap_dirty;
 static uint64_t next_gen = 1;
 static double *m_changed, *m_loads;
+
+/* Cluster (docs/CLUSTER.md): players online on other nodes, as those nodes
+ * announce it on the bus ("presence"): player id -> remote_pres. A player is
+ * online while any node has them; offline is told when the last one lets go. */
+typedef struct remote_pres {
+    mb_smap nodes;   /* node id -> last presence.changed payload text (malloc'd) */
+    json_t *friends; /* the friend ids the last announcement named */
+} remote_pres;
+static mb_smap remote;
+
+static bool online_elsewhere(const char *pid)
+{
+    remote_pres *r = mb_smap_get(&remote, pid);
+    return r && r->nodes.count > 0;
+}
+
+/* Has another node announced exactly this payload for pid (friends saw it)? */
+static bool remote_has(const char *pid, const char *text)
+{
+    remote_pres *r = mb_smap_get(&remote, pid);
+    const char *k;
+    void *v;
+    for (size_t it = 0; r && mb_smap_next(&r->nodes, &it, &k, &v);)
+        if (strcmp(v, text) == 0) return true;
+    return false;
+}
 
 static const char rels_sql[] = "SELECT other_id::text, state FROM friendships WHERE player_id = $1::uuid"
                                " UNION ALL SELECT player_id::text, 'blocked_by' FROM friendships"
@@ -228,6 +255,27 @@ static pres *pres_get(const char *player_id, bool create)
     return p;
 }
 
+/* Cluster: a player already online on another node keeps the status set
+ * there when a socket of theirs arrives here. */
+static void inherit_remote(pres *p)
+{
+    remote_pres *r = mb_smap_get(&remote, p->id);
+    const char *k;
+    void *v;
+    size_t it = 0;
+    if (!r || !mb_smap_next(&r->nodes, &it, &k, &v)) return;
+    json_t *o = json_loads(v, 0, NULL);
+    const char *st = json_string_value(json_object_get(o, "status"));
+    if (st && strcmp(st, "offline") != 0) {
+        free(p->status);
+        p->status = mb_strdup(st);
+        json_t *md = json_object_get(o, "metadata");
+        json_decref(p->metadata);
+        p->metadata = json_is_object(md) ? json_incref(md) : NULL;
+    }
+    json_decref(o);
+}
+
 /* Online for others: has a live entry that is not on its way out. */
 static pres *online(const char *player_id)
 {
@@ -250,6 +298,7 @@ void presence_session_authed(mb_session *s)
     }
     if (!p) {
         p = pres_get(pid, true);
+        inherit_remote(p);
         load_rels(p);
     }
     p->sockets++;
@@ -274,6 +323,8 @@ static json_t *payload_of(const pres *p, bool full)
     return o;
 }
 
+static void announce(const pres *p, const char *text);
+
 static void fan_out(pres *p)
 {
     json_t *pl = payload_of(p, true);
@@ -285,14 +336,18 @@ static void fan_out(pres *p)
         free(text);
         return;
     }
+    /* cluster: still online on another node (friends here keep that), or
+     * another node told them this very payload already */
+    bool quiet = p->gone ? online_elsewhere(p->id) : remote_has(p->id, text);
     mb_frame *f = mb_frame_envelope_raw("presence.changed", text, strlen(text));
     size_t it = 0;
     const char *other;
     void *v;
     int n = 0;
-    while (mb_smap_next(&p->rels, &it, &other, &v))
+    while (!quiet && mb_smap_next(&p->rels, &it, &other, &v))
         if (is_friend((unsigned)(uintptr_t)v) && online(other)) n += mb_player_send_frame(other, f);
     mb_frame_unref(f);
+    if (cluster_enabled()) announce(p, text);
     *mb_metric_msg_out("presence.changed") += n;
     *m_changed += 1;
     free(p->sent);
@@ -334,7 +389,19 @@ bool presence_blocked(const char *a, const char *b)
     return (v & REL_BLOCKED_BY) || (v & 0x0f) == REL_BLOCKED;
 }
 
+static void rel_set_here(const char *a, const char *b, int state, int blocked_by);
+
 void presence_rel_set(const char *a, const char *b, int state, int blocked_by)
+{
+    /* cluster: a may be online on another node (its cache there, and a friend
+     * just made learns a's presence from there) */
+    if (cluster_enabled())
+        cluster_broadcast("presence_rel", json_pack("{s:s,s:s,s:i,s:i}", "a", a, "b", b, "state", state,
+                                                    "blocked_by", blocked_by));
+    rel_set_here(a, b, state, blocked_by);
+}
+
+static void rel_set_here(const char *a, const char *b, int state, int blocked_by)
 {
     pres *p = online(a);
     if (!p) return;
@@ -348,6 +415,7 @@ void presence_rel_set(const char *a, const char *b, int state, int blocked_by)
     if (blocked_by == 1) v |= REL_BLOCKED_BY;
     else if (blocked_by == 0) v &= ~REL_BLOCKED_BY;
     rel_put(p, b, v);
+    if (cluster_enabled() && p->sent) announce(p, p->sent); /* the other nodes learn the new friend list */
 }
 
 void presence_rel_stale(const char *a)
@@ -356,9 +424,140 @@ void presence_rel_stale(const char *a)
     if (p && !ev_is_active(&p->retry_w)) load_rels(p);
 }
 
+/* ------------------------------------------------------------ cluster */
+
+/* This node's change of p, to the other nodes: the payload and p's friends. */
+static void announce(const pres *p, const char *text)
+{
+    json_t *friends = json_array();
+    size_t it = 0;
+    const char *other;
+    void *v;
+    while (mb_smap_next(&p->rels, &it, &other, &v))
+        if (is_friend((unsigned)(uintptr_t)v)) json_array_append_new(friends, json_string(other));
+    cluster_broadcast("presence", json_pack("{s:s,s:s,s:b,s:o}", "player_id", p->id, "payload", text, "gone",
+                                            p->gone, "friends", friends));
+}
+
+static void remote_free(remote_pres *r)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; mb_smap_next(&r->nodes, &it, &k, &v);) free(v);
+    mb_smap_free(&r->nodes);
+    json_decref(r->friends);
+    free(r);
+}
+
+/* Tell this node's sockets of pid's friends (the ids in friends). */
+static void tell_friends(const char *pid, json_t *friends, const char *text)
+{
+    pres *here = online(pid);
+    if (here && here->sent && strcmp(here->sent, text) == 0) return; /* they know it already */
+    mb_frame *f = mb_frame_envelope_raw("presence.changed", text, strlen(text));
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(friends); i++) {
+        const char *fid = json_string_value(json_array_get(friends, i));
+        if (fid && online(fid)) n += mb_player_send_frame(fid, f);
+    }
+    mb_frame_unref(f);
+    *mb_metric_msg_out("presence.changed") += n;
+}
+
+static void remote_presence(const char *from, json_t *d)
+{
+    const char *pid = json_string_value(json_object_get(d, "player_id"));
+    const char *text = json_string_value(json_object_get(d, "payload"));
+    json_t *friends = json_object_get(d, "friends");
+    bool gone = json_is_true(json_object_get(d, "gone"));
+    if (!pid || !text || !json_is_array(friends) || strlen(pid) >= 40) return;
+    bool known = !gone && (remote_has(pid, text) ||
+                           (online(pid) && online(pid)->sent && strcmp(online(pid)->sent, text) == 0));
+    remote_pres *r = mb_smap_get(&remote, pid);
+    if (!r && !gone) {
+        r = mb_calloc(1, sizeof *r);
+        mb_smap_init(&r->nodes);
+        mb_smap_put(&remote, pid, r);
+    }
+    if (r) {
+        json_decref(r->friends);
+        r->friends = json_incref(friends);
+        free(gone ? mb_smap_del(&r->nodes, from) : mb_smap_put(&r->nodes, from, mb_strdup(text)));
+        if (r->nodes.count == 0) {
+            mb_smap_del(&remote, pid);
+            remote_free(r);
+        }
+    }
+    /* offline only when no node has them any more; a payload friends saw
+     * from another node is not told twice */
+    if (known || (gone && (online(pid) || online_elsewhere(pid)))) return;
+    tell_friends(pid, friends, text);
+}
+
+/* A node left: its players are offline unless another node has them. */
+static void remote_node_gone(const char *node)
+{
+    const char *pid;
+    void *v;
+    for (size_t it = 0; mb_smap_next(&remote, &it, &pid, &v);) {
+        remote_pres *r = v;
+        char *text = mb_smap_del(&r->nodes, node);
+        if (!text) continue;
+        free(text);
+        if (r->nodes.count == 0 && !online(pid)) {
+            json_t *pl = json_pack("{s:s,s:s}", "player_id", pid, "status", "offline");
+            char *off = json_dumps(pl, JSON_COMPACT);
+            json_decref(pl);
+            tell_friends(pid, r->friends, off);
+            free(off);
+        }
+        if (r->nodes.count == 0) {
+            mb_smap_del(&remote, pid); /* deleting the current entry is safe (map.h) */
+            remote_free(r);
+        }
+    }
+}
+
+static void remote_rel(const char *from, json_t *d)
+{
+    const char *a = json_string_value(json_object_get(d, "a"));
+    const char *b = json_string_value(json_object_get(d, "b"));
+    if (!a || !b) return;
+    int state = (int)json_integer_value(json_object_get(d, "state"));
+    rel_set_here(a, b, state, (int)json_integer_value(json_object_get(d, "blocked_by")));
+    pres *p = online(a);
+    if (state == REL_FRIEND && p && p->sent) /* a new friend b (elsewhere) learns a's presence */
+        cluster_broadcast("presence_to", json_pack("{s:s,s:s}", "to", b, "payload", p->sent));
+}
+
+static void remote_presence_to(const char *from, json_t *d)
+{
+    const char *to = json_string_value(json_object_get(d, "to"));
+    const char *text = json_string_value(json_object_get(d, "payload"));
+    if (!to || !text || !online(to)) return;
+    mb_frame *f = mb_frame_envelope_raw("presence.changed", text, strlen(text));
+    *mb_metric_msg_out("presence.changed") += mb_player_send_frame(to, f);
+    mb_frame_unref(f);
+}
+
 json_t *presence_json(const char *player_id, bool full)
 {
     pres *p = online(player_id);
+    if (!p) { /* cluster: online on another node? its last announcement */
+        remote_pres *r = mb_smap_get(&remote, player_id);
+        const char *k;
+        void *v;
+        size_t it = 0;
+        if (r && mb_smap_next(&r->nodes, &it, &k, &v)) {
+            json_t *o = json_loads(v, 0, NULL);
+            if (json_is_object(o)) {
+                json_object_del(o, "player_id");
+                if (!full) json_object_del(o, "metadata");
+                return o;
+            }
+            json_decref(o);
+        }
+    }
     if (!p) return json_pack("{s:s}", "status", "offline");
     json_t *o = json_pack("{s:s}", "status", p->status);
     if (full && p->metadata) json_object_set(o, "metadata", p->metadata);
@@ -504,6 +703,13 @@ void presence_route_get(mb_http_req *r)
 void presence_init(void)
 {
     mb_smap_init(&players);
+    mb_smap_init(&remote);
+    if (cluster_enabled()) {
+        cluster_on_bus("presence", remote_presence);
+        cluster_on_bus("presence_rel", remote_rel);
+        cluster_on_bus("presence_to", remote_presence_to);
+        cluster_on_node_gone(remote_node_gone);
+    }
     mb_metric_table_smap("presence_players", &players);
     m_changed = mb_metric("moonbase_presence_changes_total", "", MB_COUNTER,
                           "presence changes fanned out to friends");
@@ -520,6 +726,8 @@ void presence_destroy(void)
     void *v;
     while (mb_smap_next(&players, &it, NULL, &v)) pres_free(v);
     mb_smap_free(&players);
+    for (size_t i = 0; mb_smap_next(&remote, &i, NULL, &v);) remote_free(v);
+    mb_smap_free(&remote);
     free(dirty);
     dirty = NULL;
     n_dirty = cap_dirty = 0;

@@ -230,7 +230,7 @@ static char *social_metrics(void)
 const mb_module social_module = {
     .api = MB_MODULE_API,
     .name = "social",
-    .requires = MB_REQUIRES("match"),
+    .requires = MB_REQUIRES("match", "cluster"),
     .init = social_init,
     .destroy = social_destroy,
     .messages = messages,

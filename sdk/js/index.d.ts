@@ -477,7 +477,8 @@ export declare class Socket {
   playerId: string | null;
   latencyMs: number | null;
   serverTimeOffsetMs: number;
-  match: { match_id: string; mode: string; metadata?: JsonObject } | null;
+  /** node: cluster mode, the match's node after a match.redirect (docs/CLUSTER.md) */
+  match: { match_id: string; mode: string; metadata?: JsonObject; node?: { node_id: string; url: string } } | null;
   channels: Set<string>;
   tickets: Map<string, { mode: string; properties: JsonObject }>;
 
@@ -601,6 +602,8 @@ export declare class AdminClient {
   adminToken: string;
   request<T = any>(method: string, path: string, options?: Omit<RequestOptions, 'auth'>): Promise<T>;
   overview(): Promise<AdminOverview>;
+  /** GET /v1/cluster (docs/CLUSTER.md) */
+  cluster(): Promise<{ node_id: string; cluster: boolean; redis?: 'ok' | 'unreachable'; nodes: { node_id: string; url: string; started_at: number; last_seen: number; sessions: number; matches: number }[] }>;
   players(options?: { q?: string; limit?: number }): Promise<{ players: AdminPlayer[] }>;
   player(playerId: string): Promise<AdminPlayer>;
   kickPlayer(playerId: string): Promise<{ player_id: string; closed_sockets: number }>;

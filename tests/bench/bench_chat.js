@@ -3,7 +3,11 @@
 // Chat and presence fan-out against the real server (docs/SOCIAL.md "Performance").
 //
 //   node tests/bench/bench_chat.js [--only chat|presence] [--members 5000] [--rate 100]
-//        [--duration 10] [--senders 20] [--players 1000] [--friends 100] [--workers 2]
+//        [--duration 10] [--senders 20] [--players 1000] [--friends 100] [--workers 2] [--nodes 1]
+//
+// --nodes N (chat only): a cluster (docs/CLUSTER.md): a private redis-server and N nodes; the
+// senders are on node 1, the receiving sockets spread evenly over all nodes (one worker per
+// node at least); server CPU is the sum over the nodes. tools/bench.sh cluster runs it.
 //
 // Needs MOONBASE_TEST_DATABASE_URL (a PostgreSQL superuser URL; tools/test.sh bench and
 // tools/pg.sh provide one) and MOONBASE_BIN (default build/moonbase). Starts its own server on
@@ -144,7 +148,7 @@ if (!isMainThread) {
 const h = require(path.join(__dirname, '..', 'integration', 'harness.js'));
 
 function parseArgs() {
-  const o = { only: null, members: 5000, rate: 100, duration: 10, senders: 20, players: 1000, friends: 100, workers: 2 };
+  const o = { only: null, members: 5000, rate: 100, duration: 10, senders: 20, players: 1000, friends: 100, workers: 2, nodes: 1 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const k = a[i].replace(/^--/, '');
@@ -161,6 +165,7 @@ try {
   /* keep 100 */
 }
 function cpuTicks(pid) {
+  if (Array.isArray(pid)) return pid.reduce((a, p) => a + cpuTicks(p), 0); // a cluster: every node
   const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
@@ -204,7 +209,9 @@ async function benchChat(server, o) {
   const rest = tokens.slice(senders);
   const t0 = Date.now();
   const workers = [];
-  const per = Math.ceil(rest.length / o.workers);
+  const nodes = o.servers || [server];
+  const nWorkers = Math.max(o.workers, nodes.length);
+  const per = Math.ceil(rest.length / nWorkers);
   const waitFor = (w, ev) => new Promise((resolve) => {
     const on = (m) => {
       if (m.ev === ev) {
@@ -214,10 +221,11 @@ async function benchChat(server, o) {
     };
     w.on('message', on);
   });
-  for (let k = 0; k < o.workers; k++) {
+  for (let k = 0; k < nWorkers; k++) {
     const part = rest.slice(k * per, (k + 1) * per);
     if (!part.length) continue;
-    const w = new Worker(__filename, { workerData: { url: server.wsUrl, channel, tokens: part, sampleEvery: 10, base: k * per } });
+    const url = nodes[k % nodes.length].wsUrl;
+    const w = new Worker(__filename, { workerData: { url, channel, tokens: part, sampleEvery: 10, base: k * per } });
     workers.push(w);
   }
   await Promise.all(workers.map((w) => {
@@ -279,7 +287,7 @@ async function benchChat(server, o) {
     w.postMessage({ cmd: 'reset', since: windowStart });
     return p;
   }));
-  const meter = cpuMeter(server.pid);
+  const meter = cpuMeter(nodes.length > 1 ? nodes.map((x) => x.pid) : server.pid);
   await h.sleep(o.duration * 1000); // the measured window (a fixed time on purpose)
   measuring = false;
   running = false;
@@ -426,12 +434,29 @@ async function main() {
   }, 5 * 60 * 1000);
   watchdog.unref();
   if (!process.env.MOONBASE_BIN) process.env.MOONBASE_BIN = path.join(h.REPO_ROOT, 'build', 'moonbase');
-  const server = await h.startServer({
-    logLevel: 'info', // the harness waits for event=listening (info)
-    name: 'bench_chat',
-    args: ['--jwt-secret', JWT_SECRET, '--chat-rate', '10000', '--msg-rate', '10000', '--msg-burst', '10000',
-      '--max-connections', '19000', '--token-ttl', '3600', '--idle-timeout-ms', '600000'],
-  });
+  const serverArgs = ['--jwt-secret', JWT_SECRET, '--chat-rate', '10000', '--msg-rate', '10000', '--msg-burst', '10000',
+    '--max-connections', '19000', '--token-ttl', '3600', '--idle-timeout-ms', '600000'];
+  let server;
+  let redis = null;
+  if (o.nodes > 1) {
+    if (o.only !== 'chat') throw new Error('--nodes N needs --only chat');
+    const ch = require(path.join(__dirname, '..', 'cluster', 'cluster_harness.js'));
+    redis = await ch.startRedis();
+    const databaseUrl = await h.createDatabase();
+    o.servers = [];
+    for (let i = 1; i <= o.nodes; i++) {
+      o.servers.push(await h.startServer({ logLevel: 'info', name: `bench_chat-node${i}`, databaseUrl,
+        args: [...serverArgs, '--redis-url', redis.url, '--node-id', `node${i}`] }));
+    }
+    server = o.servers[0];
+    console.log(`cluster: ${o.nodes} nodes on ${redis.url}: ${o.servers.map((x) => x.wsUrl).join(' ')}`);
+  } else {
+    server = await h.startServer({
+      logLevel: 'info', // the harness waits for event=listening (info)
+      name: 'bench_chat',
+      args: serverArgs,
+    });
+  }
   const os = require('node:os');
   const load = os.loadavg()[0];
   console.log(`server ${server.bin} pid ${server.pid} on ${server.wsUrl}; ${os.cpus().length} cores, load average ${load.toFixed(2)}`);
@@ -447,10 +472,13 @@ async function main() {
       if ((r.blip.inGrace && r.blip.frames !== 0) || r.first.frames === 0 || r.cold.frames === 0) ok = false;
     }
   } finally {
-    await server.stop().catch((e) => {
-      console.error(e.message);
-      ok = false;
-    });
+    for (const x of o.servers || [server]) {
+      await x.stop().catch((e) => {
+        console.error(e.message);
+        ok = false;
+      });
+    }
+    if (redis) await redis.stop();
   }
   console.log(ok ? '\nbench_chat: ok' : '\nbench_chat: FAILED (see above)');
   process.exit(ok ? 0 : 1);

@@ -605,6 +605,9 @@ export class Socket {
     this._matchWaiters = new Set();
     this._matchHandlersOff = null;
     this._matchHandlersMatch = null;
+    /** Cluster: the socket to the node hosting the match (after a match.redirect), or null. */
+    this._matchSocket = null;
+    this._parent = null;
   }
 
   get connected() {
@@ -644,6 +647,7 @@ export class Socket {
   /** Closes the connection for good (no reconnect). Pending requests reject with `disconnected`. */
   close(code = 1000, reason = 'client closed') {
     this._closedByUser = true;
+    this._closeMatchSocket();
     if (this._abort) this._abort.abort();
     const ws = this._ws;
     const wasOpen = this.state === 'open' || this.state === 'reconnecting';
@@ -905,6 +909,11 @@ export class Socket {
       this._events.emit('error', MoonbaseError.fromPayload(payload, cid));
       return;
     }
+    this._deliver(type, payload, msg);
+  }
+
+  /** A server message that is not a reply: track, buffer match events, call the listeners. */
+  _deliver(type, payload, msg) {
     this._track(type, payload);
     if (type.startsWith('match.')) this._bufferMatchEvent({ type, payload });
     this._dispatch(type, payload, msg);
@@ -1008,13 +1017,71 @@ export class Socket {
     }
     let joined;
     try {
-      joined = await this.request('match.join', payload);
+      const reply = await this.request('match.join', payload, { raw: true });
+      if (reply.type === 'match.redirect' && !this._parent) {
+        joined = await this._joinOnNode(reply.payload, matchId, metadata);
+      } else if (reply.type === 'match.redirect') {
+        throw new MoonbaseError('unavailable', `match.join: redirected again (to ${reply.payload.node_id})`, { requestType: 'match.join' });
+      } else {
+        joined = reply.payload ?? {};
+        this._closeMatchSocket();
+      }
     } catch (err) {
       if (on && this._matchHandlersOff) this._matchHandlersOff();
       throw err;
     }
     this.match = { match_id: joined.match_id, mode: joined.mode, metadata };
+    if (this._matchSocket) this.match.node = { node_id: this._matchSocket.nodeId, url: this._matchSocket.url };
     return joined;
+  }
+
+  /**
+   * Cluster (docs/CLUSTER.md): the match lives on another node (match.redirect {match_id,
+   * node_id, url}). Opens a second socket to that node with the same session, joins there, and
+   * passes that socket's match.* messages on to this socket's listeners; chat, presence and
+   * notifications stay on this socket. sendInput() and leaveMatch() go to the match's socket.
+   */
+  async _joinOnNode(redirect, matchId, metadata) {
+    const url = String(redirect.url).replace(/^http/i, 'ws').replace(/\/+$/, '') + '/ws';
+    let ms = this._matchSocket;
+    if (!ms || ms.url !== url) {
+      this._closeMatchSocket();
+      ms = new Socket(this.client, {
+        url,
+        WebSocket: this.WebSocket,
+        requestTimeoutMs: this.requestTimeoutMs,
+        connectTimeoutMs: this.connectTimeoutMs,
+        heartbeatMs: this.heartbeatMs,
+        reconnect: this.reconnectOptions ? { ...this.reconnectOptions } : false,
+        rejoin: this.rejoin,
+      });
+      ms._parent = this;
+      ms.nodeId = redirect.node_id;
+      // match.* messages of the match socket reach this socket's listeners and buffer
+      const matchChat = (type, payload) => type === 'chat.message' && String(payload.channel_id).startsWith('match:');
+      ms._deliver = (type, payload, msg) => {
+        ms._track(type, payload);
+        if (type.startsWith('match.') || matchChat(type, payload)) this._deliver(type, payload, msg);
+      };
+      // the sender's own copy of a match chat message (a reply there) reaches the listeners here
+      ms._dispatch = (type, payload, msg) => {
+        if (matchChat(type, payload)) this._dispatch(type, payload, msg);
+      };
+      this._matchSocket = ms;
+      try {
+        await ms.connect();
+      } catch (err) {
+        this._closeMatchSocket(); // the next join tries again from scratch
+        throw err;
+      }
+    }
+    return ms._join(matchId, metadata, { rejoin: true });
+  }
+
+  _closeMatchSocket() {
+    const ms = this._matchSocket;
+    this._matchSocket = null;
+    if (ms) ms.close(1000, 'match socket no longer needed');
   }
 
   /**
@@ -1056,13 +1123,15 @@ export class Socket {
    * {ack: true} resolves with match.input_ack {match_id, tick}.
    */
   sendInput(input, { ack = false } = {}) {
-    if (ack) return this.request('match.input', input);
-    return this.send('match.input', input);
+    const to = this._matchSocket || this; // cluster: the match's node
+    if (ack) return to.request('match.input', input);
+    return to.send('match.input', input);
   }
 
   /** match.leave -> match.left {match_id, reason} */
   async leaveMatch() {
-    const left = await this.request('match.leave', {});
+    const left = await (this._matchSocket || this).request('match.leave', {});
+    this._closeMatchSocket();
     this.match = null;
     if (this._matchHandlersOff) this._matchHandlersOff();
     return left;
@@ -1088,6 +1157,8 @@ export class Socket {
 
   /** chat.join -> chat.joined {channel_id, members}; rejoined after a reconnect. */
   async joinChat(channelId) {
+    const ms = this._matchChat(channelId);
+    if (ms) return ms.joinChat(channelId);
     const r = await this.request('chat.join', { channel_id: channelId });
     this.channels.add(channelId);
     return r;
@@ -1095,6 +1166,8 @@ export class Socket {
 
   /** chat.leave -> chat.left {channel_id} */
   async leaveChat(channelId) {
+    const ms = this._matchChat(channelId);
+    if (ms) return ms.leaveChat(channelId);
     const r = await this.request('chat.leave', { channel_id: channelId });
     this.channels.delete(channelId);
     return r;
@@ -1102,7 +1175,12 @@ export class Socket {
 
   /** chat.send -> the stored chat.message {channel_id, message_id, sender_id, content, sent_at}. */
   sendChat(channelId, content) {
-    return this.request('chat.send', { channel_id: channelId, content });
+    return (this._matchChat(channelId) || this).request('chat.send', { channel_id: channelId, content });
+  }
+
+  /** Cluster: a match:<id> channel goes through the socket of the match's node (if any). */
+  _matchChat(channelId) {
+    return this._matchSocket && String(channelId).startsWith('match:') ? this._matchSocket : null;
   }
 
   /** presence.update {status, metadata?} -> presence.updated */
@@ -1202,6 +1280,8 @@ export class AdminClient {
 
   /** GET /v1/admin/overview: sessions, matches, messages per second, database. */
   overview() { return this.request('GET', '/v1/admin/overview'); }
+  /** GET /v1/cluster: {node_id, cluster, redis?, nodes: [{node_id, url, started_at, last_seen, sessions, matches}]} */
+  cluster() { return this.request('GET', '/v1/cluster'); }
   /** GET /v1/admin/players?q=&limit=: online players matching a username prefix or an id. */
   players({ q, limit } = {}) { return this.request('GET', '/v1/admin/players', { query: { q, limit } }); }
   /** GET /v1/admin/players/{id} */
