@@ -22,6 +22,7 @@ extern const mb_module admin_module;
 extern const mb_module admin_history_module; /* finished matches, script errors */
 extern const mb_module social_module;        /* before match: scripts get moonbase.notify */
 extern const mb_module chat_module;
+extern const mb_module leaderboard_module; /* before match: scripts get moonbase.leaderboard */
 
 #ifndef MB_VERSION
 #define MB_VERSION "0.1.0"
@@ -30,7 +31,7 @@ extern const mb_module chat_module;
 extern char **environ;
 
 static const mb_module *const modules[] = {
-    &account_module,    &social_module, &chat_module,          &match_module,         &vote_module,
+    &account_module,    &social_module, &chat_module, &leaderboard_module, &match_module, &vote_module,
     &matchmaker_module, &admin_module,  &admin_history_module, &account_admin_module, NULL,
 };
 

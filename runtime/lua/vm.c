@@ -672,10 +672,43 @@ struct module_set_args {
     lua_CFunction fn;
 };
 
+static int l_subtable_readonly(lua_State *L)
+{
+    return luaL_error(L, "module table is read-only (cannot set '%s')",
+                      lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
+}
+
 static int module_set_cb(lua_State *L)
 {
     struct module_set_args *a = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->vm->ref_module);
+    const char *dot = strchr(a->name, '.');
+    if (dot) { /* moonbase.<table>.<fn>: the sub-table is a read-only proxy of a real table */
+        lua_pushlstring(L, a->name, (size_t)(dot - a->name));
+        lua_rawget(L, -2);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, a->name, (size_t)(dot - a->name));
+            lua_newtable(L);          /* module, key, proxy */
+            lua_createtable(L, 0, 3); /* module, key, proxy, mt */
+            lua_newtable(L);          /* the real table */
+            lua_setfield(L, -2, "__index");
+            lua_pushcfunction(L, l_subtable_readonly);
+            lua_setfield(L, -2, "__newindex");
+            lua_pushliteral(L, "protected");
+            lua_setfield(L, -2, "__metatable");
+            lua_setmetatable(L, -2);
+            lua_pushvalue(L, -1);
+            lua_insert(L, -3); /* module, proxy, key, proxy */
+            lua_rawset(L, -4); /* module, proxy */
+        }
+        if (!lua_getmetatable(L, -1)) return luaL_error(L, "moonbase.%s is not a host table", a->name);
+        lua_getfield(L, -1, "__index"); /* ..., proxy, mt, real */
+        lua_pushstring(L, dot + 1);
+        lua_pushcfunction(L, a->fn);
+        lua_rawset(L, -3);
+        return 0;
+    }
     lua_pushstring(L, a->name);
     lua_pushcfunction(L, a->fn);
     lua_rawset(L, -3);
@@ -687,10 +720,15 @@ static bool is_alpha_(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c 
 int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn)
 {
     if (!name || !fn || !is_alpha_(name[0]) || vm->killed) return MB_LUA_ERR_RUNTIME;
-    for (const char *p = name; *p; p++)
+    int dots = 0;
+    for (const char *p = name; *p; p++) {
+        if (*p == '.' && p[1] && is_alpha_(p[1]) && ++dots == 1) continue;
         if (!is_alpha_(*p) && !(*p >= '0' && *p <= '9')) return MB_LUA_ERR_RUNTIME;
+    }
     for (size_t i = 0; i < MB_ARRAY_LEN(builtin_names); i++)
-        if (strcmp(name, builtin_names[i]) == 0) return MB_LUA_ERR_RUNTIME;
+        if (strncmp(name, builtin_names[i], strcspn(name, ".")) == 0 &&
+            builtin_names[i][strcspn(name, ".")] == '\0')
+            return MB_LUA_ERR_RUNTIME;
     struct module_set_args a = {vm, name, fn};
     int st = lua_cpcall(vm->L, module_set_cb, &a);
     if (st != 0) {

@@ -134,7 +134,9 @@ int mb_lua_vm_pcall(mb_lua_vm *vm, int nargs, int nresults, char *err, size_t er
  * can offer notify, rpc, ... Scripts cannot modify the module table. fn finds
  * its VM with mb_lua_vm_from_state and the host with mb_lua_vm_get_host.
  * Returns MB_LUA_OK, or MB_LUA_ERR_RUNTIME when name is not an identifier or
- * names a built-in (now, mono_ms, uuid, json, null, log). */
+ * names a built-in (now, mono_ms, uuid, json, null, log). A name
+ * "table.fn" sets moonbase.table.fn, creating the (read-only) sub-table on
+ * first use (moonbase.leaderboard.create). */
 int mb_lua_vm_module_set(mb_lua_vm *vm, const char *name, lua_CFunction fn);
 
 #endif
