@@ -28,6 +28,7 @@ const ALLOWED = {
   account: ['match'],            // lifecycle.c: leave matches when an account is deleted
   admin: ['match'],              // admin.c, history.c: match views
   chat: ['match', 'social'],     // match chat channel; friends/blocks
+  leaderboard: ['match'],        // lb_lua.c: modes.h, match.h (moonbase.leaderboard.* and call contexts)
   match: ['vote'],               // simulate.c runs the vote tally (tally.h, pure library)
   matchmaker: ['match'],         // creates matches
   social: ['match'],             // social.c: modes.h (moonbase.notify in match scripts)
