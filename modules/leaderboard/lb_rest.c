@@ -232,8 +232,25 @@ static void route_around(mb_http_req *r)
     mb_http_respond(r, 200, lb_read_around(b, low, (size_t)query_num(r, "n", 25, 50)));
 }
 
+static const char *field_owner_ids(const json_t *v)
+{
+    const char *p = json_string_value(v);
+    int n = 0;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char one[37];
+        if (len != 36) return "owner_ids must be a comma list of 1..100 player ids (UUIDs)";
+        memcpy(one, p, 36);
+        one[36] = '\0';
+        if (!mb_uuid_valid(one) || ++n > 100) return "owner_ids must be a comma list of 1..100 player ids (UUIDs)";
+        p = e ? e + 1 : p + len;
+    }
+    return NULL;
+}
+
 static const mb_field owners_query[] = {
-    {"owner_ids", MB_F_STRING, true, 0, 100 * 37},
+    {"owner_ids", MB_F_STRING, true, 0, 100 * 37, field_owner_ids, "comma list of uuid"},
     {NULL},
 };
 
