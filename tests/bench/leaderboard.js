@@ -33,6 +33,13 @@ function request(method, path, body) {
   });
 }
 
+// CPU seconds the server used (user + system), from /proc: separates its own cost from the
+// waits a loaded machine adds
+const cpu = () => {
+  const f = require('node:fs').readFileSync(`/proc/${args.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
@@ -42,12 +49,14 @@ const round = (x) => Math.round(x * 1000) / 1000;
 async function reads(name, pathOf) {
   const lat = [];
   for (let i = 0; i < 100; i++) await request('GET', pathOf(i)); // warm-up
+  const c0 = cpu();
   for (let i = 0; i < READS; i++) {
     const r = await request('GET', pathOf(i));
     if (r.status !== 200) throw new Error(`${name}: ${r.status} ${r.text}`);
     lat.push(r.ms);
   }
-  return { p50_ms: round(pct(lat, 50)), p99_ms: round(pct(lat, 99)), max_ms: round(Math.max(...lat)) };
+  return { p50_ms: round(pct(lat, 50)), p99_ms: round(pct(lat, 99)), max_ms: round(Math.max(...lat)),
+    server_cpu_us_per_read: Math.round(((cpu() - c0) / READS) * 1e6) };
 }
 
 async function main() {
@@ -67,6 +76,8 @@ async function main() {
   let sent = 0, acked = 0, failed = 0;
   const ackedOwners = [];
   const t0 = Date.now();
+  const c0 = cpu();
+  const n0 = process.cpuUsage();
   await new Promise((resolve) => {
     const tick = () => {
       const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE));
@@ -84,7 +95,9 @@ async function main() {
   });
   const secs = (Date.now() - t0) / 1000;
   out.submits = { target_per_s: RATE, sent, acked, failed, seconds: round(secs), acked_per_s: Math.round(acked / secs),
-    p50_ms: round(pct(lat, 50)), p99_ms: round(pct(lat, 99)) };
+    p50_ms: round(pct(lat, 50)), p99_ms: round(pct(lat, 99)), server_cpu_us_per_submit: Math.round(((cpu() - c0) / total) * 1e6),
+    // the load generator's own CPU share of the wall time: near 1 means it, not the server, was the limit
+    client_cpu_share: round((((u) => u.user + u.system)(process.cpuUsage(n0)) / 1e6) / secs) };
   // durability: every acknowledged submit is a row (one new owner each)
   const rows = Number(execFileSync('psql', ['-X', '-q', '-A', '-t', '-d', args.db, '-c',
     `SELECT count(*) FROM leaderboard_records WHERE leaderboard_id = 'bench' AND seq > ${RECORDS}`]).toString().trim());
