@@ -41,10 +41,10 @@ describe('browser: console leaderboards', { skip }, () => {
   });
 
   it('lists boards; a board shows its records, a player position, and resets on two clicks', async () => {
-    assert.equal((await server.http('POST', '/v1/admin/leaderboards', { id: 'arena_wins', operator: 'incr', reset: '@weekly' }, admin())).status, 201);
+    assert.equal((await server.http('POST', '/v1/admin/leaderboards', { id: 'season_wins', operator: 'incr', reset: '@weekly' }, admin())).status, 201);
     const owners = Array.from({ length: 12 }, () => crypto.randomUUID());
     for (const [i, o] of owners.entries()) {
-      const r = await server.http('POST', '/v1/admin/leaderboards/arena_wins/records', { owner_id: o, score: 100 - i, username: `pilot${i}` }, admin());
+      const r = await server.http('POST', '/v1/admin/leaderboards/season_wins/records', { owner_id: o, score: 100 - i, username: `pilot${i}` }, admin());
       assert.equal(r.status, 200, r.text);
     }
     await page.goto(`${server.baseUrl}/console/#/leaderboards`);
@@ -52,7 +52,7 @@ describe('browser: console leaderboards', { skip }, () => {
     await page.fill('#token', server.adminToken);
     await page.click('#signin-form button');
     await page.waitForSelector('#shell:not(.hidden)');
-    const row = page.locator('#lb-list tbody tr[data-key="arena_wins"]');
+    const row = page.locator('#lb-list tbody tr[data-key="season_wins"]');
     await row.waitFor();
     const text = await row.textContent();
     assert.match(text, /@weekly/);
@@ -82,7 +82,7 @@ describe('browser: console leaderboards', { skip }, () => {
     await page.click('#lb-reset');
     await page.waitForFunction(() => /period 2 · 0 records/.test(document.querySelector('#page-meta').textContent));
     await page.waitForSelector('#lb-records td.empty');
-    const board = await server.http('GET', '/v1/admin/leaderboards/arena_wins', undefined, admin());
+    const board = await server.http('GET', '/v1/admin/leaderboards/season_wins', undefined, admin());
     assert.equal(board.json.leaderboard.period, 2);
     assert.deepEqual(errors, []);
   });
