@@ -28,7 +28,8 @@ static size_t n_sorted;
 static int64_t clock_offset; /* development: moves the boards' clock */
 static uint64_t last_seq;
 static ev_timer reset_w, retry_w;
-static double *m_boards, *m_records, *m_queue, *m_batches, *m_batch_fail, *m_batch_ops;
+static double *m_boards, *m_records, *m_queue, *m_batches, *m_batch_fail, *m_batch_ops, *m_batch_s;
+static int64_t batch_sent_us; /* when the batch in flight was sent */
 
 int64_t lb_now_ms(void) { return mb_wall_ms() + clock_offset; }
 void lb_set_clock_offset(int64_t ms) { clock_offset = ms; }
@@ -493,6 +494,7 @@ typedef struct qitem {
     lb_board *new_board; /* Q_REST_CREATE */
     lb_record vals;     /* Q_REST_SUBMIT */
     bool superseded;    /* a script submit built on vals while in flight */
+    int period;         /* Q_REST_SUBMIT: the period vals belong to */
     int closed;         /* Q_REST_RESET */
 } qitem;
 
@@ -581,15 +583,15 @@ static void flush(void)
         while ((it = *pp)) {
             if (it->kind != Q_DURABLE && !mb_db_available()) {
                 *pp = it->next;
-                if (q_tail == it) q_tail = NULL;
                 answer_unavailable(it);
                 item_free(it);
                 q_len--;
                 continue;
             }
-            if (!it->next) q_tail = it;
             pp = &it->next;
         }
+        q_tail = NULL;
+        for (it = q_head; it; it = it->next) q_tail = it;
         *m_queue = (double)q_len;
         if (q_head && !ev_is_active(&retry_w)) ev_timer_again(mb_loop(), &retry_w);
         return;
@@ -650,7 +652,9 @@ static void flush(void)
             }
             char *key = overlay_key(b->id, it->sub.owner);
             qitem *prev = mb_smap_get(&overlay, key);
+            if (prev && prev->period != b->period) prev = NULL; /* a reset came in between */
             const lb_record *old = prev ? &prev->vals : lb_find(b, it->sub.owner);
+            it->period = b->period;
             char err[128];
             if (compute(b, old, &it->sub, &it->vals, err, sizeof err) < 0) {
                 mb_http_error(it->req, MB_E_BAD_REQUEST, "%s", err);
@@ -703,6 +707,7 @@ static void flush(void)
     const char *p[] = {text};
     *m_batches += 1;
     *m_batch_ops += (double)n;
+    batch_sent_us = mb_now_us();
     mb_db_query("SELECT leaderboard_write($1::jsonb)", 1, p, batch_done, batch);
     free(text);
 }
@@ -711,6 +716,7 @@ static void batch_done(void *ud, const mb_db_result *res)
 {
     qitem *batch = ud, *it, *next;
     inflight = NULL;
+    *m_batch_s += (double)(mb_now_us() - batch_sent_us) / 1e6;
     if (!res->ok) {
         char m[256];
         mb_warn("leaderboard_batch_failed", "sqlstate=%s error=%s", res->sqlstate ? res->sqlstate : "",
@@ -722,7 +728,15 @@ static void batch_done(void *ud, const mb_db_result *res)
         size_t kept = 0;
         for (it = batch; it; it = next) {
             next = it->next;
-            if (it->kind == Q_DURABLE) {
+            if (it->kind == Q_DURABLE && res->code != MB_E_UNAVAILABLE) {
+                /* not retryable (an SQL error): retrying would fail forever */
+                char *op = json_dumps(it->op, JSON_COMPACT);
+                char m2[512];
+                mb_error("leaderboard_write_dropped", "section=%s op=%s", it->section,
+                         mb_log_quote(m2, sizeof m2, op ? op : ""));
+                free(op);
+                item_free(it);
+            } else if (it->kind == Q_DURABLE) {
                 it->next = NULL;
                 *kt = it;
                 kt = &it->next;
@@ -775,7 +789,14 @@ static void batch_done(void *ud, const mb_db_result *res)
             lb_board *b = mb_smap_get(&boards, it->board_id);
             if (!b) mb_http_error(it->req, MB_E_NOT_FOUND, "no leaderboard '%s'", it->board_id);
             else {
-                lb_record *r = it->superseded ? lb_find(b, it->vals.owner) : apply(b, &it->vals);
+                /* not when a script submit built on it (or on a later REST submit of the
+                 * same record) while in flight: memory already has the newer value; nor
+                 * when the period it was written for has closed meanwhile */
+                char *key = overlay_key(b->id, it->vals.owner);
+                qitem *latest = mb_smap_get(&overlay, key);
+                free(key);
+                bool skip = it->superseded || (latest && latest->superseded) || it->period != b->period;
+                lb_record *r = skip ? lb_find(b, it->vals.owner) : apply(b, &it->vals);
                 json_t *rec = values_json(&it->vals, r ? (json_int_t)lb_rank(r) + 1 : 0);
                 json_t *o = reply(b, json_array());
                 json_object_del(o, "records");
@@ -850,6 +871,7 @@ int lb_submit_now(lb_board *b, const lb_submit *s, lb_record **out, char *err, s
     char *key = overlay_key(b->id, s->owner);
     qitem *prev = mb_smap_get(&overlay, key);
     free(key);
+    if (prev && prev->period != b->period) prev = NULL; /* in flight for the period before a reset */
     lb_record *cur = lb_find(b, s->owner);
     const lb_record *old = prev && !prev->superseded ? &prev->vals : cur;
     lb_record v;
@@ -1075,6 +1097,8 @@ mb_status lb_init(void)
     m_queue = mb_metric("moonbase_leaderboard_queue", "", MB_GAUGE, "leaderboard writes waiting for PostgreSQL");
     m_batches = mb_metric("moonbase_leaderboard_batches_total", "", MB_COUNTER, "leaderboard write batches sent");
     m_batch_ops = mb_metric("moonbase_leaderboard_batch_ops_total", "", MB_COUNTER, "writes sent in batches");
+    m_batch_s = mb_metric("moonbase_leaderboard_batch_seconds_total", "", MB_COUNTER,
+                          "time from sending a batch to its result (sum)");
     m_batch_fail = mb_metric("moonbase_leaderboard_batch_failures_total", "", MB_COUNTER,
                              "leaderboard batches that did not commit");
     ev_init(&retry_w, retry_cb);

@@ -11,7 +11,7 @@ const RECORDS = Number(args.records);
 const READS = Number(process.env.LB_READS || 2000);
 const RATE = Number(process.env.LB_RATE || 5000);
 const SECONDS = Number(process.env.LB_SECONDS || 10);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(process.env.LB_SOCKETS || 1024) });
 const headers = { authorization: `Bearer ${args.admin}`, 'content-type': 'application/json' };
 
 const owner = (i) => {
@@ -105,6 +105,7 @@ async function main() {
   const metrics = (await request('GET', '/metrics')).text;
   const m = (name) => Number((metrics.match(new RegExp(`^${name} (\\S+)$`, 'm')) || [])[1]);
   out.submits.batches = m('moonbase_leaderboard_batches_total');
+  out.submits.batch_ms = round((m('moonbase_leaderboard_batch_seconds_total') * 1000) / m('moonbase_leaderboard_batches_total'));
   out.submits.ops_per_batch = round(m('moonbase_leaderboard_batch_ops_total') / m('moonbase_leaderboard_batches_total'));
   console.log(JSON.stringify(out));
   const missed = [];

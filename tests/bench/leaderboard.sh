@@ -58,7 +58,7 @@ LOAD=$(grep -o 'event=leaderboards_loaded.*' "$DATA/server.log")
 say "server up: $LOAD"
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 node tests/bench/leaderboard.js --url "http://127.0.0.1:$PORT" --admin "$ADMIN" --db "$DBURL" \
-  --records "$RECORDS" --rss-kb "$RSS" --load "$LOAD"
+  --records "$RECORDS" --rss-kb "$RSS" --load "$LOAD" --pid "$SERVER_PID"
 RC=$?
 kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
 SERVER_PID=
