@@ -107,11 +107,13 @@ lb_record *lb_find(lb_board *b, const char *owner);
 /* JSON views (new references). */
 json_t *lb_board_json(const lb_board *b);
 json_t *lb_record_json(const lb_record *r);
-/* {leaderboard, records[], next_cursor?} of the top from a cursor. NULL and
- * err when the cursor is malformed. */
-json_t *lb_read_top(lb_board *b, size_t limit, const char *cursor, char *err, size_t errlen);
-json_t *lb_read_around(lb_board *b, const char *owner, size_t n);
-json_t *lb_read_owners(lb_board *b, const json_t *owners);
+/* Reads, as JSON text (malloc'd, length in *len):
+ * {leaderboard, next_reset, records[], next_cursor} of the top from a
+ * cursor (NULL and err when the cursor is malformed); {..., owner_rank} of
+ * the records around an owner; {...} of the given owners, best first. */
+char *lb_read_top(lb_board *b, size_t limit, const char *cursor, size_t *len, char *err, size_t errlen);
+char *lb_read_around(lb_board *b, const char *owner, size_t n, size_t *len);
+char *lb_read_owners(lb_board *b, const json_t *owners, size_t *len);
 
 /* Script writes: applied now, queued durably. 0 or -1 with err
  * ("unavailable", "busy" or a reason). */

@@ -16,12 +16,14 @@
  */
 #include <lauxlib.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "convert.h"
 #include "lb_internal.h"
 #include "match.h"
 #include "modes.h"
+#include "utf8.h"
 
 /* Where writes may run (docs/LUA_API.md §3.3): not in get_state (pure) nor
  * reload (rolled back on failure); create also at a file's top level (it is
@@ -43,6 +45,16 @@ static int push_json(lua_State *L, json_t *v)
 {
     mb_lua_push_json(L, v);
     json_decref(v);
+    return 1;
+}
+
+/* Push a read's JSON text as a Lua table (yajl straight into Lua); nil, err on failure. */
+static int push_text(lua_State *L, char *text, size_t len)
+{
+    char err[160];
+    int rc = mb_lua_push_json_text(mb_lua_vm_from_state(L), text, len, 0, err, sizeof err);
+    free(text);
+    if (rc != MB_LUA_OK) return fail(L, err);
     return 1;
 }
 
@@ -147,7 +159,8 @@ static int l_submit(lua_State *L)
         if (lua_type(L, -1) == LUA_TSTRING) {
             size_t n;
             s.username = lua_tolstring(L, -1, &n);
-            if (n < 1 || n > 64) return luaL_error(L, "moonbase.leaderboard.submit: username must be 1..64 bytes");
+            if (n < 1 || n > 64 || !mb_utf8_valid(s.username, n) || strlen(s.username) != n)
+                return luaL_error(L, "moonbase.leaderboard.submit: username must be 1..64 bytes of UTF-8");
         } else if (!lua_isnil(L, -1))
             return luaL_error(L, "moonbase.leaderboard.submit: username must be a string");
         lua_pop(L, 1); /* the options table keeps the string alive */
@@ -192,9 +205,10 @@ static int l_top(lua_State *L)
     if (limit < 1) limit = 1;
     if (limit > LB_READ_MAX) limit = LB_READ_MAX;
     char err[128];
-    json_t *o = lb_read_top(b, (size_t)limit, cursor, err, sizeof err);
-    if (!o) return fail(L, err);
-    return push_json(L, o);
+    size_t len;
+    char *text = lb_read_top(b, (size_t)limit, cursor, &len, err, sizeof err);
+    if (!text) return fail(L, err);
+    return push_text(L, text, len);
 }
 
 static int l_around(lua_State *L)
@@ -206,7 +220,9 @@ static int l_around(lua_State *L)
     if (!b) return fail(L, "no such leaderboard");
     if (n < 0) n = 0;
     if (n > 50) n = 50;
-    return push_json(L, lb_read_around(b, owner, (size_t)n));
+    size_t len;
+    char *text = lb_read_around(b, owner, (size_t)n, &len);
+    return push_text(L, text, len);
 }
 
 static int l_records(lua_State *L)
@@ -230,9 +246,10 @@ static int l_records(lua_State *L)
         json_decref(ids);
         return fail(L, "no such leaderboard");
     }
-    json_t *o = lb_read_owners(b, ids);
+    size_t len;
+    char *text = lb_read_owners(b, ids, &len);
     json_decref(ids);
-    return push_json(L, o);
+    return push_text(L, text, len);
 }
 
 static int l_rank(lua_State *L)

@@ -208,9 +208,11 @@ static void route_top(mb_http_req *r)
         return;
     }
     char err[128];
-    json_t *o = lb_read_top(b, (size_t)limit, mb_http_query(r, "cursor"), err, sizeof err);
-    if (!o) mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
-    else mb_http_respond(r, 200, o);
+    size_t len;
+    char *text = lb_read_top(b, (size_t)limit, mb_http_query(r, "cursor"), &len, err, sizeof err);
+    if (!text) mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
+    else mb_http_respond_json(r, 200, text, len);
+    free(text);
 }
 
 static const mb_field around_query[] = {
@@ -229,7 +231,10 @@ static void route_around(mb_http_req *r)
     }
     char low[37];
     lower_uuid(owner, low);
-    mb_http_respond(r, 200, lb_read_around(b, low, (size_t)query_num(r, "n", 25, 50)));
+    size_t len;
+    char *text = lb_read_around(b, low, (size_t)query_num(r, "n", 25, 50), &len);
+    mb_http_respond_json(r, 200, text, len);
+    free(text);
 }
 
 static const char *field_owner_ids(const json_t *v)
@@ -280,9 +285,11 @@ static void route_owners(mb_http_req *r)
         json_array_append_new(ids, json_string(one));
         p = e ? e + 1 : p + n;
     }
-    json_t *o = lb_read_owners(b, ids);
+    size_t len;
+    char *text = lb_read_owners(b, ids, &len);
     json_decref(ids);
-    mb_http_respond(r, 200, o);
+    mb_http_respond_json(r, 200, text, len);
+    free(text);
 }
 
 static void route_rank(mb_http_req *r)

@@ -382,6 +382,80 @@ static json_t *reply(lb_board *b, json_t *records)
     return o;
 }
 
+/* Reads write their JSON text directly (a page of 100 records is most of a read's cost, and
+ * jansson objects for each record cost several times more than the text). */
+typedef struct lb_text {
+    char *p;
+    size_t n, cap;
+} lb_text;
+
+static void t_put(lb_text *t, const char *s, size_t n)
+{
+    if (t->n + n + 1 > t->cap) {
+        while (t->n + n + 1 > t->cap) t->cap = t->cap ? t->cap * 2 : 4096;
+        t->p = mb_realloc(t->p, t->cap);
+    }
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+    t->p[t->n] = '\0';
+}
+
+static void t_cstr(lb_text *t, const char *s) { t_put(t, s, strlen(s)); }
+
+/* s as a JSON string (s is valid UTF-8: usernames and ids come checked) */
+static void t_jstr(lb_text *t, const char *s)
+{
+    t_put(t, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        t_put(t, run, (size_t)(s - run));
+        char esc[8];
+        if (c == '"' || c == '\\') snprintf(esc, sizeof esc, "\\%c", c);
+        else snprintf(esc, sizeof esc, "\\u%04x", c);
+        t_cstr(t, esc);
+        run = s + 1;
+    }
+    t_put(t, run, (size_t)(s - run));
+    t_put(t, "\"", 1);
+}
+
+static void t_record(lb_text *t, const lb_record *r, size_t rank)
+{
+    char num[160];
+    t_cstr(t, "{\"owner_id\":\"");
+    t_put(t, r->owner, 36);
+    t_cstr(t, "\",\"username\":");
+    if (r->username) t_jstr(t, r->username);
+    else t_cstr(t, "null");
+    char at[32] = "";
+    if (r->updated_ms) lb_iso(r->updated_ms, at);
+    int n = snprintf(num, sizeof num, ",\"score\":%lld,\"subscore\":%lld,\"num_submits\":%d,\"rank\":%zu,\"updated_at\":%s%s%s,\"metadata\":",
+                     (long long)r->score, (long long)r->subscore, (int)r->num_submits, rank, at[0] ? "\"" : "",
+                     at[0] ? at : "null", at[0] ? "\"" : "");
+    t_put(t, num, (size_t)n);
+    t_cstr(t, r->metadata ? r->metadata : "{}"); /* stored as compact JSON text */
+    t_put(t, "}", 1);
+}
+
+/* {"leaderboard":...,"next_reset":...,"records":[ -- the caller adds records and closes */
+static void t_head(lb_text *t, const lb_board *b)
+{
+    json_t *bj = lb_board_json(b);
+    char *bs = json_dumps(bj, JSON_COMPACT);
+    json_decref(bj);
+    t_cstr(t, "{\"leaderboard\":");
+    t_cstr(t, bs);
+    free(bs);
+    char at[32];
+    if (b->next_reset) lb_iso(b->next_reset, at);
+    t_cstr(t, ",\"next_reset\":");
+    if (b->next_reset) t_jstr(t, at);
+    else t_cstr(t, "null");
+    t_cstr(t, ",\"records\":[");
+}
+
 /* cursor: "<score>:<subscore>:<seq>:<owner>" of the last record of a page */
 static bool parse_cursor(const char *c, lb_record *key)
 {
@@ -399,7 +473,7 @@ static bool parse_cursor(const char *c, lb_record *key)
     return true;
 }
 
-json_t *lb_read_top(lb_board *b, size_t limit, const char *cursor, char *err, size_t errlen)
+char *lb_read_top(lb_board *b, size_t limit, const char *cursor, size_t *len, char *err, size_t errlen)
 {
     size_t start = 0;
     if (cursor && *cursor) {
@@ -412,49 +486,60 @@ json_t *lb_read_top(lb_board *b, size_t limit, const char *cursor, char *err, si
         ost_node *at = ost_at(&b->tree, start);
         if (at && cmp_records(at, &key.node, &b->desc) == 0) start++;
     }
-    json_t *arr = json_array();
+    lb_text t = {0};
+    t_head(&t, b);
     size_t total = ost_size(&b->tree), i;
     const lb_record *last = NULL;
     for (i = start; i < total && i - start < limit; i++) {
         last = (const lb_record *)ost_at(&b->tree, i);
-        json_array_append_new(arr, values_json(last, (json_int_t)i + 1));
+        if (i > start) t_put(&t, ",", 1);
+        t_record(&t, last, i + 1);
     }
-    json_t *o = reply(b, arr);
+    t_cstr(&t, "],\"next_cursor\":");
     if (last && i < total) {
-        char *c = mb_sprintf("%lld:%lld:%llu:%s", (long long)last->score, (long long)last->subscore,
-                             (unsigned long long)last->seq, last->owner);
-        json_object_set_new(o, "next_cursor", json_string(c));
-        free(c);
-    } else json_object_set_new(o, "next_cursor", json_null());
-    return o;
+        char c[160];
+        snprintf(c, sizeof c, "\"%lld:%lld:%llu:%s\"", (long long)last->score, (long long)last->subscore,
+                 (unsigned long long)last->seq, last->owner);
+        t_cstr(&t, c);
+    } else t_cstr(&t, "null");
+    t_put(&t, "}", 1);
+    *len = t.n;
+    return t.p;
 }
 
-json_t *lb_read_around(lb_board *b, const char *owner, size_t n)
+char *lb_read_around(lb_board *b, const char *owner, size_t n, size_t *len)
 {
-    json_t *arr = json_array();
+    lb_text t = {0};
+    t_head(&t, b);
     lb_record *r = lb_find(b, owner);
+    size_t k = 0;
     if (r) {
-        size_t k = lb_rank(r), total = ost_size(&b->tree);
+        k = lb_rank(r);
+        size_t total = ost_size(&b->tree);
         size_t from = k > n ? k - n : 0, to = k + n < total ? k + n : total - 1;
-        for (size_t i = from; i <= to; i++)
-            json_array_append_new(arr, values_json((const lb_record *)ost_at(&b->tree, i), (json_int_t)i + 1));
+        for (size_t i = from; i <= to; i++) {
+            if (i > from) t_put(&t, ",", 1);
+            t_record(&t, (const lb_record *)ost_at(&b->tree, i), i + 1);
+        }
     }
-    json_t *o = reply(b, arr);
-    json_object_set_new(o, "owner_rank", r ? json_integer((json_int_t)lb_rank(r) + 1) : json_null());
-    return o;
+    char tail[64];
+    if (r) snprintf(tail, sizeof tail, "],\"owner_rank\":%zu}", k + 1);
+    else snprintf(tail, sizeof tail, "],\"owner_rank\":null}");
+    t_cstr(&t, tail);
+    *len = t.n;
+    return t.p;
 }
 
-static int cmp_rank_json(const void *a, const void *b)
+static int cmp_rank(const void *a, const void *b)
 {
-    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "rank"));
-    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "rank"));
+    size_t x = lb_rank(*(lb_record *const *)a), y = lb_rank(*(lb_record *const *)b);
     return (x > y) - (x < y);
 }
 
-json_t *lb_read_owners(lb_board *b, const json_t *owners)
+char *lb_read_owners(lb_board *b, const json_t *owners, size_t *len)
 {
     size_t n = json_array_size(owners), k = 0;
-    json_t **found = mb_calloc(n ? n : 1, sizeof *found);
+    lb_record **found = mb_calloc(n ? n : 1, sizeof *found);
     for (size_t i = 0; i < n; i++) {
         const char *id = json_string_value(json_array_get(owners, i));
         char low[37];
@@ -464,14 +549,20 @@ json_t *lb_read_owners(lb_board *b, const json_t *owners)
         lb_record *r = lb_find(b, low);
         bool dup = false;
         for (size_t j = 0; r && j < k; j++)
-            if (strcmp(json_string_value(json_object_get(found[j], "owner_id")), low) == 0) dup = true;
-        if (r && !dup) found[k++] = lb_record_json(r);
+            if (found[j] == r) dup = true;
+        if (r && !dup) found[k++] = r;
     }
-    qsort(found, k, sizeof *found, cmp_rank_json);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < k; i++) json_array_append_new(arr, found[i]);
+    if (k > 1) qsort(found, k, sizeof *found, cmp_rank);
+    lb_text t = {0};
+    t_head(&t, b);
+    for (size_t i = 0; i < k; i++) {
+        if (i) t_put(&t, ",", 1);
+        t_record(&t, found[i], lb_rank(found[i]) + 1);
+    }
+    t_cstr(&t, "]}");
     free(found);
-    return reply(b, arr);
+    *len = t.n;
+    return t.p;
 }
 
 /* ------------------------------------------------------- write queue */
