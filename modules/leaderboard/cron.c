@@ -96,8 +96,8 @@ static int parse_field(const char *text, size_t len, int field, uint64_t *bits, 
     }
     return 0;
 bad:
-    snprintf(err, errlen, "%s field '%s' is not a cron field (*, n, a-b, */n, a-b/n, lists)", field_names[field],
-             buf);
+    snprintf(err, errlen, "%s field '%s' is not a cron field (*, n, a-b, */n, a-b/n, lists)",
+             field_names[field], buf);
     return -1;
 }
 
@@ -116,7 +116,8 @@ int lb_cron_parse(const char *expr, lb_cron *c, char *err, size_t errlen)
     if (expr[0] == '@') {
         for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
             if (strcmp(expr, macros[i].name) == 0) return lb_cron_parse(macros[i].expr, c, err, errlen);
-        snprintf(err, errlen, "unknown cron macro '%.32s' (@yearly, @monthly, @weekly, @daily, @hourly)", expr);
+        snprintf(err, errlen, "unknown cron macro '%.32s' (@yearly, @monthly, @weekly, @daily, @hourly)",
+                 expr);
         return -1;
     }
     const char *p = expr;
@@ -127,7 +128,8 @@ int lb_cron_parse(const char *expr, lb_cron *c, char *err, size_t errlen)
         const char *s = p;
         while (*p && *p != ' ' && *p != '\t') p++;
         if (p == s) {
-            snprintf(err, errlen, "a cron expression has 5 fields (minute hour day-of-month month day-of-week)");
+            snprintf(err, errlen,
+                     "a cron expression has 5 fields (minute hour day-of-month month day-of-week)");
             return -1;
         }
         if (parse_field(s, (size_t)(p - s), f, &bits[f], &star[f], err, errlen) < 0) return -1;

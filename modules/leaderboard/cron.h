@@ -20,7 +20,7 @@
 typedef struct lb_cron {
     uint64_t minute; /* bit i: minute i matches */
     uint32_t hour;
-    uint32_t dom; /* bits 1..31 */
+    uint32_t dom;   /* bits 1..31 */
     uint16_t month; /* bits 1..12 */
     uint8_t dow;    /* bits 0..6 (7 folded into 0) */
     bool dom_star, dow_star;

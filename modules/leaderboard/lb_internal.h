@@ -30,10 +30,10 @@
 #include "server.h"
 
 #define LB_ID_MAX 64
-#define LB_METADATA_MAX 4096     /* bytes of JSON per record or board */
+#define LB_METADATA_MAX 4096 /* bytes of JSON per record or board */
 #define LB_MAX_BOARDS 1000
-#define LB_READ_MAX 100          /* records per read */
-#define LB_QUEUE_MAX 200000      /* queued script writes */
+#define LB_READ_MAX 100                   /* records per read */
+#define LB_QUEUE_MAX 200000               /* queued script writes */
 #define LB_SCORE_LIMIT 9007199254740992.0 /* 2^53: exact in Lua numbers and JSON readers */
 
 typedef enum { LB_BEST = 0, LB_SET, LB_INCR } lb_operator;
@@ -70,9 +70,9 @@ struct lb_board {
 /* A score submission (REST or script), before the operator ran. */
 typedef struct lb_submit {
     char owner[37];
-    const char *username;      /* may be NULL */
+    const char *username; /* may be NULL */
     int64_t score, subscore;
-    const json_t *metadata;    /* object or NULL */
+    const json_t *metadata; /* object or NULL */
 } lb_submit;
 
 /* The definition of a board to create. */

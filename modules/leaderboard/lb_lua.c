@@ -75,7 +75,8 @@ static void arg_owner(lua_State *L, int idx, const char *fn, char out[37])
 
 static int64_t arg_int(lua_State *L, int idx, const char *fn, const char *what)
 {
-    if (lua_type(L, idx) != LUA_TNUMBER) luaL_error(L, "moonbase.leaderboard.%s: %s must be an integer", fn, what);
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        luaL_error(L, "moonbase.leaderboard.%s: %s must be an integer", fn, what);
     double d = lua_tonumber(L, idx);
     if (!isfinite(d) || d != floor(d) || fabs(d) > LB_SCORE_LIMIT)
         luaL_error(L, "moonbase.leaderboard.%s: %s must be an integer in -2^53..2^53", fn, what);
@@ -106,7 +107,8 @@ static int l_create(lua_State *L)
     d.desc = !sort || strcmp(sort, "desc") == 0;
     const char *op = opt_string_field(L, 1, "operator");
     int o = op ? lb_op_parse(op) : LB_BEST;
-    if (o < 0) return luaL_error(L, "moonbase.leaderboard.create: operator must be \"best\", \"set\" or \"incr\"");
+    if (o < 0)
+        return luaL_error(L, "moonbase.leaderboard.create: operator must be \"best\", \"set\" or \"incr\"");
     d.op = (lb_operator)o;
     d.reset = opt_string_field(L, 1, "reset");
     if (d.reset) {

@@ -248,7 +248,8 @@ static const char *field_owner_ids(const json_t *v)
         if (len != 36) return "owner_ids must be a comma list of 1..100 player ids (UUIDs)";
         memcpy(one, p, 36);
         one[36] = '\0';
-        if (!mb_uuid_valid(one) || ++n > 100) return "owner_ids must be a comma list of 1..100 player ids (UUIDs)";
+        if (!mb_uuid_valid(one) || ++n > 100)
+            return "owner_ids must be a comma list of 1..100 player ids (UUIDs)";
         p = e ? e + 1 : p + len;
     }
     return NULL;
@@ -310,7 +311,8 @@ static void route_rank(mb_http_req *r)
     }
     json_t *o = json_object();
     json_object_set_new(o, "leaderboard", lb_board_json(b));
-    json_object_set_new(o, "next_reset", json_incref(json_object_get(json_object_get(o, "leaderboard"), "next_reset")));
+    json_object_set_new(o, "next_reset",
+                        json_incref(json_object_get(json_object_get(o, "leaderboard"), "next_reset")));
     json_object_set_new(o, "record", lb_record_json(rec));
     mb_http_respond(r, 200, o);
 }
@@ -324,8 +326,8 @@ static const mb_route routes[] = {
     {"PUT", "/v1/admin/leaderboards/clock", route_clock, MB_AUTH_ADMIN, false, clock_fields,
      MB_BODY_REQUIRED | MB_BODY_CLOSED},
     {"POST", "/v1/admin/leaderboards/{id}/reset", route_reset, MB_AUTH_ADMIN, false},
-    {"POST", "/v1/admin/leaderboards/{id}/records", route_admin_submit, MB_AUTH_ADMIN, false, admin_submit_fields,
-     MB_BODY_REQUIRED | MB_BODY_CLOSED},
+    {"POST", "/v1/admin/leaderboards/{id}/records", route_admin_submit, MB_AUTH_ADMIN, false,
+     admin_submit_fields, MB_BODY_REQUIRED | MB_BODY_CLOSED},
     {"GET", "/v1/admin/leaderboards/{id}", route_top, MB_AUTH_ADMIN, false, NULL, 0, top_query},
     {"GET", "/v1/admin/leaderboards/{id}/around/{owner_id}", route_around, MB_AUTH_ADMIN, false, NULL, 0,
      around_query},
@@ -335,7 +337,8 @@ static const mb_route routes[] = {
      MB_BODY_REQUIRED | MB_BODY_CLOSED},
     {"GET", "/v1/leaderboards/{id}/records", route_owners, MB_AUTH_BEARER, false, NULL, 0, owners_query},
     {"GET", "/v1/leaderboards/{id}/records/{owner_id}", route_rank, MB_AUTH_BEARER, false},
-    {"GET", "/v1/leaderboards/{id}/around/{owner_id}", route_around, MB_AUTH_BEARER, false, NULL, 0, around_query},
+    {"GET", "/v1/leaderboards/{id}/around/{owner_id}", route_around, MB_AUTH_BEARER, false, NULL, 0,
+     around_query},
 };
 
 const mb_module leaderboard_module = {

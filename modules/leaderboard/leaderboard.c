@@ -22,8 +22,8 @@
 
 /* ------------------------------------------------------------ state */
 
-static mb_smap boards;       /* id -> lb_board */
-static lb_board **sorted;    /* by id, for listing */
+static mb_smap boards;    /* id -> lb_board */
+static lb_board **sorted; /* by id, for listing */
 static size_t n_sorted;
 static int64_t clock_offset; /* development: moves the boards' clock */
 static uint64_t last_seq;
@@ -78,8 +78,9 @@ void lb_iso(int64_t ms, char out[32])
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-             tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100, (int)(ms % 1000 + 1000) % 1000);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
+             (int)(ms % 1000 + 1000) % 1000);
 }
 
 /* ------------------------------------------------------------ order */
@@ -298,9 +299,9 @@ static void reset_mem(lb_board *b, int64_t at, bool durable)
     mb_info("leaderboard_reset", "id=%s closed=%d period=%d next_reset=%" PRId64, b->id, closed, b->period,
             b->next_reset);
     if (durable)
-        queue_durable("resets", json_pack("{s:s,s:i,s:i,s:I,s:I,s:I}", "id", b->id, "closed", closed, "period",
-                                          b->period, "started", (json_int_t)started, "ended", (json_int_t)at,
-                                          "next_reset", (json_int_t)b->next_reset));
+        queue_durable("resets", json_pack("{s:s,s:i,s:i,s:I,s:I,s:I}", "id", b->id, "closed", closed,
+                                          "period", b->period, "started", (json_int_t)started, "ended",
+                                          (json_int_t)at, "next_reset", (json_int_t)b->next_reset));
 }
 
 static void check_reset(lb_board *b)
@@ -431,9 +432,11 @@ static void t_record(lb_text *t, const lb_record *r, size_t rank)
     else t_cstr(t, "null");
     char at[32] = "";
     if (r->updated_ms) lb_iso(r->updated_ms, at);
-    int n = snprintf(num, sizeof num, ",\"score\":%lld,\"subscore\":%lld,\"num_submits\":%d,\"rank\":%zu,\"updated_at\":%s%s%s,\"metadata\":",
-                     (long long)r->score, (long long)r->subscore, (int)r->num_submits, rank, at[0] ? "\"" : "",
-                     at[0] ? at : "null", at[0] ? "\"" : "");
+    int n = snprintf(
+        num, sizeof num,
+        ",\"score\":%lld,\"subscore\":%lld,\"num_submits\":%d,\"rank\":%zu,\"updated_at\":%s%s%s,\"metadata\":",
+        (long long)r->score, (long long)r->subscore, (int)r->num_submits, rank, at[0] ? "\"" : "",
+        at[0] ? at : "null", at[0] ? "\"" : "");
     t_put(t, num, (size_t)n);
     t_cstr(t, r->metadata ? r->metadata : "{}"); /* stored as compact JSON text */
     t_put(t, "}", 1);
@@ -578,15 +581,15 @@ typedef struct qitem {
     /* REST */
     mb_http_req *req;
     char *board_id;
-    json_t *def;        /* Q_REST_CREATE: the request body (copied) */
-    lb_submit sub;      /* Q_REST_SUBMIT (username and metadata owned) */
+    json_t *def;   /* Q_REST_CREATE: the request body (copied) */
+    lb_submit sub; /* Q_REST_SUBMIT (username and metadata owned) */
     /* computed when the batch is built */
-    bool answered;      /* answered while building (404, 400, already exists) */
+    bool answered;       /* answered while building (404, 400, already exists) */
     lb_board *new_board; /* Q_REST_CREATE */
-    lb_record vals;     /* Q_REST_SUBMIT */
-    bool superseded;    /* a script submit built on vals while in flight */
-    int period;         /* Q_REST_SUBMIT: the period vals belong to */
-    int closed;         /* Q_REST_RESET */
+    lb_record vals;      /* Q_REST_SUBMIT */
+    bool superseded;     /* a script submit built on vals while in flight */
+    int period;          /* Q_REST_SUBMIT: the period vals belong to */
+    int closed;          /* Q_REST_RESET */
 } qitem;
 
 static qitem *q_head, *q_tail;
@@ -647,12 +650,15 @@ static json_t *board_op(const lb_board *b)
 {
     return json_pack("{s:s,s:s,s:s,s:o,s:b,s:o,s:i,s:I,s:o}", "id", b->id, "sort", b->desc ? "desc" : "asc",
                      "operator", lb_op_name(b->op), "reset", b->reset ? json_string(b->reset) : json_null(),
-                     "client_submit", b->client_submit, "metadata", json_text(b->metadata), "period", b->period,
-                     "period_start", (json_int_t)b->period_start, "next_reset",
+                     "client_submit", b->client_submit, "metadata", json_text(b->metadata), "period",
+                     b->period, "period_start", (json_int_t)b->period_start, "next_reset",
                      b->next_reset ? json_integer(b->next_reset) : json_null());
 }
 
-static char *overlay_key(const char *board, const char *owner) { return mb_sprintf("%s\x1f%s", board, owner); }
+static char *overlay_key(const char *board, const char *owner)
+{
+    return mb_sprintf("%s\x1f%s", board, owner);
+}
 
 static void batch_done(void *ud, const mb_db_result *res);
 
@@ -715,17 +721,19 @@ static void flush(void)
             } else json_array_append(strcmp(it->section, "boards") == 0 ? sec_boards : sec_resets, it->op);
         } else if (it->kind == Q_REST_CREATE) {
             const char *id = json_string_value(json_object_get(it->def, "id"));
-            if (mb_smap_get(&boards, id) || mb_smap_get(&pending_boards, id)) continue; /* answered at commit */
+            if (mb_smap_get(&boards, id) || mb_smap_get(&pending_boards, id))
+                continue; /* answered at commit */
             const json_t *reset = json_object_get(it->def, "reset");
-            lb_def d = {.id = id,
-                        .desc = !json_is_string(json_object_get(it->def, "sort")) ||
-                                strcmp(json_string_value(json_object_get(it->def, "sort")), "asc") != 0,
-                        .op = json_is_string(json_object_get(it->def, "operator"))
-                                  ? (lb_operator)lb_op_parse(json_string_value(json_object_get(it->def, "operator")))
-                                  : LB_BEST,
-                        .reset = json_is_string(reset) ? json_string_value(reset) : NULL,
-                        .client_submit = json_is_true(json_object_get(it->def, "client_submit")),
-                        .metadata = json_object_get(it->def, "metadata")};
+            lb_def d = {
+                .id = id,
+                .desc = !json_is_string(json_object_get(it->def, "sort")) ||
+                        strcmp(json_string_value(json_object_get(it->def, "sort")), "asc") != 0,
+                .op = json_is_string(json_object_get(it->def, "operator"))
+                          ? (lb_operator)lb_op_parse(json_string_value(json_object_get(it->def, "operator")))
+                          : LB_BEST,
+                .reset = json_is_string(reset) ? json_string_value(reset) : NULL,
+                .client_submit = json_is_true(json_object_get(it->def, "client_submit")),
+                .metadata = json_object_get(it->def, "metadata")};
             int64_t now = lb_now_ms();
             it->new_board = board_new(&d, 1, now, 0, now);
             if (it->new_board->reset) {
@@ -769,10 +777,10 @@ static void flush(void)
             int64_t now = lb_now_ms();
             int64_t nx = b->reset ? lb_cron_next(&b->cron, now) : 0;
             it->closed = b->period;
-            json_array_append_new(sec_resets,
-                                  json_pack("{s:s,s:i,s:i,s:I,s:I,s:I}", "id", b->id, "closed", b->period,
-                                            "period", b->period + 1, "started", (json_int_t)b->period_start,
-                                            "ended", (json_int_t)now, "next_reset", (json_int_t)(nx > 0 ? nx : 0)));
+            json_array_append_new(sec_resets, json_pack("{s:s,s:i,s:i,s:I,s:I,s:I}", "id", b->id, "closed",
+                                                        b->period, "period", b->period + 1, "started",
+                                                        (json_int_t)b->period_start, "ended", (json_int_t)now,
+                                                        "next_reset", (json_int_t)(nx > 0 ? nx : 0)));
             break; /* later writes are computed once the reset applied */
         }
         if (rec) {
@@ -792,7 +800,8 @@ static void flush(void)
     mb_smap_free(&pending_boards);
     *m_queue = (double)q_len;
     inflight = batch;
-    json_t *ops = json_pack("{s:o,s:o,s:o}", "boards", sec_boards, "resets", sec_resets, "records", sec_records);
+    json_t *ops =
+        json_pack("{s:o,s:o,s:o}", "boards", sec_boards, "resets", sec_resets, "records", sec_records);
     char *text = json_dumps(ops, JSON_COMPACT);
     json_decref(ops);
     const char *p[] = {text};
@@ -1043,17 +1052,18 @@ static void archive_done(void *ud, const mb_db_result *res)
         if (PQgetisnull(p, i, 0)) continue; /* the period row alone */
         json_t *meta = json_loads(PQgetvalue(p, i, 6), 0, NULL);
         json_array_append_new(
-            arr, json_pack("{s:s,s:o,s:I,s:I,s:I,s:o,s:I,s:s}", "owner_id", PQgetvalue(p, i, 0), "username",
-                           PQgetisnull(p, i, 1) ? json_null() : json_string(PQgetvalue(p, i, 1)), "score",
-                           (json_int_t)strtoll(PQgetvalue(p, i, 2), NULL, 10), "subscore",
-                           (json_int_t)strtoll(PQgetvalue(p, i, 3), NULL, 10), "num_submits",
-                           (json_int_t)strtoll(PQgetvalue(p, i, 4), NULL, 10), "metadata",
-                           meta ? meta : json_object(), "rank", (json_int_t)strtoll(PQgetvalue(p, i, 5), NULL, 10),
-                           "updated_at", PQgetvalue(p, i, 7)));
+            arr,
+            json_pack("{s:s,s:o,s:I,s:I,s:I,s:o,s:I,s:s}", "owner_id", PQgetvalue(p, i, 0), "username",
+                      PQgetisnull(p, i, 1) ? json_null() : json_string(PQgetvalue(p, i, 1)), "score",
+                      (json_int_t)strtoll(PQgetvalue(p, i, 2), NULL, 10), "subscore",
+                      (json_int_t)strtoll(PQgetvalue(p, i, 3), NULL, 10), "num_submits",
+                      (json_int_t)strtoll(PQgetvalue(p, i, 4), NULL, 10), "metadata",
+                      meta ? meta : json_object(), "rank", (json_int_t)strtoll(PQgetvalue(p, i, 5), NULL, 10),
+                      "updated_at", PQgetvalue(p, i, 7)));
     }
     if (!period) {
-        mb_http_error(c->req, MB_E_NOT_FOUND, "period %d of this leaderboard is not closed (or does not exist)",
-                      c->period);
+        mb_http_error(c->req, MB_E_NOT_FOUND,
+                      "period %d of this leaderboard is not closed (or does not exist)", c->period);
         json_decref(arr);
         json_decref(c->board);
         free(c);
@@ -1080,18 +1090,19 @@ void lb_read_archive(mb_http_req *req, lb_board *b, int period, size_t limit, si
     snprintf(os, sizeof os, "%zu", offset);
     const char *p[] = {b->id, ps, ls, os, b->desc ? "1" : "0"};
     /* The period row joined with its page of records, ranked in SQL by the board's order. */
-    mb_db_query("SELECT r.owner_id::text, r.username, r.score, r.subscore, r.num_submits, r.rank, r.metadata::text,"
-                " to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 0,"
-                " to_char(lp.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                " to_char(lp.ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                " FROM leaderboard_periods lp LEFT JOIN LATERAL ("
-                "  SELECT x.*, row_number() OVER (ORDER BY"
-                "   CASE WHEN $5 = '1' THEN -x.score ELSE x.score END,"
-                "   CASE WHEN $5 = '1' THEN -x.subscore ELSE x.subscore END, x.seq, x.owner_id) AS rank"
-                "  FROM leaderboard_records x WHERE x.leaderboard_id = lp.leaderboard_id AND x.period = lp.period"
-                "  ORDER BY rank OFFSET $4::bigint LIMIT $3::bigint) r ON true"
-                " WHERE lp.leaderboard_id = $1 AND lp.period = $2::integer ORDER BY r.rank",
-                5, p, archive_done, c);
+    mb_db_query(
+        "SELECT r.owner_id::text, r.username, r.score, r.subscore, r.num_submits, r.rank, r.metadata::text,"
+        " to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 0,"
+        " to_char(lp.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+        " to_char(lp.ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        " FROM leaderboard_periods lp LEFT JOIN LATERAL ("
+        "  SELECT x.*, row_number() OVER (ORDER BY"
+        "   CASE WHEN $5 = '1' THEN -x.score ELSE x.score END,"
+        "   CASE WHEN $5 = '1' THEN -x.subscore ELSE x.subscore END, x.seq, x.owner_id) AS rank"
+        "  FROM leaderboard_records x WHERE x.leaderboard_id = lp.leaderboard_id AND x.period = lp.period"
+        "  ORDER BY rank OFFSET $4::bigint LIMIT $3::bigint) r ON true"
+        " WHERE lp.leaderboard_id = $1 AND lp.period = $2::integer ORDER BY r.rank",
+        5, p, archive_done, c);
 }
 
 /* ----------------------------------------------------------- start-up */
@@ -1125,7 +1136,9 @@ static mb_status load(void)
         json_t *meta = json_loads(PQgetvalue(res, i, 5), 0, NULL);
         lb_def d = {.id = PQgetvalue(res, i, 0),
                     .desc = strcmp(PQgetvalue(res, i, 1), "desc") == 0,
-                    .op = (lb_operator)(lb_op_parse(PQgetvalue(res, i, 2)) < 0 ? 0 : lb_op_parse(PQgetvalue(res, i, 2))),
+                    .op = (lb_operator)(lb_op_parse(PQgetvalue(res, i, 2)) < 0
+                                            ? 0
+                                            : lb_op_parse(PQgetvalue(res, i, 2))),
                     .reset = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3),
                     .client_submit = PQgetvalue(res, i, 4)[0] == 't',
                     .metadata = meta};
@@ -1136,10 +1149,11 @@ static mb_status load(void)
     PQclear(res);
     int64_t t0 = mb_now_ms();
     size_t loaded = 0;
-    if (!PQsendQuery(pg, "SELECT r.leaderboard_id, r.owner_id::text, r.username, r.score, r.subscore,"
-                         " r.num_submits, r.metadata::text, r.seq, (extract(epoch FROM r.updated_at) * 1000)::bigint"
-                         " FROM leaderboard_records r JOIN leaderboards b"
-                         " ON b.id = r.leaderboard_id AND b.period = r.period") ||
+    if (!PQsendQuery(
+            pg, "SELECT r.leaderboard_id, r.owner_id::text, r.username, r.score, r.subscore,"
+                " r.num_submits, r.metadata::text, r.seq, (extract(epoch FROM r.updated_at) * 1000)::bigint"
+                " FROM leaderboard_records r JOIN leaderboards b"
+                " ON b.id = r.leaderboard_id AND b.period = r.period") ||
         !PQsetSingleRowMode(pg)) {
         mb_error("leaderboard_load_failed", "error=%s", mb_log_quote(m, sizeof m, PQerrorMessage(pg)));
         PQfinish(pg);
@@ -1167,7 +1181,8 @@ static mb_status load(void)
                 loaded++;
             }
         } else if (es != PGRES_TUPLES_OK) {
-            mb_error("leaderboard_load_failed", "error=%s", mb_log_quote(m, sizeof m, PQresultErrorMessage(res)));
+            mb_error("leaderboard_load_failed", "error=%s",
+                     mb_log_quote(m, sizeof m, PQresultErrorMessage(res)));
             st = MB_ERR;
         }
         PQclear(res);
@@ -1184,9 +1199,12 @@ mb_status lb_init(void)
     mb_smap_init(&boards);
     mb_smap_init(&overlay);
     m_boards = mb_metric("moonbase_leaderboards", "", MB_GAUGE, "leaderboards in memory");
-    m_records = mb_metric("moonbase_leaderboard_records", "", MB_GAUGE, "records of current periods in memory");
-    m_queue = mb_metric("moonbase_leaderboard_queue", "", MB_GAUGE, "leaderboard writes waiting for PostgreSQL");
-    m_batches = mb_metric("moonbase_leaderboard_batches_total", "", MB_COUNTER, "leaderboard write batches sent");
+    m_records =
+        mb_metric("moonbase_leaderboard_records", "", MB_GAUGE, "records of current periods in memory");
+    m_queue =
+        mb_metric("moonbase_leaderboard_queue", "", MB_GAUGE, "leaderboard writes waiting for PostgreSQL");
+    m_batches =
+        mb_metric("moonbase_leaderboard_batches_total", "", MB_COUNTER, "leaderboard write batches sent");
     m_batch_ops = mb_metric("moonbase_leaderboard_batch_ops_total", "", MB_COUNTER, "writes sent in batches");
     m_batch_s = mb_metric("moonbase_leaderboard_batch_seconds_total", "", MB_COUNTER,
                           "time from sending a batch to its result (sum)");
@@ -1209,7 +1227,8 @@ void lb_destroy(void)
     ev_timer_stop(mb_loop(), &reset_w);
     ev_timer_stop(mb_loop(), &retry_w);
     if (q_script)
-        mb_error("leaderboard_writes_lost", "writes=%zu note=\"script writes not yet in PostgreSQL\"", q_script);
+        mb_error("leaderboard_writes_lost", "writes=%zu note=\"script writes not yet in PostgreSQL\"",
+                 q_script);
     qitem *it, *next;
     for (it = q_head; it; it = next) {
         next = it->next;

@@ -60,10 +60,10 @@ static void test_next(void **state)
     expect_next("0 0 * * 7", "2026-12-04 10:00", "2026-12-06 00:00"); /* 7 is Sunday too */
     expect_next("0 0 * * MON", "2026-12-04 10:00", "2026-12-07 00:00");
     expect_next("0 0 1 JAN,jul *", "2026-12-04 10:00", "2027-01-01 00:00");
-    expect_next("0 12 29 2 *", "2026-03-01 00:00", "2028-02-29 12:00");            /* leap day */
-    expect_next("0 0 13 * 5", "2026-12-04 10:00", "2026-12-11 00:00");             /* 13th OR Friday */
+    expect_next("0 12 29 2 *", "2026-03-01 00:00", "2028-02-29 12:00"); /* leap day */
+    expect_next("0 0 13 * 5", "2026-12-04 10:00", "2026-12-11 00:00");  /* 13th OR Friday */
     expect_next("0 0 1,15 * *", "2026-12-04 10:00", "2026-12-15 00:00");
-    expect_next("59 23 31 12 *", "2026-12-31 23:59", "2027-12-31 23:59");           /* strictly after */
+    expect_next("59 23 31 12 *", "2026-12-31 23:59", "2027-12-31 23:59"); /* strictly after */
     /* seconds inside the minute still go to the next minute */
     lb_cron c;
     char err[128];

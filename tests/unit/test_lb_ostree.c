@@ -49,8 +49,11 @@ static void test_basic(void **state)
     (void)state;
     ost t;
     ost_init(&t, cmp_desc, NULL, 42);
-    item it[5] = {{.score = 10, .id = 1}, {.score = 30, .id = 2}, {.score = 20, .id = 3},
-                  {.score = 30, .id = 0}, {.score = 5, .id = 4}};
+    item it[5] = {{.score = 10, .id = 1},
+                  {.score = 30, .id = 2},
+                  {.score = 20, .id = 3},
+                  {.score = 30, .id = 0},
+                  {.score = 5, .id = 4}};
     for (int i = 0; i < 5; i++) ost_insert(&t, &it[i].node);
     assert_true(ost_check(&t));
     assert_int_equal(ost_size(&t), 5);
