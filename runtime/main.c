@@ -31,8 +31,10 @@ extern const mb_module leaderboard_module; /* before match: scripts get moonbase
 extern char **environ;
 
 static const mb_module *const modules[] = {
-    &account_module,    &social_module, &chat_module, &leaderboard_module, &match_module, &vote_module,
-    &matchmaker_module, &admin_module,  &admin_history_module, &account_admin_module, NULL,
+    &account_module,       &social_module, &chat_module,
+    &leaderboard_module,   &match_module,  &vote_module,
+    &matchmaker_module,    &admin_module,  &admin_history_module,
+    &account_admin_module, NULL,
 };
 
 int main(int argc, char **argv)
