@@ -60,7 +60,8 @@ async function reads(name, pathOf) {
 }
 
 async function main() {
-  const out = { records: RECORDS, load: args.load, rss_mb: Math.round(Number(args['rss-kb']) / 1024) };
+  const loadavg = () => require('node:os').loadavg().map((x) => Math.round(x * 100) / 100);
+  const out = { loadavg_before: loadavg(), records: RECORDS, load: args.load, rss_mb: Math.round(Number(args['rss-kb']) / 1024) };
   const t = await request('GET', '/v1/admin/leaderboards/bench?limit=1');
   out.total = JSON.parse(t.text).leaderboard.total;
   out.top100 = await reads('top 100', () => '/v1/admin/leaderboards/bench?limit=100');
@@ -107,6 +108,7 @@ async function main() {
   out.submits.batches = m('moonbase_leaderboard_batches_total');
   out.submits.batch_ms = round((m('moonbase_leaderboard_batch_seconds_total') * 1000) / m('moonbase_leaderboard_batches_total'));
   out.submits.ops_per_batch = round(m('moonbase_leaderboard_batch_ops_total') / m('moonbase_leaderboard_batches_total'));
+  out.loadavg_after = loadavg();
   console.log(JSON.stringify(out));
   const missed = [];
   if (out.top100.p99_ms >= 5) missed.push('top 100 p99 >= 5 ms');
