@@ -374,15 +374,6 @@ static json_t *values_json(const lb_record *r, json_int_t rank)
 
 json_t *lb_record_json(const lb_record *r) { return values_json(r, (json_int_t)lb_rank(r) + 1); }
 
-static json_t *reply(lb_board *b, json_t *records)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "leaderboard", lb_board_json(b));
-    json_object_set_new(o, "next_reset", iso_or_null(b->next_reset));
-    json_object_set_new(o, "records", records);
-    return o;
-}
-
 /* Reads write their JSON text directly (a page of 100 records is most of a read's cost, and
  * jansson objects for each record cost several times more than the text). */
 typedef struct lb_text {
@@ -432,10 +423,12 @@ static void t_record(lb_text *t, const lb_record *r, size_t rank)
     else t_cstr(t, "null");
     char at[32] = "";
     if (r->updated_ms) lb_iso(r->updated_ms, at);
+    char rk[24] = "null"; /* 0: no rank (the record is not in the current period) */
+    if (rank) snprintf(rk, sizeof rk, "%zu", rank);
     int n = snprintf(
         num, sizeof num,
-        ",\"score\":%lld,\"subscore\":%lld,\"num_submits\":%d,\"rank\":%zu,\"updated_at\":%s%s%s,\"metadata\":",
-        (long long)r->score, (long long)r->subscore, (int)r->num_submits, rank, at[0] ? "\"" : "",
+        ",\"score\":%lld,\"subscore\":%lld,\"num_submits\":%d,\"rank\":%s,\"updated_at\":%s%s%s,\"metadata\":",
+        (long long)r->score, (long long)r->subscore, (int)r->num_submits, rk, at[0] ? "\"" : "",
         at[0] ? at : "null", at[0] ? "\"" : "");
     t_put(t, num, (size_t)n);
     t_cstr(t, r->metadata ? r->metadata : "{}"); /* stored as compact JSON text */
@@ -443,19 +436,45 @@ static void t_record(lb_text *t, const lb_record *r, size_t rank)
 }
 
 /* {"leaderboard":...,"next_reset":...,"records":[ -- the caller adds records and closes */
+static void t_iso(lb_text *t, int64_t ms)
+{
+    if (!ms) {
+        t_cstr(t, "null");
+        return;
+    }
+    char at[32];
+    lb_iso(ms, at);
+    t_jstr(t, at);
+}
+
+/* {"leaderboard":{...},"next_reset":... (lb_board_json's members, as text) */
+static void t_board(lb_text *t, const lb_board *b)
+{
+    t_cstr(t, "{\"leaderboard\":{\"id\":");
+    t_jstr(t, b->id);
+    t_cstr(t, b->desc ? ",\"sort\":\"desc\",\"operator\":\"" : ",\"sort\":\"asc\",\"operator\":\"");
+    t_cstr(t, lb_op_name(b->op));
+    t_cstr(t, "\",\"reset\":");
+    if (b->reset) t_jstr(t, b->reset);
+    else t_cstr(t, "null");
+    t_cstr(t, b->client_submit ? ",\"client_submit\":true,\"metadata\":"
+                               : ",\"client_submit\":false,\"metadata\":");
+    t_cstr(t, b->metadata ? b->metadata : "{}");
+    char num[64];
+    snprintf(num, sizeof num, ",\"period\":%d,\"period_start\":", b->period);
+    t_cstr(t, num);
+    t_iso(t, b->period_start);
+    t_cstr(t, ",\"next_reset\":");
+    t_iso(t, b->next_reset);
+    snprintf(num, sizeof num, ",\"total\":%zu},\"next_reset\":", ost_size(&b->tree));
+    t_cstr(t, num);
+    t_iso(t, b->next_reset);
+}
+
+/* {"leaderboard":...,"next_reset":...,"records":[ -- the caller adds records and closes */
 static void t_head(lb_text *t, const lb_board *b)
 {
-    json_t *bj = lb_board_json(b);
-    char *bs = json_dumps(bj, JSON_COMPACT);
-    json_decref(bj);
-    t_cstr(t, "{\"leaderboard\":");
-    t_cstr(t, bs);
-    free(bs);
-    char at[32];
-    if (b->next_reset) lb_iso(b->next_reset, at);
-    t_cstr(t, ",\"next_reset\":");
-    if (b->next_reset) t_jstr(t, at);
-    else t_cstr(t, "null");
+    t_board(t, b);
     t_cstr(t, ",\"records\":[");
 }
 
@@ -897,11 +916,13 @@ static void batch_done(void *ud, const mb_db_result *res)
                 free(key);
                 bool skip = it->superseded || (latest && latest->superseded) || it->period != b->period;
                 lb_record *r = skip ? lb_find(b, it->vals.owner) : apply(b, &it->vals);
-                json_t *rec = values_json(&it->vals, r ? (json_int_t)lb_rank(r) + 1 : 0);
-                json_t *o = reply(b, json_array());
-                json_object_del(o, "records");
-                json_object_set_new(o, "record", rec);
-                mb_http_respond(it->req, 200, o);
+                lb_text t = {0};
+                t_board(&t, b);
+                t_cstr(&t, ",\"record\":");
+                t_record(&t, &it->vals, r ? lb_rank(r) + 1 : 0);
+                t_put(&t, "}", 1);
+                mb_http_respond_json(it->req, 200, t.p, t.n);
+                free(t.p);
             }
         } else {
             lb_board *b = mb_smap_get(&boards, it->board_id);
