@@ -79,6 +79,22 @@ async function main() {
   const t0 = Date.now();
   const c0 = cpu();
   const n0 = process.cpuUsage();
+  // what the server holds meanwhile: open connections and queued leaderboard writes (a separate
+  // connection, so the sample does not wait behind the submits)
+  const side = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const seen = { connections_max: 0, queue_max: 0 };
+  const sampler = setInterval(() => {
+    const req = http.get({ host: url.hostname, port: url.port, path: '/metrics', agent: side }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        const g = (name) => Number((text.match(new RegExp(`^${name} (\\S+)$`, 'm')) || [])[1] || 0);
+        seen.connections_max = Math.max(seen.connections_max, g('moonbase_connections'));
+        seen.queue_max = Math.max(seen.queue_max, g('moonbase_leaderboard_queue'));
+      });
+    });
+    req.on('error', () => {});
+  }, 250);
   await new Promise((resolve) => {
     const tick = () => {
       const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE));
@@ -94,10 +110,13 @@ async function main() {
     };
     tick();
   });
+  clearInterval(sampler);
+  side.destroy();
   const secs = (Date.now() - t0) / 1000;
   out.submits = { target_per_s: RATE, sent, acked, failed, seconds: round(secs), acked_per_s: Math.round(acked / secs),
     p50_ms: round(pct(lat, 50)), p99_ms: round(pct(lat, 99)), server_cpu_us_per_submit: Math.round(((cpu() - c0) / total) * 1e6),
     // the load generator's own CPU share of the wall time: near 1 means it, not the server, was the limit
+    server_connections_max: seen.connections_max, server_queue_max: seen.queue_max,
     client_cpu_share: round((((u) => u.user + u.system)(process.cpuUsage(n0)) / 1e6) / secs) };
   // durability: every acknowledged submit is a row (one new owner each)
   const rows = Number(execFileSync('psql', ['-X', '-q', '-A', '-t', '-d', args.db, '-c',
