@@ -7,11 +7,13 @@ import { HISTORY_PAGES } from './history.js';
 import { ACCOUNT_PAGES } from './accounts.js';
 import { STORAGE_PAGES } from './storage.js';
 import { NODE_PAGES } from './nodes.js';
+import { LEADERBOARD_PAGES } from './leaderboards.js';
 
 Object.assign(PAGES, HISTORY_PAGES); // #/history, #/errors (history.js)
 Object.assign(PAGES, ACCOUNT_PAGES); // #/accounts and #/accounts/<id> (accounts.js)
 Object.assign(PAGES, STORAGE_PAGES); // #/storage[/<collection>[/<key>]] (storage.js)
 Object.assign(PAGES, NODE_PAGES); // #/nodes (nodes.js): the cluster
+Object.assign(PAGES, LEADERBOARD_PAGES); // #/leaderboards and #/leaderboards/<id> (leaderboards.js)
 
 const TOKEN_KEY = 'moonbase.console.token';
 let admin = null;
@@ -73,6 +75,7 @@ function parseHash() {
   let name = parts[0];
   if (name === 'matches' && parts[1]) name = 'match';
   if (name === 'players' && parts[1]) name = 'player';
+  if (name === 'leaderboards' && parts[1]) name = 'leaderboard';
   return { name: PAGES[name] ? name : 'overview', params: parts.slice(1), query, section: parts[0] };
 }
 

@@ -67,6 +67,40 @@ function renderMap() {
 }
 
 player.addEventListener('phase', renderPhase);
+
+// ---------------------------------------------------------------------------------------------
+// the arena leaderboard: the week's top 10 and your rank (GET /v1/leaderboards/arena_wins),
+// refreshed when you are back in the lobby or a match is over
+
+async function renderBoard() {
+  if (!player.me) return;
+  const c = player.client;
+  let page;
+  try {
+    page = await c.leaderboardTop('arena_wins', { limit: 10 });
+  } catch {
+    return; // no board (yet): the placeholder stays
+  }
+  const list = $('board');
+  const next = page.next_reset ? new Date(page.next_reset) : null;
+  $('board-reset').textContent = next ? `resets ${next.toUTCString().slice(0, 11)} ${next.toISOString().slice(11, 16)} UTC` : '';
+  if (page.records.length) {
+    list.replaceChildren(...page.records.map((r) =>
+      el('li', { className: r.owner_id === player.me.player_id ? 'me' : '' },
+        el('span', { className: 'rank', textContent: `${r.rank}.` }),
+        el('span', { className: 'name', textContent: r.username || (r.owner_id === player.me.player_id ? player.me.username : r.owner_id.slice(0, 8)) }),
+        el('span', { className: 'score', textContent: String(r.score) }))));
+  }
+  try {
+    const mine = await c.leaderboardRank('arena_wins', player.me.player_id);
+    $('board-me').textContent = `You: rank ${mine.record.rank}, ${mine.record.score} win${mine.record.score === 1 ? '' : 's'} this week.`;
+  } catch {
+    $('board-me').textContent = 'Win a match to get on the board.';
+  }
+}
+player.addEventListener('phase', (e) => {
+  if (e.detail === 'lobby' || e.detail === 'over') renderBoard();
+});
 player.addEventListener('round', () => ($('hud-phase').textContent = phaseLabel(player.phase)));
 player.addEventListener('online', (e) => {
   const n = e.detail;

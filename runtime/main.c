@@ -25,6 +25,7 @@ extern const mb_module social_module;
 extern const mb_module chat_module;
 extern const mb_module storage_module;
 extern const mb_module cluster_module; /* first: the others call it (docs/CLUSTER.md) */
+extern const mb_module leaderboard_module;
 
 #ifndef MB_VERSION
 #define MB_VERSION "0.1.0"
@@ -35,9 +36,9 @@ extern char **environ;
 /* A module comes after the modules its .requires names (checked at start). */
 static const mb_module *const modules[] = {
     &cluster_module, /* first: the modules below call it */
-    &account_module, &match_module,         &rpc_module,           &social_module,
-    &chat_module,    &storage_module,       &vote_module,          &matchmaker_module,
-    &admin_module,   &admin_history_module, &account_admin_module, NULL,
+    &account_module,       &match_module,         &rpc_module,  &social_module,     &chat_module,
+    &storage_module,       &leaderboard_module,   &vote_module, &matchmaker_module, &admin_module,
+    &admin_history_module, &account_admin_module, NULL,
 };
 
 int main(int argc, char **argv)

@@ -1,6 +1,10 @@
 -- Server-wide Lua: RPCs callable over POST /v1/rpc/{name}.
 local moonbase = require("moonbase")
 
+-- The arena's weekly leaderboard (docs/LEADERBOARDS.md). create is idempotent, so running it
+-- at every load is fine; scripts/modes/arena.lua awards the points.
+moonbase.leaderboard.create{ id = "arena_wins", operator = "incr", reset = "@weekly", metadata = { title = "Arena wins this week" } }
+
 -- POST /v1/rpc/echo {"any": "json"} -> {"echo": {...}, "player_id": "...", "at": ms}
 moonbase.rpc("echo", function(ctx, payload)
   return { echo = payload, player_id = ctx.player_id, at = moonbase.now() }

@@ -51,7 +51,7 @@ typedef struct lua_fn_entry {
     const char *name;
     lua_CFunction fn;
 } lua_fn_entry;
-static lua_fn_entry extra_fns[16];
+static lua_fn_entry extra_fns[32]; /* notify, rpc, leaderboard.* (7), ... */
 static size_t n_extra_fns;
 
 void modes_add_lua_function(const char *name, lua_CFunction fn)

@@ -22,6 +22,8 @@
 -- {wins = n} owned by the player (public, written only by the server). join reads it
 -- (the answer comes at a later tick); the winner's count goes up when the match finishes,
 -- and match.finished reaches the players once that write committed.
+-- Leaderboard (docs/LEADERBOARDS.md): the match's winner also gets one point on "arena_wins"
+-- (operator incr, reset every Monday 00:00 UTC), which the demo shows.
 local vec = require("vec")
 local moonbase = require("moonbase")
 
@@ -180,7 +182,18 @@ local function count(t)
   return n
 end
 
+-- A point for the winner (moonbase.leaderboard is absent under `moonbase simulate`).
+local function award(match, state, winner)
+  local lb = moonbase.leaderboard
+  if not lb or not winner then return end
+  lb.create{ id = "arena_wins", operator = "incr", reset = "@weekly", metadata = { title = "Arena wins this week" } }
+  local p = state.players[winner]
+  local r, err = lb.submit("arena_wins", winner, 1, { username = p and p.name or nil, metadata = { match_id = match.id } })
+  if not r then match:log("warn", "arena_wins: " .. tostring(err)) end
+end
+
 local function finish(match, state, winner, reason, tick)
+  award(match, state, winner)
   local result = { winner = winner, reason = reason, ticks = tick }
   if state.rounds > 1 then result.rounds, result.map = state.results, state.map end
   local wins = state.wins or {}

@@ -180,6 +180,64 @@ export interface MatchmakerStats {
   modes: { [mode: string]: MatchmakerModeStats };
 }
 
+export type LeaderboardSort = 'desc' | 'asc';
+export type LeaderboardOperator = 'best' | 'set' | 'incr';
+
+export interface Leaderboard {
+  id: string;
+  sort: LeaderboardSort;
+  operator: LeaderboardOperator;
+  /** Cron expression (UTC) or null: never resets. */
+  reset: string | null;
+  client_submit: boolean;
+  metadata: JsonObject;
+  period: number;
+  period_start: string | null;
+  next_reset: string | null;
+  /** Records in the current period. */
+  total: number;
+}
+
+export interface LeaderboardRecord {
+  owner_id: string;
+  username: string | null;
+  score: number;
+  subscore: number;
+  num_submits: number;
+  metadata: JsonObject;
+  /** Exact, 1-based. */
+  rank: number;
+  updated_at: string | null;
+}
+
+export interface LeaderboardDefinition {
+  id: string;
+  sort?: LeaderboardSort;
+  operator?: LeaderboardOperator;
+  reset?: string;
+  client_submit?: boolean;
+  metadata?: JsonObject;
+}
+
+/** Every leaderboard read carries the board and its next reset. */
+export interface LeaderboardPage {
+  leaderboard: Leaderboard;
+  next_reset: string | null;
+  records: LeaderboardRecord[];
+  /** Top reads: pass as cursor for the next page; null at the end. */
+  next_cursor?: string | null;
+  /** Around reads: the owner's rank, null without a record. */
+  owner_rank?: number | null;
+  /** Archive reads (period option). */
+  archive?: { period: number; started_at: string; ended_at: string };
+}
+
+export interface LeaderboardRecordReply {
+  leaderboard: Leaderboard;
+  next_reset: string | null;
+  record: LeaderboardRecord;
+}
+
 export type FriendState = 'friend' | 'invite_sent' | 'invite_received' | 'blocked';
 
 export interface Friend {
@@ -343,6 +401,17 @@ export declare class Client {
   chatHistory(channelId: string, options?: { limit?: number; before?: string }): Promise<{ channel_id: string; messages: ChatMessage[]; next_cursor: string | null }>;
   /** Up to 25 ids. */
   getPresence(ids: string | string[]): Promise<{ presences: Presence[] }>;
+
+  listLeaderboards(): Promise<{ leaderboards: Leaderboard[] }>;
+  /** The top from a cursor (limit 1..100, 10), or a closed period with period (paged by offset). */
+  leaderboardTop(id: string, options?: { limit?: number; cursor?: string; period?: number; offset?: number }): Promise<LeaderboardPage>;
+  /** The owner and up to n (0..50, 25) records above and below. */
+  leaderboardAround(id: string, ownerId: string, options?: { n?: number }): Promise<LeaderboardPage>;
+  /** Up to 100 owners (e.g. friends): those with a record, best first. */
+  leaderboardRecords(id: string, ownerIds: string | string[]): Promise<LeaderboardPage>;
+  leaderboardRank(id: string, ownerId: string): Promise<LeaderboardRecordReply>;
+  /** Your own score; resolves once stored (403 when the board takes scores from the server only). */
+  submitScore(id: string, score: number, options?: { subscore?: number; metadata?: JsonObject }): Promise<LeaderboardRecordReply>;
 
   health(): Promise<{ status: string; database: string; sessions: number }>;
   socket(options?: SocketOptions): Socket;
@@ -621,4 +690,11 @@ export declare class AdminClient {
   getStorageObject(collection: string, key: string, options?: { ownerId?: string }): Promise<{ objects: StorageObject[] }>;
   putStorageObject(collection: string, key: string, body: { value: JsonObject; version?: string; permission_read?: StoragePermissionRead; permission_write?: StoragePermissionWrite }, options?: { ownerId?: string }): Promise<{ objects: StorageAck[] }>;
   deleteStorageObject(collection: string, key: string, options?: { ownerId?: string; version?: string }): Promise<{ deleted: number }>;
+  leaderboards(): Promise<{ leaderboards: Leaderboard[] }>;
+  /** Idempotent: created false when the id existed (unchanged). */
+  createLeaderboard(def: LeaderboardDefinition): Promise<{ created: boolean; leaderboard: Leaderboard }>;
+  leaderboard(id: string, options?: { limit?: number; cursor?: string }): Promise<LeaderboardPage>;
+  leaderboardAround(id: string, ownerId: string, options?: { n?: number }): Promise<LeaderboardPage>;
+  submitScore(id: string, ownerId: string, score: number, options?: { subscore?: number; username?: string; metadata?: JsonObject }): Promise<LeaderboardRecordReply>;
+  resetLeaderboard(id: string): Promise<{ closed_period: number; leaderboard: Leaderboard }>;
 }

@@ -78,7 +78,7 @@ describe('moonbase describe', () => {
     const wrong = { STRING: 12345, INTEGER: 'x', NUMBER: 'x', BOOL: 'x', OBJECT: 'x', ARRAY: 'x', STRING_OR_ARRAY: 7 };
     const headers = { none: undefined, bearer: { authorization: `Bearer ${player.token}` }, admin: { authorization: `Bearer ${server.adminToken}` } };
     // a valid value for each required field, so that the field under test is the one refused
-    const sample = (f) => (f.format === 'uuid' ? UUID : f.format === 'email' ? 'someone@example.com' : f.type === 'STRING' ? 'valid_1' : undefined);
+    const sample = (f) => (f.format === 'uuid' ? UUID : f.format === 'email' ? 'someone@example.com' : f.type === 'STRING' ? 'valid_1' : f.type === 'INTEGER' ? 1 : undefined);
     let n = 0;
     for (const r of registryRoutes().filter((x) => x.body)) {
       const base = Object.fromEntries(r.body.fields.filter((f) => f.required).map((f) => [f.name, sample(f)]));

@@ -502,6 +502,44 @@ export class Client {
     return this.request('GET', '/v1/presence', { query: { ids: [].concat(ids) } });
   }
 
+  // ---- leaderboards (docs/LEADERBOARDS.md)
+
+  /** GET /v1/leaderboards -> {leaderboards} */
+  listLeaderboards() {
+    return this.request('GET', '/v1/leaderboards');
+  }
+
+  /**
+   * GET /v1/leaderboards/{id}?limit=&cursor= -> {leaderboard, next_reset, records, next_cursor};
+   * with {period}: a closed period from the archive (paged by offset).
+   */
+  leaderboardTop(id, { limit, cursor, period, offset } = {}) {
+    return this.request('GET', `/v1/leaderboards/${seg(id)}`, { query: { limit, cursor, period, offset } });
+  }
+
+  /** GET /v1/leaderboards/{id}/around/{owner_id}?n= -> {..., records, owner_rank}: the owner ± n (0..50, 25). */
+  leaderboardAround(id, ownerId, { n } = {}) {
+    return this.request('GET', `/v1/leaderboards/${seg(id)}/around/${seg(ownerId)}`, { query: { n } });
+  }
+
+  /** GET /v1/leaderboards/{id}/records?owner_ids= (1..100) -> {..., records}: e.g. your friends' records, best first. */
+  leaderboardRecords(id, ownerIds) {
+    return this.request('GET', `/v1/leaderboards/${seg(id)}/records`, { query: { owner_ids: [].concat(ownerIds) } });
+  }
+
+  /** GET /v1/leaderboards/{id}/records/{owner_id} -> {..., record} (404 without a record this period). */
+  leaderboardRank(id, ownerId) {
+    return this.request('GET', `/v1/leaderboards/${seg(id)}/records/${seg(ownerId)}`);
+  }
+
+  /** POST /v1/leaderboards/{id}/records {score, subscore?, metadata?} -> {..., record}: your own score, where the board allows it. */
+  submitScore(id, score, { subscore, metadata } = {}) {
+    const body = { score };
+    if (subscore !== undefined) body.subscore = subscore;
+    if (metadata !== undefined) body.metadata = metadata;
+    return this.request('POST', `/v1/leaderboards/${seg(id)}/records`, { body });
+  }
+
   // ---- server
 
   /** GET /healthz -> {status, database, sessions} (rejects with `unavailable` when not ready). */
@@ -1337,4 +1375,26 @@ export class AdminClient {
     if (content !== undefined) body.content = content;
     return this.request('POST', '/v1/admin/notifications', { body });
   }
+  /** GET /v1/admin/leaderboards */
+  leaderboards() { return this.request('GET', '/v1/admin/leaderboards'); }
+  /** POST /v1/admin/leaderboards {id, sort?, operator?, reset?, client_submit?, metadata?} -> {created, leaderboard} (idempotent) */
+  createLeaderboard(def) { return this.request('POST', '/v1/admin/leaderboards', { body: def }); }
+  /** GET /v1/admin/leaderboards/{id}?limit=&cursor= */
+  leaderboard(id, { limit, cursor } = {}) {
+    return this.request('GET', `/v1/admin/leaderboards/${seg(id)}`, { query: { limit, cursor } });
+  }
+  /** GET /v1/admin/leaderboards/{id}/around/{owner_id}?n=: a player's position. */
+  leaderboardAround(id, ownerId, { n } = {}) {
+    return this.request('GET', `/v1/admin/leaderboards/${seg(id)}/around/${seg(ownerId)}`, { query: { n } });
+  }
+  /** POST /v1/admin/leaderboards/{id}/records {owner_id, score, subscore?, username?, metadata?}: authoritative submit. */
+  submitScore(id, ownerId, score, { subscore, username, metadata } = {}) {
+    const body = { owner_id: ownerId, score };
+    if (subscore !== undefined) body.subscore = subscore;
+    if (username !== undefined) body.username = username;
+    if (metadata !== undefined) body.metadata = metadata;
+    return this.request('POST', `/v1/admin/leaderboards/${seg(id)}/records`, { body });
+  }
+  /** POST /v1/admin/leaderboards/{id}/reset: archives the current period now. */
+  resetLeaderboard(id) { return this.request('POST', `/v1/admin/leaderboards/${seg(id)}/reset`); }
 }
