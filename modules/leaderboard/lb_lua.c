@@ -52,7 +52,7 @@ static int push_json(lua_State *L, json_t *v)
 static int push_text(lua_State *L, char *text, size_t len)
 {
     char err[160];
-    int rc = mb_lua_push_json_text(mb_lua_vm_from_state(L), text, len, 0, err, sizeof err);
+    mb_lua_status rc = mb_lua_push_json_text_on(L, text, len, 0, err, sizeof err);
     free(text);
     if (rc != MB_LUA_OK) return fail(L, err);
     return 1;

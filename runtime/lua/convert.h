@@ -72,6 +72,11 @@ mb_lua_status mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *e
  * for match.input). */
 mb_lua_status mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
                                     size_t errlen);
+/* The same on L, the running thread of a C function (a VM's main thread or
+ * one of its coroutines, e.g. an RPC task): what a lua_CFunction uses to
+ * push its result, since the VM's main thread is not the one running. */
+mb_lua_status mb_lua_push_json_text_on(lua_State *L, const char *text, size_t len, int max_depth, char *err,
+                                       size_t errlen);
 
 /* The same, but the value is stored in the registry: *ref (luaL_ref) on
  * MB_LUA_OK, LUA_NOREF otherwise. Push it later with lua_rawgeti and drop it

@@ -248,9 +248,9 @@ int mb_lua_decode_cb(lua_State *L)
     return 0;
 }
 
-static mb_lua_status run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
+/* Decode on L: the VM's main thread or one of its coroutines (a task). */
+static mb_lua_status run(mb_lua_vm *vm, lua_State *L, dec *d, char *err, size_t errlen)
 {
-    lua_State *L = vm->L;
     d->vm = vm;
     if (!lua_checkstack(L, 2)) {
         if (err && errlen) snprintf(err, errlen, "lua stack overflow");
@@ -298,22 +298,33 @@ static mb_lua_status run(mb_lua_vm *vm, dec *d, char *err, size_t errlen)
     return rc;
 }
 
-mb_lua_status mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
-                                    size_t errlen)
+static mb_lua_status push_text(mb_lua_vm *vm, lua_State *L, const char *text, size_t len, int max_depth,
+                               char *err, size_t errlen)
 {
     dec d;
     memset(&d, 0, sizeof d);
     d.text = (const unsigned char *)text;
     d.len = len;
     d.max_depth = max_depth > 0 && max_depth < MB_LUA_JSON_MAX_DEPTH ? max_depth : MB_LUA_JSON_MAX_DEPTH;
-    mb_lua_status rc = run(vm, &d, err, errlen);
+    mb_lua_status rc = run(vm, L, &d, err, errlen);
     if (rc != MB_LUA_OK) return rc;
-    lua_State *L = vm->L;
     /* The stash slot exists already, so neither access allocates. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_stash);
     lua_pushboolean(L, 1);
     lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_stash);
     return MB_LUA_OK;
+}
+
+mb_lua_status mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
+                                    size_t errlen)
+{
+    return push_text(vm, vm->L, text, len, max_depth, err, errlen);
+}
+
+mb_lua_status mb_lua_push_json_text_on(lua_State *L, const char *text, size_t len, int max_depth, char *err,
+                                       size_t errlen)
+{
+    return push_text(mb_lua_vm_from_state(L), L, text, len, max_depth, err, errlen);
 }
 
 mb_lua_status mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, int *ref,
@@ -326,7 +337,7 @@ mb_lua_status mb_lua_ref_json_text(mb_lua_vm *vm, const char *text, size_t len, 
     d.want_ref = true;
     d.ref = LUA_NOREF;
     d.max_depth = max_depth > 0 && max_depth < MB_LUA_JSON_MAX_DEPTH ? max_depth : MB_LUA_JSON_MAX_DEPTH;
-    mb_lua_status rc = run(vm, &d, err, errlen);
+    mb_lua_status rc = run(vm, vm->L, &d, err, errlen);
     *ref = rc == MB_LUA_OK ? d.ref : LUA_NOREF;
     return rc;
 }
