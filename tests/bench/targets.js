@@ -38,8 +38,8 @@ const headline = (pred, figure) => median(runs.filter(pred).map((r) =>
 const isMatch = (label) => (r) => r.scenario === 'match' && (r.label === label || r.label.startsWith(label + ' '));
 const m100 = isMatch('100x8'), m600 = isMatch('600x8');
 const heavyOn = isMatch('heavy jit on'), heavyOff = isMatch('heavy jit off');
-const sendUs = (phases) => median(inproc.filter((b) => b.bench === 'send' && b.config === `800 sockets ${phases} phases`)
-  .map((b) => b.median_ns / 1000));
+const sendUs = (phases, key = 'median_ns') => median(inproc.filter((b) => b.bench === 'send' &&
+  b.config === `800 sockets ${phases} phases`).map((b) => b[key] / 1000));
 const count = (pred) => runs.filter(pred).length;
 
 const figures = [];
@@ -68,6 +68,8 @@ const lg100 = pick(m100, 'loadgen_cpu_us_per_message'), lgUser100 = pick(m100, '
 const lg600 = pick(m600, 'loadgen_cpu_us_per_message');
 add('3. loadgen CPU per received message (utime + stime), match 100x8', lg100, 'us', '<= 3', lg100 <= 3);
 add('   of which user space', lgUser100, 'us');
+add('   bench_send\'s reader CPU per message (epoll + recv alone, no parsing, no sends), 25 bursts',
+  sendUs(25, 'reader_ns'), 'us');
 add('   loadgen CPU per received message, match 600x8', lg600, 'us');
 add('   loadgen CPU per message / server CPU per state (< 1: the server is the limit)', lg100 / cpuUs, 'x');
 add('3. matches per server core (states per server CPU-second / 160), match 100x8',
