@@ -223,7 +223,7 @@ run_heavy() {
     for jit in 1 0; do
       RUN_ARGS=(--scripts "$HEAVY_SCRIPTS" --lua-jit "$jit")
       REPEAT=1 run match "heavy jit $([[ $jit == 1 ]] && echo on || echo off)" --mode bench_heavy \
-        --matches 50 --players 2 --duration 8 --warmup 3 --prefix lg-heavy "$@"
+        --matches 10 --players 2 --duration 8 --warmup 3 --prefix lg-heavy "$@"
       RUN_ARGS=()
     done
   done

@@ -271,6 +271,7 @@ static int table_main(int argc, char **argv)
     }
     json_t *groups = json_array(); /* [[run, run...], ...] in first-seen order */
     json_t *inproc = json_array();
+    json_t *failed = json_array();
     for (int i = 0; i < argc; i++) {
         FILE *f = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "r");
         if (!f) {
@@ -287,6 +288,12 @@ static int table_main(int argc, char **argv)
             }
             if (json_object_get(run, "bench")) {
                 json_array_append_new(inproc, run);
+                continue;
+            }
+            /* A failed run (ok false: it stopped before measuring) has no
+             * figures; in a median it would hide its group's. Named below. */
+            if (median && json_is_false(json_object_get(run, "ok"))) {
+                json_array_append_new(failed, run);
                 continue;
             }
             json_t *g = NULL;
@@ -316,8 +323,12 @@ static int table_main(int argc, char **argv)
         json_decref(m);
     }
     json_array_foreach (inproc, k, g) print_inproc(stdout, g);
+    json_array_foreach (failed, k, g)
+        printf("%-40s left out of the medians: this run failed (see its log)\n",
+               json_string_value(json_object_get(g, "label")));
     json_decref(groups);
     json_decref(inproc);
+    json_decref(failed);
     return 0;
 }
 
