@@ -276,6 +276,12 @@ if [[ $SET != run && $SET != sweep && $SET != idle ]]; then
       pc=$(grep -a 'mb_lua_vm_pcall:' "$LOGDIR/bench_lua.log" | grep -oE 'mb_lua_vm_pcall: [0-9]+' | grep -oE '[0-9]+$')
       [[ -n $enc ]] && printf '{"bench":"lua","config":"encode state 8 players","median_ns":%s}\n' "$enc" >>"$INPROC"
       [[ -n $pc ]] && printf '{"bench":"lua","config":"mb_lua_vm_pcall","median_ns":%s}\n' "$pc" >>"$INPROC"
+      # the script-heavy tick in-process: one VM back to back (hot), then 10 VMs in turn (cold)
+      awk '/== script-heavy tick/ { k = (n++ ? "cold" : "hot") }
+           /^JIT off:/ && k != "" {
+             printf "{\"bench\":\"lua\",\"config\":\"heavy tick %s JIT off\",\"median_ns\":%.0f}\n", k, $3 * 1000
+             printf "{\"bench\":\"lua\",\"config\":\"heavy tick %s JIT on\",\"median_ns\":%.0f}\n", k, $7 * 1000
+             k = "" }' "$LOGDIR/bench_lua.log" >>"$INPROC"
     fi
   done
   # The kernel's price of one loopback send without the server (the floor under "CPU per

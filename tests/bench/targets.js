@@ -42,6 +42,7 @@ const sendUs = (phases, key = 'median_ns') => median(inproc.filter((b) => b.benc
   b.config === `800 sockets ${phases} phases`).map((b) => b[key] / 1000));
 const count = (pred) => runs.filter(pred).length;
 
+const fmt = (v) => (!Number.isFinite(v) ? 'n/a' : Math.abs(v) >= 1000 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 const figures = [];
 const add = (name, value, unit, target, pass, note) => figures.push({ name, value, unit, target, pass, note });
 
@@ -62,6 +63,12 @@ const tickOn = pick(heavyOn, 'server_cpu_us_per_tick'), tickOff = pick(heavyOff,
 add('2. script-heavy tick: server CPU per tick, --lua-jit 1', tickOn, 'us', null, null, `${count(heavyOn)} run(s)`);
 add('2. script-heavy tick: server CPU per tick, --lua-jit 0', tickOff, 'us', null, null, `${count(heavyOff)} run(s)`);
 add('2. compiler off / on (CPU per tick)', tickOff / tickOn, 'x');
+const luaUs = (cfg) => median(inproc.filter((b) => b.bench === 'lua' && b.config === cfg).map((b) => b.median_ns / 1000));
+for (const kind of ['hot', 'cold']) {
+  const on = luaUs(`heavy tick ${kind} JIT on`), off = luaUs(`heavy tick ${kind} JIT off`);
+  add(`   same tick in-process (bench_lua), ${kind === 'hot' ? 'one VM back to back' : '10 VMs in turn, caches cleared'}: off / on`,
+    off / on, 'x', null, null, `${fmt(off)} / ${fmt(on)} us`);
+}
 
 // 3. The load generator is not the limit.
 const lg100 = pick(m100, 'loadgen_cpu_us_per_message'), lgUser100 = pick(m100, 'loadgen_user_us_per_message');
@@ -90,7 +97,6 @@ add('4. chat deliveries/s', headline((r) => r.scenario === 'chat', 'chat deliver
 add('4. matchmaker pass median (bench_matchmaker, size4)', median(inproc.filter((b) => b.bench === 'matchmaker' && b.config === 'size4')
   .map((b) => b.pass_median_ms)), 'ms');
 
-const fmt = (v) => (!Number.isFinite(v) ? 'n/a' : Math.abs(v) >= 1000 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 console.log('Issue 17 targets (medians over this invocation\'s runs):');
 const missing = figures.filter((f) => !Number.isFinite(f.value)).length;
 for (const f of figures) {
