@@ -161,7 +161,15 @@ run() {
       >/dev/null 2>"$LOGDIR/$name.log"
     rc=$?
     if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; PERF_PID=""; fi
-    if ((rc == 0)); then say "$sc $label: ok ($((SECONDS - t0)) s)"
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      # The server died under load (a crash, not a stop): the run's figures are void. Marked
+      # failed in the JSON so medians leave it out; its exit status says how it ended.
+      wait "$SERVER_PID" 2>/dev/null; local st=$?
+      SERVER_PID=""
+      say "$sc $label: FAILED: the server died during the run (exit status $st$( ((st > 128)) && echo ", signal $((st - 128))"); log $LOGDIR/$name.server.log)"
+      sed -i '$ s/"ok":true}$/"ok":false,"server_died":true}/' "$RUNS"
+      FAILED=1
+    elif ((rc == 0)); then say "$sc $label: ok ($((SECONDS - t0)) s)"
     else say "$sc $label: FAILED (exit $rc; log $LOGDIR/$name.log)"; tail -n 5 "$LOGDIR/$name.log" >&2; FAILED=1; fi
     stop_server
   done
