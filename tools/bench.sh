@@ -2,8 +2,10 @@
 # `make bench`: load-test the real server with tests/bench/loadgen, run the in-process
 # benches, print one table, keep the runs in tests/bench/results/.
 #
-#   tools/bench.sh [SET]                        SET: default (make bench) | quick | sweep | idle | full
+#   tools/bench.sh [SET]                        SET: default (make bench) | quick | sweep | idle | full | cluster
 #   tools/bench.sh run SCENARIO [OPTIONS...]    one loadgen run against a fresh server
+#   tools/bench.sh run heavy [OPTIONS...]       the script-heavy pair: bench_heavy matches with
+#                                               --lua-jit 1 then 0, CPU per tick and the ratio
 #
 # Steps: build build-bench/ (Release); start a throwaway PostgreSQL (tools/pg.sh, removed at
 # exit); for every run start a fresh server with load-friendly limits (below), run the load
@@ -12,7 +14,8 @@
 #
 # Sets (the load generator and the server share this machine's cores: see docs/PERFORMANCE.md):
 #   quick    smoke run, about a minute (tests/bench/loadgen.sh uses it)
-#   default  rpc, match 100 and 600 x 8 players, idle 15,000, matchmaker, chat; < 5 minutes
+#   default  rpc, match 100 x 8 (each run followed by bench_send, the kernel's floor) and
+#            600 x 8, the script-heavy pair (heavy), idle 15,000, matchmaker, chat; < 5 minutes
 #   sweep    match at 25, 50, 100, 150, 200, 300 ... 800 matches until one does not hold 20 Hz
 #   idle     idle at 5,000, 10,000, 15,000 sessions
 #   full     default + sweep
@@ -50,7 +53,7 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 [[ $SET == leaderboard ]] && exec "$ROOT/tests/bench/leaderboard.sh" "${@:2}"
 
 case $SET in default|quick|sweep|idle|full|run|cluster) ;; *)
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
 # ---- build --------------------------------------------------------------------------------
@@ -69,9 +72,11 @@ LOGDIR=$BUILD/bench-logs
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 RUNS=$LOGDIR/runs.jsonl
 : >"$RUNS"
+INPROC=$LOGDIR/inprocess.jsonl
+: >"$INPROC"
 
 # ---- cleanup: only what this script started, by PID ----------------------------------------
-PGDIR="" SERVER_PID="" DATADIR="" PERF_PID="" REDIS_PID=""
+PGDIR="" SERVER_PID="" DATADIR="" PERF_PID="" REDIS_PID="" HEAVY_SCRIPTS=""
 stop_server() {
   [[ -n $SERVER_PID ]] || return 0
   if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -91,6 +96,7 @@ cleanup() {
   [[ -n $REDIS_PID ]] && kill -TERM "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
   [[ -n $PGDIR ]] && tools/pg.sh destroy "$PGDIR" >/dev/null 2>&1
   [[ -n $DATADIR ]] && rm -rf "$DATADIR"
+  [[ -n $HEAVY_SCRIPTS ]] && rm -rf "$HEAVY_SCRIPTS"
 }
 trap cleanup EXIT
 trap 'say interrupted; exit 130' INT TERM
@@ -119,6 +125,7 @@ SERVER_ARGS=(--host 127.0.0.1 --database-url "$DBURL" --scripts "$ROOT/scripts"
 # shellcheck disable=SC2206
 EXTRA_ARGS=(${MOONBASE_BENCH_SERVER_ARGS:-})
 PORT=""
+RUN_ARGS=() # server flags of the current run only (run_heavy)
 start_server() { # LOGNAME
   PORT=$(free_port)
   # shellcheck disable=SC2206
@@ -127,7 +134,7 @@ start_server() { # LOGNAME
   # with a third runnable task makes ticks wait several ms): a higher priority for the
   # server and the load generator, when we may (root), keeps the figures about them.
   if [[ $NICE != 0 ]]; then wrap=(nice -n "$NICE" "${wrap[@]}"); fi
-  "${wrap[@]}" "$BIN" --port "$PORT" "${SERVER_ARGS[@]}" "${EXTRA_ARGS[@]}" >"$LOGDIR/$1.server.log" 2>&1 &
+  "${wrap[@]}" "$BIN" --port "$PORT" "${SERVER_ARGS[@]}" "${RUN_ARGS[@]}" "${EXTRA_ARGS[@]}" >"$LOGDIR/$1.server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then return 0; fi
@@ -161,7 +168,15 @@ run() {
       >/dev/null 2>"$LOGDIR/$name.log"
     rc=$?
     if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; PERF_PID=""; fi
-    if ((rc == 0)); then say "$sc $label: ok ($((SECONDS - t0)) s)"
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      # The server died under load (a crash, not a stop): the run's figures are void. Marked
+      # failed in the JSON so medians leave it out; its exit status says how it ended.
+      wait "$SERVER_PID" 2>/dev/null; local st=$?
+      SERVER_PID=""
+      say "$sc $label: FAILED: the server died during the run (exit status $st$( ((st > 128)) && echo ", signal $((st - 128))"); log $LOGDIR/$name.server.log)"
+      sed -i '$ s/"ok":true}$/"ok":false,"server_died":true}/' "$RUNS"
+      FAILED=1
+    elif ((rc == 0)); then say "$sc $label: ok ($((SECONDS - t0)) s)"
     else say "$sc $label: FAILED (exit $rc; log $LOGDIR/$name.log)"; tail -n 5 "$LOGDIR/$name.log" >&2; FAILED=1; fi
     stop_server
   done
@@ -179,6 +194,56 @@ sweep() {
     "$best" "$best" "$( ((best >= 600)) && echo true || echo false)" >>"$RUNS"
 }
 
+# send_floor: bench_send (no server), the kernel's price of a loopback send: 800 sockets,
+# 16,000 sends/s, in 25 bursts per period (like matches in the server's 2 ms tick slots) and
+# spread over 100 phases. Run right after each match 100x8 run, so the ratio "server CPU per
+# state / CPU per send" compares figures taken on the machine in the same state.
+send_floor() {
+  [[ -x $BUILD/bench_send ]] || { say "bench_send: not built, skipped"; return 0; }
+  local g
+  for g in 25 100; do
+    say "bench_send --groups $g"
+    if "$BUILD/bench_send" --groups "$g" --seconds 5 >"$LOGDIR/bench_send.out" 2>&1; then
+      cat "$LOGDIR/bench_send.out" >>"$LOGDIR/bench_send.log"
+      grep -a '^{"bench"' "$LOGDIR/bench_send.out" >>"$INPROC" || true
+    else
+      cat "$LOGDIR/bench_send.out" >>"$LOGDIR/bench_send.log"; say "bench_send FAILED"; FAILED=1
+    fi
+  done
+}
+
+# match_100 [loadgen options...]: match 100 x 8, each repetition followed by send_floor.
+match_100() {
+  local r reps=$REPEAT
+  for ((r = 1; r <= reps; r++)); do
+    REPEAT=1 run match "100x8" --matches 100 --players 8 --duration 10 --warmup 3 "$@"
+    send_floor
+  done
+}
+
+# run_heavy [loadgen options...]: the script-heavy mode (scripts/bench/bench_heavy.lua: 1,000
+# vector operations and a table.sort per tick per match) with LuaJIT's compiler on, then off,
+# alternating per repetition. The mode is not in scripts/modes/ (no ordinary server loads it):
+# it goes into a scripts folder of its own (symbolic links to scripts/ plus the mode).
+run_heavy() {
+  if [[ -z $HEAVY_SCRIPTS ]]; then
+    HEAVY_SCRIPTS=$(mktemp -d "${TMPDIR:-/tmp}/moonbase-bench-scripts.XXXXXX")
+    mkdir -p "$HEAVY_SCRIPTS/modes"
+    ln -s "$ROOT/scripts/lib" "$HEAVY_SCRIPTS/lib"
+    ln -s "$ROOT/scripts/server.lua" "$HEAVY_SCRIPTS/server.lua"
+    ln -s "$ROOT/scripts/bench/bench_heavy.lua" "$HEAVY_SCRIPTS/modes/bench_heavy.lua"
+  fi
+  local r reps=$REPEAT jit
+  for ((r = 1; r <= reps; r++)); do
+    for jit in 1 0; do
+      RUN_ARGS=(--scripts "$HEAVY_SCRIPTS" --lua-jit "$jit")
+      REPEAT=1 run match "heavy jit $([[ $jit == 1 ]] && echo on || echo off)" --mode bench_heavy \
+        --matches 10 --players 2 --duration 8 --warmup 3 --prefix lg-heavy "$@"
+      RUN_ARGS=()
+    done
+  done
+}
+
 quick_set() {
   run rpc "32 conns" --connections 32 --duration 4 --warmup 1 --prefix lg-rpc
   run match "50x8" --matches 50 --players 8 --duration 4 --warmup 2
@@ -188,8 +253,9 @@ quick_set() {
 }
 default_set() {
   run rpc "64 conns" --connections 64 --duration 10 --warmup 2 --prefix lg-rpc
-  run match "100x8" --matches 100 --players 8 --duration 10 --warmup 3
+  match_100
   run match "600x8" --matches 600 --players 8 --duration 10 --warmup 3
+  run_heavy
   run idle "15000" --clients 15000 --duration 8 --heartbeat 15
   run matchmaker "2000 @400/s" --clients 2000 --rate 400 --duration 5 --prefix lg-mm
   run chat "1000 members" --clients 1000 --rate 20 --duration 5 --prefix lg-chat
@@ -222,7 +288,7 @@ cluster_set() {
 if [[ $SET == run ]]; then
   shift
   sc=${1:?scenario}; shift
-  run "$sc" "manual" "$@"
+  if [[ $sc == heavy ]]; then run_heavy "$@"; else run "$sc" "manual" "$@"; fi
 else
   case $SET in
     quick) quick_set ;;
@@ -236,8 +302,6 @@ fi
 stop_server
 
 # ---- in-process benches ---------------------------------------------------------------------
-INPROC=$LOGDIR/inprocess.jsonl
-: >"$INPROC"
 if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster ]]; then
   for b in modules/vote/bench_vote modules/matchmaker/bench_matchmaker runtime/lua/bench_lua; do
     exe=$BUILD/$b
@@ -252,25 +316,26 @@ if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster ]]; then
       pc=$(grep -a 'mb_lua_vm_pcall:' "$LOGDIR/bench_lua.log" | grep -oE 'mb_lua_vm_pcall: [0-9]+' | grep -oE '[0-9]+$')
       [[ -n $enc ]] && printf '{"bench":"lua","config":"encode state 8 players","median_ns":%s}\n' "$enc" >>"$INPROC"
       [[ -n $pc ]] && printf '{"bench":"lua","config":"mb_lua_vm_pcall","median_ns":%s}\n' "$pc" >>"$INPROC"
+      # the script-heavy tick in-process: one VM back to back (hot), then 10 VMs in turn (cold)
+      awk '/== script-heavy tick/ { k = (n++ ? "cold" : "hot") }
+           /^JIT off:/ && k != "" {
+             printf "{\"bench\":\"lua\",\"config\":\"heavy tick %s JIT off\",\"median_ns\":%.0f}\n", k, $3 * 1000
+             printf "{\"bench\":\"lua\",\"config\":\"heavy tick %s JIT on\",\"median_ns\":%.0f}\n", k, $7 * 1000
+             k = "" }' "$LOGDIR/bench_lua.log" >>"$INPROC"
     fi
   done
   # The kernel's price of one loopback send without the server (the floor under "CPU per
-  # 100k states"): 800 sockets, 16,000 sends/s, spread over 100 phases like 100 separately
-  # ticking matches, and in 25 bursts per period like matches in 2 ms tick slots.
-  if [[ -x $BUILD/bench_send ]]; then
-    say "bench_send"
-    : >"$LOGDIR/bench_send.log"
-    for g in 100 25; do
-      "$BUILD/bench_send" --groups "$g" --seconds 5 >>"$LOGDIR/bench_send.log" 2>&1 || FAILED=1
-    done
-    grep -a '^{"bench"' "$LOGDIR/bench_send.log" >>"$INPROC" || true
-  fi
+  # 100k states"), when no match 100x8 run was followed by it already.
+  grep -q '"bench":"send"' "$INPROC" || send_floor
 fi
 
 # ---- table and history ----------------------------------------------------------------------
 echo
 echo "Moonbase bench ($SET), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores shared by server and load generator"
 "$LG" table --median "$RUNS" "$INPROC"
+echo
+# The figures of issue 17 (medians; pass/fail where it sets a target): tests/bench/targets.js.
+node "$ROOT/tests/bench/targets.js" "$RUNS" "$INPROC" --json "$LOGDIR/targets.json" || FAILED=1
 echo
 say "logs: $LOGDIR   total $(( $(date +%s) - T_START )) s"
 if [[ ${MOONBASE_BENCH_SAVE:-1} != 0 && $SET != quick && $SET != run ]]; then
@@ -281,13 +346,14 @@ if [[ ${MOONBASE_BENCH_SAVE:-1} != 0 && $SET != quick && $SET != run ]]; then
   node -e '
     const fs = require("fs"), os = require("os");
     const lines = f => fs.readFileSync(f, "utf8").split("\n").filter(Boolean).map(l => JSON.parse(l));
-    const [runs, inproc, out, set, commit, dirty] = process.argv.slice(1);
+    const [runs, inproc, out, set, commit, dirty, targets] = process.argv.slice(1);
     const doc = { date: new Date().toISOString(), set, commit, server_code_dirty: dirty === "true",
       machine: { cores: os.cpus().length, cpu: os.cpus()[0].model, kernel: os.release(),
                  memory_gib: Math.round(os.totalmem() / 2 ** 30) },
       note: "server and load generator share the cores; other builds may have been running",
-      runs: lines(runs), inprocess: lines(inproc) };
+      runs: lines(runs), inprocess: lines(inproc),
+      targets: fs.existsSync(targets) ? JSON.parse(fs.readFileSync(targets, "utf8")).figures : null };
     fs.writeFileSync(out, JSON.stringify(doc, null, 1) + "\n");
-  ' "$RUNS" "$INPROC" "$out" "$SET" "$commit" "$dirty" && say "saved $out"
+  ' "$RUNS" "$INPROC" "$out" "$SET" "$commit" "$dirty" "$LOGDIR/targets.json" && say "saved $out"
 fi
 exit "$FAILED"

@@ -10,7 +10,7 @@
  * with one request each in flight and a client cost well under the server's
  * (both share two cores). HTTP/1.1 request/response with Content-Length is
  * all the server speaks, so this file writes the request line and reads
- * "status + Content-Length + body"; WebSocket framing stays with lws (ws.c).
+ * "status + Content-Length + body". (WebSockets: ws.c and wsframe.c.)
  */
 #include "loadgen.h"
 

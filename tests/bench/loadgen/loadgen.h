@@ -1,11 +1,12 @@
 /*
  * loadgen.h - the Moonbase load generator: one process, one libev loop,
- * thousands of WebSocket clients (libwebsockets' client API on that loop)
+ * thousands of WebSocket clients (non-blocking sockets on that loop, frames
+ * read and written by wsframe.c, see ws.c for why)
  * and keep-alive HTTP connections (a small HTTP/1.1 client on ev_io, see
  * http.c for why), plus readers for the server's /proc and /metrics.
  *
  * Files and prefixes: main.c (options, output, lg_*), http.c (lg_http_*),
- * ws.c (lg_ws_*), probe.c (lg_proc_*, lg_metrics_*, lg_hist_*, lg_lat_*),
+ * ws.c (lg_ws_*), wsframe.c (lg_wsf_*: the frame format), probe.c (lg_proc_*, lg_metrics_*, lg_hist_*, lg_lat_*),
  * scen_*.c (one scenario each, lg_scen_<name>).
  *
  * Everything runs on the loop thread. A "phase" (create accounts, connect,
@@ -22,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wsframe.h"
+
 /* ------------------------------------------------------------ options */
 
 typedef struct lg_opts {
@@ -34,6 +37,7 @@ typedef struct lg_opts {
     const char *prefix;   /* device ids are <prefix>-<n> */
     int clients;          /* idle, matchmaker, chat */
     int matches, players; /* match */
+    const char *mode;     /* match: the mode of the matches it creates (arena) */
     double tick_hz;       /* expected server tick rate (the mode sets it) */
     double input_hz;
     double heartbeat_s;
@@ -159,19 +163,22 @@ typedef struct lg_ws_handlers {
 } lg_ws_handlers;
 
 struct lg_client {
-    struct lws *wsi;
+    int fd; /* -1: no socket */
+    ev_io io;
     int idx;
     lg_client_state state;
     const lg_account *acct;
     double t_connect, t_authed;
-    /* outbound frames (LWS_PRE-prefixed copies), a small ring */
-    unsigned char *outq[16];
-    size_t outlen[16];
-    unsigned oh, on;
-    uint64_t dropped; /* sends refused because the ring was full */
-    /* inbound message assembly */
-    char *rx;
-    size_t rx_len, rx_cap;
+    bool sent_upgrade;
+    char key[25]; /* Sec-WebSocket-Key */
+    /* bytes the kernel did not take yet (written when the socket is writable) */
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+    uint64_t dropped; /* sends refused because the backlog was full */
+    /* inbound: the start of a frame that is not whole yet, and reassembly */
+    uint8_t *pend;
+    size_t pend_len, pend_cap;
+    lg_wsf_rx rx;
     void *ud; /* scenario data */
 };
 
@@ -186,6 +193,10 @@ bool lg_ws_send(lg_client *c, const char *data, size_t len);
 /* Queue a JSON envelope {"type":type,"payload":payload}; steals payload. */
 bool lg_ws_send_json(lg_client *c, const char *type, json_t *payload);
 int lg_ws_open_count(void);
+/* Messages (text and binary, reassembled) and their payload bytes received
+ * by all clients so far. */
+uint64_t lg_ws_rx_messages(void);
+uint64_t lg_ws_rx_bytes(void);
 /* Close every connection and destroy the context (runs the loop briefly). */
 void lg_ws_shutdown(void);
 

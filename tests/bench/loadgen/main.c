@@ -26,6 +26,7 @@ lg_opts lg_opt = {
     .clients = 1000,
     .matches = 100,
     .players = 8,
+    .mode = "arena",
     .tick_hz = 20,
     .input_hz = 10,
     .heartbeat_s = 15,
@@ -270,6 +271,7 @@ static int table_main(int argc, char **argv)
     }
     json_t *groups = json_array(); /* [[run, run...], ...] in first-seen order */
     json_t *inproc = json_array();
+    json_t *failed = json_array();
     for (int i = 0; i < argc; i++) {
         FILE *f = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "r");
         if (!f) {
@@ -286,6 +288,12 @@ static int table_main(int argc, char **argv)
             }
             if (json_object_get(run, "bench")) {
                 json_array_append_new(inproc, run);
+                continue;
+            }
+            /* A failed run (ok false: it stopped before measuring) has no
+             * figures; in a median it would hide its group's. Named below. */
+            if (median && json_is_false(json_object_get(run, "ok"))) {
+                json_array_append_new(failed, run);
                 continue;
             }
             json_t *g = NULL;
@@ -315,8 +323,12 @@ static int table_main(int argc, char **argv)
         json_decref(m);
     }
     json_array_foreach (inproc, k, g) print_inproc(stdout, g);
+    json_array_foreach (failed, k, g)
+        printf("%-40s left out of the medians: this run failed (see its log)\n",
+               json_string_value(json_object_get(g, "label")));
     json_decref(groups);
     json_decref(inproc);
+    json_decref(failed);
     return 0;
 }
 
@@ -333,23 +345,25 @@ static void on_alarm(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
-                    "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
-                    "options (defaults in brackets):\n"
-                    "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
-                    "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
-                    "  --clients N [1000]       idle, matchmaker, chat sessions\n"
-                    "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
-                    "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
-                    "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
-                    "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
-                    "  --senders N [10]         chat senders\n"
-                    "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
-                    "  --connect-concurrency K [128]      handshakes in flight\n"
-                    "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
-                    "  --label STR              copied into the JSON\n"
-                    "  --out FILE               append the JSON line to FILE too\n"
-                    "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n");
+    fprintf(stderr,
+            "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
+            "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
+            "options (defaults in brackets):\n"
+            "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
+            "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
+            "  --clients N [1000]       idle, matchmaker, chat sessions\n"
+            "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
+            "  --mode NAME [arena]      match: mode of the matches (its state must echo seq like arena's)\n"
+            "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
+            "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
+            "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
+            "  --senders N [10]         chat senders\n"
+            "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
+            "  --connect-concurrency K [128]      handshakes in flight\n"
+            "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
+            "  --label STR              copied into the JSON\n"
+            "  --out FILE               append the JSON line to FILE too\n"
+            "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n");
 }
 
 static int parse_opts(int argc, char **argv)
@@ -373,16 +387,32 @@ static int parse_opts(int argc, char **argv)
         O_PREFIX,
         O_LABEL,
         O_OUT,
-        O_MAX
+        O_MAX,
+        O_MODE
     };
     static const struct option lo[] = {
-        {"host", 1, 0, O_HOST},         {"port", 1, 0, O_PORT},       {"server-pid", 1, 0, O_PID},
-        {"clients", 1, 0, O_CLIENTS},   {"matches", 1, 0, O_MATCHES}, {"players", 1, 0, O_PLAYERS},
-        {"tick-hz", 1, 0, O_TICK},      {"input-hz", 1, 0, O_INPUT},  {"heartbeat", 1, 0, O_HB},
-        {"connections", 1, 0, O_CONNS}, {"rate", 1, 0, O_RATE},       {"senders", 1, 0, O_SENDERS},
-        {"duration", 1, 0, O_DUR},      {"warmup", 1, 0, O_WARM},     {"connect-concurrency", 1, 0, O_CC},
-        {"prefix", 1, 0, O_PREFIX},     {"label", 1, 0, O_LABEL},     {"out", 1, 0, O_OUT},
-        {"max-seconds", 1, 0, O_MAX},   {"help", 0, 0, 'h'},          {0, 0, 0, 0},
+        {"host", 1, 0, O_HOST},
+        {"port", 1, 0, O_PORT},
+        {"server-pid", 1, 0, O_PID},
+        {"clients", 1, 0, O_CLIENTS},
+        {"matches", 1, 0, O_MATCHES},
+        {"players", 1, 0, O_PLAYERS},
+        {"tick-hz", 1, 0, O_TICK},
+        {"input-hz", 1, 0, O_INPUT},
+        {"heartbeat", 1, 0, O_HB},
+        {"connections", 1, 0, O_CONNS},
+        {"rate", 1, 0, O_RATE},
+        {"senders", 1, 0, O_SENDERS},
+        {"duration", 1, 0, O_DUR},
+        {"warmup", 1, 0, O_WARM},
+        {"connect-concurrency", 1, 0, O_CC},
+        {"prefix", 1, 0, O_PREFIX},
+        {"label", 1, 0, O_LABEL},
+        {"out", 1, 0, O_OUT},
+        {"max-seconds", 1, 0, O_MAX},
+        {"help", 0, 0, 'h'},
+        {"mode", 1, 0, O_MODE},
+        {0, 0, 0, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -406,6 +436,7 @@ static int parse_opts(int argc, char **argv)
         case O_LABEL: lg_opt.label = optarg; break;
         case O_OUT: lg_opt.out = optarg; break;
         case O_MAX: lg_opt.max_seconds = atoi(optarg); break;
+        case O_MODE: lg_opt.mode = optarg; break;
         default: usage(); return -1;
         }
     }

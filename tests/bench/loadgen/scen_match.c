@@ -37,6 +37,8 @@ typedef struct player {
     double sent[SEQ_RING];
     bool joined;
     uint64_t states;
+    char key[48]; /* "<player_id>":{  (made once: the scan runs per state) */
+    int keylen;
 } player;
 
 typedef struct mstat {
@@ -65,14 +67,12 @@ static void on_error(lg_client *c, const char *data, size_t len)
 }
 
 /* players[me].seq in a state, by scanning; -1 when not found. */
-static long scan_seq(const char *data, size_t len, const char *pid)
+static long scan_seq(const char *data, size_t len, const player *me)
 {
-    char key[48];
-    int kl = snprintf(key, sizeof key, "\"%s\":{", pid);
-    const char *p = memmem(data, len, key, (size_t)kl);
+    const char *p = memmem(data, len, me->key, (size_t)me->keylen);
     if (!p) return -1;
     const char *end = data + len;
-    p += kl;
+    p += me->keylen;
     const char *close = memchr(p, '}', (size_t)(end - p));
     if (!close) return -1;
     const char *s = memmem(p, (size_t)(close - p), "\"seq\":", 6);
@@ -95,7 +95,7 @@ static void on_state(lg_client *c, player *p, const char *data, size_t len)
 {
     double now = lg_now();
     uint64_t tick = strtoull(data + sizeof state_prefix - 1, NULL, 10);
-    long seq = scan_seq(data, len, c->acct->player_id);
+    long seq = scan_seq(data, len, p);
     bool observer = c->idx % lg_opt.players == 0;
     if (measuring) {
         delivered++;
@@ -188,7 +188,7 @@ static bool create_matches(int M, int P)
         json_t *players = json_array();
         for (int k = 0; k < P; k++)
             json_array_append_new(players, json_pack("{s:s}", "player_id", cl[m * P + k].acct->player_id));
-        json_t *body = json_pack("{s:s,s:{s:i,s:o}}", "mode", "arena", "params", "round_ms", 3600000,
+        json_t *body = json_pack("{s:s,s:{s:i,s:o}}", "mode", lg_opt.mode, "params", "round_ms", 3600000,
                                  "players", players);
         char *b = json_dumps(body, JSON_COMPACT);
         json_decref(body);
@@ -218,6 +218,7 @@ int lg_scen_match(json_t *out)
     json_object_set_new(out, "matches", json_integer(M));
     json_object_set_new(out, "players_per_match", json_integer(P));
     json_object_set_new(out, "players", json_integer(n_cl));
+    json_object_set_new(out, "mode", json_string(lg_opt.mode));
     json_object_set_new(out, "tick_hz_expected", json_real(T));
     json_object_set_new(out, "input_hz", json_real(I));
     json_object_set_new(out, "duration_s", json_real(lg_opt.duration_s));
@@ -233,6 +234,7 @@ int lg_scen_match(json_t *out)
         cl[i].acct = &acc[i];
         cl[i].ud = &pl[i];
         pl[i].match = i / P;
+        pl[i].keylen = snprintf(pl[i].key, sizeof pl[i].key, "\"%s\":{", acc[i].player_id);
     }
 
     lg_proc base = lg_proc_sample(lg_opt.server_pid);
@@ -265,11 +267,13 @@ int lg_scen_match(json_t *out)
     char *m0 = lg_metrics_fetch();
     lg_proc s0 = lg_proc_sample(lg_opt.server_pid);
     lg_proc g0 = lg_proc_sample(getpid());
+    uint64_t rx0 = lg_ws_rx_messages();
     measuring = true;
     lg_phase_run(lg_opt.duration_s);
     measuring = false;
     lg_proc s1 = lg_proc_sample(lg_opt.server_pid);
     lg_proc g1 = lg_proc_sample(getpid());
+    uint64_t rx = lg_ws_rx_messages() - rx0;
     char *m1 = lg_metrics_fetch();
     ev_timer_stop(lg_loop, &in_w);
     double win = s1.at - s0.at;
@@ -290,6 +294,8 @@ int lg_scen_match(json_t *out)
     double states_per_s = delivered / win;
     double sent_metric = lg_metrics_value(m1, "moonbase_match_states_sent_total") -
                          lg_metrics_value(m0, "moonbase_match_states_sent_total");
+    double ticks_metric = lg_metrics_value(m1, "moonbase_match_ticks_total") -
+                          lg_metrics_value(m0, "moonbase_match_ticks_total");
     lg_hist h0, h1;
     bool have_h = lg_metrics_hist(m0, "moonbase_tick_lateness_seconds", &h0) &&
                   lg_metrics_hist(m1, "moonbase_tick_lateness_seconds", &h1);
@@ -306,6 +312,8 @@ int lg_scen_match(json_t *out)
     json_object_set_new(out, "states_delivered", json_integer((json_int_t)delivered));
     json_object_set_new(out, "states_per_s", json_real(lg_round(states_per_s, 1)));
     json_object_set_new(out, "server_states_sent", json_real(sent_metric));
+    json_object_set_new(out, "server_ticks", json_real(ticks_metric));
+    json_object_set_new(out, "loadgen_messages_received", json_integer((json_int_t)rx));
     json_object_set_new(out, "inputs_sent", json_integer((json_int_t)inputs_sent));
     json_object_set_new(out, "inputs_per_s", json_real(lg_round(inputs_sent / win, 1)));
     json_object_set_new(out, "inputs_dropped", json_integer((json_int_t)inputs_dropped));
@@ -342,6 +350,32 @@ int lg_scen_match(json_t *out)
                         json_real(lg_round(isfinite(sys100k) ? sys100k : -1, 4)));
     json_object_set_new(out, "server_rss_per_player_kib",
                         json_real(lg_round(isfinite(rss_per) ? rss_per : -1, 2)));
+    /* Per delivered state in microseconds (issue 17): all of the server's
+     * CPU, and its user-space part (utime: what the server's own code,
+     * libwebsockets, LuaJIT and libc cost, without the kernel's sends). */
+    double cpu_us = NAN, user_us = NAN, tick_us = NAN, lg_us = NAN, lg_user_us = NAN;
+    if (s0.ok && s1.ok && delivered) {
+        cpu_us = (s1.cpu_s - s0.cpu_s) / (double)delivered * 1e6;
+        user_us = ((s1.cpu_s - s1.sys_s) - (s0.cpu_s - s0.sys_s)) / (double)delivered * 1e6;
+    }
+    if (s0.ok && s1.ok && isfinite(ticks_metric) && ticks_metric > 0)
+        tick_us = (s1.cpu_s - s0.cpu_s) / ticks_metric * 1e6;
+    /* The load generator's own CPU (utime + stime, inputs sent included)
+     * per message it received: it must stay well below the server's. */
+    if (g0.ok && g1.ok && rx) {
+        lg_us = (g1.cpu_s - g0.cpu_s) / (double)rx * 1e6;
+        lg_user_us = ((g1.cpu_s - g1.sys_s) - (g0.cpu_s - g0.sys_s)) / (double)rx * 1e6;
+    }
+    json_object_set_new(out, "server_cpu_us_per_state",
+                        isfinite(cpu_us) ? json_real(lg_round(cpu_us, 3)) : json_null());
+    json_object_set_new(out, "server_user_us_per_state",
+                        isfinite(user_us) ? json_real(lg_round(user_us, 3)) : json_null());
+    json_object_set_new(out, "server_cpu_us_per_tick",
+                        isfinite(tick_us) ? json_real(lg_round(tick_us, 2)) : json_null());
+    json_object_set_new(out, "loadgen_cpu_us_per_message",
+                        isfinite(lg_us) ? json_real(lg_round(lg_us, 3)) : json_null());
+    json_object_set_new(out, "loadgen_user_us_per_message",
+                        isfinite(lg_user_us) ? json_real(lg_round(lg_user_us, 3)) : json_null());
 
     bool lat_ok = l99 < lat_bound, late_ok = have_h && late99 < 5, all_held = held == M;
     bool holds = lat_ok && late_ok && all_held && mismatches == 0;
@@ -360,6 +394,12 @@ int lg_scen_match(json_t *out)
     snprintf(tgt, sizeof tgt, "< %.0f", lat_bound);
     lg_figure(out, "input-to-state p99", l99, "ms", tgt, lat_ok);
     lg_figure(out, "server RSS per player", rss_per, "KiB", NULL, -1);
+    lg_figure(out, "server CPU per state", cpu_us, "us", NULL, -1);
+    lg_figure(out, "  of which user space (utime)", user_us, "us", NULL, -1);
+    lg_figure(out, "server CPU per tick", tick_us, "us", NULL, -1);
+    lg_figure(out, "loadgen CPU per received message", lg_us, "us", "<= 3",
+              isfinite(lg_us) ? lg_us <= 3 : -1);
+    lg_figure(out, "  of which user space", lg_user_us, "us", NULL, -1);
     /* What one whole core would deliver at this cost: comparable across
      * runs even when the machine is shared and the server got less. */
     if (isfinite(cpu100k) && cpu100k > 0) {
