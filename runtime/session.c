@@ -16,7 +16,9 @@
 #include "metrics.h"
 #include "token.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +120,9 @@ mb_session *mb_session_new(struct lws *wsi, const char *ip)
     mb_session *s = mb_calloc(1, sizeof *s);
     s->id = next_id++;
     s->wsi = wsi;
+    /* Frames go out with send() on a plain socket of its own (write_frame);
+     * TLS and sockets lws multiplexes take lws_write. */
+    s->raw_fd = wsi && !lws_is_ssl(wsi) && lws_get_network_wsi(wsi) == wsi ? lws_get_socket_fd(wsi) : -1;
     snprintf(s->ip, sizeof s->ip, "%s", ip);
     s->connected_ms = s->last_rx_ms = mb_now_ms();
     mb_bucket_init(&s->rate, mb_cfg()->msg_burst, s->connected_ms);
@@ -261,6 +266,37 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
     hooks.wake(s->wsi);
 }
 
+/* One text frame onto the connection; false when the connection failed.
+ * On a plain socket with nothing buffered in lws, the frame header goes in
+ * the room in front of the payload (the same bytes for every socket that
+ * shares the frame: server frames are not masked) and the frame leaves with
+ * one send(): lws_write's work per write (role dispatch, extension and
+ * timer bookkeeping) buys nothing for a whole unmasked frame. What the
+ * kernel does not take is handed to lws as raw bytes: lws keeps them and
+ * sends them before anything else on that connection (its pongs and close
+ * frame included), and lws_partial_buffered then stops the caller. */
+static bool write_frame(mb_session *s, mb_frame *f)
+{
+    unsigned char *p = f->buf + LWS_PRE;
+    if (s->raw_fd < 0 || lws_partial_buffered(s->wsi)) return lws_write(s->wsi, p, f->len, LWS_WRITE_TEXT) >= 0;
+    size_t h = f->len < 126 ? 2 : f->len < 65536 ? 4 : 10;
+    p[-(ptrdiff_t)h] = 0x81; /* FIN, text */
+    if (h == 2) {
+        p[-1] = (unsigned char)f->len;
+    } else {
+        p[-(ptrdiff_t)h + 1] = h == 4 ? 126 : 127;
+        for (size_t i = 1; i <= h - 2; i++) p[-(ptrdiff_t)i] = (unsigned char)(f->len >> (8 * (i - 1)));
+    }
+    size_t total = h + f->len;
+    ssize_t n = send(s->raw_fd, p - h, total, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+        n = 0;
+    }
+    if ((size_t)n == total) return true;
+    return lws_write(s->wsi, p - h + n, total - (size_t)n, LWS_WRITE_RAW) >= 0;
+}
+
 /* Write what a session has queued; false when the connection failed. On a
  * partial write the rest waits for the writable callback. */
 static bool write_queued(mb_session *s)
@@ -271,9 +307,9 @@ static bool write_queued(mb_session *s)
         s->tx_head = (s->tx_head + 1) % s->tx_cap;
         s->tx_count--;
         s->tx_bytes -= f->len;
-        int w = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        bool ok = write_frame(s, f);
         mb_frame_unref(f);
-        if (w < 0) return false;
+        if (!ok) return false;
         if (lws_partial_buffered(wsi)) break;
     }
     if (s->tx_count) lws_callback_on_writable(wsi);

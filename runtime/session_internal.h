@@ -20,6 +20,7 @@ struct mb_frame {
 struct mb_session {
     uint64_t id;
     struct lws *wsi; /* NULL once the connection is gone */
+    int raw_fd;      /* the plain socket frames are sent on directly, or -1 (session.c write_frame) */
     bool authed;
     bool closing; /* close requested; waiting for writable */
     bool dead;    /* connection closed; freed by the prepare hook */
