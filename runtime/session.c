@@ -278,7 +278,8 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
 static bool write_frame(mb_session *s, mb_frame *f)
 {
     unsigned char *p = f->buf + LWS_PRE;
-    if (s->raw_fd < 0 || lws_partial_buffered(s->wsi)) return lws_write(s->wsi, p, f->len, LWS_WRITE_TEXT) >= 0;
+    if (s->raw_fd < 0 || lws_partial_buffered(s->wsi))
+        return lws_write(s->wsi, p, f->len, LWS_WRITE_TEXT) >= 0;
     size_t h = f->len < 126 ? 2 : f->len < 65536 ? 4 : 10;
     p[-(ptrdiff_t)h] = 0x81; /* FIN, text */
     if (h == 2) {
