@@ -42,6 +42,15 @@ typedef struct mb_lua_chunk {
 
 _Static_assert(sizeof(mb_lua_chunk) % MB_LUA_POOL_GRAIN == 0, "chunk header keeps blocks aligned");
 
+/* Blocks up to this size come from the pool. Under AddressSanitizer none
+ * does: every block is its own malloc, so ASan sees each Lua block's
+ * bounds and lifetime (as with the scratch arena in alloc.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SMALL_MAX 0
+#else
+#define SMALL_MAX MB_LUA_POOL_MAX
+#endif
+
 /* Chunks grow from 4 KiB (a VM that does little stays small) to 64 KiB. */
 #define CHUNK_FIRST 4096
 #define CHUNK_MAX 65536
@@ -106,7 +115,7 @@ static void blk_unlink(mb_lua_blk *b)
 
 static void pool_free(mb_lua_pool *p, void *ptr, size_t size)
 {
-    if (size <= MB_LUA_POOL_MAX) {
+    if (size <= SMALL_MAX) {
         small_put(p, ptr, size_class(size));
         return;
     }
@@ -120,17 +129,17 @@ static void pool_free(mb_lua_pool *p, void *ptr, size_t size)
  * when the system is out of memory (ptr then stays as it was). */
 static void *pool_resize(mb_lua_pool *p, void *ptr, size_t old, size_t nsize)
 {
-    if (ptr && old > MB_LUA_POOL_MAX && nsize > MB_LUA_POOL_MAX) {
+    if (ptr && old > SMALL_MAX && nsize > SMALL_MAX) {
         mb_lua_blk *b = (mb_lua_blk *)ptr - 1;
         blk_unlink(b);
         mb_lua_blk *nb = realloc(b, sizeof *nb + nsize);
         blk_link(p, nb ? nb : b);
         return nb ? nb + 1 : NULL;
     }
-    if (ptr && old <= MB_LUA_POOL_MAX && nsize <= MB_LUA_POOL_MAX && size_class(old) == size_class(nsize))
+    if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX && size_class(old) == size_class(nsize))
         return ptr;
     void *np;
-    if (nsize <= MB_LUA_POOL_MAX) {
+    if (nsize <= SMALL_MAX) {
         np = small_get(p, size_class(nsize));
     } else {
         mb_lua_blk *nb = malloc(sizeof *nb + nsize);
