@@ -136,8 +136,7 @@ static void *pool_resize(mb_lua_pool *p, void *ptr, size_t old, size_t nsize)
         blk_link(p, nb ? nb : b);
         return nb ? nb + 1 : NULL;
     }
-    if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX && size_class(old) == size_class(nsize))
-        return ptr;
+    if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX && size_class(old) == size_class(nsize)) return ptr;
     void *np;
     if (nsize <= SMALL_MAX) {
         np = small_get(p, size_class(nsize));
