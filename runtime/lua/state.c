@@ -1,6 +1,6 @@
 /*
  * state.c - the bottom of the Lua host: a VM's state (state_internal.h),
- * its counting, block-tracking allocator, the memory cap in force and the
+ * its counting allocator (a per-VM pool), the memory cap in force and the
  * plain accessors of vm.h/state.h. Every other file of runtime/lua builds
  * on this one; it calls none of them.
  */
@@ -44,7 +44,7 @@ _Static_assert(sizeof(mb_lua_chunk) % MB_LUA_POOL_GRAIN == 0, "chunk header keep
 
 /* Blocks up to this size come from the pool. Under AddressSanitizer none
  * does: every block is its own malloc, so ASan sees each Lua block's
- * bounds and lifetime (as with the scratch arena in alloc.c). */
+ * bounds and lifetime. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SMALL_MAX 0
 #else
