@@ -133,8 +133,12 @@ static void *pool_resize(mb_lua_pool *p, void *ptr, size_t old, size_t nsize)
         mb_lua_blk *b = (mb_lua_blk *)ptr - 1;
         blk_unlink(b);
         mb_lua_blk *nb = realloc(b, sizeof *nb + nsize);
-        blk_link(p, nb ? nb : b);
-        return nb ? nb + 1 : NULL;
+        if (!nb) {
+            blk_link(p, b);
+            return NULL;
+        }
+        blk_link(p, nb);
+        return nb + 1;
     }
     if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX && size_class(old) == size_class(nsize)) return ptr;
     void *np;
@@ -142,8 +146,9 @@ static void *pool_resize(mb_lua_pool *p, void *ptr, size_t old, size_t nsize)
         np = small_get(p, size_class(nsize));
     } else {
         mb_lua_blk *nb = malloc(sizeof *nb + nsize);
-        if (nb) blk_link(p, nb);
-        np = nb ? nb + 1 : NULL;
+        if (!nb) return NULL;
+        blk_link(p, nb);
+        np = nb + 1;
     }
     if (np && ptr) {
         memcpy(np, ptr, old < nsize ? old : nsize);
