@@ -16,7 +16,9 @@
 #include "metrics.h"
 #include "token.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +120,9 @@ mb_session *mb_session_new(struct lws *wsi, const char *ip)
     mb_session *s = mb_calloc(1, sizeof *s);
     s->id = next_id++;
     s->wsi = wsi;
+    /* Frames go out with send() on a plain socket of its own (write_frame);
+     * TLS and sockets lws multiplexes take lws_write. */
+    s->raw_fd = wsi && !lws_is_ssl(wsi) && lws_get_network_wsi(wsi) == wsi ? lws_get_socket_fd(wsi) : -1;
     snprintf(s->ip, sizeof s->ip, "%s", ip);
     s->connected_ms = s->last_rx_ms = mb_now_ms();
     mb_bucket_init(&s->rate, mb_cfg()->msg_burst, s->connected_ms);
@@ -239,42 +244,76 @@ void mb_session_send_frame(mb_session *s, mb_frame *f)
     s->txq[(s->tx_head + s->tx_count) % s->tx_cap] = f;
     s->tx_count++;
     s->tx_bytes += f->len;
-    if (s->tx_count != 1) return; /* already listed or waiting for writable */
+    if (s->tx_count != 1 || s->in_flush || !s->wsi) return; /* already listed or waiting for writable */
     /* Batched writes: frames queued during this loop iteration are written
      * together just before the loop sleeps (mb_sessions_flush), so the
      * states of every match that ticked in this iteration leave in one
      * burst: the peers are woken once per burst, not once per frame, and
      * there is no epoll_ctl pair or writable round trip per frame. A socket
      * whose kernel buffer is full (lws holds a partial frame) drains through
-     * the writable callback instead. */
-    if (s->wsi && !lws_partial_buffered(s->wsi)) {
-        if (!s->in_flush) {
-            if (n_flush == cap_flush) {
-                cap_flush = cap_flush ? cap_flush * 2 : 256;
-                flushq = mb_realloc(flushq, cap_flush * sizeof *flushq);
-            }
-            flushq[n_flush++] = s;
-            s->in_flush = true;
-        }
-        return;
+     * the writable callback instead (write_queued asks for it). */
+    if (n_flush == cap_flush) {
+        cap_flush = cap_flush ? cap_flush * 2 : 256;
+        flushq = mb_realloc(flushq, cap_flush * sizeof *flushq);
     }
-    hooks.wake(s->wsi);
+    flushq[n_flush++] = s;
+    s->in_flush = true;
 }
 
-/* Write what a session has queued; false when the connection failed. On a
- * partial write the rest waits for the writable callback. */
+/* One text frame onto the connection; false when the connection failed.
+ * On a plain socket the frame header goes in the room in front of the
+ * payload (the same bytes for every socket that shares the frame: server
+ * frames are not masked) and the frame leaves with one send(): lws_write's
+ * work per write (role dispatch, extension and timer bookkeeping) buys
+ * nothing for a whole unmasked frame. What the kernel does not take is
+ * handed to lws as raw bytes: lws keeps them and sends them before anything
+ * else on that connection (its pongs and close frame included); *choked
+ * then says lws holds bytes, and nothing more may be written directly.
+ * Only called while lws holds nothing (write_queued). */
+static bool write_frame(mb_session *s, mb_frame *f, bool *choked)
+{
+    unsigned char *p = f->buf + LWS_PRE;
+    int w;
+    if (s->raw_fd < 0) {
+        w = lws_write(s->wsi, p, f->len, LWS_WRITE_TEXT);
+    } else {
+        size_t h = f->len < 126 ? 2 : f->len < 65536 ? 4 : 10;
+        p[-(ptrdiff_t)h] = 0x81; /* FIN, text */
+        if (h == 2) {
+            p[-1] = (unsigned char)f->len;
+        } else {
+            p[-(ptrdiff_t)h + 1] = h == 4 ? 126 : 127;
+            for (size_t i = 1; i <= h - 2; i++) p[-(ptrdiff_t)i] = (unsigned char)(f->len >> (8 * (i - 1)));
+        }
+        size_t total = h + f->len;
+        ssize_t n = send(s->raw_fd, p - h, total, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+            n = 0;
+        }
+        if ((size_t)n == total) return true;
+        w = lws_write(s->wsi, p - h + n, total - (size_t)n, LWS_WRITE_RAW);
+    }
+    if (w < 0) return false;
+    *choked = lws_partial_buffered(s->wsi);
+    return true;
+}
+
+/* Write what a session has queued; false when the connection failed. While
+ * lws holds part of a frame (a partial write), the rest waits for the
+ * writable callback. */
 static bool write_queued(mb_session *s)
 {
     struct lws *wsi = s->wsi;
-    while (s->tx_count) {
+    bool choked = lws_partial_buffered(wsi);
+    while (s->tx_count && !choked) {
         mb_frame *f = s->txq[s->tx_head];
         s->tx_head = (s->tx_head + 1) % s->tx_cap;
         s->tx_count--;
         s->tx_bytes -= f->len;
-        int w = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        bool ok = write_frame(s, f, &choked);
         mb_frame_unref(f);
-        if (w < 0) return false;
-        if (lws_partial_buffered(wsi)) break;
+        if (!ok) return false;
     }
     if (s->tx_count) lws_callback_on_writable(wsi);
     return true;
@@ -283,6 +322,12 @@ static bool write_queued(mb_session *s)
 void mb_sessions_flush(void)
 {
     for (size_t i = 0; i < n_flush; i++) {
+        /* Each send takes microseconds in the kernel and leaves the caches
+         * cold: fetch the next sessions (and the next queue slot) while it
+         * runs; these two misses were ~6 % of the server's user time. */
+        if (i + 2 < n_flush) __builtin_prefetch(flushq[i + 2]);
+        if (i + 1 < n_flush && flushq[i + 1]->txq)
+            __builtin_prefetch(&flushq[i + 1]->txq[flushq[i + 1]->tx_head]);
         mb_session *s = flushq[i];
         s->in_flush = false;
         if (s->dead || !s->wsi || !s->tx_count) continue;

@@ -18,11 +18,19 @@ struct mb_frame {
 };
 
 struct mb_session {
+    /* What sending a frame touches comes first (one or two cache lines per
+     * session per broadcast: the kernel's send evicts the rest). */
     uint64_t id;
     struct lws *wsi; /* NULL once the connection is gone */
+    int raw_fd;      /* the plain socket frames are sent on directly, or -1 (session.c write_frame) */
     bool authed;
-    bool closing; /* close requested; waiting for writable */
-    bool dead;    /* connection closed; freed by the prepare hook */
+    bool closing;  /* close requested; waiting for writable */
+    bool dead;     /* connection closed; freed by the prepare hook */
+    bool in_flush; /* listed for mb_sessions_flush */
+    /* outbound queue: ring of frame pointers */
+    mb_frame **txq;
+    size_t tx_head, tx_count, tx_cap, tx_bytes;
+    struct mb_session *next_of_player, *prev_of_player;
     int close_code;
     char close_reason[64];
     char player_id[64];
@@ -34,12 +42,7 @@ struct mb_session {
     char *rx;
     size_t rx_len, rx_cap;
     bool rx_binary, rx_skip;
-    /* outbound queue: ring of frame pointers */
-    mb_frame **txq;
-    size_t tx_head, tx_count, tx_cap, tx_bytes;
     ev_timer timer; /* auth + idle checks */
-    struct mb_session *next_of_player, *prev_of_player;
-    bool in_flush; /* listed for mb_sessions_flush */
 };
 
 mb_session *mb_session_new(struct lws *wsi, const char *ip);

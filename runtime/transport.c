@@ -721,9 +721,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static struct lws_protocols protocols[] = {
-    /* rx_buffer_size is allocated per connection: keep it small (messages
-     * larger than it arrive in pieces that session.c reassembles). */
-    {"moonbase", callback, sizeof(pss), 4096, 0, NULL, 0},
+    /* rx_buffer_size is allocated per connection and its first page is
+     * resident even when idle: keep it small (1 KiB holds a match input;
+     * larger messages arrive in pieces that session.c reassembles; 4 KiB
+     * cost ~3 KiB more RSS per session). tx_packet_size: what lws sends per
+     * send() when it writes itself (TLS, HTTP, a buffered rest), as before
+     * (it defaults to rx_buffer_size). */
+    {"moonbase", callback, sizeof(pss), 1024, 0, NULL, 4096},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -48,7 +48,7 @@ static int push_json(lua_State *L, json_t *v)
     return 1;
 }
 
-/* Push a read's JSON text as a Lua table (yajl straight into Lua); nil, err on failure. */
+/* Push a read's JSON text as a Lua table (decoded straight into Lua on the running thread); nil, err on failure. */
 static int push_text(lua_State *L, char *text, size_t len)
 {
     char err[160];

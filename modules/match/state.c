@@ -37,10 +37,16 @@ bool match_render_state(match *m, seat *viewer)
     else lua_pushnil(L);
     if (!match_end_call(m, 1, 1)) return false;
     mb_buf *b = &m->out;
-    char num[32];
-    int nl = snprintf(num, sizeof num, "{\"tick\":%llu", (unsigned long long)m->tick);
+    char num[32]; /* {"tick":N without printf: this runs every tick */
+    size_t nl = sizeof num;
+    unsigned long long t = (unsigned long long)m->tick;
+    do num[--nl] = (char)('0' + t % 10);
+    while ((t /= 10) != 0);
+    static const char pre[] = "{\"tick\":";
+    nl -= sizeof pre - 1;
+    memcpy(num + nl, pre, sizeof pre - 1);
     size_t start = b->len;
-    mb_buf_append(b, num, (size_t)nl);
+    mb_buf_append(b, num + nl, sizeof num - nl);
     size_t body = b->len;
     char err[256];
     bool ok = lua_type(L, -1) == LUA_TTABLE && mb_lua_encode_json(L, -1, b, err, sizeof err) == MB_OK;

@@ -34,7 +34,9 @@ mb_lua_status match_enqueue_input(match *m, const char *player_id, const char *t
         m->inputs = mb_realloc(m->inputs, m->cap_inputs * sizeof *m->inputs);
     }
     input_item *it = &m->inputs[m->n_inputs++];
-    snprintf(it->player_id, sizeof it->player_id, "%s", player_id);
+    size_t n = strnlen(player_id, sizeof it->player_id - 1); /* no printf per input */
+    memcpy(it->player_id, player_id, n);
+    it->player_id[n] = '\0';
     it->ref = ref;
     return MB_LUA_OK;
 }

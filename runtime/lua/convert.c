@@ -284,23 +284,22 @@ typedef struct key_seen {
     bool twin; /* a string key looking like a number was written */
 } key_seen;
 
-/* Check the key at the top-1 of the stack (lua_next position); set *str. */
-static bool object_key(enc_ctx *c, int d, key_seen *ks, bool *str)
+/* Check the key at the top-1 of the stack (lua_next position); a string
+ * key's text in *key (NULL for a number key). */
+static bool object_key(enc_ctx *c, int d, key_seen *ks, const char **key, size_t *klen)
 {
     lua_State *L = c->L;
     int kt = lua_type(L, -2);
     if (kt == LUA_TSTRING) {
-        size_t klen;
-        const char *key = lua_tolstring(L, -2, &klen);
-        c->path[d] = (path_ent){PK_KEY, key, klen, 0};
-        if ((key[0] >= '0' && key[0] <= '9') || key[0] == '-') ks->twin = true;
-        *str = true;
+        *key = lua_tolstring(L, -2, klen);
+        c->path[d] = (path_ent){PK_KEY, *key, *klen, 0};
+        if (((*key)[0] >= '0' && (*key)[0] <= '9') || (*key)[0] == '-') ks->twin = true;
         return true;
     }
     if (kt == LUA_TNUMBER) {
         c->path[d] = (path_ent){PK_NUMKEY, NULL, 0, lua_tonumber(L, -2)};
         ks->num = true;
-        *str = false;
+        *key = NULL;
         return true;
     }
     c->depth = d; /* the path ends at the table: the key has no text */
@@ -346,13 +345,11 @@ static json_t *table_to_json(enc_ctx *c, int t)
             char num[32];
             const char *key;
             size_t klen;
-            bool str;
-            if (!object_key(c, d, &ks, &str)) {
+            if (!object_key(c, d, &ks, &key, &klen)) {
                 lua_pop(L, 2);
                 goto fail;
             }
-            if (str) {
-                key = lua_tolstring(L, -2, &klen);
+            if (key) {
                 if (!mb_utf8_valid(key, klen)) {
                     fail(c, "key is not valid UTF-8");
                     lua_pop(L, 2);
@@ -646,11 +643,10 @@ static bool encode_table(enc_ctx *c, int t, mb_buf *out, size_t start_len)
         while (lua_next(L, t)) {
             if (!first) mb_buf_putc(out, ',');
             first = false;
-            bool str;
-            bool ok = object_key(c, d, &ks, &str);
-            if (ok && str) {
-                size_t klen;
-                const char *key = lua_tolstring(L, -2, &klen);
+            const char *key;
+            size_t klen;
+            bool ok = object_key(c, d, &ks, &key, &klen);
+            if (ok && key) {
                 ok = put_string(c, out, key, klen, true);
             } else if (ok) {
                 char num[34];

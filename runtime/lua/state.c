@@ -1,6 +1,6 @@
 /*
  * state.c - the bottom of the Lua host: a VM's state (state_internal.h),
- * its counting, block-tracking allocator, the memory cap in force and the
+ * its counting allocator (a per-VM pool), the memory cap in force and the
  * plain accessors of vm.h/state.h. Every other file of runtime/lua builds
  * on this one; it calls none of them.
  */
@@ -29,14 +29,82 @@ const char *mb_lua_status_name(int status)
 
 /* Lua's allocator contract: nsize == 0 frees; otherwise returns a block of
  * nsize bytes or NULL, which makes Lua raise "not enough memory". Shrinking
- * never fails (LuaJIT's GC relies on it). Every block carries an
- * mb_lua_blk header linking it into vm->blocks (see kill_vm). */
-static void blk_link(mb_lua_vm *vm, mb_lua_blk *b)
+ * never fails (LuaJIT's GC relies on it). Lua gives the block's size on
+ * every free and resize (osize), so the pool (state_internal.h) needs no
+ * header on a small block: its size class says which free list it goes to.
+ * Every chunk and every large block is listed, so kill_vm can free a VM
+ * wholesale. */
+
+typedef struct mb_lua_chunk {
+    struct mb_lua_chunk *next;
+    size_t size; /* the header stays 16 bytes: blocks after it are 16-byte aligned */
+} mb_lua_chunk;
+
+_Static_assert(sizeof(mb_lua_chunk) % MB_LUA_POOL_GRAIN == 0, "chunk header keeps blocks aligned");
+
+/* Blocks up to this size come from the pool. Under AddressSanitizer none
+ * does: every block is its own malloc, so ASan sees each Lua block's
+ * bounds and lifetime. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SMALL_MAX 0
+#else
+#define SMALL_MAX MB_LUA_POOL_MAX
+#endif
+
+/* Chunks grow from 4 KiB (a VM that does little stays small) to 64 KiB. */
+#define CHUNK_FIRST 4096
+#define CHUNK_MAX 65536
+
+static size_t size_class(size_t n) { return (n - 1) / MB_LUA_POOL_GRAIN; }
+
+void mb_lua_pool_init(mb_lua_vm *vm)
 {
-    b->prev = &vm->blocks;
-    b->next = vm->blocks.next;
+    mb_lua_pool *p = &vm->pool;
+    memset(p, 0, sizeof *p);
+    p->large.prev = p->large.next = &p->large;
+    p->next_chunk = CHUNK_FIRST;
+}
+
+static void small_put(mb_lua_pool *p, void *b, size_t c)
+{
+    *(void **)b = p->free[c];
+    p->free[c] = b;
+}
+
+static void *small_get(mb_lua_pool *p, size_t c)
+{
+    void *b = p->free[c];
+    if (b) {
+        p->free[c] = *(void **)b;
+        return b;
+    }
+    size_t sz = (c + 1) * MB_LUA_POOL_GRAIN;
+    if ((size_t)(p->bump_end - p->bump) < sz) {
+        /* the rest of the chunk (a multiple of 16, smaller than any
+         * class it could not serve) becomes a free block of its size */
+        size_t rest = (size_t)(p->bump_end - p->bump);
+        if (rest >= MB_LUA_POOL_GRAIN) small_put(p, p->bump, size_class(rest));
+        p->bump = p->bump_end = NULL;
+        mb_lua_chunk *ch = malloc(p->next_chunk);
+        if (!ch) return NULL;
+        ch->size = p->next_chunk;
+        ch->next = p->chunks;
+        p->chunks = ch;
+        p->bump = (char *)(ch + 1);
+        p->bump_end = (char *)ch + ch->size;
+        if (p->next_chunk < CHUNK_MAX) p->next_chunk *= 2;
+    }
+    b = p->bump;
+    p->bump += sz;
+    return b;
+}
+
+static void blk_link(mb_lua_pool *p, mb_lua_blk *b)
+{
+    b->prev = &p->large;
+    b->next = p->large.next;
     b->next->prev = b;
-    vm->blocks.next = b;
+    p->large.next = b;
 }
 
 static void blk_unlink(mb_lua_blk *b)
@@ -45,17 +113,57 @@ static void blk_unlink(mb_lua_blk *b)
     b->next->prev = b->prev;
 }
 
+static void pool_free(mb_lua_pool *p, void *ptr, size_t size)
+{
+    if (size <= SMALL_MAX) {
+        small_put(p, ptr, size_class(size));
+        return;
+    }
+    mb_lua_blk *b = (mb_lua_blk *)ptr - 1;
+    blk_unlink(b);
+    free(b);
+}
+
+/* A block of nsize bytes holding the first bytes of ptr (old bytes; ptr
+ * NULL: a new block); ptr is given back unless the result is ptr. NULL
+ * when the system is out of memory (ptr then stays as it was). */
+static void *pool_resize(mb_lua_pool *p, void *ptr, size_t old, size_t nsize)
+{
+    if (ptr && old > SMALL_MAX && nsize > SMALL_MAX) {
+        mb_lua_blk *b = (mb_lua_blk *)ptr - 1;
+        blk_unlink(b);
+        mb_lua_blk *nb = realloc(b, sizeof *nb + nsize);
+        if (!nb) {
+            blk_link(p, b);
+            return NULL;
+        }
+        blk_link(p, nb);
+        return nb + 1;
+    }
+    if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX && size_class(old) == size_class(nsize)) return ptr;
+    void *np;
+    if (nsize <= SMALL_MAX) {
+        np = small_get(p, size_class(nsize));
+    } else {
+        mb_lua_blk *nb = malloc(sizeof *nb + nsize);
+        if (!nb) return NULL;
+        blk_link(p, nb);
+        np = nb + 1;
+    }
+    if (np && ptr) {
+        memcpy(np, ptr, old < nsize ? old : nsize);
+        pool_free(p, ptr, old);
+    }
+    return np;
+}
+
 void *mb_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     mb_lua_vm *vm = ud;
     size_t old = ptr ? osize : 0;
-    mb_lua_blk *b = ptr ? (mb_lua_blk *)ptr - 1 : NULL;
 
     if (nsize == 0) {
-        if (b) {
-            blk_unlink(b);
-            free(b);
-        }
+        if (ptr) pool_free(&vm->pool, ptr, old);
         vm->mem_used -= old;
         g_mem_total -= old;
         return NULL;
@@ -75,30 +183,34 @@ void *mb_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             vm->expired = 1;
         if (vm->expired && !vm->in_handler) return NULL;
     }
-    if (b) blk_unlink(b);
-    mb_lua_blk *nb = realloc(b, sizeof *nb + nsize);
-    if (!nb) {
-        if (b) blk_link(vm, b);
+    void *np = pool_resize(&vm->pool, ptr, old, nsize);
+    if (!np) {
         if (nsize <= old) return ptr; /* a failed shrink keeps the old block */
         vm->mem_refused = true;       /* the system is out: still recoverable */
         return NULL;
     }
-    blk_link(vm, nb);
     vm->mem_used = vm->mem_used - old + nsize;
     g_mem_total = g_mem_total - old + nsize;
-    return nb + 1;
+    return np;
 }
 
 /* Free every block of the VM at once (its lua_State is abandoned). */
 void mb_lua_blk_free_all(mb_lua_vm *vm)
 {
-    mb_lua_blk *b = vm->blocks.next;
-    while (b != &vm->blocks) {
+    mb_lua_pool *p = &vm->pool;
+    mb_lua_blk *b = p->large.next;
+    while (b != &p->large) {
         mb_lua_blk *n = b->next;
         free(b);
         b = n;
     }
-    vm->blocks.prev = vm->blocks.next = &vm->blocks;
+    mb_lua_chunk *ch = p->chunks;
+    while (ch) {
+        mb_lua_chunk *n = ch->next;
+        free(ch);
+        ch = n;
+    }
+    mb_lua_pool_init(vm);
     g_mem_total -= vm->mem_used;
     vm->mem_used = 0;
 }

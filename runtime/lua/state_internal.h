@@ -11,13 +11,29 @@
 #include <signal.h>
 #include <stdbool.h>
 
-/* Header of every block the allocator hands out: a VM's blocks form a
- * circular list, so a VM stopped inside compiled code (its lua_State left
- * inconsistent) can be released without lua_close. 16 bytes keep the
- * block 16-byte aligned. */
+/* A VM's memory (state.c): blocks up to MB_LUA_POOL_MAX bytes are carved
+ * from the VM's own chunks, in 16-byte size classes with a free list each
+ * (Lua passes the old size on every free and resize, so a small block needs
+ * no header); a larger block is malloc'd with an mb_lua_blk header linking
+ * it into a list. Either way everything a VM owns can be released at once,
+ * without lua_close, when it was stopped inside compiled code and its
+ * lua_State is inconsistent (vm.c kill_vm). 16 bytes keep blocks 16-byte
+ * aligned. */
+#define MB_LUA_POOL_GRAIN 16
+#define MB_LUA_POOL_MAX 512
+#define MB_LUA_POOL_CLASSES (MB_LUA_POOL_MAX / MB_LUA_POOL_GRAIN)
+
 typedef struct mb_lua_blk {
     struct mb_lua_blk *prev, *next;
 } mb_lua_blk;
+
+typedef struct mb_lua_pool {
+    void *free[MB_LUA_POOL_CLASSES]; /* class c holds blocks of (c + 1) * 16 bytes */
+    char *bump, *bump_end;           /* the unused rest of the newest chunk */
+    struct mb_lua_chunk *chunks;     /* every chunk, newest first */
+    size_t next_chunk;               /* size of the next chunk (grows to a cap) */
+    mb_lua_blk large;                /* sentinel of the list of large blocks */
+} mb_lua_pool;
 
 struct mb_lua_vm {
     lua_State *L;
@@ -39,7 +55,7 @@ struct mb_lua_vm {
     uintptr_t cstack_base;   /* C stack guard (cstack.c): stack address at the outermost call */
     char timeout_where[160]; /* "file:line: " of the first timeout of this call */
 
-    mb_lua_blk blocks;             /* sentinel of the list of this VM's blocks */
+    mb_lua_pool pool;              /* every block of this VM (state.c) */
     bool jit;                      /* JIT compiler on (containment armed) */
     bool killed;                   /* stopped inside compiled code: L is a bare stand-in */
     volatile sig_atomic_t expired; /* past the deadline (signal or allocator saw it) */
@@ -66,6 +82,9 @@ void mb_lua_vm_update_limit(mb_lua_vm *vm);
 
 /* The counting allocator of every VM's lua_State (ud: the mb_lua_vm). */
 void *mb_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* Make the VM's pool empty (before its first lua_newstate). */
+void mb_lua_pool_init(mb_lua_vm *vm);
 
 /* Free every block of the VM at once (its lua_State is abandoned). */
 void mb_lua_blk_free_all(mb_lua_vm *vm);

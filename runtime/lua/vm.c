@@ -433,7 +433,7 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
     vm->lib_dir = lib_dir ? mb_strdup(lib_dir) : NULL;
     vm->name = mb_strdup("lua");
     vm->ref_traceback = vm->ref_module = vm->ref_stash = vm->ref_decode = LUA_NOREF;
-    vm->blocks.prev = vm->blocks.next = &vm->blocks;
+    mb_lua_pool_init(vm);
 
     vm->depth = 1; /* set-up counts against the strict cap */
     mb_lua_vm_update_limit(vm);

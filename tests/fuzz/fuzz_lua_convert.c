@@ -14,7 +14,7 @@
  *   - pushing fails only for nesting deeper than MB_LUA_JSON_MAX_DEPTH or for
  *     memory, and leaves the stack as it was;
  *   - the script path json.encode(json.decode(text)) gives the same JSON;
- *   - mb_lua_push_json_text (yajl, no tree) gives the same value, or refuses
+ *   - mb_lua_push_json_text (decode.c, no tree) gives the same value, or refuses
  *     a duplicate key.
  * Links mb_lua only (runtime/lua/CMakeLists.txt may define this target).
  */
@@ -252,7 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             lua_pop(L, 2);
         }
     }
-    /* the yajl text decoder (match inputs): the same value as the jansson
+    /* the text decoder (match inputs): the same value as the jansson
      * path, or a refusal for a duplicate key (jansson here keeps the last);
      * text jansson refuses (lone surrogates, integers beyond int64) may be
      * accepted, but nothing may leak or stay on the stack */

@@ -870,7 +870,7 @@ static void roundtrip(mb_lua_vm *vm, const char *in, const char *want)
     json_t *back = mb_lua_to_json(L, -1, err, sizeof err);
     if (!back) fprintf(stderr, "to_json(%s): %s\n", in, err);
     assert_json_same("jansson push", back, exp, in, want);
-    /* the text decoder (yajl, no tree) gives the same value */
+    /* the text decoder (decode.c, no tree) gives the same value */
     int top = lua_gettop(L);
     assert_int_equal(mb_lua_push_json_text(vm, in, strlen(in), 0, err, sizeof err), MB_LUA_OK);
     assert_int_equal(lua_gettop(L), top + 1);
