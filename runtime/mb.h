@@ -22,6 +22,16 @@ void *mb_calloc(size_t count, size_t size);
 void *mb_realloc(void *p, size_t n);
 char *mb_strdup(const char *s);
 char *mb_strndup(const char *s, size_t n);
+/* Scratch arena for short-lived parser state (the yajl handles of the
+ * per-message JSON paths): allocations bump through one static 32 KiB
+ * block that is reused as soon as everything in it has been freed, so a
+ * parse costs no malloc. Larger or overflowing requests go to malloc.
+ * The signatures are those of yajl_alloc_funcs (ctx unused). Loop thread
+ * only. With AddressSanitizer everything goes to malloc (checked). */
+void *mb_scratch_malloc(void *ctx, size_t n);
+void *mb_scratch_realloc(void *ctx, void *p, size_t n);
+void mb_scratch_free(void *ctx, void *p);
+
 /* printf into a freshly allocated string; caller frees. */
 char *mb_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* printf into the caller's error buffer err (errlen bytes, truncated);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
 static const char *const codes[MB_E__COUNT] = {
     "bad_request",  "unauthorized", "forbidden", "not_found",   "conflict",
     "rate_limited", "unavailable",  "internal",  "unsupported", "account_banned",
@@ -189,8 +191,30 @@ mb_status mb_envelope_parse(const char *data, size_t len, int max_depth, mb_enve
     return MB_OK;
 }
 
-/* ---- envelope scan: one pass over the text, no tree ---- */
+/* ---- envelope scan: yajl events, no tree ---- */
 
+enum { K_OTHER, K_TYPE, K_CID, K_PAYLOAD };
+
+typedef struct scan_ctx {
+    yajl_handle h;
+    mb_envelope_view *v;
+    int depth, max_depth;
+    int key;           /* top-level key whose value comes next */
+    unsigned seen;     /* bit per K_* */
+    size_t payload_at; /* offset of the payload's '{' */
+    int roots;         /* top-level values seen */
+    size_t root_end;   /* offset just past the envelope's '}' */
+} scan_ctx;
+
+/* A top-level value other than an object payload: type and cid strings are
+ * taken by on_str; anything else there means "use the full parser". */
+static int sc_scalar_at_top(scan_ctx *c) { return c->depth > 1 ? 1 : 0; }
+static int sc_null(void *ctx) { return sc_scalar_at_top(ctx); }
+static int sc_bool(void *ctx, int b)
+{
+    (void)b;
+    return sc_scalar_at_top(ctx);
+}
 /* Numbers jansson cannot hold (integers beyond int64, reals that overflow
  * a double) make the message invalid JSON there: leave them to it. */
 static bool number_fits(const char *s, size_t l)
@@ -208,194 +232,112 @@ static bool number_fits(const char *s, size_t l)
     buf[l] = '\0';
     return isfinite(strtod(buf, NULL));
 }
-
-typedef struct scan {
-    const char *p, *end;
-    int depth, max_depth;
-} scan;
-
-static void sc_ws(scan *c)
+static int sc_num(void *ctx, const char *s, size_t l)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+    if (!number_fits(s, l)) return 0;
+    return sc_scalar_at_top(ctx);
 }
-
-/* A string at c->p (its quote). The text is valid UTF-8 already. Anything
- * jansson reads differently from a plain reading is refused (the caller
- * then takes jansson's path): a surrogate escape, and in a key (is_key)
- * an escaped NUL. *escaped says whether the string had escapes. */
-static bool sc_string(scan *c, bool is_key, bool *escaped)
+static int sc_str(void *ctx, const unsigned char *s, size_t l)
 {
-    const char *p = c->p + 1;
-    *escaped = false;
-    for (;;) {
-        if (p >= c->end) return false;
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"') break;
-        if (ch < 0x20) return false;
-        if (ch != '\\') {
-            p++;
-            continue;
+    scan_ctx *c = ctx;
+    if (c->depth != 1) return 1;
+    if (c->key == K_TYPE) {
+        if (l == 0 || l > 64 || memchr(s, 0, l)) return 0;
+        memcpy(c->v->type, s, l);
+        c->v->type[l] = '\0';
+        return 1;
+    }
+    if (c->key == K_CID) {
+        if (l == 0 || l > 128 || memchr(s, 0, l)) return 0;
+        memcpy(c->v->cid, s, l);
+        c->v->cid[l] = '\0';
+        c->v->has_cid = true;
+        return 1;
+    }
+    return c->key == K_OTHER;
+}
+static int sc_open(scan_ctx *c, bool map)
+{
+    if (c->depth == 0 && c->roots) return 0; /* a second value: trailing garbage */
+    if (++c->depth > c->max_depth) return 0;
+    if (c->depth == 1) return map; /* the envelope itself must be an object */
+    if (c->depth == 2) {
+        if (c->key == K_PAYLOAD) {
+            if (!map) return 0;
+            c->payload_at = yajl_get_bytes_consumed(c->h) - 1;
+        } else if (c->key != K_OTHER) {
+            return 0;
         }
-        *escaped = true;
-        if (c->end - p < 2) return false;
-        char e = p[1];
-        if (e == 'u') {
-            if (c->end - p < 6) return false;
-            for (int i = 2; i < 6; i++)
-                if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f') ||
-                      (p[i] >= 'A' && p[i] <= 'F')))
-                    return false;
-            if (p[2] == 'd' || p[2] == 'D') return false;              /* surrogates: jansson's verdict */
-            if (is_key && memcmp(p + 2, "0000", 4) == 0) return false; /* jansson refuses NUL in keys */
-            p += 6;
-            continue;
-        }
-        if (!strchr("\"\\/bfnrt", e) || e == '\0') return false;
-        p += 2;
     }
-    c->p = p + 1;
-    return true;
+    return 1;
+}
+static int sc_close(scan_ctx *c)
+{
+    if (c->depth == 2 && c->key == K_PAYLOAD) {
+        size_t end = yajl_get_bytes_consumed(c->h);
+        c->v->payload = c->v->data + c->payload_at;
+        c->v->payload_len = end - c->payload_at;
+    }
+    if (--c->depth == 0) {
+        c->roots++;
+        c->root_end = yajl_get_bytes_consumed(c->h);
+    }
+    return 1;
+}
+static int sc_start_map(void *ctx) { return sc_open(ctx, true); }
+static int sc_start_array(void *ctx) { return sc_open(ctx, false); }
+static int sc_end(void *ctx) { return sc_close(ctx); }
+static int sc_key(void *ctx, const unsigned char *s, size_t l)
+{
+    scan_ctx *c = ctx;
+    if (memchr(s, 0, l)) return 0; /* jansson refuses NUL in keys */
+    if (c->depth != 1) return 1;
+    int k = l == 4 && memcmp(s, "type", 4) == 0      ? K_TYPE
+            : l == 3 && memcmp(s, "cid", 3) == 0     ? K_CID
+            : l == 7 && memcmp(s, "payload", 7) == 0 ? K_PAYLOAD
+                                                     : K_OTHER;
+    /* Unknown or repeated top-level keys: leave the verdict to jansson. */
+    if (k == K_OTHER || (c->seen & (1u << k))) return 0;
+    c->seen |= 1u << k;
+    c->key = k;
+    return 1;
 }
 
-static bool sc_number(scan *c)
-{
-    const char *p = c->p, *start = p;
-    if (p < c->end && *p == '-') p++;
-    if (p >= c->end || *p < '0' || *p > '9') return false;
-    if (*p == '0') p++;
-    else
-        while (p < c->end && *p >= '0' && *p <= '9') p++;
-    if (p < c->end && *p == '.') {
-        const char *f = ++p;
-        while (p < c->end && *p >= '0' && *p <= '9') p++;
-        if (p == f) return false;
-    }
-    if (p < c->end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < c->end && (*p == '+' || *p == '-')) p++;
-        const char *e = p;
-        while (p < c->end && *p >= '0' && *p <= '9') p++;
-        if (p == e) return false;
-    }
-    if (!number_fits(start, (size_t)(p - start))) return false;
-    c->p = p;
-    return true;
-}
+static yajl_alloc_funcs scratch_funcs = {mb_scratch_malloc, mb_scratch_realloc, mb_scratch_free, NULL};
 
-static bool sc_literal(scan *c, const char *w, size_t n)
-{
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n) != 0) return false;
-    c->p += n;
-    return true;
-}
-
-/* Any JSON value at c->p (whitespace skipped), nested at most max_depth. */
-static bool sc_value(scan *c)
-{
-    if (c->p >= c->end) return false;
-    bool esc;
-    char open = *c->p;
-    switch (open) {
-    case '"': return sc_string(c, false, &esc);
-    case 't': return sc_literal(c, "true", 4);
-    case 'f': return sc_literal(c, "false", 5);
-    case 'n': return sc_literal(c, "null", 4);
-    case '{':
-    case '[': break;
-    default: return sc_number(c);
-    }
-    if (++c->depth > c->max_depth) return false;
-    char close = open == '{' ? '}' : ']';
-    c->p++;
-    sc_ws(c);
-    if (c->p < c->end && *c->p == close) {
-        c->p++;
-        c->depth--;
-        return true;
-    }
-    for (;;) {
-        if (open == '{') {
-            if (c->p >= c->end || *c->p != '"' || !sc_string(c, true, &esc)) return false;
-            sc_ws(c);
-            if (c->p >= c->end || *c->p != ':') return false;
-            c->p++;
-            sc_ws(c);
-        }
-        if (!sc_value(c)) return false;
-        sc_ws(c);
-        if (c->p >= c->end) return false;
-        char ch = *c->p++;
-        if (ch == close) break;
-        if (ch != ',') return false;
-        sc_ws(c);
-    }
-    c->depth--;
-    return true;
-}
-
-/* A top-level string value (type, cid): 1..max bytes, no escapes (an
- * escaped one goes the jansson way), copied to out. */
-static bool sc_top_string(scan *c, char *out, size_t max)
-{
-    const char *start = c->p + 1;
-    bool esc;
-    if (c->p >= c->end || *c->p != '"' || !sc_string(c, false, &esc) || esc) return false;
-    size_t l = (size_t)(c->p - 1 - start);
-    if (l == 0 || l > max) return false;
-    memcpy(out, start, l);
-    out[l] = '\0';
-    return true;
-}
+static const yajl_callbacks scan_callbacks = {
+    sc_null, sc_bool, NULL, NULL, sc_num, sc_str, sc_start_map, sc_key, sc_end, sc_start_array, sc_end,
+};
 
 mb_status mb_envelope_scan(const char *data, size_t len, int max_depth, mb_envelope_view *v)
 {
     memset(v, 0, sizeof *v);
     v->data = data;
     /* Strict UTF-8 (no overlong forms, surrogates or code points past
-     * U+10FFFF), as jansson reads it. */
+     * U+10FFFF), as jansson reads it; yajl's own check lets overlongs through. */
     if (!mb_utf8_valid(data, len)) return MB_ERR;
-    scan c = {.p = data, .end = data + len, .depth = 1, .max_depth = max_depth};
-    if (max_depth < 1) return MB_ERR;
-    sc_ws(&c);
-    if (c.p >= c.end || *c.p != '{') return MB_ERR;
-    c.p++;
-    unsigned seen = 0; /* bit 0 type, 1 cid, 2 payload */
-    sc_ws(&c);
-    if (c.p < c.end && *c.p == '}') return MB_ERR; /* no type */
-    for (;;) {
-        /* the only keys: type, cid, payload, each once, written plainly */
-        int k = -1;
-        if (c.end - c.p >= 6 && memcmp(c.p, "\"type\"", 6) == 0) k = 0, c.p += 6;
-        else if (c.end - c.p >= 5 && memcmp(c.p, "\"cid\"", 5) == 0) k = 1, c.p += 5;
-        else if (c.end - c.p >= 9 && memcmp(c.p, "\"payload\"", 9) == 0) k = 2, c.p += 9;
-        if (k < 0 || (seen & (1u << k))) return MB_ERR;
-        seen |= 1u << k;
-        sc_ws(&c);
-        if (c.p >= c.end || *c.p != ':') return MB_ERR;
-        c.p++;
-        sc_ws(&c);
-        if (k == 0 && !sc_top_string(&c, v->type, sizeof v->type - 1)) return MB_ERR;
-        if (k == 1) {
-            if (!sc_top_string(&c, v->cid, sizeof v->cid - 1)) return MB_ERR;
-            v->has_cid = true;
-        }
-        if (k == 2) {
-            if (c.p >= c.end || *c.p != '{') return MB_ERR;
-            const char *at = c.p;
-            if (!sc_value(&c)) return MB_ERR;
-            v->payload = at;
-            v->payload_len = (size_t)(c.p - at);
-        }
-        sc_ws(&c);
-        if (c.p >= c.end) return MB_ERR;
-        char ch = *c.p++;
-        if (ch == '}') break;
-        if (ch != ',') return MB_ERR;
-        sc_ws(&c);
+    /* yajl reads \v and \f as whitespace, JSON (and jansson) does not; raw
+     * control bytes are invalid inside strings anyway */
+    if (memchr(data, '\v', len) || memchr(data, '\f', len)) return MB_ERR;
+    /* yajl turns a lone surrogate escape into '?', jansson refuses it:
+     * any surrogate escape goes the jansson way. */
+    for (const char *p = data, *end = data + len; (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p += 2) {
+        if (end - p >= 3 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D')) return MB_ERR;
+        if (end - p < 2) break;
     }
-    if (!(seen & 1u)) return MB_ERR;
-    sc_ws(&c); /* only JSON whitespace may follow */
-    return c.p == c.end ? MB_OK : MB_ERR;
+    scan_ctx c = {.v = v, .max_depth = max_depth};
+    c.h = yajl_alloc(&scan_callbacks, &scratch_funcs, &c);
+    if (!c.h) return MB_ERR;
+    yajl_config(c.h, yajl_dont_validate_strings, 1); /* checked above, strictly */
+    yajl_status st = yajl_parse(c.h, (const unsigned char *)data, len);
+    if (st == yajl_status_ok) st = yajl_complete_parse(c.h);
+    yajl_free(c.h);
+    if (st != yajl_status_ok || c.roots != 1 || !(c.seen & (1u << K_TYPE)) || !v->type[0]) return MB_ERR;
+    /* yajl misses an unterminated string after the object: only JSON
+     * whitespace may follow it */
+    for (size_t i = c.root_end; i < len; i++)
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\n' && data[i] != '\r') return MB_ERR;
+    return MB_OK;
 }
 
 void mb_envelope_free(mb_envelope *env)

@@ -132,7 +132,7 @@ typedef struct mb_envelope_view {
     size_t payload_len;
 } mb_envelope_view;
 
-/* Check one text message in one pass (no tree, no allocation): well-formed
+/* Check one text message with yajl's event parser (no tree): well-formed
  * JSON, an object whose only keys are type, cid and payload, each at most
  * once, type a string of 1..64 bytes, cid of 1..128, no NUL in either,
  * payload an object, nesting at most max_depth. Returns MB_OK when all of that

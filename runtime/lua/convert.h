@@ -60,16 +60,16 @@ void mb_lua_push_json(lua_State *L, const json_t *v);
  * pushed and err says why. Counts against the VM's strict memory cap. */
 mb_lua_status mb_lua_push_json_protected(mb_lua_vm *vm, const json_t *v, char *err, size_t errlen);
 
-/* Parse JSON text straight into a Lua value (decode.c: one recursive-descent
- * pass, no jansson tree), with the mapping above; a duplicate object key and nesting
+/* Parse JSON text straight into a Lua value (decode.c: yajl events, no
+ * jansson tree), with the mapping above; a duplicate object key and nesting
  * deeper than max_depth (<= 0 or above MB_LUA_JSON_MAX_DEPTH: that limit)
  * are errors. Protected like mb_lua_push_json_protected: on MB_LUA_OK one
  * value is pushed; otherwise nothing is and err says why ("invalid JSON:
  * ..." for bad text, MB_LUA_ERR_MEMORY when the VM's cap refused).
- * Strings are strict UTF-8 (as jansson reads them) and a surrogate escape
- * must be half of a pair; unlike jansson, integers beyond int64 are read
- * (as doubles). A caller that needs jansson's verdict checks the text first
- * (mb_envelope_scan does, for match.input). */
+ * Strings follow yajl's checks, which are looser than jansson's: overlong
+ * UTF-8 forms pass and a lone surrogate escape becomes '?'. A caller that
+ * needs jansson's strictness checks the text first (mb_envelope_scan does,
+ * for match.input). */
 mb_lua_status mb_lua_push_json_text(mb_lua_vm *vm, const char *text, size_t len, int max_depth, char *err,
                                     size_t errlen);
 /* The same on L, the running thread of a C function (a VM's main thread or

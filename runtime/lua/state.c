@@ -44,7 +44,7 @@ _Static_assert(sizeof(mb_lua_chunk) % MB_LUA_POOL_GRAIN == 0, "chunk header keep
 
 /* Blocks up to this size come from the pool. Under AddressSanitizer none
  * does: every block is its own malloc, so ASan sees each Lua block's
- * bounds and lifetime. */
+ * bounds and lifetime (as with the scratch arena in alloc.c). */
 #if defined(__SANITIZE_ADDRESS__)
 #define SMALL_MAX 0
 #else

@@ -176,6 +176,47 @@ static void test_envelope_scan(void **st)
     mb_envelope_free(&env);
 }
 
+/* The scratch arena behind the yajl handles: blocks do not overlap, keep
+ * their bytes through realloc, big ones go to the heap, and the arena is
+ * reused once everything was freed. */
+static void test_scratch_arena(void **st)
+{
+    unsigned char *a = mb_scratch_malloc(NULL, 100), *b = mb_scratch_malloc(NULL, 3000);
+    assert_non_null(a);
+    assert_non_null(b);
+    memset(a, 0xAA, 100);
+    memset(b, 0xBB, 3000);
+    assert_true(b >= a + 100 || a >= b + 3000);
+    b = mb_scratch_realloc(NULL, b, 6000); /* the newest block grows */
+    for (int i = 0; i < 3000; i++) assert_int_equal(b[i], 0xBB);
+    memset(b, 0xCC, 6000);
+    a = mb_scratch_realloc(NULL, a, 500); /* an older block moves */
+    for (int i = 0; i < 100; i++) assert_int_equal(a[i], 0xAA);
+    memset(a, 0xAA, 500);
+    unsigned char *big = mb_scratch_malloc(NULL, 100000); /* larger than the arena */
+    assert_non_null(big);
+    memset(big, 1, 100000);
+    unsigned char *grow = mb_scratch_realloc(NULL, mb_scratch_malloc(NULL, 16), 40000); /* moves out */
+    assert_non_null(grow);
+    memset(grow, 2, 40000);
+    for (int i = 0; i < 6000; i++) assert_int_equal(b[i], 0xCC);
+    for (int i = 0; i < 500; i++) assert_int_equal(a[i], 0xAA);
+    mb_scratch_free(NULL, big);
+    mb_scratch_free(NULL, grow);
+    mb_scratch_free(NULL, a);
+    unsigned char *first = b;
+    mb_scratch_free(NULL, b);
+    unsigned char *again = mb_scratch_malloc(NULL, 8);
+    assert_non_null(again);
+#if !defined(__SANITIZE_ADDRESS__)
+    assert_true(again <= first); /* everything was freed: the arena starts over */
+#else
+    (void)first;
+#endif
+    mb_scratch_free(NULL, again);
+    mb_scratch_free(NULL, NULL);
+}
+
 static const mb_field fields[] = {
     {"name", MB_F_STRING, true, 1, 5},
     {"n", MB_F_INTEGER, false, 0, 10},
@@ -300,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_duplicate_keys_rejected),
         cmocka_unit_test(test_envelope_scan),
+        cmocka_unit_test(test_scratch_arena),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_encode),
