@@ -764,6 +764,7 @@ static void rm_done(void *ud, const redisReply *r)
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (s) mb_session_error(s, cid, "matchmaker.remove", MB_E_UNAVAILABLE, "Redis is unreachable: try again");
     } else if (r->integer == 0) {
+        if (t && !t->in_flight) mirror_remove(t); /* gone from Redis (claimed by a dead owner): forget it */
         if (s) mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours", c->tid);
     } else {
         if (t) {
