@@ -19,6 +19,7 @@
 #   cluster  docs/CLUSTER.md: match 100x8 on one node without Redis and on one node in cluster
 #            mode (private redis-server), then chat over 3 nodes (tests/bench/bench_chat.js
 #            --nodes 3: one channel of 1,000 members, 20 msg/s)
+#   cluster-matchmaker  tests/bench/cluster_matchmaker.js: 10,000 tickets at 1,000/s on one node, then over 3
 #
 # Environment:
 #   MOONBASE_BENCH_BUILD_DIR  build folder (build-bench)
@@ -46,7 +47,7 @@ T_START=$(date +%s)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-case $SET in default|quick|sweep|idle|full|run|cluster) ;; *)
+case $SET in default|quick|sweep|idle|full|run|cluster|cluster-matchmaker) ;; *)
   sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
@@ -220,6 +221,8 @@ else
     sweep) sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
     idle) for n in 5000 10000 15000; do run idle "$n" --clients "$n" --duration 8; done ;;
     cluster) cluster_set ;;
+    cluster-matchmaker) MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
+      node tests/bench/cluster_matchmaker.js --tickets 10000 --rate 1000 --nodes 3 | tee "$LOGDIR/cluster-mm.log" >&2 || FAILED=1 ;;
     full) default_set; sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
   esac
 fi
@@ -228,7 +231,7 @@ stop_server
 # ---- in-process benches ---------------------------------------------------------------------
 INPROC=$LOGDIR/inprocess.jsonl
 : >"$INPROC"
-if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster ]]; then
+if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster && $SET != cluster-matchmaker ]]; then
   for b in modules/vote/bench_vote modules/matchmaker/bench_matchmaker runtime/lua/bench_lua; do
     exe=$BUILD/$b
     if [[ ! -x $exe ]]; then say "$(basename "$b"): not built, skipped"; continue; fi
