@@ -581,6 +581,8 @@ static mb_smap gone_nodes; /* node ids that left */
 static uint64_t mirror_seq;
 static ev_timer lease_w;
 static bool cl_on, cl_synced, cl_listing;
+static int64_t cl_started_wall;
+static json_t *cl_pending_del; /* tickets dropped while Redis was away: [{mode, ticket_id, node_id}] */
 
 static const char LEASE_RENEW[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
                                   "redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 else return 0 end";
@@ -710,7 +712,13 @@ static void cl_drop(ticket **ts, size_t n, const char *reason, bool notify)
     if (!n) return;
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (cluster_up()) redis_forget(ts[i]->mode, ts[i]->ticket_id, ts[i]->node_id);
+        if (cluster_up()) {
+            redis_forget(ts[i]->mode, ts[i]->ticket_id, ts[i]->node_id);
+        } else { /* told to Redis and the others when it is back */
+            json_t *r = ticket_ref(ts[i]);
+            json_object_set_new(r, "mode", json_string(ts[i]->mode));
+            json_array_append_new(cl_pending_del, r);
+        }
         json_array_append_new(list, ticket_ref(ts[i]));
     }
     json_t *d = json_pack("{s:s,s:o,s:s,s:b}", "mode", ts[0]->mode, "tickets", list, "reason", reason, "notify",
@@ -909,12 +917,9 @@ static void create_done(void *ud, json_t *result, mb_errcode code, const char *m
     }
     cm->win_matched += n;
     *m_formed += 1;
+    /* the hosting node has published mm.matched (one hop less than from here) */
     mb_info("matchmaker_matched", "mode=%s match=%s node=%s players=%zu spread=%.1f", g->mode, mid,
             json_string_value(json_object_get(result, "node_id")), n, g->spread);
-    cl_publish("mm.matched", bus_matched,
-               json_pack("{s:s,s:s,s:O,s:O,s:O,s:O}", "mode", g->mode, "match_id", mid, "node_id",
-                         json_object_get(result, "node_id"), "url", json_object_get(result, "url"), "players",
-                         g->players, "tickets", g->entries));
     grp_free(g);
 }
 
@@ -933,7 +938,8 @@ static void claim_done(void *ud, const redisReply *r)
     json_t *e;
     json_array_foreach (g->entries, i, e) json_array_append(reserve, json_object_get(e, "player_id"));
     cluster_call(n->node_id, "mm.create",
-                 json_pack("{s:s,s:O,s:o}", "mode", g->mode, "params", g->params, "reserve", reserve),
+                 json_pack("{s:s,s:O,s:o,s:O}", "mode", g->mode, "params", g->params, "reserve", reserve, "tickets",
+                           g->entries),
                  CL_CREATE_TIMEOUT_MS, create_done, g);
 }
 
@@ -984,8 +990,10 @@ static bool cl_group(pass_ctx_fwd *c, ticket **ts, size_t n, int *teams)
     return true;
 }
 
-/* op mm.create {mode, params, reserve: [player ids]} on the node chosen to
- * host the match -> {match_id, node_id, url} | {error} */
+/* op mm.create {mode, params, reserve: [player ids], tickets} on the node
+ * chosen to host the match: creates it, reserves the seats, publishes
+ * mm.matched (every node tells its sockets) -> {match_id, node_id, url} |
+ * {error} */
 static void op_create(cluster_req *req, const char *from, json_t *args)
 {
     const char *mode = json_string_value(json_object_get(args, "mode"));
@@ -1000,6 +1008,11 @@ static void op_create(cluster_req *req, const char *from, json_t *args)
     json_t *pl;
     json_array_foreach (json_object_get(args, "reserve"), i, pl)
         if (json_is_string(pl)) match_reserve(m, json_string_value(pl), JOIN_TIMEOUT_MS);
+    cl_publish("mm.matched", bus_matched,
+               json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "mode", mode, "match_id", match_id(m), "node_id",
+                         cluster_node_id(), "url", cluster_public_url(), "players",
+                         json_object_get(json_object_get(args, "params"), "players"), "tickets",
+                         json_object_get(args, "tickets")));
     cluster_respond(req, json_pack("{s:s,s:s,s:s}", "match_id", match_id(m), "node_id", cluster_node_id(), "url",
                                    cluster_public_url()));
 }
@@ -1051,7 +1064,11 @@ static void reload_done(void *ud, const redisReply *r)
             stale[n++] = t;
         }
     }
-    for (size_t i = 0; i < n; i++) mirror_remove(stale[i]);
+    for (size_t i = 0; i < n; i++) { /* no tombstone: a node putting it back after a Redis restart re-announces it */
+        mode_pool *p = find_pool(stale[i]->mode);
+        if (p) mm_pool_remove(p->pool, stale[i]->id);
+        ticket_forget(stale[i]);
+    }
     free(stale);
     mb_smap_free(&present);
     free(c);
@@ -1155,6 +1172,35 @@ static void modes_done(void *ud, const redisReply *r)
     if (!r || r->type != REDIS_REPLY_ARRAY) return;
     bool resync = !cl_synced;
     cl_synced = true;
+    if (resync) {
+        /* (re)connected: what was dropped meanwhile goes; our own waiting tickets are put back
+         * (Redis may have restarted empty) before any reload reads the pools */
+        size_t i;
+        json_t *e;
+        json_array_foreach (cl_pending_del, i, e) {
+            const char *mode = json_string_value(json_object_get(e, "mode"));
+            const char *tid = json_string_value(json_object_get(e, "ticket_id"));
+            redis_forget(mode, tid, json_string_value(json_object_get(e, "node_id")));
+            cluster_broadcast("mm.del", json_pack("{s:s,s:[O],s:s,s:b}", "mode", mode, "tickets", e, "reason",
+                                                  "disconnected", "notify", false));
+        }
+        json_array_clear(cl_pending_del);
+        size_t it = 0;
+        void *v;
+        while (mb_imap_next(&tickets, &it, NULL, &v)) {
+            ticket *t = v;
+            if (strcmp(t->node_id, cluster_node_id()) != 0) continue;
+            json_t *tj = json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I}", "ticket_id", t->ticket_id, "node_id", t->node_id,
+                                   "player_id", t->player_id, "username", t->username, "mode", t->mode,
+                                   "properties", t->properties, "created_at", (json_int_t)t->created_at);
+            char *text = json_dumps(tj, JSON_COMPACT);
+            mb_redis_command(NULL, NULL, "HSET mb:mm:tickets:%s %s %s", t->mode, t->ticket_id, text);
+            mb_redis_command(NULL, NULL, "HSET mb:mm:node:%s %s %s", t->node_id, t->ticket_id, t->mode);
+            mb_redis_command(NULL, NULL, "SADD mb:mm:modes %s", t->mode);
+            free(text);
+            cluster_broadcast("mm.add", tj);
+        }
+    }
     for (size_t i = 0; i < r->elements; i++) {
         if (r->element[i]->type != REDIS_REPLY_STRING) continue;
         char err[256];
@@ -1188,10 +1234,12 @@ static void purge_tombs(void)
 static void lease_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     purge_tombs();
-    if (!cluster_up()) {
+    static uint64_t seen_reconnects;
+    if (!cluster_up() || mb_redis_reconnects() != seen_reconnects) { /* lost Redis, even briefly */
+        seen_reconnects = mb_redis_reconnects();
         cl_synced = false;
         for (size_t i = 0; i < n_cl_modes; i++) cl_modes[i]->owner = false; /* the lease runs out meanwhile */
-        return;
+        if (!cluster_up()) return;
     }
     if (cl_listing) return;
     cl_listing = true;
@@ -1234,7 +1282,8 @@ static void lost_tickets_done(void *ud, const redisReply *r)
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const char *tid = r->element[i]->str, *mode = r->element[i + 1]->str;
             if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING) continue;
-            if (self && mb_smap_get(&tickets_by_str, tid)) continue; /* a ticket of this run */
+            ticket *mine = self ? mb_smap_get(&tickets_by_str, tid) : NULL;
+            if (mine && mine->created_at >= cl_started_wall) continue; /* a ticket of this run */
             redis_forget(mode, tid, c->node);
             cl_publish("mm.del", bus_del,
                        json_pack("{s:s,s:[{s:s}],s:s,s:b}", "mode", mode, "tickets", "ticket_id", tid, "reason",
@@ -1256,6 +1305,8 @@ static void cl_node_lost(const char *node, json_t *match_ids)
 static void cl_init(void)
 {
     cl_on = true;
+    cl_started_wall = mb_wall_ms();
+    cl_pending_del = json_array();
     mb_smap_init(&tombs);
     mb_smap_init(&gone_nodes);
     cluster_on("mm.create", op_create);
@@ -1278,6 +1329,8 @@ static void cl_destroy(void)
     n_cl_modes = 0;
     mb_smap_free(&tombs);
     mb_smap_free(&gone_nodes);
+    json_decref(cl_pending_del);
+    cl_pending_del = NULL;
     cl_on = cl_synced = cl_listing = false;
     mirror_seq = 0;
 }

@@ -4,7 +4,9 @@
 // added the ticket; GET /v1/matchmaker/stats shows the cluster's pool and its pass owner on every
 // node; kill -9 of the pass owner while 1,000 tickets wait: another node owns the passes within
 // 5 s, the surviving nodes' tickets wait on with their original created_at (and oldest wait), the
-// dead node's tickets are gone, and new tickets are matched again.
+// dead node's tickets are gone, and new tickets are matched again. Redis down: add and remove
+// answer unavailable; when an empty Redis comes back a node puts back its waiting tickets (not
+// those whose socket closed meanwhile) and matching goes on.
 'use strict';
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -246,5 +248,44 @@ describe('cluster matchmaker', () => {
     // close the many sockets: their tickets go
     await Promise.all(mine.map((p) => p.ws.close().catch(() => {})));
     await h.waitFor('pool empty', async () => (await redis(c.redis.port, 'HLEN', 'mb:mm:tickets:mmwait')) === 0, 20000, 200);
+  });
+});
+
+describe('cluster matchmaker: Redis stops and comes back empty', () => {
+  let c;
+  const open = [];
+  after(async () => {
+    for (const p of open) if (p.ws.isOpen) await p.ws.close().catch(() => {});
+    for (const n of c.nodes) if (n.running) await n.stop();
+    fs.rmSync(scripts2, { recursive: true, force: true });
+  });
+  const scripts2 = h.scriptsDir([], { 'modes/mmwait.lua': MMWAIT });
+  it('add/remove answer unavailable while Redis is down; waiting tickets are put back and matched after', async () => {
+    c = await ch.startCluster(1, { scripts: scripts2, args: ['--auth-rate', '100000'] });
+    await c.waitMembers(['node1']);
+    const node = c.nodes[0];
+    const mk = async () => { const p = await h.authed(node); open.push(p); return p; };
+    const a = await mk(), b = await mk(), d = await mk();
+    const ta = await a.ws.ok('matchmaker.add', { mode: 'mmwait', properties: { room: 'back' } });
+    const tb = await b.ws.ok('matchmaker.add', { mode: 'mmwait', properties: { room: 'gone' } });
+    assert.equal(await redis(c.redis.port, 'HLEN', 'mb:mm:tickets:mmwait'), 2);
+    const port = c.redis.port;
+    await c.redis.stop();
+    await h.waitFor('node sees Redis down', async () => (await c.admin(node, 'GET', '/v1/cluster')).json.redis === 'unreachable', 10000, 100);
+    const refused = await d.ws.request('matchmaker.add', { mode: 'mmwait', properties: { room: 'back' } });
+    assert.equal(refused.payload.code, 'unavailable', JSON.stringify(refused));
+    const noRemove = await a.ws.request('matchmaker.remove', { ticket_id: ta.ticket_id });
+    assert.equal(noRemove.payload.code, 'unavailable', JSON.stringify(noRemove));
+    await b.ws.close(); // its ticket goes, Redis is told when it is back
+    const redis2 = await ch.startRedis({ port });
+    c.redis = redis2;
+    await h.waitFor('node back on Redis', async () => (await c.admin(node, 'GET', '/v1/cluster')).json.redis === 'ok', 10000, 100);
+    await h.waitFor('the waiting ticket is put back', async () => (await redis(port, 'HEXISTS', 'mb:mm:tickets:mmwait', ta.ticket_id)) === 1, 10000, 100);
+    assert.equal(await redis(port, 'HEXISTS', 'mb:mm:tickets:mmwait', tb.ticket_id), 0);
+    await d.ws.ok('matchmaker.add', { mode: 'mmwait', properties: { room: 'back' } });
+    const m1 = (await a.ws.next('matchmaker.matched', 10000)).payload;
+    const m2 = (await d.ws.next('matchmaker.matched', 10000)).payload;
+    assert.equal(m1.match_id, m2.match_id);
+    assert.equal(m1.node_id, 'node1');
   });
 });
