@@ -3,7 +3,7 @@
 // The cluster's matchmaker against one node (docs/CLUSTER.md "Matchmaker figures").
 //
 //   node tests/bench/cluster_matchmaker.js [--tickets 10000] [--rate 1000] [--nodes 3]
-//        [--only single|cluster] [--wait 8]
+//        [--only single|cluster|pool] [--wait 8] [--pool 100000]
 //
 // For each setup (one node without Redis; then --nodes nodes on a private redis-server): a fresh
 // database, `tickets` sockets with locally signed tokens spread over the nodes in turn, then one
@@ -14,6 +14,10 @@
 // (add sent -> matched read, on this client's clock), the pass owner's last pass_ms and
 // matched_per_s peak (GET /v1/matchmaker/stats, sampled every 500 ms), server CPU (all nodes);
 // then the cluster's figures relative to one node (target: within 10 %).
+// pool: `pool` waiting tickets written into Redis (mode mmpool: pairs within a skill window of 0.5,
+// skills 1 apart, so none can be grouped and every pass walks all of them) before 3 nodes start;
+// the node that takes the lease reads them (reload time from its log) and runs its passes:
+// reported: pass_ms on the owner, sampled every 200 ms for 5 s (target: < 20 ms).
 //
 // Needs MOONBASE_TEST_DATABASE_URL (tools/pg.sh / tools/bench.sh provide one) and MOONBASE_BIN
 // (default build/moonbase). Loopback only; stops everything it started; a watchdog ends it after
@@ -39,7 +43,7 @@ function token(playerId, username) {
 const uuidOf = (prefix, i) => `${prefix}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
 function parseArgs() {
-  const o = { tickets: 10000, rate: 1000, nodes: 3, only: null, wait: 8 };
+  const o = { tickets: 10000, rate: 1000, nodes: 3, only: null, wait: 8, pool: 100000 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const k = a[i].replace(/^--/, '');
@@ -154,6 +158,78 @@ async function runSetup(label, nodes, o) {
   return res;
 }
 
+const MMPOOL = `local M = { tick_rate = 10, players = { min = 2, max = 2 },
+  matchmaker = { size = { min = 2, max = 2 }, skill = "skill", window = 0.5, widen_per_second = 0, max_window = 0.5,
+                 fill_after_ms = -1, timeout_ms = 0 } }
+function M.init(match, params) return {} end
+return M
+`;
+
+async function runPool(o, args) {
+  const n = o.pool;
+  console.log(`\n== one pass over ${n} waiting tickets on the pass owner (3 nodes)`);
+  const ch = require(path.join(__dirname, '..', 'cluster', 'cluster_harness.js'));
+  const net = require('node:net');
+  const redis = await ch.startRedis();
+  const scripts = h.scriptsDir([], { 'modes/mmpool.lua': MMPOOL });
+  const now = Date.now();
+  const parts = [];
+  const cmd = (...a) => parts.push(`*${a.length}\r\n` + a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${x}\r\n`).join(''));
+  for (let i = 0; i < n; i++) {
+    const tid = uuidOf('ffffffff', i);
+    cmd('HSET', 'mb:mm:tickets:mmpool', tid, JSON.stringify({ ticket_id: tid, node_id: 'node1', player_id: uuidOf('eeeeeeee', i),
+      username: `p${i}`, mode: 'mmpool', properties: { skill: i }, created_at: now }));
+    cmd('HSET', 'mb:mm:node:node1', tid, 'mmpool');
+  }
+  cmd('SADD', 'mb:mm:modes', 'mmpool');
+  await new Promise((resolve, reject) => {
+    const sock = net.connect(redis.port, '127.0.0.1');
+    let replies = 0, buf = '';
+    const want = 2 * n + 1;
+    sock.on('connect', () => sock.end(parts.join('')));
+    sock.on('data', (d) => { buf += d; replies += (buf.match(/\r\n/g) || []).length; buf = buf.slice(buf.lastIndexOf('\r\n') + 2); if (replies >= want) resolve(); });
+    sock.on('error', reject);
+    sock.on('close', () => (replies >= want ? resolve() : reject(new Error(`redis: ${replies} of ${want} replies`))));
+  });
+  console.log(`wrote ${n} tickets into Redis in ${((Date.now() - now) / 1000).toFixed(1)} s`);
+  const databaseUrl = await h.createDatabase();
+  const nodes = [];
+  let res = null;
+  try {
+    for (let i = 1; i <= 3; i++) {
+      nodes.push(await h.startServer({ logLevel: 'info', name: `cluster_mm-pool-node${i}`, databaseUrl, scripts,
+        args: [...args, '--redis-url', redis.url, '--node-id', `node${i}`] }));
+    }
+    const tok = token(uuidOf('eeeeeeee', 0), 'p0');
+    let owner = null;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60000) {
+      const r = await nodes[0].http('GET', '/v1/matchmaker/stats', undefined, { authorization: `Bearer ${tok}` });
+      const m = r.json && r.json.modes && r.json.modes.mmpool;
+      if (m && m.pass_owner && m.tickets === n) { owner = m.pass_owner; break; }
+      await new Promise((r2) => setTimeout(r2, 200));
+    }
+    if (!owner) throw new Error('no pass owner with the whole pool in 60 s');
+    const on = nodes[Number(owner.replace('node', '')) - 1];
+    const samples = [];
+    for (let k = 0; k < 25; k++) {
+      await new Promise((r2) => setTimeout(r2, 200));
+      const r = await on.http('GET', '/v1/matchmaker/stats', undefined, { authorization: `Bearer ${tok}` });
+      const m = r.json.modes.mmpool;
+      if (m.pass_owner === owner && m.tickets === n) samples.push(m.pass_ms);
+    }
+    samples.sort((a, b) => a - b);
+    res = { pool: n, owner, samples: samples.length, pass_ms_p50: +pct(samples, 0.5).toFixed(2), pass_ms_max: +samples[samples.length - 1].toFixed(2) };
+    console.log(`owner ${owner}: pass over ${n} tickets: median ${res.pass_ms_p50} ms, max ${res.pass_ms_max} ms (${samples.length} samples; target < 20 ms)`);
+    console.log(JSON.stringify({ bench: 'cluster_matchmaker_pool', ...res }));
+  } finally {
+    for (const s2 of nodes) await s2.stop().catch(() => {});
+    await redis.stop();
+    fs.rmSync(scripts, { recursive: true, force: true });
+  }
+  return res;
+}
+
 async function main() {
   const o = parseArgs();
   const watchdog = setTimeout(() => { console.error('cluster_matchmaker: watchdog: 5 minutes, giving up'); process.exit(2); }, 5 * 60 * 1000);
@@ -164,6 +240,10 @@ async function main() {
   console.log(`${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(2)}; ${process.env.MOONBASE_BIN}`);
   const out = {};
   let ok = true;
+  if (o.only === 'pool') {
+    const r = await runPool(o, args);
+    process.exit(r && r.samples ? 0 : 1);
+  }
   if (o.only !== 'cluster') {
     const s = await h.startServer({ logLevel: 'info', name: 'cluster_mm-single', args });
     try { out.single = await runSetup('one node, no Redis', [s], o); } finally { await s.stop().catch(() => { ok = false; }); }
@@ -194,7 +274,11 @@ async function main() {
     console.log(`\ncluster vs one node: share matched ${r.share_matched_pct.toFixed(1)} %, p50 ${r.p50_pct.toFixed(1)} %, p99 ${r.p99_pct.toFixed(1)} % (target: within 10 %)`);
     console.log(JSON.stringify({ bench: 'cluster_matchmaker_compare', ...r }));
   }
-  for (const r of Object.values(out)) if (r.errors || r.matched === 0) ok = false;
+  if (!o.only && o.pool > 0) {
+    const r = await runPool(o, args);
+    if (!r || !r.samples) ok = false;
+  }
+  for (const r of [out.single, out.cluster]) if (r && (r.errors || r.matched === 0)) ok = false;
   console.log(ok ? '\ncluster_matchmaker: ok' : '\ncluster_matchmaker: FAILED (see above)');
   process.exit(ok ? 0 : 1);
 }
