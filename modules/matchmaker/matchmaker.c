@@ -562,7 +562,6 @@ static void pass_cb(struct ev_loop *loop, ev_timer *w, int revents)
 #define CL_LEASE_MS 3000
 #define CL_CREATE_TIMEOUT_MS 3000
 #define CL_TOMB_MS 30000
-#define CL_YOUNG_MS 10000
 
 typedef struct cl_mode {
     char mode[72];
@@ -1023,10 +1022,14 @@ typedef struct reload_ctx {
     uint64_t seq;
 } reload_ctx;
 
+/* A node this one saw leave (and not back). Tickets of a node that died
+ * before this one started are removed by the node-lost cleanup (which
+ * publishes mm.del), not guessed from a node list that may be a heartbeat
+ * old. */
 static bool node_dead(const char *node, int64_t created_at)
 {
-    if (cluster_node_find(node)) return false;
-    return mb_smap_get(&gone_nodes, node) || created_at < mb_wall_ms() - CL_YOUNG_MS;
+    (void)created_at;
+    return !cluster_node_find(node) && mb_smap_get(&gone_nodes, node);
 }
 
 static void reload_done(void *ud, const redisReply *r)
