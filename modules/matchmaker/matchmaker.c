@@ -1020,6 +1020,7 @@ static void op_create(cluster_req *req, const char *from, json_t *args)
 typedef struct reload_ctx {
     char mode[72];
     uint64_t seq;
+    int64_t t0_us;
 } reload_ctx;
 
 /* A node this one saw leave (and not back). Tickets of a node that died
@@ -1043,6 +1044,7 @@ static void reload_done(void *ud, const redisReply *r)
     }
     mb_smap present;
     mb_smap_init(&present);
+    int64_t t_reply = mb_now_us();
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING) continue;
         json_t *tj = json_loads(r->element[i + 1]->str, 0, NULL);
@@ -1074,6 +1076,9 @@ static void reload_done(void *ud, const redisReply *r)
     }
     free(stale);
     mb_smap_free(&present);
+    mb_info("matchmaker_pool_read", "mode=%s tickets=%zu stale=%zu owner=%d wait_ms=%.1f load_ms=%.1f", c->mode,
+            r->elements / 2, n, cm->owner, (double)(t_reply - c->t0_us) / 1000.0,
+            (double)(mb_now_us() - t_reply) / 1000.0);
     free(c);
 }
 
@@ -1082,6 +1087,7 @@ static void reload(const char *mode)
     reload_ctx *c = mb_calloc(1, sizeof *c);
     snprintf(c->mode, sizeof c->mode, "%s", mode);
     c->seq = mirror_seq;
+    c->t0_us = mb_now_us();
     cl_get(mode)->loading = true;
     mb_redis_command(reload_done, c, "HGETALL mb:mm:tickets:%s", mode);
 }
