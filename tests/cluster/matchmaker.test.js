@@ -25,7 +25,7 @@ function M.init(match, params) return { mm = params.players ~= nil } end
 function M.get_state(match, state, viewer) return { mm = state.mm } end
 return M
 `;
-const scripts = h.scriptsDir(['mm4'], { 'modes/mmwait.lua': MMWAIT });
+const scripts = h.scriptsDir(['mm4', 'mmhook', 'mmto'], { 'modes/mmwait.lua': MMWAIT });
 
 /** One command, the whole RESP reply parsed (arrays, bulk strings, integers, nil). */
 function redis(port, ...args) {
@@ -168,10 +168,37 @@ describe('cluster matchmaker', () => {
     assert.equal(again.payload.code, 'not_found');
     // the player may queue again (from node2 this time), and the ticket goes with its socket
     const t2 = await ws2.ok('matchmaker.add', { mode: 'mm4', properties: { skill: 5000, region: 'solo' } });
-    assert.equal(await redis(c.redis.port, 'HEXISTS', 'mb:mm:tickets:mm4', t2.ticket_id), 1);
+    await h.waitFor('the new ticket in Redis', async () => (await redis(c.redis.port, 'HEXISTS', 'mb:mm:tickets:mm4', t2.ticket_id)) === 1, 5000, 50);
     await ws2.close();
     await h.waitFor('closed socket drops its ticket', async () => (await redis(c.redis.port, 'HLEN', 'mb:mm:tickets:mm4')) === 0, 5000, 50);
     await h.waitFor('node1 forgets it', async () => (await stats(c.nodes[0], p)).modes.mm4.tickets === 0, 5000, 50);
+  });
+
+  it('the owner runs the Lua hook (teams, refusal) and times tickets out, wherever their sockets are', async () => {
+    const sides = [1, 2, 1, 2];
+    const ps = [];
+    for (let i = 0; i < 4; i++) ps.push(await player(c.nodes[i % 3]));
+    const banned = await player(c.nodes[1]);
+    // the oldest ticket's group (with the banned player) is refused by the hook, the next one is taken
+    await banned.ws.ok('matchmaker.add', { mode: 'mmhook', properties: { skill: 2400, region: 'h', side: 1, banned: 1 } });
+    for (let i = 0; i < 4; i++) {
+      await ps[i].ws.ok('matchmaker.add', { mode: 'mmhook', properties: { skill: 1500 + i, region: 'h', side: sides[i] } });
+    }
+    const m = [];
+    for (const p of ps) m.push((await p.ws.next('matchmaker.matched', 10000)).payload);
+    assert.equal(new Set(m.map((x) => x.match_id)).size, 1);
+    for (let i = 0; i < 4; i++) {
+      const me = m[0].players.find((x) => x.player_id === ps[i].player_id);
+      assert.equal(me.team, sides[i], JSON.stringify(m[0].players));
+    }
+    assert.ok(!m[0].players.some((x) => x.player_id === banned.player_id));
+    await banned.ws.ok('matchmaker.remove', { ticket_id: (await redis(c.redis.port, 'HKEYS', 'mb:mm:tickets:mmhook'))[0] });
+    // mmto: a ticket lives 800 ms; the socket on node3 gets matchmaker.removed {reason: timeout}
+    const lone = await player(c.nodes[2]);
+    const t = await lone.ws.ok('matchmaker.add', { mode: 'mmto', properties: { skill: 1 } });
+    const gone = await lone.ws.next('matchmaker.removed', 10000);
+    assert.deepEqual(gone.payload, { ticket_id: t.ticket_id, mode: 'mmto', reason: 'timeout' });
+    await h.waitFor('timed out ticket gone from Redis', async () => (await redis(c.redis.port, 'HLEN', 'mb:mm:tickets:mmto')) === 0, 5000, 50);
   });
 
   it('kill -9 of the pass owner with 1,000 waiting tickets: another node owns the passes within 5 s, nothing of the survivors lost', async () => {
@@ -228,7 +255,7 @@ describe('cluster matchmaker', () => {
       assert.equal(after[p.ticket].created_at, before[p.ticket].created_at);
     }
     for (const p of theirs) assert.equal(after[p.ticket], undefined);
-    assert.equal(await redis(c.redis.port, 'HLEN', `mb:mm:node:${dead.nodeId}`), 0);
+    await h.waitFor('dead node hash emptied', async () => (await redis(c.redis.port, 'HLEN', `mb:mm:node:${dead.nodeId}`)) === 0, 5000, 50);
     // the new owner's pool has the original wait times
     const st = (await stats(newOwner, ps[0])).modes.mmwait;
     assert.ok(st.oldest_wait_ms >= Date.now() - tFirst - 200, `oldest_wait_ms ${st.oldest_wait_ms} < ${Date.now() - tFirst}`);
@@ -268,7 +295,8 @@ describe('cluster matchmaker: Redis stops and comes back empty', () => {
     const a = await mk(), b = await mk(), d = await mk();
     const ta = await a.ws.ok('matchmaker.add', { mode: 'mmwait', properties: { room: 'back' } });
     const tb = await b.ws.ok('matchmaker.add', { mode: 'mmwait', properties: { room: 'gone' } });
-    assert.equal(await redis(c.redis.port, 'HLEN', 'mb:mm:tickets:mmwait'), 2);
+    // the HSET is sent before the reply, not awaited: Redis has it a moment later
+    await h.waitFor('both tickets in Redis', async () => (await redis(c.redis.port, 'HLEN', 'mb:mm:tickets:mmwait')) === 2, 5000, 50);
     const port = c.redis.port;
     await c.redis.stop();
     await h.waitFor('node sees Redis down', async () => (await c.admin(node, 'GET', '/v1/cluster')).json.redis === 'unreachable', 10000, 100);
