@@ -889,6 +889,10 @@ static void grp_release(cl_grp *g)
 static void create_done(void *ud, json_t *result, mb_errcode code, const char *message)
 {
     cl_grp *g = ud;
+    if (!cl_on) { /* the cluster module ends its pending calls after this module is gone */
+        grp_free(g);
+        return;
+    }
     const char *mid = json_string_value(json_object_get(result, "match_id"));
     if (!mid) {
         const char *why = json_string_value(json_object_get(result, "error"));
