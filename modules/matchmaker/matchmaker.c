@@ -611,10 +611,7 @@ static bool cl_passes(const char *mode)
 
 static void cl_pass_timed(const char *mode, double ms) { cl_get(mode)->pass_ms = ms; }
 
-static void tomb(const char *ticket_id)
-{
-    mb_smap_put(&tombs, ticket_id, (void *)(uintptr_t)mb_wall_ms());
-}
+static void tomb(const char *ticket_id) { mb_smap_put(&tombs, ticket_id, (void *)(uintptr_t)mb_wall_ms()); }
 
 /* Put a ticket (JSON as stored in Redis) into this node's mirror. NULL when
  * it is known already, went away meanwhile, or its mode has no pool. */
@@ -671,7 +668,8 @@ static void mirror_remove(ticket *t)
 
 static json_t *ticket_ref(const ticket *t)
 {
-    return json_pack("{s:s,s:s,s:s}", "ticket_id", t->ticket_id, "player_id", t->player_id, "node_id", t->node_id);
+    return json_pack("{s:s,s:s,s:s}", "ticket_id", t->ticket_id, "player_id", t->player_id, "node_id",
+                     t->node_id);
 }
 
 static void redis_forget(const char *mode, const char *tid, const char *node)
@@ -720,8 +718,8 @@ static void cl_drop(ticket **ts, size_t n, const char *reason, bool notify)
         }
         json_array_append_new(list, ticket_ref(ts[i]));
     }
-    json_t *d = json_pack("{s:s,s:o,s:s,s:b}", "mode", ts[0]->mode, "tickets", list, "reason", reason, "notify",
-                          notify);
+    json_t *d = json_pack("{s:s,s:o,s:s,s:b}", "mode", ts[0]->mode, "tickets", list, "reason", reason,
+                          "notify", notify);
     cl_publish("mm.del", bus_del, d);
 }
 
@@ -737,8 +735,8 @@ static void cl_add(mb_session *s, const char *cid, mode_pool *p, json_t *props)
     char tid[40];
     mb_uuid(tid);
     json_t *tj = json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I}", "ticket_id", tid, "node_id", cluster_node_id(),
-                           "player_id", mb_session_player(s), "username", mb_session_username(s), "mode", p->mode,
-                           "properties", props, "created_at", (json_int_t)mb_wall_ms());
+                           "player_id", mb_session_player(s), "username", mb_session_username(s), "mode",
+                           p->mode, "properties", props, "created_at", (json_int_t)mb_wall_ms());
     if (!mirror_add(tj)) {
         json_decref(tj);
         mb_session_error(s, cid, "matchmaker.add", MB_E_INTERNAL, "could not add the ticket");
@@ -769,17 +767,21 @@ static void rm_done(void *ud, const redisReply *r)
     const char *cid = c->has_cid ? c->cid : NULL;
     ticket *t = mb_smap_get(&tickets_by_str, c->tid);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        if (s) mb_session_error(s, cid, "matchmaker.remove", MB_E_UNAVAILABLE, "Redis is unreachable: try again");
+        if (s)
+            mb_session_error(s, cid, "matchmaker.remove", MB_E_UNAVAILABLE,
+                             "Redis is unreachable: try again");
     } else if (r->integer == 0) {
         if (t && !t->in_flight) mirror_remove(t); /* gone from Redis (claimed by a dead owner): forget it */
-        if (s) mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours", c->tid);
+        if (s)
+            mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours", c->tid);
     } else {
         if (t) {
             t->in_flight = false;
             cl_drop(&t, 1, "removed", false);
         } else {
-            cl_publish("mm.del", bus_del, json_pack("{s:s,s:[{s:s}],s:s,s:b}", "mode", "", "tickets", "ticket_id",
-                                                    c->tid, "reason", "removed", "notify", false));
+            cl_publish("mm.del", bus_del,
+                       json_pack("{s:s,s:[{s:s}],s:s,s:b}", "mode", "", "tickets", "ticket_id", c->tid,
+                                 "reason", "removed", "notify", false));
         }
         if (s)
             mb_session_send(s, "matchmaker.removed", cid,
@@ -795,7 +797,8 @@ static void cl_remove(mb_session *s, const char *cid, ticket *t)
         return;
     }
     if (t->in_flight) { /* claimed by a pass: matched (or back) in a moment */
-        mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours", t->ticket_id);
+        mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours",
+                         t->ticket_id);
         return;
     }
     rm_ctx *c = mb_calloc(1, sizeof *c);
@@ -817,7 +820,8 @@ static void cl_session_closed(const char *player_id)
         void *v;
         while (mb_imap_next(&tickets, &it, NULL, &v)) {
             ticket *t = v;
-            if (!t->in_flight && strcmp(t->player_id, player_id) == 0 && strcmp(t->node_id, cluster_node_id()) == 0) {
+            if (!t->in_flight && strcmp(t->player_id, player_id) == 0 &&
+                strcmp(t->node_id, cluster_node_id()) == 0) {
                 found = t;
                 break;
             }
@@ -863,8 +867,8 @@ static void bus_matched(const char *from, json_t *d)
         ticket *t = mb_smap_get(&tickets_by_str, tid);
         if (t) mirror_remove(t);
         else tomb(tid);
-        json_t *msg = json_pack("{s:O,s:s,s:O,s:O,s:O}", "match_id", json_object_get(d, "match_id"), "ticket_id",
-                                tid, "players", json_object_get(d, "players"), "node_id",
+        json_t *msg = json_pack("{s:O,s:s,s:O,s:O,s:O}", "match_id", json_object_get(d, "match_id"),
+                                "ticket_id", tid, "players", json_object_get(d, "players"), "node_id",
                                 json_object_get(d, "node_id"), "url", json_object_get(d, "url"));
         if (msg) mb_player_send(pl, "matchmaker.matched", msg);
         json_decref(msg);
@@ -896,10 +900,13 @@ static void create_done(void *ud, json_t *result, mb_errcode code, const char *m
     const char *mid = json_string_value(json_object_get(result, "match_id"));
     if (!mid) {
         const char *why = json_string_value(json_object_get(result, "error"));
-        mb_error("matchmaker_match_failed", "mode=%s error=\"%s\"", g->mode, why ? why : message ? message : "?");
+        mb_error("matchmaker_match_failed", "mode=%s error=\"%s\"", g->mode,
+                 why       ? why
+                 : message ? message
+                           : "?");
         cl_publish("mm.del", bus_del,
-                   json_pack("{s:s,s:O,s:s,s:b}", "mode", g->mode, "tickets", g->entries, "reason", "match_failed",
-                             "notify", true));
+                   json_pack("{s:s,s:O,s:s,s:b}", "mode", g->mode, "tickets", g->entries, "reason",
+                             "match_failed", "notify", true));
         grp_free(g);
         return;
     }
@@ -909,8 +916,9 @@ static void create_done(void *ud, json_t *result, mb_errcode code, const char *m
     int64_t wall = mb_wall_ms();
     if (p) {
         for (size_t i = 0; i < n; i++) {
-            ticket *t = mb_smap_get(&tickets_by_str,
-                                    json_string_value(json_object_get(json_array_get(g->entries, i), "ticket_id")));
+            ticket *t =
+                mb_smap_get(&tickets_by_str,
+                            json_string_value(json_object_get(json_array_get(g->entries, i), "ticket_id")));
             p->waits[p->recent_pos] = t ? (double)(wall - t->created_at) : 0;
             p->spreads[p->recent_pos] = g->spread;
             p->recent_pos = (p->recent_pos + 1) % RECENT;
@@ -941,8 +949,8 @@ static void claim_done(void *ud, const redisReply *r)
     json_t *e;
     json_array_foreach (g->entries, i, e) json_array_append(reserve, json_object_get(e, "player_id"));
     cluster_call(n->node_id, "mm.create",
-                 json_pack("{s:s,s:O,s:o,s:O}", "mode", g->mode, "params", g->params, "reserve", reserve, "tickets",
-                           g->entries),
+                 json_pack("{s:s,s:O,s:o,s:O}", "mode", g->mode, "params", g->params, "reserve", reserve,
+                           "tickets", g->entries),
                  CL_CREATE_TIMEOUT_MS, create_done, g);
 }
 
@@ -971,8 +979,8 @@ static bool cl_group(pass_ctx_fwd *c, ticket **ts, size_t n, int *teams)
         ticket *t = ts[i];
         t->in_flight = true;
         json_array_append_new(g->entries, ticket_ref(t));
-        json_t *pl = json_pack("{s:s,s:s,s:O}", "player_id", t->player_id, "username", t->username, "properties",
-                               t->properties);
+        json_t *pl = json_pack("{s:s,s:s,s:O}", "player_id", t->player_id, "username", t->username,
+                               "properties", t->properties);
         json_object_set_new(pl, "team", teams ? json_integer(teams[i] + 1) : json_null());
         json_array_append_new(g->players, pl);
         json_object_set(props, t->player_id, t->properties);
@@ -1016,8 +1024,8 @@ static void op_create(cluster_req *req, const char *from, json_t *args)
                          cluster_node_id(), "url", cluster_public_url(), "players",
                          json_object_get(json_object_get(args, "params"), "players"), "tickets",
                          json_object_get(args, "tickets")));
-    cluster_respond(req, json_pack("{s:s,s:s,s:s}", "match_id", match_id(m), "node_id", cluster_node_id(), "url",
-                                   cluster_public_url()));
+    cluster_respond(req, json_pack("{s:s,s:s,s:s}", "match_id", match_id(m), "node_id", cluster_node_id(),
+                                   "url", cluster_public_url()));
 }
 
 /* ---------------------------------------------------------- reload */
@@ -1050,7 +1058,8 @@ static void reload_done(void *ud, const redisReply *r)
     mb_smap_init(&present);
     int64_t t_reply = mb_now_us();
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING) continue;
+        if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
         json_t *tj = json_loads(r->element[i + 1]->str, 0, NULL);
         const char *node = json_string_value(json_object_get(tj, "node_id"));
         if (!node || node_dead(node, json_integer_value(json_object_get(tj, "created_at")))) {
@@ -1073,15 +1082,16 @@ static void reload_done(void *ud, const redisReply *r)
             stale[n++] = t;
         }
     }
-    for (size_t i = 0; i < n; i++) { /* no tombstone: a node putting it back after a Redis restart re-announces it */
+    for (size_t i = 0; i < n;
+         i++) { /* no tombstone: a node putting it back after a Redis restart re-announces it */
         mode_pool *p = find_pool(stale[i]->mode);
         if (p) mm_pool_remove(p->pool, stale[i]->id);
         ticket_forget(stale[i]);
     }
     free(stale);
     mb_smap_free(&present);
-    mb_info("matchmaker_pool_read", "mode=%s tickets=%zu stale=%zu owner=%d wait_ms=%.1f load_ms=%.1f", c->mode,
-            r->elements / 2, n, cm->owner, (double)(t_reply - c->t0_us) / 1000.0,
+    mb_info("matchmaker_pool_read", "mode=%s tickets=%zu stale=%zu owner=%d wait_ms=%.1f load_ms=%.1f",
+            c->mode, r->elements / 2, n, cm->owner, (double)(t_reply - c->t0_us) / 1000.0,
             (double)(mb_now_us() - t_reply) / 1000.0);
     free(c);
 }
@@ -1113,10 +1123,11 @@ static void stats_publish(cl_mode *cm)
         wsum += p->waits[k];
         ssum += p->spreads[k];
     }
-    cluster_broadcast("mm.stats", json_pack("{s:s,s:f,s:f,s:I,s:f,s:f}", "mode", cm->mode, "pass_ms", cm->pass_ms,
-                                            "matched_per_s", cm->matched_per_s, "formed",
-                                            (json_int_t)(p ? p->formed : 0), "mean_wait_ms",
-                                            nr ? wsum / (double)nr : 0.0, "mean_spread", nr ? ssum / (double)nr : 0.0));
+    cluster_broadcast("mm.stats",
+                      json_pack("{s:s,s:f,s:f,s:I,s:f,s:f}", "mode", cm->mode, "pass_ms", cm->pass_ms,
+                                "matched_per_s", cm->matched_per_s, "formed", (json_int_t)(p ? p->formed : 0),
+                                "mean_wait_ms", nr ? wsum / (double)nr : 0.0, "mean_spread",
+                                nr ? ssum / (double)nr : 0.0));
 }
 
 static void bus_stats(const char *from, json_t *d)
@@ -1203,9 +1214,10 @@ static void modes_done(void *ud, const redisReply *r)
         while (mb_imap_next(&tickets, &it, NULL, &v)) {
             ticket *t = v;
             if (strcmp(t->node_id, cluster_node_id()) != 0) continue;
-            json_t *tj = json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I}", "ticket_id", t->ticket_id, "node_id", t->node_id,
-                                   "player_id", t->player_id, "username", t->username, "mode", t->mode,
-                                   "properties", t->properties, "created_at", (json_int_t)t->created_at);
+            json_t *tj =
+                json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I}", "ticket_id", t->ticket_id, "node_id", t->node_id,
+                          "player_id", t->player_id, "username", t->username, "mode", t->mode, "properties",
+                          t->properties, "created_at", (json_int_t)t->created_at);
             char *text = json_dumps(tj, JSON_COMPACT);
             mb_redis_command(NULL, NULL, "HSET mb:mm:tickets:%s %s %s", t->mode, t->ticket_id, text);
             mb_redis_command(NULL, NULL, "HSET mb:mm:node:%s %s %s", t->node_id, t->ticket_id, t->mode);
@@ -1275,7 +1287,8 @@ static void cl_node_gone(const char *node)
         list[n++] = t;
     }
     for (size_t i = 0; i < n; i++) {
-        if (cl_get(list[i]->mode)->owner && cluster_up()) redis_forget(list[i]->mode, list[i]->ticket_id, node);
+        if (cl_get(list[i]->mode)->owner && cluster_up())
+            redis_forget(list[i]->mode, list[i]->ticket_id, node);
         mirror_remove(list[i]);
     }
     free(list);
@@ -1294,13 +1307,14 @@ static void lost_tickets_done(void *ud, const redisReply *r)
     if (r && r->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const char *tid = r->element[i]->str, *mode = r->element[i + 1]->str;
-            if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING) continue;
+            if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING)
+                continue;
             ticket *mine = self ? mb_smap_get(&tickets_by_str, tid) : NULL;
             if (mine && mine->created_at >= cl_started_wall) continue; /* a ticket of this run */
             redis_forget(mode, tid, c->node);
             cl_publish("mm.del", bus_del,
-                       json_pack("{s:s,s:[{s:s}],s:s,s:b}", "mode", mode, "tickets", "ticket_id", tid, "reason",
-                                 "node_lost", "notify", false));
+                       json_pack("{s:s,s:[{s:s}],s:s,s:b}", "mode", mode, "tickets", "ticket_id", tid,
+                                 "reason", "node_lost", "notify", false));
             dropped++;
         }
     if (dropped) mb_info("matchmaker_lost_tickets", "node=%s tickets=%zu", c->node, dropped);
@@ -1361,10 +1375,11 @@ static json_t *stats_json(void)
             wsum += p->waits[k];
             ssum += p->spreads[k];
         }
-        json_t *m = json_pack("{s:I,s:I,s:I,s:f,s:f}", "tickets", (json_int_t)mm_pool_count(p->pool),
-                              "oldest_wait_ms", (json_int_t)mm_pool_oldest_wait_ms(p->pool, now), "matches_formed",
-                              (json_int_t)p->formed, "mean_wait_ms", p->n_recent ? wsum / (double)p->n_recent : 0.0,
-                              "mean_skill_spread", p->n_recent ? ssum / (double)p->n_recent : 0.0);
+        json_t *m =
+            json_pack("{s:I,s:I,s:I,s:f,s:f}", "tickets", (json_int_t)mm_pool_count(p->pool),
+                      "oldest_wait_ms", (json_int_t)mm_pool_oldest_wait_ms(p->pool, now), "matches_formed",
+                      (json_int_t)p->formed, "mean_wait_ms", p->n_recent ? wsum / (double)p->n_recent : 0.0,
+                      "mean_skill_spread", p->n_recent ? ssum / (double)p->n_recent : 0.0);
         if (cluster_enabled()) { /* the cluster's pool, as mirrored here; figures of its pass owner */
             cl_mode *cm = cl_get(p->mode);
             json_object_set_new(m, "pass_owner", *cm->owner_id ? json_string(cm->owner_id) : json_null());
