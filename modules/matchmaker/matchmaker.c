@@ -947,7 +947,9 @@ static void claim_done(void *ud, const redisReply *r)
     json_t *reserve = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach (g->entries, i, e) json_array_append(reserve, json_object_get(e, "player_id"));
+    json_array_foreach (g->entries, i, e) {
+        json_array_append(reserve, json_object_get(e, "player_id"));
+    }
     cluster_call(n->node_id, "mm.create",
                  json_pack("{s:s,s:O,s:o,s:O}", "mode", g->mode, "params", g->params, "reserve", reserve,
                            "tickets", g->entries),
@@ -1017,8 +1019,9 @@ static void op_create(cluster_req *req, const char *from, json_t *args)
     }
     size_t i;
     json_t *pl;
-    json_array_foreach (json_object_get(args, "reserve"), i, pl)
+    json_array_foreach (json_object_get(args, "reserve"), i, pl) {
         if (json_is_string(pl)) match_reserve(m, json_string_value(pl), JOIN_TIMEOUT_MS);
+    }
     cl_publish("mm.matched", bus_matched,
                json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "mode", mode, "match_id", match_id(m), "node_id",
                          cluster_node_id(), "url", cluster_public_url(), "players",
