@@ -346,7 +346,7 @@ const matchmaker = {
     ctx.poll(async () => {
       const st = await ctx.admin.matchmaker();
       const rows = Object.entries(st.modes).map(([mode, s]) => ({ mode, ...s }));
-      ctx.meta(`${fmtNum(st.tickets)} waiting ticket${st.tickets === 1 ? '' : 's'}`);
+      ctx.meta(`${fmtNum(st.tickets)} waiting ticket${st.tickets === 1 ? '' : 's'}${st.node_id ? ' in the cluster' : ''}`);
       holder.replaceChildren(
         table(
           [
@@ -356,6 +356,12 @@ const matchmaker = {
             { label: 'Matches formed', num: true, render: (r) => fmtNum(r.matches_formed) },
             { label: 'Mean wait', num: true, render: (r) => fmtMs(r.mean_wait_ms) },
             { label: 'Mean skill spread', num: true, render: (r) => fmtNum(r.mean_skill_spread, 1) },
+            // cluster mode (docs/CLUSTER.md "Matchmaker"): the cluster's pool and its pass owner
+            ...(st.node_id ? [
+              { label: 'Pass owner', render: (r) => r.pass_owner || '–' },
+              { label: 'Pass time', num: true, render: (r) => `${fmtNum(r.pass_ms, 2)} ms` },
+              { label: 'Matched/s', num: true, render: (r) => fmtNum(r.matched_per_s, 1) },
+            ] : []),
           ],
           rows,
           { empty: 'No ticket has been submitted yet (pools appear with the first matchmaker.add of a mode).', rowKey: (r) => r.mode }

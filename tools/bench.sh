@@ -2,7 +2,7 @@
 # `make bench`: load-test the real server with tests/bench/loadgen, run the in-process
 # benches, print one table, keep the runs in tests/bench/results/.
 #
-#   tools/bench.sh [SET]                        SET: default (make bench) | quick | sweep | idle | full | cluster
+#   tools/bench.sh [SET]                        SET: default (make bench) | quick | sweep | idle | full | cluster | cluster-matchmaker | leaderboard
 #   tools/bench.sh run SCENARIO [OPTIONS...]    one loadgen run against a fresh server
 #   tools/bench.sh run heavy [OPTIONS...]       the script-heavy pair: bench_heavy matches with
 #                                               --lua-jit 1 then 0, CPU per tick and the ratio
@@ -23,6 +23,7 @@
 #            mode (private redis-server); 100 matches x 4 on 1 and on 2 nodes
 #            (tests/bench/bench_cluster_match.js); chat over 3 nodes (tests/bench/bench_chat.js
 #            --nodes 3: one channel of 1,000 members, 20 msg/s)
+#   cluster-matchmaker  tests/bench/cluster_matchmaker.js: 10,000 tickets at 1,000/s on one node, then over 3
 #
 # Environment:
 #   MOONBASE_BENCH_BUILD_DIR  build folder (build-bench)
@@ -52,8 +53,8 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 # leaderboard: a script of its own (1,000,000 records; read p99s; durable submits per second)
 [[ $SET == leaderboard ]] && exec "$ROOT/tests/bench/leaderboard.sh" "${@:2}"
 
-case $SET in default|quick|sweep|idle|full|run|cluster) ;; *)
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+case $SET in default|quick|sweep|idle|full|run|cluster|cluster-matchmaker) ;; *)
+  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
 # ---- build --------------------------------------------------------------------------------
@@ -296,13 +297,15 @@ else
     sweep) sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
     idle) for n in 5000 10000 15000; do run idle "$n" --clients "$n" --duration 8; done ;;
     cluster) cluster_set ;;
+    cluster-matchmaker) MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
+      node tests/bench/cluster_matchmaker.js --tickets 10000 --rate 1000 --nodes 3 | tee "$LOGDIR/cluster-mm.log" >&2 || FAILED=1 ;;
     full) default_set; sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
   esac
 fi
 stop_server
 
 # ---- in-process benches ---------------------------------------------------------------------
-if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster ]]; then
+if [[ $SET != run && $SET != sweep && $SET != idle && $SET != cluster && $SET != cluster-matchmaker ]]; then
   for b in modules/vote/bench_vote modules/matchmaker/bench_matchmaker runtime/lua/bench_lua; do
     exe=$BUILD/$b
     if [[ ! -x $exe ]]; then say "$(basename "$b"): not built, skipped"; continue; fi
