@@ -39,8 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Longest message accepted from the server; the read buffer holds one such
- * frame plus one read. */
+/* Longest message accepted from the server (reassembled by wsframe.c); the
+ * read buffer holds a handshake answer that is not whole yet plus one read. */
 #define MAX_MSG (1u << 20)
 #define READ_CHUNK 65536
 #define MAX_HANDSHAKE 8192
