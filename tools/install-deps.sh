@@ -36,6 +36,7 @@ PACKAGES=(
   libssl-dev openssl                         # TLS certificates (runtime/transport.c); test CAs (tls.test.js)
   nginx                                      # nginx.test.js runs deploy/nginx/moonbase.conf
   libhiredis-dev redis-server                # cluster mode (runtime/redis.c); tests/cluster, make cluster
+  libwslay-dev                               # the load generator's WebSocket frames (tests/bench/loadgen)
   postgresql postgresql-contrib
   valgrind
   chromium                                   # browser tests (playwright-core drives it)

@@ -1,12 +1,12 @@
 /*
  * loadgen.h - the Moonbase load generator: one process, one libev loop,
  * thousands of WebSocket clients (non-blocking sockets on that loop, frames
- * read and written by wsframe.c, see ws.c for why)
+ * read and written by wslay's frame API through wsframe.c, see ws.c for why)
  * and keep-alive HTTP connections (a small HTTP/1.1 client on ev_io, see
  * http.c for why), plus readers for the server's /proc and /metrics.
  *
  * Files and prefixes: main.c (options, output, lg_*), http.c (lg_http_*),
- * ws.c (lg_ws_*), wsframe.c (lg_wsf_*: the frame format), probe.c (lg_proc_*, lg_metrics_*, lg_hist_*, lg_lat_*),
+ * ws.c (lg_ws_*), wsframe.c (lg_wsf_*: frames through wslay), probe.c (lg_proc_*, lg_metrics_*, lg_hist_*, lg_lat_*),
  * scen_*.c (one scenario each, lg_scen_<name>).
  *
  * Everything runs on the loop thread. A "phase" (create accounts, connect,
@@ -175,10 +175,10 @@ struct lg_client {
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     uint64_t dropped; /* sends refused because the backlog was full */
-    /* inbound: the start of a frame that is not whole yet, and reassembly */
+    /* inbound: the start of the handshake answer while it is not whole */
     uint8_t *pend;
     size_t pend_len, pend_cap;
-    lg_wsf_rx rx;
+    lg_wsf ws; /* frames (wslay), set up when the upgrade is accepted */
     void *ud; /* scenario data */
 };
 

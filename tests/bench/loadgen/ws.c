@@ -4,7 +4,8 @@
  *
  * The handshake is a plain HTTP/1.1 upgrade (request written at once,
  * answer checked for status 101 and the right Sec-WebSocket-Accept); the
- * frames are read and written with wsframe.c. Why not libwebsockets' client,
+ * frames are read and written by wslay's frame API (wsframe.c: the client's
+ * checks on server frames, reassembly). Why not libwebsockets' client,
  * which this file used before: its receive path (a byte-by-byte parser and a
  * copy per frame) cost the load generator more CPU per state than the server
  * spent sending it, so a two-core machine could not show how many matches
@@ -12,10 +13,10 @@
  * own frames").
  *
  * Receiving: one recv() per readiness event into one shared buffer (epoll is
- * level-triggered, so what is left is reported again); every whole frame is
- * handed to the scenario where it lies; the start of an incomplete frame is
- * kept per client and put in front of the next read. Sending: a frame is
- * masked and written at once; what the kernel does not take is kept per
+ * level-triggered, so what is left is reported again), handed to wslay;
+ * a frame that lies whole in wslay's input buffer reaches the scenario where
+ * it lies, wslay keeps the start of an incomplete one. Sending: wslay builds
+ * the masked frame, written at once; what the kernel does not take is kept per
  * client and written when the socket is writable, so an input's send time
  * is when it left for the server, not when a writable callback came round.
  * Every received message is counted (lg_ws_rx_messages) for the load
@@ -38,15 +39,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Longest message accepted from the server; the read buffer holds one such
- * frame plus one read. */
+/* Longest message accepted from the server (reassembled by wsframe.c); the
+ * read buffer holds a handshake answer that is not whole yet plus one read. */
 #define MAX_MSG (1u << 20)
 #define READ_CHUNK 65536
+#define MAX_HANDSHAKE 8192
 /* Output a client may have waiting for a writable socket before sends are
  * refused (counted in c->dropped, as the old 16-frame ring did). */
 #define MAX_BACKLOG (256u << 10)
 
-static uint8_t rbuf[MAX_MSG + LG_WSF_MAX_HEADER + READ_CHUNK];
+static uint8_t rbuf[MAX_HANDSHAKE + READ_CHUNK];
 static const lg_ws_handlers *H;
 static int n_open;
 static uint64_t rx_messages, rx_bytes;
@@ -66,9 +68,7 @@ int lg_ws_open_count(void) { return n_open; }
 uint64_t lg_ws_rx_messages(void) { return rx_messages; }
 uint64_t lg_ws_rx_bytes(void) { return rx_bytes; }
 
-/* xorshift64*: mask keys and handshake nonces. RFC 6455 wants mask keys
- * that an attacker cannot predict (it protects proxies from crafted bytes);
- * this client talks to a local test server only. */
+/* xorshift64*: handshake nonces (wsframe.c has its own for mask keys). */
 static uint64_t next_rand(void)
 {
     rng ^= rng >> 12;
@@ -110,7 +110,7 @@ static void client_close(lg_client *c, const char *why)
     free(c->pend);
     c->pend = NULL;
     c->pend_len = c->pend_cap = 0;
-    lg_wsf_rx_free(&c->rx);
+    lg_wsf_free(&c->ws);
     if (c->state == LG_C_OPEN || c->state == LG_C_AUTHED) n_open--;
     if (c->state != LG_C_AUTHED) {
         if (why && cq_errors_shown++ < 5) lg_say("client %d: %s", c->idx, why);
@@ -178,16 +178,12 @@ static bool write_bytes(lg_client *c, const uint8_t *p, size_t n)
 
 static bool send_frame(lg_client *c, unsigned opcode, const void *data, size_t len)
 {
+    if (!c->ws.ctx) return false;
     uint8_t stack[LG_WSF_MAX_HEADER + 2048];
     uint8_t *f = len + LG_WSF_MAX_HEADER <= sizeof stack ? stack : malloc(len + LG_WSF_MAX_HEADER);
     if (!f) lg_die("out of memory");
-    uint64_t r = next_rand();
-    uint8_t key[4];
-    memcpy(key, &r, 4);
-    size_t h = lg_wsf_header(f, opcode, len, key);
-    memcpy(f + h, data, len);
-    lg_wsf_mask(f + h, len, key, 0);
-    bool ok = write_bytes(c, f, h + len);
+    size_t n = lg_wsf_frame(&c->ws, opcode, data, len, f);
+    bool ok = n && write_bytes(c, f, n);
     if (f != stack) free(f);
     return ok;
 }
@@ -206,7 +202,7 @@ static void on_auth_reply(lg_client *c, const char *data, size_t len)
     json_decref(j);
 }
 
-/* One message or control frame from the server (wsframe.c). */
+/* One message or control frame from the server (wslay, wsframe.c). */
 static bool on_frame(void *ud, unsigned opcode, const uint8_t *data, size_t len)
 {
     lg_client *c = ud;
@@ -233,26 +229,15 @@ static bool on_frame(void *ud, unsigned opcode, const uint8_t *data, size_t len)
     return c->fd >= 0; /* the scenario may not close, but be safe */
 }
 
-/* Frames in rbuf[0..n): consume the whole ones, keep the rest. */
+/* Frames in rbuf[0..n): all handed to wslay. */
 static void consume(lg_client *c, size_t n)
 {
-    bool stopped = false;
-    ssize_t used = lg_wsf_consume(&c->rx, rbuf, n, on_frame, c, &stopped);
-    if (stopped) return; /* closed (or told to stop) inside a callback */
-    if (used < 0) {
+    int r = lg_wsf_feed(&c->ws, rbuf, n, on_frame, c);
+    if (r > 0) return; /* closed (or told to stop) inside a callback */
+    if (r < 0) {
         lg_say("client %d: WebSocket protocol error from the server", c->idx);
         client_close(c, NULL);
-        return;
     }
-    size_t rest = n - (size_t)used;
-    if (rest > c->pend_cap) {
-        uint8_t *p = realloc(c->pend, rest);
-        if (!p) lg_die("out of memory");
-        c->pend = p;
-        c->pend_cap = rest;
-    }
-    if (rest) memcpy(c->pend, rbuf + used, rest);
-    c->pend_len = rest;
 }
 
 /* The handshake answer, in rbuf[0..n): NULL and *hlen when it is whole and
@@ -261,7 +246,7 @@ static const char *check_upgrade(lg_client *c, size_t n, size_t *hlen)
 {
     const char *b = (const char *)rbuf;
     const char *end = memmem(b, n, "\r\n\r\n", 4);
-    if (!end) return n > 8192 ? "handshake answer too long" : "";
+    if (!end) return n > MAX_HANDSHAKE ? "handshake answer too long" : "";
     *hlen = (size_t)(end - b) + 4;
     if (n < 12 || memcmp(b, "HTTP/1.1 101", 12) != 0) return "upgrade refused";
     char want[29];
@@ -314,6 +299,7 @@ static void on_readable(lg_client *c)
             c->pend_len = n;
             return;
         }
+        if (!lg_wsf_init(&c->ws, MAX_MSG)) lg_die("out of memory");
         c->state = LG_C_OPEN;
         n_open++;
         c->pend_len = 0;
@@ -370,6 +356,7 @@ void lg_ws_init(const lg_ws_handlers *h)
 {
     H = h;
     if (!rng) rng = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() ^ 1;
+    lg_wsf_seed(next_rand());
     memset(&server_addr, 0, sizeof server_addr);
     server_addr.sin_family = AF_INET;
     server_addr.sin_port = htons((uint16_t)lg_opt.port);
