@@ -176,8 +176,8 @@ static void test_every_split(void **st)
 static void test_control_between_fragments(void **st)
 {
     (void)st;
-    const uint8_t in[] = {0x01, 0x03, 'H', 'e', 'l', 0x8a, 0x00, 0x89, 0x02, 'p', 'q',
-                          0x00, 0x01, 'l', 0x80, 0x01, 'o'};
+    const uint8_t in[] = {0x01, 0x03, 'H',  'e',  'l', 0x8a, 0x00, 0x89, 0x02,
+                          'p',  'q',  0x00, 0x01, 'l', 0x80, 0x01, 'o'};
     for (size_t cut = 0; cut <= sizeof in; cut++) {
         got *g = new_got();
         lg_wsf w;
@@ -289,7 +289,7 @@ static void test_client_frames(void **st)
         size_t len = lg_wsf_frame(&w, LG_WSF_TEXT, pl, n, fr);
         size_t h = n < 126 ? 6 : n < 65536 ? 8 : 14;
         assert_int_equal(len, h + n);
-        assert_int_equal(fr[0], 0x81);       /* fin, text */
+        assert_int_equal(fr[0], 0x81);        /* fin, text */
         assert_int_equal(fr[1] & 0x80, 0x80); /* masked */
         uint64_t got_len = fr[1] & 0x7f;
         if (got_len == 126) got_len = (uint64_t)fr[2] << 8 | fr[3];

@@ -179,7 +179,7 @@ struct lg_client {
     uint8_t *pend;
     size_t pend_len, pend_cap;
     lg_wsf ws; /* frames (wslay), set up when the upgrade is accepted */
-    void *ud; /* scenario data */
+    void *ud;  /* scenario data */
 };
 
 void lg_ws_init(const lg_ws_handlers *h);

@@ -165,7 +165,12 @@ int lg_wsf_feed(lg_wsf *w, const uint8_t *buf, size_t len, lg_wsf_msg_fn fn, voi
 size_t lg_wsf_frame(lg_wsf *w, unsigned opcode, const void *data, size_t len, uint8_t *out)
 {
     struct wslay_frame_iocb io = {
-        .fin = 1, .opcode = (uint8_t)opcode, .mask = 1, .payload_length = len, .data = data, .data_length = len,
+        .fin = 1,
+        .opcode = (uint8_t)opcode,
+        .mask = 1,
+        .payload_length = len,
+        .data = data,
+        .data_length = len,
     };
     w->out = out;
     w->out_len = 0;
