@@ -7,15 +7,11 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('../integration/harness');
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(h.REPO_ROOT, 'build', 'screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = Number(process.env.MOONBASE_BROWSER_WAIT_MS || 30000);
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (tools/install-deps.sh installs chromium)`;
+const browser = require('./browser');
+const { SHOTS, skip } = browser;
 const bearer = (p) => ({ authorization: `Bearer ${p.token}` });
 
 describe('browser: console chat page', { skip }, () => {
@@ -24,19 +20,8 @@ describe('browser: console chat page', { skip }, () => {
   const shot = (file) => page.screenshot({ path: path.join(SHOTS, file) });
 
   before(async () => {
-    fs.mkdirSync(SHOTS, { recursive: true });
     server = await h.startServer({ args: ['--static', h.REPO_ROOT, '--auth-rate', '1000'] });
-    const { chromium } = require('playwright-core');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-chromium-chat-'));
-    ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 860 } });
-    page = ctx.pages()[0] || (await ctx.newPage());
-    page.setDefaultTimeout(WAIT);
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
-    page.on('dialog', (d) => {
-      errors.push(`dialog: ${d.message()}`);
-      d.dismiss().catch(() => {});
-    });
+    ({ ctx, page, dir } = await browser.launch({ tag: 'chat', errors, dialogs: true }));
   });
 
   after(async () => {

@@ -8,15 +8,11 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('../integration/harness');
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(h.REPO_ROOT, 'build', 'screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = Number(process.env.MOONBASE_BROWSER_WAIT_MS || 30000);
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (tools/install-deps.sh installs chromium)`;
+const browser = require('./browser');
+const { SHOTS, skip } = browser;
 
 describe('browser: console leaderboards', { skip }, () => {
   let server, ctx, page, dir;
@@ -24,15 +20,8 @@ describe('browser: console leaderboards', { skip }, () => {
   const admin = () => ({ authorization: `Bearer ${server.adminToken}` });
 
   before(async () => {
-    fs.mkdirSync(SHOTS, { recursive: true });
     server = await h.startServer({ args: ['--static', h.REPO_ROOT] });
-    const { chromium } = require('playwright-core');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-chromium-lb-'));
-    ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 860 } });
-    page = ctx.pages()[0] || (await ctx.newPage());
-    page.setDefaultTimeout(WAIT);
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+    ({ ctx, page, dir } = await browser.launch({ tag: 'lb', errors }));
   });
   after(async () => {
     if (ctx) await ctx.close().catch(() => {});

@@ -7,15 +7,11 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('../integration/harness');
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(h.REPO_ROOT, 'build', 'screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = Number(process.env.MOONBASE_BROWSER_WAIT_MS || 30000);
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (tools/install-deps.sh installs chromium)`;
+const browser = require('./browser');
+const { SHOTS, skip } = browser;
 
 describe('browser: demo arena leaderboard', { skip }, () => {
   let server, ctx, page, dir;
@@ -23,16 +19,9 @@ describe('browser: demo arena leaderboard', { skip }, () => {
   const admin = () => ({ authorization: `Bearer ${server.adminToken}` });
 
   before(async () => {
-    fs.mkdirSync(SHOTS, { recursive: true });
     server = await h.startServer({ args: ['--static', h.REPO_ROOT] });
-    const { chromium } = require('playwright-core');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-chromium-demo-lb-'));
-    ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 860 } });
-    page = ctx.pages()[0] || (await ctx.newPage());
-    page.setDefaultTimeout(WAIT);
-    page.on('pageerror', (e) => errors.push(e.message));
     // a visitor without a record: GET .../records/{me} answers 404, which the page shows as a hint
-    page.on('console', (m) => m.type() === 'error' && !/^Failed to load resource: .* 404 /.test(m.text()) && errors.push(`console: ${m.text()}`));
+    ({ ctx, page, dir } = await browser.launch({ tag: 'demo-lb', errors, ignoreConsole: /^Failed to load resource: .* 404 / }));
   });
   after(async () => {
     if (ctx) await ctx.close().catch(() => {});

@@ -5,31 +5,20 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const h = require('../integration/harness');
 const ch = require('./cluster_harness');
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(h.REPO_ROOT, 'build', 'screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = Number(process.env.MOONBASE_BROWSER_WAIT_MS || 30000);
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (tools/install-deps.sh installs chromium)`;
+const browser = require('../browser/browser');
+const { SHOTS, skip } = browser;
 
 describe('browser: console Nodes page', { skip }, () => {
   let c, ctx, page, dir;
   const errors = [];
   before(async () => {
-    fs.mkdirSync(SHOTS, { recursive: true });
     c = await ch.startCluster(2, { args: ['--static', h.REPO_ROOT] });
     await c.waitMembers(['node1', 'node2']);
-    const { chromium } = require('playwright-core');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moonbase-chromium-nodes-'));
-    ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 860 } });
-    page = ctx.pages()[0] || (await ctx.newPage());
-    page.setDefaultTimeout(WAIT);
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+    ({ ctx, page, dir } = await browser.launch({ tag: 'nodes', errors }));
   });
   after(async () => {
     if (ctx) await ctx.close().catch(() => {});
