@@ -65,6 +65,18 @@ static void lower_uuid(const char *s, char out[37])
     out[36] = '\0';
 }
 
+/* The player id of path segment 1, lower-cased into low, or answer 400. */
+static mb_status path_owner(mb_http_req *r, char low[37])
+{
+    const char *owner = mb_http_param(r, 1);
+    if (!mb_uuid_valid(owner)) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "owner_id must be a player id (UUID)");
+        return MB_ERR;
+    }
+    lower_uuid(owner, low);
+    return MB_OK;
+}
+
 /* The board of path segment 0, or answer 404. */
 static lb_board *path_board(mb_http_req *r)
 {
@@ -224,13 +236,8 @@ static void route_around(mb_http_req *r)
 {
     lb_board *b = path_board(r);
     if (!b) return;
-    const char *owner = mb_http_param(r, 1);
-    if (!mb_uuid_valid(owner)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "owner_id must be a player id (UUID)");
-        return;
-    }
     char low[37];
-    lower_uuid(owner, low);
+    if (path_owner(r, low) != MB_OK) return;
     size_t len;
     char *text = lb_read_around(b, low, (size_t)query_num(r, "n", 25, 50), &len);
     mb_http_respond_json(r, 200, text, len);
@@ -297,13 +304,8 @@ static void route_rank(mb_http_req *r)
 {
     lb_board *b = path_board(r);
     if (!b) return;
-    const char *owner = mb_http_param(r, 1);
-    if (!mb_uuid_valid(owner)) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "owner_id must be a player id (UUID)");
-        return;
-    }
     char low[37];
-    lower_uuid(owner, low);
+    if (path_owner(r, low) != MB_OK) return;
     lb_record *rec = lb_find(b, low);
     if (!rec) {
         mb_http_error(r, MB_E_NOT_FOUND, "no record of %s in this period of '%s'", low, b->id);

@@ -34,17 +34,9 @@ enum { OP_WRITE, OP_READ, OP_LIST, OP_DELETE };
 
 /* ------------------------------------------------------------ checks */
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
-
 const char *storage_check_collection(const char *s)
 {
-    size_t n = utf8_chars(s);
+    size_t n = mb_utf8_len(s, strlen(s));
     if (n < 1 || n > STORAGE_NAME_MAX) return "collection must be 1..128 characters";
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("_.:-", *p))
@@ -55,7 +47,7 @@ const char *storage_check_collection(const char *s)
 static const char *check_key(const char *s, size_t bytes)
 {
     if (strlen(s) != bytes) return "key must not contain NUL";
-    size_t n = utf8_chars(s);
+    size_t n = mb_utf8_len(s, strlen(s));
     if (n < 1 || n > STORAGE_NAME_MAX) return "key must be 1..128 characters";
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) return "key must not contain control characters";
