@@ -27,3 +27,9 @@ bool mb_uuid_valid(const char *s)
     }
     return s[36] == '\0';
 }
+
+void mb_uuid_lower(const char *s, char out[37])
+{
+    for (int i = 0; i < 36; i++) out[i] = (char)tolower((unsigned char)s[i]);
+    out[36] = '\0';
+}

@@ -106,7 +106,7 @@ const char *chat_parse(const char *id, const char *player_id, chat_ref *out)
     } else if (strncmp(id, "dm:", 3) == 0) {
         if (!mb_uuid_valid(id + 3)) return "direct channels are named dm:<player_id>";
         out->kind = CHAT_DM;
-        social_uuid_lower(id + 3, out->peer);
+        mb_uuid_lower(id + 3, out->peer);
         if (strcmp(out->peer, player_id) == 0) return "a direct channel is with another player";
         snprintf(out->view, sizeof out->view, "dm:%s", out->peer);
         bool low = strcmp(player_id, out->peer) < 0;
@@ -619,7 +619,7 @@ static void route_history(mb_http_req *r)
     snprintf(c->me, sizeof c->me, "%s", mb_http_player(r));
     const char *why = chat_parse(mb_http_param(r, 0), c->me, &c->ref);
     const char *before = mb_http_query(r, "before");
-    if (!why && before && *before) social_uuid_lower(before, c->before); /* declared: history_query_fields */
+    if (!why && before && *before) mb_uuid_lower(before, c->before); /* declared: history_query_fields */
     if (why) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         free(c);
@@ -703,8 +703,8 @@ static const char *admin_key(const char *id, chat_ref *out)
         if (!mb_uuid_valid(a) || !mb_uuid_valid(b))
             return "direct channels are named dm:<player_id>:<player_id>";
         char la[37], lb[37];
-        social_uuid_lower(a, la);
-        social_uuid_lower(b, lb);
+        mb_uuid_lower(a, la);
+        mb_uuid_lower(b, lb);
         bool low = strcmp(la, lb) < 0;
         out->kind = CHAT_DM;
         snprintf(out->key, sizeof out->key, "dm:%s:%s", low ? la : lb, low ? lb : la);
@@ -721,7 +721,7 @@ static void route_admin_messages(mb_http_req *r)
     c->admin = true;
     const char *why = admin_key(mb_http_param(r, 0), &c->ref);
     const char *before = mb_http_query(r, "before");
-    if (!why && before && *before) social_uuid_lower(before, c->before); /* declared: history_query_fields */
+    if (!why && before && *before) mb_uuid_lower(before, c->before); /* declared: history_query_fields */
     if (why) {
         mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
         free(c);

@@ -59,12 +59,6 @@ static long long query_num(mb_http_req *r, const char *name, long long def, long
     return n > max ? max : n;
 }
 
-static void lower_uuid(const char *s, char out[37])
-{
-    for (int i = 0; i < 36; i++) out[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] + 32 : s[i]);
-    out[36] = '\0';
-}
-
 /* The player id of path segment 1, lower-cased into low, or answer 400. */
 static mb_status path_owner(mb_http_req *r, char low[37])
 {
@@ -73,7 +67,7 @@ static mb_status path_owner(mb_http_req *r, char low[37])
         mb_http_error(r, MB_E_BAD_REQUEST, "owner_id must be a player id (UUID)");
         return MB_ERR;
     }
-    lower_uuid(owner, low);
+    mb_uuid_lower(owner, low);
     return MB_OK;
 }
 
@@ -161,7 +155,7 @@ static void submit(mb_http_req *r, const char *owner, const char *username)
                    .score = json_integer_value(json_object_get(body, "score")),
                    .subscore = json_integer_value(json_object_get(body, "subscore")),
                    .metadata = json_object_get(body, "metadata")};
-    lower_uuid(owner, s.owner);
+    mb_uuid_lower(owner, s.owner);
     lb_submit_rest(r, mb_http_param(r, 0), &s);
 }
 

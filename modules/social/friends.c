@@ -58,7 +58,7 @@ static mb_status path_peer(mb_http_req *r, fr_ctx *c)
         mb_http_error(r, MB_E_BAD_REQUEST, "player_id must be a player id (UUID)");
         return MB_ERR;
     }
-    social_uuid_lower(id, c->peer);
+    mb_uuid_lower(id, c->peer);
     if (strcmp(c->peer, c->me) == 0) {
         mb_http_error(r, MB_E_BAD_REQUEST, "that is your own player id");
         return MB_ERR;
@@ -132,7 +132,7 @@ void friends_route_add(mb_http_req *r)
         return;
     }
     fr_ctx *c = ctx_new(r);
-    if (pid) social_uuid_lower(json_string_value(pid), c->peer);
+    if (pid) mb_uuid_lower(json_string_value(pid), c->peer);
     char max[16];
     snprintf(max, sizeof max, "%d", SOCIAL_MAX_FRIENDS);
     const char *p[] = {c->me, pid ? c->peer : NULL, usn ? json_string_value(usn) : NULL, max};

@@ -290,7 +290,7 @@ static notif *notif_new(const char *player, const char *type, const char *subjec
 {
     notif *n = mb_calloc(1, sizeof *n);
     mb_uuid(n->id);
-    social_uuid_lower(player, n->player);
+    mb_uuid_lower(player, n->player);
     n->type = mb_strdup(type);
     n->subject = mb_strdup(subject);
     n->content = content;

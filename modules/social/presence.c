@@ -684,7 +684,7 @@ void presence_route_get(mb_http_req *r)
             free(c);
             return;
         }
-        social_uuid_lower(one, c->ids[c->n++]);
+        mb_uuid_lower(one, c->ids[c->n++]);
         p += l;
         if (*p == ',') p++;
     }

@@ -5,7 +5,6 @@
  */
 #include "social.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,12 +12,6 @@
 #include <string.h>
 
 /* ----------------------------------------------------------- helpers */
-
-void social_uuid_lower(const char *s, char out[37])
-{
-    for (int i = 0; i < 36; i++) out[i] = (char)tolower((unsigned char)s[i]);
-    out[36] = '\0';
-}
 
 mb_status social_query_int(mb_http_req *r, const char *name, long long def, long long min, long long max,
                            long long *out)

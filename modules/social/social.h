@@ -40,8 +40,6 @@ typedef enum {
 
 /* ---------------------------------------------------------- social.c */
 
-/* Copy a UUID lower-cased into out (37 bytes). s must pass mb_uuid_valid. */
-void social_uuid_lower(const char *s, char out[37]);
 /* Read ?name= as an integer in [min, max] (values above max are clamped);
  * def when absent. On a bad value answers 400 and returns MB_ERR. */
 /* The declared check of a query parameter limit= (an integer >= 1;

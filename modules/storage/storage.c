@@ -83,13 +83,11 @@ static const char *item_owner(const json_t *item, const char *caller, char out[3
         if (!json_is_string(o) || !mb_uuid_valid(json_string_value(o)))
             return "owner_id must be a player id (UUID) or null";
         const char *s = json_string_value(o);
-        for (int i = 0; i < 36; i++) out[i] = (char)tolower((unsigned char)s[i]);
-        out[36] = '\0';
+        mb_uuid_lower(s, out);
         if (caller && strcasecmp(out, caller) != 0)
             return "owner_id: a player reaches only its own objects here";
     } else if (caller) {
-        for (int i = 0; i < 36; i++) out[i] = (char)tolower((unsigned char)caller[i]);
-        out[36] = '\0';
+        mb_uuid_lower(caller, out);
         if (o && json_is_null(o)) return "owner_id: a player reaches only its own objects here";
     }
     return NULL;
