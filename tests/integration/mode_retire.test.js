@@ -145,6 +145,10 @@ describe('retiring a mode whose file is deleted or renamed', () => {
       return x && x.status === 'retired' ? x : null;
     });
     assert.equal(res.version, 1);
-    assert.equal(server.logs().split('\n').filter((l) => /event=script_retired mode=retiree3 /.test(l)).length, 1, 'retired once, logged once');
+    // the log line reaches us through the server's stderr pipe, maybe after the reply: wait for it,
+    // then check there is exactly one
+    const retiredLines = () => server.logs().split('\n').filter((l) => /event=script_retired mode=retiree3 /.test(l)).length;
+    await waitFor('script_retired logged', async () => retiredLines() >= 1);
+    assert.equal(retiredLines(), 1, 'retired once, logged once');
   });
 });
