@@ -569,6 +569,7 @@ static void pass_cb(struct ev_loop *loop, ev_timer *w, int revents)
 typedef struct cl_mode {
     char mode[72];
     bool owner, loading;
+    bool taking; /* a SET NX for the lease is in flight */
     char owner_id[72];
     double pass_ms, matched_per_s, mean_wait_ms, mean_spread;
     uint64_t formed;
@@ -614,6 +615,20 @@ static bool cl_passes(const char *mode)
 
 static void cl_pass_timed(const char *mode, double ms) { cl_get(mode)->pass_ms = ms; }
 
+static void lease_step(cl_mode *cm);
+
+/* A ticket of a mode whose pass owner nobody knows yet: ask for the lease
+ * now instead of at the next lease tick (up to a second later: the first
+ * tickets of a fresh mode waited that long, the p99 tail of the
+ * cluster-matchmaker bench). Only once the mirror is synced with Redis
+ * (modes_done), so the reload on taking cannot miss this node's own tickets
+ * after a Redis restart. */
+static void lease_soon(const char *mode)
+{
+    cl_mode *cm = cl_get(mode);
+    if (!cm->owner && !cm->taking && !cm->owner_id[0] && cl_synced && cluster_up()) lease_step(cm);
+}
+
 static void tomb(const char *ticket_id) { mb_smap_put(&tombs, ticket_id, (void *)(uintptr_t)mb_wall_ms()); }
 
 /* Put a ticket (JSON as stored in Redis) into this node's mirror. NULL when
@@ -658,6 +673,7 @@ static ticket *mirror_add(json_t *tj)
     }
     mb_imap_put(&tickets, t->id, t);
     mb_smap_put(&tickets_by_str, t->ticket_id, t);
+    lease_soon(mode);
     return t;
 }
 
@@ -1165,6 +1181,7 @@ static void renew_done(void *ud, const redisReply *r)
 static void take_done(void *ud, const redisReply *r)
 {
     cl_mode *cm = ud;
+    cm->taking = false;
     if (!r) return;
     if (r->type == REDIS_REPLY_NIL ||
         (r->type == REDIS_REPLY_STRING && strcmp(r->str, cluster_node_id()) == 0)) {
@@ -1191,6 +1208,8 @@ static void lease_step(cl_mode *cm)
         mb_redis_command_argv(renew_done, cm, 6, argv, NULL);
         free(key);
     } else {
+        if (cm->taking) return;
+        cm->taking = true;
         mb_redis_command(take_done, cm, "SET mb:mm:lease:%s %s NX PX %d GET", cm->mode, cluster_node_id(),
                          CL_LEASE_MS);
     }
