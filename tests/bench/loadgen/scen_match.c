@@ -383,8 +383,9 @@ int lg_scen_match(json_t *out)
 
     char tgt[32];
     lg_figure(out, "delivered match.state/s", states_per_s, "/s", NULL, -1);
-    lg_figure(out, "server CPU per 100k states", cpu100k, "s", "<= 0.8",
-              isfinite(cpu100k) ? cpu100k <= 0.8 : -1);
+    /* no target: issue 8's 0.8 s was withdrawn by issue 17 (set from a kernel floor that a real
+     * send to a sleeping reader does not reach); issue 17's targets are the ratios of targets.js */
+    lg_figure(out, "server CPU per 100k states", cpu100k, "s", NULL, -1);
     snprintf(tgt, sizeof tgt, "%d", M);
     lg_figure(out, "  of which kernel (stime)", sys100k, "s", NULL, -1);
     lg_figure(out, "matches holding tick rate", held, "", tgt, all_held);
