@@ -34,6 +34,8 @@
 #   MOONBASE_BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p"
 #                             run the server under this (profiling; figures then mean little)
 #   MOONBASE_BENCH_BIN        server binary to test instead of BUILD/moonbase
+#   MOONBASE_BENCH_PIN=1      server on CPU 0, load generator on the last CPU (taskset); on this
+#                             VM it did not change the match figures (3 alternated pairs)
 #   MOONBASE_BENCH_NICE=N     nice value of server and load generator (-5 as root, else 0)
 #   MOONBASE_BENCH_PERF=1     perf record -e cpu-clock the server during each run (=dwarf: with
 #                             call graphs); reports in build-bench/bench-logs/NN-*.perf.data
@@ -135,6 +137,7 @@ start_server() { # LOGNAME
   # with a third runnable task makes ticks wait several ms): a higher priority for the
   # server and the load generator, when we may (root), keeps the figures about them.
   if [[ $NICE != 0 ]]; then wrap=(nice -n "$NICE" "${wrap[@]}"); fi
+  if [[ $PIN == 1 ]]; then wrap=(taskset -c 0 "${wrap[@]}"); fi
   "${wrap[@]}" "$BIN" --port "$PORT" "${SERVER_ARGS[@]}" "${RUN_ARGS[@]}" "${EXTRA_ARGS[@]}" >"$LOGDIR/$1.server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
@@ -147,6 +150,9 @@ start_server() { # LOGNAME
 }
 
 NICE=${MOONBASE_BENCH_NICE:--5}
+PIN=${MOONBASE_BENCH_PIN:-0}
+LG_PIN=()
+if [[ $PIN == 1 ]]; then LG_PIN=(taskset -c "$(($(nproc) - 1))"); fi
 [[ $(id -u) == 0 ]] || NICE=0
 RUN_N=0 FAILED=0
 # run SCENARIO LABEL [loadgen options...]: fresh server, one loadgen run, server stopped.
@@ -165,7 +171,7 @@ run() {
       PERF_PID=$!
     fi
     local t0=$SECONDS rc
-    nice -n "$NICE" "$LG" "$sc" --port "$PORT" --server-pid "$SERVER_PID" --label "$label" --out "$RUNS" "$@" \
+    "${LG_PIN[@]}" nice -n "$NICE" "$LG" "$sc" --port "$PORT" --server-pid "$SERVER_PID" --label "$label" --out "$RUNS" "$@" \
       >/dev/null 2>"$LOGDIR/$name.log"
     rc=$?
     if [[ -n $PERF_PID ]]; then kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; PERF_PID=""; fi
