@@ -15,10 +15,11 @@
 # Sets (the load generator and the server share this machine's cores: see docs/PERFORMANCE.md):
 #   quick    smoke run, about a minute (tests/bench/loadgen.sh uses it)
 #   default  rpc, match 100 x 8 (each run followed by bench_send, the kernel's floor) and
-#            600 x 8, the script-heavy pair (heavy), idle 15,000, matchmaker, chat; < 5 minutes
+#            600 x 8, the script-heavy pair (heavy), idle 15,000, matchmaker, chat; then the
+#            cluster and cluster-matchmaker sets below (they need redis-server); about 8 minutes
 #   sweep    match at 25, 50, 100, 150, 200, 300 ... 800 matches until one does not hold 20 Hz
 #   idle     idle at 5,000, 10,000, 15,000 sessions
-#   full     default + sweep
+#   full     default (without the cluster sets) + sweep
 #   cluster  docs/CLUSTER.md: match 100x8 on one node without Redis and on one node in cluster
 #            mode (private redis-server); 100 matches x 4 on 1 and on 2 nodes
 #            (tests/bench/bench_cluster_match.js); chat over 3 nodes (tests/bench/bench_chat.js
@@ -269,14 +270,14 @@ default_set() {
 }
 
 cluster_set() {
-  run match "100x8 one node" --matches 100 --players 8 --duration 10 --warmup 3
+  run match "cluster-set 100x8 one node" --matches 100 --players 8 --duration 10 --warmup 3
   local rport saved=("${EXTRA_ARGS[@]}")
   rport=$(free_port)
   redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
     --dir "${TMPDIR:-/tmp}" >"$LOGDIR/redis.log" 2>&1 &
   REDIS_PID=$!
   EXTRA_ARGS+=(--redis-url "redis://127.0.0.1:$rport" --node-id bench1)
-  run match "100x8 cluster mode" --matches 100 --players 8 --duration 10 --warmup 3
+  run match "cluster-set 100x8 cluster mode" --matches 100 --players 8 --duration 10 --warmup 3
   EXTRA_ARGS=("${saved[@]}")
   say "match over 1 and 2 nodes, 3 rounds alternated: node tests/bench/bench_cluster_match.js --compare 3"
   MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
@@ -289,6 +290,26 @@ cluster_set() {
     || FAILED=1
 }
 
+cluster_mm_set() {
+  say "cluster matchmaker: node tests/bench/cluster_matchmaker.js --tickets 10000 --rate 1000 --nodes 3"
+  MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
+    node tests/bench/cluster_matchmaker.js --tickets 10000 --rate 1000 --nodes 3 >"$LOGDIR/cluster-mm.log" 2>&1 \
+    || { say "cluster matchmaker FAILED (log $LOGDIR/cluster-mm.log)"; FAILED=1; }
+  grep -E '^(==|time to matched|cluster vs|owner|submitted)' "$LOGDIR/cluster-mm.log" >&2
+}
+
+# make bench: the default set, then the cluster's two sets (issues 15 and 16 put them in make
+# bench); they need redis-server, which tools/install-deps.sh installs.
+make_bench_set() {
+  default_set
+  if command -v redis-server >/dev/null 2>&1; then
+    cluster_set
+    cluster_mm_set
+  else
+    say "cluster and cluster-matchmaker: redis-server not installed (tools/install-deps.sh), not run"; FAILED=1
+  fi
+}
+
 if [[ $SET == run ]]; then
   shift
   sc=${1:?scenario}; shift
@@ -296,12 +317,11 @@ if [[ $SET == run ]]; then
 else
   case $SET in
     quick) quick_set ;;
-    default) default_set ;;
+    default) make_bench_set ;;
     sweep) sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
     idle) for n in 5000 10000 15000; do run idle "$n" --clients "$n" --duration 8; done ;;
     cluster) cluster_set ;;
-    cluster-matchmaker) MOONBASE_TEST_DATABASE_URL=$(tools/pg.sh url "$PGDIR" postgres) MOONBASE_BIN=$BIN \
-      node tests/bench/cluster_matchmaker.js --tickets 10000 --rate 1000 --nodes 3 | tee "$LOGDIR/cluster-mm.log" >&2 || FAILED=1 ;;
+    cluster-matchmaker) cluster_mm_set ;;
     full) default_set; sweep 25 50 100 150 200 300 400 500 600 700 800 ;;
   esac
 fi
