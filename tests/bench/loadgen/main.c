@@ -345,25 +345,28 @@ static void on_alarm(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
-            "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
-            "options (defaults in brackets):\n"
-            "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
-            "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
-            "  --clients N [1000]       idle, matchmaker, chat sessions\n"
-            "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
-            "  --mode NAME [arena]      match: mode of the matches (its state must echo seq like arena's)\n"
-            "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
-            "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
-            "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
-            "  --senders N [10]         chat senders\n"
-            "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
-            "  --connect-concurrency K [128]      handshakes in flight\n"
-            "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
-            "  --label STR              copied into the JSON\n"
-            "  --out FILE               append the JSON line to FILE too\n"
-            "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n");
+    fprintf(
+        stderr,
+        "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
+        "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
+        "options (defaults in brackets):\n"
+        "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
+        "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
+        "  --clients N [1000]       idle, matchmaker, chat sessions\n"
+        "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
+        "  --mode NAME [arena]      match: mode of the matches (its state must echo seq like arena's)\n"
+        "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
+        "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
+        "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
+        "  --senders N [10]         chat senders\n"
+        "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
+        "  --connect-concurrency K [128]      handshakes in flight\n"
+        "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
+        "  --label STR              copied into the JSON\n"
+        "  --out FILE               append the JSON line to FILE too\n"
+        "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n"
+        "  --io uring|epoll         WebSocket receive path [uring when this kernel allows one, else epoll]:\n"
+        "                           multishot receives on one io_uring, or one recv() per epoll event\n");
 }
 
 static int parse_opts(int argc, char **argv)
@@ -388,7 +391,8 @@ static int parse_opts(int argc, char **argv)
         O_LABEL,
         O_OUT,
         O_MAX,
-        O_MODE
+        O_MODE,
+        O_IO
     };
     static const struct option lo[] = {
         {"host", 1, 0, O_HOST},
@@ -412,6 +416,7 @@ static int parse_opts(int argc, char **argv)
         {"max-seconds", 1, 0, O_MAX},
         {"help", 0, 0, 'h'},
         {"mode", 1, 0, O_MODE},
+        {"io", 1, 0, O_IO},
         {0, 0, 0, 0},
     };
     int o;
@@ -437,6 +442,14 @@ static int parse_opts(int argc, char **argv)
         case O_OUT: lg_opt.out = optarg; break;
         case O_MAX: lg_opt.max_seconds = atoi(optarg); break;
         case O_MODE: lg_opt.mode = optarg; break;
+        case O_IO:
+            if (strcmp(optarg, "uring") == 0) lg_opt.io = LG_IO_URING;
+            else if (strcmp(optarg, "epoll") == 0) lg_opt.io = LG_IO_EPOLL;
+            else {
+                fprintf(stderr, "loadgen: --io must be uring or epoll, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
         default: usage(); return -1;
         }
     }
@@ -481,6 +494,14 @@ int main(int argc, char **argv)
 
     lg_loop = ev_default_loop(EVBACKEND_EPOLL);
     if (!lg_loop) lg_die("no epoll libev loop");
+    /* The receive path: one line on stderr says which and, on a fall-back, why. */
+    if (lg_opt.io == LG_IO_EPOLL) lg_say("receive path: epoll + recv() (--io epoll)");
+    else {
+        char why[160];
+        if (lg_uring_init(why, sizeof why)) lg_say("receive path: io_uring (%s)", lg_uring_describe());
+        else if (lg_opt.io == LG_IO_URING) lg_die("--io uring: %s", why);
+        else lg_say("receive path: epoll + recv(), not io_uring: %s", why);
+    }
 
     json_t *out = json_object();
     json_object_set_new(out, "scenario", json_string(lg_opt.scenario));
@@ -496,6 +517,7 @@ int main(int argc, char **argv)
     json_object_set_new(out, "fd_limit", json_integer((json_int_t)rl.rlim_cur));
     json_object_set_new(out, "server_pid", json_integer(lg_opt.server_pid));
     json_object_set_new(out, "headline", json_array());
+    json_object_set_new(out, "io", json_string(lg_uring_on() ? "uring" : "epoll"));
     if (lg_opt.server_pid <= 0) lg_say("no --server-pid: server CPU and RSS are not reported");
 
     lg_proc self0 = lg_proc_sample(getpid());
@@ -513,6 +535,7 @@ int main(int argc, char **argv)
     /* Close the WebSockets first: no client callback runs after this, so
      * scenarios may leave their client and account arrays to the exit. */
     lg_ws_shutdown();
+    lg_uring_stats(out);
     /* The server's own count of sockets at the end (a cross-check). */
     char *mt = lg_metrics_fetch();
     double conns = lg_metrics_value(mt, "moonbase_connections");
@@ -540,5 +563,6 @@ int main(int argc, char **argv)
     free(line);
     json_decref(out);
     lg_ws_shutdown();
+    lg_uring_destroy();
     return rc == 0 ? 0 : 1;
 }
