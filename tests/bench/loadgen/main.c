@@ -345,28 +345,27 @@ static void on_alarm(int sig)
 
 static void usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
-        "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
-        "options (defaults in brackets):\n"
-        "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
-        "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
-        "  --clients N [1000]       idle, matchmaker, chat sessions\n"
-        "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
-        "  --mode NAME [arena]      match: mode of the matches (its state must echo seq like arena's)\n"
-        "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
-        "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
-        "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
-        "  --senders N [10]         chat senders\n"
-        "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
-        "  --connect-concurrency K [128]      handshakes in flight\n"
-        "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
-        "  --label STR              copied into the JSON\n"
-        "  --out FILE               append the JSON line to FILE too\n"
-        "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n"
-        "  --io uring|epoll         WebSocket receive path [uring when this kernel allows one, else epoll]:\n"
-        "                           multishot receives on one io_uring, or one recv() per epoll event\n");
+    fprintf(stderr,
+            "usage: loadgen SCENARIO [options]     SCENARIO: idle | match | matchmaker | rpc | chat\n"
+            "       loadgen table FILE...          print the table of JSON lines (- for stdin)\n"
+            "options (defaults in brackets):\n"
+            "  --host ADDR [127.0.0.1]  --port N [7350]   loopback only\n"
+            "  --server-pid PID         read server CPU and RSS from /proc/PID\n"
+            "  --clients N [1000]       idle, matchmaker, chat sessions\n"
+            "  --matches M [100] --players P [8] --tick-hz T [20] --input-hz I [10]   match\n"
+            "  --mode NAME [arena]      match: mode of the matches (its state must echo seq like arena's)\n"
+            "  --heartbeat S [15]       seconds between session.heartbeat (idle)\n"
+            "  --connections C [32]     keep-alive HTTP connections (rpc)\n"
+            "  --rate R [200]           tickets/s (matchmaker), messages/s (chat)\n"
+            "  --senders N [10]         chat senders\n"
+            "  --duration S [10] --warmup S [3]   measured seconds, after a warm-up\n"
+            "  --connect-concurrency K [128]      handshakes in flight\n"
+            "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
+            "  --label STR              copied into the JSON\n"
+            "  --out FILE               append the JSON line to FILE too\n"
+            "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n"
+            "  --io uring|epoll         WebSocket receive path [uring if the kernel allows]:\n"
+            "                           multishot recv on io_uring / a recv() per epoll event\n");
 }
 
 static int parse_opts(int argc, char **argv)
