@@ -4,8 +4,10 @@
 // real server with --io epoll (one recv() per readiness event) and with --io uring (multishot
 // receives on one io_uring, provided buffers); each must receive and decode states: messages
 // received, states delivered, the once-a-second full parse agreeing with the hot-path scan, and
-// the receive path it says it used. The load generator is the one built next to MOONBASE_BIN
-// (build/ or build-asan/, so the ASan run checks uring.c and ws.c too). Bad --io is refused.
+// the receive path it says it used. A third run gives the ring one provided buffer, so receives
+// end for want of buffers all the time (ENOBUFS) and are re-armed: nothing may be lost. The load
+// generator is the one built next to MOONBASE_BIN (build/ or build-asan/, so the ASan run checks
+// uring.c and ws.c too). Bad --io and --uring-buffers are refused.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
@@ -35,7 +37,7 @@ describe('load generator receive paths', () => {
     assert.ok(fs.existsSync(LOADGEN), `load generator not built: ${LOADGEN}`);
     // the limits tools/bench.sh gives the server, so the run measures nothing but delivery
     server = await h.startServer({
-      logLevel: 'warn',
+      logLevel: 'info', // the harness waits for event=listening (info)
       args: ['--msg-rate', '1000', '--msg-burst', '2000', '--input-rate', '100', '--auth-rate', '1000000'],
     });
   });
@@ -43,11 +45,16 @@ describe('load generator receive paths', () => {
     if (server) await server.stop();
   });
 
-  for (const io of ['epoll', 'uring']) {
-    it(`--io ${io}: match states received, decoded and checked`, async () => {
+  const runs = [
+    { io: 'epoll', args: [] },
+    { io: 'uring', args: [] },
+    { io: 'uring', args: ['--uring-buffers', '1'], starved: true },
+  ];
+  for (const { io, args, starved } of runs) {
+    it(`--io ${io}${args.length ? ' ' + args.join(' ') : ''}: match states received, decoded and checked`, async () => {
       const r = await loadgen(['match', '--port', String(server.port), '--server-pid', String(server.pid),
-        '--matches', '2', '--players', '2', '--duration', '2', '--warmup', '1', '--prefix', `lgio-${io}`,
-        '--max-seconds', '60', '--io', io]);
+        '--matches', '2', '--players', '2', '--duration', '2', '--warmup', '1',
+        '--prefix', `lgio-${io}${starved ? '-1buf' : ''}`, '--max-seconds', '60', '--io', io, ...args]);
       assert.equal(r.code, 0, r.err);
       const line = r.out.trim().split('\n').pop();
       const run = JSON.parse(line);
@@ -65,6 +72,11 @@ describe('load generator receive paths', () => {
       if (io === 'uring') {
         assert.ok(run.uring_completions >= run.loadgen_messages_received / 2, line);
         assert.ok(run.uring_arms >= 4, line);
+        if (starved) {
+          // 4 sockets served each tick, one buffer: every tick some receive runs out and is re-armed
+          assert.ok(run.uring_out_of_buffers > 0, line);
+          assert.equal(run.uring_arms, 4 + run.uring_out_of_buffers, 'each ended receive was re-armed');
+        }
       } else {
         assert.equal(run.uring_completions, undefined);
       }
@@ -76,5 +88,8 @@ describe('load generator receive paths', () => {
     assert.equal(r.code, 2);
     assert.match(r.err, /--io must be uring or epoll, not 'poll'/);
     assert.equal(r.out, '');
+    const b = await loadgen(['match', '--port', String(server.port), '--uring-buffers', '3']);
+    assert.equal(b.code, 1);
+    assert.match(b.err, /--uring-buffers must be a power of two, 1\.\.32768/);
   });
 });

@@ -49,6 +49,7 @@ typedef struct lg_opts {
     int connect_concurrency;
     int max_seconds;
     enum { LG_IO_AUTO, LG_IO_URING, LG_IO_EPOLL } io; /* the WebSocket receive path (--io) */
+    int uring_buffers;                                /* provided buffers of the io_uring path */
 } lg_opts;
 
 extern lg_opts lg_opt;

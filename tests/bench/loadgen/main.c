@@ -37,6 +37,7 @@ lg_opts lg_opt = {
     .senders = 10,
     .connect_concurrency = 128,
     .max_seconds = 240,
+    .uring_buffers = 4096,
 };
 struct ev_loop *lg_loop;
 
@@ -365,7 +366,8 @@ static void usage(void)
             "  --out FILE               append the JSON line to FILE too\n"
             "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n"
             "  --io uring|epoll         WebSocket receive path [uring if the kernel allows]:\n"
-            "                           multishot recv on io_uring / a recv() per epoll event\n");
+            "                           multishot recv on io_uring / a recv() per epoll event\n"
+            "  --uring-buffers N [4096] the io_uring path's 2 KiB buffers (a power of two, 1..32768)\n");
 }
 
 static int parse_opts(int argc, char **argv)
@@ -391,7 +393,8 @@ static int parse_opts(int argc, char **argv)
         O_OUT,
         O_MAX,
         O_MODE,
-        O_IO
+        O_IO,
+        O_URING_BUFS
     };
     static const struct option lo[] = {
         {"host", 1, 0, O_HOST},
@@ -416,6 +419,7 @@ static int parse_opts(int argc, char **argv)
         {"help", 0, 0, 'h'},
         {"mode", 1, 0, O_MODE},
         {"io", 1, 0, O_IO},
+        {"uring-buffers", 1, 0, O_URING_BUFS},
         {0, 0, 0, 0},
     };
     int o;
@@ -449,6 +453,7 @@ static int parse_opts(int argc, char **argv)
                 return -1;
             }
             break;
+        case O_URING_BUFS: lg_opt.uring_buffers = atoi(optarg); break;
         default: usage(); return -1;
         }
     }
@@ -478,6 +483,9 @@ int main(int argc, char **argv)
     if (lg_opt.connect_concurrency < 1) lg_opt.connect_concurrency = 1;
     if (lg_opt.input_hz <= 0 || lg_opt.input_hz > 60) lg_die("--input-hz must be 0..60");
     if (lg_opt.rate <= 0 || lg_opt.rate > 100000) lg_die("--rate must be 0..100000");
+    if (lg_opt.uring_buffers < 1 || lg_opt.uring_buffers > 32768 ||
+        (lg_opt.uring_buffers & (lg_opt.uring_buffers - 1)))
+        lg_die("--uring-buffers must be a power of two, 1..32768");
 
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);

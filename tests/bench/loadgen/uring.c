@@ -9,15 +9,19 @@
  * generator receives through io_uring"). Here each open client has one
  * multishot receive (IORING_RECV_MULTISHOT) that stays armed for the life of
  * the connection; the kernel picks a buffer from one provided-buffer ring
- * (NBUFS x BUFSZ, shared by every client) and posts one completion per
+ * (--uring-buffers x BUFSZ, shared by every client) and posts one completion per
  * buffer filled, and the load generator reaps them in batches.
  *
- * One ring for the process. Its fd is watched by an ev_io on the libev loop
- * (the ring is set up with IORING_SETUP_DEFER_TASKRUN: the receives run in
- * io_uring_get_events() from that callback, in one batch, instead of
- * interrupting epoll_wait). SQEs (arm, cancel) are submitted from an
- * ev_prepare, once per loop iteration that queued any, and at once by a
- * cancel (the socket is closed right after it).
+ * One ring for the process, set up with IORING_SETUP_DEFER_TASKRUN: the
+ * kernel does not run a receive when data arrives (which would interrupt
+ * epoll_wait to run it on the way out) but queues it, and the load generator
+ * runs every queued receive in one io_uring_get_events() call. It learns that
+ * some are queued from an eventfd registered with the ring and watched by an
+ * ev_io on the libev loop (polling the ring fd itself does not report
+ * deferred work on this kernel: the first version waited on it and never
+ * woke). SQEs (arm, cancel) are submitted from an ev_prepare, once per loop
+ * iteration that queued any, and at once by a cancel (the socket is closed
+ * right after it).
  *
  * Each completion's bytes go to ws.c's lg_ws_rx_data() (the same frame
  * decoder the recv path feeds) and the buffer goes back to the ring at the
@@ -41,20 +45,19 @@
 
 #define SQ_ENTRIES 1024
 #define CQ_ENTRIES 16384
-#define NBUFS 4096 /* provided buffers (a power of two) */
 #define BUFSZ 2048 /* bytes each: a match.state (~700 bytes) and then some */
 #define BGID 7     /* the buffer group */
 #define UD_CANCEL UINT64_MAX
 #define UD_PROBE (UINT64_MAX - 1)
 
+static unsigned nbufs; /* provided buffers: --uring-buffers, a power of two */
 static struct io_uring ring;
 static bool on;
 static struct io_uring_buf_ring *br;
 static uint8_t *bufs;
 static unsigned nret; /* buffers given back since the last advance */
 static ev_io ring_w;
-static int efd = -1; /* DEFER_TASKRUN: the kernel signals this eventfd, not the ring fd */
-static bool defer;
+static int efd = -1; /* the kernel signals it when receives wait to run */
 static ev_prepare prep_w;
 static uint64_t live; /* receives armed and not ended */
 static uint64_t n_cqes, n_reaps, n_arms, n_enobufs;
@@ -64,7 +67,7 @@ bool lg_uring_on(void) { return on; }
 static void give_back(unsigned bid)
 {
     io_uring_buf_ring_add(br, bufs + (size_t)bid * BUFSZ, BUFSZ, (unsigned short)bid,
-                          io_uring_buf_ring_mask(NBUFS), (int)nret);
+                          io_uring_buf_ring_mask(nbufs), (int)nret);
     nret++;
 }
 
@@ -145,12 +148,10 @@ static void ring_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    if (efd >= 0) {
-        uint64_t v;
-        if (read(efd, &v, sizeof v) < 0) {
-        }
+    uint64_t v;
+    if (read(efd, &v, sizeof v) < 0) { /* EAGAIN: nothing counted, fine */
     }
-    if (defer) io_uring_get_events(&ring); /* runs the deferred receives: completions posted */
+    io_uring_get_events(&ring); /* runs the deferred receives: completions posted */
     reap();
 }
 
@@ -214,21 +215,17 @@ bool lg_uring_init(char *why, size_t whylen)
 {
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
-    const char *mode = getenv("LOADGEN_URING_MODE");
-    mode = mode ? mode : "defer";
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER;
-    defer = strcmp(mode, "defer") == 0;
-    if (defer) p.flags |= IORING_SETUP_DEFER_TASKRUN;
-    else if (strcmp(mode, "coop") == 0) p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     p.cq_entries = CQ_ENTRIES;
+    nbufs = (unsigned)lg_opt.uring_buffers;
     int r = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
     if (r < 0) {
         fail(why, whylen, "io_uring_queue_init", r);
         return false;
     }
-    size_t rsz = NBUFS * sizeof(struct io_uring_buf);
+    size_t rsz = nbufs * sizeof(struct io_uring_buf);
     br = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    bufs = mmap(NULL, (size_t)NBUFS * BUFSZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bufs = mmap(NULL, (size_t)nbufs * BUFSZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (br == MAP_FAILED || bufs == MAP_FAILED) {
         fail(why, whylen, "mmap", errno);
         goto undo;
@@ -236,7 +233,7 @@ bool lg_uring_init(char *why, size_t whylen)
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof reg);
     reg.ring_addr = (uint64_t)(uintptr_t)br;
-    reg.ring_entries = NBUFS;
+    reg.ring_entries = nbufs;
     reg.bgid = BGID;
     r = io_uring_register_buf_ring(&ring, &reg, 0);
     if (r < 0) {
@@ -244,18 +241,16 @@ bool lg_uring_init(char *why, size_t whylen)
         goto undo;
     }
     io_uring_buf_ring_init(br);
-    for (unsigned i = 0; i < NBUFS; i++) give_back(i);
+    for (unsigned i = 0; i < nbufs; i++) give_back(i);
     io_uring_buf_ring_advance(br, (int)nret);
     nret = 0;
     if (!probe(why, whylen)) goto undo;
-    if (defer) {
-        efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (efd < 0 || (r = io_uring_register_eventfd(&ring, efd)) < 0) {
-            fail(why, whylen, "eventfd", efd < 0 ? errno : r);
-            goto undo;
-        }
+    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0 || (r = io_uring_register_eventfd(&ring, efd)) < 0) {
+        fail(why, whylen, "eventfd", efd < 0 ? errno : r);
+        goto undo;
     }
-    ev_io_init(&ring_w, ring_cb, efd >= 0 ? efd : ring.ring_fd, EV_READ);
+    ev_io_init(&ring_w, ring_cb, efd, EV_READ);
     ev_io_start(lg_loop, &ring_w);
     ev_prepare_init(&prep_w, prep_cb);
     ev_prepare_start(lg_loop, &prep_w);
@@ -266,7 +261,7 @@ undo:
     efd = -1;
     io_uring_queue_exit(&ring);
     if (br != MAP_FAILED) munmap(br, rsz);
-    if (bufs != MAP_FAILED) munmap(bufs, (size_t)NBUFS * BUFSZ);
+    if (bufs != MAP_FAILED) munmap(bufs, (size_t)nbufs * BUFSZ);
     br = NULL;
     bufs = NULL;
     return false;
@@ -275,7 +270,7 @@ undo:
 const char *lg_uring_describe(void)
 {
     static char d[96];
-    snprintf(d, sizeof d, "multishot recv, %d provided buffers of %d bytes", NBUFS, BUFSZ);
+    snprintf(d, sizeof d, "multishot recv, %u provided buffers of %d bytes", nbufs, BUFSZ);
     return d;
 }
 
@@ -309,7 +304,7 @@ void lg_uring_destroy(void)
     io_uring_queue_exit(&ring);
     if (efd >= 0) close(efd);
     efd = -1;
-    munmap(br, NBUFS * sizeof(struct io_uring_buf));
-    munmap(bufs, (size_t)NBUFS * BUFSZ);
+    munmap(br, nbufs * sizeof(struct io_uring_buf));
+    munmap(bufs, (size_t)nbufs * BUFSZ);
     on = false;
 }
