@@ -75,7 +75,10 @@ describe('load generator receive paths', () => {
         if (starved) {
           // 4 sockets served each tick, one buffer: every tick some receive runs out and is re-armed
           assert.ok(run.uring_out_of_buffers > 0, line);
-          assert.equal(run.uring_arms, 4 + run.uring_out_of_buffers, 'each ended receive was re-armed');
+          // each receive that ran out was armed again, but for at most one per client at the end
+          // (out of buffers while the clients were closing: counted, not re-armed)
+          assert.ok(run.uring_arms - 4 >= run.uring_out_of_buffers - 4, line);
+          assert.ok(run.uring_arms - 4 <= run.uring_out_of_buffers, line);
         }
       } else {
         assert.equal(run.uring_completions, undefined);
