@@ -37,6 +37,7 @@ PACKAGES=(
   nginx                                      # nginx.test.js runs deploy/nginx/moonbase.conf
   libhiredis-dev redis-server                # cluster mode (runtime/redis.c); tests/cluster, make cluster
   libwslay-dev                               # the load generator's WebSocket frames (tests/bench/loadgen)
+  liburing-dev                               # the load generator's io_uring receive path (tests/bench/loadgen/uring.c)
   postgresql postgresql-contrib
   valgrind
   chromium                                   # browser tests (playwright-core drives it)

@@ -6,7 +6,8 @@
  * http.c for why), plus readers for the server's /proc and /metrics.
  *
  * Files and prefixes: main.c (options, output, lg_*), http.c (lg_http_*),
- * ws.c (lg_ws_*), wsframe.c (lg_wsf_*: frames through wslay), probe.c (lg_proc_*, lg_metrics_*, lg_hist_*, lg_lat_*),
+ * ws.c (lg_ws_*), uring.c (lg_uring_*: ws.c's receive path through io_uring),
+ * wsframe.c (lg_wsf_*: frames through wslay), probe.c (lg_proc_*, lg_metrics_*, lg_hist_*, lg_lat_*),
  * scen_*.c (one scenario each, lg_scen_<name>).
  *
  * Everything runs on the loop thread. A "phase" (create accounts, connect,
@@ -47,6 +48,8 @@ typedef struct lg_opts {
     int senders;     /* chat */
     int connect_concurrency;
     int max_seconds;
+    enum { LG_IO_AUTO, LG_IO_URING, LG_IO_EPOLL } io; /* the WebSocket receive path (--io) */
+    int uring_buffers;                                /* provided buffers of the io_uring path */
 } lg_opts;
 
 extern lg_opts lg_opt;
@@ -178,8 +181,11 @@ struct lg_client {
     /* inbound: the start of the handshake answer while it is not whole */
     uint8_t *pend;
     size_t pend_len, pend_cap;
-    lg_wsf ws; /* frames (wslay), set up when the upgrade is accepted */
-    void *ud;  /* scenario data */
+    uint64_t conn; /* this connection's number (ws.c; the user_data of its receive in uring.c) */
+    bool rx_ring;  /* reading through the io_uring (uring.c), not recv() */
+    bool rx_armed; /* a multishot receive is armed for this connection */
+    lg_wsf ws;     /* frames (wslay), set up when the upgrade is accepted */
+    void *ud;      /* scenario data */
 };
 
 void lg_ws_init(const lg_ws_handlers *h);
@@ -199,6 +205,30 @@ uint64_t lg_ws_rx_messages(void);
 uint64_t lg_ws_rx_bytes(void);
 /* Close every connection and destroy the context (runs the loop briefly). */
 void lg_ws_shutdown(void);
+
+/* The receive path through io_uring (uring.c). Clients read the handshake
+ * answer with recv(); once upgraded, a client of an io_uring run reads
+ * through the ring. */
+/* Set up the ring, its buffers and its watchers on lg_loop; false (and the
+ * reason in why) when this kernel or machine cannot. */
+bool lg_uring_init(char *why, size_t whylen);
+bool lg_uring_on(void);
+const char *lg_uring_describe(void);
+/* Arm a multishot receive on fd for connection conn (submitted before the
+ * loop next waits). */
+void lg_uring_arm(uint64_t conn, int fd);
+/* Cancel connection conn's receive, submitted at once (the caller closes
+ * the socket next). */
+void lg_uring_cancel(uint64_t conn);
+/* Wait up to `seconds` for every receive to end (after the clients closed). */
+void lg_uring_drain(double seconds);
+void lg_uring_stats(json_t *out);
+void lg_uring_destroy(void);
+/* ws.c, called by uring.c: bytes received for connection conn (fed to the
+ * same decoder as the recv path; ignored when conn is closed); and conn's
+ * receive ended with res (> 0 or -ENOBUFS: re-armed; 0: EOF; < 0: -errno). */
+void lg_ws_rx_data(uint64_t conn, const uint8_t *data, size_t n);
+void lg_ws_rx_ended(uint64_t conn, int res);
 
 /* --------------------------------------------------------- scenarios */
 

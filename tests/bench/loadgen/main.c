@@ -37,6 +37,7 @@ lg_opts lg_opt = {
     .senders = 10,
     .connect_concurrency = 128,
     .max_seconds = 240,
+    .uring_buffers = 4096,
 };
 struct ev_loop *lg_loop;
 
@@ -363,7 +364,10 @@ static void usage(void)
             "  --prefix STR [lg]        device ids STR-0..: reused across runs\n"
             "  --label STR              copied into the JSON\n"
             "  --out FILE               append the JSON line to FILE too\n"
-            "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n");
+            "  --max-seconds S [240]    hard stop for the whole run (exit 3)\n"
+            "  --io uring|epoll         WebSocket receive path [uring if the kernel allows]:\n"
+            "                           multishot recv on io_uring / a recv() per epoll event\n"
+            "  --uring-buffers N [4096] the io_uring path's 2 KiB buffers (a power of two, 1..32768)\n");
 }
 
 static int parse_opts(int argc, char **argv)
@@ -388,7 +392,9 @@ static int parse_opts(int argc, char **argv)
         O_LABEL,
         O_OUT,
         O_MAX,
-        O_MODE
+        O_MODE,
+        O_IO,
+        O_URING_BUFS
     };
     static const struct option lo[] = {
         {"host", 1, 0, O_HOST},
@@ -412,6 +418,8 @@ static int parse_opts(int argc, char **argv)
         {"max-seconds", 1, 0, O_MAX},
         {"help", 0, 0, 'h'},
         {"mode", 1, 0, O_MODE},
+        {"io", 1, 0, O_IO},
+        {"uring-buffers", 1, 0, O_URING_BUFS},
         {0, 0, 0, 0},
     };
     int o;
@@ -437,6 +445,15 @@ static int parse_opts(int argc, char **argv)
         case O_OUT: lg_opt.out = optarg; break;
         case O_MAX: lg_opt.max_seconds = atoi(optarg); break;
         case O_MODE: lg_opt.mode = optarg; break;
+        case O_IO:
+            if (strcmp(optarg, "uring") == 0) lg_opt.io = LG_IO_URING;
+            else if (strcmp(optarg, "epoll") == 0) lg_opt.io = LG_IO_EPOLL;
+            else {
+                fprintf(stderr, "loadgen: --io must be uring or epoll, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case O_URING_BUFS: lg_opt.uring_buffers = atoi(optarg); break;
         default: usage(); return -1;
         }
     }
@@ -466,6 +483,9 @@ int main(int argc, char **argv)
     if (lg_opt.connect_concurrency < 1) lg_opt.connect_concurrency = 1;
     if (lg_opt.input_hz <= 0 || lg_opt.input_hz > 60) lg_die("--input-hz must be 0..60");
     if (lg_opt.rate <= 0 || lg_opt.rate > 100000) lg_die("--rate must be 0..100000");
+    if (lg_opt.uring_buffers < 1 || lg_opt.uring_buffers > 32768 ||
+        (lg_opt.uring_buffers & (lg_opt.uring_buffers - 1)))
+        lg_die("--uring-buffers must be a power of two, 1..32768");
 
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);
@@ -481,6 +501,14 @@ int main(int argc, char **argv)
 
     lg_loop = ev_default_loop(EVBACKEND_EPOLL);
     if (!lg_loop) lg_die("no epoll libev loop");
+    /* The receive path: one line on stderr says which and, on a fall-back, why. */
+    if (lg_opt.io == LG_IO_EPOLL) lg_say("receive path: epoll + recv() (--io epoll)");
+    else {
+        char why[160];
+        if (lg_uring_init(why, sizeof why)) lg_say("receive path: io_uring (%s)", lg_uring_describe());
+        else if (lg_opt.io == LG_IO_URING) lg_die("--io uring: %s", why);
+        else lg_say("receive path: epoll + recv(), not io_uring: %s", why);
+    }
 
     json_t *out = json_object();
     json_object_set_new(out, "scenario", json_string(lg_opt.scenario));
@@ -496,6 +524,7 @@ int main(int argc, char **argv)
     json_object_set_new(out, "fd_limit", json_integer((json_int_t)rl.rlim_cur));
     json_object_set_new(out, "server_pid", json_integer(lg_opt.server_pid));
     json_object_set_new(out, "headline", json_array());
+    json_object_set_new(out, "io", json_string(lg_uring_on() ? "uring" : "epoll"));
     if (lg_opt.server_pid <= 0) lg_say("no --server-pid: server CPU and RSS are not reported");
 
     lg_proc self0 = lg_proc_sample(getpid());
@@ -513,6 +542,7 @@ int main(int argc, char **argv)
     /* Close the WebSockets first: no client callback runs after this, so
      * scenarios may leave their client and account arrays to the exit. */
     lg_ws_shutdown();
+    lg_uring_stats(out);
     /* The server's own count of sockets at the end (a cross-check). */
     char *mt = lg_metrics_fetch();
     double conns = lg_metrics_value(mt, "moonbase_connections");
@@ -540,5 +570,6 @@ int main(int argc, char **argv)
     free(line);
     json_decref(out);
     lg_ws_shutdown();
+    lg_uring_destroy();
     return rc == 0 ? 0 : 1;
 }

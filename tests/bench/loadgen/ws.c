@@ -12,10 +12,14 @@
  * one server core holds (docs/PERFORMANCE.md, "The load generator reads its
  * own frames").
  *
- * Receiving: one recv() per readiness event into one shared buffer (epoll is
- * level-triggered, so what is left is reported again), handed to wslay;
- * a frame that lies whole in wslay's input buffer reaches the scenario where
- * it lies, wslay keeps the start of an incomplete one. Sending: wslay builds
+ * Receiving, two paths (--io) into one decoder (consume(): wslay, then the
+ * scenario): epoll, one recv() per readiness event into one shared buffer
+ * (epoll is level-triggered, so what is left is reported again); or, once
+ * the upgrade is accepted, a multishot receive on the process's io_uring
+ * (uring.c), whose completions arrive in batches through lg_ws_rx_data() and
+ * lg_ws_rx_ended(). The handshake answer is always read with recv(). A frame
+ * that lies whole in wslay's input buffer reaches the scenario where it
+ * lies, wslay keeps the start of an incomplete one. Sending: wslay builds
  * the masked frame, written at once; what the kernel does not take is kept per
  * client and written when the socket is writable, so an input's send time
  * is when it left for the server, not when a writable callback came round.
@@ -102,6 +106,8 @@ static void client_close(lg_client *c, const char *why)
 {
     if (c->fd < 0) return;
     ev_io_stop(lg_loop, &c->io);
+    if (c->rx_armed) lg_uring_cancel(c->conn);
+    c->rx_armed = c->rx_ring = false;
     close(c->fd);
     c->fd = -1;
     free(c->out);
@@ -122,10 +128,12 @@ static void client_close(lg_client *c, const char *why)
 
 static void set_events(lg_client *c, int events)
 {
-    if (c->io.events == events) return;
+    if (c->rx_ring) events &= ~EV_READ; /* the ring reads */
+    if (ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == events) return;
+    if (!ev_is_active(&c->io) && !events) return;
     ev_io_stop(lg_loop, &c->io);
     ev_io_set(&c->io, c->fd, events);
-    ev_io_start(lg_loop, &c->io);
+    if (events) ev_io_start(lg_loop, &c->io);
 }
 
 /* Write what is waiting; false when the connection failed. */
@@ -229,10 +237,11 @@ static bool on_frame(void *ud, unsigned opcode, const uint8_t *data, size_t len)
     return c->fd >= 0; /* the scenario may not close, but be safe */
 }
 
-/* Frames in rbuf[0..n): all handed to wslay. */
-static void consume(lg_client *c, size_t n)
+/* The decoder both receive paths feed: bytes from the server after the
+ * handshake, all handed to wslay (which copies what it keeps). */
+static void consume(lg_client *c, const uint8_t *data, size_t n)
 {
-    int r = lg_wsf_feed(&c->ws, rbuf, n, on_frame, c);
+    int r = lg_wsf_feed(&c->ws, data, n, on_frame, c);
     if (r > 0) return; /* closed (or told to stop) inside a callback */
     if (r < 0) {
         lg_say("client %d: WebSocket protocol error from the server", c->idx);
@@ -306,11 +315,43 @@ static void on_readable(lg_client *c)
         json_t *p = json_pack("{s:s}", "token", c->acct->token);
         lg_ws_send_json(c, "session.connect", p);
         if (c->fd < 0) return;
-        memmove(rbuf, rbuf + hlen, n - hlen);
-        n -= hlen;
-        if (!n) return;
+        if (lg_uring_on()) { /* from now on the ring reads (after what is in rbuf) */
+            c->rx_ring = c->rx_armed = true;
+            lg_uring_arm(c->conn, c->fd);
+            set_events(c, c->io.events & EV_WRITE);
+        }
+        if (n == hlen) return;
+        consume(c, rbuf + hlen, n - hlen);
+        return;
     }
-    consume(c, n);
+    consume(c, rbuf, n);
+}
+
+/* The connection a completion of uring.c belongs to, if still open. */
+static lg_client *conn_client(uint64_t conn)
+{
+    if (conn >= n_all) return NULL;
+    lg_client *c = all[conn];
+    return c->conn == conn && c->fd >= 0 && c->rx_ring ? c : NULL;
+}
+
+void lg_ws_rx_data(uint64_t conn, const uint8_t *data, size_t n)
+{
+    lg_client *c = conn_client(conn);
+    if (c) consume(c, data, n);
+}
+
+void lg_ws_rx_ended(uint64_t conn, int res)
+{
+    lg_client *c = conn_client(conn);
+    if (!c) return;
+    c->rx_armed = false;
+    /* what the recv path does with the same result */
+    if (res > 0 || res == -ENOBUFS || res == -EAGAIN || res == -EINTR) {
+        c->rx_armed = true; /* ended but the socket is fine: again */
+        lg_uring_arm(c->conn, c->fd);
+    } else if (res == 0) client_close(c, "closed by the server");
+    else client_close(c, strerror(-res));
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -370,7 +411,9 @@ static void start_connect(lg_client *c)
         all = realloc(all, cap_all * sizeof *all);
         if (!all) lg_die("out of memory");
     }
+    c->conn = n_all;
     all[n_all++] = c;
+    c->rx_ring = c->rx_armed = false;
     c->state = LG_C_CONNECTING;
     c->sent_upgrade = false;
     c->t_connect = lg_now();
@@ -466,6 +509,7 @@ void lg_ws_shutdown(void)
         }
         client_close(c, NULL);
     }
+    lg_uring_drain(2); /* no completion may name a connection number again */
     free(all);
     all = NULL;
     n_all = cap_all = 0;
