@@ -481,7 +481,9 @@ int main(int argc, char **argv)
     if (lg_opt.connections < 1 || lg_opt.connections > 1000) lg_die("--connections must be 1..1000");
     if (lg_opt.max_seconds < 10 || lg_opt.max_seconds > 1800) lg_die("--max-seconds must be 10..1800");
     if (lg_opt.connect_concurrency < 1) lg_opt.connect_concurrency = 1;
-    if (lg_opt.input_hz <= 0 || lg_opt.input_hz > 60) lg_die("--input-hz must be 0..60");
+    if (lg_opt.input_hz <= 0 || lg_opt.input_hz > 60)
+        lg_die(
+            "--input-hz must be more than 0 and at most 60 (inputs carry the seq that input-to-state latency is measured by)");
     if (lg_opt.rate <= 0 || lg_opt.rate > 100000) lg_die("--rate must be 0..100000");
     if (lg_opt.uring_buffers < 1 || lg_opt.uring_buffers > 32768 ||
         (lg_opt.uring_buffers & (lg_opt.uring_buffers - 1)))
