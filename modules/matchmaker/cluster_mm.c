@@ -286,17 +286,10 @@ void matchmaker_cluster_remove(mb_session *s, const char *cid, ticket *t)
 /* This node's tickets of a player whose last socket here closed. */
 void matchmaker_cluster_session_closed(const char *player_id)
 {
-    for (;;) {
+    for (;;) { /* a player has a ticket or two: their list, not the cluster's pool */
         ticket *found = NULL;
-        size_t it = 0;
-        ticket *t;
-        while ((t = matchmaker_ticket_next(&it))) {
-            if (!t->in_flight && strcmp(t->player_id, player_id) == 0 &&
-                strcmp(t->node_id, cluster_node_id()) == 0) {
-                found = t;
-                break;
-            }
-        }
+        for (ticket *t = matchmaker_player_first(player_id); t && !found; t = t->by_player.next)
+            if (!t->in_flight && strcmp(t->node_id, cluster_node_id()) == 0) found = t;
         if (!found) break;
         cl_drop(&found, 1, "disconnected", false);
     }
@@ -673,10 +666,7 @@ static void modes_done(void *ud, const redisReply *r)
                                                   "disconnected", "notify", false));
         }
         json_array_clear(cl_pending_del);
-        size_t it = 0;
-        ticket *t;
-        while ((t = matchmaker_ticket_next(&it))) {
-            if (strcmp(t->node_id, cluster_node_id()) != 0) continue;
+        for (ticket *t = matchmaker_node_first(cluster_node_id()); t; t = t->by_node.next) {
             json_t *tj =
                 json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I}", "ticket_id", t->ticket_id, "node_id", t->node_id,
                           "player_id", t->player_id, "username", t->username, "mode", t->mode, "properties",
@@ -741,10 +731,9 @@ static void cl_node_gone(const char *node)
 {
     mb_smap_put(&gone_nodes, node, (void *)1);
     ticket **list = NULL;
-    size_t n = 0, it = 0;
-    ticket *t;
-    while ((t = matchmaker_ticket_next(&it))) {
-        if (strcmp(t->node_id, node) != 0 || t->in_flight) continue;
+    size_t n = 0;
+    for (ticket *t = matchmaker_node_first(node); t; t = t->by_node.next) {
+        if (t->in_flight) continue;
         list = mb_realloc(list, (n + 1) * sizeof *list);
         list[n++] = t;
     }

@@ -28,6 +28,8 @@
 
 static mb_imap tickets;        /* internal id -> ticket */
 static mb_smap tickets_by_str; /* ticket_id string -> ticket */
+static mb_smap by_player;      /* player_id -> its first ticket (ticket.by_player list) */
+static mb_smap by_node;        /* node_id -> its first ticket (ticket.by_node list; cluster mode) */
 static mode_pool **pools;
 static size_t n_pools;
 static uint64_t next_id = 1;
@@ -70,6 +72,29 @@ mb_status matchmaker_pool_put(mode_pool *p, ticket *t)
     return mm_pool_add(p->pool, &e);
 }
 
+static ticket_link *link_of(ticket *t, bool node) { return node ? &t->by_node : &t->by_player; }
+
+/* t at the head of the list of key in m */
+static void list_add(mb_smap *m, const char *key, ticket *t, bool node)
+{
+    ticket *head = mb_smap_get(m, key);
+    ticket_link *l = link_of(t, node);
+    l->prev = NULL;
+    l->next = head;
+    if (head) link_of(head, node)->prev = t;
+    mb_smap_put(m, key, t);
+}
+
+static void list_del(mb_smap *m, const char *key, ticket *t, bool node)
+{
+    ticket_link *l = link_of(t, node);
+    if (l->prev) link_of(l->prev, node)->next = l->next;
+    else if (l->next) mb_smap_put(m, key, l->next);
+    else mb_smap_del(m, key);
+    if (l->next) link_of(l->next, node)->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
 mb_status matchmaker_ticket_add(mode_pool *p, ticket *t)
 {
     if (matchmaker_pool_put(p, t) != MB_OK) {
@@ -78,6 +103,8 @@ mb_status matchmaker_ticket_add(mode_pool *p, ticket *t)
     }
     mb_imap_put(&tickets, t->id, t);
     mb_smap_put(&tickets_by_str, t->ticket_id, t);
+    list_add(&by_player, t->player_id, t, false);
+    if (t->node_id[0]) list_add(&by_node, t->node_id, t, true);
     return MB_OK;
 }
 
@@ -85,8 +112,14 @@ void matchmaker_ticket_forget(ticket *t)
 {
     mb_imap_del(&tickets, t->id);
     mb_smap_del(&tickets_by_str, t->ticket_id);
+    list_del(&by_player, t->player_id, t, false);
+    if (t->node_id[0]) list_del(&by_node, t->node_id, t, true);
     ticket_free(t);
 }
+
+ticket *matchmaker_player_first(const char *player_id) { return mb_smap_get(&by_player, player_id); }
+
+ticket *matchmaker_node_first(const char *node_id) { return mb_smap_get(&by_node, node_id); }
 
 ticket *matchmaker_ticket_find(const char *ticket_id) { return mb_smap_get(&tickets_by_str, ticket_id); }
 
@@ -211,11 +244,8 @@ mode_pool *matchmaker_pool_for(const char *mode, char *err, size_t errlen, bool 
 static int player_tickets(const char *player_id, const char *mode)
 {
     int n = 0;
-    size_t it = 0;
-    ticket *t;
-    while ((t = matchmaker_ticket_next(&it))) {
-        if (strcmp(t->player_id, player_id) == 0 && (!mode || strcmp(t->mode, mode) == 0)) n++;
-    }
+    for (ticket *t = matchmaker_player_first(player_id); t; t = t->by_player.next)
+        if (!mode || strcmp(t->mode, mode) == 0) n++;
     return n;
 }
 
@@ -330,18 +360,8 @@ static void session_closed(mb_session *s)
         matchmaker_cluster_session_closed(mb_session_player(s));
         return;
     }
-    for (;;) {
-        ticket *found = NULL;
-        size_t it = 0;
-        ticket *t;
-        while ((t = matchmaker_ticket_next(&it)))
-            if (strcmp(t->player_id, mb_session_player(s)) == 0) {
-                found = t;
-                break;
-            }
-        if (!found) break;
-        remove_ticket(found, "disconnected", false);
-    }
+    ticket *t;
+    while ((t = matchmaker_player_first(mb_session_player(s)))) remove_ticket(t, "disconnected", false);
 }
 
 /* ------------------------------------------------------------- passes */
@@ -611,6 +631,8 @@ static mb_status mm_init(void)
 {
     mb_imap_init(&tickets);
     mb_smap_init(&tickets_by_str);
+    mb_smap_init(&by_player);
+    mb_smap_init(&by_node);
     mb_metric_table_imap("matchmaker_tickets", &tickets);
     mb_metric_table_smap("matchmaker_ticket_ids", &tickets_by_str);
     m_formed =
@@ -633,6 +655,8 @@ static void mm_destroy(void)
     while (mb_imap_next(&tickets, &it, NULL, &v)) ticket_free(v);
     mb_imap_free(&tickets);
     mb_smap_free(&tickets_by_str);
+    mb_smap_free(&by_player);
+    mb_smap_free(&by_node);
     for (size_t i = 0; i < n_pools; i++) pool_free(pools[i]);
     free(pools);
     pools = NULL;

@@ -4,8 +4,8 @@
  *
  *   matchmaker.c  the module: matchmaker.add / remove, one pool (pool.c) per
  *                 mode, the passes, the Lua hook, match creation on this
- *                 node, the ticket table, GET /v1/matchmaker/stats, the
- *                 metrics
+ *                 node, the ticket table and its indexes (by ticket id, by
+ *                 player, by node), GET /v1/matchmaker/stats, the metrics
  *   cluster_mm.c  cluster mode (docs/CLUSTER.md "Matchmaker"): the tickets
  *                 mirrored from Redis and the bus, the pass-owner lease,
  *                 claims, op mm.create, the pool read when the lease is
@@ -13,8 +13,9 @@
  *
  * matchmaker.c calls cluster_mm.c only where cluster_enabled() is true;
  * cluster_mm.c keeps its tickets in matchmaker.c's table through the
- * functions below, never through the maps themselves. Everything runs on the
- * loop thread.
+ * functions below, never through the maps themselves, so the indexes stay
+ * exact (a ticket claimed or expiring stays in them, in flight, until it is
+ * forgotten). Everything runs on the loop thread.
  */
 #ifndef MB_MATCHMAKER_INTERNAL_H
 #define MB_MATCHMAKER_INTERNAL_H
@@ -28,6 +29,11 @@
 
 typedef struct ticket ticket;
 
+/* A ticket's place in one list (a player's tickets, a node's tickets). */
+typedef struct ticket_link {
+    ticket *prev, *next;
+} ticket_link;
+
 struct ticket {
     uint64_t id; /* the pool entry's id */
     char ticket_id[40];
@@ -39,6 +45,8 @@ struct ticket {
     char *same_vals[MM_SAME_MAX];
     const char *same_ptrs[MM_SAME_MAX];
     int64_t enqueued_ms;
+    ticket_link by_player; /* the tickets of player_id */
+    ticket_link by_node;   /* the tickets of node_id (cluster mode: node_id not empty) */
     /* cluster mode (docs/CLUSTER.md "Matchmaker"): every node mirrors the
      * cluster's tickets; node_id holds the socket that added it */
     char node_id[72];
@@ -79,6 +87,11 @@ ticket *matchmaker_ticket_find(const char *ticket_id);
 /* Every ticket: for (size_t it = 0; (t = matchmaker_ticket_next(&it));).
  * Forgetting the ticket just returned is safe; adding one is not. */
 ticket *matchmaker_ticket_next(size_t *iter);
+/* The first of a player's tickets (every node's, in cluster mode), then
+ * t->by_player.next; the first of a node's tickets, then t->by_node.next.
+ * NULL when none. Forgetting a ticket of the list ends the walk. */
+ticket *matchmaker_player_first(const char *player_id);
+ticket *matchmaker_node_first(const char *node_id);
 
 /* ---- matchmaker.c: pools, figures, messages */
 
