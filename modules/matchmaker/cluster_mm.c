@@ -37,11 +37,14 @@
 #define CL_LEASE_MS 3000
 #define CL_CREATE_TIMEOUT_MS 3000
 #define CL_TOMB_MS 30000
+#define CL_SCAN_COUNT 1000 /* HSCAN COUNT of the pool read: about this many tickets per loop iteration */
 
 typedef struct cl_mode {
     char mode[72];
-    bool owner, loading;
-    bool taking; /* a SET NX for the lease is in flight */
+    bool owner;
+    bool loading;        /* the pool is being read (HSCAN): no passes until it is done */
+    uint64_t reload_gen; /* the pool read under way; a newer read replaces an older one */
+    bool taking;         /* a SET NX for the lease is in flight */
     char owner_id[72];
     double pass_ms, matched_per_s, mean_wait_ms, mean_spread;
     uint64_t formed;
@@ -489,54 +492,54 @@ static void op_create(cluster_req *req, const char *from, json_t *args)
 }
 
 /* ---------------------------------------------------------- reload */
+/* The pool read: HSCAN of the mode's hash, CL_SCAN_COUNT at a time, the
+ * next batch asked for from the reply of the previous one, so the loop
+ * serves everything else between batches (one HGETALL of 100,000 tickets
+ * stalled it for most of a second). The passes of the mode stay off
+ * (loading) until the last batch. HSCAN returns every ticket that is in the
+ * hash during the whole scan (maybe twice: mirror_add ignores a known one);
+ * a ticket mirrored before the scan began and seen in no batch is gone. */
 typedef struct reload_ctx {
     char mode[72];
-    uint64_t seq;
-    int64_t t0_us;
+    uint64_t seq;    /* mirror_seq when the read began */
+    uint64_t gen;    /* cl_mode.reload_gen of this read */
+    mb_smap present; /* ticket ids seen in a batch */
+    size_t dead, batches;
+    int64_t t0_us, sent_us;
+    double wait_ms, load_ms, max_batch_ms;
 } reload_ctx;
 
 /* A node this one saw leave (and not back). Tickets of a node that died
  * before this one started are removed by the node-lost cleanup (which
  * publishes mm.del), not guessed from a node list that may be a heartbeat
  * old. */
-static bool node_dead(const char *node, int64_t created_at)
+static bool node_dead(const char *node) { return !cluster_node_find(node) && mb_smap_get(&gone_nodes, node); }
+
+static void reload_free(reload_ctx *c)
 {
-    (void)created_at;
-    return !cluster_node_find(node) && mb_smap_get(&gone_nodes, node);
+    mb_smap_free(&c->present);
+    free(c);
 }
 
-static void reload_done(void *ud, const redisReply *r)
+static void scan_done(void *ud, const redisReply *r);
+
+static void scan_next(reload_ctx *c, const char *cursor)
 {
-    reload_ctx *c = ud;
-    cl_mode *cm = cl_get(c->mode);
-    cm->loading = false;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        free(c);
-        return;
-    }
-    mb_smap present;
-    mb_smap_init(&present);
-    int64_t t_reply = mb_now_us();
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (r->element[i]->type != REDIS_REPLY_STRING || r->element[i + 1]->type != REDIS_REPLY_STRING)
-            continue;
-        json_t *tj = json_loads(r->element[i + 1]->str, 0, NULL);
-        const char *node = json_string_value(json_object_get(tj, "node_id"));
-        if (!node || node_dead(node, json_integer_value(json_object_get(tj, "created_at")))) {
-            if (node) redis_forget(c->mode, r->element[i]->str, node);
-        } else {
-            mb_smap_put(&present, r->element[i]->str, (void *)1);
-            mirror_add(tj);
-        }
-        json_decref(tj);
-    }
-    /* mirrored before the read and no longer in Redis: gone */
+    c->sent_us = mb_now_us();
+    mb_redis_command(scan_done, c, "HSCAN mb:mm:tickets:%s %s COUNT %d", c->mode, cursor, CL_SCAN_COUNT);
+}
+
+/* The last batch came: the tickets mirrored before the read and seen in no
+ * batch are no longer in Redis. */
+static void reload_finish(reload_ctx *c, cl_mode *cm)
+{
+    int64_t t0 = mb_now_us();
     ticket **stale = NULL;
     size_t n = 0, it = 0;
     ticket *t;
     while ((t = matchmaker_ticket_next(&it))) {
         if (strcmp(t->mode, c->mode) == 0 && t->seq <= c->seq && !t->in_flight &&
-            !mb_smap_get(&present, t->ticket_id)) {
+            !mb_smap_get(&c->present, t->ticket_id)) {
             stale = mb_realloc(stale, (n + 1) * sizeof *stale);
             stale[n++] = t;
         }
@@ -548,21 +551,70 @@ static void reload_done(void *ud, const redisReply *r)
         matchmaker_ticket_forget(stale[i]);
     }
     free(stale);
-    mb_smap_free(&present);
-    mb_info("matchmaker_pool_read", "mode=%s tickets=%zu stale=%zu owner=%d wait_ms=%.1f load_ms=%.1f",
-            c->mode, r->elements / 2, n, cm->owner, (double)(t_reply - c->t0_us) / 1000.0,
-            (double)(mb_now_us() - t_reply) / 1000.0);
-    free(c);
+    cm->loading = false;
+    c->load_ms += (double)(mb_now_us() - t0) / 1000.0;
+    mb_info("matchmaker_pool_read",
+            "mode=%s tickets=%zu stale=%zu owner=%d batches=%zu wait_ms=%.1f load_ms=%.1f max_batch_ms=%.1f "
+            "read_ms=%.1f",
+            c->mode, c->present.count + c->dead, n, cm->owner, c->batches, c->wait_ms, c->load_ms,
+            c->max_batch_ms, (double)(mb_now_us() - c->t0_us) / 1000.0);
+    reload_free(c);
+}
+
+/* One HSCAN reply: [cursor, [ticket_id, JSON, ...]]. */
+static void scan_done(void *ud, const redisReply *r)
+{
+    reload_ctx *c = ud;
+    cl_mode *cm = cl_get(c->mode);
+    if (c->gen != cm->reload_gen) { /* a newer read of the pool replaced this one */
+        reload_free(c);
+        return;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+        mb_warn("matchmaker_pool_read_failed", "mode=%s batches=%zu error=\"%s\"", c->mode, c->batches,
+                r && r->type == REDIS_REPLY_ERROR ? r->str : "Redis unreachable");
+        cm->loading = false; /* as after a failed read: Redis away, the lease goes too */
+        reload_free(c);
+        return;
+    }
+    int64_t t_reply = mb_now_us();
+    c->wait_ms += (double)(t_reply - c->sent_us) / 1000.0;
+    c->batches++;
+    const redisReply *kv = r->element[1];
+    for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+        if (kv->element[i]->type != REDIS_REPLY_STRING || kv->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        const char *tid = kv->element[i]->str;
+        json_t *tj = json_loads(kv->element[i + 1]->str, 0, NULL);
+        const char *node = json_string_value(json_object_get(tj, "node_id"));
+        if (!node || node_dead(node)) {
+            if (node) redis_forget(c->mode, tid, node);
+            c->dead++;
+        } else {
+            mb_smap_put(&c->present, tid, (void *)1);
+            mirror_add(tj);
+        }
+        json_decref(tj);
+    }
+    double ms = (double)(mb_now_us() - t_reply) / 1000.0;
+    c->load_ms += ms;
+    if (ms > c->max_batch_ms) c->max_batch_ms = ms;
+    if (strcmp(r->element[0]->str, "0") != 0) scan_next(c, r->element[0]->str);
+    else reload_finish(c, cm);
 }
 
 static void reload(const char *mode)
 {
+    cl_mode *cm = cl_get(mode);
     reload_ctx *c = mb_calloc(1, sizeof *c);
     snprintf(c->mode, sizeof c->mode, "%s", mode);
     c->seq = mirror_seq;
+    c->gen = ++cm->reload_gen;
+    mb_smap_init(&c->present);
     c->t0_us = mb_now_us();
-    cl_get(mode)->loading = true;
-    mb_redis_command(reload_done, c, "HGETALL mb:mm:tickets:%s", mode);
+    cm->loading = true;
+    scan_next(c, "0");
 }
 
 /* ----------------------------------------------------------- lease */
