@@ -11,6 +11,8 @@
  *   mb:mm:modes           set of the modes that ever had a ticket
  *   mb:mm:lease:<mode>    the pass owner's node id, SET NX PX 3000, renewed
  *                         every second with a compare-and-set
+ *   mb:mm:claims:<mode>   hash claim id -> {at, tickets: [ticket JSON]}: the
+ *                         groups claimed whose match is not settled yet
  * Bus topics: mm.add (a ticket), mm.del (tickets gone, maybe with a
  * matchmaker.removed to send), mm.matched (a group and its match),
  * mm.stats (the owner's figures, every second).
@@ -37,7 +39,8 @@
 #define CL_LEASE_MS 3000
 #define CL_CREATE_TIMEOUT_MS 3000
 #define CL_TOMB_MS 30000
-#define CL_SCAN_COUNT 1000 /* HSCAN COUNT of the pool read: about this many tickets per loop iteration */
+#define CL_CLAIM_STALE_MS 10000 /* a claim unsettled this long: its owner died; the tickets go back */
+#define CL_SCAN_COUNT 1000      /* HSCAN COUNT of the pool read: about this many tickets per loop iteration */
 
 typedef struct cl_mode {
     char mode[72];
@@ -45,6 +48,7 @@ typedef struct cl_mode {
     bool loading;        /* the pool is being read (HSCAN): no passes until it is done */
     uint64_t reload_gen; /* the pool read under way; a newer read replaces an older one */
     bool taking;         /* a SET NX for the lease is in flight */
+    bool claims_asked;   /* owner: the leftover claims are being taken */
     char owner_id[72];
     double pass_ms, matched_per_s, mean_wait_ms, mean_spread;
     uint64_t formed;
@@ -64,11 +68,28 @@ static json_t *cl_pending_del; /* tickets dropped while Redis was away: [{mode, 
 
 static const char LEASE_RENEW[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
                                   "redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 else return 0 end";
-/* KEYS[1] the mode's hash, KEYS[1+i] the node hash of ticket ARGV[i] */
-static const char CLAIM[] = "for i = 1, #ARGV do if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then "
-                            "return 0 end end "
-                            "for i = 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) "
-                            "redis.call('HDEL', KEYS[i + 1], ARGV[i]) end return 1";
+/* A group's claim. KEYS[1] the mode's hash, KEYS[2] its claims hash,
+ * KEYS[1+i] the node hash of ticket ARGV[i] (i >= 2); ARGV[1] the claim id.
+ * Every ticket still in the hash: they move into the claim {at (Redis
+ * clock, ms), tickets}, 1; else nothing changes, 0. Whoever then removes the
+ * claim (HDEL = 1) settles the group: the node hosting its match before it
+ * creates it, the owner when that node did not answer, or the next owner
+ * that finds it CL_CLAIM_STALE_MS old and puts the tickets back. */
+static const char CLAIM[] =
+    "local v = {} for i = 2, #ARGV do local t = redis.call('HGET', KEYS[1], ARGV[i]) "
+    "if not t then return 0 end v[#v + 1] = t end "
+    "for i = 2, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) redis.call('HDEL', KEYS[i + 1], ARGV[i]) end "
+    "local now = redis.call('TIME') "
+    "redis.call('HSET', KEYS[2], ARGV[1], '{\"at\":' .. string.format('%.0f', now[1] * 1000 + math.floor(now[2] / "
+    "1000)) .. ',\"tickets\":[' .. table.concat(v, ',') .. ']}') return 1";
+/* KEYS[1] a mode's claims hash; ARGV[1] an age (ms): the claims at least
+ * that old by the Redis clock, removed and returned. */
+static const char CLAIMS_TAKE[] =
+    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "local all = redis.call('HGETALL', KEYS[1]) local out = {} for i = 1, #all, 2 do "
+    "local at = tonumber(string.match(all[i + 1], '^{\"at\":(%d+)')) "
+    "if not at or now - at >= tonumber(ARGV[1]) then redis.call('HDEL', KEYS[1], all[i]) "
+    "out[#out + 1] = all[i + 1] end end return out";
 
 static cl_mode *cl_get(const char *mode)
 {
@@ -104,12 +125,24 @@ static void lease_soon(const char *mode)
     if (!cm->owner && !cm->taking && !cm->owner_id[0] && cl_synced && cluster_up()) lease_step(cm);
 }
 
+static void mirror_remove(ticket *t);
+
 static void tomb(const char *ticket_id) { mb_smap_put(&tombs, ticket_id, (void *)(uintptr_t)mb_wall_ms()); }
 
 /* Put a ticket (JSON as stored in Redis) into this node's mirror. NULL when
- * it is known already, went away meanwhile, or its mode has no pool. */
+ * it is known already, went away meanwhile, or its mode has no pool. A
+ * ticket put back from an unsettled claim ("restored") that this node holds
+ * in flight (it claimed the group, then lost track of it) goes back into
+ * the pool. */
 static ticket *mirror_add(json_t *tj)
 {
+    ticket *known = matchmaker_ticket_find(json_string_value(json_object_get(tj, "ticket_id")));
+    if (known && known->in_flight && json_is_true(json_object_get(tj, "restored"))) {
+        mode_pool *kp = matchmaker_find_pool(known->mode);
+        known->in_flight = false;
+        if (!kp || matchmaker_pool_put(kp, known) != MB_OK) mirror_remove(known);
+        return NULL;
+    }
     const char *tid = json_string_value(json_object_get(tj, "ticket_id"));
     const char *mode = json_string_value(json_object_get(tj, "mode"));
     const char *player = json_string_value(json_object_get(tj, "player_id"));
@@ -198,7 +231,14 @@ static void cl_drop(ticket **ts, size_t n, const char *reason, bool notify)
     cl_publish("mm.del", bus_del, d);
 }
 
-static void bus_add(const char *from, json_t *d) { mirror_add(d); }
+static void bus_add(const char *from, json_t *d)
+{
+    ticket *t = mirror_add(d);
+    /* a ticket of this node put back from an unsettled claim while its player is gone: it goes */
+    if (t && json_is_true(json_object_get(d, "restored")) && strcmp(t->node_id, cluster_node_id()) == 0 &&
+        !mb_player_online(t->player_id))
+        cl_drop(&t, 1, "disconnected", false);
+}
 
 void matchmaker_cluster_add(mb_session *s, const char *cid, mode_pool *p, json_t *props)
 {
@@ -246,7 +286,9 @@ static void rm_done(void *ud, const redisReply *r)
             mb_session_error(s, cid, "matchmaker.remove", MB_E_UNAVAILABLE,
                              "Redis is unreachable: try again");
     } else if (r->integer == 0) {
-        if (t && !t->in_flight) mirror_remove(t); /* gone from Redis (claimed by a dead owner): forget it */
+        /* gone from Redis (claimed meanwhile, maybe by an owner that died): every node forgets it, so
+         * the tickets of that claim put back later (claims_taken) leave this one out */
+        if (t && !t->in_flight) cl_drop(&t, 1, "removed", false);
         if (s)
             mb_session_error(s, cid, "matchmaker.remove", MB_E_NOT_FOUND, "no ticket '%s' of yours", c->tid);
     } else {
@@ -308,6 +350,7 @@ void matchmaker_cluster_expired(ticket *t)
 /* ---------------------------------------------------------- groups */
 typedef struct cl_grp {
     char mode[72];
+    char claim[40];  /* the claim's field in mb:mm:claims:<mode> */
     json_t *entries; /* [{ticket_id, player_id, node_id}] */
     json_t *params, *players;
     double spread;
@@ -356,6 +399,20 @@ static void grp_release(cl_grp *g)
     }
 }
 
+/* The owner removed an unanswered group's claim: 1, the group failed here
+ * (its players are told); 0, the hosting node created the match late or the
+ * next owner put the tickets back; NULL (Redis away), the claim stays for
+ * the owner after Redis is back. */
+static void unclaim_done(void *ud, const redisReply *r)
+{
+    cl_grp *g = ud;
+    if (cl_on && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        cl_publish("mm.del", bus_del,
+                   json_pack("{s:s,s:O,s:s,s:b}", "mode", g->mode, "tickets", g->entries, "reason",
+                             "match_failed", "notify", true));
+    grp_free(g);
+}
+
 static void create_done(void *ud, json_t *result, mb_errcode code, const char *message)
 {
     cl_grp *g = ud;
@@ -370,10 +427,12 @@ static void create_done(void *ud, json_t *result, mb_errcode code, const char *m
                  why       ? why
                  : message ? message
                            : "?");
-        cl_publish("mm.del", bus_del,
-                   json_pack("{s:s,s:O,s:s,s:b}", "mode", g->mode, "tickets", g->entries, "reason",
-                             "match_failed", "notify", true));
-        grp_free(g);
+        if (json_is_true(json_object_get(result, "settled"))) { /* the hosting node told the players */
+            grp_free(g);
+            return;
+        }
+        /* no answer, or the hosting node could not settle the claim: settle it here */
+        mb_redis_command(unclaim_done, g, "HDEL mb:mm:claims:%s %s", g->mode, g->claim);
         return;
     }
     mode_pool *p = matchmaker_find_pool(g->mode);
@@ -412,8 +471,8 @@ static void claim_done(void *ud, const redisReply *r)
         json_array_append(reserve, json_object_get(e, "player_id"));
     }
     cluster_call(n->node_id, "mm.create",
-                 json_pack("{s:s,s:O,s:o,s:O}", "mode", g->mode, "params", g->params, "reserve", reserve,
-                           "tickets", g->entries),
+                 json_pack("{s:s,s:s,s:O,s:o,s:O}", "mode", g->mode, "claim", g->claim, "params", g->params,
+                           "reserve", reserve, "tickets", g->entries),
                  CL_CREATE_TIMEOUT_MS, create_done, g);
 }
 
@@ -428,15 +487,20 @@ bool matchmaker_cluster_group(mode_pool *p, ticket **ts, size_t n, int *teams)
     json_t *props = json_object(), *team_lists = json_array();
     for (int k = 0; k < p->cfg.teams; k++) json_array_append_new(team_lists, json_array());
     double lo = INFINITY, hi = -INFINITY;
-    const char **argv = mb_malloc((4 + 2 * n) * sizeof *argv);
-    char **keys = mb_malloc((n + 1) * sizeof *keys);
+    mb_uuid(g->claim);
+    /* EVAL CLAIM n+2 <mode hash> <claims hash> <node hash>... <claim id> <ticket id>... */
+    const char **argv = mb_malloc((6 + 2 * n) * sizeof *argv);
+    char **keys = mb_malloc((n + 2) * sizeof *keys);
     char nk[32];
-    snprintf(nk, sizeof nk, "%zu", n + 1);
+    snprintf(nk, sizeof nk, "%zu", n + 2);
     argv[0] = "EVAL";
     argv[1] = CLAIM;
     argv[2] = nk;
     keys[0] = mb_sprintf("mb:mm:tickets:%s", p->mode);
+    keys[1] = mb_sprintf("mb:mm:claims:%s", p->mode);
     argv[3] = keys[0];
+    argv[4] = keys[1];
+    argv[5 + n] = g->claim;
     for (size_t i = 0; i < n; i++) {
         ticket *t = ts[i];
         t->in_flight = true;
@@ -450,31 +514,35 @@ bool matchmaker_cluster_group(mode_pool *p, ticket **ts, size_t n, int *teams)
             json_array_append_new(json_array_get(team_lists, (size_t)teams[i]), json_string(t->player_id));
         if (t->skill < lo) lo = t->skill;
         if (t->skill > hi) hi = t->skill;
-        keys[i + 1] = mb_sprintf("mb:mm:node:%s", t->node_id);
-        argv[4 + i] = keys[i + 1];
-        argv[4 + n + i] = t->ticket_id;
+        keys[i + 2] = mb_sprintf("mb:mm:node:%s", t->node_id);
+        argv[5 + i] = keys[i + 2];
+        argv[6 + n + i] = t->ticket_id;
     }
     g->spread = p->cfg.has_skill ? hi - lo : 0;
     g->params = json_pack("{s:O,s:o,s:o}", "players", g->players, "teams", team_lists, "properties", props);
-    mb_redis_command_argv(claim_done, g, (int)(4 + 2 * n), argv, NULL);
-    for (size_t i = 0; i <= n; i++) free(keys[i]);
+    mb_redis_command_argv(claim_done, g, (int)(6 + 2 * n), argv, NULL);
+    for (size_t i = 0; i < n + 2; i++) free(keys[i]);
     free(keys);
     free(argv);
     return true;
 }
 
-/* op mm.create {mode, params, reserve: [player ids], tickets} on the node
- * chosen to host the match: creates it, reserves the seats, publishes
- * mm.matched (every node tells its sockets) -> {match_id, node_id, url} |
- * {error} */
-static void op_create(cluster_req *req, const char *from, json_t *args)
+/* Create a claimed group's match here, reserve the seats, publish
+ * mm.matched (every node tells its sockets) -> {match_id, node_id, url}; a
+ * failure tells the players here too -> {error, settled}. */
+static void create_claimed(cluster_req *req, json_t *args)
 {
     const char *mode = json_string_value(json_object_get(args, "mode"));
     mb_errcode code;
     char err[512] = "";
     match *m = mode ? match_create(mode, json_object_get(args, "params"), &code, err, sizeof err) : NULL;
     if (!m) {
-        cluster_respond(req, json_pack("{s:s}", "error", *err ? err : "bad request"));
+        if (mode)
+            cl_publish("mm.del", bus_del,
+                       json_pack("{s:s,s:O,s:s,s:b}", "mode", mode, "tickets",
+                                 json_object_get(args, "tickets"), "reason", "match_failed", "notify", true));
+        cluster_respond(req,
+                        json_pack("{s:s,s:b}", "error", *err ? err : "bad request", "settled", mode != NULL));
         return;
     }
     size_t i;
@@ -489,6 +557,48 @@ static void op_create(cluster_req *req, const char *from, json_t *args)
                          json_object_get(args, "tickets")));
     cluster_respond(req, json_pack("{s:s,s:s,s:s}", "match_id", match_id(m), "node_id", cluster_node_id(),
                                    "url", cluster_public_url()));
+}
+
+typedef struct create_ctx {
+    cluster_req *req;
+    json_t *args;
+} create_ctx;
+
+/* The claim removed by this node (1): the group is ours to create. 0: the
+ * owner settled it, or the next owner put its tickets back. */
+static void create_unclaimed(void *ud, const redisReply *r)
+{
+    create_ctx *c = ud;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        create_claimed(c->req, c->args);
+    } else if (r && r->type == REDIS_REPLY_INTEGER) {
+        mb_info("matchmaker_claim_settled_elsewhere", "mode=%s claim=%s",
+                json_string_value(json_object_get(c->args, "mode")),
+                json_string_value(json_object_get(c->args, "claim")));
+        cluster_respond(c->req,
+                        json_pack("{s:s,s:b}", "error", "the claim was settled elsewhere", "settled", 1));
+    } else {
+        cluster_respond(c->req, json_pack("{s:s}", "error", "Redis is unreachable"));
+    }
+    json_decref(c->args);
+    free(c);
+}
+
+/* op mm.create {mode, claim, params, reserve: [player ids], tickets} on the
+ * node chosen to host the match: removes the claim (which settles the
+ * group), then creates the match (create_claimed). */
+static void op_create(cluster_req *req, const char *from, json_t *args)
+{
+    const char *mode = json_string_value(json_object_get(args, "mode"));
+    const char *claim = json_string_value(json_object_get(args, "claim"));
+    if (!mode || !claim) {
+        cluster_respond(req, json_pack("{s:s}", "error", "bad request"));
+        return;
+    }
+    create_ctx *c = mb_calloc(1, sizeof *c);
+    c->req = req;
+    c->args = json_incref(args);
+    mb_redis_command(create_unclaimed, c, "HDEL mb:mm:claims:%s %s", mode, claim);
 }
 
 /* ---------------------------------------------------------- reload */
@@ -650,11 +760,68 @@ static void bus_stats(const char *from, json_t *d)
     cm->mean_spread = matchmaker_json_num(d, "mean_spread", 0);
 }
 
+/* Put back the tickets of claims nobody settled (their owner died between
+ * the claim and the match): each ticket whose node is live goes back into
+ * the mode's hash and every mirror with its created_at ("restored": a node
+ * that holds it in flight puts it back into its pool); the others (node
+ * gone, or removed meanwhile) go. */
+static void claims_taken(void *ud, const redisReply *r)
+{
+    cl_mode *cm = ud;
+    cm->claims_asked = false;
+    if (!cl_on || !r || r->type != REDIS_REPLY_ARRAY || !r->elements) return;
+    size_t back = 0, dropped = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+        json_t *claim = json_loads(r->element[i]->str, 0, NULL);
+        size_t k;
+        json_t *tj;
+        json_array_foreach (json_object_get(claim, "tickets"), k, tj) {
+            const char *tid = json_string_value(json_object_get(tj, "ticket_id"));
+            const char *node = json_string_value(json_object_get(tj, "node_id"));
+            const char *player = json_string_value(json_object_get(tj, "player_id"));
+            if (!tid || !node || !player) continue;
+            bool mine = strcmp(node, cluster_node_id()) == 0;
+            if (!cluster_node_find(node) || mb_smap_get(&tombs, tid) || (mine && !mb_player_online(player))) {
+                dropped++; /* its node is gone, or it was removed (socket closed) meanwhile */
+                cl_publish("mm.del", bus_del,
+                           json_pack("{s:s,s:[{s:s,s:s}],s:s,s:b}", "mode", cm->mode, "tickets", "ticket_id",
+                                     tid, "player_id", player, "reason", "disconnected", "notify", false));
+                continue;
+            }
+            char *text = json_dumps(tj, JSON_COMPACT);
+            mb_redis_command(NULL, NULL, "HSET mb:mm:tickets:%s %s %s", cm->mode, tid, text);
+            mb_redis_command(NULL, NULL, "HSET mb:mm:node:%s %s %s", node, tid, cm->mode);
+            free(text);
+            json_t *msg = json_deep_copy(tj);
+            json_object_set_new(msg, "restored", json_true());
+            cl_publish("mm.add", bus_add, msg); /* after the HSET on the same connection */
+            back++;
+        }
+        json_decref(claim);
+    }
+    mb_warn("matchmaker_claims_restored", "mode=%s claims=%zu tickets=%zu dropped=%zu", cm->mode, r->elements,
+            back, dropped);
+}
+
+static void claims_check(cl_mode *cm)
+{
+    if (cm->claims_asked || cm->loading) return;
+    cm->claims_asked = true;
+    char *key = mb_sprintf("mb:mm:claims:%s", cm->mode);
+    char age[16];
+    snprintf(age, sizeof age, "%d", CL_CLAIM_STALE_MS);
+    const char *argv[] = {"EVAL", CLAIMS_TAKE, "1", key, age};
+    mb_redis_command_argv(claims_taken, cm, 5, argv, NULL);
+    free(key);
+}
+
 static void renew_done(void *ud, const redisReply *r)
 {
     cl_mode *cm = ud;
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
         stats_publish(cm);
+        claims_check(cm);
         return;
     }
     if (cm->owner) mb_warn("matchmaker_lease_lost", "mode=%s", cm->mode);
