@@ -1,7 +1,8 @@
 /*
  * cluster_mm.c - the matchmaker in cluster mode (docs/CLUSTER.md
- * "Matchmaker"): one pool per mode for the whole cluster. What it shares
- * with matchmaker.c (the ticket table, the pools): matchmaker_internal.h.
+ * "Matchmaker"): one pool per mode for the whole cluster. matchmaker.c
+ * calls it (cluster_mm.h); it keeps the mirrored tickets in the ticket table
+ * and pools of tickets.c (tickets.h), like the single-node path.
  *
  * Redis:
  *   mb:mm:tickets:<mode>  hash ticket_id -> ticket JSON {ticket_id, node_id,
@@ -31,10 +32,11 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_mm.h"
 #include "match.h"
-#include "matchmaker_internal.h"
 #include "redis.h"
 #include "server.h"
+#include "tickets.h"
 
 #define CL_LEASE_MS 3000
 #define CL_CREATE_TIMEOUT_MS 3000

@@ -1,24 +1,25 @@
 /*
- * matchmaker_internal.h - what the two halves of the matchmaker module share
- * and nobody else sees:
+ * tickets.h - the matchmaker's tickets and pools (tickets.c), shared by the
+ * files of modules/matchmaker and no one else:
  *
- *   matchmaker.c  the module: matchmaker.add / remove, one pool (pool.c) per
- *                 mode, the passes, the Lua hook, match creation on this
- *                 node, the ticket table and its indexes (by ticket id, by
- *                 player, by node), GET /v1/matchmaker/stats, the metrics
- *   cluster_mm.c  cluster mode (docs/CLUSTER.md "Matchmaker"): the tickets
- *                 mirrored from Redis and the bus, the pass-owner lease,
- *                 claims, op mm.create, the pool read when the lease is
- *                 taken, the tickets of a node that is gone
+ *   tickets.c     the ticket table and its indexes (by pool id, by ticket
+ *                 id, by player, by node), one pool (pool.c) per mode, the
+ *                 figures of formed matches, matchmaker.removed
+ *   cluster_mm.c  cluster mode (cluster_mm.h): the tickets mirrored from
+ *                 Redis, the pass-owner lease, claims, op mm.create, the
+ *                 pool read, node loss; keeps its tickets in this table
+ *   matchmaker.c  the module: messages, passes, the Lua hook, match
+ *                 creation on one node, stats; calls cluster_mm.c where
+ *                 cluster_enabled()
  *
- * matchmaker.c calls cluster_mm.c only where cluster_enabled() is true;
- * cluster_mm.c keeps its tickets in matchmaker.c's table through the
- * functions below, never through the maps themselves, so the indexes stay
- * exact (a ticket claimed or expiring stays in them, in flight, until it is
- * forgotten). Everything runs on the loop thread.
+ * Nobody touches the maps but tickets.c: a ticket enters the table only
+ * through matchmaker_ticket_add and leaves it only through
+ * matchmaker_ticket_forget, so every index is exact (a ticket claimed by a
+ * pass or expiring stays in them, in flight, until it is forgotten).
+ * Everything runs on the loop thread.
  */
-#ifndef MB_MATCHMAKER_INTERNAL_H
-#define MB_MATCHMAKER_INTERNAL_H
+#ifndef MB_MATCHMAKER_TICKETS_H
+#define MB_MATCHMAKER_TICKETS_H
 
 #include "pool.h"
 #include "server.h"
@@ -69,7 +70,7 @@ typedef struct mode_pool {
     size_t n_recent, recent_pos;
 } mode_pool;
 
-/* ---- matchmaker.c: tickets */
+/* ---- the ticket table */
 
 /* A new ticket in no table yet: the strings copied, properties referenced,
  * the `same` values read from properties as p's configuration names them,
@@ -92,10 +93,15 @@ ticket *matchmaker_ticket_next(size_t *iter);
  * NULL when none. Forgetting a ticket of the list ends the walk. */
 ticket *matchmaker_player_first(const char *player_id);
 ticket *matchmaker_node_first(const char *node_id);
+/* The ticket of a pool entry (mm_entry.owner), NULL when none. */
+ticket *matchmaker_ticket_get(uint64_t id);
+size_t matchmaker_ticket_count(void);
 
-/* ---- matchmaker.c: pools, figures, messages */
+/* ---- pools, figures, messages */
 
 mode_pool *matchmaker_find_pool(const char *mode);
+/* Every pool: for (size_t it = 0; (p = matchmaker_pool_next(&it));). */
+mode_pool *matchmaker_pool_next(size_t *iter);
 /* The mode's current pool, (re)built when the mode's version changed; NULL
  * with a reason in err (no_mm: the mode is unknown or has no matchmaker). */
 mode_pool *matchmaker_pool_for(const char *mode, char *err, size_t errlen, bool *no_mm);
@@ -111,25 +117,8 @@ void matchmaker_send_removed(const char *player_id, const char *ticket_id, const
 /* o[k] when it is a number, else def. */
 double matchmaker_json_num(json_t *o, const char *k, double def);
 
-/* ---- cluster_mm.c (cluster mode only) */
-
-void matchmaker_cluster_init(void);
-void matchmaker_cluster_destroy(void); /* nothing when init did not run */
-/* matchmaker.add, checked: into Redis, the mirrors, then the reply. */
-void matchmaker_cluster_add(mb_session *s, const char *cid, mode_pool *p, json_t *props);
-/* matchmaker.remove of the player's ticket t: Redis decides. */
-void matchmaker_cluster_remove(mb_session *s, const char *cid, ticket *t);
-/* The player's last socket on this node closed: this node's tickets go. */
-void matchmaker_cluster_session_closed(const char *player_id);
-/* A pass formed a group (hook accepted): claim it, place its match. The
- * tickets stay in the tables, in flight. */
-bool matchmaker_cluster_group(mode_pool *p, ticket **ts, size_t n, int *teams);
-/* mm_pool_expire timed t out (out of the pool). */
-void matchmaker_cluster_expired(ticket *t);
-/* This node runs the mode's passes now (holds the lease, pool read). */
-bool matchmaker_cluster_passes(const char *mode);
-void matchmaker_cluster_pass_timed(const char *mode, double ms);
-/* The pass owner's figures into the stats object m of a mode. */
-void matchmaker_cluster_stats(const char *mode, json_t *m);
+/* tickets.c's tables and counters (matchmaker.c's init and destroy) */
+void matchmaker_tickets_init(void);
+void matchmaker_tickets_destroy(void);
 
 #endif
