@@ -353,6 +353,7 @@ void matchmaker_cluster_expired(ticket *t)
 typedef struct cl_grp {
     char mode[72];
     char claim[40];  /* the claim's field in mb:mm:claims:<mode> */
+    bool on_self;    /* mm.create went to this node */
     json_t *entries; /* [{ticket_id, player_id, node_id}] */
     json_t *params, *players;
     double spread;
@@ -415,6 +416,8 @@ static void unclaim_done(void *ud, const redisReply *r)
     grp_free(g);
 }
 
+static void grp_place(cl_grp *g, const char *node_id);
+
 static void create_done(void *ud, json_t *result, mb_errcode code, const char *message)
 {
     cl_grp *g = ud;
@@ -423,6 +426,14 @@ static void create_done(void *ud, json_t *result, mb_errcode code, const char *m
         return;
     }
     const char *mid = json_string_value(json_object_get(result, "match_id"));
+    if (!result && !g->on_self) {
+        /* the chosen node did not answer (e.g. it died: it stays in the node list until its
+         * registration expires, 5 s): this node creates the match. If that node still creates it
+         * late, the claim decides: only one of the two removes it and creates the match. */
+        mb_warn("matchmaker_create_retry", "mode=%s error=\"%s\"", g->mode, message ? message : "no answer");
+        grp_place(g, cluster_node_id());
+        return;
+    }
     if (!mid) {
         const char *why = json_string_value(json_object_get(result, "error"));
         mb_error("matchmaker_match_failed", "mode=%s error=\"%s\"", g->mode,
@@ -465,14 +476,20 @@ static void claim_done(void *ud, const redisReply *r)
         grp_free(g);
         return;
     }
-    const cluster_node *n = cluster_pick_node();
+    grp_place(g, cluster_pick_node()->node_id);
+}
+
+/* op mm.create of a claimed group to the node that will host its match */
+static void grp_place(cl_grp *g, const char *node_id)
+{
+    g->on_self = strcmp(node_id, cluster_node_id()) == 0;
     json_t *reserve = json_array();
     size_t i;
     json_t *e;
     json_array_foreach (g->entries, i, e) {
         json_array_append(reserve, json_object_get(e, "player_id"));
     }
-    cluster_call(n->node_id, "mm.create",
+    cluster_call(node_id, "mm.create",
                  json_pack("{s:s,s:s,s:O,s:o,s:O}", "mode", g->mode, "claim", g->claim, "params", g->params,
                            "reserve", reserve, "tickets", g->entries),
                  CL_CREATE_TIMEOUT_MS, create_done, g);
