@@ -634,7 +634,8 @@ typedef struct reload_ctx {
     uint64_t gen;    /* cl_mode.reload_gen of this read */
     mb_smap present; /* ticket ids seen in a batch */
     size_t dead, batches;
-    int64_t t0_us, sent_us;
+    int64_t t0_us;
+    int64_t idle_us; /* since when the read waits for Redis (wait_ms), parsing done */
     double wait_ms, load_ms, max_batch_ms;
 } reload_ctx;
 
@@ -654,7 +655,6 @@ static void scan_done(void *ud, const redisReply *r);
 
 static void scan_next(reload_ctx *c, const char *cursor)
 {
-    c->sent_us = mb_now_us();
     mb_redis_command(scan_done, c, "HSCAN mb:mm:tickets:%s %s COUNT %d", c->mode, cursor, CL_SCAN_COUNT);
 }
 
@@ -708,8 +708,10 @@ static void scan_done(void *ud, const redisReply *r)
         return;
     }
     int64_t t_reply = mb_now_us();
-    c->wait_ms += (double)(t_reply - c->sent_us) / 1000.0;
+    c->wait_ms += (double)(t_reply - c->idle_us) / 1000.0;
     c->batches++;
+    bool last = strcmp(r->element[0]->str, "0") == 0;
+    if (!last) scan_next(c, r->element[0]->str); /* Redis reads the next batch while this one is parsed */
     const redisReply *kv = r->element[1];
     for (size_t i = 0; i + 1 < kv->elements; i += 2) {
         if (kv->element[i]->type != REDIS_REPLY_STRING || kv->element[i + 1]->type != REDIS_REPLY_STRING)
@@ -729,8 +731,8 @@ static void scan_done(void *ud, const redisReply *r)
     double ms = (double)(mb_now_us() - t_reply) / 1000.0;
     c->load_ms += ms;
     if (ms > c->max_batch_ms) c->max_batch_ms = ms;
-    if (strcmp(r->element[0]->str, "0") != 0) scan_next(c, r->element[0]->str);
-    else reload_finish(c, cm);
+    c->idle_us = mb_now_us();
+    if (last) reload_finish(c, cm);
 }
 
 static void reload(const char *mode)
@@ -741,7 +743,7 @@ static void reload(const char *mode)
     c->seq = mirror_seq;
     c->gen = ++cm->reload_gen;
     mb_smap_init(&c->present);
-    c->t0_us = mb_now_us();
+    c->t0_us = c->idle_us = mb_now_us();
     cm->loading = true;
     scan_next(c, "0");
 }
