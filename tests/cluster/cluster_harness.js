@@ -109,4 +109,19 @@ if (process.env.NODE_TEST_CONTEXT || process.execArgv.includes('--test') || /\.t
 }
 process.on('exit', () => { for (const r of redisProcs) { try { r.proc.kill('SIGKILL'); } catch { /* gone */ } } });
 
-module.exports = { startRedis, startCluster, redisCmd, stopRedisAll };
+/**
+ * A matchmaker mode whose tickets pair only within one room (`same = { "room" }`), never smaller
+ * than 2, with no timeout: tickets of distinct rooms wait forever. Returns [path, text] for
+ * h.scriptsDir (the matchmaker_* cluster tests).
+ */
+const waitingMode = (name) => [`modes/${name}.lua`, `local M = {
+  tick_rate = 10,
+  players = { min = 2, max = 2 },
+  matchmaker = { size = { min = 2, max = 2 }, same = { "room" }, fill_after_ms = -1, timeout_ms = 0 },
+}
+function M.init(match, params) return {} end
+function M.get_state(match, state, viewer) return {} end
+return M
+`];
+
+module.exports = { startRedis, startCluster, redisCmd, stopRedisAll, waitingMode };

@@ -15,17 +15,8 @@ const net = require('node:net');
 const h = require('../integration/harness');
 const ch = require('./cluster_harness');
 
-// pairs of one room, never smaller, no timeout: tickets of distinct rooms wait forever
-const MMWAIT = `local M = {
-  tick_rate = 10,
-  players = { min = 2, max = 2 },
-  matchmaker = { size = { min = 2, max = 2 }, same = { "room" }, fill_after_ms = -1, timeout_ms = 0 },
-}
-function M.init(match, params) return {} end
-function M.get_state(match, state, viewer) return {} end
-return M
-`;
-const scripts = h.scriptsDir([], { 'modes/mmwait.lua': MMWAIT });
+// mmwait: pairs of one room, never smaller, no timeout (cluster_harness.js waitingMode)
+const scripts = h.scriptsDir([], Object.fromEntries([ch.waitingMode('mmwait')]));
 
 /** One command; resolves with an integer, a bulk string (null when nil) or the raw reply. */
 function redis(port, ...a) {

@@ -18,17 +18,8 @@ const net = require('node:net');
 const h = require('../integration/harness');
 const ch = require('./cluster_harness');
 
-// pairs of one room, never smaller, no timeout: tickets of distinct rooms wait forever
-const mode = (name) => [`modes/${name}.lua`, `local M = {
-  tick_rate = 10,
-  players = { min = 2, max = 2 },
-  matchmaker = { size = { min = 2, max = 2 }, same = { "room" }, fill_after_ms = -1, timeout_ms = 0 },
-}
-function M.init(match, params) return {} end
-function M.get_state(match, state, viewer) return {} end
-return M
-`];
-const scripts = h.scriptsDir([], Object.fromEntries([mode('mmwait'), mode('mmother')]));
+// mmwait, mmother: pairs of one room, never smaller, no timeout (cluster_harness.js waitingMode)
+const scripts = h.scriptsDir([], Object.fromEntries([ch.waitingMode('mmwait'), ch.waitingMode('mmother')]));
 after(() => fs.rmSync(scripts, { recursive: true, force: true }));
 
 /** Pipelined commands on one connection; resolves once every reply (one line each) came. */
