@@ -6,7 +6,7 @@
 #   make test-unit           C unit tests only (both trees) + valgrind
 #   make test-integration    Node suites only (TESTS="tests/integration/x.test.js" for some files)
 #   make [build] | build-asan  one CMake tree (build/, build-asan/)
-#   make bench               load generator + in-process benches + the cluster sets (tools/bench.sh, ~8 min)
+#   make bench               load generator + in-process benches + the cluster sets (tools/bench.sh, ~6 min)
 #   make fuzz                every libFuzzer target for 300 s (tools/fuzz.sh)
 #   make deps                tools/install-deps.sh
 #   make lint                dependency rules, -Wmissing-prototypes, cppcheck, clang-format check

@@ -16,7 +16,7 @@
 #   quick    smoke run, about a minute (tests/bench/loadgen.sh uses it)
 #   default  rpc, match 100 x 8 (each run followed by bench_send, the kernel's floor) and
 #            600 x 8, the script-heavy pair (heavy), idle 15,000, matchmaker, chat; then the
-#            cluster and cluster-matchmaker sets below (they need redis-server); about 8 minutes
+#            cluster and cluster-matchmaker sets below (they need redis-server); about 6 minutes
 #   sweep    match at 25, 50, 100, 150, 200, 300 ... 800 matches until one does not hold 20 Hz
 #   idle     idle at 5,000, 10,000, 15,000 sessions
 #   full     default (without the cluster sets) + sweep
