@@ -29,7 +29,6 @@
 // The client shares the machine's cores with the server: on a small machine the latency
 // figures include the time this client takes to read 500,000 frames per second.
 const { isMainThread, Worker, parentPort, workerData } = require('node:worker_threads');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { execSync } = require('node:child_process');
@@ -39,14 +38,7 @@ const WS = require('ws');
 const JWT_SECRET = 'bench-chat-secret-0123456789abcdef-0123456789abcdef';
 const nowUs = () => Number(process.hrtime.bigint() / 1000n); // monotonic, shared by all threads
 
-function token(playerId, username) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ sub: playerId, usn: username, iat: now, exp: now + 3600 });
-  const sig = crypto.createHmac('sha256', JWT_SECRET).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
+const token = (playerId, username) => h.playerToken(JWT_SECRET, playerId, username);
 
 /** Open a socket, session.connect, then optionally chat.join; resolves with the socket. */
 function connect(url, tok, channel, onMessage, onOpen) {

@@ -23,7 +23,6 @@
 // Needs MOONBASE_TEST_DATABASE_URL (tools/pg.sh / tools/bench.sh provide one) and MOONBASE_BIN
 // (default build/moonbase). Loopback only; stops everything it started; a watchdog ends it after
 // 5 minutes.
-const crypto = require('node:crypto');
 const path = require('node:path');
 const os = require('node:os');
 const fs = require('node:fs');
@@ -33,14 +32,7 @@ const h = require('../integration/harness');
 const JWT_SECRET = 'bench-mm-secret-0123456789abcdef-0123456789abcdef';
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
-function token(playerId, username) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ sub: playerId, usn: username, iat: now, exp: now + 3600 });
-  const sig = crypto.createHmac('sha256', JWT_SECRET).update(`${head}.${body}`).digest('base64url');
-  return `${head}.${body}.${sig}`;
-}
+const token = (playerId, username) => h.playerToken(JWT_SECRET, playerId, username);
 const uuidOf = (prefix, i) => `${prefix}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
 function parseArgs() {

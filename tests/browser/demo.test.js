@@ -17,43 +17,19 @@ const os = require('node:os');
 const path = require('node:path');
 const h = require('../integration/harness');
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(h.REPO_ROOT, 'build', 'screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = Number(process.env.MOONBASE_BROWSER_WAIT_MS || 30000);
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (tools/install-deps.sh installs chromium)`;
+const b = require('./browser');
 
-/** A browser of its own with a fresh profile (--user-data-dir) per player. */
+const { SHOTS, WAIT, skip } = b;
+
+/** A browser of its own with a fresh profile (--user-data-dir) per player (tests/browser/browser.js). */
 async function browser(name) {
-  const { chromium } = require('playwright-core');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `moonbase-chromium-${name}-`));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1280, height: 860 },
-  });
-  const page = ctx.pages()[0] || (await ctx.newPage());
-  page.setDefaultTimeout(WAIT);
   const errors = [];
-  page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
-  page.on('console', (m) => {
-    // Expected HTTP failures the pages handle: a refused admin token (401), a match that has
-    // just ended (404), a history search the server refuses (400, shown on the page), a guest
-    // name already taken at sign-in (409: demo/game.js signs in again and lets the server pick
-    // one; more likely as the shared test database fills up). Script errors and anything else count.
-    if (m.type() === 'error' && !/^Failed to load resource: .* (400|401|404|409) /.test(m.text())) errors.push(`${name} console: ${m.text()}`);
-  });
-  return {
-    name,
-    ctx,
-    page,
-    errors,
-    async close() {
-      await ctx.close().catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  // Expected HTTP failures the pages handle: a refused admin token (401), a match that has
+  // just ended (404), a history search the server refuses (400, shown on the page), a guest
+  // name already taken at sign-in (409: demo/game.js signs in again and lets the server pick
+  // one; more likely as the shared test database fills up). Script errors and anything else count.
+  const { ctx, page, close } = await b.launch({ tag: name, errors, ignoreConsole: /^Failed to load resource: .* (400|401|404|409) / });
+  return { name, ctx, page, errors, close };
 }
 
 const shot = (page, file) => page.screenshot({ path: path.join(SHOTS, file) });
@@ -512,6 +488,6 @@ describe('browser: demo and console', { skip }, () => {
   });
 
   it('no page had a script error', () => {
-    assert.deepEqual(pages.flatMap((p) => p.errors), []);
+    assert.deepEqual(pages.flatMap((p) => p.errors.map((e) => `${p.name}: ${e}`)), []);
   });
 });

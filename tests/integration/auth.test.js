@@ -10,13 +10,8 @@ const h = require('./harness');
 // A known HS256 key, so the tests can sign tokens (expired ones, other algorithms).
 const JWT_SECRET = 'auth-test-secret-0123456789abcdef-0123456789';
 
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
-function signJwt(claims, { secret = JWT_SECRET, header = { alg: 'HS256', typ: 'JWT' } } = {}) {
-  const head = b64url(JSON.stringify(header));
-  const body = b64url(JSON.stringify(claims));
-  const sig = b64url(crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest());
-  return `${head}.${body}.${sig}`;
-}
+const b64url = (buf) => Buffer.from(buf).toString('base64url'); // forged tokens below
+const signJwt = (claims, { secret = JWT_SECRET } = {}) => h.signJwt(claims, secret);
 const uniq = () => crypto.randomBytes(5).toString('hex');
 
 /** Asserts a REST error: status, {"error":{"code","message"}} and nothing else at the top. */

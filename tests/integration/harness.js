@@ -890,8 +890,25 @@ function sanitized() {
   return sanitizedCache;
 }
 
+/** An HS256 JSON Web Token of `claims`, signed with `secret` (what the server's --jwt-secret checks). */
+function signJwt(claims, secret) {
+  const b64 = (s) => Buffer.from(s).toString('base64url');
+  const head = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64(JSON.stringify(claims));
+  const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+/** A session token as the server issues one (sub, usn, iat now, exp ttlS later), signed locally. */
+function playerToken(secret, playerId, username, ttlS = 3600) {
+  const now = Math.floor(Date.now() / 1000);
+  return signJwt({ sub: playerId, usn: username, iat: now, exp: now + ttlS }, secret);
+}
+
 module.exports = {
   REPO_ROOT,
+  signJwt,
+  playerToken,
   sanitized,
   scriptsDir,
   startServer,

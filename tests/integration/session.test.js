@@ -8,13 +8,8 @@ const crypto = require('node:crypto');
 const h = require('./harness');
 
 const JWT_SECRET = 'session-test-secret-0123456789abcdef-0123';
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
-function signJwt(claims, secret = JWT_SECRET) {
-  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-  const body = b64url(JSON.stringify(claims));
-  const sig = b64url(crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest());
-  return `${head}.${body}.${sig}`;
-}
+const b64url = (buf) => Buffer.from(buf).toString('base64url'); // a forged token below
+const signJwt = (claims, secret = JWT_SECRET) => h.signJwt(claims, secret);
 
 async function deviceAuth(server) {
   const res = await server.http('POST', '/v1/auth/device', { device_id: `dev-${crypto.randomBytes(6).toString('hex')}` });
