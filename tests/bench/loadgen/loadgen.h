@@ -94,6 +94,27 @@ typedef struct lg_proc {
 /* Sample /proc/<pid>/stat and /proc/<pid>/status; ok=false without a pid. */
 lg_proc lg_proc_sample(int pid);
 
+/* A sampled user/kernel split of a process's CPU time. /proc's utime and
+ * stime are the kernel's tick sampling (the scheduler tick decides whose
+ * mode a whole tick is charged to), which a server woken by its own timers
+ * aliases with; here a perf task-clock event samples the process's main
+ * thread every ~1 ms of its own CPU time and each sample says the mode it
+ * interrupted (perf_event_open: needs perf_event_paranoid <= 1 or root;
+ * otherwise lg_modes_open says why and the figure is n/a). */
+typedef struct lg_modes {
+    int fd;
+    void *ring;
+    size_t ring_len;
+    uint64_t tail;
+    uint64_t user, kernel, lost;
+} lg_modes;
+bool lg_modes_open(lg_modes *m, int pid); /* disabled until lg_modes_enable */
+void lg_modes_enable(lg_modes *m, bool on);
+void lg_modes_drain(lg_modes *m); /* count the samples in the ring (call at least every ~10 s) */
+void lg_modes_close(lg_modes *m);
+/* user / (user + kernel) of the samples so far, NAN without samples. */
+double lg_modes_user_share(const lg_modes *m);
+
 #define LG_HIST_MAX 32
 typedef struct lg_hist {
     int n;

@@ -5,10 +5,15 @@
  */
 #include "loadgen.h"
 
+#include <errno.h>
+#include <linux/perf_event.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 lg_proc lg_proc_sample(int pid)
@@ -37,6 +42,98 @@ lg_proc lg_proc_sample(int pid)
     fclose(f);
     p.ok = true;
     return p;
+}
+
+/* 1 + 2^7 pages: at one 16-byte sample per ms of a fully busy thread,
+ * 32 s of samples; the callers drain every second or so. */
+#define MODES_DATA_PAGES 128
+
+bool lg_modes_open(lg_modes *m, int pid)
+{
+    memset(m, 0, sizeof *m);
+    m->fd = -1;
+    if (pid <= 0) return false;
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = PERF_COUNT_SW_TASK_CLOCK;
+    a.sample_period = 997000; /* ns of the thread's CPU time: not a divisor of the tick or slot periods */
+    a.sample_type = PERF_SAMPLE_IP;
+    a.disabled = 1;
+    a.exclude_hv = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &a, pid, -1, -1, 0);
+    if (fd < 0) {
+        lg_say("no sampled user/kernel split of the server's CPU: perf_event_open: %s", strerror(errno));
+        return false;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)page * (1 + MODES_DATA_PAGES);
+    void *ring = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (ring == MAP_FAILED) {
+        lg_say("no sampled user/kernel split of the server's CPU: mmap: %s", strerror(errno));
+        close(fd);
+        return false;
+    }
+    m->fd = fd;
+    m->ring = ring;
+    m->ring_len = len;
+    return true;
+}
+
+void lg_modes_enable(lg_modes *m, bool on)
+{
+    if (m->fd < 0) return;
+    if (!on) lg_modes_drain(m);
+    ioctl(m->fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
+    if (!on) lg_modes_drain(m);
+}
+
+/* Copy n bytes at ring offset off (records may wrap around the end). */
+static void ring_copy(const unsigned char *data, size_t size, uint64_t off, void *to, size_t n)
+{
+    for (size_t i = 0; i < n; i++) ((unsigned char *)to)[i] = data[(off + i) % size];
+}
+
+void lg_modes_drain(lg_modes *m)
+{
+    if (m->fd < 0) return;
+    struct perf_event_mmap_page *pg = m->ring;
+    uint64_t head = __atomic_load_n(&pg->data_head, __ATOMIC_ACQUIRE);
+    const unsigned char *data = (const unsigned char *)m->ring + pg->data_offset;
+    size_t size = (size_t)pg->data_size;
+    uint64_t tail = m->tail;
+    while (tail + sizeof(struct perf_event_header) <= head) {
+        struct perf_event_header h;
+        ring_copy(data, size, tail, &h, sizeof h);
+        if (h.size < sizeof h) break;
+        if (h.type == PERF_RECORD_SAMPLE) {
+            unsigned mode = h.misc & PERF_RECORD_MISC_CPUMODE_MASK;
+            if (mode == PERF_RECORD_MISC_USER) m->user++;
+            else if (mode == PERF_RECORD_MISC_KERNEL) m->kernel++;
+        } else if (h.type == PERF_RECORD_LOST && h.size >= sizeof h + 16) {
+            uint64_t lost[2]; /* id, lost */
+            ring_copy(data, size, tail + sizeof h, lost, sizeof lost);
+            m->lost += lost[1];
+        }
+        tail += h.size;
+    }
+    m->tail = tail;
+    __atomic_store_n(&pg->data_tail, tail, __ATOMIC_RELEASE);
+}
+
+void lg_modes_close(lg_modes *m)
+{
+    if (m->fd < 0) return;
+    munmap(m->ring, m->ring_len);
+    close(m->fd);
+    m->fd = -1;
+}
+
+double lg_modes_user_share(const lg_modes *m)
+{
+    uint64_t n = m->user + m->kernel;
+    return n ? (double)m->user / (double)n : NAN;
 }
 
 char *lg_metrics_fetch(void)

@@ -153,6 +153,13 @@ static void on_closed(lg_client *c)
     if (measuring) lg_say("client %d closed during the measurement", c->idx);
 }
 
+static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    lg_modes_drain(w->data);
+}
+
 static void input_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     double now = lg_now();
@@ -264,7 +271,14 @@ int lg_scen_match(json_t *out)
     ev_timer_start(lg_loop, &in_w);
     lg_phase_run(lg_opt.warmup_s);
 
+    lg_modes modes;
+    lg_modes_open(&modes, lg_opt.server_pid);
+    ev_timer drain_w;
+    ev_timer_init(&drain_w, drain_cb, 1., 1.);
+    drain_w.data = &modes;
+    ev_timer_start(lg_loop, &drain_w);
     char *m0 = lg_metrics_fetch();
+    lg_modes_enable(&modes, true);
     lg_proc s0 = lg_proc_sample(lg_opt.server_pid);
     lg_proc g0 = lg_proc_sample(getpid());
     uint64_t rx0 = lg_ws_rx_messages();
@@ -272,6 +286,8 @@ int lg_scen_match(json_t *out)
     lg_phase_run(lg_opt.duration_s);
     measuring = false;
     lg_proc s1 = lg_proc_sample(lg_opt.server_pid);
+    lg_modes_enable(&modes, false);
+    ev_timer_stop(lg_loop, &drain_w);
     lg_proc g1 = lg_proc_sample(getpid());
     uint64_t rx = lg_ws_rx_messages() - rx0;
     char *m1 = lg_metrics_fetch();
@@ -370,6 +386,17 @@ int lg_scen_match(json_t *out)
                         isfinite(cpu_us) ? json_real(lg_round(cpu_us, 3)) : json_null());
     json_object_set_new(out, "server_user_us_per_state",
                         isfinite(user_us) ? json_real(lg_round(user_us, 3)) : json_null());
+    /* The same split from samples (lg_modes: utime/stime alias with the
+     * server's timer wake-ups; these do not): CPU per state x user share. */
+    double share = lg_modes_user_share(&modes);
+    double suser_us = isfinite(cpu_us) && isfinite(share) ? cpu_us * share : NAN;
+    json_object_set_new(out, "server_user_share_sampled",
+                        isfinite(share) ? json_real(lg_round(share, 4)) : json_null());
+    json_object_set_new(out, "server_mode_samples", json_integer((json_int_t)(modes.user + modes.kernel)));
+    json_object_set_new(out, "server_mode_samples_lost", json_integer((json_int_t)modes.lost));
+    json_object_set_new(out, "server_user_us_per_state_sampled",
+                        isfinite(suser_us) ? json_real(lg_round(suser_us, 3)) : json_null());
+    lg_modes_close(&modes);
     json_object_set_new(out, "server_cpu_us_per_tick",
                         isfinite(tick_us) ? json_real(lg_round(tick_us, 2)) : json_null());
     json_object_set_new(out, "loadgen_cpu_us_per_message",
@@ -397,6 +424,7 @@ int lg_scen_match(json_t *out)
     lg_figure(out, "server RSS per player", rss_per, "KiB", NULL, -1);
     lg_figure(out, "server CPU per state", cpu_us, "us", NULL, -1);
     lg_figure(out, "  of which user space (utime)", user_us, "us", NULL, -1);
+    lg_figure(out, "  of which user space (sampled)", suser_us, "us", NULL, -1);
     lg_figure(out, "server CPU per tick", tick_us, "us", NULL, -1);
     lg_figure(out, "loadgen CPU per received message", lg_us, "us", "<= 3",
               isfinite(lg_us) ? lg_us <= 3 : -1);
