@@ -448,6 +448,15 @@ mb_lua_vm *mb_lua_vm_new(const mb_lua_limits *lim, const char *lib_dir, char *er
      * on only where the CPU-time signal can stop them (jit_acquire). */
     vm->jit = vm->lim.jit && jit_acquire();
     vm->lim.jit = vm->jit;
+    /* The order matters: the engine is switched on here, before vm_init's
+     * luaopen_jit, and LuaJIT then hot-counts loops only, never function
+     * entries. So hot loops are compiled (and the functions they call, as
+     * part of their traces), while a function called from C (every mode
+     * callback) stays in the interpreter, where the count hook stops it
+     * precisely. Switching the engine on after luaopen_jit makes callbacks
+     * compile too: tried (docs/LUA_API.md "What the compiler compiles"), it
+     * saved nothing measurable and let a runaway loop of C string calls run
+     * 9.5 s past a 200 ms budget (test_lua_vm_jit test_runaway_loops). */
     luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | (vm->jit ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
 
     int st = lua_cpcall(vm->L, vm_init, vm);
