@@ -3,6 +3,14 @@
  *   POST /v1/auth/device, /v1/auth/email, /v1/auth/refresh, /v1/auth/logout
  *   GET/PATCH/DELETE /v1/account
  *   /v1/admin/accounts... (lifecycle.c)
+ *
+ *   account.c    sign-in, refresh, logout, GET/PATCH /v1/account, the
+ *                account module record
+ *   lifecycle.c  deletion, bans, revocation, the admin routes and their
+ *                module record (account_admin), the revoked-token load
+ *   validate.c   the rules of the fields (account_check_*, account_field_*)
+ *
+ * The calls run one way: account.c -> lifecycle.c -> validate.c.
  * Session tokens are HS256 JWTs (runtime), refresh tokens are random,
  * stored as SHA-256 hashes, rotated on every refresh and revocable.
  */
@@ -20,8 +28,8 @@ extern const mb_module account_admin_module;
 void account_route_delete(mb_http_req *r);
 mb_status account_lifecycle_load(void);
 
-/* Validation helpers, exposed for unit tests. Return NULL when valid, else
- * a client-facing reason. */
+/* validate.c: the validation helpers (also for unit tests). Return NULL
+ * when valid, else a client-facing reason. */
 const char *account_check_username(const char *u);
 const char *account_check_email(const char *e);
 const char *account_check_password(const char *p);

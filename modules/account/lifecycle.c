@@ -18,6 +18,10 @@
  *   POST   /v1/admin/accounts/{id}/unban
  *   POST   /v1/admin/accounts/{id}/revoke     sign out everywhere (no ban)
  *   DELETE /v1/admin/accounts/{id}
+ *
+ * Not here: sign-in and the player's other account routes (account.c,
+ * which calls this file for DELETE /v1/account and the start-up load), the
+ * field rules (validate.c, called here for the admin PATCH).
  */
 #include "account.h"
 #include "match.h"

@@ -4,9 +4,12 @@
  *   leaderboard.c  boards and records in memory (one order-statistic tree
  *                  per board: ostree.c), the ordered write queue to
  *                  PostgreSQL, the start-up load, scheduled resets (cron.c),
- *                  the module table
- *   lb_rest.c      the REST routes (client and admin)
+ *                  the module's hooks (lb_init, ...)
  *   lb_lua.c       moonbase.leaderboard.* for scripts
+ *   lb_rest.c      the REST routes (client and admin) and the module table,
+ *                  whose init calls lb_lua_init and lb_init
+ *
+ * The calls run one way: lb_rest.c -> lb_lua.c -> leaderboard.c.
  *
  * Durability (docs/LEADERBOARDS.md "What acknowledged means"):
  *   - REST writes (create, submit, reset) are computed when their batch is

@@ -1,6 +1,12 @@
 /*
  * lb_rest.c - leaderboard REST routes and the module table
- * (docs/REST.md "Leaderboards", docs/LEADERBOARDS.md).
+ * (docs/REST.md "Leaderboards", docs/LEADERBOARDS.md); the module's init
+ * starts both halves: the Lua functions (lb_lua.c) and the boards
+ * (leaderboard.c).
+ *
+ * Not here: the boards, the write queue and the hooks' work
+ * (leaderboard.c), moonbase.leaderboard.* (lb_lua.c). This file sits on
+ * top of both: lb_rest.c -> lb_lua.c -> leaderboard.c.
  *
  * Reads answer from memory at once. Writes (create, submit, reset) are
  * queued and answered once their batch committed (leaderboard.c).
@@ -337,11 +343,19 @@ static const mb_route routes[] = {
      around_query},
 };
 
+/* The two halves: the Lua functions (lb_lua.c) only register with the
+ * match module here, so they need nothing of the boards yet. */
+static mb_status leaderboard_init(void)
+{
+    lb_lua_init();
+    return lb_init();
+}
+
 const mb_module leaderboard_module = {
     .api = MB_MODULE_API,
     .name = "leaderboard",
     .requires = MB_REQUIRES("match"),
-    .init = lb_init,
+    .init = leaderboard_init,
     .shutdown = lb_shutdown,
     .destroy = lb_destroy,
     .routes = routes,

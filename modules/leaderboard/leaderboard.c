@@ -1236,7 +1236,6 @@ mb_status lb_init(void)
     retry_w.repeat = 0.25;
     ev_timer_init(&reset_w, reset_cb, 1.0, 1.0);
     ev_timer_start(mb_loop(), &reset_w);
-    lb_lua_init();
     return load();
 }
 

@@ -1,7 +1,11 @@
 /*
- * social.c - the social module (presence, friends, notifications): its
- * table for the runtime, helpers the three parts share, and the undo queue
- * for writes whose commit is in doubt (see social.h).
+ * social.c - what the parts of the social module share (see social.h): the
+ * query and relation helpers, and the undo queue for writes whose commit
+ * is in doubt (also used by the chat module).
+ *
+ * Not here: the module table and its hooks (social_module.c), presence,
+ * friends and notifications (presence.c, friends.c, notifications.c). This
+ * file calls none of them; they all call it.
  */
 #include "social.h"
 
@@ -151,45 +155,15 @@ void social_undo_add(const char *table, const char *id)
     if (!ev_is_active(&undo_w)) ev_timer_again(mb_loop(), &undo_w);
 }
 
-/* ------------------------------------------------------------- module */
-
-static const mb_field update_fields[] = {
-    {"status", MB_F_STRING, true, 1, 32},
-    {"metadata", MB_F_OBJECT, false, 0, 16},
-    {NULL},
-};
-
-static const mb_msg_def messages[] = {
-    {"presence.update", update_fields, presence_on_update, false},
-};
-
-static const mb_route routes[] = {
-    {"GET", "/v1/presence", presence_route_get, MB_AUTH_BEARER, false},
-    {"POST", "/v1/friends", friends_route_add, MB_AUTH_BEARER, false, friends_add_fields, 0},
-    {"GET", "/v1/friends", friends_route_list, MB_AUTH_BEARER, false, NULL, 0, friends_list_query},
-    {"DELETE", "/v1/friends/{player_id}", friends_route_remove, MB_AUTH_BEARER, false},
-    {"POST", "/v1/friends/{player_id}/block", friends_route_block, MB_AUTH_BEARER, false},
-    {"GET", "/v1/notifications", notifications_route_list, MB_AUTH_BEARER, false, NULL, 0,
-     notifications_list_query},
-    {"POST", "/v1/notifications/read", notifications_route_read, MB_AUTH_BEARER, false,
-     notifications_read_fields, 0},
-    {"DELETE", "/v1/notifications/{id}", notifications_route_delete, MB_AUTH_BEARER, false},
-    {"POST", "/v1/admin/notifications", notifications_route_admin, MB_AUTH_ADMIN, false,
-     notifications_admin_fields, 0},
-};
-
-static mb_status social_init(void)
+void social_undo_init(void)
 {
     m_undo = mb_metric("moonbase_social_undo_pending", "", MB_GAUGE,
                        "writes in doubt waiting for their compensating delete");
     ev_init(&undo_w, undo_cb);
     undo_w.repeat = 0.25;
-    presence_init();
-    notifications_init();
-    return MB_OK;
 }
 
-static void social_destroy(void)
+void social_undo_destroy(void)
 {
     ev_timer_stop(mb_loop(), &undo_w);
     for (size_t i = 0; i < MB_ARRAY_LEN(undo); i++) {
@@ -201,37 +175,4 @@ static void social_destroy(void)
         undo[i].ids = NULL;
         undo[i].n = undo[i].cap = undo[i].inflight = 0;
     }
-    notifications_destroy();
-    presence_destroy();
 }
-
-static void social_before_sleep(void)
-{
-    presence_flush();
-    notifications_flush();
-}
-
-static char *social_metrics(void)
-{
-    char *a = presence_metrics(), *b = notifications_metrics();
-    char *out = mb_sprintf("%s%s", a, b);
-    free(a);
-    free(b);
-    return out;
-}
-
-const mb_module social_module = {
-    .api = MB_MODULE_API,
-    .name = "social",
-    .requires = MB_REQUIRES("match", "cluster"),
-    .init = social_init,
-    .destroy = social_destroy,
-    .messages = messages,
-    .n_messages = MB_ARRAY_LEN(messages),
-    .routes = routes,
-    .n_routes = MB_ARRAY_LEN(routes),
-    .session_authed = presence_session_authed,
-    .session_closed = presence_session_closed,
-    .before_sleep = social_before_sleep,
-    .metrics = social_metrics,
-};

@@ -2,7 +2,8 @@
  * social.h - presence, friends and notifications (modules/social), and the
  * few calls the chat module makes into them.
  *
- *   social.c         the module table, shared helpers, the undo queue
+ *   social.c         shared helpers, the undo queue (the base: it calls
+ *                    none of the files below)
  *   presence.c       online/offline, presence.update, presence.changed
  *                    fan-out to online friends, the relationship cache,
  *                    GET /v1/presence
@@ -10,6 +11,7 @@
  *                    in migrations/0004_social.sql)
  *   notifications.c  stored notifications, live notification.new, REST,
  *                    admin REST, moonbase.notify for scripts
+ *   social_module.c  the module table and its hooks (on top of the others)
  *
  * Everything runs on the loop thread. Player ids are lower-case UUID text.
  * Durability: a 2xx, a presence or friend change and a notification.new are
@@ -60,6 +62,9 @@ void social_undo_add(const char *table, const char *id);
  * none). Caller frees. */
 char *social_undo_ids(const char *table);
 size_t social_undo_pending(void);
+/* The queue's metric and timer (module init); destroy logs what is left. */
+void social_undo_init(void);
+void social_undo_destroy(void);
 
 /* -------------------------------------------------------- presence.c */
 

@@ -3,13 +3,16 @@
  * (collection, key, owner) -> a JSON object value with a version and read /
  * write permissions, in PostgreSQL (migrations/0008_storage.sql).
  *
- *   storage.c      the module record, validation, the four operations,
- *                  player REST (/v1/storage...) and admin REST
- *                  (/v1/admin/storage...)
- *   storage_lua.c  moonbase.storage.read/write/list/delete for scripts:
- *                  server.lua RPCs wait for the answer in a task
- *                  (runtime/lua/task.h); match callbacks queue writes and
- *                  get reads through a callback
+ *   storage.c         validation, the four operations, the options
+ *   storage_lua.c     moonbase.storage.read/write/list/delete for scripts:
+ *                     server.lua RPCs wait for the answer in a task
+ *                     (runtime/lua/task.h); match callbacks queue writes
+ *                     and get reads through a callback
+ *   storage_module.c  the module record (init/destroy of both files
+ *                     above), player REST (/v1/storage...) and admin REST
+ *                     (/v1/admin/storage...)
+ *
+ * The calls run one way: storage_module.c -> storage_lua.c -> storage.c.
  *
  * Every operation is one SQL statement (one transaction): a batch is
  * written, read or deleted whole or not at all. Loop thread only.
@@ -68,12 +71,18 @@ void storage_delete(const char *caller, const json_t *batch, storage_cb cb, void
 void storage_list(const char *caller, const char *collection, const char *owner, bool all_owners, int limit,
                   const char *cursor, storage_cb cb, void *ud);
 
+/* The options (storage-max-*) and the metrics of the operations
+ * (storage_ops_init: once, from the module's init). */
+extern const mb_option storage_options[];
+void storage_ops_init(void);
+
 /* storage_lua.c */
 void storage_lua_init(void);
 void storage_lua_destroy(void);
 size_t storage_lua_pending(void); /* operations of scripts waiting for PostgreSQL */
 size_t storage_lua_queued(void);  /* write batches of matches not committed yet */
 
+/* storage_module.c */
 extern const mb_module storage_module;
 
 #endif
