@@ -280,6 +280,8 @@ void matchmaker_tickets_init(void)
     mb_smap_init(&by_node);
     mb_metric_table_imap("matchmaker_tickets", &tickets);
     mb_metric_table_smap("matchmaker_ticket_ids", &tickets_by_str);
+    mb_metric_table_smap("matchmaker_ticket_players", &by_player);
+    mb_metric_table_smap("matchmaker_ticket_nodes", &by_node);
     m_formed =
         mb_metric("moonbase_matchmaker_matches_total", "", MB_COUNTER, "matches formed by the matchmaker");
     m_added = mb_metric("moonbase_matchmaker_tickets_added_total", "", MB_COUNTER, "tickets submitted");
