@@ -118,8 +118,10 @@ static int query_limit(mb_http_req *r)
     return l && *l ? atoi(l) : 25;
 }
 
-/* GET /v1/storage/{collection}: owner_id= (default: the caller; 'server'). */
-static void route_list(mb_http_req *r)
+/* GET /v1/storage/{collection}: owner_id= (default: the caller; 'server').
+ * The admin route (admin true) lists every owner unless owner_id= and reads
+ * as nobody in particular. */
+static void list_route(mb_http_req *r, bool admin)
 {
     const char *c = mb_http_param(r, 0);
     const char *why = storage_check_collection(c);
@@ -128,12 +130,15 @@ static void route_list(mb_http_req *r)
         return;
     }
     const char *owner = mb_http_query(r, "owner_id");
-    if (!owner || !*owner) owner = mb_http_player(r);
-    else if (strcmp(owner, "server") == 0) owner = NULL;
+    bool all = admin && (!owner || !*owner);
+    if (!admin && (!owner || !*owner)) owner = mb_http_player(r);
+    else if (!all && strcmp(owner, "server") == 0) owner = NULL;
     const char *cursor = mb_http_query(r, "cursor");
-    storage_list(mb_http_player(r), c, owner, false, query_limit(r), cursor && *cursor ? cursor : NULL,
-                 rest_done, r);
+    storage_list(admin ? NULL : mb_http_player(r), c, all ? NULL : owner, all, query_limit(r),
+                 cursor && *cursor ? cursor : NULL, rest_done, r);
 }
+
+static void route_list(mb_http_req *r) { list_route(r, false); }
 
 /* ---- admin (console) */
 
@@ -159,21 +164,7 @@ static void route_admin_collections(mb_http_req *r)
 }
 
 /* GET /v1/admin/storage/{collection}: every owner unless owner_id= */
-static void route_admin_list(mb_http_req *r)
-{
-    const char *c = mb_http_param(r, 0);
-    const char *why = storage_check_collection(c);
-    if (why) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "%s", why);
-        return;
-    }
-    const char *owner = mb_http_query(r, "owner_id");
-    bool all = !owner || !*owner;
-    if (!all && strcmp(owner, "server") == 0) owner = NULL;
-    const char *cursor = mb_http_query(r, "cursor");
-    storage_list(NULL, c, all ? NULL : owner, all, query_limit(r), cursor && *cursor ? cursor : NULL,
-                 rest_done, r);
-}
+static void route_admin_list(mb_http_req *r) { list_route(r, true); }
 
 static const mb_field admin_obj_query[] = {
     {"owner_id", MB_F_STRING, false, 0, 36, field_owner, "uuid|server"},
