@@ -4,8 +4,9 @@
  * summary other modules read, broadcasts to every seat, match_fail (a
  * script error ends the match), match_post_call (kicks, start and finish
  * that scripts queued, applied at a safe point), match_finalize
- * (terminate, match.finished, persistence), and the runtime's init,
- * shutdown and metrics.
+ * (terminate, match.finished, persistence), the match's entry in the
+ * cluster directory (docs/CLUSTER.md), and the runtime's init, shutdown
+ * and metrics.
  *
  * Not here: seats and joining (seats.c), the tick loop, inputs and timers
  * (tick.c), rendering and sending state (state.c), hot-reload migration
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "match_internal.h"
 
 static mb_smap matches; /* id -> match */
@@ -450,4 +452,29 @@ void match_sim_free(match *m)
     if (!m) return;
     if (!m->dead) mb_smap_del(&matches, m->id);
     match_free(m);
+}
+
+/* ------------------------------------------------- cluster directory */
+
+void match_cluster_decorate(json_t *o, const char *node_id, const char *url)
+{
+    if (!cluster_enabled() || !json_is_object(o)) return;
+    json_object_set_new(o, "node_id", json_string(node_id ? node_id : cluster_node_id()));
+    json_object_set_new(o, "url", json_string(url ? url : cluster_public_url()));
+}
+
+void match_cluster_added(match *m)
+{
+    if (!cluster_enabled() || m->sim) return;
+    /* again at each join: players = who to tell if the node is lost */
+    cluster_match_added(m->id,
+                        json_pack("{s:s,s:i,s:I,s:O,s:o}", "mode", m->v->mode, "script_version",
+                                  m->v->version, "created_at", (json_int_t)m->created_at, "params",
+                                  m->params ? m->params : json_null(), "players", match_player_ids(m)));
+}
+
+void match_cluster_removed(match *m)
+{
+    if (!cluster_enabled() || m->sim) return;
+    cluster_match_removed(m->id);
 }

@@ -179,21 +179,29 @@ void match_persist(match *m);
 extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
 extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
 
-/* cluster_glue.c: the match module in cluster mode (docs/CLUSTER.md); each
- * returns at once (false) without --redis-url */
-void match_cluster_init(void);
+/* match.c: the cluster directory (docs/CLUSTER.md); each returns at once
+ * without --redis-url. added again at each join (the entry lists the players). */
 void match_cluster_added(match *m);
 void match_cluster_removed(match *m);
 /* add "node_id" and "url" (this node's when NULL) to o in cluster mode */
 void match_cluster_decorate(json_t *o, const char *node_id, const char *url);
+
+/* rest_query.c: GET /v1/matches over this node's matches for the request's
+ * query, or for query args ["name=value", ...] (a node-to-node call): NULL
+ * with a reason in err; a stored match by id; a reply for GET
+ * /v1/matches/{id} with the fields other modules add */
+json_t *match_list_request(mb_http_req *r, char *err, size_t errlen, long *limit);
+json_t *match_list_local(json_t *query, char *err, size_t errlen, long *limit);
+void match_get_stored(mb_http_req *r, const char *id);
+void match_respond(mb_http_req *r, json_t *j, const char *id);
+
+/* cluster_glue.c: the match module in cluster mode (docs/CLUSTER.md); each
+ * returns at once (false) without --redis-url */
+void match_cluster_init(void);
 bool match_cluster_join(mb_session *s, const char *cid, const char *match_id);
 bool match_cluster_place(mb_http_req *r, bool admin, const char *mode, json_t *params, const uint64_t *seed,
                          bool show_seed);
 void match_cluster_list(mb_http_req *r, json_t *local, json_t *query, long limit);
 bool match_cluster_get(mb_http_req *r, const char *id);
-/* match_module.c: GET /v1/matches over this node's matches for query args
- * ["name=value", ...] (NULL with a reason in err); a stored match by id */
-json_t *match_list_local(json_t *query, char *err, size_t errlen, long *limit);
-void match_get_stored(mb_http_req *r, const char *id);
 
 #endif
