@@ -4,14 +4,14 @@
  * summary other modules read, broadcasts to every seat, match_fail (a
  * script error ends the match), match_post_call (kicks, start and finish
  * that scripts queued, applied at a safe point), match_finalize
- * (terminate, match.finished, persistence), the match's entry in the
- * cluster directory (docs/CLUSTER.md), and the runtime's init, shutdown
- * and metrics.
+ * (terminate, match.finished, the finished match stored), the match's
+ * entry in the cluster directory (docs/CLUSTER.md), the option values the
+ * runtime reads, and the runtime's init, shutdown and metrics.
  *
  * Not here: seats and joining (seats.c), the tick loop, inputs and timers
  * (tick.c), rendering and sending state (state.c), hot-reload migration
  * (migrate.c), the match.* socket messages (handlers.c), the Lua `match`
- * object (match_lua.c), REST and persistence SQL (match_module.c).
+ * object (match_lua.c), REST (match_module.c, rest_query.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@
 
 static mb_smap matches; /* id -> match */
 static double *m_matches_live, *m_matches_created, *m_matches_finished, *m_matches_failed;
-double *match_m_messages_out;
+int match_opt_input_rate, match_opt_tick_slot_ms; /* set by the module options (match_module.c) */
 
 static const double lateness_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5};
 
@@ -270,6 +270,36 @@ match *match_create_seeded(const char *mode, json_t *params, const uint64_t *see
 
 static match_finish_gate finish_gate;
 
+static const char persist_sql[] =
+    "INSERT INTO matches (id, mode, script_version, params, players, status, reason,"
+    " result, ticks, created_at, started_at, finished_at) VALUES ($1::uuid, $2, $3::int,"
+    " $4::jsonb, $5::jsonb, 'finished', $6, $7::jsonb, $8::bigint,"
+    " to_timestamp($9::double precision / 1000),"
+    " to_timestamp($10::double precision / 1000),"
+    " to_timestamp($11::double precision / 1000))"
+    " ON CONFLICT (id) DO UPDATE SET result = EXCLUDED.result, players = EXCLUDED.players,"
+    " finished_at = EXCLUDED.finished_at, reason = EXCLUDED.reason";
+
+/* Store a finished match; retried by the runtime while PostgreSQL is away
+ * (GET /v1/matches/{id} reads it back: match_get_stored, rest_query.c). */
+static void persist(match *m)
+{
+    char *p[11];
+    p[0] = mb_strdup(m->id);
+    p[1] = mb_strdup(m->v->mode);
+    p[2] = mb_sprintf("%d", m->v->version);
+    p[3] = json_dumps(m->params, JSON_COMPACT);
+    p[4] = json_dumps(m->history, JSON_COMPACT);
+    p[5] = mb_strdup(m->finish_reason);
+    p[6] = json_dumps(m->finish_result, JSON_COMPACT | JSON_ENCODE_ANY);
+    p[7] = mb_sprintf("%llu", (unsigned long long)m->tick);
+    p[8] = mb_sprintf("%lld", (long long)m->created_at);
+    p[9] = m->started_at ? mb_sprintf("%lld", (long long)m->started_at) : NULL;
+    p[10] = mb_sprintf("%lld", (long long)m->finished_at);
+    mb_db_durable("match", persist_sql, 11, (const char *const *)p);
+    for (int i = 0; i < 11; i++) free(p[i]);
+}
+
 void match_finalize(match *m, bool call_terminate)
 {
     if (m->dead || m->finalizing) return;
@@ -303,7 +333,7 @@ void match_finalize(match *m, bool call_terminate)
     *m_matches_finished += 1;
     mb_info("match_finished", "match=%s mode=%s reason=%s ticks=%llu", m->id, m->v->mode, m->finish_reason,
             (unsigned long long)m->tick);
-    if (!m->sim) match_persist(m);
+    if (!m->sim) persist(m);
     /* Never free inside a callback that may still be running: defer. */
     if (mb_loop() && !m->sim) mb_defer(match_free, m);
 }

@@ -106,7 +106,10 @@ void match_finalize(match *m, bool call_terminate);
  * after now; with slot_us > 0 on a slot boundary of the period grid shared
  * by all matches of this period; rnd picks the slot (or the phase). */
 int64_t match_first_due_us(int64_t now, int64_t period_us, int64_t slot_us, uint32_t rnd);
-extern double *match_m_messages_out;
+/* Options of the match module (its table in match_module.c; 0 before the
+ * configuration is loaded, e.g. in `moonbase simulate`). */
+extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
+extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
 
 /* seats.c: seats, joining, leaving */
 extern mb_smap match_by_player; /* player id -> match (joined seats) */
@@ -136,8 +139,6 @@ void match_tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
  * next tick. Returns MB_LUA_OK, or the decoder's status with err set. */
 mb_lua_status match_enqueue_input(match *m, const char *player_id, const char *text, size_t len, char *err,
                                   size_t errlen);
-/* Cancel the pending timer id: true if it was pending. */
-bool match_cancel_timer(match *m, uint64_t id);
 
 /* state.c: get_state rendered and sent */
 extern match_state_observer match_observer;
@@ -158,6 +159,9 @@ void match_migrate(match *m);
 void match_mode_reloaded(const char *mode);
 
 /* match_lua.c: the match object and calls into the mode script */
+extern double *match_m_messages_out;
+/* Cancel the pending timer id: true if it was pending. */
+bool match_cancel_timer(match *m, uint64_t id);
 void match_lua_setup(match *m); /* builds the match table; raises nothing */
 /* Push M[callback of ctx], match, state; false (nothing pushed) when the
  * mode does not define it. match_end_call runs it in context ctx. */
@@ -171,13 +175,6 @@ mb_lua_status match_pcall(match *m, match_ctx ctx, int nargs, int nresults, char
 mb_status match_lua_seed(match *m, uint64_t seed);
 /* The match_ext_on_ended listeners (match.c, as the match ends). */
 void match_ext_notify_ended(match *m);
-
-/* match_module.c */
-void match_persist(match *m);
-/* Options of the match module (its table in match_module.c; 0 before the
- * configuration is loaded, e.g. in `moonbase simulate`). */
-extern int match_opt_input_rate;   /* input-rate: match.input per second per player */
-extern int match_opt_tick_slot_ms; /* tick-slot-ms: tick phases snap to slots this wide (0: free) */
 
 /* match.c: the cluster directory (docs/CLUSTER.md); each returns at once
  * without --redis-url. added again at each join (the entry lists the players). */

@@ -1,6 +1,7 @@
 /*
- * match_lua.c - the `match` object scripts receive, protected calls into
- * a match's mode script, and the Lua half of match_ext.h (methods and
+ * match_lua.c - the `match` object scripts receive (its methods, the
+ * match:after timers' queue and cancel, labels), protected calls into a
+ * match's mode script, and the Lua half of match_ext.h (methods and
  * moonbase functions other modules add, the ended event).
  *
  * The match object is a table {id, mode, tick, params, version} whose
@@ -21,6 +22,8 @@
 #include <string.h>
 
 #include "match_internal.h"
+
+double *match_m_messages_out;
 
 /* ------------------------------------------------------ call contexts */
 
@@ -272,6 +275,25 @@ void match_after_now(match *m)
         m->afters = mb_realloc(m->afters, m->cap_afters * sizeof *m->afters);
     }
     m->afters[m->n_afters++] = (after_item){match_now(m), ref, ++m->next_timer_id};
+}
+
+/* A timer cancelled while run_afters iterates keeps its slot (ref
+ * LUA_NOREF, due at once) until the loop or its final sweep drops it. */
+bool match_cancel_timer(match *m, uint64_t id)
+{
+    for (size_t i = 0; i < m->n_afters; i++) {
+        after_item *a = &m->afters[i];
+        if (a->id != id || a->ref == LUA_NOREF) continue;
+        if (m->vm) luaL_unref(mb_lua_vm_state(m->vm), LUA_REGISTRYINDEX, a->ref);
+        if (m->in_afters) {
+            a->ref = LUA_NOREF;
+            a->due_ms = INT64_MIN;
+        } else {
+            *a = m->afters[--m->n_afters];
+        }
+        return true;
+    }
+    return false;
 }
 
 /* t:cancel() -> true if the timer was pending (it will not run), false if

@@ -1,16 +1,16 @@
 /*
- * match_module.c - the match module's face to the runtime: the module
- * record (its options; init and shutdown of the match runtime; start:
- * the mode registry loads the scripts; metrics; a closed session), the
- * match.* message table with its declared payload fields, the REST routes
- * (/v1/matches, /v1/admin/scripts, /v1/admin/matches) with the extra
- * fields other modules add (match_ext.h), and persistence of finished
- * matches (match_persist).
+ * match_module.c - the top of the match module, its face to the runtime:
+ * the module record (its options; init and shutdown of the match runtime;
+ * start: the mode registry loads the scripts; metrics; a closed session),
+ * the match.* message table with its declared payload fields, and the REST
+ * routes (/v1/matches, /v1/admin/scripts, /v1/admin/matches). It calls the
+ * files below it; none of them calls it.
  *
  * Not here: the match.* message handlers (handlers.c), listing matches and
- * reading a stored one (rest_query.c), the server script and its RPCs
- * (the rpc module, modules/rpc), the matches themselves (match.c and the
- * files it names).
+ * reading a stored one (rest_query.c), persistence of finished matches
+ * (match.c), the option values the runtime reads (match.c), the server
+ * script and its RPCs (the rpc module, modules/rpc), the matches
+ * themselves (the files match_internal.h lists).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,37 +18,6 @@
 
 #include "cluster.h"
 #include "match_internal.h"
-
-/* ---------------------------------------------------------- persistence */
-
-static const char persist_sql[] =
-    "INSERT INTO matches (id, mode, script_version, params, players, status, reason,"
-    " result, ticks, created_at, started_at, finished_at) VALUES ($1::uuid, $2, $3::int,"
-    " $4::jsonb, $5::jsonb, 'finished', $6, $7::jsonb, $8::bigint,"
-    " to_timestamp($9::double precision / 1000),"
-    " to_timestamp($10::double precision / 1000),"
-    " to_timestamp($11::double precision / 1000))"
-    " ON CONFLICT (id) DO UPDATE SET result = EXCLUDED.result, players = EXCLUDED.players,"
-    " finished_at = EXCLUDED.finished_at, reason = EXCLUDED.reason";
-
-/* Store a finished match; retried by the runtime while PostgreSQL is away. */
-void match_persist(match *m)
-{
-    char *p[11];
-    p[0] = mb_strdup(m->id);
-    p[1] = mb_strdup(m->v->mode);
-    p[2] = mb_sprintf("%d", m->v->version);
-    p[3] = json_dumps(m->params, JSON_COMPACT);
-    p[4] = json_dumps(m->history, JSON_COMPACT);
-    p[5] = mb_strdup(m->finish_reason);
-    p[6] = json_dumps(m->finish_result, JSON_COMPACT | JSON_ENCODE_ANY);
-    p[7] = mb_sprintf("%llu", (unsigned long long)m->tick);
-    p[8] = mb_sprintf("%lld", (long long)m->created_at);
-    p[9] = m->started_at ? mb_sprintf("%lld", (long long)m->started_at) : NULL;
-    p[10] = mb_sprintf("%lld", (long long)m->finished_at);
-    mb_db_durable("match", persist_sql, 11, (const char *const *)p);
-    for (int i = 0; i < 11; i++) free(p[i]);
-}
 
 /* --------------------------------------------------------------- REST */
 
@@ -260,7 +229,6 @@ static void on_mode_reload(const char *mode, const mode_version *v)
     if (v && v->has_reload) match_mode_reloaded(mode);
 }
 
-int match_opt_input_rate, match_opt_tick_slot_ms;
 static int lua_memory_mb, lua_time_ms, lua_init_time_ms, lua_jit, lua_warn_ms;
 
 static const mb_option options[] = {
