@@ -1,8 +1,9 @@
 /*
  * match_lua.c - the `match` object scripts receive (its methods, the
- * match:after timers' queue and cancel, labels), protected calls into a
- * match's mode script, and the Lua half of match_ext.h (methods and
- * moonbase functions other modules add, the ended event).
+ * match:after timers' queue and cancel, labels), call contexts and the
+ * protected call into a match's VM (match_pcall), seeding math.random, the
+ * player table pushed to callbacks, and the Lua half of match_ext.h
+ * (methods and moonbase functions other modules add, the ended listeners).
  *
  * The match object is a table {id, mode, tick, params, version} whose
  * protected metatable holds the methods. Methods find their match through
@@ -15,6 +16,10 @@
  * mask it declares below (ALLOW_*), so get_state stays pure and a call from
  * the wrong callback raises "match:<name> is not allowed in <callback>".
  * The table and the reason for each row are in docs/LUA_API.md.
+ *
+ * Not here: calling a callback with match and state and what a script
+ * error does (match_begin_call / match_end_call, calls.c), running the
+ * due timers (tick.c), match_call_json (life.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -649,74 +654,4 @@ void match_lua_setup(match *m)
         return;
     }
     m->match_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-/* Push M[name of ctx], match, state. false (nothing pushed) when not
- * defined. */
-bool match_begin_call(match *m, match_ctx ctx)
-{
-    if (m->dead || m->failed || !m->vm) return false;
-    lua_State *L = mb_lua_vm_state(m->vm);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->mode_ref);
-    lua_pushstring(L, match_ctx_name(ctx));
-    lua_rawget(L, -2);
-    lua_remove(L, -2);
-    if (lua_type(L, -1) != LUA_TFUNCTION) {
-        lua_pop(L, 1);
-        return false;
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->match_ref);
-    lua_pushstring(L, "tick");
-    lua_pushnumber(L, (lua_Number)m->tick);
-    lua_rawset(L, -3);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
-    m->call_ctx = ctx;
-    return true;
-}
-
-/* Call with nargs extra arguments (match and state are added here). On a
- * script error the match fails; returns false then (nothing pushed). */
-bool match_end_call(match *m, int nargs, int nresults)
-{
-    char err[4096];
-    m->depth++;
-    mb_lua_status rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
-    m->depth--;
-    if (rc != MB_LUA_OK) {
-        char msg[4200];
-        snprintf(msg, sizeof msg, "%s%s",
-                 rc == MB_LUA_ERR_TIMEOUT  ? "time budget exceeded: "
-                 : rc == MB_LUA_ERR_MEMORY ? "memory budget exceeded: "
-                                           : "",
-                 err);
-        match_fail(m, msg);
-        return false;
-    }
-    return true;
-}
-
-bool match_call_json(match *m, const char *name, json_t *args)
-{
-    match_ctx ctx;
-    if (strcmp(name, "vote_result") == 0) ctx = MATCH_CTX_VOTE_RESULT;
-    else if (strcmp(name, "vote_vetoed") == 0) ctx = MATCH_CTX_VOTE_VETOED;
-    else {
-        mb_warn("match_call_refused", "match=%s callback=%s note=\"not a callback other modules may call\"",
-                m->id, name);
-        return false;
-    }
-    if (!match_begin_call(m, ctx)) return false;
-    size_t n = json_array_size(args);
-    for (size_t i = 0; i < n; i++) {
-        char err[256];
-        if (mb_lua_push_json_protected(m->vm, json_array_get(args, i), err, sizeof err) != MB_LUA_OK) {
-            lua_pop(mb_lua_vm_state(m->vm), 3 + (int)i);
-            match_fail(m, err);
-            match_post_call(m);
-            return false;
-        }
-    }
-    bool ok = match_end_call(m, (int)n, 0);
-    match_post_call(m);
-    return ok;
 }

@@ -8,7 +8,7 @@
  *
  * Not here: the match.* message handlers (handlers.c), listing matches and
  * reading a stored one (rest_query.c), persistence of finished matches
- * (match.c), the option values the runtime reads (match.c), the server
+ * (calls.c), the option values the runtime reads (match.c), the server
  * script and its RPCs (the rpc module, modules/rpc), the matches
  * themselves (the files match_internal.h lists).
  */

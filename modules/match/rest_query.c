@@ -7,7 +7,7 @@
  * fields other modules add (match_ext_match_reply).
  *
  * Not here: the routes themselves and asking the other nodes (match_module.c,
- * cluster_glue.c), storing a finished match (match_module.c).
+ * cluster_glue.c), storing a finished match (calls.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

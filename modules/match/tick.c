@@ -6,7 +6,7 @@
  * The libev timer keeps each match on its schedule (lateness histogram);
  * simulate drives the same step on a simulated clock (match_sim_step).
  *
- * Not here: the first tick's schedule (match_first_due_us, match.c), the
+ * Not here: the first tick's schedule (match_first_due_us, life.c), the
  * seat check (seats.c), rendering state (state.c), the migration itself
  * (migrate.c), queueing and cancelling timers (match_lua.c).
  */
