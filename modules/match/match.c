@@ -169,6 +169,20 @@ void match_history_left(match *m, const char *player_id, const char *reason)
     }
 }
 
+/* A label key (match:set_label, the label.<key> filters of GET
+ * /v1/matches): 1..MATCH_LABEL_MAX_KEY characters of A-Z a-z 0-9 _ -. */
+bool match_label_key_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > MATCH_LABEL_MAX_KEY) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
 /* ----------------------------------------------------------- summary */
 
 static const char *status_name(match_status s)

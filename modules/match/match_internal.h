@@ -142,6 +142,9 @@ seat *match_seat(match *m, const char *player_id);
 json_t *match_players_json(const match *m);
 /* Close player_id's open history entry with left_at and reason. */
 void match_history_left(match *m, const char *player_id, const char *reason);
+#define MATCH_LABEL_MAX_KEY 32
+/* 1..MATCH_LABEL_MAX_KEY characters of A-Z a-z 0-9 _ - (set_label, list filters) */
+bool match_label_key_ok(const char *k, size_t n);
 /* Send a message (payload stolen) to every connected player. */
 void match_broadcast_json(match *m, const char *type, json_t *payload);
 /* The cluster directory (docs/CLUSTER.md); each returns at once without

@@ -316,21 +316,9 @@ static const luaL_Reg timer_methods[] = {{"cancel", l_timer_cancel}, {NULL, NULL
 /* ------------------------------------------------------------- labels */
 
 #define LABEL_MAX_KEYS 16
-#define LABEL_MAX_KEY 32
+#define LABEL_MAX_KEY MATCH_LABEL_MAX_KEY
 #define LABEL_MAX_STRING 128
 #define LABEL_MAX_BYTES 2048
-
-static bool label_key_ok(const char *k, size_t n)
-{
-    if (n == 0 || n > LABEL_MAX_KEY) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* Build the label object from the table at idx; NULL with err on a bad
  * table (nothing raised here: the caller raises after freeing). */
@@ -347,7 +335,7 @@ static json_t *label_from_table(lua_State *L, int idx, char *err, size_t errlen)
         }
         size_t kl;
         const char *k = lua_tolstring(L, -2, &kl);
-        if (!label_key_ok(k, kl)) {
+        if (!match_label_key_ok(k, kl)) {
             snprintf(err, errlen, "key '%.40s%s' must be 1..%d characters of A-Z a-z 0-9 _ -", k,
                      kl > 40 ? "..." : "", LABEL_MAX_KEY);
             goto bad;

@@ -29,18 +29,6 @@ typedef struct list_filter {
     int n_labels;
 } list_filter;
 
-static bool label_key_chars_ok(const char *k, size_t n)
-{
-    if (n == 0 || n > 32) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Parse the query into f; false with a message in err. */
 static mb_status list_parse(const char *(*query_at)(const void *ctx, int i), const void *ctx, list_filter *f,
                             char *err, size_t errlen)
@@ -85,7 +73,7 @@ static mb_status list_parse(const char *(*query_at)(const void *ctx, int i), con
         } else if (nl > 6 && strncmp(arg, "label.", 6) == 0) {
             const char *k = arg + 6;
             size_t kl = nl - 6;
-            if (!label_key_chars_ok(k, kl)) {
+            if (!match_label_key_ok(k, kl)) {
                 snprintf(err, errlen,
                          "label filter '%.*s': the key must be 1..32 characters of A-Z a-z 0-9 _ -",
                          (int)(nl > 60 ? 60 : nl), arg);
