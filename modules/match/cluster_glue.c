@@ -1,10 +1,9 @@
 /*
  * cluster_glue.c - the match module in cluster mode (docs/CLUSTER.md):
- * the match directory (a live match is recorded with its node), placement
- * of POST /v1/matches on the least loaded node, GET /v1/matches and
- * GET /v1/matches/{id} across nodes, match.redirect for a match.join that
- * reaches a node not hosting the match, and the matches of a lost node
- * recorded as finished with reason "node_lost".
+ * placement of POST /v1/matches on the least loaded node, GET
+ * /v1/matches and GET /v1/matches/{id} across nodes, match.redirect for a
+ * match.join that reaches a node not hosting the match, and the matches of
+ * a lost node recorded as finished with reason "node_lost".
  *
  * Node-to-node operations (cluster_call): "match.create" {mode, params,
  * seed?, admin} -> {status, body} | {status, error}; "match.list" {query:
@@ -12,6 +11,11 @@
  *
  * Without --redis-url every entry point returns at its first line
  * (cluster_enabled() is false) and the callers keep their one-node path.
+ *
+ * Not here: the match directory (a live match recorded with its node,
+ * match_cluster_added/removed) and match_cluster_decorate, which the
+ * registry's files below call (match.c); the local listing and a stored
+ * match (rest_query.c), which this file calls for the other nodes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,30 +25,6 @@
 #include "match_internal.h"
 
 #define CALL_TIMEOUT_MS 3000
-
-void match_cluster_decorate(json_t *o, const char *node_id, const char *url)
-{
-    if (!cluster_enabled() || !json_is_object(o)) return;
-    json_object_set_new(o, "node_id", json_string(node_id ? node_id : cluster_node_id()));
-    json_object_set_new(o, "url", json_string(url ? url : cluster_public_url()));
-}
-
-/* --------------------------------------------------------- directory */
-void match_cluster_added(match *m)
-{
-    if (!cluster_enabled() || m->sim) return;
-    /* again at each join: players = who to tell if the node is lost */
-    cluster_match_added(m->id,
-                        json_pack("{s:s,s:i,s:I,s:O,s:o}", "mode", m->v->mode, "script_version",
-                                  m->v->version, "created_at", (json_int_t)m->created_at, "params",
-                                  m->params ? m->params : json_null(), "players", match_player_ids(m)));
-}
-
-void match_cluster_removed(match *m)
-{
-    if (!cluster_enabled() || m->sim) return;
-    cluster_match_removed(m->id);
-}
 
 /* ------------------------------------------------------- match.join */
 typedef struct join_ctx {

@@ -10,14 +10,18 @@
  * in REST replies) use match_ext.h; the mode registry is modes.h.
  *
  * Where the code is (each file's first comment says what it holds and what
- * it does not): match.c the registry and a match's life (create, fail,
- * finish); seats.c seats and joining; tick.c the tick loop, inputs and
- * timers; state.c get_state rendered and sent; migrate.c hot reload of
- * running matches; handlers.c the match.* socket messages; match_lua.c the
- * Lua `match` object and call contexts; match_module.c the module record,
- * REST and persistence; modes.c the mode registry; script_errors.c the
- * console's error list. The server script (server.lua, RPCs) is the rpc
- * module (modules/rpc). `moonbase simulate`
+ * it does not; match_internal.h lists them as the layers they form):
+ * match.c the registry and reading a match (accessors, seats, summary);
+ * match_lua.c the Lua `match` object and call contexts; calls.c calls into
+ * the script and how a match ends (fail, finish); seats.c seats, joining
+ * and the safe point after a callback; state.c get_state rendered and
+ * sent; migrate.c hot reload of running matches; tick.c the tick loop,
+ * inputs and timers; life.c creating matches and the runtime's init and
+ * end; rest_query.c the match listing and stored matches; cluster_glue.c
+ * the match module across nodes; handlers.c the match.* socket messages;
+ * match_module.c the module record and REST routes; modes.c the mode
+ * registry; script_errors.c the console's error list. The server script
+ * (server.lua, RPCs) is the rpc module (modules/rpc). `moonbase simulate`
  * drives matches offline from modules/vote/simulate.c.
  * match_internal.h is shared by these files only.
  */
@@ -95,7 +99,7 @@ bool match_has_player(const match *m, const char *player_id);
 json_t *match_player_ids(const match *m);
 int match_veto_tokens(const match *m);
 
-/* The match runtime's lifecycle (match.c), called by the module record
+/* The match runtime's lifecycle (life.c), called by the module record
  * (match_module.c) and by simulate. */
 void match_runtime_init(void);
 void match_runtime_shutdown(void); /* terminate all with "shutdown" */

@@ -1,7 +1,9 @@
 /*
- * match_lua.c - the `match` object scripts receive, protected calls into
- * a match's mode script, and the Lua half of match_ext.h (methods and
- * moonbase functions other modules add, the ended event).
+ * match_lua.c - the `match` object scripts receive (its methods, the
+ * match:after timers' queue and cancel, labels), call contexts and the
+ * protected call into a match's VM (match_pcall), seeding math.random, the
+ * player table pushed to callbacks, and the Lua half of match_ext.h
+ * (methods and moonbase functions other modules add, the ended listeners).
  *
  * The match object is a table {id, mode, tick, params, version} whose
  * protected metatable holds the methods. Methods find their match through
@@ -14,6 +16,10 @@
  * mask it declares below (ALLOW_*), so get_state stays pure and a call from
  * the wrong callback raises "match:<name> is not allowed in <callback>".
  * The table and the reason for each row are in docs/LUA_API.md.
+ *
+ * Not here: calling a callback with match and state and what a script
+ * error does (match_begin_call / match_end_call, calls.c), running the
+ * due timers (tick.c), match_call_json (life.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +27,8 @@
 #include <string.h>
 
 #include "match_internal.h"
+
+double *match_m_messages_out;
 
 /* ------------------------------------------------------ call contexts */
 
@@ -274,6 +282,25 @@ void match_after_now(match *m)
     m->afters[m->n_afters++] = (after_item){match_now(m), ref, ++m->next_timer_id};
 }
 
+/* A timer cancelled while run_afters iterates keeps its slot (ref
+ * LUA_NOREF, due at once) until the loop or its final sweep drops it. */
+bool match_cancel_timer(match *m, uint64_t id)
+{
+    for (size_t i = 0; i < m->n_afters; i++) {
+        after_item *a = &m->afters[i];
+        if (a->id != id || a->ref == LUA_NOREF) continue;
+        if (m->vm) luaL_unref(mb_lua_vm_state(m->vm), LUA_REGISTRYINDEX, a->ref);
+        if (m->in_afters) {
+            a->ref = LUA_NOREF;
+            a->due_ms = INT64_MIN;
+        } else {
+            *a = m->afters[--m->n_afters];
+        }
+        return true;
+    }
+    return false;
+}
+
 /* t:cancel() -> true if the timer was pending (it will not run), false if
  * it already ran or was cancelled. */
 static int l_timer_cancel(lua_State *L)
@@ -289,21 +316,9 @@ static const luaL_Reg timer_methods[] = {{"cancel", l_timer_cancel}, {NULL, NULL
 /* ------------------------------------------------------------- labels */
 
 #define LABEL_MAX_KEYS 16
-#define LABEL_MAX_KEY 32
+#define LABEL_MAX_KEY MATCH_LABEL_MAX_KEY
 #define LABEL_MAX_STRING 128
 #define LABEL_MAX_BYTES 2048
-
-static bool label_key_ok(const char *k, size_t n)
-{
-    if (n == 0 || n > LABEL_MAX_KEY) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* Build the label object from the table at idx; NULL with err on a bad
  * table (nothing raised here: the caller raises after freeing). */
@@ -320,7 +335,7 @@ static json_t *label_from_table(lua_State *L, int idx, char *err, size_t errlen)
         }
         size_t kl;
         const char *k = lua_tolstring(L, -2, &kl);
-        if (!label_key_ok(k, kl)) {
+        if (!match_label_key_ok(k, kl)) {
             snprintf(err, errlen, "key '%.40s%s' must be 1..%d characters of A-Z a-z 0-9 _ -", k,
                      kl > 40 ? "..." : "", LABEL_MAX_KEY);
             goto bad;
@@ -627,74 +642,4 @@ void match_lua_setup(match *m)
         return;
     }
     m->match_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-/* Push M[name of ctx], match, state. false (nothing pushed) when not
- * defined. */
-bool match_begin_call(match *m, match_ctx ctx)
-{
-    if (m->dead || m->failed || !m->vm) return false;
-    lua_State *L = mb_lua_vm_state(m->vm);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->mode_ref);
-    lua_pushstring(L, match_ctx_name(ctx));
-    lua_rawget(L, -2);
-    lua_remove(L, -2);
-    if (lua_type(L, -1) != LUA_TFUNCTION) {
-        lua_pop(L, 1);
-        return false;
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->match_ref);
-    lua_pushstring(L, "tick");
-    lua_pushnumber(L, (lua_Number)m->tick);
-    lua_rawset(L, -3);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->state_ref);
-    m->call_ctx = ctx;
-    return true;
-}
-
-/* Call with nargs extra arguments (match and state are added here). On a
- * script error the match fails; returns false then (nothing pushed). */
-bool match_end_call(match *m, int nargs, int nresults)
-{
-    char err[4096];
-    m->depth++;
-    mb_lua_status rc = match_pcall(m, m->call_ctx, nargs + 2, nresults, err, sizeof err);
-    m->depth--;
-    if (rc != MB_LUA_OK) {
-        char msg[4200];
-        snprintf(msg, sizeof msg, "%s%s",
-                 rc == MB_LUA_ERR_TIMEOUT  ? "time budget exceeded: "
-                 : rc == MB_LUA_ERR_MEMORY ? "memory budget exceeded: "
-                                           : "",
-                 err);
-        match_fail(m, msg);
-        return false;
-    }
-    return true;
-}
-
-bool match_call_json(match *m, const char *name, json_t *args)
-{
-    match_ctx ctx;
-    if (strcmp(name, "vote_result") == 0) ctx = MATCH_CTX_VOTE_RESULT;
-    else if (strcmp(name, "vote_vetoed") == 0) ctx = MATCH_CTX_VOTE_VETOED;
-    else {
-        mb_warn("match_call_refused", "match=%s callback=%s note=\"not a callback other modules may call\"",
-                m->id, name);
-        return false;
-    }
-    if (!match_begin_call(m, ctx)) return false;
-    size_t n = json_array_size(args);
-    for (size_t i = 0; i < n; i++) {
-        char err[256];
-        if (mb_lua_push_json_protected(m->vm, json_array_get(args, i), err, sizeof err) != MB_LUA_OK) {
-            lua_pop(mb_lua_vm_state(m->vm), 3 + (int)i);
-            match_fail(m, err);
-            match_post_call(m);
-            return false;
-        }
-    }
-    bool ok = match_end_call(m, (int)n, 0);
-    match_post_call(m);
-    return ok;
 }

@@ -1,15 +1,16 @@
 /*
- * match_module.c - the match module's face to the runtime: the module
- * record (its options; init and shutdown of the match runtime; start:
- * the mode registry loads the scripts; metrics; a closed session), the
- * match.* message table with its declared payload fields, the REST routes
- * (/v1/matches, /v1/admin/scripts, /v1/admin/matches) with the extra
- * fields other modules add (match_ext.h), and persistence of finished
- * matches (match_persist).
+ * match_module.c - the top of the match module, its face to the runtime:
+ * the module record (its options; init and shutdown of the match runtime;
+ * start: the mode registry loads the scripts; metrics; a closed session),
+ * the match.* message table with its declared payload fields, and the REST
+ * routes (/v1/matches, /v1/admin/scripts, /v1/admin/matches). It calls the
+ * files below it; none of them calls it.
  *
- * Not here: the match.* message handlers (handlers.c), the server script
- * and its RPCs (the rpc module, modules/rpc), the matches themselves
- * (match.c and the files it names).
+ * Not here: the match.* message handlers (handlers.c), listing matches and
+ * reading a stored one (rest_query.c), persistence of finished matches
+ * (calls.c), the option values the runtime reads (match.c), the server
+ * script and its RPCs (the rpc module, modules/rpc), the matches
+ * themselves (the files match_internal.h lists).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,37 +18,6 @@
 
 #include "cluster.h"
 #include "match_internal.h"
-
-/* ---------------------------------------------------------- persistence */
-
-static const char persist_sql[] =
-    "INSERT INTO matches (id, mode, script_version, params, players, status, reason,"
-    " result, ticks, created_at, started_at, finished_at) VALUES ($1::uuid, $2, $3::int,"
-    " $4::jsonb, $5::jsonb, 'finished', $6, $7::jsonb, $8::bigint,"
-    " to_timestamp($9::double precision / 1000),"
-    " to_timestamp($10::double precision / 1000),"
-    " to_timestamp($11::double precision / 1000))"
-    " ON CONFLICT (id) DO UPDATE SET result = EXCLUDED.result, players = EXCLUDED.players,"
-    " finished_at = EXCLUDED.finished_at, reason = EXCLUDED.reason";
-
-/* Store a finished match; retried by the runtime while PostgreSQL is away. */
-void match_persist(match *m)
-{
-    char *p[11];
-    p[0] = mb_strdup(m->id);
-    p[1] = mb_strdup(m->v->mode);
-    p[2] = mb_sprintf("%d", m->v->version);
-    p[3] = json_dumps(m->params, JSON_COMPACT);
-    p[4] = json_dumps(m->history, JSON_COMPACT);
-    p[5] = mb_strdup(m->finish_reason);
-    p[6] = json_dumps(m->finish_result, JSON_COMPACT | JSON_ENCODE_ANY);
-    p[7] = mb_sprintf("%llu", (unsigned long long)m->tick);
-    p[8] = mb_sprintf("%lld", (long long)m->created_at);
-    p[9] = m->started_at ? mb_sprintf("%lld", (long long)m->started_at) : NULL;
-    p[10] = mb_sprintf("%lld", (long long)m->finished_at);
-    mb_db_durable("match", persist_sql, 11, (const char *const *)p);
-    for (int i = 0; i < 11; i++) free(p[i]);
-}
 
 /* --------------------------------------------------------------- REST */
 
@@ -99,190 +69,6 @@ static void create_match(mb_http_req *r, bool admin)
 static void route_create(mb_http_req *r) { create_match(r, false); }
 static void route_admin_create(mb_http_req *r) { create_match(r, true); }
 
-/* GET /v1/matches filters: mode, open, limit, label.<key> (exact, ANDed). */
-#define LIST_MAX_LABEL_FILTERS 16
-typedef struct list_filter {
-    const char *mode;
-    int open; /* -1 any, 0 full/closed, 1 open */
-    long limit;
-    const char *label_key[LIST_MAX_LABEL_FILTERS];
-    size_t label_key_len[LIST_MAX_LABEL_FILTERS];
-    const char *label_value[LIST_MAX_LABEL_FILTERS];
-    int n_labels;
-} list_filter;
-
-static bool label_key_chars_ok(const char *k, size_t n)
-{
-    if (n == 0 || n > 32) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* Parse the query into f; false with a message in err. */
-static mb_status list_parse(const char *(*query_at)(const void *ctx, int i), const void *ctx, list_filter *f,
-                            char *err, size_t errlen)
-{
-    f->mode = NULL;
-    f->open = -1;
-    f->limit = 1000;
-    f->n_labels = 0;
-    bool seen_open = false, seen_limit = false;
-    const char *arg;
-    for (int i = 0; (arg = query_at(ctx, i)); i++) {
-        const char *eq = strchr(arg, '=');
-        size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
-        const char *val = eq ? eq + 1 : "";
-        if (nl == 4 && strncmp(arg, "mode", 4) == 0) {
-            if (f->mode) goto twice;
-            if (!*val) {
-                snprintf(err, errlen, "query parameter 'mode' must not be empty");
-                return MB_ERR;
-            }
-            f->mode = val;
-        } else if (nl == 4 && strncmp(arg, "open", 4) == 0) {
-            if (seen_open) goto twice;
-            seen_open = true;
-            if (strcmp(val, "true") == 0) f->open = 1;
-            else if (strcmp(val, "false") == 0) f->open = 0;
-            else {
-                snprintf(err, errlen, "query parameter 'open' must be true or false (got '%.40s')", val);
-                return MB_ERR;
-            }
-        } else if (nl == 5 && strncmp(arg, "limit", 5) == 0) {
-            if (seen_limit) goto twice;
-            seen_limit = true;
-            char *end = NULL;
-            long v = strtol(val, &end, 10);
-            if (!*val || *end || v < 1 || v > 1000) {
-                snprintf(err, errlen, "query parameter 'limit' must be an integer 1..1000 (got '%.40s')",
-                         val);
-                return MB_ERR;
-            }
-            f->limit = v;
-        } else if (nl > 6 && strncmp(arg, "label.", 6) == 0) {
-            const char *k = arg + 6;
-            size_t kl = nl - 6;
-            if (!label_key_chars_ok(k, kl)) {
-                snprintf(err, errlen,
-                         "label filter '%.*s': the key must be 1..32 characters of A-Z a-z 0-9 _ -",
-                         (int)(nl > 60 ? 60 : nl), arg);
-                return MB_ERR;
-            }
-            for (int j = 0; j < f->n_labels; j++)
-                if (f->label_key_len[j] == kl && strncmp(f->label_key[j], k, kl) == 0) goto twice;
-            if (f->n_labels == LIST_MAX_LABEL_FILTERS) {
-                snprintf(err, errlen, "at most %d label filters", LIST_MAX_LABEL_FILTERS);
-                return MB_ERR;
-            }
-            f->label_key[f->n_labels] = k;
-            f->label_key_len[f->n_labels] = kl;
-            f->label_value[f->n_labels++] = val;
-        } else {
-            snprintf(err, errlen, "unknown query parameter '%.*s' (known: mode, open, limit, label.<key>)",
-                     (int)(nl > 60 ? 60 : nl), arg);
-            return MB_ERR;
-        }
-        continue;
-    twice:
-        snprintf(err, errlen, "query parameter '%.*s' given twice", (int)(nl > 60 ? 60 : nl), arg);
-        return MB_ERR;
-    }
-    return MB_OK;
-}
-
-/* Does label value v equal the query text q? Strings exactly; numbers by
- * value ("3" and "3.0" match 3); booleans "true" / "false". */
-static bool label_value_matches(const json_t *v, const char *q)
-{
-    if (json_is_string(v)) return strcmp(json_string_value(v), q) == 0;
-    if (json_is_boolean(v)) return strcmp(q, json_is_true(v) ? "true" : "false") == 0;
-    if (json_is_number(v)) {
-        char *end = NULL;
-        if (!((*q >= '0' && *q <= '9') || *q == '-' || *q == '.')) return false;
-        double d = strtod(q, &end);
-        return *end == '\0' && d == json_number_value(v);
-    }
-    return false;
-}
-
-static bool list_match(const list_filter *f, match *m)
-{
-    if (match_is_over(m)) return false;
-    if (f->mode && strcmp(f->mode, match_mode(m)) != 0) return false;
-    if (f->open >= 0 && match_is_open(m) != (f->open == 1)) return false;
-    const json_t *label = match_label(m);
-    for (int i = 0; i < f->n_labels; i++) {
-        char key[40];
-        snprintf(key, sizeof key, "%.*s", (int)f->label_key_len[i], f->label_key[i]);
-        const json_t *v = label ? json_object_get(label, key) : NULL;
-        if (!v || !label_value_matches(v, f->label_value[i])) return false;
-    }
-    return true;
-}
-
-static const char *req_query_at(const void *ctx, int i)
-{
-    return mb_http_query_at((const mb_http_req *)ctx, i);
-}
-static const char *json_query_at(const void *ctx, int i)
-{
-    return json_string_value(json_array_get(ctx, (size_t)i));
-}
-
-static json_t *list_run(const list_filter *f);
-
-json_t *match_list_local(json_t *query, char *err, size_t errlen, long *limit)
-{
-    list_filter f;
-    if (list_parse(json_query_at, query, &f, err, errlen) != MB_OK) return NULL;
-    *limit = f.limit;
-    return list_run(&f);
-}
-
-static void route_list(mb_http_req *r)
-{
-    list_filter f;
-    char err[200];
-    if (list_parse(req_query_at, r, &f, err, sizeof err) != MB_OK) {
-        mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
-        return;
-    }
-    json_t *arr = list_run(&f);
-    if (cluster_enabled()) { /* and the other nodes' (cluster_glue.c) */
-        json_t *q = json_array();
-        const char *a;
-        for (int i = 0; (a = mb_http_query_at(r, i)); i++) json_array_append_new(q, json_string(a));
-        match_cluster_list(r, arr, q, f.limit);
-        return;
-    }
-    mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
-}
-
-static json_t *list_run(const list_filter *f0)
-{
-    const list_filter f = *f0;
-    json_t *arr = json_array();
-    size_t it = 0;
-    match *m;
-    while (match_next(&it, &m)) {
-        if (!list_match(&f, m)) continue;
-        json_t *s = match_summary(m);
-        json_object_del(s, "players");
-        match_cluster_decorate(s, NULL, NULL);
-        json_array_append_new(arr, s);
-        if (json_array_size(arr) >= (size_t)f.limit) break;
-    }
-    return arr;
-}
-
-static match_ext_reply_fn get_extra; /* the vote module adds the match's votes */
-void match_ext_match_reply(match_ext_reply_fn fn) { get_extra = fn; }
-
 static void (*scripts_extra[MATCH_EXT_MAX])(json_t *body); /* the rpc module: "server" */
 static size_t n_scripts_extra;
 void match_ext_scripts_reply(void (*fn)(json_t *body))
@@ -290,41 +76,23 @@ void match_ext_scripts_reply(void (*fn)(json_t *body))
     if (n_scripts_extra < MATCH_EXT_MAX) scripts_extra[n_scripts_extra++] = fn;
 }
 
-static void respond_match(mb_http_req *r, json_t *j, const char *id)
+static void route_list(mb_http_req *r)
 {
-    if (get_extra) get_extra(r, j, id);
-    else mb_http_respond(r, 200, j);
-}
-
-static json_t *jparse(const char *s)
-{
-    json_t *j = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
-    return j ? j : json_null();
-}
-
-static void get_done(void *ud, const mb_db_result *res)
-{
-    mb_http_req *r = ud;
-    if (!res->ok) {
-        mb_http_error(r, res->code == MB_E_UNAVAILABLE ? MB_E_UNAVAILABLE : MB_E_INTERNAL,
-                      "could not read the match");
+    char err[200];
+    long limit = 0;
+    json_t *arr = match_list_request(r, err, sizeof err, &limit);
+    if (!arr) {
+        mb_http_error(r, MB_E_BAD_REQUEST, "%s", err);
         return;
     }
-    if (PQntuples(res->res) == 0) {
-        mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", mb_http_param(r, 0));
+    if (cluster_enabled()) { /* and the other nodes' (cluster_glue.c) */
+        json_t *q = json_array();
+        const char *a;
+        for (int i = 0; (a = mb_http_query_at(r, i)); i++) json_array_append_new(q, json_string(a));
+        match_cluster_list(r, arr, q, limit);
         return;
     }
-    PGresult *p = res->res;
-    json_t *j = json_pack(
-        "{s:s,s:s,s:i,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o}", "match_id", PQgetvalue(p, 0, 0), "mode",
-        PQgetvalue(p, 0, 1), "script_version", atoi(PQgetvalue(p, 0, 2)), "status", PQgetvalue(p, 0, 5),
-        "params", jparse(PQgetvalue(p, 0, 3)), "players", jparse(PQgetvalue(p, 0, 4)), "reason",
-        PQgetisnull(p, 0, 6) ? json_null() : json_string(PQgetvalue(p, 0, 6)), "result",
-        PQgetisnull(p, 0, 7) ? json_null() : jparse(PQgetvalue(p, 0, 7)), "ticks",
-        (json_int_t)atoll(PQgetvalue(p, 0, 8)), "created_at", json_integer(atoll(PQgetvalue(p, 0, 9))),
-        "started_at", PQgetisnull(p, 0, 10) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 10))),
-        "finished_at", PQgetisnull(p, 0, 11) ? json_null() : json_integer(atoll(PQgetvalue(p, 0, 11))));
-    respond_match(r, j, mb_http_param(r, 0));
+    mb_http_respond(r, 200, json_pack("{s:o}", "matches", arr));
 }
 
 static void route_get(mb_http_req *r)
@@ -335,42 +103,11 @@ static void route_get(mb_http_req *r)
         json_t *j = match_summary(m);
         json_object_set_new(j, "result", json_null());
         match_cluster_decorate(j, NULL, NULL);
-        respond_match(r, j, id);
+        match_respond(r, j, id);
         return;
     }
     if (match_cluster_get(r, id)) return; /* cluster: live on another node? */
     match_get_stored(r, id);
-}
-
-/* A match that is not live here: finished (PostgreSQL, or a durable write
- * still queued). */
-void match_get_stored(mb_http_req *r, const char *id)
-{
-    if (!mb_uuid_valid(id)) {
-        mb_http_error(r, MB_E_NOT_FOUND, "no match '%s'", id);
-        return;
-    }
-    char *const *pp = mb_db_durable_find("match", id);
-    if (pp) {
-        struct {
-            char *const *params;
-        } pw = {pp}, *p = &pw;
-        json_t *j =
-            json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:s,s:o,s:o}", "match_id", id, "mode", p->params[1],
-                      "script_version", atoi(p->params[2]), "status", "finished", "params",
-                      jparse(p->params[3]), "players", jparse(p->params[4]), "reason", p->params[5], "result",
-                      jparse(p->params[6]), "finished_at", json_integer(atoll(p->params[10])));
-        respond_match(r, j, id);
-        return;
-    }
-    const char *params[] = {id};
-    mb_db_query("SELECT id, mode, script_version, params::text, players::text, status, reason,"
-                " result::text, ticks,"
-                " (extract(epoch from created_at) * 1000)::bigint,"
-                " (extract(epoch from started_at) * 1000)::bigint,"
-                " (extract(epoch from finished_at) * 1000)::bigint"
-                " FROM matches WHERE id = $1::uuid",
-                1, params, get_done, r);
 }
 
 /* ------------------------------------------------------------- admin */
@@ -492,7 +229,6 @@ static void on_mode_reload(const char *mode, const mode_version *v)
     if (v && v->has_reload) match_mode_reloaded(mode);
 }
 
-int match_opt_input_rate, match_opt_tick_slot_ms;
 static int lua_memory_mb, lua_time_ms, lua_init_time_ms, lua_jit, lua_warn_ms;
 
 static const mb_option options[] = {

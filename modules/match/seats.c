@@ -1,13 +1,17 @@
 /*
- * seats.c - a match's seats: who is seated (joined players and matchmaker
- * reservations), joining (match_do_join: capacity, join_attempt, join,
- * auto-start), leaving (the leave callback, the history entry), the
- * per-tick check that expires reservations and ends the reconnect grace of
- * disconnected players, and the removal of a deleted or banned account.
- * Also the player index (player id -> the match it is seated in).
+ * seats.c - a match's seats and the safe point after each callback:
+ * joining (match_do_join: capacity, join_attempt, join, auto-start),
+ * matchmaker reservations, leaving (the leave callback, the history
+ * entry), the per-tick check that expires reservations and ends the
+ * reconnect grace of disconnected players, the removal of a deleted or
+ * banned account, and match_post_call: what scripts queued during a
+ * callback (kicks, start, finish), applied once it returned. The safe
+ * point is here because a kick is a seat leaving and the seat changes
+ * here call it in turn.
  *
- * Not here: the match.join / match.leave socket messages that call into
- * this file (handlers.c), the Lua player table's methods (match_lua.c).
+ * Not here: the seat queries and the player index (match.c), the
+ * match.join / match.leave socket messages that call into this file
+ * (handlers.c), the Lua player table's methods (match_lua.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,59 +19,7 @@
 
 #include "match_internal.h"
 
-mb_smap match_by_player; /* player id -> match (joined seats) */
-
 static void maybe_autostart(match *m);
-
-size_t match_player_count(const match *m)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < m->n_seats; i++) n += m->seats[i].joined;
-    return n;
-}
-
-seat *match_seat(match *m, const char *player_id)
-{
-    for (size_t i = 0; i < m->n_seats; i++)
-        if (strcmp(m->seats[i].player_id, player_id) == 0) return &m->seats[i];
-    return NULL;
-}
-
-bool match_has_player(const match *m, const char *player_id)
-{
-    seat *s = match_seat((match *)m, player_id);
-    return s && s->joined;
-}
-
-json_t *match_player_ids(const match *m)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < m->n_seats; i++)
-        if (m->seats[i].joined) json_array_append_new(a, json_string(m->seats[i].player_id));
-    return a;
-}
-
-json_t *match_players_json(const match *m)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < m->n_seats; i++) {
-        const seat *s = &m->seats[i];
-        if (!s->joined) continue;
-        json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "player_id", s->player_id, "username",
-                                           s->username, "connected", s->connected));
-    }
-    return a;
-}
-
-bool match_is_open(const match *m)
-{
-    if (m->dead || m->finishing || m->failed || m->status == MATCH_FINISHED) return false;
-    size_t taken = 0;
-    int64_t now = match_now(m);
-    for (size_t i = 0; i < m->n_seats; i++)
-        if (m->seats[i].joined || m->seats[i].reserved_until > now) taken++;
-    return taken < (size_t)m->v->players_max;
-}
 
 /* ------------------------------------------------------------- seats */
 
@@ -81,19 +33,6 @@ static void seat_release(match *m, seat *s)
     size_t i = (size_t)(s - m->seats);
     memmove(&m->seats[i], &m->seats[i + 1], (m->n_seats - i - 1) * sizeof *m->seats);
     m->n_seats--;
-}
-
-void match_history_left(match *m, const char *player_id, const char *reason)
-{
-    size_t i;
-    json_t *h;
-    json_array_foreach (m->history, i, h) {
-        if (strcmp(json_string_value(json_object_get(h, "player_id")), player_id) == 0 &&
-            json_is_null(json_object_get(h, "left_at"))) {
-            json_object_set_new(h, "left_at", json_integer(mb_wall_ms()));
-            json_object_set_new(h, "reason", json_string(reason));
-        }
-    }
 }
 
 static seat *seat_add(match *m, const char *player_id, const char *username)
@@ -190,6 +129,59 @@ void match_check_seats(match *m, int64_t now)
         }
         i++;
     }
+}
+
+/* ------------------------------------------------------- safe point */
+
+static void do_start(match *m)
+{
+    if (m->status != MATCH_WAITING || m->dead) return;
+    m->status = MATCH_RUNNING;
+    m->started_at = mb_wall_ms();
+    if (match_begin_call(m, MATCH_CTX_START)) match_end_call(m, 0, 0);
+    if (m->failed) return;
+    match_broadcast_json(m, "match.started",
+                         json_pack("{s:s,s:o}", "match_id", m->id, "players", match_players_json(m)));
+    mb_info("match_started", "match=%s mode=%s players=%zu", m->id, m->v->mode, match_player_count(m));
+}
+
+/* Apply what scripts asked for during a callback (safe point). */
+void match_post_call(match *m)
+{
+    for (int round = 0; round < 16 && !m->dead; round++) {
+        if (m->failed) {
+            match_finalize(m, false);
+            return;
+        }
+        if (m->n_kicks) {
+            kick_item k = m->kicks[0];
+            memmove(m->kicks, m->kicks + 1, (m->n_kicks - 1) * sizeof *m->kicks);
+            m->n_kicks--;
+            seat *s = match_seat(m, k.player_id);
+            if (s && s->joined) {
+                bool connected = s->connected;
+                match_seat_leave(m, s, "kicked");
+                if (connected) {
+                    json_t *p = json_pack("{s:s,s:s,s:s}", "match_id", m->id, "reason", "kicked", "message",
+                                          k.reason);
+                    mb_player_send(k.player_id, "match.left", p);
+                    json_decref(p);
+                }
+            }
+            continue;
+        }
+        if (m->start_requested) {
+            m->start_requested = false;
+            do_start(m);
+            continue;
+        }
+        if (m->finishing) {
+            match_finalize(m, true);
+            return;
+        }
+        return;
+    }
+    if (m->n_kicks) m->n_kicks = 0; /* a script kicking in a loop: drop the rest */
 }
 
 /* -------------------------------------------------------------- join */

@@ -1,14 +1,14 @@
 /*
  * tick.c - the tick loop of a match: the input queue (inputs are decoded
- * into the match's VM on arrival and run at the next tick), match:after
- * timers, and one step: seats checked -> inputs -> hot reload -> timers ->
- * tick() -> state sent -> empty and max_duration ends. The libev timer
- * keeps each match on its schedule (lateness histogram); simulate drives
- * the same step on a simulated clock (match_sim_step).
+ * into the match's VM on arrival and run at the next tick), running the
+ * due match:after timers, and one step: seats checked -> inputs -> hot
+ * reload -> timers -> tick() -> state sent -> empty and max_duration ends.
+ * The libev timer keeps each match on its schedule (lateness histogram);
+ * simulate drives the same step on a simulated clock (match_sim_step).
  *
- * Not here: the first tick's schedule (match_first_due_us, match.c), the
+ * Not here: the first tick's schedule (match_first_due_us, life.c), the
  * seat check (seats.c), rendering state (state.c), the migration itself
- * (migrate.c).
+ * (migrate.c), queueing and cancelling timers (match_lua.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,25 +88,6 @@ static void run_inputs(match *m)
 }
 
 /* ------------------------------------------------------------ timers */
-
-/* A timer cancelled while run_afters iterates keeps its slot (ref
- * LUA_NOREF, due at once) until the loop or its final sweep drops it. */
-bool match_cancel_timer(match *m, uint64_t id)
-{
-    for (size_t i = 0; i < m->n_afters; i++) {
-        after_item *a = &m->afters[i];
-        if (a->id != id || a->ref == LUA_NOREF) continue;
-        if (m->vm) luaL_unref(mb_lua_vm_state(m->vm), LUA_REGISTRYINDEX, a->ref);
-        if (m->in_afters) {
-            a->ref = LUA_NOREF;
-            a->due_ms = INT64_MIN;
-        } else {
-            *a = m->afters[--m->n_afters];
-        }
-        return true;
-    }
-    return false;
-}
 
 static void run_afters(match *m, int64_t now)
 {
