@@ -84,9 +84,8 @@ bool lg_modes_open(lg_modes *m, int pid)
 void lg_modes_enable(lg_modes *m, bool on)
 {
     if (m->fd < 0) return;
-    if (!on) lg_modes_drain(m);
     ioctl(m->fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
-    if (!on) lg_modes_drain(m);
+    if (!on) lg_modes_drain(m); /* everything up to the disable */
 }
 
 /* Copy n bytes at ring offset off (records may wrap around the end). */
